@@ -1,0 +1,101 @@
+/**
+ * createApp(deps): the HTTP routes and nothing else. Everything it needs arrives as an explicit dependency,
+ * so tests build the same app main.ts serves.
+ */
+import { zValidator } from "@hono/zod-validator";
+import { Hono } from "hono";
+import type { z } from "zod";
+import { errorBody } from "./http/errors.ts";
+import { type AppEnv, upgradeToSession } from "./http/upgrade.ts";
+import type { LogHub } from "./hub/log-hub.ts";
+import type { LogFollower } from "./logs/follow.ts";
+import { filtersOf, logFilterQuerySchema } from "./logs/query.ts";
+import { createLogSession } from "./logs/socket.ts";
+import type { ConnectionLimiter } from "./transport/connections.ts";
+
+export interface Lifecycle {
+  startedAt: number;
+  isShuttingDown(): boolean;
+}
+
+export interface AppDeps {
+  logs: { hub: LogHub; follower: LogFollower };
+  limiter: ConnectionLimiter;
+  openSockets: () => number;
+  lifecycle: Lifecycle;
+}
+
+/** Names the offending parameter of a failed query validation. */
+export function describeQueryIssue(error: { issues: readonly z.core.$ZodIssue[] }): {
+  field: string;
+  message: string;
+} {
+  const issue = error.issues[0];
+  if (issue === undefined) return { field: "query", message: "invalid query" };
+  if (issue.code === "unrecognized_keys") {
+    const field = issue.keys[0] ?? "query";
+    return { field, message: `unknown query parameter "${field}"` };
+  }
+  const field = String(issue.path[0] ?? "query");
+  // Hono hands a repeated parameter over as an array: say so rather than "expected string".
+  const repeated = Array.isArray(issue.input);
+  return {
+    field,
+    message: repeated ? `query parameter "${field}" given more than once` : `${field}: ${issue.message}`,
+  };
+}
+
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.get("/health", (c) => {
+    const shuttingDown = deps.lifecycle.isShuttingDown();
+    const follower = deps.logs.follower.stats();
+    const hub = deps.logs.hub.stats();
+    return c.json(
+      {
+        status: shuttingDown ? "shutting_down" : "ok",
+        uptime_s: Math.round((Date.now() - deps.lifecycle.startedAt) / 1000),
+        connections: deps.openSockets(),
+        log_directory: { exists: follower.directoryExists },
+        watched_files: follower.files.map((file) => file.path),
+        logs: {
+          topics: hub.topics,
+          subscribers: hub.subscribers,
+          entries_seen: hub.entriesSeen,
+          entries_published: hub.entriesPublished,
+          lines_truncated: follower.linesTruncated,
+          truncations_seen: follower.truncationsSeen,
+          rotations_seen: follower.rotationsSeen,
+        },
+      },
+      shuttingDown ? 503 : 200,
+    );
+  });
+
+  app.get(
+    "/logs/ws",
+    zValidator("query", logFilterQuerySchema, (result, c) => {
+      if (result.success) return;
+      const { field, message } = describeQueryIssue(result.error);
+      return c.json(errorBody(message, { field }), 400);
+    }),
+    (c) => {
+      if (deps.lifecycle.isShuttingDown()) return c.json(errorBody("Server shutting down"), 503);
+      const filters = filtersOf(c.req.valid("query"));
+      return upgradeToSession(c, deps.limiter, () =>
+        createLogSession(
+          { hub: deps.logs.hub, directoryExists: deps.logs.follower.directoryExists },
+          filters,
+        ),
+      );
+    },
+  );
+
+  app.notFound((c) => c.json(errorBody("Not found"), 404));
+  app.onError((error, c) => {
+    console.error("request failed:", error);
+    return c.json(errorBody("Internal server error"), 500);
+  });
+  return app;
+}

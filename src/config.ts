@@ -1,0 +1,77 @@
+/**
+ * Every setting, read once from the environment and validated. `main.ts` is the only caller of
+ * `loadConfig(process.env)`; everything else receives the parsed `Config`.
+ */
+import { resolve } from "node:path";
+import { z } from "zod";
+
+const boolean = (fallback: boolean) =>
+  z
+    .enum(["1", "0", "true", "false", "yes", "no", "on", "off"])
+    .default(fallback ? "true" : "false")
+    .transform((value) => ["1", "true", "yes", "on"].includes(value));
+
+const integer = (fallback: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+/** `Z` or a fixed offset such as `+02:00`: what a naive timestamp in the logs means. */
+const zoneOffset = z
+  .string()
+  .regex(/^(Z|[+-](0\d|1[0-4]):[0-5]\d)$/, "expected Z or an offset like +02:00")
+  .default("Z");
+
+export const configSchema = z
+  .object({
+    PORT: integer(5000, 0, 65535),
+    HOST: z.string().min(1).default("0.0.0.0"),
+    DATA_DIR: z.string().min(1).default("./data"),
+    LOG_DIR: z.string().min(1).optional(),
+    LOG_POLL_INTERVAL_MS: integer(500, 20, 60_000),
+    LOG_NAIVE_TIMEZONE: zoneOffset,
+    REDACT_SECRETS: boolean(true),
+    MAX_CONNECTIONS: integer(10_000, 1, 1_000_000),
+    MAX_CONNECTIONS_PER_IP: integer(1_000, 1, 1_000_000),
+    WS_MAX_PAYLOAD_BYTES: integer(64 * 1024, 1024, 16 * 1024 * 1024),
+    WS_BACKPRESSURE_LIMIT_BYTES: integer(8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+    WS_IDLE_TIMEOUT_S: integer(120, 0, 960),
+    SHUTDOWN_GRACE_MS: integer(5_000, 0, 120_000),
+    LOG_FORMAT: z.enum(["text", "json"]).default("text"),
+  })
+  .transform((env) => {
+    const dataDir = resolve(env.DATA_DIR);
+    return {
+      port: env.PORT,
+      host: env.HOST,
+      dataDir,
+      logDir: resolve(env.LOG_DIR ?? `${dataDir}/logs`),
+      logPollIntervalMs: env.LOG_POLL_INTERVAL_MS,
+      naiveZone: env.LOG_NAIVE_TIMEZONE,
+      redactSecrets: env.REDACT_SECRETS,
+      maxConnections: env.MAX_CONNECTIONS,
+      maxConnectionsPerIp: env.MAX_CONNECTIONS_PER_IP,
+      wsMaxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
+      wsBackpressureLimitBytes: env.WS_BACKPRESSURE_LIMIT_BYTES,
+      wsIdleTimeoutSeconds: env.WS_IDLE_TIMEOUT_S,
+      shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+      logFormat: env.LOG_FORMAT,
+    };
+  });
+
+export type Config = z.output<typeof configSchema>;
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+/** Empty strings count as unset, as most deploy tools write them for "no value". */
+export function loadConfig(env: Record<string, string | undefined>): ConfigResult {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ""),
+  );
+  const result = configSchema.safeParse(present);
+  if (result.success) return { ok: true, config: result.data };
+  return {
+    ok: false,
+    problems: result.error.issues.map(
+      (issue) => `${issue.path.join(".") || "environment"}: ${issue.message}`,
+    ),
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * Turns the lines of one file into entries. Pure apart from the `emit` callback: the follower owns the I/O.
+ *
+ * Text files: a line without a timestamp continues the previous entry (a traceback joins the record that
+ * logged it). The follower calls `flush()` at the end of every read, so an entry waits for its continuation
+ * lines only while they are in the same read — never on a timer, so no latency is added.
+ * A continuation that arrives in a later read becomes an entry of its own that inherits the previous entry's
+ * context (timestamp, level, hook, repository...), so filtered clients still get it.
+ */
+import type { LogEntry } from "./entry.ts";
+import {
+  type LogFormat,
+  type ParseOptions,
+  parseJsonLine,
+  parseTextLine,
+  rawEntry,
+  stripAnsi,
+} from "./parse.ts";
+
+/** Upper bound on one assembled message (a traceback joined to its record); past it a new entry starts. */
+export const MAX_ENTRY_CHARS = 1024 * 1024;
+
+/** Upper bound on a pretty-printed JSON record held while its closing brace is awaited. */
+const MAX_PRETTY_JSON_LINES = 10_000;
+
+export interface LineAssembler {
+  push(line: string, now: string): void;
+  /** A line cut at the reader's length limit: emitted at once, marked `truncated`. */
+  pushTruncated(line: string, now: string): void;
+  /** End of a read: emit the entry held for possible continuation lines. */
+  flush(): void;
+}
+
+export type EmitEntry = (entry: LogEntry) => void;
+
+function continuationOf(previous: LogEntry, line: string): LogEntry {
+  return { ...previous, message: line, summary: undefined, truncated: undefined };
+}
+
+function createTextAssembler(options: ParseOptions, emit: EmitEntry): LineAssembler {
+  let pending: LogEntry | null = null;
+  let pendingHasContinuation = false;
+  let lastEmitted: LogEntry | null = null;
+
+  const emitPending = () => {
+    if (pending === null) return;
+    if (pendingHasContinuation) pending.message = pending.message.trimEnd();
+    emit(pending);
+    lastEmitted = pending;
+    pending = null;
+    pendingHasContinuation = false;
+  };
+
+  return {
+    push(line, now) {
+      const entry = line.length === 0 ? null : parseTextLine(line, options);
+      if (entry !== null) {
+        emitPending();
+        pending = entry;
+        return;
+      }
+      const text = stripAnsi(line);
+      if (pending !== null && pending.message.length + text.length < MAX_ENTRY_CHARS) {
+        pending.message += `\n${text}`;
+        pendingHasContinuation = true;
+        return;
+      }
+      if (text.trim().length === 0) return; // a blank line that continues nothing carries nothing
+      const context = pending ?? lastEmitted;
+      emitPending();
+      if (context === null) {
+        emit(rawEntry(text, now));
+        return;
+      }
+      pending = continuationOf(context, text);
+    },
+    pushTruncated(line, now) {
+      emitPending();
+      const entry = parseTextLine(line, options) ?? rawEntry(line, now);
+      entry.truncated = true;
+      emit(entry);
+      lastEmitted = entry;
+    },
+    flush: emitPending,
+  };
+}
+
+/**
+ * JSON lines, one record a line. A lone `{` opens a pretty-printed record (the processor's tests write those)
+ * that is gathered until its lone `}`; if it never parses, its lines are streamed raw.
+ */
+function createJsonAssembler(options: ParseOptions, emit: EmitEntry): LineAssembler {
+  let pretty: string[] | null = null;
+  let prettyChars = 0;
+
+  const releasePrettyAsRaw = (now: string) => {
+    for (const held of pretty ?? []) if (held.trim().length > 0) emit(rawEntry(held, now));
+    pretty = null;
+    prettyChars = 0;
+  };
+
+  return {
+    push(line, now) {
+      if (pretty !== null) {
+        pretty.push(line);
+        prettyChars += line.length;
+        if (line === "}") {
+          const joined = pretty.join("\n");
+          const entry = parseJsonLine(joined, options, now);
+          if (entry.level === "UNKNOWN") releasePrettyAsRaw(now);
+          else {
+            pretty = null;
+            prettyChars = 0;
+            emit(entry);
+          }
+        } else if (pretty.length > MAX_PRETTY_JSON_LINES || prettyChars > MAX_ENTRY_CHARS) {
+          releasePrettyAsRaw(now);
+        }
+        return;
+      }
+      if (line === "{") {
+        pretty = [line];
+        prettyChars = 1;
+        return;
+      }
+      if (line.trim().length === 0) return;
+      emit(parseJsonLine(line, options, now));
+    },
+    pushTruncated(line, now) {
+      const entry = rawEntry(line, now);
+      entry.truncated = true;
+      emit(entry);
+    },
+    flush() {},
+  };
+}
+
+export function createLineAssembler(
+  format: LogFormat,
+  options: ParseOptions,
+  emit: EmitEntry,
+): LineAssembler {
+  return format === "json" ? createJsonAssembler(options, emit) : createTextAssembler(options, emit);
+}

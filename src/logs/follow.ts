@@ -1,0 +1,397 @@
+/**
+ * The one log follower of the process: watches the log directory and turns every complete line appended to
+ * any log file into entries, whatever number of clients listen.
+ *
+ * - Files are identified by device + inode, not by name, so a rename-rotation (`x.log` → `x.log.1`) keeps
+ *   its position and its rest is read before the new `x.log`, which is read from its first byte.
+ * - Reads go through an open descriptor (`Bun.file(fd).slice`), so the bytes read always belong to the file
+ *   whose position we hold, even if the name was reused in between; a file deleted while tailed is drained.
+ * - A size below our position means copy-truncate: start again at 0.
+ * - `fs.watch` is only a hint; a cheap poll of the directory is the safety net, so a missed event delays a
+ *   line by at most one poll interval and never stalls the stream.
+ * - Reads are bounded chunks and only whole lines are consumed: a half-written line waits for its newline,
+ *   a line longer than the chunk is cut (marked `truncated`) and the rest of it skipped.
+ * - Files present at start are followed from their end; files that appear later are read from the start.
+ */
+import { closeSync, type FSWatcher, fstatSync, openSync, readdirSync, statSync, watch } from "node:fs";
+import { join } from "node:path";
+import { createLineAssembler, type LineAssembler } from "./assemble.ts";
+import type { LogEntry } from "./entry.ts";
+import { formatOfFile, isLogFileName, type LogFormat, type ParseOptions } from "./parse.ts";
+
+/** Bytes read per step; also the longest line kept whole. Bounds the reader's memory to about twice this. */
+export const READ_CHUNK_BYTES = 1024 * 1024;
+/** Most files followed at once; past it the most recently modified win (and a warning is logged). */
+export const MAX_FOLLOWED_FILES = 1024;
+/** A descriptor unused this long is closed; the file is reopened (and its identity checked) when it grows. */
+const IDLE_DESCRIPTOR_MS = 60_000;
+
+export interface FollowerOptions {
+  dir: string;
+  pollIntervalMs: number;
+  parse: ParseOptions;
+  emit: (entry: LogEntry) => void;
+  log: (level: "info" | "warn" | "error", message: string) => void;
+  /** Called when the directory appears or disappears. */
+  onDirectoryChange?: (exists: boolean) => void;
+}
+
+export interface FollowedFileInfo {
+  path: string;
+  offset: number;
+  format: LogFormat;
+}
+
+export interface FollowerStats {
+  directoryExists: boolean;
+  files: FollowedFileInfo[];
+  linesTruncated: number;
+  truncationsSeen: number;
+  rotationsSeen: number;
+}
+
+export interface LogFollower {
+  /** Resolves after the first directory pass: files present then are followed from their end. */
+  start(): Promise<void>;
+  stop(): void;
+  directoryExists(): boolean;
+  stats(): FollowerStats;
+  /** Scans and reads everything currently appended; resolves when that pass is done. */
+  poll(): Promise<void>;
+}
+
+interface FollowedFile {
+  identity: string;
+  path: string;
+  format: LogFormat;
+  offset: number;
+  fd: number | null;
+  /** Whether the descriptor's own position may have moved (see readSlice). */
+  fdUsed: boolean;
+  lastActivity: number;
+  assembler: LineAssembler;
+  skippingLongLine: boolean;
+  reading: Promise<void> | null;
+  readAgain: boolean;
+}
+
+interface DirectoryListing {
+  identity: string;
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+export function createLogFollower(options: FollowerOptions): LogFollower {
+  const { dir, log } = options;
+  const files = new Map<string, FollowedFile>();
+  const identityByPath = new Map<string, string>();
+  const decoder = new TextDecoder();
+  let watcher: FSWatcher | null = null;
+  let pollTimer: ReturnType<typeof setInterval> | null = null;
+  let dirExists = false;
+  let started = false;
+  let stopped = false;
+  let firstScanDone = false;
+  let scanning: Promise<void> | null = null;
+  let scanAgain = false;
+  let warnedTooMany = false;
+  const counters = { linesTruncated: 0, truncationsSeen: 0, rotationsSeen: 0 };
+
+  const setDirectoryExists = (exists: boolean) => {
+    if (exists === dirExists) return;
+    dirExists = exists;
+    if (exists) startWatcher();
+    else stopWatcher();
+    options.onDirectoryChange?.(exists);
+  };
+
+  function startWatcher() {
+    if (watcher !== null || stopped) return;
+    try {
+      watcher = watch(dir, { persistent: false }, (event, name) => onWatchEvent(event, name));
+      watcher.on("error", (error) => {
+        log("warn", `watching ${dir} failed (${String(error)}); polling continues`);
+        stopWatcher();
+      });
+    } catch (error) {
+      log("warn", `cannot watch ${dir} (${String(error)}); polling every ${options.pollIntervalMs} ms`);
+    }
+  }
+
+  function stopWatcher() {
+    watcher?.close();
+    watcher = null;
+  }
+
+  function onWatchEvent(event: string, name: string | Buffer | null) {
+    const identity = typeof name === "string" ? identityByPath.get(join(dir, name)) : undefined;
+    const file = identity === undefined ? undefined : files.get(identity);
+    // A write to a file we follow needs no directory listing: read it through its descriptor.
+    if (event === "change" && file !== undefined) void pump(file);
+    else void scan();
+  }
+
+  function listDirectory(): DirectoryListing[] | null {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR") log("warn", `cannot list ${dir}: ${String(error)}`);
+      return null;
+    }
+    const listing: DirectoryListing[] = [];
+    for (const name of names) {
+      if (!isLogFileName(name)) continue;
+      const path = join(dir, name);
+      try {
+        const stat = statSync(path);
+        if (!stat.isFile()) continue;
+        listing.push({ identity: `${stat.dev}:${stat.ino}`, path, size: stat.size, mtimeMs: stat.mtimeMs });
+      } catch (error) {
+        // Gone between readdir and stat, a dangling symlink or a symlink loop: not a file we can follow.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== "ENOENT" && code !== "ELOOP") log("warn", `cannot stat ${path}: ${String(error)}`);
+      }
+    }
+    if (listing.length > MAX_FOLLOWED_FILES) {
+      if (!warnedTooMany)
+        log("warn", `${listing.length} log files; following the ${MAX_FOLLOWED_FILES} newest`);
+      warnedTooMany = true;
+      listing.sort((a, b) => b.mtimeMs - a.mtimeMs);
+      listing.length = MAX_FOLLOWED_FILES;
+    }
+    return listing;
+  }
+
+  function follow(entry: DirectoryListing, fromEnd: boolean): FollowedFile {
+    const format = formatOfFile(entry.path);
+    const file: FollowedFile = {
+      identity: entry.identity,
+      path: entry.path,
+      format,
+      offset: fromEnd ? entry.size : 0,
+      fd: null,
+      fdUsed: false,
+      lastActivity: Date.now(),
+      assembler: createLineAssembler(format, options.parse, options.emit),
+      skippingLongLine: false,
+      reading: null,
+      readAgain: false,
+    };
+    files.set(entry.identity, file);
+    return file;
+  }
+
+  function closeDescriptor(file: FollowedFile) {
+    if (file.fd === null) return;
+    closeSync(file.fd);
+    file.fd = null;
+    file.fdUsed = false;
+  }
+
+  /** Opens the file by path and checks it is still the inode we follow; false when the name moved on. */
+  function openDescriptor(file: FollowedFile): boolean {
+    let fd: number;
+    try {
+      fd = openSync(file.path, "r");
+    } catch {
+      return false;
+    }
+    const stat = fstatSync(fd);
+    if (`${stat.dev}:${stat.ino}` !== file.identity) {
+      closeSync(fd);
+      return false;
+    }
+    file.fd = fd;
+    file.fdUsed = false;
+    return true;
+  }
+
+  /**
+   * Reads [start, end) through the descriptor. Bun reads `slice(0, n)` of a descriptor from the descriptor's
+   * current position instead of seeking to 0, so a read at offset 0 happens only on a freshly opened one.
+   */
+  async function readSlice(file: FollowedFile, start: number, end: number): Promise<Uint8Array | null> {
+    if (start === 0 && file.fdUsed) {
+      closeDescriptor(file);
+      if (!openDescriptor(file)) return null;
+    }
+    file.fdUsed = true;
+    return await Bun.file(file.fd as number)
+      .slice(start, end)
+      .bytes();
+  }
+
+  /** Hands the complete lines of `bytes` to the assembler; returns how many bytes were consumed. */
+  function consumeLines(file: FollowedFile, bytes: Uint8Array, fullChunk: boolean): number {
+    let start = 0;
+    if (file.skippingLongLine) {
+      const newline = bytes.indexOf(10);
+      if (newline === -1) return bytes.length;
+      start = newline + 1;
+      file.skippingLongLine = false;
+    }
+    const lastNewline = bytes.lastIndexOf(10);
+    const now = new Date().toISOString();
+    if (lastNewline < start) {
+      if (!fullChunk || start > 0) return start;
+      // A whole chunk without a newline: cut the line here, skip the rest of it.
+      file.assembler.pushTruncated(decoder.decode(bytes), now);
+      file.skippingLongLine = true;
+      counters.linesTruncated++;
+      return bytes.length;
+    }
+    const text = decoder.decode(bytes.subarray(start, lastNewline));
+    const assembler = file.assembler;
+    for (let line of text.split("\n")) {
+      if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+      assembler.push(line, now);
+    }
+    return lastNewline + 1;
+  }
+
+  async function drain(file: FollowedFile): Promise<void> {
+    if (file.fd === null && !openDescriptor(file)) {
+      void scan(); // the name now points elsewhere: let the directory listing sort out who is who
+      return;
+    }
+    while (!stopped) {
+      const size = fstatSync(file.fd as number).size;
+      if (size < file.offset) {
+        log("info", `${file.path} was truncated; reading it again from the start`);
+        counters.truncationsSeen++;
+        file.offset = 0;
+        file.skippingLongLine = false;
+        file.assembler.flush();
+      }
+      if (size === file.offset) break;
+      const end = Math.min(size, file.offset + READ_CHUNK_BYTES);
+      const bytes = await readSlice(file, file.offset, end);
+      if (bytes === null || bytes.length === 0) break;
+      const consumed = consumeLines(file, bytes, bytes.length === READ_CHUNK_BYTES);
+      file.offset += consumed;
+      file.lastActivity = Date.now();
+      if (consumed === 0) break; // a half-written line: wait for its newline
+    }
+    file.assembler.flush();
+  }
+
+  /** Reads a file until it has nothing new; concurrent calls fold into one more pass. */
+  function pump(file: FollowedFile): Promise<void> {
+    if (file.reading !== null) {
+      file.readAgain = true;
+      return file.reading;
+    }
+    const run = async () => {
+      try {
+        do {
+          file.readAgain = false;
+          await drain(file);
+        } while (file.readAgain && !stopped);
+      } catch (error) {
+        log("error", `reading ${file.path} failed: ${String(error)}`);
+      } finally {
+        file.reading = null;
+      }
+    };
+    file.reading = run();
+    return file.reading;
+  }
+
+  async function forget(file: FollowedFile): Promise<void> {
+    // Deleted (or no longer a log file): read what is left through the open descriptor, then let go.
+    if (file.fd !== null) await pump(file);
+    closeDescriptor(file);
+    files.delete(file.identity);
+  }
+
+  async function scanOnce(): Promise<void> {
+    const listing = listDirectory();
+    if (listing === null) {
+      setDirectoryExists(false);
+      for (const file of [...files.values()]) await forget(file);
+      identityByPath.clear();
+      firstScanDone = true;
+      return;
+    }
+    setDirectoryExists(true);
+    const fromEnd = !firstScanDone;
+    firstScanDone = true;
+    const present = new Map(listing.map((entry) => [entry.identity, entry]));
+    identityByPath.clear();
+    for (const entry of listing) identityByPath.set(entry.path, entry.identity);
+
+    // Known files first (a rotated file's rest comes before its successor), then new ones.
+    const known: FollowedFile[] = [];
+    for (const file of [...files.values()]) {
+      const entry = present.get(file.identity);
+      if (entry === undefined) {
+        await forget(file);
+        continue;
+      }
+      if (entry.path !== file.path) {
+        counters.rotationsSeen++;
+        file.path = entry.path;
+      }
+      present.delete(file.identity);
+      if (entry.size !== file.offset) known.push(file);
+      else if (file.fd !== null && Date.now() - file.lastActivity > IDLE_DESCRIPTOR_MS) closeDescriptor(file);
+    }
+    const added = [...present.values()].map((entry) => follow(entry, fromEnd));
+    for (const file of known) await pump(file);
+    for (const file of added) if (!fromEnd) await pump(file);
+  }
+
+  /** One directory pass at a time; requests during a pass fold into one more pass after it. */
+  function scan(): Promise<void> {
+    if (stopped) return Promise.resolve();
+    if (scanning !== null) {
+      scanAgain = true;
+      return scanning;
+    }
+    const run = async () => {
+      try {
+        do {
+          scanAgain = false;
+          await scanOnce();
+        } while (scanAgain && !stopped);
+      } catch (error) {
+        log("error", `scanning ${dir} failed: ${String(error)}`);
+      } finally {
+        scanning = null;
+      }
+    };
+    scanning = run();
+    return scanning;
+  }
+
+  return {
+    async start() {
+      if (started) return;
+      started = true;
+      pollTimer = setInterval(() => void scan(), options.pollIntervalMs);
+      pollTimer.unref?.();
+      await scan();
+    },
+    stop() {
+      stopped = true;
+      if (pollTimer !== null) clearInterval(pollTimer);
+      stopWatcher();
+      for (const file of files.values()) closeDescriptor(file);
+    },
+    directoryExists: () => dirExists,
+    stats() {
+      return {
+        directoryExists: dirExists,
+        files: [...files.values()].map((f) => ({ path: f.path, offset: f.offset, format: f.format })),
+        ...counters,
+      };
+    },
+    async poll() {
+      await scan();
+      await Promise.all([...files.values()].map((file) => pump(file)));
+    },
+  };
+}

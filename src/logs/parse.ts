@@ -1,0 +1,238 @@
+/**
+ * Pure parsing of github-webhook-server log lines. No I/O: the follower hands in lines, this returns entries.
+ * Anything that cannot be parsed still becomes an entry (level `UNKNOWN`, the line as message), never dropped.
+ */
+import type { LogEntry, WebhookSummaryDetails } from "./entry.ts";
+
+export type LogFormat = "text" | "json";
+
+export interface ParseOptions {
+  /** Zone appended to naive timestamps: `Z` or `±HH:MM`. The processor writes naive local time. */
+  naiveZone: string;
+}
+
+/** `webhooks_2026-11-23.json`, `x.jsonl` and their numeric rotations are JSON lines; everything else is text. */
+export function formatOfFile(name: string): LogFormat {
+  return /\.jsonl?(?:\.\d+)?$/.test(name) ? "json" : "text";
+}
+
+/** Files the follower reads: `*.log`, `*.log.N`, `*.json`, `*.jsonl` (and their `.N` rotations); never `.gz`. */
+export function isLogFileName(name: string): boolean {
+  return /\.(?:log|json|jsonl)(?:\.\d+)?$/.test(name) && !name.startsWith(".");
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes start with ESC by definition.
+const ANSI = /\u001b\[[0-9;]*m/g;
+const ESC = "\u001b";
+
+/** `<timestamp> <logger_name> <LEVEL> <message>`; ANSI codes are stripped before this runs. */
+const TEXT_RECORD =
+  /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:\d\d)?[ \t]+([\w.-]+)[ \t]+([\w.-]+)(?:[ \t]+(.*))?$/s;
+
+/** `<repo> [<event>][<hook_id>][<user>][PR <n>]: <text>`; values may hold `\[` and `\]`. */
+const WEBHOOK_CONTEXT =
+  /^(\S+) \[((?:\\.|[^\]\\])+)\]\[((?:\\.|[^\]\\])+)\]\[((?:\\.|[^\]\\])+)\](?:\[PR (\d+)\])?: (.*)$/s;
+
+const TASK_ID = /\[task_id=((?:\\.|[^\]\\])+)\]/;
+const TASK_TYPE = /\[task_type=((?:\\.|[^\]\\])+)\]/;
+const TASK_STATUS = /\[task_status=((?:\\.|[^\]\\])+)\]/;
+
+export function stripAnsi(text: string): string {
+  return text.includes(ESC) ? text.replace(ANSI, "") : text;
+}
+
+function unescapeBrackets(value: string): string {
+  return value.includes("\\") ? value.replace(/\\([[\]\\])/g, "$1") : value;
+}
+
+/** Month, day, hour, minute and second in range: `2025-13-45T25:70:99` looks like a timestamp but is not one. */
+function isPlausibleDateTime(ts: string): boolean {
+  const month = (ts.charCodeAt(5) - 48) * 10 + (ts.charCodeAt(6) - 48);
+  const day = (ts.charCodeAt(8) - 48) * 10 + (ts.charCodeAt(9) - 48);
+  const hour = (ts.charCodeAt(11) - 48) * 10 + (ts.charCodeAt(12) - 48);
+  const minute = (ts.charCodeAt(14) - 48) * 10 + (ts.charCodeAt(15) - 48);
+  const second = (ts.charCodeAt(17) - 48) * 10 + (ts.charCodeAt(18) - 48);
+  return month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour < 24 && minute < 60 && second <= 60;
+}
+
+function emptyEntry(timestamp: string, level: string, loggerName: string | null, message: string): LogEntry {
+  return {
+    timestamp,
+    level,
+    logger_name: loggerName,
+    message,
+    hook_id: null,
+    event_type: null,
+    repository: null,
+    pr_number: null,
+    github_user: null,
+    task_id: null,
+    task_type: null,
+    task_status: null,
+    token_spend: null,
+  };
+}
+
+/** A line hookstream could not parse, streamed as it is so nothing is lost. */
+export function rawEntry(line: string, now: string): LogEntry {
+  return emptyEntry(now, "UNKNOWN", null, stripAnsi(line));
+}
+
+/** Moves `[task_id=..] [task_type=..] [task_status=..]` tags out of the message into their own fields. */
+function extractTaskFields(entry: LogEntry): void {
+  let message = entry.message;
+  if (!message.includes("[task_")) return;
+  const id = TASK_ID.exec(message);
+  if (id?.[1]) {
+    entry.task_id = unescapeBrackets(id[1]);
+    message = message.replace(id[0], "");
+  }
+  const type = TASK_TYPE.exec(message);
+  if (type?.[1]) {
+    entry.task_type = unescapeBrackets(type[1]);
+    message = message.replace(type[0], "");
+  }
+  const status = TASK_STATUS.exec(message);
+  if (status?.[1]) {
+    entry.task_status = unescapeBrackets(status[1]);
+    message = message.replace(status[0], "");
+  }
+  entry.message = message.trim();
+}
+
+/**
+ * Parses one text line. Returns null when the line does not start a record (no timestamp): the caller
+ * treats it as a continuation of the previous entry, e.g. a traceback.
+ */
+export function parseTextLine(line: string, options: ParseOptions): LogEntry | null {
+  const clean = stripAnsi(line);
+  const record = TEXT_RECORD.exec(clean);
+  if (record === null) return null;
+  const [, time = "", zone, loggerName = "", level = "", rest = ""] = record;
+  if (!isPlausibleDateTime(time)) return null;
+  const entry = emptyEntry(time + (zone ?? options.naiveZone), level, loggerName, rest);
+  const context = WEBHOOK_CONTEXT.exec(rest);
+  if (context !== null) {
+    const [, repository = "", eventType = "", hookId = "", user = "", pr, text = ""] = context;
+    entry.repository = unescapeBrackets(repository);
+    entry.event_type = unescapeBrackets(eventType);
+    entry.hook_id = unescapeBrackets(hookId);
+    entry.github_user = unescapeBrackets(user);
+    entry.pr_number = pr === undefined ? null : Number(pr);
+    entry.message = text;
+  }
+  extractTaskFields(entry);
+  return entry;
+}
+
+type JsonRecord = Record<string, unknown>;
+
+function str(value: unknown): string | null {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  return null;
+}
+
+function int(value: unknown): number | null {
+  if (typeof value === "number" && Number.isSafeInteger(value)) return value;
+  if (typeof value === "string" && /^\d{1,15}$/.test(value)) return Number(value);
+  return null;
+}
+
+function record(value: unknown): JsonRecord | null {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as JsonRecord) : null;
+}
+
+/** Normalises an ISO timestamp from a JSON record; null when it is not one. */
+function isoTimestamp(value: unknown, options: ParseOptions): string | null {
+  if (typeof value !== "string") return null;
+  const match = /^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:?\d\d)?$/.exec(value);
+  if (match === null || !isPlausibleDateTime(match[1] ?? "")) return null;
+  const time = (match[1] ?? "").replace(" ", "T");
+  return time + (match[2] ?? options.naiveZone);
+}
+
+function fromLogEntryRecord(rec: JsonRecord, options: ParseOptions): LogEntry | null {
+  const timestamp = isoTimestamp(rec.timestamp, options);
+  if (timestamp === null) return null;
+  let message = str(rec.message) ?? "";
+  const excInfo = str(rec.exc_info);
+  if (excInfo) message = message ? `${message}\n${excInfo}` : excInfo;
+  const entry = emptyEntry(timestamp, str(rec.level) ?? "INFO", str(rec.logger_name), stripAnsi(message));
+  entry.hook_id = str(rec.hook_id);
+  entry.event_type = str(rec.event_type);
+  entry.repository = str(rec.repository);
+  entry.pr_number = int(rec.pr_number);
+  entry.github_user = str(rec.api_user) ?? str(rec.github_user);
+  entry.task_id = str(rec.task_id);
+  entry.task_type = str(rec.task_type);
+  entry.task_status = str(rec.task_status);
+  entry.token_spend = int(rec.token_spend);
+  if (entry.task_id === null) extractTaskFields(entry);
+  return entry;
+}
+
+function describeSummary(rec: JsonRecord, details: WebhookSummaryDetails): string {
+  const event = str(rec.event_type) ?? "webhook";
+  const what = details.action ? `${event} (${details.action})` : event;
+  const took = details.duration_ms === null ? "" : ` in ${details.duration_ms} ms`;
+  if (details.success === false) {
+    const error = record(details.error);
+    const reason = error
+      ? [str(error.type), str(error.message)].filter(Boolean).join(": ")
+      : str(details.error);
+    return `Webhook ${what} failed${took}${reason ? `: ${reason}` : ""}`;
+  }
+  return `Webhook ${what} ${details.success ? "succeeded" : "completed"}${took}`;
+}
+
+function fromSummaryRecord(rec: JsonRecord, options: ParseOptions): LogEntry | null {
+  const timing = record(rec.timing);
+  const timestamp = isoTimestamp(timing?.started_at, options) ?? isoTimestamp(rec.timestamp, options);
+  if (timestamp === null) return null;
+  const pr = record(rec.pr);
+  const details: WebhookSummaryDetails = {
+    action: str(rec.action),
+    success: typeof rec.success === "boolean" ? rec.success : null,
+    pr_title: str(pr?.title),
+    started_at: str(timing?.started_at),
+    completed_at: str(timing?.completed_at),
+    duration_ms: int(timing?.duration_ms),
+    workflow_steps: rec.workflow_steps ?? null,
+    error: rec.error ?? null,
+  };
+  const entry = emptyEntry(
+    timestamp,
+    str(rec.level) ?? "COMPLETED",
+    "webhook_summary",
+    describeSummary(rec, details),
+  );
+  entry.hook_id = str(rec.hook_id);
+  entry.event_type = str(rec.event_type);
+  entry.repository = str(rec.repository);
+  entry.pr_number = int(pr?.number) ?? int(rec.pr_number);
+  entry.github_user = str(rec.sender) ?? str(rec.api_user);
+  entry.token_spend = int(rec.token_spend);
+  entry.summary = details;
+  return entry;
+}
+
+/** Parses one JSON line (`log_entry` or `webhook_summary`); anything else becomes a raw entry. */
+export function parseJsonLine(line: string, options: ParseOptions, now: string): LogEntry {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return rawEntry(line, now);
+  }
+  const rec = record(parsed);
+  if (rec === null) return rawEntry(line, now);
+  const type = rec.type ?? "webhook_summary";
+  const entry =
+    type === "log_entry"
+      ? fromLogEntryRecord(rec, options)
+      : type === "webhook_summary"
+        ? fromSummaryRecord(rec, options)
+        : null;
+  return entry ?? rawEntry(line, now);
+}

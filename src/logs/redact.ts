@@ -1,0 +1,32 @@
+/**
+ * Secret masking for everything hookstream streams. It runs on the serialised JSON of an entry, so one pass
+ * covers every field; the value patterns stop at quotes and backslashes, so the JSON stays valid.
+ */
+
+const MASK = "*****";
+
+/** GitHub tokens by their documented prefixes: personal, OAuth, app server, app user, refresh, fine-grained. */
+const GITHUB_TOKEN = /\b(gh[pousr]_)[A-Za-z0-9]{16,}|\b(github_pat_)[A-Za-z0-9_]{16,}/g;
+
+/** `Authorization: Bearer x`, `authorization=token x`, `"Authorization": "Basic x"` (also inside JSON text). */
+const AUTHORIZATION_VALUE =
+  /\b(authorization\\?"?\s*[:=]\s*\\?"?\s*)(?:(bearer|token|basic)\s+)?(?!\*{5})[^\s"'\\,;]+/gi;
+
+/**
+ * `token <x>` / `token=<x>` where x is long enough to be a credential. Short words are left alone so prose
+ * such as "token expired" or the processor's own `token *****  23 API calls` stays readable.
+ */
+const TOKEN_VALUE = /\b(token\s*[=:]?\s*)(?!\*{5})[A-Za-z0-9_\-.]{20,}/gi;
+
+/** Cheap pre-check so the common line (no secret-looking text) costs one scan, not three. */
+const MAYBE_SECRET = /gh[pousr]_|github_pat_|authorization|token/i;
+
+export function redactSecrets(text: string): string {
+  if (!MAYBE_SECRET.test(text)) return text;
+  return text
+    .replace(GITHUB_TOKEN, (_m, prefix?: string, patPrefix?: string) => `${prefix ?? patPrefix}${MASK}`)
+    .replace(AUTHORIZATION_VALUE, (_m, head: string, scheme?: string) =>
+      scheme ? `${head}${scheme} ${MASK}` : `${head}${MASK}`,
+    )
+    .replace(TOKEN_VALUE, (_m, head: string) => `${head}${MASK}`);
+}

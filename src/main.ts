@@ -1,0 +1,43 @@
+/**
+ * Entry point: environment → config (exit 2 on a bad value), start, and shut down cleanly on SIGTERM/SIGINT.
+ */
+import { loadConfig } from "./config.ts";
+import { consoleLog, startServer } from "./server.ts";
+
+const loaded = loadConfig(process.env);
+if (!loaded.ok) {
+  console.error("hookstream: invalid configuration");
+  for (const problem of loaded.problems) console.error(`  - ${problem}`);
+  console.error("See the Configuration section of README.md for every variable and its default.");
+  process.exit(2);
+}
+const config = loaded.config;
+
+const running = await startServer(config);
+consoleLog(
+  "info",
+  `hookstream listening on ${config.host}:${running.server.port}, following ${config.logDir}`,
+);
+if (!["127.0.0.1", "::1", "localhost"].includes(config.host)) {
+  consoleLog(
+    "warn",
+    `listening on ${config.host} without authentication on /logs/ws: log streams can hold user data. ` +
+      "Bind HOST=127.0.0.1 or put an authenticating proxy in front.",
+  );
+}
+
+let exiting = false;
+const exit = (signal: string) => {
+  if (exiting) return;
+  exiting = true;
+  consoleLog("info", `${signal} received: closing connections`);
+  running.shutdown().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      consoleLog("error", `shutdown failed: ${String(error)}`);
+      process.exit(1);
+    },
+  );
+};
+process.on("SIGTERM", () => exit("SIGTERM"));
+process.on("SIGINT", () => exit("SIGINT"));

@@ -1,0 +1,100 @@
+/**
+ * The composition root: builds the follower, hub, transport and app from a Config, serves them with
+ * Bun.serve, and shuts them down in order. main.ts calls it with the environment's config; tests call it
+ * with port 0 and a temporary directory.
+ */
+import type { Server } from "bun";
+import { createApp } from "./app.ts";
+import type { Config } from "./config.ts";
+import { createLogHub } from "./hub/log-hub.ts";
+import { createLogFollower } from "./logs/follow.ts";
+import { createSocketTransport } from "./transport/bun-ws.ts";
+import { createConnectionLimiter } from "./transport/connections.ts";
+import { CloseCode, type SocketData } from "./transport/peer.ts";
+
+export type LogFn = (level: "info" | "warn" | "error", message: string) => void;
+
+export const consoleLog: LogFn = (level, message) => {
+  const line = `${new Date().toISOString()} ${level.toUpperCase()} ${message}`;
+  if (level === "info") console.log(line);
+  else console.error(line);
+};
+
+export interface RunningServer {
+  server: Server<SocketData>;
+  url: URL;
+  /** Stops accepting, closes every socket with 1001 `Server shutdown`, waits up to the grace period. */
+  shutdown(): Promise<void>;
+}
+
+export async function startServer(config: Config, log: LogFn = consoleLog): Promise<RunningServer> {
+  let shuttingDown = false;
+  const startedAt = Date.now();
+
+  const limiter = createConnectionLimiter({
+    max: config.maxConnections,
+    maxPerIp: config.maxConnectionsPerIp,
+  });
+  const transport = createSocketTransport({
+    limiter,
+    maxPayloadBytes: config.wsMaxPayloadBytes,
+    backpressureLimitBytes: config.wsBackpressureLimitBytes,
+    idleTimeoutSeconds: config.wsIdleTimeoutSeconds,
+    log,
+  });
+  // The hub publishes through the server created below; no entry is read before it exists.
+  const hub = createLogHub({
+    publish: (topic, payload) => server.publish(topic, payload),
+    redact: config.redactSecrets,
+  });
+  const follower = createLogFollower({
+    dir: config.logDir,
+    pollIntervalMs: config.logPollIntervalMs,
+    parse: { naiveZone: config.naiveZone },
+    emit: (entry) => hub.publish(entry),
+    log,
+    onDirectoryChange: (exists) =>
+      log(
+        exists ? "info" : "warn",
+        `log directory ${config.logDir} ${exists ? "found" : "not found; waiting for it"}`,
+      ),
+  });
+  const app = createApp({
+    logs: { hub, follower },
+    limiter,
+    openSockets: transport.openCount,
+    lifecycle: { startedAt, isShuttingDown: () => shuttingDown },
+  });
+
+  const server: Server<SocketData> = Bun.serve<SocketData>({
+    port: config.port,
+    hostname: config.host,
+    fetch: (request, bunServer) => app.fetch(request, bunServer),
+    websocket: transport.websocket,
+  });
+  await follower.start();
+
+  const url = new URL(
+    `http://${server.hostname === "0.0.0.0" ? "127.0.0.1" : server.hostname}:${server.port}`,
+  );
+  let shutdownPromise: Promise<void> | null = null;
+
+  return {
+    server,
+    url,
+    shutdown() {
+      shutdownPromise ??= (async () => {
+        shuttingDown = true;
+        follower.stop();
+        // Stop accepting first; open sockets stay up until they are told why they are closed.
+        void server.stop(false);
+        transport.closeAll(CloseCode.GOING_AWAY, "Server shutdown");
+        const allClosed = await transport.whenAllClosed(config.shutdownGraceMs);
+        if (!allClosed)
+          log("warn", `${transport.openCount()} sockets still open after the grace period; closing them`);
+        await server.stop(true);
+      })();
+      return shutdownPromise;
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * The one module that touches Bun's `ServerWebSocket`: it maps open/message/close/drain onto the session
+ * each connection was upgraded with, keeps the set of open sockets for shutdown, and releases the
+ * connection slot when a socket ends.
+ */
+import type { ServerWebSocket, WebSocketHandler } from "bun";
+import type { ConnectionLimiter } from "./connections.ts";
+import { CloseCode, type SocketData } from "./peer.ts";
+
+export interface SocketTransportOptions {
+  limiter: ConnectionLimiter;
+  maxPayloadBytes: number;
+  backpressureLimitBytes: number;
+  idleTimeoutSeconds: number;
+  log: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+export interface SocketTransport {
+  websocket: WebSocketHandler<SocketData>;
+  openCount(): number;
+  /** Sends a close frame with this code and reason to every open socket. */
+  closeAll(code: number, reason: string): void;
+  /** Resolves once every socket has closed, or after `timeoutMs`; true when all closed. */
+  whenAllClosed(timeoutMs: number): Promise<boolean>;
+}
+
+export function createSocketTransport(options: SocketTransportOptions): SocketTransport {
+  const open = new Set<ServerWebSocket<SocketData>>();
+  let onEmpty: (() => void) | null = null;
+
+  const fail = (ws: ServerWebSocket<SocketData>, where: string, error: unknown) => {
+    options.log(
+      "error",
+      `socket ${where} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+    ws.close(CloseCode.INTERNAL_ERROR, "Internal server error");
+  };
+
+  const websocket: WebSocketHandler<SocketData> = {
+    maxPayloadLength: options.maxPayloadBytes,
+    backpressureLimit: options.backpressureLimitBytes,
+    // Past the limit Bun closes the socket instead of silently dropping what it cannot queue.
+    closeOnBackpressureLimit: true,
+    idleTimeout: options.idleTimeoutSeconds,
+    // Protocol pings keep idle connections alive behind proxies and detect dead peers.
+    sendPings: true,
+    publishToSelf: false,
+    open(ws) {
+      open.add(ws);
+      try {
+        ws.data.session.open(ws);
+      } catch (error) {
+        fail(ws, "open", error);
+      }
+    },
+    message(ws, message) {
+      try {
+        ws.data.session.message(ws, message);
+      } catch (error) {
+        fail(ws, "message", error);
+      }
+    },
+    drain(ws) {
+      try {
+        ws.data.session.drain?.(ws);
+      } catch (error) {
+        fail(ws, "drain", error);
+      }
+    },
+    close(ws, code, reason) {
+      open.delete(ws);
+      options.limiter.release(ws.data.ip);
+      try {
+        ws.data.session.close(ws, code, reason);
+      } catch (error) {
+        options.log("error", `socket close handler failed: ${String(error)}`);
+      }
+      if (open.size === 0) onEmpty?.();
+    },
+  };
+
+  return {
+    websocket,
+    openCount: () => open.size,
+    closeAll(code, reason) {
+      for (const ws of open) ws.close(code, reason);
+    },
+    whenAllClosed(timeoutMs) {
+      if (open.size === 0) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          onEmpty = null;
+          resolve(false);
+        }, timeoutMs);
+        onEmpty = () => {
+          clearTimeout(timer);
+          onEmpty = null;
+          resolve(true);
+        };
+      });
+    },
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * What endpoint code may do with a WebSocket connection. Bun's `ServerWebSocket` satisfies it structurally,
+ * so the transport passes the socket itself (no wrapper per event) while endpoints never import `bun`.
+ */
+export interface Peer {
+  readonly remoteAddress: string;
+  /** Returns bytes sent, -1 when queued under backpressure, 0 when dropped or closed. */
+  send(data: string | Uint8Array, compress?: boolean): number;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  close(code?: number, reason?: string): void;
+  getBufferedAmount(): number;
+}
+
+/**
+ * The behaviour of one connection, created when the upgrade is accepted (after validation and
+ * authentication over HTTP) and owned by the transport until the socket closes.
+ */
+export interface SocketSession {
+  open(peer: Peer): void;
+  message(peer: Peer, message: string | Uint8Array): void;
+  close(peer: Peer, code: number, reason: string): void;
+  drain?(peer: Peer): void;
+}
+
+/** Per-connection data the transport stores on the socket. */
+export interface SocketData {
+  ip: string;
+  session: SocketSession;
+}
+
+/** The one table of close codes hookstream sends. */
+export const CloseCode = {
+  /** Server shutdown: reconnect later, possibly to another instance. */
+  GOING_AWAY: 1001,
+  /** A frame the protocol does not accept (binary on a text protocol, oversized). Final for that frame. */
+  UNSUPPORTED_DATA: 1003,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  /** An internal fault: reconnect. */
+  INTERNAL_ERROR: 1011,
+  /** Relay socket: bad or missing credentials. Final: official clients stop reconnecting. */
+  UNAUTHORIZED: 4001,
+  /** Relay socket: no `auth` within the allowed time. Reconnect. */
+  AUTH_TIMEOUT: 4002,
+  /** Relay socket: the token was revoked. Final. */
+  TOKEN_REVOKED: 4003,
+  /** Too many failed attempts from this address; reconnect after a pause. */
+  RATE_LIMITED: 4008,
+} as const;
