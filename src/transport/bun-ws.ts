@@ -20,13 +20,10 @@ export interface SocketTransport {
   openCount(): number;
   /** Sends a close frame with this code and reason to every open socket. */
   closeAll(code: number, reason: string): void;
-  /** Resolves once every socket has closed, or after `timeoutMs`; true when all closed. */
-  whenAllClosed(timeoutMs: number): Promise<boolean>;
 }
 
 export function createSocketTransport(options: SocketTransportOptions): SocketTransport {
   const open = new Set<ServerWebSocket<SocketData>>();
-  let onEmpty: (() => void) | null = null;
 
   const fail = (ws: ServerWebSocket<SocketData>, where: string, error: unknown) => {
     options.log(
@@ -75,7 +72,6 @@ export function createSocketTransport(options: SocketTransportOptions): SocketTr
       } catch (error) {
         options.log("error", `socket close handler failed: ${String(error)}`);
       }
-      if (open.size === 0) onEmpty?.();
     },
   };
 
@@ -84,20 +80,6 @@ export function createSocketTransport(options: SocketTransportOptions): SocketTr
     openCount: () => open.size,
     closeAll(code, reason) {
       for (const ws of open) ws.close(code, reason);
-    },
-    whenAllClosed(timeoutMs) {
-      if (open.size === 0) return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          onEmpty = null;
-          resolve(false);
-        }, timeoutMs);
-        onEmpty = () => {
-          clearTimeout(timer);
-          onEmpty = null;
-          resolve(true);
-        };
-      });
     },
   };
 }

@@ -1,0 +1,60 @@
+import { describe, expect, test } from "bun:test";
+import { redactSecrets } from "../src/logs/redact.ts";
+
+describe("redactSecrets", () => {
+  const cases: Array<[string, string, string]> = [
+    [
+      "a personal access token keeps only its prefix",
+      "using ghp_16C7e42F292c6912E7710c838347Ae178B4a now",
+      "using ghp_***** now",
+    ],
+    ["an app installation token is masked", "ghs_16C7e42F292c6912E7710c838347Ae178B4a", "ghs_*****"],
+    ["an OAuth token is masked", "gho_16C7e42F292c6912E7710c838347Ae178B4a", "gho_*****"],
+    ["a user-to-server token is masked", "ghu_16C7e42F292c6912E7710c838347Ae178B4a", "ghu_*****"],
+    [
+      "a fine-grained token is masked",
+      "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+      "github_pat_*****",
+    ],
+    [
+      "a bearer Authorization header is masked",
+      "Authorization: Bearer abc.def.ghi",
+      "Authorization: Bearer *****",
+    ],
+    [
+      "a token Authorization header is masked",
+      "authorization: token 0123456789abcdef",
+      "authorization: token *****",
+    ],
+    [
+      "an Authorization value inside serialised JSON stays valid JSON",
+      '{"m":"Authorization: Basic dXNlcjpwYXNz"}',
+      '{"m":"Authorization: Basic *****"}',
+    ],
+    [
+      "a long value after the word token is masked",
+      "token 0123456789abcdef0123456789abcdef01234567",
+      "token *****",
+    ],
+    ["token= forms are masked", "url?token=0123456789abcdefghij0123", "url?token=*****"],
+    ["an already masked token is left as written", "token *****  23 API calls", "token *****  23 API calls"],
+    ["prose about tokens is left alone", "token expired, refreshing", "token expired, refreshing"],
+    [
+      "a line without secrets is returned as is",
+      "Processing webhook for acme/widgets",
+      "Processing webhook for acme/widgets",
+    ],
+  ];
+  for (const [name, input, output] of cases) {
+    test(name, () => expect(redactSecrets(input)).toBe(output));
+  }
+
+  test("masking serialised JSON never breaks it", () => {
+    const json = JSON.stringify({
+      message: 'Authorization: "token ghp_16C7e42F292c6912E7710c838347Ae178B4a"',
+      x: 1,
+    });
+    expect(() => JSON.parse(redactSecrets(json))).not.toThrow();
+    expect(redactSecrets(json)).not.toContain("16C7e42F");
+  });
+});

@@ -1,0 +1,174 @@
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { createLogHub } from "../src/hub/log-hub.ts";
+import {
+  entryMatches,
+  type LogFilters,
+  maskOf,
+  maskOfTopic,
+  topicForEntry,
+  topicForFilters,
+} from "../src/hub/topics.ts";
+import type { LogEntry } from "../src/logs/entry.ts";
+
+function entry(fields: Partial<LogEntry>): LogEntry {
+  return {
+    timestamp: "2026-01-01T00:00:00Z",
+    level: "INFO",
+    logger_name: "x",
+    message: "m",
+    hook_id: null,
+    event_type: null,
+    repository: null,
+    pr_number: null,
+    github_user: null,
+    task_id: null,
+    task_type: null,
+    task_status: null,
+    token_spend: null,
+    ...fields,
+  };
+}
+
+/** A hub whose publish records (topic, payload) pairs. */
+function recordingHub() {
+  const published: Array<[string, string]> = [];
+  const hub = createLogHub({ publish: (topic, payload) => published.push([topic, payload]), redact: true });
+  return { hub, published };
+}
+
+describe("canonical topics", () => {
+  test("the same filters in any order give the same topic", () => {
+    expect(topicForFilters({ level: "ERROR", repository: "a/b" })).toBe(
+      topicForFilters({ repository: "a/b", level: "ERROR" }),
+    );
+  });
+  test("no filter is the topic of mask 0", () => {
+    expect(topicForFilters({})).toBe("logs/0");
+    expect(maskOfTopic(topicForFilters({}))).toBe(0);
+  });
+  test("values that contain separators cannot collide", () => {
+    expect(topicForFilters({ hook_id: "a/1:b", repository: "c" })).not.toBe(
+      topicForFilters({ hook_id: "a", repository: "1:b/c" }),
+    );
+  });
+  test("the mask round-trips through the topic", () => {
+    const filters: LogFilters = { pr_number: "5", github_user: "u/2:x" };
+    expect(maskOfTopic(topicForFilters(filters))).toBe(maskOf(filters));
+  });
+  test("an entry lacking a field of the mask belongs to no topic of that mask", () => {
+    expect(topicForEntry(entry({ repository: null }), maskOf({ repository: "x" }))).toBeNull();
+  });
+  test("pr_number compares as its decimal string", () => {
+    expect(topicForEntry(entry({ pr_number: 42 }), maskOf({ pr_number: "42" }))).toBe(
+      topicForFilters({ pr_number: "42" }),
+    );
+  });
+});
+
+describe("routing through the hub", () => {
+  const cases: Array<[string, LogFilters, Partial<LogEntry>, boolean]> = [
+    ["no filter receives everything", {}, { level: "DEBUG" }, true],
+    ["a level filter receives that level", { level: "ERROR" }, { level: "ERROR" }, true],
+    ["a level filter is exact, not a minimum", { level: "WARNING" }, { level: "ERROR" }, false],
+    ["a repository filter ignores other repositories", { repository: "a/b" }, { repository: "a/c" }, false],
+    [
+      "combined filters all have to match",
+      { repository: "a/b", level: "ERROR" },
+      { repository: "a/b", level: "INFO" },
+      false,
+    ],
+    [
+      "combined filters match when every field does",
+      { repository: "a/b", level: "ERROR", pr_number: "7" },
+      { repository: "a/b", level: "ERROR", pr_number: 7 },
+      true,
+    ],
+    ["a hook filter does not match an entry without hook", { hook_id: "h" }, {}, false],
+    ["a user filter matches the user", { github_user: "octocat" }, { github_user: "octocat" }, true],
+    ["an event filter is case-sensitive", { event_type: "push" }, { event_type: "Push" }, false],
+  ];
+  for (const [name, filters, fields, delivered] of cases) {
+    test(name, () => {
+      const { hub, published } = recordingHub();
+      const topic = hub.subscribe(filters);
+      hub.publish(entry(fields));
+      expect(published.map(([t]) => t)).toEqual(delivered ? [topic] : []);
+    });
+  }
+
+  test("an entry is serialised once however many topics it reaches", () => {
+    const { hub, published } = recordingHub();
+    hub.subscribe({});
+    hub.subscribe({ level: "ERROR" });
+    hub.subscribe({ repository: "a/b", level: "ERROR" });
+    hub.publish(entry({ level: "ERROR", repository: "a/b" }));
+    expect(published).toHaveLength(3);
+    expect(new Set(published.map(([, payload]) => payload)).size).toBe(1);
+    expect(published[0]?.[1]).toBe(published[1]?.[1] as string); // the very same string object's content
+  });
+
+  test("topics without subscribers cost nothing and are forgotten", () => {
+    const { hub, published } = recordingHub();
+    const a = hub.subscribe({ level: "ERROR" });
+    const b = hub.subscribe({ level: "ERROR" });
+    expect(a).toBe(b);
+    hub.unsubscribe(a);
+    hub.publish(entry({ level: "ERROR" }));
+    expect(published).toHaveLength(1);
+    hub.unsubscribe(b);
+    hub.publish(entry({ level: "ERROR" }));
+    expect(published).toHaveLength(1);
+    expect(hub.stats()).toMatchObject({ topics: 0, subscribers: 0 });
+  });
+
+  test("secrets are redacted in what is published", () => {
+    const { hub, published } = recordingHub();
+    hub.subscribe({});
+    hub.publish(entry({ message: "cloning with ghp_abcdefghijklmnopqrstuvwxyz0123456789" }));
+    expect(published[0]?.[1]).toContain("ghp_*****");
+    expect(published[0]?.[1]).not.toContain("abcdefghijklmnop");
+  });
+
+  test("routing agrees with the naive matcher for any filters and entries", () => {
+    const value = fc.constantFrom("a", "b", "a/b", "1:x", "");
+    const filterArb = fc.record(
+      {
+        hook_id: value,
+        pr_number: fc.constantFrom("1", "2"),
+        repository: value,
+        event_type: value,
+        github_user: value,
+        level: fc.constantFrom("INFO", "ERROR"),
+      },
+      { requiredKeys: [] },
+    );
+    const entryArb = fc.record({
+      hook_id: fc.option(value),
+      pr_number: fc.option(fc.constantFrom(1, 2)),
+      repository: fc.option(value),
+      event_type: fc.option(value),
+      github_user: fc.option(value),
+      level: fc.constantFrom("INFO", "ERROR"),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(filterArb, { maxLength: 12 }),
+        fc.array(entryArb, { maxLength: 8 }),
+        (filterSets, fieldSets) => {
+          const { hub, published } = recordingHub();
+          const topics = filterSets.map((filters) => hub.subscribe(filters as LogFilters));
+          for (const fields of fieldSets) {
+            published.length = 0;
+            const e = entry(fields);
+            hub.publish(e);
+            const expected = new Set(topics.filter((_, i) => entryMatches(e, filterSets[i] as LogFilters)));
+            expect(new Set(published.map(([t]) => t))).toEqual(expected);
+            expect(published.length).toBe(expected.size); // once per topic
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
