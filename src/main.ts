@@ -1,6 +1,7 @@
 /**
  * Entry point: environment → config (exit 2 on a bad value), start, and shut down cleanly on SIGTERM/SIGINT.
  */
+import { mkdirSync } from "node:fs";
 import { loadConfig } from "./config.ts";
 import { consoleLog, startServer } from "./server.ts";
 
@@ -12,6 +13,11 @@ if (!loaded.ok) {
   process.exit(2);
 }
 const config = loaded.config;
+
+// The data directory is ours to create. The log directory belongs to the processor we follow: create it
+// only where it is our own default, so an explicit LOG_DIR that is missing is waited for, not faked.
+mkdirSync(config.dataDir, { recursive: true });
+if (!process.env.LOG_DIR) mkdirSync(config.logDir, { recursive: true });
 
 const running = await startServer(config);
 consoleLog(
