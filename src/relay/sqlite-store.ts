@@ -1,0 +1,376 @@
+/**
+ * The SQLite relay store (`bun:sqlite`, WAL). One connection per process; the server and the CLI share the
+ * file, and WAL lets the CLI write while the server reads and writes.
+ *
+ * Durability: `synchronous=FULL` by default. In WAL mode NORMAL already survives a crash of the process, but may
+ * lose the last commits on power loss; a webhook sender is answered 2xx only after its delivery committed and
+ * GitHub does not retry, so a commit must survive power loss. Group commit (writer.ts) makes FULL cheap: one
+ * fsync per batch, not per webhook.
+ *
+ * GitHub secrets are stored as given, not hashed: HMAC verification needs the key itself. Encrypting it with a
+ * key kept beside the database would add nothing; instead the database file is created readable by its owner
+ * only (WAL and shared-memory files inherit that mode), and secrets never leave the store through listings.
+ */
+import { Database } from "bun:sqlite";
+import { closeSync, mkdirSync, openSync } from "node:fs";
+import { dirname } from "node:path";
+import { migrate } from "./migrations.ts";
+import {
+  type AppendResult,
+  type Bucket,
+  type BucketWithInputs,
+  DEFAULT_INPUT_NAME,
+  DEFAULT_INPUT_RESPONSE,
+  type Input,
+  type InputResponse,
+  NameTakenError,
+  type NewDelivery,
+  type NewToken,
+  type RelayStore,
+  type Token,
+} from "./store.ts";
+
+export type SynchronousMode = "FULL" | "NORMAL";
+
+export interface SqliteStoreOptions {
+  synchronous?: SynchronousMode;
+  /** How long a write waits for another process's write lock before failing. */
+  busyTimeoutMs?: number;
+}
+
+interface BucketRow {
+  id: string;
+  name: string;
+  description: string;
+  created_at: number;
+}
+
+interface InputRow {
+  id: string;
+  bucket_id: string;
+  name: string;
+  response_status: number;
+  response_body: string;
+  response_headers: string;
+  github_secret: string | null;
+  created_at: number;
+}
+
+interface TokenRow {
+  id: number;
+  key: string;
+  secret_hash: Uint8Array;
+  description: string;
+  admin: number;
+  all_buckets: number;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+interface DeliveryRow {
+  id: number;
+  bucket_id: string;
+  input_id: string;
+  github_delivery: string | null;
+  method: string;
+  headers: string;
+  query: string;
+  body: Uint8Array;
+  source_address: string;
+  received_at: number;
+}
+
+const toBucket = (row: BucketRow): Bucket => ({
+  id: row.id,
+  name: row.name,
+  description: row.description,
+  createdAt: row.created_at,
+});
+
+const toInput = (row: InputRow): Input => ({
+  id: row.id,
+  bucketId: row.bucket_id,
+  name: row.name,
+  response: {
+    status: row.response_status,
+    body: row.response_body,
+    headers: JSON.parse(row.response_headers) as Record<string, string>,
+  },
+  hasSecret: row.github_secret !== null,
+  createdAt: row.created_at,
+});
+
+/** Creates the file owner-only before SQLite opens it; an existing file keeps its mode. */
+function createPrivateFile(path: string): void {
+  if (path === ":memory:") return;
+  mkdirSync(dirname(path), { recursive: true });
+  closeSync(openSync(path, "a", 0o600));
+}
+
+export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): RelayStore {
+  createPrivateFile(path);
+  const db = new Database(path, { create: true, strict: true });
+  db.run("PRAGMA journal_mode = WAL");
+  db.run(`PRAGMA synchronous = ${options.synchronous === "NORMAL" ? "NORMAL" : "FULL"}`);
+  db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+  db.run("PRAGMA foreign_keys = ON");
+  migrate(db);
+
+  const q = {
+    bucketById: db.query<BucketRow, [string]>("SELECT * FROM buckets WHERE id = ?"),
+    bucketByName: db.query<BucketRow, [string]>("SELECT * FROM buckets WHERE name = ?"),
+    buckets: db.query<BucketRow, []>("SELECT * FROM buckets ORDER BY name"),
+    insertBucket: db.query<null, [string, string, string, number]>(
+      "INSERT INTO buckets (id, name, description, created_at) VALUES (?, ?, ?, ?)",
+    ),
+    deleteBucket: db.query<null, [string]>("DELETE FROM buckets WHERE id = ?"),
+    deleteBucketDeliveries: db.query<null, [string]>("DELETE FROM deliveries WHERE bucket_id = ?"),
+    inputsOf: db.query<InputRow, [string]>(
+      "SELECT * FROM inputs WHERE bucket_id = ? ORDER BY created_at, id",
+    ),
+    inputs: db.query<InputRow, []>("SELECT * FROM inputs ORDER BY created_at, id"),
+    inputById: db.query<InputRow, [string]>("SELECT * FROM inputs WHERE id = ?"),
+    insertInput: db.query<null, [string, string, string, number, string, string, number]>(
+      `INSERT INTO inputs (id, bucket_id, name, response_status, response_body, response_headers, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    updateInput: db.query<null, [string, number, string, string, string]>(
+      `UPDATE inputs SET name = ?, response_status = ?, response_body = ?, response_headers = ? WHERE id = ?`,
+    ),
+    updateSecret: db.query<null, [string | null, string]>("UPDATE inputs SET github_secret = ? WHERE id = ?"),
+    insertToken: db.query<
+      { id: number; created_at: number },
+      [string, Uint8Array, string, number, number, number]
+    >(
+      `INSERT INTO tokens (key, secret_hash, description, admin, all_buckets, created_at)
+       VALUES (?, ?, ?, ?, ?, ?) RETURNING id, created_at`,
+    ),
+    insertTokenBucket: db.query<null, [number, string]>(
+      "INSERT OR IGNORE INTO token_buckets (token_id, bucket_id) VALUES (?, ?)",
+    ),
+    tokens: db.query<TokenRow, []>("SELECT * FROM tokens ORDER BY id"),
+    tokenByKey: db.query<TokenRow, [string]>("SELECT * FROM tokens WHERE key = ?"),
+    tokenBuckets: db.query<{ bucket_id: string }, [number]>(
+      "SELECT bucket_id FROM token_buckets WHERE token_id = ? ORDER BY bucket_id",
+    ),
+    allTokenBuckets: db.query<{ token_id: number; bucket_id: string }, []>(
+      "SELECT token_id, bucket_id FROM token_buckets ORDER BY bucket_id",
+    ),
+    activeTokenIds: db.query<{ id: number }, []>("SELECT id FROM tokens WHERE revoked_at IS NULL"),
+    revokeToken: db.query<null, [number, string]>(
+      "UPDATE tokens SET revoked_at = ? WHERE key = ? AND revoked_at IS NULL",
+    ),
+    countAdmins: db.query<{ n: number }, []>(
+      "SELECT count(*) AS n FROM tokens WHERE admin = 1 AND revoked_at IS NULL",
+    ),
+    // ON CONFLICT DO NOTHING: the partial unique index on (bucket_id, github_delivery) turns a redelivery into
+    // zero changes instead of an error, inside the same transaction as its batch.
+    insertDelivery: db.query<
+      null,
+      [string, string, string | null, string, string, string, Uint8Array, string, number]
+    >(
+      `INSERT INTO deliveries
+         (bucket_id, input_id, github_delivery, method, headers, query, body, source_address, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ),
+    deliveriesAfter: db.query<DeliveryRow, [string, number, number]>(
+      "SELECT * FROM deliveries WHERE bucket_id = ? AND id > ? ORDER BY id LIMIT ?",
+    ),
+    prune: db.query<null, [number, number]>(
+      `DELETE FROM deliveries WHERE id IN
+         (SELECT id FROM deliveries WHERE received_at < ? ORDER BY received_at LIMIT ?)`,
+    ),
+    dataVersion: db.query<{ data_version: number }, []>("PRAGMA data_version"),
+  };
+
+  const inputsByBucket = (bucketId: string) => q.inputsOf.all(bucketId).map(toInput);
+  const withInputs = (row: BucketRow): BucketWithInputs => ({
+    ...toBucket(row),
+    inputs: inputsByBucket(row.id),
+  });
+
+  const toToken = (row: TokenRow, bucketIds: string[] | null): Token => ({
+    id: row.id,
+    key: row.key,
+    description: row.description,
+    admin: row.admin === 1,
+    bucketIds,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  });
+
+  const insertInput = (bucketId: string, name: string, response: InputResponse, now: number): Input => {
+    const id = crypto.randomUUID();
+    q.insertInput.run(
+      id,
+      bucketId,
+      name,
+      response.status,
+      response.body,
+      JSON.stringify(response.headers),
+      now,
+    );
+    return { id, bucketId, name, response, hasSecret: false, createdAt: now };
+  };
+
+  const createBucket = db.transaction((name: string, description: string): BucketWithInputs => {
+    if (q.bucketByName.get(name) !== null) throw new NameTakenError(name);
+    const now = Date.now();
+    const bucket: Bucket = { id: crypto.randomUUID(), name, description, createdAt: now };
+    q.insertBucket.run(bucket.id, name, description, now);
+    return { ...bucket, inputs: [insertInput(bucket.id, DEFAULT_INPUT_NAME, DEFAULT_INPUT_RESPONSE, now)] };
+  });
+
+  const deleteBucket = db.transaction((id: string): boolean => {
+    q.deleteBucketDeliveries.run(id);
+    return q.deleteBucket.run(id).changes > 0;
+  });
+
+  const createToken = db.transaction((token: NewToken): Token => {
+    const now = Date.now();
+    const row = q.insertToken.get(
+      token.key,
+      token.secretHash,
+      token.description,
+      token.admin ? 1 : 0,
+      token.bucketIds === null ? 1 : 0,
+      now,
+    );
+    if (row === null) throw new Error("token insert returned no row");
+    for (const bucketId of token.bucketIds ?? []) q.insertTokenBucket.run(row.id, bucketId);
+    return {
+      id: row.id,
+      key: token.key,
+      description: token.description,
+      admin: token.admin,
+      bucketIds: token.bucketIds === null ? null : [...new Set(token.bucketIds)].sort(),
+      createdAt: row.created_at,
+      revokedAt: null,
+    };
+  });
+
+  const appendDeliveries = db.transaction((batch: readonly NewDelivery[]): AppendResult[] =>
+    batch.map((d) => {
+      const result = q.insertDelivery.run(
+        d.bucketId,
+        d.inputId,
+        d.githubDelivery,
+        d.method,
+        JSON.stringify(d.headers),
+        d.query,
+        d.body,
+        d.sourceAddress,
+        d.receivedAt,
+      );
+      return result.changes === 0
+        ? { id: null, duplicate: true }
+        : { id: String(result.lastInsertRowid), duplicate: false };
+    }),
+  );
+
+  const findBucket = (idOrName: string): BucketWithInputs | null => {
+    const row = q.bucketById.get(idOrName) ?? q.bucketByName.get(idOrName);
+    return row === null ? null : withInputs(row);
+  };
+
+  return {
+    async createBucket(name, description = "") {
+      return createBucket.immediate(name, description);
+    },
+    async listBuckets() {
+      const inputs = Map.groupBy(q.inputs.all().map(toInput), (input) => input.bucketId);
+      return q.buckets.all().map((row) => ({ ...toBucket(row), inputs: inputs.get(row.id) ?? [] }));
+    },
+    async findBucket(idOrName) {
+      return findBucket(idOrName);
+    },
+    async deleteBucket(id) {
+      return deleteBucket.immediate(id);
+    },
+    async addInput(bucketId, name) {
+      if (q.bucketById.get(bucketId) === null) return null;
+      return insertInput(bucketId, name, DEFAULT_INPUT_RESPONSE, Date.now());
+    },
+    async updateInput(inputId, patch) {
+      return db
+        .transaction(() => {
+          const row = q.inputById.get(inputId);
+          if (row === null) return null;
+          const current = toInput(row);
+          const name = patch.name ?? current.name;
+          const response = patch.response ?? current.response;
+          q.updateInput.run(name, response.status, response.body, JSON.stringify(response.headers), inputId);
+          if (patch.githubSecret !== undefined) q.updateSecret.run(patch.githubSecret, inputId);
+          const hasSecret =
+            patch.githubSecret === undefined ? current.hasSecret : patch.githubSecret !== null;
+          return { ...current, name, response, hasSecret };
+        })
+        .immediate();
+    },
+    async resolveInput(inputId) {
+      const row = q.inputById.get(inputId);
+      if (row === null) return null;
+      const bucket = q.bucketById.get(row.bucket_id);
+      if (bucket === null) return null;
+      return { input: toInput(row), bucket: toBucket(bucket), githubSecret: row.github_secret };
+    },
+
+    async createToken(token) {
+      return createToken.immediate(token);
+    },
+    async listTokens() {
+      const buckets = Map.groupBy(q.allTokenBuckets.all(), (row) => row.token_id);
+      return q.tokens
+        .all()
+        .map((row) =>
+          toToken(row, row.all_buckets === 1 ? null : (buckets.get(row.id) ?? []).map((b) => b.bucket_id)),
+        );
+    },
+    async findToken(key) {
+      const row = q.tokenByKey.get(key);
+      if (row === null) return null;
+      const bucketIds = row.all_buckets === 1 ? null : q.tokenBuckets.all(row.id).map((b) => b.bucket_id);
+      return { token: toToken(row, bucketIds), secretHash: row.secret_hash };
+    },
+    async revokeToken(key) {
+      return q.revokeToken.run(Date.now(), key).changes > 0;
+    },
+    async inactiveTokens(ids) {
+      if (ids.length === 0) return [];
+      const active = new Set(q.activeTokenIds.all().map((row) => row.id));
+      return ids.filter((id) => !active.has(id));
+    },
+    async countAdminTokens() {
+      return q.countAdmins.get()?.n ?? 0;
+    },
+
+    async appendDeliveries(batch) {
+      if (batch.length === 0) return [];
+      return appendDeliveries.immediate(batch);
+    },
+    async listDeliveries(bucketId, afterId, limit) {
+      return q.deliveriesAfter.all(bucketId, afterId === null ? 0 : Number(afterId), limit).map((row) => ({
+        id: String(row.id),
+        bucketId: row.bucket_id,
+        inputId: row.input_id,
+        githubDelivery: row.github_delivery,
+        method: row.method,
+        headers: JSON.parse(row.headers) as Record<string, string[]>,
+        query: row.query,
+        body: row.body,
+        sourceAddress: row.source_address,
+        receivedAt: row.received_at,
+      }));
+    },
+    async pruneDeliveries(before, limit) {
+      return q.prune.run(before, limit).changes;
+    },
+
+    async externalChanges() {
+      return q.dataVersion.get()?.data_version ?? 0;
+    },
+    async close() {
+      db.close();
+    },
+  };
+}

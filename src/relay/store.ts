@@ -1,0 +1,147 @@
+/**
+ * The relay's storage seams. Three narrow interfaces instead of one wide one, so another backend (Redis)
+ * implements exactly what the relay uses. Every method is async for that reason, although the SQLite store
+ * answers synchronously.
+ */
+
+export interface Bucket {
+  id: string;
+  name: string;
+  description: string;
+  createdAt: number;
+}
+
+/** How an input answers the sender of a webhook. */
+export interface InputResponse {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+}
+
+export interface Input {
+  id: string;
+  bucketId: string;
+  name: string;
+  response: InputResponse;
+  /** Whether a GitHub secret is set; the secret itself never leaves the store through listings. */
+  hasSecret: boolean;
+  createdAt: number;
+}
+
+export interface BucketWithInputs extends Bucket {
+  inputs: Input[];
+}
+
+/** Everything the input endpoint needs for one request: the input, its bucket, and the secret to verify. */
+export interface InputRoute {
+  input: Input;
+  bucket: Bucket;
+  githubSecret: string | null;
+}
+
+export interface InputPatch {
+  name?: string;
+  response?: InputResponse;
+  /** A string sets the secret, null removes it, undefined leaves it. */
+  githubSecret?: string | null;
+}
+
+export interface BucketStore {
+  /** Creates the bucket and its first input. Throws `NameTakenError` when the name exists. */
+  createBucket(name: string, description?: string): Promise<BucketWithInputs>;
+  listBuckets(): Promise<BucketWithInputs[]>;
+  /** By id or by name. */
+  findBucket(idOrName: string): Promise<BucketWithInputs | null>;
+  /** Deletes the bucket with its inputs and deliveries; false when it did not exist. */
+  deleteBucket(id: string): Promise<boolean>;
+  addInput(bucketId: string, name: string): Promise<Input | null>;
+  updateInput(inputId: string, patch: InputPatch): Promise<Input | null>;
+  resolveInput(inputId: string): Promise<InputRoute | null>;
+}
+
+export interface Token {
+  id: number;
+  key: string;
+  description: string;
+  admin: boolean;
+  /** null: every bucket, present and future. Otherwise the ids of the buckets it may read. */
+  bucketIds: string[] | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface NewToken {
+  key: string;
+  /** SHA-256 of the secret; the secret itself is never stored. */
+  secretHash: Uint8Array;
+  description: string;
+  admin: boolean;
+  bucketIds: string[] | null;
+}
+
+export interface TokenStore {
+  createToken(token: NewToken): Promise<Token>;
+  listTokens(): Promise<Token[]>;
+  /** The token and its secret hash, revoked or not, for authentication. */
+  findToken(key: string): Promise<{ token: Token; secretHash: Uint8Array } | null>;
+  /** Marks it revoked; false when no such active token exists. */
+  revokeToken(key: string): Promise<boolean>;
+  /** Of these token ids, the ones that are no longer active (revoked or deleted). */
+  inactiveTokens(ids: readonly number[]): Promise<number[]>;
+  countAdminTokens(): Promise<number>;
+}
+
+export interface NewDelivery {
+  bucketId: string;
+  inputId: string;
+  /** `X-GitHub-Delivery`: unique per bucket; a second delivery with the same value is not stored again. */
+  githubDelivery: string | null;
+  method: string;
+  /** Canonical header name → values, as sent on the socket. */
+  headers: Record<string, string[]>;
+  /** Raw query string without `?`. */
+  query: string;
+  body: Uint8Array;
+  sourceAddress: string;
+  receivedAt: number;
+}
+
+/** The new delivery's id, or `duplicate` when its `githubDelivery` was stored before in that bucket. */
+export type AppendResult = { id: string; duplicate: false } | { id: null; duplicate: true };
+
+export interface StoredDelivery extends NewDelivery {
+  /** Store order: a later delivery has a greater id (compare as integers), usable as a resume cursor. */
+  id: string;
+}
+
+export interface DeliveryStore {
+  /** Stores the batch in one durable transaction; one result per delivery, in order. */
+  appendDeliveries(batch: readonly NewDelivery[]): Promise<AppendResult[]>;
+  /** Deliveries of one bucket after the cursor id, in store order. */
+  listDeliveries(bucketId: string, afterId: string | null, limit: number): Promise<StoredDelivery[]>;
+  /** Deletes at most `limit` deliveries received before `before`; returns how many. */
+  pruneDeliveries(before: number, limit: number): Promise<number>;
+}
+
+export interface RelayStore extends BucketStore, TokenStore, DeliveryStore {
+  /**
+   * Changes whenever another process (the CLI) committed to the store since the last call, so the server
+   * can re-check open sockets' tokens.
+   */
+  externalChanges(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export class NameTakenError extends Error {
+  constructor(readonly bucketName: string) {
+    super(`a bucket named "${bucketName}" already exists`);
+  }
+}
+
+export const DEFAULT_INPUT_NAME = "Default public endpoint";
+
+export const DEFAULT_INPUT_RESPONSE: InputResponse = {
+  status: 200,
+  body: '{"status":"ok"}',
+  headers: { "Content-Type": "application/json" },
+};

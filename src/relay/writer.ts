@@ -1,0 +1,168 @@
+/**
+ * Group commit: deliveries that arrive together are stored in one transaction, so one fsync covers many
+ * webhooks. The first append schedules a flush for the next event-loop turn (`setImmediate`, after the requests
+ * read in this turn); everything queued by then is written as one batch (bounded by MAX_BATCH_*).
+ *
+ * Contract: an append resolves only after the transaction holding its delivery committed. `onCommitted` runs
+ * for each new (non-duplicate) delivery in store order, right after its commit and before any sender is
+ * answered, so relayed messages leave in the order the store assigned.
+ */
+import type { AppendResult, DeliveryStore, NewDelivery } from "./store.ts";
+
+/** Rows per transaction: keeps one commit short enough not to stall the event loop. */
+export const MAX_BATCH_DELIVERIES = 1000;
+/** Body bytes per transaction, for the same reason when bodies are large. */
+export const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+/** Deliveries waiting for a commit; past it `append` rejects with `WriterBusyError` (the sender gets 503). */
+export const MAX_QUEUED_DELIVERIES = 20_000;
+/** Body bytes waiting for a commit; same outcome past it. */
+export const MAX_QUEUED_BYTES = 512 * 1024 * 1024;
+
+export class WriterBusyError extends Error {
+  constructor() {
+    super("too many deliveries waiting to be stored");
+  }
+}
+
+export interface CommittedDelivery<C> {
+  id: string;
+  delivery: NewDelivery;
+  /** Whatever the caller passed along with the delivery (names for the relayed message). */
+  context: C;
+}
+
+export interface DeliveryWriterOptions<C> {
+  store: DeliveryStore;
+  onCommitted: (committed: CommittedDelivery<C>) => void;
+  log: (level: "info" | "warn" | "error", message: string) => void;
+  limits?: Partial<{
+    batchDeliveries: number;
+    batchBytes: number;
+    queuedDeliveries: number;
+    queuedBytes: number;
+  }>;
+}
+
+export interface WriterStats {
+  queued: number;
+  batches: number;
+  committed: number;
+  duplicates: number;
+  largestBatch: number;
+}
+
+export interface DeliveryWriter<C> {
+  append(delivery: NewDelivery, context: C): Promise<AppendResult>;
+  /** Resolves once nothing is queued or being written. */
+  idle(): Promise<void>;
+  stats(): WriterStats;
+}
+
+interface Pending<C> {
+  delivery: NewDelivery;
+  context: C;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
+}
+
+export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): DeliveryWriter<C> {
+  const limits = {
+    batchDeliveries: options.limits?.batchDeliveries ?? MAX_BATCH_DELIVERIES,
+    batchBytes: options.limits?.batchBytes ?? MAX_BATCH_BYTES,
+    queuedDeliveries: options.limits?.queuedDeliveries ?? MAX_QUEUED_DELIVERIES,
+    queuedBytes: options.limits?.queuedBytes ?? MAX_QUEUED_BYTES,
+  };
+  let queue: Pending<C>[] = [];
+  let queuedBytes = 0;
+  let scheduled = false;
+  let flushing = false;
+  let idleWaiters: Array<() => void> = [];
+  const stats = { batches: 0, committed: 0, duplicates: 0, largestBatch: 0 };
+
+  const takeBatch = (): Pending<C>[] => {
+    let count = 0;
+    let bytes = 0;
+    while (count < queue.length && count < limits.batchDeliveries) {
+      const size = (queue[count] as Pending<C>).delivery.body.byteLength;
+      if (count > 0 && bytes + size > limits.batchBytes) break;
+      bytes += size;
+      count++;
+    }
+    const batch = queue.slice(0, count);
+    queue = queue.slice(count);
+    queuedBytes -= bytes;
+    return batch;
+  };
+
+  const commitBatch = async (batch: Pending<C>[]) => {
+    let results: AppendResult[];
+    try {
+      results = await options.store.appendDeliveries(batch.map((pending) => pending.delivery));
+    } catch (error) {
+      options.log("error", `storing ${batch.length} deliveries failed: ${String(error)}`);
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    stats.batches++;
+    stats.largestBatch = Math.max(stats.largestBatch, batch.length);
+    batch.forEach((pending, i) => {
+      const result = results[i];
+      if (result === undefined || result.duplicate) {
+        stats.duplicates++;
+        return;
+      }
+      stats.committed++;
+      try {
+        options.onCommitted({ id: result.id, delivery: pending.delivery, context: pending.context });
+      } catch (error) {
+        // Stored is stored: a failure to relay must not turn into an error for the sender.
+        options.log("error", `relaying delivery ${result.id} failed: ${String(error)}`);
+      }
+    });
+    batch.forEach((pending, i) => {
+      const result = results[i];
+      pending.resolve(result ?? { id: null, duplicate: true });
+    });
+  };
+
+  const flush = async () => {
+    scheduled = false;
+    flushing = true;
+    try {
+      while (queue.length > 0) await commitBatch(takeBatch());
+    } finally {
+      flushing = false;
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  };
+
+  const schedule = () => {
+    if (scheduled || flushing) return;
+    scheduled = true;
+    setImmediate(() => {
+      void flush();
+    });
+  };
+
+  return {
+    append(delivery, context) {
+      if (
+        queue.length >= limits.queuedDeliveries ||
+        queuedBytes + delivery.body.byteLength > limits.queuedBytes
+      )
+        return Promise.reject(new WriterBusyError());
+      return new Promise<AppendResult>((resolve, reject) => {
+        queue.push({ delivery, context, resolve, reject });
+        queuedBytes += delivery.body.byteLength;
+        schedule();
+      });
+    },
+    idle() {
+      if (!flushing && !scheduled && queue.length === 0) return Promise.resolve();
+      return new Promise((resolve) => idleWaiters.push(resolve));
+    },
+    stats: () => ({ queued: queue.length, ...stats }),
+  };
+}
