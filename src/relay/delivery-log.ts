@@ -1,0 +1,81 @@
+/**
+ * The `/logs/ws` entry for a delivery. The payload is read only for context fields, only when small and
+ * declared as JSON (or GitHub's form encoding, `payload=<json>`); a payload that does not parse still yields
+ * an entry, with those fields null. Pure.
+ */
+import type { LogEntry } from "../logs/entry.ts";
+
+/** Larger payloads are not parsed for context: parsing runs on the request path of every delivery. */
+export const MAX_PARSED_PAYLOAD_BYTES = 1024 * 1024;
+
+export interface DeliveryFacts {
+  deliveryId: string;
+  bucketName: string;
+  headers: Record<string, string[]>;
+  body: Uint8Array;
+  receivedAt: number;
+}
+
+type Json = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Json =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+const stringAt = (value: unknown): string | null => (typeof value === "string" ? value : null);
+const numberAt = (value: unknown): number | null =>
+  typeof value === "number" && Number.isInteger(value) ? value : null;
+
+function parsePayload(contentType: string | null, body: Uint8Array): Json | null {
+  if (contentType === null || body.byteLength === 0 || body.byteLength > MAX_PARSED_PAYLOAD_BYTES)
+    return null;
+  const type = contentType.split(";")[0]?.trim().toLowerCase() ?? "";
+  let text: string;
+  if (type === "application/json" || type.endsWith("+json")) {
+    text = new TextDecoder().decode(body);
+  } else if (type === "application/x-www-form-urlencoded") {
+    const payload = new URLSearchParams(new TextDecoder().decode(body)).get("payload");
+    if (payload === null) return null;
+    text = payload;
+  } else {
+    return null;
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return isObject(parsed) ? parsed : null;
+  } catch (error) {
+    if (error instanceof SyntaxError) return null;
+    throw error;
+  }
+}
+
+/** The pull request number when the payload is about one: a PR event, or an issue event on a PR. */
+export function pullRequestNumber(payload: Json, eventType: string | null): number | null {
+  const pr = payload.pull_request;
+  if (isObject(pr)) return numberAt(pr.number) ?? numberAt(payload.number);
+  const issue = payload.issue;
+  if (isObject(issue) && isObject(issue.pull_request)) return numberAt(issue.number);
+  if (eventType?.startsWith("pull_request")) return numberAt(payload.number);
+  return null;
+}
+
+export function deliveryLogEntry(facts: DeliveryFacts): LogEntry {
+  const header = (name: string) => facts.headers[name]?.[0] ?? null;
+  const eventType = header("X-Github-Event");
+  const payload = parsePayload(header("Content-Type"), facts.body);
+  const repository = isObject(payload?.repository) ? stringAt(payload.repository.full_name) : null;
+  const sender = isObject(payload?.sender) ? stringAt(payload.sender.login) : null;
+  return {
+    timestamp: new Date(facts.receivedAt).toISOString(),
+    level: "INFO",
+    logger_name: "relay",
+    message: `Webhook ${eventType ?? "delivery"} received on bucket ${facts.bucketName} (${facts.body.byteLength} bytes)`,
+    hook_id: header("X-Github-Delivery") ?? facts.deliveryId,
+    event_type: eventType,
+    repository,
+    pr_number: payload === null ? null : pullRequestNumber(payload, eventType),
+    github_user: sender,
+    task_id: null,
+    task_type: null,
+    task_status: null,
+    token_spend: null,
+  };
+}

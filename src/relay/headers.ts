@@ -1,0 +1,36 @@
+/**
+ * Request headers as the relay socket sends them: `{ "Canonical-Name": [values] }`, with names in the form
+ * Go's `textproto.CanonicalMIMEHeaderKey` produces (Webhook Relay's server is Go, and Go clients look headers
+ * up that way). Pure.
+ */
+
+/** RFC 7230 token characters; a name with any other byte is left as it is, as Go does. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+export function canonicalHeaderName(name: string): string {
+  if (!TOKEN.test(name)) return name;
+  let out = "";
+  let upper = true;
+  for (const char of name) {
+    out += upper ? char.toUpperCase() : char.toLowerCase();
+    upper = char === "-";
+  }
+  return out;
+}
+
+/**
+ * `Host` is left out, as Go's server moves it out of the header map (and a client replaying the headers must
+ * not send the relay's host to its own server). The Fetch API has already joined repeated headers with ", ";
+ * each name therefore carries one value, except `Set-Cookie`.
+ */
+export function collectHeaders(headers: Headers): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [name, value] of headers) {
+    if (name === "host") continue;
+    const canonical = canonicalHeaderName(name);
+    const values = out[canonical];
+    if (values === undefined) out[canonical] = [value];
+    else values.push(value);
+  }
+  return out;
+}

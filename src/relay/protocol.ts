@@ -1,0 +1,233 @@
+/**
+ * The `/v1/socket` protocol as a pure state machine: `step(state, event)` returns the next state and the
+ * actions the session must carry out. Lookups (credentials, buckets) are actions whose results come back as
+ * events, so every rule here is testable without a socket or a store.
+ *
+ * While a lookup is in flight the connection is "busy": frames that arrive meanwhile wait in `queued` (at most
+ * MAX_QUEUED_FRAMES) and are handled in order once the result is in, so a client that pipelines
+ * `auth` and `subscribe` is served as if it had waited.
+ */
+import { CloseCode } from "../transport/peer.ts";
+import { AUTHENTICATED, statusMessage } from "./message.ts";
+
+/** Frames held while a lookup is in flight; a client sending more than this without waiting is closed. */
+export const MAX_QUEUED_FRAMES = 16;
+/** Bucket names or ids in one `subscribe`. */
+export const MAX_SUBSCRIBE_BUCKETS = 1000;
+
+/** What an authenticated token may read: bucket ids, or null for every bucket, present and future. */
+export interface Grant {
+  tokenId: number;
+  bucketIds: readonly string[] | null;
+}
+
+export interface BucketRef {
+  id: string;
+  name: string;
+}
+
+export const ALL_BUCKETS_TOPIC = "relay/*";
+export const bucketTopic = (bucketId: string) => `relay/${bucketId}`;
+
+export type ProtocolState =
+  | { phase: "awaiting_auth" }
+  | { phase: "authenticating"; queued: readonly string[] }
+  | { phase: "ready"; grant: Grant; subscribing: boolean; queued: readonly string[] }
+  | { phase: "closed" };
+
+export type AuthResult = { ok: true; grant: Grant } | { ok: false; reason: "invalid" | "rate_limited" };
+
+export type ProtocolEvent =
+  | { type: "frame"; text: string }
+  | { type: "auth_result"; result: AuthResult }
+  /** The buckets a subscribe asked for: `requested` null means all; `found` in request order, `missing` by ref. */
+  | {
+      type: "buckets";
+      requested: readonly string[] | null;
+      found: readonly BucketRef[];
+      missing: readonly string[];
+    }
+  | { type: "auth_timeout" }
+  | { type: "revoked" };
+
+export type ProtocolAction =
+  | { type: "send"; data: string }
+  | { type: "close"; code: number; reason: string }
+  | { type: "authenticate"; key: string; secret: string }
+  /** Cancel the auth timer, watch the token for revocation, start keepalive pings. */
+  | { type: "authenticated"; grant: Grant }
+  | { type: "lookup_buckets"; refs: readonly string[] | null }
+  /** Replace the socket's bucket topics with exactly these. */
+  | { type: "set_topics"; topics: readonly string[] };
+
+export interface Step {
+  state: ProtocolState;
+  actions: ProtocolAction[];
+}
+
+export const INITIAL_STATE: ProtocolState = { phase: "awaiting_auth" };
+const CLOSED: ProtocolState = { phase: "closed" };
+
+const send = (data: string): ProtocolAction => ({ type: "send", data });
+const error = (message: string): ProtocolAction => send(statusMessage("error", message));
+const close = (code: number, reason: string): ProtocolAction => ({ type: "close", code, reason });
+
+type Frame = { ok: true; action: string; body: Record<string, unknown> } | { ok: false; message: string };
+
+function parseFrame(text: string): Frame {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    if (!(cause instanceof SyntaxError)) throw cause;
+    return { ok: false, message: "invalid JSON" };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return { ok: false, message: "expected a JSON object with an action" };
+  const body = value as Record<string, unknown>;
+  if (typeof body.action !== "string") return { ok: false, message: 'missing "action"' };
+  return { ok: true, action: body.action, body };
+}
+
+function unauthorized(message: string, reason: string): Step {
+  return {
+    state: CLOSED,
+    actions: [send(statusMessage("unauthorized", message)), close(CloseCode.UNAUTHORIZED, reason)],
+  };
+}
+
+function onFrameBeforeAuth(text: string): Step {
+  const frame = parseFrame(text);
+  if (!frame.ok || frame.action !== "auth")
+    return unauthorized(
+      'authenticate first: send {"action":"auth","key":"...","secret":"..."}',
+      "authentication required",
+    );
+  const { key, secret } = frame.body;
+  if (typeof key !== "string" || typeof secret !== "string" || key === "" || secret === "")
+    return unauthorized("auth needs a key and a secret", "invalid credentials");
+  return { state: { phase: "authenticating", queued: [] }, actions: [{ type: "authenticate", key, secret }] };
+}
+
+function parseBucketList(
+  value: unknown,
+): { ok: true; refs: string[] | null } | { ok: false; message: string } {
+  if (value === undefined || value === null) return { ok: true, refs: null };
+  if (!Array.isArray(value) || !value.every((ref): ref is string => typeof ref === "string" && ref !== ""))
+    return { ok: false, message: '"buckets" must be a list of bucket names or ids' };
+  if (value.length > MAX_SUBSCRIBE_BUCKETS)
+    return { ok: false, message: `at most ${MAX_SUBSCRIBE_BUCKETS} buckets per subscribe` };
+  return { ok: true, refs: value.length === 0 ? null : [...new Set(value)] };
+}
+
+function onFrameWhenReady(state: Extract<ProtocolState, { phase: "ready" }>, text: string): Step {
+  const frame = parseFrame(text);
+  if (!frame.ok) return { state, actions: [error(frame.message)] };
+  switch (frame.action) {
+    case "pong":
+      return { state, actions: [] };
+    case "auth":
+      return { state, actions: [error("already authenticated")] };
+    case "subscribe": {
+      const list = parseBucketList(frame.body.buckets);
+      if (!list.ok) return { state, actions: [error(list.message)] };
+      return {
+        state: { ...state, subscribing: true },
+        actions: [{ type: "lookup_buckets", refs: list.refs }],
+      };
+    }
+    default:
+      return { state, actions: [error(`unknown action "${frame.action.slice(0, 64)}"`)] };
+  }
+}
+
+const canRead = (grant: Grant, bucketId: string) =>
+  grant.bucketIds === null || grant.bucketIds.includes(bucketId);
+
+function onBuckets(grant: Grant, event: Extract<ProtocolEvent, { type: "buckets" }>): ProtocolAction[] {
+  if (event.requested === null) {
+    const readable = event.found.filter((bucket) => canRead(grant, bucket.id));
+    const topics = grant.bucketIds === null ? [ALL_BUCKETS_TOPIC] : readable.map((b) => bucketTopic(b.id));
+    return [
+      { type: "set_topics", topics },
+      send(statusMessage("subscribed", `subscribed to buckets: ${readable.map((b) => b.name).join(", ")}`)),
+    ];
+  }
+  const refused = [...event.missing];
+  const readable = new Map<string, BucketRef>();
+  for (const bucket of event.found) {
+    if (canRead(grant, bucket.id)) readable.set(bucket.id, bucket);
+    else refused.push(bucket.name);
+  }
+  if (refused.length > 0) {
+    const names = refused.map((ref) => `"${ref}"`).join(", ");
+    return [error(`cannot subscribe to ${names}: no such bucket, or not readable with this token`)];
+  }
+  const buckets = [...readable.values()];
+  return [
+    { type: "set_topics", topics: buckets.map((b) => bucketTopic(b.id)) },
+    send(statusMessage("subscribed", `subscribed to buckets: ${buckets.map((b) => b.name).join(", ")}`)),
+  ];
+}
+
+/** Handles queued frames in order until the machine is busy again or the queue is empty. */
+function drain(state: ProtocolState, queued: readonly string[], actions: ProtocolAction[]): Step {
+  let current = state;
+  for (let i = 0; i < queued.length; i++) {
+    const text = queued[i] as string;
+    const next = step(current, { type: "frame", text });
+    actions.push(...next.actions);
+    current = next.state;
+    if (current.phase === "ready" && current.subscribing) {
+      current = { ...current, queued: queued.slice(i + 1) };
+      break;
+    }
+    if (current.phase === "closed") break;
+  }
+  return { state: current, actions };
+}
+
+function queue(state: Extract<ProtocolState, { queued: readonly string[] }>, text: string): Step {
+  if (state.queued.length >= MAX_QUEUED_FRAMES)
+    return {
+      state: CLOSED,
+      actions: [close(CloseCode.POLICY_VIOLATION, "too many messages without waiting")],
+    };
+  return { state: { ...state, queued: [...state.queued, text] }, actions: [] };
+}
+
+export function step(state: ProtocolState, event: ProtocolEvent): Step {
+  if (state.phase === "closed") return { state, actions: [] };
+
+  switch (event.type) {
+    case "frame":
+      if (state.phase === "awaiting_auth") return onFrameBeforeAuth(event.text);
+      if (state.phase === "authenticating" || state.subscribing) return queue(state, event.text);
+      return onFrameWhenReady(state, event.text);
+
+    case "auth_result": {
+      if (state.phase !== "authenticating") return { state, actions: [] };
+      if (!event.result.ok) {
+        if (event.result.reason === "rate_limited")
+          return { state: CLOSED, actions: [close(CloseCode.RATE_LIMITED, "too many failed attempts")] };
+        return unauthorized("invalid key or secret", "invalid credentials");
+      }
+      const grant = event.result.grant;
+      const ready: ProtocolState = { phase: "ready", grant, subscribing: false, queued: [] };
+      return drain(ready, state.queued, [{ type: "authenticated", grant }, send(AUTHENTICATED)]);
+    }
+
+    case "buckets": {
+      if (state.phase !== "ready" || !state.subscribing) return { state, actions: [] };
+      const actions = onBuckets(state.grant, event);
+      return drain({ ...state, subscribing: false, queued: [] }, state.queued, actions);
+    }
+
+    case "auth_timeout":
+      if (state.phase === "ready") return { state, actions: [] };
+      return { state: CLOSED, actions: [close(CloseCode.AUTH_TIMEOUT, "authentication timeout")] };
+
+    case "revoked":
+      return { state: CLOSED, actions: [close(CloseCode.TOKEN_REVOKED, "token revoked")] };
+  }
+}
