@@ -11,6 +11,8 @@ import type { LogHub } from "./hub/log-hub.ts";
 import type { LogFollower } from "./logs/follow.ts";
 import { filtersOf, logFilterQuerySchema } from "./logs/query.ts";
 import { createLogSession } from "./logs/socket.ts";
+import type { Relay } from "./relay/relay.ts";
+import { createRelayRoutes } from "./relay/routes.ts";
 import type { ConnectionLimiter } from "./transport/connections.ts";
 
 export interface Lifecycle {
@@ -20,6 +22,8 @@ export interface Lifecycle {
 
 export interface AppDeps {
   logs: { hub: LogHub; follower: LogFollower };
+  /** The webhook relay (`/v1/...`); absent in apps built without one. */
+  relay?: Relay;
   limiter: ConnectionLimiter;
   openSockets: () => number;
   lifecycle: Lifecycle;
@@ -91,6 +95,16 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       );
     },
   );
+
+  if (deps.relay !== undefined)
+    app.route(
+      "/",
+      createRelayRoutes({
+        relay: deps.relay,
+        limiter: deps.limiter,
+        isShuttingDown: deps.lifecycle.isShuttingDown,
+      }),
+    );
 
   app.notFound((c) => c.json(errorBody("Not found"), 404));
   app.onError((error, c) => {

@@ -36,6 +36,17 @@ export const configSchema = z
     WS_IDLE_TIMEOUT_S: integer(120, 0, 960),
     SHUTDOWN_GRACE_MS: integer(5_000, 0, 120_000),
     LOG_FORMAT: z.enum(["text", "json"]).default("text"),
+    PUBLIC_URL: z
+      .url({ protocol: /^https?$/ })
+      .transform((url) => url.replace(/\/+$/, ""))
+      .optional(),
+    MAX_BODY_BYTES: integer(26_214_400, 0, 100 * 1024 * 1024),
+    RELAY_AUTH_TIMEOUT_MS: integer(10_000, 100, 300_000),
+    RELAY_PING_INTERVAL_MS: integer(30_000, 100, 50_000),
+    RELAY_TOKEN_RECHECK_MS: integer(1_000, 50, 60_000),
+    RELAY_AUTH_FAILURES_PER_MINUTE: integer(10, 1, 10_000),
+    RELAY_RETENTION_HOURS: integer(168, 0, 24 * 365 * 10),
+    RELAY_DB_SYNCHRONOUS: z.enum(["FULL", "NORMAL"]).default("FULL"),
   })
   .transform((env) => {
     const dataDir = resolve(env.DATA_DIR);
@@ -54,6 +65,18 @@ export const configSchema = z
       wsIdleTimeoutSeconds: env.WS_IDLE_TIMEOUT_S,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
       logFormat: env.LOG_FORMAT,
+      relay: {
+        /** null: `http://localhost:<bound port>`. */
+        publicUrl: env.PUBLIC_URL ?? (env.PORT === 0 ? null : `http://localhost:${env.PORT}`),
+        databasePath: `${dataDir}/hookstream.db`,
+        maxBodyBytes: env.MAX_BODY_BYTES,
+        authTimeoutMs: env.RELAY_AUTH_TIMEOUT_MS,
+        pingIntervalMs: env.RELAY_PING_INTERVAL_MS,
+        tokenRecheckMs: env.RELAY_TOKEN_RECHECK_MS,
+        authFailuresPerMinute: env.RELAY_AUTH_FAILURES_PER_MINUTE,
+        retentionMs: env.RELAY_RETENTION_HOURS * 3_600_000,
+        synchronous: env.RELAY_DB_SYNCHRONOUS,
+      },
     };
   });
 

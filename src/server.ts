@@ -8,6 +8,8 @@ import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { createLogHub } from "./hub/log-hub.ts";
 import { createLogFollower } from "./logs/follow.ts";
+import { createRelay } from "./relay/relay.ts";
+import { openSqliteStore } from "./relay/sqlite-store.ts";
 import { createSocketTransport } from "./transport/bun-ws.ts";
 import { createConnectionLimiter } from "./transport/connections.ts";
 import { CloseCode, type SocketData } from "./transport/peer.ts";
@@ -59,8 +61,21 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         `log directory ${config.logDir} ${exists ? "found" : "not found; waiting for it"}`,
       ),
   });
+  const relayStore = openSqliteStore(config.relay.databasePath, { synchronous: config.relay.synchronous });
+  const relay = createRelay({
+    ...config.relay,
+    store: relayStore,
+    // Called only once requests or sockets exist, i.e. after `server` below is assigned.
+    publish: (topic, payload) => server.publish(topic, payload),
+    publicUrl: () => config.relay.publicUrl ?? `http://localhost:${server.port}`,
+    logs: hub,
+    log,
+  });
+  if ((await relayStore.countAdminTokens()) === 0)
+    log("info", "no admin token yet: create the first one with `bun run cli token create --admin`");
   const app = createApp({
     logs: { hub, follower },
+    relay,
     limiter,
     openSockets: transport.openCount,
     lifecycle: { startedAt, isShuttingDown: () => shuttingDown },
@@ -96,6 +111,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         ]);
         if (!drained) log("warn", `connections still open after ${config.shutdownGraceMs} ms; closing them`);
         await server.stop(true);
+        await relay.close();
       })();
       return shutdownPromise;
     },

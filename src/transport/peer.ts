@@ -39,6 +39,8 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: 1009,
   /** An internal fault: reconnect. */
   INTERNAL_ERROR: 1011,
+  /** Temporarily overloaded (too many sockets waiting to authenticate): reconnect after a pause. */
+  TRY_AGAIN_LATER: 1013,
   /** Relay socket: bad or missing credentials. Final: official clients stop reconnecting. */
   UNAUTHORIZED: 4001,
   /** Relay socket: no `auth` within the allowed time. Reconnect. */

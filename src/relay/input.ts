@@ -1,0 +1,68 @@
+/**
+ * The public input endpoint: `ANY /v1/webhooks/<input-id>`. A delivery is answered with the input's configured
+ * response only after it is stored durably; a redelivery (same `X-GitHub-Delivery` in the bucket) gets the same
+ * answer without being stored or relayed again.
+ */
+import { errorBody } from "../http/errors.ts";
+import { readBodyLimited } from "./body.ts";
+import { collectHeaders } from "./headers.ts";
+import type { Relay } from "./relay.ts";
+import { verifyGithubSignature } from "./signature.ts";
+import { WriterBusyError } from "./writer.ts";
+
+const json = (body: unknown, status: number, headers: Record<string, string> = {}) =>
+  Response.json(body, { status, headers });
+
+/** The raw query string, exactly as sent (no re-encoding through URLSearchParams). */
+export function rawQuery(url: string): string {
+  const start = url.indexOf("?");
+  if (start === -1) return "";
+  const end = url.indexOf("#", start);
+  return end === -1 ? url.slice(start + 1) : url.slice(start + 1, end);
+}
+
+export async function receiveWebhook(
+  relay: Relay,
+  request: Request,
+  inputId: string,
+  sourceAddress: string,
+): Promise<Response> {
+  const route = await relay.store.resolveInput(inputId);
+  if (route === null) return json(errorBody("Unknown input", { field: "inputId" }), 404);
+
+  const read = await readBodyLimited(request, relay.maxBodyBytes);
+  if (!read.ok)
+    return json(
+      errorBody(`Body larger than ${relay.maxBodyBytes} bytes`, { limit: relay.maxBodyBytes }),
+      413,
+    );
+
+  if (
+    route.githubSecret !== null &&
+    !verifyGithubSignature(route.githubSecret, read.body, request.headers.get("x-hub-signature-256"))
+  )
+    return json(errorBody("Missing or invalid X-Hub-Signature-256", { field: "X-Hub-Signature-256" }), 401);
+
+  try {
+    await relay.accept(
+      {
+        bucketId: route.bucket.id,
+        inputId: route.input.id,
+        githubDelivery: request.headers.get("x-github-delivery"),
+        method: request.method,
+        headers: collectHeaders(request.headers),
+        query: rawQuery(request.url),
+        body: read.body,
+        sourceAddress,
+        receivedAt: Date.now(),
+      },
+      { bucketName: route.bucket.name, inputName: route.input.name },
+    );
+  } catch (error) {
+    if (error instanceof WriterBusyError) return json(errorBody(error.message), 503, { "Retry-After": "1" });
+    throw error;
+  }
+
+  const { status, body, headers } = route.input.response;
+  return new Response(body === "" ? null : body, { status, headers });
+}

@@ -1,0 +1,80 @@
+/**
+ * Validation of what the admin API and the CLI accept. Shared so both refuse the same things.
+ */
+import { z } from "zod";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Names are matched against ids on subscribe, listed comma-separated in status messages and used on the command
+ * line: so a plain slug, never shaped like an id.
+ */
+export const bucketNameSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+  )
+  .refine((name) => !UUID.test(name), "must not look like a bucket id");
+
+const headerName = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, "not a valid header name");
+const headerValue = z.string().regex(/^[^\r\n\0]*$/, "header values cannot hold line breaks");
+
+/** Sizes of a configured response: it is held in memory and sent on every delivery. */
+export const MAX_RESPONSE_BODY_CHARS = 64 * 1024;
+export const MAX_RESPONSE_HEADERS = 32;
+
+export const inputResponseSchema = z
+  .object({
+    status: z.number().int().min(200).max(599).optional(),
+    body: z.string().max(MAX_RESPONSE_BODY_CHARS).optional(),
+    headers: z
+      .record(headerName, headerValue)
+      .refine((h) => Object.keys(h).length <= MAX_RESPONSE_HEADERS, `at most ${MAX_RESPONSE_HEADERS} headers`)
+      .optional(),
+  })
+  .strict();
+
+/** Statuses whose responses cannot carry a body. */
+export const BODILESS_STATUSES = new Set([204, 205, 304]);
+
+export const githubSecretSchema = z.string().min(1).max(256);
+
+export const createBucketSchema = z
+  .object({ name: bucketNameSchema, description: z.string().max(500).optional() })
+  .strict();
+
+export const addInputSchema = z.object({ name: z.string().min(1).max(100) }).strict();
+
+export const updateInputSchema = z
+  .object({
+    name: z.string().min(1).max(100).optional(),
+    response: inputResponseSchema.optional(),
+    /** A string sets the secret, null removes it. */
+    github_secret: githubSecretSchema.nullable().optional(),
+  })
+  .strict();
+
+export const createTokenSchema = z
+  .object({
+    /** Names or ids; absent or null: every bucket, present and future. */
+    buckets: z.array(z.string().min(1)).max(1000).nullable().optional(),
+    admin: z.boolean().optional(),
+    description: z.string().max(500).optional(),
+  })
+  .strict();
+
+/** Names the first problem of a failed validation: `{field, message}` for the one error shape. */
+export function describeIssue(error: { issues: readonly z.core.$ZodIssue[] }): {
+  field: string;
+  message: string;
+} {
+  const issue = error.issues[0];
+  if (issue === undefined) return { field: "body", message: "invalid body" };
+  if (issue.code === "unrecognized_keys") {
+    const field = [...issue.path, issue.keys[0] ?? ""].join(".");
+    return { field, message: `unknown field "${field}"` };
+  }
+  const field = issue.path.length === 0 ? "body" : issue.path.join(".");
+  return { field, message: `${field}: ${issue.message}` };
+}

@@ -1,0 +1,127 @@
+/**
+ * One `/v1/socket` connection: feeds socket frames, lookup results and timers into the protocol state
+ * machine and carries out the actions it returns. Nothing here decides protocol behaviour.
+ */
+import { CloseCode, type Peer, type SocketSession } from "../transport/peer.ts";
+import {
+  type AuthResult,
+  type BucketRef,
+  type Grant,
+  INITIAL_STATE,
+  type ProtocolAction,
+  type ProtocolEvent,
+  type ProtocolState,
+  step,
+} from "./protocol.ts";
+
+/** A handle the relay keeps per authenticated session, to close it when its token is revoked. */
+export interface SessionHandle {
+  revoke(): void;
+}
+
+export interface RelaySessionDeps {
+  authenticate(address: string, key: string, secret: string): Promise<AuthResult>;
+  lookupBuckets(refs: readonly string[] | null): Promise<{ found: BucketRef[]; missing: string[] }>;
+  /** Called once per session that authenticated; the returned function undoes it when the socket closes. */
+  authenticated(handle: SessionHandle, grant: Grant, peer: Peer): () => void;
+  /** Counts the session as waiting for auth; false when too many are, and the socket is turned away. */
+  admitPending(): boolean;
+  releasePending(): void;
+  authTimeoutMs: number;
+  log: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+const decoder = new TextDecoder();
+
+export function createRelaySession(deps: RelaySessionDeps, address: string): SocketSession {
+  let state: ProtocolState = INITIAL_STATE;
+  let peer: Peer | null = null;
+  let topics = new Set<string>();
+  let authTimer: ReturnType<typeof setTimeout> | null = null;
+  let pending = false;
+  let release: (() => void) | null = null;
+
+  const stopWaitingForAuth = () => {
+    if (authTimer !== null) clearTimeout(authTimer);
+    authTimer = null;
+    if (pending) deps.releasePending();
+    pending = false;
+  };
+
+  const handle: SessionHandle = { revoke: () => dispatch({ type: "revoked" }) };
+
+  const fail = (what: string, error: unknown) => {
+    deps.log("error", `relay socket ${what} failed: ${String(error)}`);
+    state = { phase: "closed" };
+    peer?.close(CloseCode.INTERNAL_ERROR, "Internal server error");
+  };
+
+  const run = (action: ProtocolAction) => {
+    const socket = peer;
+    if (socket === null) return;
+    switch (action.type) {
+      case "send":
+        socket.send(action.data);
+        return;
+      case "close":
+        stopWaitingForAuth();
+        socket.close(action.code, action.reason);
+        return;
+      case "authenticate":
+        deps.authenticate(address, action.key, action.secret).then(
+          (result) => dispatch({ type: "auth_result", result }),
+          (error: unknown) => fail("authentication", error),
+        );
+        return;
+      case "authenticated":
+        stopWaitingForAuth();
+        release = deps.authenticated(handle, action.grant, socket);
+        return;
+      case "lookup_buckets":
+        deps.lookupBuckets(action.refs).then(
+          ({ found, missing }) => dispatch({ type: "buckets", requested: action.refs, found, missing }),
+          (error: unknown) => fail("subscribe", error),
+        );
+        return;
+      case "set_topics": {
+        const next = new Set(action.topics);
+        for (const topic of topics) if (!next.has(topic)) socket.unsubscribe(topic);
+        for (const topic of next) if (!topics.has(topic)) socket.subscribe(topic);
+        topics = next;
+        return;
+      }
+    }
+  };
+
+  function dispatch(event: ProtocolEvent) {
+    if (peer === null || state.phase === "closed") return;
+    const next = step(state, event);
+    state = next.state;
+    for (const action of next.actions) run(action);
+  }
+
+  return {
+    open(socket) {
+      peer = socket;
+      if (!deps.admitPending()) {
+        state = { phase: "closed" };
+        socket.close(CloseCode.TRY_AGAIN_LATER, "too many connections waiting to authenticate");
+        return;
+      }
+      pending = true;
+      authTimer = setTimeout(() => dispatch({ type: "auth_timeout" }), deps.authTimeoutMs);
+    },
+    message(_socket, message) {
+      // Text is the protocol; a client library that sends JSON as a binary frame is served all the same.
+      dispatch({ type: "frame", text: typeof message === "string" ? message : decoder.decode(message) });
+    },
+    close() {
+      stopWaitingForAuth();
+      release?.();
+      release = null;
+      state = { phase: "closed" };
+      peer = null;
+      topics.clear();
+    },
+  };
+}
