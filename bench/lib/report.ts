@@ -1,0 +1,416 @@
+/**
+ * Results → the table rows with targets and verdicts, and the docs/benchmarks.md page around the table.
+ */
+import type { RoutingResult } from "../routing.ts";
+import type { CeilingResult } from "../scenarios/ceiling.ts";
+import type { FanoutResult } from "../scenarios/fanout.ts";
+import type { IdleResult } from "../scenarios/idle.ts";
+import type { LatencyResult } from "../scenarios/latency.ts";
+import type { MaxRateResult } from "../scenarios/maxrate.ts";
+import type { ProfileResult } from "../scenarios/profile.ts";
+import type { ServerName } from "./peers.ts";
+import type { MachineInfo } from "./proc.ts";
+import { type Cell, fmt, fmtRate, type Row, renderTable, type Verdict } from "./table.ts";
+
+export interface BenchResults {
+  ceiling: CeilingResult[];
+  latency: LatencyResult[];
+  maxRate: MaxRateResult[];
+  fanout: FanoutResult[];
+  idle: IdleResult[];
+  routing: RoutingResult | null;
+  profile: ProfileResult | null;
+  /** Scenario runs that failed, as "<scenario> <server>: <error>". */
+  errors: string[];
+}
+
+export const TARGETS = {
+  p99Ms: 2,
+  maxRate: 250_000,
+  maxRateVsWebsocketd: 3,
+  maxRateMemoryMB: 100,
+  routingRatio: 2,
+  fanoutCpuShareOfBestPeer: 0.25,
+  idleCpuMs: 1,
+  idleBytesPerConnection: 10_000,
+} as const;
+
+const MB = 1_000_000;
+
+function verdict(ok: boolean | null): Verdict {
+  return ok === null ? "n/a" : ok ? "pass" : "miss";
+}
+
+function cellsOf<T extends { server: ServerName }>(
+  results: T[],
+  value: (r: T) => number | null,
+  note?: (r: T) => string | undefined,
+): Partial<Record<ServerName, Cell>> {
+  const cells: Partial<Record<ServerName, Cell>> = {};
+  for (const r of results) {
+    const n = note?.(r);
+    cells[r.server] = n === undefined ? { value: value(r) } : { value: value(r), note: n };
+  }
+  return cells;
+}
+
+function lossNote(loss: number, extra?: string): string | undefined {
+  if (loss === 0) return extra;
+  return `${fmt(loss)} messages lost or out of order${extra ? `; ${extra}` : ""}`;
+}
+
+function latencyRows(results: LatencyResult[]): Row[] {
+  const rows: Row[] = [];
+  for (const clients of [...new Set(results.map((r) => r.clients))]) {
+    const subset = results.filter((r) => r.clients === clients);
+    const hook = subset.find((r) => r.server === "hookstream");
+    const wsd = subset.find((r) => r.server === "websocketd");
+    const label = `${clients} client${clients === 1 ? "" : "s"}`;
+    const ms = (v: number) => fmt(v, 3);
+    rows.push({
+      metric: `Latency p50, ${label}, 1,000 lines/s (ms)`,
+      cells: cellsOf(
+        subset,
+        (r) => r.latency.p50,
+        (r) => lossNote(r.loss),
+      ),
+      format: ms,
+      ratio: true,
+    });
+    const p99ok =
+      hook === undefined
+        ? null
+        : hook.latency.p99 < TARGETS.p99Ms && (wsd === undefined || hook.latency.p99 <= wsd.latency.p99);
+    rows.push({
+      metric: `Latency p99, ${label} (ms)`,
+      cells: cellsOf(subset, (r) => r.latency.p99),
+      format: ms,
+      ratio: true,
+      target: `< ${TARGETS.p99Ms} ms and ≤ websocketd`,
+      verdict: verdict(p99ok),
+    });
+    rows.push({
+      metric: `Latency max, ${label} (ms)`,
+      cells: cellsOf(subset, (r) => r.latency.max),
+      format: ms,
+      ratio: true,
+    });
+  }
+  return rows;
+}
+
+function ceilingText(ceiling: CeilingResult[], pick: (c: CeilingResult) => number): string | undefined {
+  if (ceiling.length === 0) return undefined;
+  return ceiling.map((c) => `${c.kind === "ws" ? "ws" : "socket.io"} ${fmtRate(pick(c))}/s`).join(", ");
+}
+
+/** Which side limited a throughput figure: the client when the server came within 80 % of its ceiling. */
+function limitedBy(value: number | undefined, ceiling: number | undefined): string {
+  if (value === undefined || ceiling === undefined) return "";
+  return value >= 0.8 * ceiling ? " (client-bound)" : " (server-bound)";
+}
+
+function maxRateRows(results: MaxRateResult[], ceiling: CeilingResult[]): Row[] {
+  const hook = results.find((r) => r.server === "hookstream");
+  const wsd = results.find((r) => r.server === "websocketd");
+  const wsCeiling = ceiling.find((c) => c.kind === "ws")?.single;
+  const rateOk =
+    hook === undefined
+      ? null
+      : hook.loss === 0 &&
+        hook.receiveRate >= TARGETS.maxRate &&
+        (wsd === undefined || hook.receiveRate >= TARGETS.maxRateVsWebsocketd * wsd.receiveRate);
+  const note = (r: MaxRateResult) =>
+    lossNote(
+      r.loss,
+      [
+        r.capped ? `time cap reached: ${fmt(r.received)} of ${fmt(r.lines)} lines arrived` : "",
+        r.server === "frontail" ? `${fmt(r.lines)} lines (fewer: frontail is slower)` : "",
+        r.firstClose ? `connection closed by the server: ${r.firstClose}` : "",
+      ]
+        .filter(Boolean)
+        .join("; ") || undefined,
+    );
+  return [
+    {
+      metric: "Max rate to one client, no loss (lines/s)",
+      cells: cellsOf(results, (r) => r.receiveRate, note),
+      format: fmtRate,
+      ratio: true,
+      ceiling: `${ceilingText(ceiling, (c) => c.single) ?? "—"}${limitedBy(hook?.receiveRate, wsCeiling)}`,
+      target: `≥ ${fmtRate(TARGETS.maxRate)}/s and ≥ ${TARGETS.maxRateVsWebsocketd}× websocketd`,
+      verdict: verdict(rateOk),
+    },
+    {
+      metric: "Peak server memory during max rate (MB)",
+      cells: cellsOf(
+        results,
+        (r) => (r.peakRssKb * 1024) / MB,
+        (r) => (r.server === "hookstream" ? undefined : "PSS summed over the server and its tail processes"),
+      ),
+      format: (v) => fmt(v, 1),
+      ratio: true,
+      target: `< ${TARGETS.maxRateMemoryMB} MB RSS`,
+      verdict: verdict(hook === undefined ? null : (hook.peakRssKb * 1024) / MB < TARGETS.maxRateMemoryMB),
+    },
+    {
+      metric: "Longest pause between two arrivals during max rate (ms)",
+      cells: cellsOf(results, (r) => r.longestGapMs),
+      format: (v) => fmt(v, 1),
+      ratio: true,
+    },
+  ];
+}
+
+function fanoutRows(results: FanoutResult[], ceiling: CeilingResult[]): Row[] {
+  const hook = results.find((r) => r.server === "hookstream");
+  const peers = results.filter((r) => r.server !== "hookstream");
+  const bestPeer = peers.length === 0 ? undefined : Math.min(...peers.map((p) => p.cpuSecondsPerMillion));
+  const wsCeiling = ceiling.find((c) => c.kind === "ws")?.fanout;
+  const clients = results[0]?.clients ?? 1000;
+  return [
+    {
+      metric: `Fan-out to ${fmt(clients)} clients (deliveries/s)`,
+      cells: cellsOf(
+        results,
+        (r) => r.deliveriesPerSecond,
+        (r) =>
+          lossNote(
+            r.loss,
+            [r.note ?? "", r.capped ? "time cap reached" : ""].filter(Boolean).join("; ") || undefined,
+          ),
+      ),
+      format: fmtRate,
+      ratio: true,
+      ceiling: `${ceilingText(ceiling, (c) => c.fanout) ?? "—"}${limitedBy(hook?.deliveriesPerSecond, wsCeiling)}`,
+    },
+    {
+      metric: "Fan-out server CPU per million deliveries (CPU s)",
+      cells: cellsOf(
+        results,
+        (r) => r.cpuSecondsPerMillion,
+        (r) => (r.server === "hookstream" ? undefined : "CPU of the server and its tail processes"),
+      ),
+      format: (v) => fmt(v, 2),
+      ratio: true,
+      target: "≤ ¼ of the best peer",
+      verdict: verdict(
+        hook === undefined || bestPeer === undefined
+          ? null
+          : hook.cpuSecondsPerMillion <= TARGETS.fanoutCpuShareOfBestPeer * bestPeer,
+      ),
+    },
+  ];
+}
+
+function idleRows(results: IdleResult[]): Row[] {
+  const rows: Row[] = [];
+  const hook = results.find((r) => r.server === "hookstream");
+  const steps = [...new Set(results.flatMap((r) => r.steps.map((s) => s.connections)))].sort((a, b) => a - b);
+  const top = steps[steps.length - 1];
+  for (const n of steps) {
+    const cells = (pick: (s: IdleResult["steps"][number]) => number, memoryNote: boolean) => {
+      const out: Partial<Record<ServerName, Cell>> = {};
+      for (const r of results) {
+        const step = r.steps.find((s) => s.connections === n);
+        const skippedNote = r.skipped.find((s) => s.startsWith(fmt(n)));
+        if (step === undefined)
+          out[r.server] = { value: null, note: `skipped at ${skippedNote ?? `${fmt(n)} connections`}` };
+        else
+          out[r.server] =
+            memoryNote && r.server !== "hookstream"
+              ? { value: pick(step), note: "PSS summed over the server and its tail processes" }
+              : { value: pick(step) };
+      }
+      return out;
+    };
+    rows.push({
+      metric: `Server memory, ${fmt(n)} idle connections (MB)`,
+      cells: cells((s) => (s.rssKb * 1024) / MB, true),
+      format: (v) => fmt(v, 1),
+      ratio: true,
+    });
+    const hookStep = hook?.steps.find((s) => s.connections === n);
+    rows.push({
+      metric: `Memory per idle connection at ${fmt(n)} (bytes)`,
+      cells: cells((s) => s.perConnectionBytes, false),
+      format: (v) => fmt(v),
+      ratio: true,
+      ...(n === top
+        ? {
+            target: `< ${fmt(TARGETS.idleBytesPerConnection)} B`,
+            verdict: verdict(
+              hookStep === undefined ? null : hookStep.perConnectionBytes < TARGETS.idleBytesPerConnection,
+            ),
+          }
+        : {}),
+    });
+  }
+  const window = results[0]?.idleWindowMs ?? 5000;
+  rows.push({
+    metric: `Idle CPU, 1,000 connections, no writes (CPU ms over ${fmt(window / 1000)} s)`,
+    cells: cellsOf(results, (r) => r.idleCpuSeconds * 1000),
+    format: (v) => fmt(v, 2),
+    ratio: true,
+    target: `zero (< ${TARGETS.idleCpuMs} ms)`,
+    verdict: verdict(hook === undefined ? null : hook.idleCpuSeconds * 1000 < TARGETS.idleCpuMs),
+  });
+  return rows;
+}
+
+function routingRows(routing: RoutingResult): Row[] {
+  const only = (value: number, note?: string): Partial<Record<ServerName, Cell>> => ({
+    hookstream: note === undefined ? { value } : { value, note },
+  });
+  return [
+    {
+      metric: "Routing one entry, 1 filter combination (ns)",
+      cells: only(routing.one.nsPerEntry),
+      format: (v) => fmt(v),
+      ratio: false,
+    },
+    {
+      metric: `Routing one entry, ${fmt(routing.many.combinations)} combinations (ns)`,
+      cells: only(
+        routing.many.nsPerEntry,
+        `${fmt(routing.many.topicsPerEntry, 2)} topics matched per entry; serialising an entry alone costs ${fmt(routing.serialiseNs)} ns`,
+      ),
+      format: (v) => fmt(v),
+      ratio: false,
+    },
+    {
+      metric: "Routing cost ratio, 10,000 ÷ 1 combinations",
+      cells: only(routing.ratio),
+      format: (v) => `×${fmt(v, 2)}`,
+      ratio: false,
+      target: `≤ ×${TARGETS.routingRatio}`,
+      verdict: verdict(routing.ratio <= TARGETS.routingRatio),
+    },
+  ];
+}
+
+function lossRow(results: BenchResults, servers: readonly ServerName[]): Row {
+  const cells: Partial<Record<ServerName, Cell>> = {};
+  for (const server of servers) {
+    const parts = [
+      ...results.latency.filter((r) => r.server === server).map((r) => r.loss + r.closedEarly),
+      ...results.maxRate.filter((r) => r.server === server).map((r) => r.loss),
+      ...results.fanout.filter((r) => r.server === server).map((r) => r.loss),
+      ...results.idle.filter((r) => r.server === server).map((r) => r.closedEarly),
+    ];
+    if (parts.length > 0) cells[server] = { value: parts.reduce((a, b) => a + b, 0) };
+  }
+  const ceilingLoss = results.ceiling.reduce((sum, c) => sum + c.loss, 0);
+  return {
+    metric: "Messages lost, duplicated or reordered, all runs (+ connections dropped)",
+    cells,
+    format: (v) => fmt(v),
+    ratio: false,
+    ceiling: results.ceiling.length > 0 ? `${fmt(ceilingLoss)} lost` : undefined,
+    target: "0",
+    verdict: verdict(cells.hookstream === undefined ? null : cells.hookstream.value === 0),
+  };
+}
+
+export function buildRows(results: BenchResults, servers: readonly ServerName[]): Row[] {
+  return [
+    ...latencyRows(results.latency),
+    ...maxRateRows(results.maxRate, results.ceiling),
+    ...fanoutRows(results.fanout, results.ceiling),
+    ...idleRows(results.idle),
+    ...(results.routing ? routingRows(results.routing) : []),
+    lossRow(results, servers),
+  ].filter((row) => Object.keys(row.cells).length > 0);
+}
+
+export function renderResults(results: BenchResults, servers: readonly ServerName[]): string {
+  const parts = [renderTable(buildRows(results, servers), servers)];
+  if (results.errors.length > 0)
+    parts.push(["", "Runs that failed:", ...results.errors.map((e) => `- ${e}`)].join("\n"));
+  return parts.join("\n");
+}
+
+export function renderProfile(profile: ProfileResult | null): string {
+  if (profile === null) return "No profile was captured in this run.";
+  const { summary } = profile;
+  const lines = [
+    `hookstream under \`bun --cpu-prof\` during the max-rate run (${fmt(profile.lines)} lines, ` +
+      `${fmtRate(profile.receiveRate)} lines/s while profiled): ${fmt(summary.busyMs)} ms of busy samples. ` +
+      "Top functions by self time (time in the function itself, not its callees):",
+    "",
+    "| Self time | Share of busy | Function | Where |",
+    "|---:|---:|---|---|",
+    ...summary.top.map(
+      (f) =>
+        `| ${fmt(f.selfMs)} ms | ${fmt(f.share * 100, 1)} % | \`${f.name.replace(/\|/g, "\\|")}\` | ${f.location || "native"} |`,
+    ),
+  ];
+  return lines.join("\n");
+}
+
+export interface DocsInput {
+  date: string;
+  command: string;
+  machine: MachineInfo;
+  peerVersions: string[];
+  openFiles: string;
+  setupNotes: string[];
+  table: string;
+  profile: string;
+  /** Hand-written analysis kept from the previous page. */
+  analysis: string;
+}
+
+export const ANALYSIS_START = "<!-- analysis:start -->";
+export const ANALYSIS_END = "<!-- analysis:end -->";
+
+export function renderDocs(input: DocsInput): string {
+  const m = input.machine;
+  return `# Benchmarks
+
+Results of \`${input.command}\` on ${input.date}. Every figure in a row comes from the same run, one server at a
+time on the same machine, so compare the ratios rather than the absolute numbers: the machine is shared and
+absolute times drift from run to run.
+
+## Machine
+
+- ${m.cpus} CPUs (\`nproc\`), ${m.cpuModel}; ${m.memoryGiB} GiB memory; kernel ${m.kernel}
+- Bun ${m.bun}; Node.js ${m.node ?? "not installed"} (runs frontail)
+- Peers: ${input.peerVersions.join("; ")}
+- Open-files limit: ${input.openFiles}
+${input.setupNotes.map((n) => `- ${n}`).join("\n")}
+
+## Method
+
+- A writer process appends ~300-byte JSON \`log_entry\` lines carrying a sequence number and the append time
+  (\`performance.timeOrigin + performance.now()\`, µs resolution) to one file in a fresh temporary directory;
+  each server follows that file: hookstream its directory, websocketd \`tail -n0 -F <file>\` per connection,
+  frontail \`tail -n 0 -F <file>\` once.
+- Load clients run in separate Bun processes (two for 100 connections and more), Bun's built-in WebSocket for
+  hookstream and websocketd, socket.io-client 2.x for frontail (socket.io 2.3 server). Every connection checks
+  that each sequence number arrives exactly once and in order; latency is receive time minus append time.
+- Latency: 1,000 lines/s, one second of warm-up, then the measured seconds. Max rate: the writer appends as
+  fast as it can in 1,000-line writes; rate = lines ÷ (last − first arrival). Fan-out: a burst to 1,000
+  connections; CPU from \`/proc/<pid>/task/*/schedstat\` of the server and its children.
+- Memory: VmRSS for hookstream; PSS summed over the process tree for the peers (websocketd forks a \`tail\`
+  per connection, frontail one), so shared pages are not counted once per process.
+- The client ceiling is what the same client processes receive from a trivial Bun.serve publisher of
+  pre-serialised messages: a figure near it is limited by the clients, not the server.
+- Routing: \`createLogHub\` with a no-op publish, \`hub.publish(entry)\` with 1 subscriber (no filter) and with
+  10,000 distinct filter sets over eight field masks, on the same 8,192 entries (median of 5 rounds).
+
+## Results
+
+${input.table}
+
+## Profile
+
+${input.profile}
+
+## Analysis
+
+${ANALYSIS_START}
+${input.analysis.trim() || "_Not written yet._"}
+${ANALYSIS_END}
+`;
+}

@@ -1,0 +1,259 @@
+/**
+ * `bun run bench`: hookstream against websocketd and frontail on loopback, one table with ratios, targets
+ * and pass/miss marks, written to docs/benchmarks.md. Every child process is ended at the end, also on
+ * failure or Ctrl-C.
+ *
+ *   bun bench/run.ts [--only latency,maxrate,...] [--servers hookstream,websocketd] [--quick] [--docs|--no-docs]
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { installCleanup, OPEN_FILES_LIMIT, stopAll, withOpenFilesLimit } from "./lib/children.ts";
+import { ensurePeers, REPO_ROOT, SERVER_NAMES, type ServerName } from "./lib/peers.ts";
+import { machineInfo } from "./lib/proc.ts";
+import {
+  ANALYSIS_END,
+  ANALYSIS_START,
+  type BenchResults,
+  renderDocs,
+  renderProfile,
+  renderResults,
+} from "./lib/report.ts";
+import { runRouting } from "./routing.ts";
+import { runCeiling } from "./scenarios/ceiling.ts";
+import { available, type BenchContext } from "./scenarios/context.ts";
+import { runFanout } from "./scenarios/fanout.ts";
+import { runIdle } from "./scenarios/idle.ts";
+import { runLatency } from "./scenarios/latency.ts";
+import { runMaxRate } from "./scenarios/maxrate.ts";
+import { runProfile } from "./scenarios/profile.ts";
+
+const SECTIONS = ["ceiling", "latency", "maxrate", "fanout", "idle", "routing", "profile"] as const;
+type Section = (typeof SECTIONS)[number];
+
+const DOCS_FILE = join(REPO_ROOT, "docs/benchmarks.md");
+const PROFILE_DIR = join(REPO_ROOT, "bench/profiles");
+const USAGE = `usage: bun bench/run.ts [options]
+  --only LIST      sections to run, comma-separated: ${SECTIONS.join(",")} (default: all)
+  --servers LIST   servers to run: ${SERVER_NAMES.join(",")} (default: all)
+  --quick          shorter runs and smaller bursts, for iterating
+  --docs           write docs/benchmarks.md even for a partial or quick run
+  --no-docs        do not write docs/benchmarks.md (default for partial or quick runs)`;
+
+function parseList<T extends string>(value: string | undefined, allowed: readonly T[], what: string): T[] {
+  if (value === undefined) return [...allowed];
+  const items = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const item of items) {
+    if (!allowed.includes(item as T)) {
+      console.error(`unknown ${what} "${item}"\n${USAGE}`);
+      process.exit(2);
+    }
+  }
+  return items as T[];
+}
+
+const { values: flags } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: {
+    only: { type: "string" },
+    servers: { type: "string" },
+    quick: { type: "boolean", default: false },
+    docs: { type: "boolean" },
+    "no-docs": { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+});
+if (flags.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const sections = parseList<Section>(flags.only, SECTIONS, "section");
+const servers = parseList<ServerName>(flags.servers, SERVER_NAMES, "server");
+const quick = flags.quick;
+const complete = sections.length === SECTIONS.length && servers.length === SERVER_NAMES.length && !quick;
+const writeDocs = !flags["no-docs"] && (flags.docs === true || complete);
+
+const startedAt = Date.now();
+const scratch = mkdtempSync(join(tmpdir(), "hookstream-bench-"));
+const elapsed = () => `${((Date.now() - startedAt) / 1000).toFixed(0)} s`;
+const log = (message: string) => console.log(message);
+
+installCleanup(async () => {
+  await stopAll();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+function limitOf(limitsText: string): string {
+  const line = limitsText.split("\n").find((l) => l.startsWith("Max open files"));
+  return line?.split(/\s{2,}/)[1] ?? "unknown";
+}
+
+/** What the open-files limit is here and what the wrapped children get. */
+function describeOpenFiles(): string {
+  const own = limitOf(readFileSync("/proc/self/limits", "utf8"));
+  const child = limitOf(Bun.spawnSync(withOpenFilesLimit(["cat", "/proc/self/limits"])).stdout.toString());
+  const setrlimit = typeof (process as { setrlimit?: unknown }).setrlimit === "function";
+  return (
+    `${own} in the orchestrator; servers and client processes start through ` +
+    `\`sh -c 'ulimit -n ${OPEN_FILES_LIMIT}; exec …'\` and get ${child}` +
+    `${setrlimit ? "" : " (Bun has no process.setrlimit)"}`
+  );
+}
+
+function versionOf(packageJson: string): string {
+  try {
+    return (JSON.parse(readFileSync(packageJson, "utf8")) as { version?: string }).version ?? "?";
+  } catch {
+    return "?";
+  }
+}
+
+const machine = machineInfo();
+log(
+  `hookstream benchmark — ${machine.cpus} CPUs, ${machine.memoryGiB} GiB, Bun ${machine.bun}, kernel ${machine.kernel}`,
+);
+log(`sections: ${sections.join(", ")}; servers: ${servers.join(", ")}${quick ? "; quick" : ""}`);
+const openFiles = describeOpenFiles();
+log(`open-files limit: ${openFiles}`);
+
+const install = ensurePeers(servers);
+for (const note of install.notes) log(`peers: ${note}`);
+const peerVersions: string[] = [];
+if (install.websocketd !== null) {
+  // dpkg's own format syntax, not a template.
+  const format = ["-f=$", "{Version}"].join("");
+  const dpkg = Bun.spawnSync(["dpkg-query", "-W", format, "websocketd"]).stdout.toString().trim();
+  peerVersions.push(`websocketd ${dpkg || "(version unknown)"} running \`tail -n0 -F\``);
+}
+if (install.frontail !== null) {
+  const modules = join(REPO_ROOT, "bench/.peers/node_modules");
+  peerVersions.push(
+    `frontail ${versionOf(join(modules, "frontail/package.json"))} (socket.io ${versionOf(join(modules, "socket.io/package.json"))}) ` +
+      `with \`--disable-usage-stats\`, read with socket.io-client ${versionOf(join(modules, "socket.io-client/package.json"))}`,
+  );
+}
+
+const ctx: BenchContext = { install, servers, quick, scratch, log };
+const results: BenchResults = {
+  ceiling: [],
+  latency: [],
+  maxRate: [],
+  fanout: [],
+  idle: [],
+  routing: null,
+  profile: null,
+  errors: [],
+};
+
+async function attempt(what: string, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log(`FAILED ${what}: ${message}`);
+    results.errors.push(`${what}: ${message}`);
+    // Whatever that run left behind must not disturb the next one.
+    await stopAll();
+  }
+}
+
+/** Runs a scenario once per available server, so one server's failure leaves the others' figures. */
+async function perServer<T>(section: Section, run: (c: BenchContext) => Promise<T[]>, into: T[]) {
+  for (const server of available(ctx)) {
+    await attempt(`${section} ${server}`, async () => {
+      into.push(...(await run({ ...ctx, servers: [server] })));
+    });
+  }
+}
+
+let exitCode = 0;
+try {
+  for (const section of sections) {
+    const sectionStart = Date.now();
+    log(`\n## ${section} (at ${elapsed()})`);
+    switch (section) {
+      case "ceiling": {
+        const kinds = [
+          ...(servers.includes("hookstream") || servers.includes("websocketd") ? (["ws"] as const) : []),
+          ...(install.frontail !== null ? (["socketio"] as const) : []),
+        ];
+        for (const kind of kinds) {
+          await attempt(`ceiling ${kind}`, async () => {
+            results.ceiling.push(...(await runCeiling(ctx, [kind])));
+          });
+        }
+        break;
+      }
+      case "latency":
+        for (const clients of [1, 100])
+          await perServer(section, (c) => runLatency(c, [clients]), results.latency);
+        break;
+      case "maxrate":
+        await perServer(section, runMaxRate, results.maxRate);
+        break;
+      case "fanout":
+        await perServer(section, runFanout, results.fanout);
+        break;
+      case "idle":
+        await perServer(section, runIdle, results.idle);
+        break;
+      case "routing":
+        await attempt("routing", async () => {
+          log("routing: hub.publish with 1 and 10,000 filter combinations");
+          results.routing = runRouting(quick);
+          const r = results.routing;
+          log(
+            `  ${r.one.nsPerEntry.toFixed(0)} ns vs ${r.many.nsPerEntry.toFixed(0)} ns: ×${r.ratio.toFixed(2)}`,
+          );
+        });
+        break;
+      case "profile":
+        if (servers.includes("hookstream")) {
+          await attempt("profile", async () => {
+            mkdirSync(PROFILE_DIR, { recursive: true });
+            results.profile = await runProfile(ctx, PROFILE_DIR);
+          });
+        }
+        break;
+    }
+    log(`(${section}: ${((Date.now() - sectionStart) / 1000).toFixed(1)} s)`);
+  }
+} finally {
+  await stopAll();
+  rmSync(scratch, { recursive: true, force: true });
+}
+
+const table = renderResults(results, servers);
+const profile = renderProfile(results.profile);
+log(`\n# Results (${elapsed()} in all)\n\n${table}`);
+if (results.profile !== null) log(`\n## Profile\n\n${profile}\n\nProfile file: ${results.profile.file}`);
+
+if (writeDocs) {
+  const previous = existsSync(DOCS_FILE) ? readFileSync(DOCS_FILE, "utf8") : "";
+  const start = previous.indexOf(ANALYSIS_START);
+  const end = previous.indexOf(ANALYSIS_END);
+  const analysis = start !== -1 && end > start ? previous.slice(start + ANALYSIS_START.length, end) : "";
+  const command = `bun run bench${Bun.argv.slice(2).length > 0 ? ` -- ${Bun.argv.slice(2).join(" ")}` : ""}`;
+  writeFileSync(
+    DOCS_FILE,
+    renderDocs({
+      date: `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
+      command,
+      machine,
+      peerVersions,
+      openFiles,
+      setupNotes: install.notes,
+      table,
+      profile,
+      analysis,
+    }),
+  );
+  log(`\nwrote ${DOCS_FILE}`);
+} else log("\ndocs/benchmarks.md left as it is (partial or quick run; --docs writes it)");
+
+if (results.errors.length > 0) exitCode = 1;
+process.exit(exitCode);
