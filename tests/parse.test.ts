@@ -188,6 +188,26 @@ describe("parseJsonLine", () => {
       },
     ],
     [
+      "a space between date and time becomes a T",
+      '{"type": "log_entry", "timestamp": "2026-01-01 10:00:00.5", "message": "m"}',
+      { timestamp: "2026-01-01T10:00:00.5Z" },
+    ],
+    [
+      "an offset without a colon is kept as written",
+      '{"type": "log_entry", "timestamp": "2026-01-01T10:00:00+0200", "message": "m"}',
+      { timestamp: "2026-01-01T10:00:00+0200" },
+    ],
+    [
+      "a timestamp followed by anything else is not a timestamp",
+      '{"type": "log_entry", "timestamp": "2026-01-01T10:00:00 later", "message": "m"}',
+      { level: "UNKNOWN" },
+    ],
+    [
+      "a fraction point without digits is not a timestamp",
+      '{"type": "log_entry", "timestamp": "2026-01-01T10:00:00.Z", "message": "m"}',
+      { level: "UNKNOWN" },
+    ],
+    [
       "invalid JSON is streamed raw",
       "this is not valid json",
       { level: "UNKNOWN", message: "this is not valid json", timestamp: NOW },

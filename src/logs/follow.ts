@@ -224,56 +224,81 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       .bytes();
   }
 
-  /** Hands the complete lines of `bytes` to the assembler; returns how many bytes were consumed. */
-  function consumeLines(file: FollowedFile, bytes: Uint8Array, fullChunk: boolean): number {
+  /**
+   * How many bytes of `bytes` (read at the file's offset) to consume: up to and including the last newline,
+   * all of it while skipping the tail of an over-long line, or all of it when a full chunk holds no newline
+   * (the line is cut there). 0 means a half-written line: wait for more.
+   */
+  function consumableLength(file: FollowedFile, bytes: Uint8Array, fullChunk: boolean): number {
+    const lastNewline = bytes.lastIndexOf(10);
+    if (lastNewline !== -1) return lastNewline + 1;
+    return file.skippingLongLine || fullChunk ? bytes.length : 0;
+  }
+
+  /** Hands the lines of `chunk` (exactly what consumableLength allowed) to the assembler. */
+  function consumeLines(file: FollowedFile, chunk: Uint8Array): void {
     let start = 0;
     if (file.skippingLongLine) {
-      const newline = bytes.indexOf(10);
-      if (newline === -1) return bytes.length;
+      const newline = chunk.indexOf(10);
+      if (newline === -1) return;
       start = newline + 1;
       file.skippingLongLine = false;
     }
-    const lastNewline = bytes.lastIndexOf(10);
+    if (start === chunk.length) return;
     const now = new Date().toISOString();
-    if (lastNewline < start) {
-      if (!fullChunk || start > 0) return start;
+    if (chunk[chunk.length - 1] !== 10) {
       // A whole chunk without a newline: cut the line here, skip the rest of it.
-      file.assembler.pushTruncated(decoder.decode(bytes), now);
+      file.assembler.pushTruncated(decoder.decode(chunk.subarray(start)), now);
       file.skippingLongLine = true;
       counters.linesTruncated++;
-      return bytes.length;
+      return;
     }
-    const text = decoder.decode(bytes.subarray(start, lastNewline));
+    const text = decoder.decode(chunk.subarray(start, chunk.length - 1));
     const assembler = file.assembler;
     for (let line of text.split("\n")) {
       if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
       assembler.push(line, now);
     }
-    return lastNewline + 1;
   }
 
+  /** Starts reading the next chunk after the file's offset; null when there is nothing new. */
+  function requestChunk(file: FollowedFile): { start: number; bytes: Promise<Uint8Array | null> } | null {
+    const size = fstatSync(file.fd as number).size;
+    if (size < file.offset) {
+      log("info", `${file.path} was truncated; reading it again from the start`);
+      counters.truncationsSeen++;
+      file.offset = 0;
+      file.skippingLongLine = false;
+      file.assembler.flush();
+    }
+    if (size === file.offset) return null;
+    const start = file.offset;
+    return { start, bytes: readSlice(file, start, Math.min(size, start + READ_CHUNK_BYTES)) };
+  }
+
+  /**
+   * Reads everything appended so far. The next chunk is requested before the current one is parsed, so the
+   * read overlaps the CPU work; only one read is in flight per descriptor.
+   */
   async function drain(file: FollowedFile): Promise<void> {
     if (file.fd === null && !openDescriptor(file)) {
       void scan(); // the name now points elsewhere: let the directory listing sort out who is who
       return;
     }
-    while (!stopped) {
-      const size = fstatSync(file.fd as number).size;
-      if (size < file.offset) {
-        log("info", `${file.path} was truncated; reading it again from the start`);
-        counters.truncationsSeen++;
-        file.offset = 0;
-        file.skippingLongLine = false;
-        file.assembler.flush();
-      }
-      if (size === file.offset) break;
-      const end = Math.min(size, file.offset + READ_CHUNK_BYTES);
-      const bytes = await readSlice(file, file.offset, end);
+    let next = requestChunk(file);
+    while (next !== null && !stopped) {
+      const bytes = await next.bytes;
       if (bytes === null || bytes.length === 0) break;
-      const consumed = consumeLines(file, bytes, bytes.length === READ_CHUNK_BYTES);
-      file.offset += consumed;
+      if (next.start !== file.offset) {
+        next = requestChunk(file); // truncated while reading: that read is stale
+        continue;
+      }
+      const length = consumableLength(file, bytes, bytes.length === READ_CHUNK_BYTES);
+      if (length === 0) break; // a half-written line: wait for its newline
+      file.offset += length;
       file.lastActivity = Date.now();
-      if (consumed === 0) break; // a half-written line: wait for its newline
+      next = requestChunk(file);
+      consumeLines(file, length === bytes.length ? bytes : bytes.subarray(0, length));
     }
     file.assembler.flush();
   }

@@ -18,8 +18,11 @@ const AUTHORIZATION_VALUE =
  */
 const TOKEN_VALUE = /\b(token\s*[=:]?\s*)(?!\*{5})[A-Za-z0-9_\-.]{20,}/gi;
 
-/** Cheap pre-check so the common line (no secret-looking text) costs one scan, not three. */
-const MAYBE_SECRET = /gh[pousr]_|github_pat_|authorization|token/i;
+/**
+ * Cheap pre-check so the common entry (no secret-looking text) costs one scan, not three. Every serialised
+ * entry holds the key `token_spend`, which must not count as a hit or every entry would pay all three.
+ */
+const MAYBE_SECRET = /gh[pousr]_|github_pat_|authorization|token(?!_spend")/i;
 
 export function redactSecrets(text: string): string {
   if (!MAYBE_SECRET.test(text)) return text;
