@@ -1,6 +1,6 @@
 /**
  * Management commands over the relay store in DATA_DIR. They work whether or not the server runs: both open
- * the same SQLite database (WAL), and the server notices revoked tokens within RELAY_TOKEN_RECHECK_MS.
+ * the same SQLite database (WAL), and the server notices revoked tokens within RELAY_RECHECK_MS.
  * Like main.ts this is an entry point, so it reads the environment (through loadConfig).
  *
  * Exit codes: 0 done, 1 the operation was refused (unknown bucket, name taken, ...), 2 bad usage or config.
@@ -209,7 +209,7 @@ if (!loaded.ok) {
 }
 const config = loaded.config;
 const base = config.relay.publicUrl ?? `http://localhost:${config.port}`;
-const store = openSqliteStore(config.relay.databasePath, { synchronous: config.relay.synchronous });
+const store = openSqliteStore(config.relay.databasePath, { durability: config.relay.durability });
 let exitCode = 0;
 try {
   await run(store, process.argv.slice(2), (inputId) => `${base}/v1/webhooks/${inputId}`);

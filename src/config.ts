@@ -43,10 +43,10 @@ export const configSchema = z
     MAX_BODY_BYTES: integer(26_214_400, 0, 100 * 1024 * 1024),
     RELAY_AUTH_TIMEOUT_MS: integer(10_000, 100, 300_000),
     RELAY_PING_INTERVAL_MS: integer(30_000, 100, 50_000),
-    RELAY_TOKEN_RECHECK_MS: integer(1_000, 50, 60_000),
+    RELAY_RECHECK_MS: integer(1_000, 50, 60_000),
     RELAY_AUTH_FAILURES_PER_MINUTE: integer(10, 1, 10_000),
     RELAY_RETENTION_HOURS: integer(168, 0, 24 * 365 * 10),
-    RELAY_DB_SYNCHRONOUS: z.enum(["FULL", "NORMAL"]).default("FULL"),
+    RELAY_DURABILITY: z.enum(["full", "normal"]).default("full"),
   })
   .transform((env) => {
     const dataDir = resolve(env.DATA_DIR);
@@ -72,10 +72,10 @@ export const configSchema = z
         maxBodyBytes: env.MAX_BODY_BYTES,
         authTimeoutMs: env.RELAY_AUTH_TIMEOUT_MS,
         pingIntervalMs: env.RELAY_PING_INTERVAL_MS,
-        tokenRecheckMs: env.RELAY_TOKEN_RECHECK_MS,
+        recheckMs: env.RELAY_RECHECK_MS,
         authFailuresPerMinute: env.RELAY_AUTH_FAILURES_PER_MINUTE,
         retentionMs: env.RELAY_RETENTION_HOURS * 3_600_000,
-        synchronous: env.RELAY_DB_SYNCHRONOUS,
+        durability: env.RELAY_DURABILITY,
       },
     };
   });

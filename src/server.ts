@@ -61,12 +61,13 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         `log directory ${config.logDir} ${exists ? "found" : "not found; waiting for it"}`,
       ),
   });
-  const relayStore = openSqliteStore(config.relay.databasePath, { synchronous: config.relay.synchronous });
+  const relayStore = openSqliteStore(config.relay.databasePath, { durability: config.relay.durability });
   const relay = createRelay({
     ...config.relay,
     store: relayStore,
     // Called only once requests or sockets exist, i.e. after `server` below is assigned.
     publish: (topic, payload) => server.publish(topic, payload),
+    subscriberCount: (topic) => server.subscriberCount(topic),
     publicUrl: () => config.relay.publicUrl ?? `http://localhost:${server.port}`,
     logs: hub,
     log,

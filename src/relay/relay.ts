@@ -28,14 +28,16 @@ export type LogFn = (level: "info" | "warn" | "error", message: string) => void;
 export interface RelayOptions {
   store: RelayStore;
   publish: (topic: string, payload: string) => void;
+  /** Sockets subscribed to a topic (`server.subscriberCount`), so nobody listening costs no serialisation. */
+  subscriberCount: (topic: string) => number;
   logs: { publish(entry: LogEntry): void };
   /** Base of the public input URLs, without a trailing slash. Read when a URL is built. */
   publicUrl: () => string;
   maxBodyBytes: number;
   authTimeoutMs: number;
   pingIntervalMs: number;
-  /** How often to look for tokens revoked by another process (the CLI). */
-  tokenRecheckMs: number;
+  /** How often to pick up another process's (the CLI's) changes: revoked tokens, input settings. */
+  recheckMs: number;
   authFailuresPerMinute: number;
   /** Deliveries older than this are deleted; 0 keeps them forever. */
   retentionMs: number;
@@ -82,19 +84,24 @@ export function createRelay(options: RelayOptions): Relay {
     store,
     log,
     onCommitted({ id, delivery, context }) {
-      // Serialised once; Bun copies nothing per subscriber.
-      const message = webhookMessage(
-        {
-          id,
-          bucketId: delivery.bucketId,
-          bucketName: context.bucketName,
-          inputId: delivery.inputId,
-          inputName: context.inputName,
-        },
-        delivery,
-      );
-      options.publish(bucketTopic(delivery.bucketId), message);
-      options.publish(ALL_BUCKETS_TOPIC, message);
+      const topic = bucketTopic(delivery.bucketId);
+      const toBucket = options.subscriberCount(topic) > 0;
+      const toAll = options.subscriberCount(ALL_BUCKETS_TOPIC) > 0;
+      if (toBucket || toAll) {
+        // Serialised once, however many sockets receive it.
+        const message = webhookMessage(
+          {
+            id,
+            bucketId: delivery.bucketId,
+            bucketName: context.bucketName,
+            inputId: delivery.inputId,
+            inputName: context.inputName,
+          },
+          delivery,
+        );
+        if (toBucket) options.publish(topic, message);
+        if (toAll) options.publish(ALL_BUCKETS_TOPIC, message);
+      }
       options.logs.publish(
         deliveryLogEntry({
           deliveryId: id,
@@ -114,46 +121,39 @@ export function createRelay(options: RelayOptions): Relay {
     for (const handle of handles) handle.revoke();
   };
 
-  // Timers run only while sockets are authenticated; none keeps the process alive.
+  // No timer keeps the process alive; the ping timer runs only while sockets are authenticated.
   let pingTimer: ReturnType<typeof setInterval> | null = null;
-  let recheckTimer: ReturnType<typeof setInterval> | null = null;
   let lastVersion: number | null = null;
   let rechecking = false;
 
-  const recheckTokens = async () => {
+  const recheck = async () => {
     if (rechecking) return;
     rechecking = true;
     try {
       const version = await store.externalChanges();
       if (version === lastVersion) return;
       lastVersion = version;
+      if (sessionsByToken.size === 0) return;
       for (const tokenId of await store.inactiveTokens([...sessionsByToken.keys()])) revokeSessions(tokenId);
     } catch (error) {
-      log("error", `checking tokens of open sockets failed: ${String(error)}`);
+      log("error", `checking for changes by other processes failed: ${String(error)}`);
     } finally {
       rechecking = false;
     }
   };
+  void recheck();
+  const recheckTimer = setInterval(() => void recheck(), options.recheckMs);
+  recheckTimer.unref();
 
-  const startTimers = () => {
-    if (closed) return;
-    pingTimer ??= setInterval(() => options.publish(PING_TOPIC, PING), options.pingIntervalMs);
+  const startPings = () => {
+    if (closed || pingTimer !== null) return;
+    pingTimer = setInterval(() => options.publish(PING_TOPIC, PING), options.pingIntervalMs);
     pingTimer.unref();
-    if (recheckTimer === null) {
-      void store.externalChanges().then((version) => {
-        lastVersion ??= version;
-      });
-      recheckTimer = setInterval(() => void recheckTokens(), options.tokenRecheckMs);
-      recheckTimer.unref();
-    }
   };
 
-  const stopTimers = () => {
+  const stopPings = () => {
     if (pingTimer !== null) clearInterval(pingTimer);
-    if (recheckTimer !== null) clearInterval(recheckTimer);
     pingTimer = null;
-    recheckTimer = null;
-    lastVersion = null;
   };
 
   const prune = async () => {
@@ -211,13 +211,13 @@ export function createRelay(options: RelayOptions): Relay {
       handles.add(handle);
       authenticatedCount++;
       peer.subscribe(PING_TOPIC);
-      startTimers();
+      startPings();
       return () => {
         authenticatedCount--;
         const current = sessionsByToken.get(grant.tokenId);
         current?.delete(handle);
         if (current?.size === 0) sessionsByToken.delete(grant.tokenId);
-        if (authenticatedCount === 0) stopTimers();
+        if (authenticatedCount === 0) stopPings();
       };
     },
     admitPending() {
@@ -253,7 +253,8 @@ export function createRelay(options: RelayOptions): Relay {
     async close() {
       if (closed) return;
       closed = true;
-      stopTimers();
+      stopPings();
+      clearInterval(recheckTimer);
       if (pruneTimer !== null) clearInterval(pruneTimer);
       await writer.idle();
       await store.close();

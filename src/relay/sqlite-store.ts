@@ -2,10 +2,15 @@
  * The SQLite relay store (`bun:sqlite`, WAL). One connection per process; the server and the CLI share the
  * file, and WAL lets the CLI write while the server reads and writes.
  *
- * Durability: `synchronous=FULL` by default. In WAL mode NORMAL already survives a crash of the process, but may
- * lose the last commits on power loss; a webhook sender is answered 2xx only after its delivery committed and
- * GitHub does not retry, so a commit must survive power loss. Group commit (writer.ts) makes FULL cheap: one
- * fsync per batch, not per webhook.
+ * Durability ("full", the default): every write resolves only once the WAL is on disk. A webhook sender is
+ * answered 2xx only after its delivery committed and GitHub does not retry, so a commit must survive power
+ * loss, not only a crash of the process (which `synchronous=NORMAL` in WAL mode already survives).
+ * `synchronous=FULL` would give that by fsyncing inside COMMIT, but bun:sqlite is synchronous: the whole event
+ * loop would stop for every fsync, a third of the time under load. So the connection runs NORMAL (commits
+ * write the WAL without syncing; consistency is the same) and the store fsyncs the WAL file itself on the
+ * thread pool after each commit, resolving the write only then. Concurrent commits share one fsync: a commit
+ * waits for an fsync that started after it. With group commit (writer.ts) that is one fsync per batch.
+ * "normal" skips the explicit fsync: faster, and a power cut may lose the last commits.
  *
  * GitHub secrets are stored as given, not hashed: HMAC verification needs the key itself. Encrypting it with a
  * key kept beside the database would add nothing; instead the database file is created readable by its owner
@@ -13,6 +18,7 @@
  */
 import { Database } from "bun:sqlite";
 import { closeSync, mkdirSync, openSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { migrate } from "./migrations.ts";
 import {
@@ -23,6 +29,7 @@ import {
   DEFAULT_INPUT_RESPONSE,
   type Input,
   type InputResponse,
+  type InputRoute,
   NameTakenError,
   type NewDelivery,
   type NewToken,
@@ -30,10 +37,13 @@ import {
   type Token,
 } from "./store.ts";
 
-export type SynchronousMode = "FULL" | "NORMAL";
+/** Input routes held in memory; past it the cache starts over (it refills from hits). */
+const MAX_CACHED_ROUTES = 10_000;
+
+export type Durability = "full" | "normal";
 
 export interface SqliteStoreOptions {
-  synchronous?: SynchronousMode;
+  durability?: Durability;
   /** How long a write waits for another process's write lock before failing. */
   busyTimeoutMs?: number;
 }
@@ -107,14 +117,63 @@ function createPrivateFile(path: string): void {
   closeSync(openSync(path, "a", 0o600));
 }
 
+/**
+ * Returns `durable()`: resolves once an fsync of the WAL file that started after the call has finished. Calls
+ * made while an fsync runs share the next one.
+ */
+function walSyncer(walPath: string): { durable: () => Promise<void>; close: () => Promise<void> } {
+  let file: Promise<FileHandle> | null = null;
+  let running: Promise<void> | null = null;
+  let next: Promise<void> | null = null;
+  const start = (): Promise<void> => {
+    // The WAL file exists once anything was committed, and lives as long as this connection.
+    file ??= open(walPath, "r");
+    const sync = file.then((handle) => handle.datasync());
+    running = sync.finally(() => {
+      if (running === sync) running = null;
+    });
+    return sync;
+  };
+  const durable = () => {
+    if (running === null) return start();
+    next ??= running.then(
+      () => {
+        next = null;
+        return start();
+      },
+      () => {
+        next = null;
+        return start();
+      },
+    );
+    return next;
+  };
+  const close = async () => {
+    // A failed fsync was already reported to the write that waited for it.
+    await running?.catch(() => undefined);
+    await (await file)?.close();
+  };
+  return { durable, close };
+}
+
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): RelayStore {
   createPrivateFile(path);
   const db = new Database(path, { create: true, strict: true });
   db.run("PRAGMA journal_mode = WAL");
-  db.run(`PRAGMA synchronous = ${options.synchronous === "NORMAL" ? "NORMAL" : "FULL"}`);
+  db.run("PRAGMA synchronous = NORMAL");
   db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
   db.run("PRAGMA foreign_keys = ON");
   migrate(db);
+
+  const wal =
+    options.durability === "normal" || path === ":memory:"
+      ? { durable: async () => {}, close: async () => {} }
+      : walSyncer(`${path}-wal`);
+  /** Resolves to `value` once the commit that produced it is durable. */
+  const committed = async <T>(value: T): Promise<T> => {
+    await wal.durable();
+    return value;
+  };
 
   const q = {
     bucketById: db.query<BucketRow, [string]>("SELECT * FROM buckets WHERE id = ?"),
@@ -182,6 +241,14 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     ),
     dataVersion: db.query<{ data_version: number }, []>("PRAGMA data_version"),
   };
+
+  /**
+   * Input routes by input id: a read per webhook costs more than the rest of the request together, and inputs
+   * rarely change. Cleared by this store's own writes and whenever externalChanges() sees another process's
+   * commit.
+   */
+  const routes = new Map<string, InputRoute>();
+  let seenVersion = q.dataVersion.get()?.data_version ?? 0;
 
   const inputsByBucket = (bucketId: string) => q.inputsOf.all(bucketId).map(toInput);
   const withInputs = (row: BucketRow): BucketWithInputs => ({
@@ -275,7 +342,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
 
   return {
     async createBucket(name, description = "") {
-      return createBucket.immediate(name, description);
+      return committed(createBucket.immediate(name, description));
     },
     async listBuckets() {
       const inputs = Map.groupBy(q.inputs.all().map(toInput), (input) => input.bucketId);
@@ -285,14 +352,16 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return findBucket(idOrName);
     },
     async deleteBucket(id) {
-      return deleteBucket.immediate(id);
+      routes.clear();
+      return committed(deleteBucket.immediate(id));
     },
     async addInput(bucketId, name) {
       if (q.bucketById.get(bucketId) === null) return null;
-      return insertInput(bucketId, name, DEFAULT_INPUT_RESPONSE, Date.now());
+      return committed(insertInput(bucketId, name, DEFAULT_INPUT_RESPONSE, Date.now()));
     },
     async updateInput(inputId, patch) {
-      return db
+      routes.clear();
+      const input = db
         .transaction(() => {
           const row = q.inputById.get(inputId);
           if (row === null) return null;
@@ -306,17 +375,24 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
           return { ...current, name, response, hasSecret };
         })
         .immediate();
+      return committed(input);
     },
     async resolveInput(inputId) {
+      const cached = routes.get(inputId);
+      if (cached !== undefined) return cached;
       const row = q.inputById.get(inputId);
       if (row === null) return null;
       const bucket = q.bucketById.get(row.bucket_id);
       if (bucket === null) return null;
-      return { input: toInput(row), bucket: toBucket(bucket), githubSecret: row.github_secret };
+      const route = { input: toInput(row), bucket: toBucket(bucket), githubSecret: row.github_secret };
+      // Unknown ids are not cached, so probing random ids cannot evict the real ones.
+      if (routes.size >= MAX_CACHED_ROUTES) routes.clear();
+      routes.set(inputId, route);
+      return route;
     },
 
     async createToken(token) {
-      return createToken.immediate(token);
+      return committed(createToken.immediate(token));
     },
     async listTokens() {
       const buckets = Map.groupBy(q.allTokenBuckets.all(), (row) => row.token_id);
@@ -333,7 +409,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return { token: toToken(row, bucketIds), secretHash: row.secret_hash };
     },
     async revokeToken(key) {
-      return q.revokeToken.run(Date.now(), key).changes > 0;
+      return committed(q.revokeToken.run(Date.now(), key).changes > 0);
     },
     async inactiveTokens(ids) {
       if (ids.length === 0) return [];
@@ -346,7 +422,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
 
     async appendDeliveries(batch) {
       if (batch.length === 0) return [];
-      return appendDeliveries.immediate(batch);
+      return committed(appendDeliveries.immediate(batch));
     },
     async listDeliveries(bucketId, afterId, limit) {
       return q.deliveriesAfter.all(bucketId, afterId === null ? 0 : Number(afterId), limit).map((row) => ({
@@ -367,9 +443,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     async externalChanges() {
-      return q.dataVersion.get()?.data_version ?? 0;
+      const version = q.dataVersion.get()?.data_version ?? 0;
+      if (version !== seenVersion) routes.clear();
+      seenVersion = version;
+      return version;
     },
     async close() {
+      await wal.close();
       db.close();
     },
   };

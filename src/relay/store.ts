@@ -56,6 +56,10 @@ export interface BucketStore {
   deleteBucket(id: string): Promise<boolean>;
   addInput(bucketId: string, name: string): Promise<Input | null>;
   updateInput(inputId: string, patch: InputPatch): Promise<Input | null>;
+  /**
+   * May answer from a cache: another process's changes to inputs are seen once `externalChanges()` has been
+   * called after they committed.
+   */
   resolveInput(inputId: string): Promise<InputRoute | null>;
 }
 
@@ -115,7 +119,10 @@ export interface StoredDelivery extends NewDelivery {
 }
 
 export interface DeliveryStore {
-  /** Stores the batch in one durable transaction; one result per delivery, in order. */
+  /**
+   * Stores the batch in one transaction and resolves once it is durable; one result per delivery, in order.
+   * Batches commit in call order (later ids for later calls), even while earlier ones await durability.
+   */
   appendDeliveries(batch: readonly NewDelivery[]): Promise<AppendResult[]>;
   /** Deliveries of one bucket after the cursor id, in store order. */
   listDeliveries(bucketId: string, afterId: string | null, limit: number): Promise<StoredDelivery[]>;
@@ -126,7 +133,7 @@ export interface DeliveryStore {
 export interface RelayStore extends BucketStore, TokenStore, DeliveryStore {
   /**
    * Changes whenever another process (the CLI) committed to the store since the last call, so the server
-   * can re-check open sockets' tokens.
+   * can re-check open sockets' tokens; also makes those commits visible to `resolveInput`.
    */
   externalChanges(): Promise<number>;
   close(): Promise<void>;

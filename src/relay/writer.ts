@@ -2,6 +2,7 @@
  * Group commit: deliveries that arrive together are stored in one transaction, so one fsync covers many
  * webhooks. The first append schedules a flush for the next event-loop turn (`setImmediate`, after the requests
  * read in this turn); everything queued by then is written as one batch (bounded by MAX_BATCH_*).
+ * Appends made while a batch waits for its fsync form the next batch.
  *
  * Contract: an append resolves only after the transaction holding its delivery committed. `onCommitted` runs
  * for each new (non-duplicate) delivery in store order, right after its commit and before any sender is
@@ -13,6 +14,11 @@ import type { AppendResult, DeliveryStore, NewDelivery } from "./store.ts";
 export const MAX_BATCH_DELIVERIES = 1000;
 /** Body bytes per transaction, for the same reason when bodies are large. */
 export const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+/**
+ * Batches committed and waiting to become durable at once. While one waits for its fsync the next can commit,
+ * so the wait costs latency, not throughput.
+ */
+export const MAX_BATCHES_IN_FLIGHT = 4;
 /** Deliveries waiting for a commit; past it `append` rejects with `WriterBusyError` (the sender gets 503). */
 export const MAX_QUEUED_DELIVERIES = 20_000;
 /** Body bytes waiting for a commit; same outcome past it. */
@@ -75,7 +81,8 @@ export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): Deli
   let queue: Pending<C>[] = [];
   let queuedBytes = 0;
   let scheduled = false;
-  let flushing = false;
+  let inFlight = 0;
+  let finished: Promise<void> = Promise.resolve();
   let idleWaiters: Array<() => void> = [];
   const stats = { batches: 0, committed: 0, duplicates: 0, largestBatch: 0 };
 
@@ -94,15 +101,7 @@ export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): Deli
     return batch;
   };
 
-  const commitBatch = async (batch: Pending<C>[]) => {
-    let results: AppendResult[];
-    try {
-      results = await options.store.appendDeliveries(batch.map((pending) => pending.delivery));
-    } catch (error) {
-      options.log("error", `storing ${batch.length} deliveries failed: ${String(error)}`);
-      for (const pending of batch) pending.reject(error);
-      return;
-    }
+  const finish = (batch: Pending<C>[], results: AppendResult[]) => {
     stats.batches++;
     stats.largestBatch = Math.max(stats.largestBatch, batch.length);
     batch.forEach((pending, i) => {
@@ -120,30 +119,55 @@ export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): Deli
       }
     });
     batch.forEach((pending, i) => {
-      const result = results[i];
-      pending.resolve(result ?? { id: null, duplicate: true });
+      pending.resolve(results[i] ?? { id: null, duplicate: true });
     });
   };
 
-  const flush = async () => {
+  const fail = (batch: Pending<C>[], error: unknown) => {
+    options.log("error", `storing ${batch.length} deliveries failed: ${String(error)}`);
+    for (const pending of batch) pending.reject(error);
+  };
+
+  const wakeIfIdle = () => {
+    if (inFlight > 0 || scheduled || queue.length > 0) return;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const wake of waiters) wake();
+  };
+
+  /**
+   * Starts a batch without waiting for the previous one to become durable: the store commits in call order,
+   * and `finished` chains the completions so onCommitted and the answers follow that order too.
+   */
+  const flush = () => {
     scheduled = false;
-    flushing = true;
-    try {
-      while (queue.length > 0) await commitBatch(takeBatch());
-    } finally {
-      flushing = false;
-      const waiters = idleWaiters;
-      idleWaiters = [];
-      for (const wake of waiters) wake();
+    while (queue.length > 0 && inFlight < MAX_BATCHES_IN_FLIGHT) {
+      const batch = takeBatch();
+      inFlight++;
+      let stored: Promise<AppendResult[]>;
+      try {
+        stored = options.store.appendDeliveries(batch.map((pending) => pending.delivery));
+      } catch (error) {
+        stored = Promise.reject(error);
+      }
+      finished = finished
+        .then(() => stored)
+        .then(
+          (results) => finish(batch, results),
+          (error: unknown) => fail(batch, error),
+        )
+        .finally(() => {
+          inFlight--;
+          if (queue.length > 0) schedule();
+          wakeIfIdle();
+        });
     }
   };
 
   const schedule = () => {
-    if (scheduled || flushing) return;
+    if (scheduled || inFlight >= MAX_BATCHES_IN_FLIGHT) return;
     scheduled = true;
-    setImmediate(() => {
-      void flush();
-    });
+    setImmediate(flush);
   };
 
   return {
@@ -160,7 +184,7 @@ export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): Deli
       });
     },
     idle() {
-      if (!flushing && !scheduled && queue.length === 0) return Promise.resolve();
+      if (inFlight === 0 && !scheduled && queue.length === 0) return Promise.resolve();
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
     stats: () => ({ queued: queue.length, ...stats }),

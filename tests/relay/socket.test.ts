@@ -299,7 +299,7 @@ describe("/v1/socket revocation and shutdown", () => {
   });
 
   test("revoking a token with the CLI while the server runs closes its sockets within seconds", async () => {
-    await using server = await startTestServer({ env: { RELAY_TOKEN_RECHECK_MS: "100" } });
+    await using server = await startTestServer({ env: { RELAY_RECHECK_MS: "100" } });
     await using relay = await relayFixture(server);
     const token: Credentials = await relay.createToken();
     const socket = await relay.subscribed(token);
