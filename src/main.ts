@@ -3,7 +3,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { loadConfig } from "./config.ts";
-import { consoleLog, startServer } from "./server.ts";
+import { createConsoleLog, startServer } from "./server.ts";
 
 const loaded = loadConfig(process.env);
 if (!loaded.ok) {
@@ -19,7 +19,8 @@ const config = loaded.config;
 mkdirSync(config.dataDir, { recursive: true });
 if (!process.env.LOG_DIR) mkdirSync(config.logDir, { recursive: true });
 
-const running = await startServer(config);
+const consoleLog = createConsoleLog(config.logFormat);
+const running = await startServer(config, consoleLog);
 consoleLog(
   "info",
   `hookstream listening on ${config.host}:${running.server.port}, following ${config.logDir}`,

@@ -16,11 +16,20 @@ import { CloseCode, type SocketData } from "./transport/peer.ts";
 
 export type LogFn = (level: "info" | "warn" | "error", message: string) => void;
 
-export const consoleLog: LogFn = (level, message) => {
-  const line = `${new Date().toISOString()} ${level.toUpperCase()} ${message}`;
-  if (level === "info") console.log(line);
-  else console.error(line);
-};
+/** The server's own log: `text` lines for people, `json` lines for log shippers. Warnings and errors go to stderr. */
+export function createConsoleLog(format: "text" | "json"): LogFn {
+  return (level, message) => {
+    const time = new Date().toISOString();
+    const line =
+      format === "json"
+        ? JSON.stringify({ time, level, message })
+        : `${time} ${level.toUpperCase()} ${message}`;
+    if (level === "info") console.log(line);
+    else console.error(line);
+  };
+}
+
+export const consoleLog: LogFn = createConsoleLog("text");
 
 export interface RunningServer {
   server: Server<SocketData>;
