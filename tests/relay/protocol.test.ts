@@ -1,0 +1,282 @@
+/**
+ * The `/v1/socket` state machine, event by event: what it answers and which state it ends in.
+ */
+import { describe, expect, test } from "bun:test";
+import {
+  ALL_BUCKETS_TOPIC,
+  type Grant,
+  INITIAL_STATE,
+  MAX_QUEUED_FRAMES,
+  type ProtocolAction,
+  type ProtocolEvent,
+  type ProtocolState,
+  step,
+} from "../../src/relay/protocol.ts";
+
+const AUTHENTICATED =
+  '{"type":"status","status":"authenticated","message":"connected successfully, subscribe to buckets"}';
+const frame = (value: unknown): ProtocolEvent => ({
+  type: "frame",
+  text: typeof value === "string" ? value : JSON.stringify(value),
+});
+const sent = (actions: ProtocolAction[]) =>
+  actions.flatMap((a) => (a.type === "send" ? [JSON.parse(a.data) as Record<string, unknown>] : []));
+const closes = (actions: ProtocolAction[]) => actions.filter((a) => a.type === "close");
+
+const ALL: Grant = { tokenId: 1, bucketIds: null };
+const ONLY_A: Grant = { tokenId: 2, bucketIds: ["id-a"] };
+const ready = (grant: Grant): ProtocolState => ({ phase: "ready", grant, subscribing: false, queued: [] });
+const subscribing = (grant: Grant): ProtocolState => ({
+  phase: "ready",
+  grant,
+  subscribing: true,
+  queued: [],
+});
+const A = { id: "id-a", name: "a" };
+const B = { id: "id-b", name: "b" };
+
+/** Runs events in order from a state; returns the final state and every action. */
+function run(state: ProtocolState, events: ProtocolEvent[]) {
+  const actions: ProtocolAction[] = [];
+  for (const event of events) {
+    const next = step(state, event);
+    state = next.state;
+    actions.push(...next.actions);
+  }
+  return { state, actions };
+}
+
+describe("before authentication", () => {
+  const refused: Array<[string, unknown]> = [
+    ["a subscribe before auth", { action: "subscribe" }],
+    ["a pong before auth", { action: "pong" }],
+    ["invalid JSON before auth", "{nope"],
+    ["a JSON array", [1]],
+    ["an object without action", { key: "k" }],
+    ["an unknown action", { action: "hello" }],
+  ];
+  for (const [name, value] of refused)
+    test(`${name} is unauthorized and closes 4001`, () => {
+      const { state, actions } = step(INITIAL_STATE, frame(value));
+      expect(state.phase).toBe("closed");
+      expect(sent(actions)[0]).toMatchObject({ type: "status", status: "unauthorized" });
+      expect(closes(actions)).toEqual([{ type: "close", code: 4001, reason: "authentication required" }]);
+    });
+
+  const badShapes: Array<[string, unknown]> = [
+    ["auth without secret", { action: "auth", key: "k" }],
+    ["auth with a numeric key", { action: "auth", key: 1, secret: "s" }],
+    ["auth with empty strings", { action: "auth", key: "", secret: "" }],
+  ];
+  for (const [name, value] of badShapes)
+    test(`${name} is unauthorized without a lookup`, () => {
+      const { actions } = step(INITIAL_STATE, frame(value));
+      expect(actions.some((a) => a.type === "authenticate")).toBe(false);
+      expect(closes(actions)).toEqual([{ type: "close", code: 4001, reason: "invalid credentials" }]);
+    });
+
+  test("auth asks for a credential check and waits", () => {
+    const { state, actions } = step(INITIAL_STATE, frame({ action: "auth", key: "k", secret: "s" }));
+    expect(state).toEqual({ phase: "authenticating", queued: [] });
+    expect(actions).toEqual([{ type: "authenticate", key: "k", secret: "s" }]);
+  });
+
+  test("a good result authenticates with the exact status message", () => {
+    const { state, actions } = step(
+      { phase: "authenticating", queued: [] },
+      {
+        type: "auth_result",
+        result: { ok: true, grant: ALL },
+      },
+    );
+    expect(state).toEqual(ready(ALL));
+    expect(actions).toEqual([
+      { type: "authenticated", grant: ALL },
+      { type: "send", data: AUTHENTICATED },
+    ]);
+  });
+
+  test("bad credentials are unauthorized and close 4001", () => {
+    const { state, actions } = step(
+      { phase: "authenticating", queued: [] },
+      {
+        type: "auth_result",
+        result: { ok: false, reason: "invalid" },
+      },
+    );
+    expect(state.phase).toBe("closed");
+    expect(sent(actions)).toEqual([
+      { type: "status", status: "unauthorized", message: "invalid key or secret" },
+    ]);
+    expect(closes(actions)).toEqual([{ type: "close", code: 4001, reason: "invalid credentials" }]);
+  });
+
+  test("a rate-limited address closes 4008 without `unauthorized` (clients would stop reconnecting)", () => {
+    const { actions } = step(
+      { phase: "authenticating", queued: [] },
+      {
+        type: "auth_result",
+        result: { ok: false, reason: "rate_limited" },
+      },
+    );
+    expect(actions).toEqual([{ type: "close", code: 4008, reason: "too many failed attempts" }]);
+  });
+
+  test("the auth timeout closes 4002 while waiting or checking, and is ignored once authenticated", () => {
+    const timeout: ProtocolEvent = { type: "auth_timeout" };
+    expect(step(INITIAL_STATE, timeout).actions).toEqual([
+      { type: "close", code: 4002, reason: "authentication timeout" },
+    ]);
+    expect(closes(step({ phase: "authenticating", queued: [] }, timeout).actions)).toHaveLength(1);
+    expect(step(ready(ALL), timeout)).toEqual({ state: ready(ALL), actions: [] });
+  });
+
+  test("frames pipelined behind auth are handled in order after it succeeds", () => {
+    const { state, actions } = run(INITIAL_STATE, [
+      frame({ action: "auth", key: "k", secret: "s" }),
+      frame({ action: "subscribe", buckets: ["a"] }),
+      frame({ action: "pong" }),
+      { type: "auth_result", result: { ok: true, grant: ALL } },
+    ]);
+    expect(actions.map((a) => a.type)).toEqual(["authenticate", "authenticated", "send", "lookup_buckets"]);
+    expect(state).toEqual({ phase: "ready", grant: ALL, subscribing: true, queued: ['{"action":"pong"}'] });
+  });
+
+  test(`more than ${MAX_QUEUED_FRAMES} frames without waiting closes 1008`, () => {
+    const events = [frame({ action: "auth", key: "k", secret: "s" })];
+    for (let i = 0; i <= MAX_QUEUED_FRAMES; i++) events.push(frame({ action: "pong" }));
+    const { state, actions } = run(INITIAL_STATE, events);
+    expect(state.phase).toBe("closed");
+    expect(closes(actions)).toEqual([
+      { type: "close", code: 1008, reason: "too many messages without waiting" },
+    ]);
+  });
+});
+
+describe("once authenticated", () => {
+  const errors: Array<[string, unknown, string]> = [
+    ["invalid JSON", "{nope", "invalid JSON"],
+    ["an unknown action", { action: "dance" }, 'unknown action "dance"'],
+    ["a second auth", { action: "auth", key: "k", secret: "s" }, "already authenticated"],
+    [
+      "buckets that are not a list",
+      { action: "subscribe", buckets: "a" },
+      '"buckets" must be a list of bucket names or ids',
+    ],
+    [
+      "buckets with a non-string",
+      { action: "subscribe", buckets: ["a", 1] },
+      '"buckets" must be a list of bucket names or ids',
+    ],
+    ["a missing action", { buckets: [] }, 'missing "action"'],
+  ];
+  for (const [name, value, message] of errors)
+    test(`${name} gets an error status and the connection stays`, () => {
+      const { state, actions } = step(ready(ALL), frame(value));
+      expect(state).toEqual(ready(ALL));
+      expect(actions).toEqual([
+        { type: "send", data: JSON.stringify({ type: "status", status: "error", message }) },
+      ]);
+    });
+
+  test("pong is accepted silently", () =>
+    expect(step(ready(ALL), frame({ action: "pong" }))).toEqual({ state: ready(ALL), actions: [] }));
+
+  const lookups: Array<[string, unknown, readonly string[] | null]> = [
+    ["no buckets field means all", { action: "subscribe" }, null],
+    ["null means all", { action: "subscribe", buckets: null }, null],
+    ["an empty list means all", { action: "subscribe", buckets: [] }, null],
+    [
+      "names and ids are looked up once each",
+      { action: "subscribe", buckets: ["a", "id-b", "a"] },
+      ["a", "id-b"],
+    ],
+  ];
+  for (const [name, value, refs] of lookups)
+    test(`subscribe: ${name}`, () => {
+      const { state, actions } = step(ready(ALL), frame(value));
+      expect(state).toEqual(subscribing(ALL));
+      expect(actions).toEqual([{ type: "lookup_buckets", refs }]);
+    });
+});
+
+describe("subscribe results", () => {
+  const result = (
+    requested: string[] | null,
+    found: (typeof A)[],
+    missing: string[] = [],
+  ): ProtocolEvent => ({
+    type: "buckets",
+    requested,
+    found,
+    missing,
+  });
+
+  test("all buckets for an unrestricted token: the all-buckets topic, names listed", () => {
+    const { state, actions } = step(subscribing(ALL), result(null, [A, B]));
+    expect(state).toEqual(ready(ALL));
+    expect(actions).toEqual([
+      { type: "set_topics", topics: [ALL_BUCKETS_TOPIC] },
+      {
+        type: "send",
+        data: '{"type":"status","status":"subscribed","message":"subscribed to buckets: a, b"}',
+      },
+    ]);
+  });
+
+  test("all buckets for a restricted token: only its own, by topic", () => {
+    const { actions } = step(subscribing(ONLY_A), result(null, [A, B]));
+    expect(actions).toEqual([
+      { type: "set_topics", topics: ["relay/id-a"] },
+      { type: "send", data: '{"type":"status","status":"subscribed","message":"subscribed to buckets: a"}' },
+    ]);
+  });
+
+  test("named buckets the token may read", () => {
+    const { actions } = step(subscribing(ALL), result(["b", "id-a"], [B, A]));
+    expect(actions).toEqual([
+      { type: "set_topics", topics: ["relay/id-b", "relay/id-a"] },
+      {
+        type: "send",
+        data: '{"type":"status","status":"subscribed","message":"subscribed to buckets: b, a"}',
+      },
+    ]);
+  });
+
+  test("an unknown bucket is an error naming it, and topics stay as they were", () => {
+    const { state, actions } = step(subscribing(ALL), result(["a", "nope"], [A], ["nope"]));
+    expect(state).toEqual(ready(ALL));
+    expect(actions).toHaveLength(1);
+    expect(sent(actions)[0]).toMatchObject({ status: "error" });
+    expect(String(sent(actions)[0]?.message)).toContain('"nope"');
+  });
+
+  test("a bucket the token may not read is refused by name", () => {
+    const { actions } = step(subscribing(ONLY_A), result(["a", "b"], [A, B]));
+    expect(actions.some((a) => a.type === "set_topics")).toBe(false);
+    expect(String(sent(actions)[0]?.message)).toContain('"b"');
+  });
+
+  test("a result nobody waits for is ignored", () =>
+    expect(step(ready(ALL), result(null, [A]))).toEqual({ state: ready(ALL), actions: [] }));
+});
+
+describe("revocation and closed sockets", () => {
+  test("revocation closes 4003 from any open state", () => {
+    for (const state of [INITIAL_STATE, ready(ALL), subscribing(ONLY_A)])
+      expect(step(state, { type: "revoked" })).toEqual({
+        state: { phase: "closed" },
+        actions: [{ type: "close", code: 4003, reason: "token revoked" }],
+      });
+  });
+
+  test("a closed socket ignores everything", () => {
+    const closed: ProtocolState = { phase: "closed" };
+    for (const event of [
+      frame({ action: "pong" }),
+      { type: "auth_timeout" } as const,
+      { type: "revoked" } as const,
+    ])
+      expect(step(closed, event)).toEqual({ state: closed, actions: [] });
+  });
+});

@@ -1,0 +1,237 @@
+/**
+ * Table tests for the relay's pure pieces.
+ */
+import { describe, expect, test } from "bun:test";
+import { createAuthLimiter } from "../../src/relay/auth-limiter.ts";
+import { deliveryLogEntry, pullRequestNumber } from "../../src/relay/delivery-log.ts";
+import { canonicalHeaderName, collectHeaders } from "../../src/relay/headers.ts";
+import { rawQuery } from "../../src/relay/input.ts";
+import { encodeBody, webhookMessage } from "../../src/relay/message.ts";
+import { githubSignature, verifyGithubSignature } from "../../src/relay/signature.ts";
+import { generateToken, hashSecret, parseAuthorization, secretMatches } from "../../src/relay/tokens.ts";
+
+describe("canonicalHeaderName", () => {
+  const cases: Array<[string, string, string]> = [
+    ["a lower-case name gets each dash-separated word capitalised", "content-type", "Content-Type"],
+    ["GitHub's mixed case becomes Go's form", "X-GitHub-Event", "X-Github-Event"],
+    ["digits stay as they are", "x-hub-signature-256", "X-Hub-Signature-256"],
+    ["an all-caps word is lowered after its first letter", "X-REQUEST-ID", "X-Request-Id"],
+    ["a single word", "accept", "Accept"],
+    ["a leading dash keeps the next letter upper case", "-foo", "-Foo"],
+    ["underscores do not start a word", "x_custom_header", "X_custom_header"],
+    ["a name with a space is left unchanged, as Go does", "bad name", "bad name"],
+    ["a name with a colon is left unchanged", "a:b", "a:b"],
+  ];
+  for (const [name, input, expected] of cases)
+    test(name, () => expect(canonicalHeaderName(input)).toBe(expected));
+
+  test("collectHeaders maps names to value lists and leaves Host out", () => {
+    const headers = new Headers({ host: "relay", "x-github-delivery": "abc", accept: "*/*" });
+    expect(collectHeaders(headers)).toEqual({ "X-Github-Delivery": ["abc"], Accept: ["*/*"] });
+  });
+});
+
+describe("GitHub signature", () => {
+  const secret = "It's a Secret to Everybody";
+  const body = new TextEncoder().encode("Hello, World!");
+  const good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+
+  test("the published test vector", () => expect(githubSignature(secret, body)).toBe(good));
+
+  const cases: Array<[string, string | null, boolean]> = [
+    ["the right signature passes", good, true],
+    ["upper-case hex passes (hex digits compare by value)", `sha256=${good.slice(7).toUpperCase()}`, true],
+    ["a missing header fails", null, false],
+    ["one wrong digit fails", good.replace(/e17$/, "e18"), false],
+    ["a sha1 header fails", "sha1=757107ea0eb2509fc211221cce984b8a37570b6d", false],
+    ["a truncated digest fails", good.slice(0, -2), false],
+    ["an over-long digest fails", `${good}00`, false],
+    ["non-hex characters fail", `sha256=${"z".repeat(64)}`, false],
+    ["an empty header fails", "", false],
+  ];
+  for (const [name, header, expected] of cases)
+    test(name, () => expect(verifyGithubSignature(secret, body, header)).toBe(expected));
+
+  test("the same signature under another secret fails", () =>
+    expect(verifyGithubSignature("another secret", body, good)).toBe(false));
+});
+
+describe("tokens", () => {
+  test("a generated secret is 256 bits of base64url and matches only its own hash", () => {
+    const token = generateToken();
+    expect(token.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(token.key).toMatch(/^[0-9a-f-]{36}$/);
+    expect(secretMatches(token.secret, token.secretHash)).toBe(true);
+    expect(secretMatches(`${token.secret}x`, token.secretHash)).toBe(false);
+    expect(secretMatches("", token.secretHash)).toBe(false);
+    expect(hashSecret(token.secret)).toEqual(token.secretHash);
+  });
+
+  const basic = (pair: string) => `Basic ${Buffer.from(pair).toString("base64")}`;
+  const cases: Array<[string, string | undefined, { key: string; secret: string } | null]> = [
+    ["Bearer key:secret", "Bearer k1:s1", { key: "k1", secret: "s1" }],
+    ["the scheme is case-insensitive", "bearer k1:s1", { key: "k1", secret: "s1" }],
+    ["HTTP Basic with key and secret", basic("k1:s1"), { key: "k1", secret: "s1" }],
+    ["a secret may hold a colon", "Bearer k1:s:1", { key: "k1", secret: "s:1" }],
+    ["no header", undefined, null],
+    ["no colon", "Bearer k1s1", null],
+    ["an empty secret", "Bearer k1:", null],
+    ["an empty key", "Bearer :s1", null],
+    ["another scheme", "Token k1:s1", null],
+    ["a scheme alone", "Bearer", null],
+  ];
+  for (const [name, header, expected] of cases)
+    test(`authorization: ${name}`, () => expect(parseAuthorization(header)).toEqual(expected));
+});
+
+describe("message bodies", () => {
+  const cases: Array<[string, number[], "base64" | undefined]> = [
+    ["ASCII JSON stays text", [...new TextEncoder().encode('{"a": 1}')], undefined],
+    ["an empty body is an empty string", [], undefined],
+    ["multi-byte UTF-8 stays text", [...new TextEncoder().encode("é✓🚀")], undefined],
+    ["a byte-order mark is kept as text", [0xef, 0xbb, 0xbf, 0x7b, 0x7d], undefined],
+    ["a lone continuation byte is binary", [0x80], "base64"],
+    ["a truncated sequence is binary", [0xe2, 0x9c], "base64"],
+    ["an overlong encoding is binary", [0xc0, 0xaf], "base64"],
+    ["an encoded surrogate is binary", [0xed, 0xa0, 0x80], "base64"],
+    ["PNG magic is binary", [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], "base64"],
+  ];
+  for (const [name, bytes, encoding] of cases)
+    test(`${name}, and round-trips`, () => {
+      const input = new Uint8Array(bytes);
+      const encoded = encodeBody(input);
+      expect(encoded.encoding).toBe(encoding);
+      const back =
+        encoded.encoding === "base64"
+          ? new Uint8Array(Buffer.from(encoded.body, "base64"))
+          : new TextEncoder().encode(encoded.body);
+      expect(back).toEqual(input);
+    });
+
+  test("the webhook message has the original field order and the misspelled bucked_id", () => {
+    const message = webhookMessage(
+      { id: "7", bucketId: "b", bucketName: "my-bucket", inputId: "i", inputName: "Default public endpoint" },
+      {
+        method: "POST",
+        headers: { "Content-Type": ["application/json"] },
+        query: "foo=bar",
+        body: new TextEncoder().encode('{"hi": "there"}'),
+      },
+    );
+    expect(message).toBe(
+      '{"type":"webhook","meta":{"id":"7","bucked_id":"b","bucket_name":"my-bucket","input_id":"i",' +
+        '"input_name":"Default public endpoint","output_name":"","output_destination":""},' +
+        '"headers":{"Content-Type":["application/json"]},"query":"foo=bar","body":"{\\"hi\\": \\"there\\"}","method":"POST"}',
+    );
+  });
+
+  test("a binary body adds body_encoding right after body", () => {
+    const message = webhookMessage(
+      { id: "1", bucketId: "b", bucketName: "n", inputId: "i", inputName: "x" },
+      { method: "PUT", headers: {}, query: "", body: new Uint8Array([0xff]) },
+    );
+    expect(message).toEndWith('"body":"/w==","body_encoding":"base64","method":"PUT"}');
+  });
+});
+
+describe("raw query", () => {
+  const cases: Array<[string, string, string]> = [
+    ["no query", "http://h/v1/webhooks/x", ""],
+    ["kept exactly, encoding and order included", "http://h/p?b=%20x&a=1&a=2", "b=%20x&a=1&a=2"],
+    ["a bare question mark", "http://h/p?", ""],
+    ["a fragment is not part of it", "http://h/p?a=1#frag", "a=1"],
+  ];
+  for (const [name, url, expected] of cases) test(name, () => expect(rawQuery(url)).toBe(expected));
+});
+
+describe("delivery log entries", () => {
+  const facts = (headers: Record<string, string[]>, body: string) => ({
+    deliveryId: "42",
+    bucketName: "hooks",
+    headers,
+    body: new TextEncoder().encode(body),
+    receivedAt: Date.UTC(2026, 10, 23, 10, 0, 0),
+  });
+  const json = { "Content-Type": ["application/json"] };
+
+  test("a pull_request delivery fills every context field", () => {
+    const body = JSON.stringify({
+      number: 5,
+      pull_request: { number: 5 },
+      repository: { full_name: "o/r" },
+      sender: { login: "u" },
+    });
+    expect(
+      deliveryLogEntry(
+        facts({ ...json, "X-Github-Event": ["pull_request"], "X-Github-Delivery": ["g"] }, body),
+      ),
+    ).toEqual({
+      timestamp: "2026-11-23T10:00:00.000Z",
+      level: "INFO",
+      logger_name: "relay",
+      message: `Webhook pull_request received on bucket hooks (${body.length} bytes)`,
+      hook_id: "g",
+      event_type: "pull_request",
+      repository: "o/r",
+      pr_number: 5,
+      github_user: "u",
+      task_id: null,
+      task_type: null,
+      task_status: null,
+      token_spend: null,
+    });
+  });
+
+  const prCases: Array<[string, Record<string, unknown>, string | null, number | null]> = [
+    ["pull_request.number", { pull_request: { number: 3 } }, "pull_request_review", 3],
+    ["number on a pull_request event", { number: 4 }, "pull_request", 4],
+    ["issue.number when the issue is a PR", { issue: { number: 6, pull_request: {} } }, "issue_comment", 6],
+    ["no PR for a plain issue", { issue: { number: 6 } }, "issues", null],
+    ["no PR for number on another event", { number: 9 }, "push", null],
+    ["a non-integer number is ignored", { pull_request: { number: "3" } }, "pull_request", null],
+  ];
+  for (const [name, payload, event, expected] of prCases)
+    test(`PR number: ${name}`, () => expect(pullRequestNumber(payload, event)).toBe(expected));
+
+  test("without X-GitHub-Delivery the hook id is the delivery id; a bad payload leaves fields null", () => {
+    const entry = deliveryLogEntry(facts(json, "{broken"));
+    expect(entry).toMatchObject({ hook_id: "42", event_type: null, repository: null, pr_number: null });
+    expect(entry.message).toBe("Webhook delivery received on bucket hooks (7 bytes)");
+  });
+
+  test("a payload that is not declared JSON is not parsed", () => {
+    const entry = deliveryLogEntry(facts({ "Content-Type": ["text/plain"] }, '{"sender":{"login":"u"}}'));
+    expect(entry.github_user).toBeNull();
+  });
+
+  test("JSON that is not an object is ignored", () => {
+    expect(deliveryLogEntry(facts(json, "[1,2]")).repository).toBeNull();
+  });
+});
+
+describe("auth limiter", () => {
+  test("allows up to the limit of failures per address within a minute, then refuses until it passes", () => {
+    let now = 0;
+    const limiter = createAuthLimiter({ maxFailures: 3, now: () => now });
+    for (let i = 0; i < 3; i++) {
+      expect(limiter.allows("a")).toBe(true);
+      limiter.recordFailure("a");
+    }
+    expect(limiter.allows("a")).toBe(false);
+    expect(limiter.allows("b")).toBe(true);
+    now = 59_999;
+    expect(limiter.allows("a")).toBe(false);
+    now = 60_000;
+    expect(limiter.allows("a")).toBe(true);
+  });
+
+  test("tracks at most maxTracked addresses, forgetting the oldest window", () => {
+    const limiter = createAuthLimiter({ maxFailures: 1, maxTracked: 2 });
+    limiter.recordFailure("a");
+    limiter.recordFailure("b");
+    limiter.recordFailure("c");
+    expect(limiter.tracked()).toBe(2);
+    expect(limiter.allows("a")).toBe(true);
+    expect(limiter.allows("c")).toBe(false);
+  });
+});
