@@ -144,18 +144,21 @@ export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): Deli
     while (queue.length > 0 && inFlight < MAX_BATCHES_IN_FLIGHT) {
       const batch = takeBatch();
       inFlight++;
-      let stored: Promise<AppendResult[]>;
+      // Settled into a value at once, so a failure is handled even while earlier batches are still pending.
+      let outcome: Promise<() => void>;
       try {
-        stored = options.store.appendDeliveries(batch.map((pending) => pending.delivery));
+        outcome = options.store.appendDeliveries(batch.map((pending) => pending.delivery)).then(
+          (results) => () => finish(batch, results),
+          (error: unknown) => () => fail(batch, error),
+        );
       } catch (error) {
-        stored = Promise.reject(error);
+        outcome = Promise.resolve(() => fail(batch, error));
       }
       finished = finished
-        .then(() => stored)
-        .then(
-          (results) => finish(batch, results),
-          (error: unknown) => fail(batch, error),
-        )
+        .then(() => outcome)
+        .then((complete) => complete())
+        // Keeps the chain alive for later batches whatever happened to this one.
+        .catch((error: unknown) => options.log("error", `completing a batch failed: ${String(error)}`))
         .finally(() => {
           inFlight--;
           if (queue.length > 0) schedule();
