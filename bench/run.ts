@@ -96,11 +96,12 @@ function limitOf(limitsText: string): string {
 function describeOpenFiles(): string {
   const own = limitOf(readFileSync("/proc/self/limits", "utf8"));
   const child = limitOf(Bun.spawnSync(withOpenFilesLimit(["cat", "/proc/self/limits"])).stdout.toString());
+  const raised = Bun.spawnSync(["sh", "-c", `ulimit -n ${OPEN_FILES_LIMIT}`]).exitCode === 0;
   const setrlimit = typeof (process as { setrlimit?: unknown }).setrlimit === "function";
   return (
-    `${own} in the orchestrator; servers and client processes start through ` +
-    `\`sh -c 'ulimit -n ${OPEN_FILES_LIMIT}; exec …'\` and get ${child}` +
-    `${setrlimit ? "" : " (Bun has no process.setrlimit)"}`
+    `${own} in the orchestrator${setrlimit ? "" : " (Bun has no process.setrlimit)"}; servers and client ` +
+    `processes start through \`sh -c 'ulimit -n ${OPEN_FILES_LIMIT} || ulimit -n <hard limit>; exec …'\`` +
+    `${raised ? "" : ` (raising past the hard limit is not permitted here)`} and run with ${child}`
   );
 }
 

@@ -14,7 +14,9 @@ export type PublisherMode = "ws" | "socketio";
 
 export type PublisherRequest =
   | { cmd: "listen"; mode: PublisherMode }
-  | { cmd: "burst"; firstSeq: number; count: number };
+  | { cmd: "burst"; firstSeq: number; count: number }
+  /** Steady rate, each message stamped as it is published: the clients' own latency floor. */
+  | { cmd: "rate"; firstSeq: number; perSecond: number; count: number };
 
 export type PublisherReply =
   | { type: "listening"; url: string }
@@ -76,6 +78,23 @@ if (import.meta.main) {
     return max;
   };
 
+  const frame = (line: string) => (mode === "ws" ? line : `42${NAMESPACE},${JSON.stringify(["line", line])}`);
+
+  const steady = (request: Extract<PublisherRequest, { cmd: "rate" }>) =>
+    new Promise<number>((resolve) => {
+      const started = nowMs();
+      let sent = 0;
+      const timer = setInterval(() => {
+        const due = Math.min(request.count, Math.floor(((nowMs() - started) * request.perSecond) / 1000) + 1);
+        for (; sent < due; sent++)
+          server.publish(TOPIC, frame(makeLine(request.firstSeq + sent, nowMs()).slice(0, -1)));
+        if (sent >= request.count) {
+          clearInterval(timer);
+          resolve(nowMs() - started);
+        }
+      }, 1);
+    });
+
   const parent = serveParent<PublisherRequest, PublisherReply>(async (request) => {
     if (request.cmd === "listen") {
       mode = request.mode;
@@ -86,11 +105,15 @@ if (import.meta.main) {
       });
       return;
     }
+    if (request.cmd === "rate") {
+      const ms = await steady(request);
+      parent.reply({ type: "sent", count: request.count, ms, subscribers: sockets.size });
+      return;
+    }
     const frames: string[] = new Array(request.count);
     const sentMs = nowMs();
     for (let i = 0; i < request.count; i++) {
-      const line = makeLine(request.firstSeq + i, sentMs).slice(0, -1);
-      frames[i] = mode === "ws" ? line : `42${NAMESPACE},${JSON.stringify(["line", line])}`;
+      frames[i] = frame(makeLine(request.firstSeq + i, sentMs).slice(0, -1));
     }
     const started = nowMs();
     for (let i = 0; i < frames.length; i++) {

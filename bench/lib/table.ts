@@ -62,7 +62,7 @@ export function renderTable(rows: Row[], servers: readonly ServerName[] = SERVER
     "Metric",
     ...servers,
     ...peers.map((p) => `hookstream ÷ ${p}`),
-    "Client ceiling",
+    "Client ceiling / floor",
     "Target (hookstream)",
     "Result",
   ];
