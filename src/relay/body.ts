@@ -7,10 +7,16 @@ export type BodyResult = { ok: true; body: Uint8Array } | { ok: false; tooLarge:
 const TOO_LARGE: BodyResult = { ok: false, tooLarge: true };
 const EMPTY = new Uint8Array(0);
 
-export async function readBodyLimited(request: Request, maxBytes: number): Promise<BodyResult> {
+/** The Content-Length the sender declared, or null for a chunked (or malformed) one. */
+export function declaredLength(request: Request): number | null {
   const declared = request.headers.get("content-length");
-  if (declared !== null && /^\d+$/.test(declared)) {
-    if (Number(declared) > maxBytes) return TOO_LARGE;
+  return declared !== null && /^\d+$/.test(declared) ? Number(declared) : null;
+}
+
+export async function readBodyLimited(request: Request, maxBytes: number): Promise<BodyResult> {
+  const declared = declaredLength(request);
+  if (declared !== null) {
+    if (declared > maxBytes) return TOO_LARGE;
     // The server enforces the declared length, so this reads at most `declared` bytes.
     return { ok: true, body: await request.bytes() };
   }

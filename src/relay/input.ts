@@ -4,7 +4,7 @@
  * answer without being stored or relayed again.
  */
 import { errorBody } from "../http/errors.ts";
-import { readBodyLimited } from "./body.ts";
+import { declaredLength, readBodyLimited } from "./body.ts";
 import { collectHeaders } from "./headers.ts";
 import type { Relay } from "./relay.ts";
 import { verifyGithubSignature } from "./signature.ts";
@@ -30,20 +30,23 @@ export async function receiveWebhook(
   const route = await relay.store.resolveInput(inputId);
   if (route === null) return json(errorBody("Unknown input", { field: "inputId" }), 404);
 
-  const read = await readBodyLimited(request, relay.maxBodyBytes);
-  if (!read.ok)
-    return json(
-      errorBody(`Body larger than ${relay.maxBodyBytes} bytes`, { limit: relay.maxBodyBytes }),
-      413,
-    );
-
-  if (
-    route.githubSecret !== null &&
-    !verifyGithubSignature(route.githubSecret, read.body, request.headers.get("x-hub-signature-256"))
-  )
-    return json(errorBody("Missing or invalid X-Hub-Signature-256", { field: "X-Hub-Signature-256" }), 401);
-
+  const tooLarge = () =>
+    json(errorBody(`Body larger than ${relay.maxBodyBytes} bytes`, { limit: relay.maxBodyBytes }), 413);
+  const declared = declaredLength(request);
+  if (declared !== null && declared > relay.maxBodyBytes) return tooLarge();
+  const reserved = declared ?? relay.maxBodyBytes;
+  if (!relay.bodies.reserve(reserved))
+    return json(errorBody("Too many webhook bodies in flight"), 503, { "Retry-After": "1" });
   try {
+    const read = await readBodyLimited(request, relay.maxBodyBytes);
+    if (!read.ok) return tooLarge();
+
+    if (
+      route.githubSecret !== null &&
+      !verifyGithubSignature(route.githubSecret, read.body, request.headers.get("x-hub-signature-256"))
+    )
+      return json(errorBody("Missing or invalid X-Hub-Signature-256", { field: "X-Hub-Signature-256" }), 401);
+
     await relay.accept(
       {
         bucketId: route.bucket.id,
@@ -61,6 +64,8 @@ export async function receiveWebhook(
   } catch (error) {
     if (error instanceof WriterBusyError) return json(errorBody(error.message), 503, { "Retry-After": "1" });
     throw error;
+  } finally {
+    relay.bodies.release(reserved);
   }
 
   const { status, body, headers } = route.input.response;

@@ -7,6 +7,7 @@
 import type { LogEntry } from "../logs/entry.ts";
 import type { Peer, SocketSession } from "../transport/peer.ts";
 import { createAuthLimiter } from "./auth-limiter.ts";
+import { type ByteBudget, createByteBudget } from "./byte-budget.ts";
 import { deliveryLogEntry } from "./delivery-log.ts";
 import { PING, webhookMessage } from "./message.ts";
 import { ALL_BUCKETS_TOPIC, type AuthResult, bucketTopic, type Grant } from "./protocol.ts";
@@ -15,6 +16,11 @@ import type { AppendResult, NewDelivery, RelayStore, Token } from "./store.ts";
 import { type Credentials, secretMatches } from "./tokens.ts";
 import { createDeliveryWriter, type WriterStats } from "./writer.ts";
 
+/**
+ * Webhook body bytes being received or waiting to be stored at once; past it senders get 503. A body with a
+ * Content-Length reserves that much, a chunked one the whole MAX_BODY_BYTES.
+ */
+export const MAX_BODY_BYTES_IN_FLIGHT = 512 * 1024 * 1024;
 /** Sockets waiting for their `auth` at once; past it new sockets are closed with 1013 (try again later). */
 export const MAX_PENDING_AUTH = 4096;
 /** Every authenticated socket subscribes to this topic; one publish pings them all. */
@@ -59,6 +65,8 @@ export interface RelayStats {
 export interface Relay {
   readonly store: RelayStore;
   readonly maxBodyBytes: number;
+  /** Shared by all requests receiving a body. */
+  readonly bodies: ByteBudget;
   inputUrl(inputId: string): string;
   /** Stores a delivery durably (group commit) and relays it; resolves after the commit. */
   accept(delivery: NewDelivery, context: DeliveryContext): Promise<AppendResult>;
@@ -235,6 +243,7 @@ export function createRelay(options: RelayOptions): Relay {
   return {
     store,
     maxBodyBytes: options.maxBodyBytes,
+    bodies: createByteBudget(Math.max(MAX_BODY_BYTES_IN_FLIGHT, options.maxBodyBytes)),
     inputUrl: (inputId) => `${options.publicUrl()}/v1/webhooks/${inputId}`,
     accept: (delivery, context) => writer.append(delivery, context),
     createSession: (address) => createRelaySession(sessionDeps, address),

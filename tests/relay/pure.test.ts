@@ -3,6 +3,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { createAuthLimiter } from "../../src/relay/auth-limiter.ts";
+import { createByteBudget } from "../../src/relay/byte-budget.ts";
 import { deliveryLogEntry, pullRequestNumber } from "../../src/relay/delivery-log.ts";
 import { canonicalHeaderName, collectHeaders } from "../../src/relay/headers.ts";
 import { rawQuery } from "../../src/relay/input.ts";
@@ -233,5 +234,18 @@ describe("auth limiter", () => {
     expect(limiter.tracked()).toBe(2);
     expect(limiter.allows("a")).toBe(true);
     expect(limiter.allows("c")).toBe(false);
+  });
+});
+
+describe("byte budget", () => {
+  test("reserves up to its limit, refuses beyond it without taking anything, and frees on release", () => {
+    const budget = createByteBudget(100);
+    expect(budget.reserve(60)).toBe(true);
+    expect(budget.reserve(41)).toBe(false);
+    expect(budget.inUse()).toBe(60);
+    expect(budget.reserve(40)).toBe(true);
+    budget.release(60);
+    expect(budget.reserve(60)).toBe(true);
+    expect(budget.inUse()).toBe(100);
   });
 });
