@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { installCleanup, OPEN_FILES_LIMIT, stopAll, withOpenFilesLimit } from "./lib/children.ts";
-import { ensurePeers, REPO_ROOT, SERVER_NAMES, type ServerName } from "./lib/peers.ts";
+import { ensurePeers, REPO_ROOT, restoreSystemSettings, SERVER_NAMES, type ServerName } from "./lib/peers.ts";
 import { machineInfo } from "./lib/proc.ts";
 import {
   ANALYSIS_END,
@@ -84,6 +84,7 @@ const log = (message: string) => console.log(message);
 
 installCleanup(async () => {
   await stopAll();
+  restoreSystemSettings();
   rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -225,6 +226,7 @@ try {
   }
 } finally {
   await stopAll();
+  restoreSystemSettings();
   rmSync(scratch, { recursive: true, force: true });
 }
 

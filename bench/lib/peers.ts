@@ -116,6 +116,13 @@ export function ensurePeers(wanted: readonly ServerName[]): PeerInstall {
 
 const INOTIFY_INSTANCES = "/proc/sys/fs/inotify/max_user_instances";
 
+/** System settings changed for a run, restored when it ends (also on Ctrl-C). */
+const pendingRestores = new Set<() => void>();
+
+export function restoreSystemSettings(): void {
+  for (const restore of [...pendingRestores]) restore();
+}
+
 /**
  * websocketd forks one `tail -F` per connection and each holds an inotify instance; the default limit of
  * 128 per user makes the 129th fall back to polling once a second. Raises it (root only) and returns a
@@ -131,7 +138,12 @@ export function raiseInotifyInstances(wanted: number): { before: number; restore
     console.error(`cannot raise ${INOTIFY_INSTANCES}: ${String(error)}`);
     return null;
   }
-  return { before, restore: () => writeFileSync(INOTIFY_INSTANCES, String(before)) };
+  const restore = () => {
+    if (!pendingRestores.delete(restore)) return;
+    writeFileSync(INOTIFY_INSTANCES, String(before));
+  };
+  pendingRestores.add(restore);
+  return { before, restore };
 }
 
 export interface StartOptions {
