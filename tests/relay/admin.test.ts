@@ -6,6 +6,22 @@ import { relayFixture, runCli } from "../helpers/relay.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/ws.ts";
 
+describe("first start", () => {
+  test("with no admin token the server says how to create one; once one exists it does not", async () => {
+    const lines: string[] = [];
+    const log = (level: string, message: string) => lines.push(`${level} ${message}`);
+    const hint = "info no admin token yet: create the first one with `bun run cli token create --admin`";
+    await using server = await startTestServer({ log });
+    expect(lines).toContain(hint);
+    await using relay = await relayFixture(server);
+    expect(relay.admin.key).toBeTruthy();
+    lines.length = 0;
+    // A second server on the same database (its own temporary directory is unused).
+    await using _again = await startTestServer({ log, env: { DATA_DIR: server.dataDir } });
+    expect(lines).not.toContain(hint);
+  });
+});
+
 describe("admin API authentication", () => {
   test("no credentials, wrong credentials and a non-admin token are refused with JSON errors", async () => {
     await using server = await startTestServer();

@@ -122,6 +122,19 @@ describe("store", () => {
     });
   });
 
+  test("retention deletes deliveries received before the cut-off, at most a batch per call", async () => {
+    await withStore(async (store) => {
+      const bucket = await store.createBucket("a");
+      const old = (body: string) => ({ ...delivery(bucket.id, body), receivedAt: 1_000 });
+      await store.appendDeliveries([old("1"), old("2"), old("3"), delivery(bucket.id, "new")]);
+      expect(await store.pruneDeliveries(2_000, 2)).toBe(2);
+      expect(await store.pruneDeliveries(2_000, 2)).toBe(1);
+      expect(await store.pruneDeliveries(2_000, 2)).toBe(0);
+      const left = await store.listDeliveries(bucket.id, null, 10);
+      expect(left.map((d) => new TextDecoder().decode(d.body))).toEqual(["new"]);
+    });
+  });
+
   test("the same X-GitHub-Delivery is stored once per bucket, also within one batch", async () => {
     await withStore(async (store) => {
       const a = await store.createBucket("a");
