@@ -1,7 +1,7 @@
 /**
  * The `/logs/ws` entry for a delivery. The payload is read only for context fields, only when small and
  * declared as JSON (or GitHub's form encoding, `payload=<json>`); a payload that does not parse still yields
- * an entry, with those fields null. Pure.
+ * an entry, with those fields null. Pure (the lazy fields read only the facts given).
  */
 import type { LogEntry } from "../logs/entry.ts";
 
@@ -57,12 +57,20 @@ export function pullRequestNumber(payload: Json, eventType: string | null): numb
   return null;
 }
 
+/**
+ * The payload-derived fields are getters, parsed once on first read: the hub reads them only when a
+ * `/logs/ws` client filters on them or an entry is streamed, so with nobody watching the logs a delivery
+ * costs no JSON parse (GitHub payloads are often tens of kilobytes). Getters in an object literal are
+ * enumerable and keep their place, so the serialised field order is unchanged.
+ */
 export function deliveryLogEntry(facts: DeliveryFacts): LogEntry {
   const header = (name: string) => facts.headers[name]?.[0] ?? null;
   const eventType = header("X-Github-Event");
-  const payload = parsePayload(header("Content-Type"), facts.body);
-  const repository = isObject(payload?.repository) ? stringAt(payload.repository.full_name) : null;
-  const sender = isObject(payload?.sender) ? stringAt(payload.sender.login) : null;
+  let parsed: { payload: Json | null } | null = null;
+  const payload = () => {
+    parsed ??= { payload: parsePayload(header("Content-Type"), facts.body) };
+    return parsed.payload;
+  };
   return {
     timestamp: new Date(facts.receivedAt).toISOString(),
     level: "INFO",
@@ -70,9 +78,18 @@ export function deliveryLogEntry(facts: DeliveryFacts): LogEntry {
     message: `Webhook ${eventType ?? "delivery"} received on bucket ${facts.bucketName} (${facts.body.byteLength} bytes)`,
     hook_id: header("X-Github-Delivery") ?? facts.deliveryId,
     event_type: eventType,
-    repository,
-    pr_number: payload === null ? null : pullRequestNumber(payload, eventType),
-    github_user: sender,
+    get repository() {
+      const repository = payload()?.repository;
+      return isObject(repository) ? stringAt(repository.full_name) : null;
+    },
+    get pr_number() {
+      const json = payload();
+      return json === null ? null : pullRequestNumber(json, eventType);
+    },
+    get github_user() {
+      const sender = payload()?.sender;
+      return isObject(sender) ? stringAt(sender.login) : null;
+    },
     task_id: null,
     task_type: null,
     task_status: null,

@@ -183,6 +183,29 @@ describe("delivery log entries", () => {
     });
   });
 
+  test("serialises with the log stream's field order, payload fields included", () => {
+    const body = JSON.stringify({ repository: { full_name: "o/r" }, sender: { login: "u" } });
+    const entry = deliveryLogEntry(facts({ ...json, "X-Github-Event": ["push"] }, body));
+    const serialised = JSON.parse(JSON.stringify(entry)) as Record<string, unknown>;
+    expect(Object.keys(serialised)).toEqual([
+      "timestamp",
+      "level",
+      "logger_name",
+      "message",
+      "hook_id",
+      "event_type",
+      "repository",
+      "pr_number",
+      "github_user",
+      "task_id",
+      "task_type",
+      "task_status",
+      "token_spend",
+    ]);
+    expect(serialised).toMatchObject({ repository: "o/r", pr_number: null, github_user: "u" });
+    expect({ ...entry }.github_user).toBe("u");
+  });
+
   const prCases: Array<[string, Record<string, unknown>, string | null, number | null]> = [
     ["pull_request.number", { pull_request: { number: 3 } }, "pull_request_review", 3],
     ["number on a pull_request event", { number: 4 }, "pull_request", 4],
