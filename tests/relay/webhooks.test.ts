@@ -123,8 +123,11 @@ describe("GitHub signatures", () => {
 describe("limits, answers and de-duplication", () => {
   test("a body of exactly MAX_BODY_BYTES (25 MiB) is accepted; one byte more gets 413", async () => {
     await using t = await oneBucket();
+    const socket = await t.relay.subscribed(t.token, ["hooks"]);
     const exact = new Uint8Array(LIMIT).fill(0x61);
     expect((await t.relay.post(t.input.id, exact)).status).toBe(200);
+    // One message larger than the socket's backpressure limit still goes out whole.
+    expect((await nextWebhook(socket, 15_000)).body.length).toBe(LIMIT);
     const over = await t.relay.post(t.input.id, new Uint8Array(LIMIT + 1).fill(0x61));
     expect(over.status).toBe(413);
     expect(await over.json()).toEqual({ error: `Body larger than ${LIMIT} bytes`, limit: LIMIT });
