@@ -9,8 +9,9 @@ import { errorBody } from "./http/errors.ts";
 import { type AppEnv, upgradeToSession } from "./http/upgrade.ts";
 import type { LogHub } from "./hub/log-hub.ts";
 import type { LogFollower } from "./logs/follow.ts";
-import { filtersOf, logFilterQuerySchema } from "./logs/query.ts";
-import { createLogSession } from "./logs/socket.ts";
+import type { Journal } from "./logs/journal.ts";
+import { filtersOf, logStreamQuerySchema, startOf } from "./logs/query.ts";
+import { createLogSession, type LogStreamLimits, type LogStreamStats } from "./logs/socket.ts";
 import type { Relay } from "./relay/relay.ts";
 import { createRelayRoutes } from "./relay/routes.ts";
 import type { ConnectionLimiter } from "./transport/connections.ts";
@@ -21,12 +22,19 @@ export interface Lifecycle {
 }
 
 export interface AppDeps {
-  logs: { hub: LogHub; follower: LogFollower };
+  logs: {
+    hub: LogHub;
+    follower: LogFollower;
+    journal: Journal;
+    stats: LogStreamStats;
+    limits: LogStreamLimits;
+  };
   /** The webhook relay (`/v1/...`); absent in apps built without one. */
   relay?: Relay;
   limiter: ConnectionLimiter;
   openSockets: () => number;
   lifecycle: Lifecycle;
+  log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
 /** Names the offending parameter of a failed query validation. */
@@ -71,6 +79,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           lines_truncated: follower.linesTruncated,
           truncations_seen: follower.truncationsSeen,
           rotations_seen: follower.rotationsSeen,
+          catching_up: deps.logs.stats.catchingUp,
+          lag_events: hub.lagEvents,
+          closed_too_slow: deps.logs.stats.closedTooSlow,
+          closed_behind_retention: deps.logs.stats.closedBehindRetention,
+          gaps_reported: deps.logs.stats.gapsReported,
+          journal_oldest: deps.logs.journal.cursorOf(deps.logs.journal.startSeq()),
+          journal_next: deps.logs.journal.nextCursor(),
         },
       },
       shuttingDown ? 503 : 200,
@@ -79,18 +94,20 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.get(
     "/logs/ws",
-    zValidator("query", logFilterQuerySchema, (result, c) => {
+    zValidator("query", logStreamQuerySchema, (result, c) => {
       if (result.success) return;
       const { field, message } = describeQueryIssue(result.error);
       return c.json(errorBody(message, { field }), 400);
     }),
     (c) => {
       if (deps.lifecycle.isShuttingDown()) return c.json(errorBody("Server shutting down"), 503);
-      const filters = filtersOf(c.req.valid("query"));
+      const query = c.req.valid("query");
+      const { hub, journal, stats, limits, follower } = deps.logs;
       return upgradeToSession(c, deps.limiter, () =>
         createLogSession(
-          { hub: deps.logs.hub, directoryExists: deps.logs.follower.directoryExists },
-          filters,
+          { hub, journal, stats, limits, directoryExists: follower.directoryExists, log: deps.log },
+          filtersOf(query),
+          startOf(query),
         ),
       );
     },
@@ -108,7 +125,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.notFound((c) => c.json(errorBody("Not found"), 404));
   app.onError((error, c) => {
-    console.error("request failed:", error);
+    deps.log(
+      "error",
+      `request ${c.req.method} ${c.req.path} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
     return c.json(errorBody("Internal server error"), 500);
   });
   return app;

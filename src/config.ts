@@ -35,6 +35,10 @@ export const configSchema = z
     WS_BACKPRESSURE_LIMIT_BYTES: integer(8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     WS_IDLE_TIMEOUT_S: integer(120, 0, 960),
     SHUTDOWN_GRACE_MS: integer(5_000, 0, 120_000),
+    JOURNAL_MAX_BYTES: integer(1024 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024 * 1024),
+    JOURNAL_SEGMENT_BYTES: integer(32 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+    LOG_LAG_BYTES: integer(1024 * 1024, 16 * 1024, 1024 * 1024 * 1024),
+    LOG_STALL_TIMEOUT_MS: integer(60_000, 100, 3_600_000),
     LOG_FORMAT: z.enum(["text", "json"]).default("text"),
     PUBLIC_URL: z
       .url({ protocol: /^https?$/ })
@@ -64,6 +68,13 @@ export const configSchema = z
       wsBackpressureLimitBytes: env.WS_BACKPRESSURE_LIMIT_BYTES,
       wsIdleTimeoutSeconds: env.WS_IDLE_TIMEOUT_S,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+      journal: {
+        dir: `${dataDir}/journal`,
+        maxBytes: env.JOURNAL_MAX_BYTES,
+        segmentBytes: Math.min(env.JOURNAL_SEGMENT_BYTES, env.JOURNAL_MAX_BYTES),
+      },
+      logLagBytes: env.LOG_LAG_BYTES,
+      logStallTimeoutMs: env.LOG_STALL_TIMEOUT_MS,
       logFormat: env.LOG_FORMAT,
       relay: {
         /** null: `http://localhost:<bound port>`. */

@@ -7,12 +7,21 @@ import type { Server } from "bun";
 import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { createLogHub } from "./hub/log-hub.ts";
+import type { LogEntry } from "./logs/entry.ts";
 import { createLogFollower } from "./logs/follow.ts";
+import { openJournal } from "./logs/journal.ts";
+import { createPositionFile } from "./logs/positions.ts";
+import type { LogStreamStats } from "./logs/socket.ts";
 import { createRelay } from "./relay/relay.ts";
 import { openSqliteStore } from "./relay/sqlite-store.ts";
 import { createSocketTransport } from "./transport/bun-ws.ts";
 import { createConnectionLimiter } from "./transport/connections.ts";
 import { CloseCode, type SocketData } from "./transport/peer.ts";
+
+/** How often live log subscribers are checked for lag besides the checks after busy batches. */
+const LAG_CHECK_INTERVAL_MS = 100;
+/** A catching-up log socket is sent journal lines while less than this is queued on it. */
+const CATCH_UP_HIGH_WATER_BYTES = 256 * 1024;
 
 export type LogFn = (level: "info" | "warn" | "error", message: string) => void;
 
@@ -53,16 +62,41 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     idleTimeoutSeconds: config.wsIdleTimeoutSeconds,
     log,
   });
+  const journal = openJournal({ ...config.journal, log });
   // The hub publishes through the server created below; no entry is read before it exists.
   const hub = createLogHub({
     publish: (topic, payload) => server.publish(topic, payload),
     redact: config.redactSecrets,
+    journal,
+    // Kept well under the backpressure limit, so a lagging socket leaves the topic before Bun would drop it.
+    lagBytes: Math.min(config.logLagBytes, config.wsBackpressureLimitBytes / 4),
   });
+  const logStreamStats: LogStreamStats = {
+    catchingUp: 0,
+    closedTooSlow: 0,
+    closedBehindRetention: 0,
+    gapsReported: 0,
+  };
+  // Entries published outside the follower (relay deliveries) end their batch once per microtask.
+  let batchEndQueued = false;
+  const publishLogEntry = (entry: LogEntry) => {
+    hub.publish(entry);
+    if (batchEndQueued) return;
+    batchEndQueued = true;
+    queueMicrotask(() => {
+      batchEndQueued = false;
+      hub.endBatch();
+    });
+  };
+  const lagTimer = setInterval(() => hub.checkLag(), LAG_CHECK_INTERVAL_MS);
+  lagTimer.unref?.();
   const follower = createLogFollower({
     dir: config.logDir,
     pollIntervalMs: config.logPollIntervalMs,
     parse: { naiveZone: config.naiveZone },
     emit: (entry) => hub.publish(entry),
+    onBatchEnd: () => hub.endBatch(),
+    positions: createPositionFile(`${config.journal.dir}/positions.json`, log),
     log,
     onDirectoryChange: (exists) =>
       log(
@@ -78,17 +112,24 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     publish: (topic, payload) => server.publish(topic, payload),
     subscriberCount: (topic) => server.subscriberCount(topic),
     publicUrl: () => config.relay.publicUrl ?? `http://localhost:${server.port}`,
-    logs: hub,
+    logs: { publish: publishLogEntry },
     log,
   });
   if ((await relayStore.countAdminTokens()) === 0)
     log("info", "no admin token yet: create the first one with `bun run cli token create --admin`");
   const app = createApp({
-    logs: { hub, follower },
+    logs: {
+      hub,
+      follower,
+      journal,
+      stats: logStreamStats,
+      limits: { catchUpHighWaterBytes: CATCH_UP_HIGH_WATER_BYTES, stallTimeoutMs: config.logStallTimeoutMs },
+    },
     relay,
     limiter,
     openSockets: transport.openCount,
     lifecycle: { startedAt, isShuttingDown: () => shuttingDown },
+    log,
   });
 
   const server: Server<SocketData> = Bun.serve<SocketData>({
@@ -112,6 +153,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         // From here on /health answers 503 and new upgrades are refused.
         shuttingDown = true;
         follower.stop();
+        clearInterval(lagTimer);
         // Bun runs each close handler as soon as the close frame is queued; the TCP connections then
         // finish the closing handshake. Wait for that (bounded), then cut whatever is left.
         transport.closeAll(CloseCode.GOING_AWAY, "Server shutdown");
@@ -122,6 +164,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         if (!drained) log("warn", `connections still open after ${config.shutdownGraceMs} ms; closing them`);
         await server.stop(true);
         await relay.close();
+        journal.close();
       })();
       return shutdownPromise;
     },

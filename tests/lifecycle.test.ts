@@ -6,6 +6,7 @@ import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { createLogHub } from "../src/hub/log-hub.ts";
 import { createLogFollower } from "../src/logs/follow.ts";
+import { openJournal } from "../src/logs/journal.ts";
 import { createConnectionLimiter } from "../src/transport/connections.ts";
 import { connectLogs } from "./helpers/logs.ts";
 import { startTestServer } from "./helpers/server.ts";
@@ -58,8 +59,17 @@ describe("shutdown", () => {
       emit: () => {},
       log: () => {},
     });
+    const journalDir = mkdtempSync(join(tmpdir(), "hookstream-journal-"));
+    const journal = openJournal({ dir: journalDir, segmentBytes: 1 << 20, maxBytes: 1 << 24, log: () => {} });
     const app = createApp({
-      logs: { hub, follower },
+      log: () => {},
+      logs: {
+        hub,
+        follower,
+        journal,
+        stats: { catchingUp: 0, closedTooSlow: 0, closedBehindRetention: 0, gapsReported: 0 },
+        limits: { catchUpHighWaterBytes: 1 << 16, stallTimeoutMs: 1000 },
+      },
       limiter: createConnectionLimiter({ max: 10, maxPerIp: 10 }),
       openSockets: () => 0,
       lifecycle: { startedAt: Date.now(), isShuttingDown: () => shuttingDown },
@@ -70,6 +80,8 @@ describe("shutdown", () => {
     expect(health.status).toBe(503);
     expect(await health.json()).toMatchObject({ status: "shutting_down" });
     expect((await app.request("/logs/ws", { headers: { Upgrade: "websocket" } })).status).toBe(503);
+    journal.close();
+    rmSync(journalDir, { recursive: true, force: true });
   });
 
   test("a client that never answers the close handshake cannot hold shutdown past the grace period", async () => {

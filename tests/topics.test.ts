@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { createLogHub } from "../src/hub/log-hub.ts";
+import { createLogHub, type LiveMember } from "../src/hub/log-hub.ts";
 import {
   entryMatches,
   type LogFilters,
@@ -29,6 +29,9 @@ function entry(fields: Partial<LogEntry>): LogEntry {
     ...fields,
   };
 }
+
+/** A live member that never lags. */
+const member = (): LiveMember => ({ bufferedAmount: () => 0, onLag() {} });
 
 /** A hub whose publish records (topic, payload) pairs. */
 function recordingHub() {
@@ -91,7 +94,7 @@ describe("routing through the hub", () => {
   for (const [name, filters, fields, delivered] of cases) {
     test(name, () => {
       const { hub, published } = recordingHub();
-      const topic = hub.subscribe(filters);
+      const topic = hub.subscribe(filters, member());
       hub.publish(entry(fields));
       expect(published.map(([t]) => t)).toEqual(delivered ? [topic] : []);
     });
@@ -99,9 +102,9 @@ describe("routing through the hub", () => {
 
   test("an entry is serialised once however many topics it reaches", () => {
     const { hub, published } = recordingHub();
-    hub.subscribe({});
-    hub.subscribe({ level: "ERROR" });
-    hub.subscribe({ repository: "a/b", level: "ERROR" });
+    hub.subscribe({}, member());
+    hub.subscribe({ level: "ERROR" }, member());
+    hub.subscribe({ repository: "a/b", level: "ERROR" }, member());
     hub.publish(entry({ level: "ERROR", repository: "a/b" }));
     expect(published).toHaveLength(3);
     expect(new Set(published.map(([, payload]) => payload)).size).toBe(1);
@@ -110,13 +113,15 @@ describe("routing through the hub", () => {
 
   test("topics without subscribers cost nothing and are forgotten", () => {
     const { hub, published } = recordingHub();
-    const a = hub.subscribe({ level: "ERROR" });
-    const b = hub.subscribe({ level: "ERROR" });
+    const first = member();
+    const second = member();
+    const a = hub.subscribe({ level: "ERROR" }, first);
+    const b = hub.subscribe({ level: "ERROR" }, second);
     expect(a).toBe(b);
-    hub.unsubscribe(a);
+    hub.unsubscribe(a, first);
     hub.publish(entry({ level: "ERROR" }));
     expect(published).toHaveLength(1);
-    hub.unsubscribe(b);
+    hub.unsubscribe(b, second);
     hub.publish(entry({ level: "ERROR" }));
     expect(published).toHaveLength(1);
     expect(hub.stats()).toMatchObject({ topics: 0, subscribers: 0 });
@@ -124,7 +129,7 @@ describe("routing through the hub", () => {
 
   test("secrets are redacted in what is published", () => {
     const { hub, published } = recordingHub();
-    hub.subscribe({});
+    hub.subscribe({}, member());
     hub.publish(entry({ message: "cloning with ghp_abcdefghijklmnopqrstuvwxyz0123456789" }));
     expect(published[0]?.[1]).toContain("ghp_*****");
     expect(published[0]?.[1]).not.toContain("abcdefghijklmnop");
@@ -157,7 +162,7 @@ describe("routing through the hub", () => {
         fc.array(entryArb, { maxLength: 8 }),
         (filterSets, fieldSets) => {
           const { hub, published } = recordingHub();
-          const topics = filterSets.map((filters) => hub.subscribe(filters as LogFilters));
+          const topics = filterSets.map((filters) => hub.subscribe(filters as LogFilters, member()));
           for (const fields of fieldSets) {
             published.length = 0;
             const e = entry(fields);

@@ -2,18 +2,32 @@
  * The log hub: sources hand it entries, it decides topics and publishes. It keeps its own subscriber counts
  * per topic (Bun's pub/sub does not tell which topics exist) so an entry costs nothing for a topic nobody
  * listens to, and it serialises each entry once however many topics it reaches.
+ *
+ * With a journal, every entry gets the journal position as its `cursor` and is journaled before it is
+ * published, so a client that leaves the live topic can continue from the journal without a gap.
  */
 import type { LogEntry } from "../logs/entry.ts";
+import type { Journal } from "../logs/journal.ts";
 import { redactSecrets } from "../logs/redact.ts";
 import { type LogFilters, maskOf, maskOfTopic, topicForEntry, topicForFilters } from "./topics.ts";
 
 /** Where serialised entries go: in production `server.publish`, which fans out to every subscriber. */
 export type PublishFn = (topic: string, payload: string) => void;
 
+/** A live subscriber as the hub sees it: how far behind its socket is, and what to do when too far. */
+export interface LiveMember {
+  bufferedAmount(): number;
+  /** The member fell behind: the hub has already removed it from its topic; it must leave the Bun topic too. */
+  onLag(): void;
+}
+
 export interface LogHubOptions {
   publish: PublishFn;
   /** Mask GitHub tokens and credentials in everything streamed. */
   redact: boolean;
+  journal?: Journal;
+  /** A live member with more than this many bytes queued is taken off the live topic. */
+  lagBytes?: number;
 }
 
 export interface LogHubStats {
@@ -21,26 +35,45 @@ export interface LogHubStats {
   subscribers: number;
   entriesSeen: number;
   entriesPublished: number;
+  lagEvents: number;
 }
 
 export interface LogHub {
-  /** Registers one subscriber for this filter set; returns the topic the transport subscribes the socket to. */
-  subscribe(filters: LogFilters): string;
-  unsubscribe(topic: string): void;
-  /** Routes one entry to every topic with subscribers that it matches. */
+  /** Registers a live subscriber for this filter set; returns the topic the transport subscribes it to. */
+  subscribe(filters: LogFilters, member: LiveMember): string;
+  unsubscribe(topic: string, member: LiveMember): void;
+  /** Journals one entry and routes it to every topic with subscribers that it matches. */
   publish(entry: LogEntry): void;
-  /** The serialised form streamed for an entry (redacted when configured), for direct sends. */
-  serialise(entry: LogEntry): string;
+  /** End of a synchronous batch of publishes: write the journal, look for lagging members. */
+  endBatch(): void;
+  /** Takes every live member whose socket is too far behind off its topic. */
+  checkLag(): void;
   stats(): LogHubStats;
 }
 
-export function createLogHub({ publish, redact }: LogHubOptions): LogHub {
-  const subscribersByTopic = new Map<string, number>();
+/** Entries between lag checks inside one busy stretch; idle periods are covered by the server's timer. */
+const LAG_CHECK_EVERY_ENTRIES = 2048;
+
+interface TopicState {
+  members: Set<LiveMember>;
+  /** Whether an entry was published here since the last lag check. */
+  touched: boolean;
+}
+
+export function createLogHub({
+  publish,
+  redact,
+  journal,
+  lagBytes = Number.POSITIVE_INFINITY,
+}: LogHubOptions): LogHub {
+  const topics = new Map<string, TopicState>();
   const topicsByMask = new Map<number, number>();
   /** Masks with at least one live topic; rebuilt only when that set changes, read on every entry. */
   let activeMasks: number[] = [];
   let entriesSeen = 0;
   let entriesPublished = 0;
+  let entriesSinceLagCheck = 0;
+  let lagEvents = 0;
 
   const adjustMask = (mask: number, delta: 1 | -1) => {
     const count = (topicsByMask.get(mask) ?? 0) + delta;
@@ -49,45 +82,79 @@ export function createLogHub({ publish, redact }: LogHubOptions): LogHub {
     if ((count === 1 && delta === 1) || count === 0) activeMasks = [...topicsByMask.keys()];
   };
 
-  const serialise = (entry: LogEntry) => {
-    const json = JSON.stringify(entry);
-    return redact ? redactSecrets(json) : json;
+  const removeMember = (topic: string, member: LiveMember) => {
+    const state = topics.get(topic);
+    if (state === undefined || !state.members.delete(member)) return;
+    if (state.members.size > 0) return;
+    topics.delete(topic);
+    adjustMask(maskOfTopic(topic), -1);
+  };
+
+  const checkLag = () => {
+    entriesSinceLagCheck = 0;
+    if (lagBytes === Number.POSITIVE_INFINITY) return;
+    const lagging: Array<[string, LiveMember]> = [];
+    for (const [topic, state] of topics) {
+      if (!state.touched) continue;
+      state.touched = false;
+      for (const member of state.members)
+        if (member.bufferedAmount() > lagBytes) lagging.push([topic, member]);
+    }
+    for (const [topic, member] of lagging) {
+      removeMember(topic, member);
+      lagEvents++;
+      member.onLag();
+    }
   };
 
   return {
-    subscribe(filters) {
+    subscribe(filters, member) {
       const topic = topicForFilters(filters);
-      const count = subscribersByTopic.get(topic) ?? 0;
-      subscribersByTopic.set(topic, count + 1);
-      if (count === 0) adjustMask(maskOf(filters), 1);
+      let state = topics.get(topic);
+      if (state === undefined) {
+        state = { members: new Set(), touched: false };
+        topics.set(topic, state);
+        adjustMask(maskOf(filters), 1);
+      }
+      state.members.add(member);
       return topic;
     },
-    unsubscribe(topic) {
-      const count = subscribersByTopic.get(topic);
-      if (count === undefined) return;
-      if (count > 1) {
-        subscribersByTopic.set(topic, count - 1);
-        return;
-      }
-      subscribersByTopic.delete(topic);
-      adjustMask(maskOfTopic(topic), -1);
-    },
+    unsubscribe: removeMember,
     publish(entry) {
       entriesSeen++;
       let payload: string | null = null;
+      if (journal !== undefined) {
+        entry.cursor = journal.nextCursor();
+        const json = JSON.stringify(entry);
+        payload = redact ? redactSecrets(json) : json;
+        journal.append(payload);
+      }
+      let delivered = false;
       for (const mask of activeMasks) {
         const topic = topicForEntry(entry, mask);
-        if (topic === null || !subscribersByTopic.has(topic)) continue;
-        payload ??= serialise(entry);
+        if (topic === null) continue;
+        const state = topics.get(topic);
+        if (state === undefined) continue;
+        if (payload === null) {
+          const json = JSON.stringify(entry);
+          payload = redact ? redactSecrets(json) : json;
+        }
         publish(topic, payload);
+        state.touched = true;
+        delivered = true;
       }
-      if (payload !== null) entriesPublished++;
+      if (delivered) entriesPublished++;
+      entriesSinceLagCheck++;
     },
-    serialise,
+    endBatch() {
+      journal?.flush();
+      if (entriesSinceLagCheck >= LAG_CHECK_EVERY_ENTRIES) checkLag();
+    },
+    checkLag,
     stats() {
       let subscribers = 0;
-      for (const count of subscribersByTopic.values()) subscribers += count;
-      return { topics: subscribersByTopic.size, subscribers, entriesSeen, entriesPublished };
+      for (const state of topics.values()) subscribers += state.members.size;
+      return { topics: topics.size, subscribers, entriesSeen, entriesPublished, lagEvents };
     },
   };
 }

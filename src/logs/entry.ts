@@ -21,6 +21,8 @@ export interface LogEntry {
   summary?: WebhookSummaryDetails;
   /** Present (true) when the line was longer than the reader's limit and was cut. */
   truncated?: boolean;
+  /** Journal position: opaque, ordered; `/logs/ws?cursor=` continues right after it. */
+  cursor?: string;
 }
 
 export interface WebhookSummaryDetails {

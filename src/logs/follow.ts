@@ -11,13 +11,15 @@
  *   line by at most one poll interval and never stalls the stream.
  * - Reads are bounded chunks and only whole lines are consumed: a half-written line waits for its newline,
  *   a line longer than the chunk is cut (marked `truncated`) and the rest of it skipped.
- * - Files present at start are followed from their end; files that appear later are read from the start.
+ * - Files present at start are followed from their end (or from the position saved by the previous run);
+ *   files that appear later are read from the start.
  */
 import { closeSync, type FSWatcher, fstatSync, openSync, readdirSync, statSync, watch } from "node:fs";
 import { join } from "node:path";
 import { createLineAssembler, type LineAssembler } from "./assemble.ts";
 import type { LogEntry } from "./entry.ts";
 import { formatOfFile, isLogFileName, type LogFormat, type ParseOptions } from "./parse.ts";
+import type { PositionStore, SavedPosition } from "./positions.ts";
 
 /** Bytes read per step; also the longest line kept whole. Bounds the reader's memory to about twice this. */
 export const READ_CHUNK_BYTES = 1024 * 1024;
@@ -34,6 +36,12 @@ export interface FollowerOptions {
   log: (level: "info" | "warn" | "error", message: string) => void;
   /** Called when the directory appears or disappears. */
   onDirectoryChange?: (exists: boolean) => void;
+  /** Called after each synchronous batch of emitted entries (the hub writes its journal then). */
+  onBatchEnd?: () => void;
+  /** Saved positions: files known from a previous run continue where it stopped instead of at their end. */
+  positions?: PositionStore;
+  /** How often changed positions are saved (and always on stop). */
+  positionSaveIntervalMs?: number;
 }
 
 export interface FollowedFileInfo {
@@ -96,6 +104,10 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
   let scanning: Promise<void> | null = null;
   let scanAgain = false;
   let warnedTooMany = false;
+  let positionsDirty = false;
+  let saveTimer: ReturnType<typeof setInterval> | null = null;
+  const savedPositions = options.positions?.load() ?? new Map<string, SavedPosition>();
+  const batchEnd = options.onBatchEnd ?? (() => {});
   const counters = { linesTruncated: 0, truncationsSeen: 0, rotationsSeen: 0 };
 
   const setDirectoryExists = (exists: boolean) => {
@@ -165,13 +177,20 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     return listing;
   }
 
-  function follow(entry: DirectoryListing, fromEnd: boolean): FollowedFile {
+  /** Where to start a file: its saved position from the last run, else its end (at start-up) or its start. */
+  function startOffset(entry: DirectoryListing, atStartUp: boolean): number {
+    if (!atStartUp) return 0;
+    const saved = savedPositions.get(entry.identity);
+    return saved !== undefined && saved.offset <= entry.size ? saved.offset : entry.size;
+  }
+
+  function follow(entry: DirectoryListing, atStartUp: boolean): FollowedFile {
     const format = formatOfFile(entry.path);
     const file: FollowedFile = {
       identity: entry.identity,
       path: entry.path,
       format,
-      offset: fromEnd ? entry.size : 0,
+      offset: startOffset(entry, atStartUp),
       fd: null,
       fdUsed: false,
       lastActivity: Date.now(),
@@ -297,10 +316,25 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       if (length === 0) break; // a half-written line: wait for its newline
       file.offset += length;
       file.lastActivity = Date.now();
+      positionsDirty = true;
       next = requestChunk(file);
       consumeLines(file, length === bytes.length ? bytes : bytes.subarray(0, length));
+      batchEnd();
     }
     file.assembler.flush();
+    batchEnd();
+  }
+
+  function savePositions() {
+    if (options.positions === undefined || !positionsDirty) return;
+    positionsDirty = false;
+    try {
+      options.positions.save(
+        [...files.values()].map((f) => ({ identity: f.identity, path: f.path, offset: f.offset })),
+      );
+    } catch (error) {
+      log("warn", `cannot save follower positions: ${String(error)}`);
+    }
   }
 
   /** Reads a file until it has nothing new; concurrent calls fold into one more pass. */
@@ -364,9 +398,9 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       if (entry.size !== file.offset) known.push(file);
       else if (file.fd !== null && Date.now() - file.lastActivity > IDLE_DESCRIPTOR_MS) closeDescriptor(file);
     }
-    const added = [...present.values()].map((entry) => follow(entry, fromEnd));
+    const added = [...present.values()].map((entry) => ({ file: follow(entry, fromEnd), size: entry.size }));
     for (const file of known) await pump(file);
-    for (const file of added) if (!fromEnd) await pump(file);
+    for (const { file, size } of added) if (file.offset < size) await pump(file);
   }
 
   /** One directory pass at a time; requests during a pass fold into one more pass after it. */
@@ -398,12 +432,18 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       started = true;
       pollTimer = setInterval(() => void scan(), options.pollIntervalMs);
       pollTimer.unref?.();
+      if (options.positions !== undefined) {
+        saveTimer = setInterval(savePositions, options.positionSaveIntervalMs ?? 1000);
+        saveTimer.unref?.();
+      }
       await scan();
     },
     stop() {
       stopped = true;
       if (pollTimer !== null) clearInterval(pollTimer);
+      if (saveTimer !== null) clearInterval(saveTimer);
       stopWatcher();
+      savePositions();
       for (const file of files.values()) closeDescriptor(file);
     },
     directoryExists: () => dirExists,

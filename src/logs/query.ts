@@ -4,7 +4,8 @@
  */
 import { z } from "zod";
 import type { LogFilters } from "../hub/topics.ts";
-import { LOG_LEVELS } from "./entry.ts";
+import { FILTER_FIELDS, LOG_LEVELS } from "./entry.ts";
+import type { StreamStart } from "./socket.ts";
 
 /** Longest filter value accepted; real hook ids, repositories and users are far shorter. */
 export const MAX_FILTER_VALUE_CHARS = 256;
@@ -34,12 +35,60 @@ export const logFilterQuerySchema = z.strictObject({
   ),
 });
 
+/** Most entries a `tail=N` backfill may ask for. */
+export const MAX_TAIL = 10_000;
+
+/** The opt-in start of a stream: at most one of them; none means live from now, as in the original. */
+export const logStartQuerySchema = z.object({
+  cursor: z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z.string().max(64, "at most 64 characters").optional(),
+  ),
+  tail: z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z
+      .string()
+      .regex(/^\d{1,6}$/, `must be an integer from 0 to ${MAX_TAIL}`)
+      .transform(Number)
+      .refine((n) => n <= MAX_TAIL, `must be an integer from 0 to ${MAX_TAIL}`)
+      .optional(),
+  ),
+  since: z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z
+      .string()
+      .max(64)
+      .refine(
+        (text) => /^\d{4}-\d\d-\d\d/.test(text) && !Number.isNaN(Date.parse(text)),
+        "must be an ISO 8601 timestamp",
+      )
+      .transform((text) => Date.parse(text))
+      .optional(),
+  ),
+});
+
+export const logStreamQuerySchema = logFilterQuerySchema
+  .extend(logStartQuerySchema.shape)
+  .refine((query) => [query.cursor, query.tail, query.since].filter((v) => v !== undefined).length <= 1, {
+    message: "use only one of cursor, tail, since",
+    path: ["cursor"],
+  });
+
 export type LogFilterQuery = z.output<typeof logFilterQuerySchema>;
+export type LogStreamQuery = z.output<typeof logStreamQuerySchema>;
+
+export function startOf(query: LogStreamQuery): StreamStart {
+  if (query.cursor !== undefined) return { kind: "cursor", cursor: query.cursor };
+  if (query.tail !== undefined) return { kind: "tail", count: query.tail };
+  if (query.since !== undefined) return { kind: "since", ms: query.since };
+  return { kind: "live" };
+}
 
 export function filtersOf(query: LogFilterQuery): LogFilters {
   const filters: LogFilters = {};
-  for (const [field, value] of Object.entries(query)) {
-    if (value !== undefined) filters[field as keyof LogFilters] = value;
+  for (const field of FILTER_FIELDS) {
+    const value = query[field];
+    if (value !== undefined) filters[field] = value;
   }
   return filters;
 }

@@ -1,31 +1,220 @@
 /**
- * One `/logs/ws` connection: subscribe its socket to the canonical topic of its filters, and tell it when the
- * log directory is missing (the stream starts by itself once the directory appears).
+ * One `/logs/ws` connection. It is either *live* (subscribed to the canonical topic of its filters, fed by
+ * Bun's fan-out) or *catching up* (fed from the journal at its own pace). Catch-up is how a client starts
+ * from a cursor, `tail=N` or `since=T`, and how a slow client is served: when its send buffer passes the lag
+ * limit the hub takes it off the live topic, and it continues from the journal right after the last entry
+ * the topic queued for it — then rejoins the live topic once it has caught up. Switching happens in one
+ * synchronous step at the journal's end, so there is no gap and no duplicate at the seam.
  */
-import type { LogHub } from "../hub/log-hub.ts";
+import type { LiveMember, LogHub } from "../hub/log-hub.ts";
 import type { LogFilters } from "../hub/topics.ts";
-import type { SocketSession } from "../transport/peer.ts";
+import { CloseCode, type Peer, type SocketSession } from "../transport/peer.ts";
+import type { Journal } from "./journal.ts";
+import { findSinceStart, findTailStart, RetentionGap, readJournal } from "./journal-read.ts";
+import { createLineMatcher } from "./line-match.ts";
 
 export const LOG_DIRECTORY_MISSING = JSON.stringify({ error: "Log directory not found" });
 
-export interface LogSessionDeps {
-  hub: LogHub;
-  directoryExists: () => boolean;
+export type StreamStart =
+  | { kind: "live" }
+  | { kind: "cursor"; cursor: string }
+  | { kind: "tail"; count: number }
+  | { kind: "since"; ms: number };
+
+export interface LogStreamLimits {
+  /** Queued bytes under which catch-up keeps sending; above it, it waits for the socket to drain. */
+  catchUpHighWaterBytes: number;
+  /** A socket that drains nothing for this long while behind is closed (it can resume with its cursor). */
+  stallTimeoutMs: number;
 }
 
-export function createLogSession(deps: LogSessionDeps, filters: LogFilters): SocketSession {
+export interface LogStreamStats {
+  /** Sockets currently fed from the journal (starting from a cursor/backfill, or lagging). */
+  catchingUp: number;
+  closedTooSlow: number;
+  closedBehindRetention: number;
+  gapsReported: number;
+}
+
+/** How often a waiting catch-up re-checks the socket's queue besides Bun's drain event. */
+const DRAIN_POLL_MS = 25;
+
+export interface LogSessionDeps {
+  hub: LogHub;
+  journal: Journal;
+  directoryExists: () => boolean;
+  limits: LogStreamLimits;
+  stats: LogStreamStats;
+  log: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+/** Control messages are objects with a `control` key; only clients that asked for cursors receive them. */
+function gapNotice(requested: string | null, resumedFrom: string, reason: string): string {
+  return JSON.stringify({ control: "gap", requested, resumed_from: resumedFrom, message: reason });
+}
+
+export function createLogSession(
+  deps: LogSessionDeps,
+  filters: LogFilters,
+  start: StreamStart,
+): SocketSession {
+  const { hub, journal, limits, stats } = deps;
+  const matches = createLineMatcher(filters, start.kind === "since" ? start.ms : null);
+  const matchesFilters = start.kind === "since" ? createLineMatcher(filters) : matches;
+  let peer: Peer | null = null;
   let topic: string | null = null;
+  let closed = false;
+  let catchingUp = false;
+  let wakeDrain: (() => void) | null = null;
+
+  const member: LiveMember = {
+    bufferedAmount: () => peer?.getBufferedAmount() ?? 0,
+    onLag() {
+      if (peer === null || topic === null) return;
+      peer.unsubscribe(topic);
+      topic = null;
+      // Everything journaled so far that matched was queued on the topic: continue right after it.
+      void catchUp(journal.endSeq(), matchesFilters, "close");
+    },
+  };
+
+  const goLive = () => {
+    if (peer === null || closed) return;
+    topic = hub.subscribe(filters, member);
+    peer.subscribe(topic);
+  };
+
+  /**
+   * Resolves true once the socket's queue is back under the high-water mark (Bun's drain event, or a poll
+   * as a safety net), false when nothing drained within the stall timeout.
+   */
+  const drained = () =>
+    new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(stall);
+        clearInterval(poll);
+        wakeDrain = null;
+        resolve(ok);
+      };
+      const stall = setTimeout(() => done(false), limits.stallTimeoutMs);
+      const poll = setInterval(() => {
+        if (peer === null || peer.getBufferedAmount() <= limits.catchUpHighWaterBytes) done(true);
+      }, DRAIN_POLL_MS);
+      wakeDrain = () => done(true);
+    });
+
+  /**
+   * Sends matching journal lines from `fromSeq` at the socket's pace, then goes live. `onGap` says what to do
+   * when the position is older than the journal retains: tell the client and continue from the oldest entry
+   * (a requested start), or close (a lagging client, which resumes with its last cursor and is told then).
+   */
+  async function catchUp(
+    fromSeq: number,
+    lineMatches: (line: string) => boolean,
+    onGap: "notify" | "close",
+    requested: string | null = null,
+  ) {
+    if (catchingUp) return;
+    catchingUp = true;
+    stats.catchingUp++;
+    let seq = fromSeq;
+    try {
+      while (!closed) {
+        if (seq < journal.startSeq()) {
+          const resumed = journal.startSeq();
+          if (onGap === "close") {
+            stats.closedBehindRetention++;
+            peer?.close(
+              CloseCode.BEHIND_RETENTION,
+              "Fell behind the journal's retention: resume with the last cursor",
+            );
+            return;
+          }
+          stats.gapsReported++;
+          peer?.send(
+            gapNotice(
+              requested ?? journal.cursorOf(seq),
+              journal.cursorOf(resumed),
+              "entries before resumed_from are no longer retained",
+            ),
+          );
+          seq = resumed;
+        }
+        try {
+          for await (const batch of readJournal(journal, seq)) {
+            if (closed || peer === null) return;
+            if (peer.getBufferedAmount() > limits.catchUpHighWaterBytes && !(await drained())) {
+              stats.closedTooSlow++;
+              peer?.close(CloseCode.TOO_SLOW, "Client too slow: resume with the last cursor");
+              return;
+            }
+            if (closed || peer === null) return;
+            for (const { seq: lineSeq, line } of batch) {
+              if (lineMatches(line)) peer.send(line);
+              seq = lineSeq + 1;
+            }
+          }
+        } catch (error) {
+          if (error instanceof RetentionGap) continue; // the loop handles the gap and restarts
+          throw error;
+        }
+        // Caught up: the journal's end is our position, and joining the topic now, in the same synchronous
+        // step, means the next entry reaches us live and nothing in between is lost or repeated.
+        if (seq === journal.endSeq()) {
+          goLive();
+          return;
+        }
+      }
+    } catch (error) {
+      deps.log("error", `log stream catch-up failed: ${String(error)}`);
+      peer?.close(CloseCode.INTERNAL_ERROR, "Internal server error");
+    } finally {
+      catchingUp = false;
+      stats.catchingUp--;
+    }
+  }
+
+  async function begin() {
+    if (start.kind === "live") return goLive();
+    const end = journal.endSeq();
+    if (start.kind === "cursor") {
+      const parsed = journal.parseCursor(start.cursor);
+      if (parsed.kind === "valid")
+        return catchUp(Math.min(parsed.seq + 1, end), matches, "notify", start.cursor);
+      stats.gapsReported++;
+      const resumed = journal.cursorOf(journal.startSeq());
+      peer?.send(
+        gapNotice(start.cursor, resumed, "cursor unknown to this journal (from another server or a reset)"),
+      );
+      return catchUp(journal.startSeq(), matches, "notify");
+    }
+    const from =
+      start.kind === "tail"
+        ? await findTailStart(journal, start.count, matches, end)
+        : await findSinceStart(journal, start.ms);
+    return catchUp(from, matches, "notify");
+  }
+
   return {
-    open(peer) {
-      topic = deps.hub.subscribe(filters);
-      peer.subscribe(topic);
-      if (!deps.directoryExists()) peer.send(LOG_DIRECTORY_MISSING);
+    open(socket) {
+      peer = socket;
+      if (!deps.directoryExists()) socket.send(LOG_DIRECTORY_MISSING);
+      begin().catch((error: unknown) => {
+        deps.log("error", `log stream start failed: ${String(error)}`);
+        socket.close(CloseCode.INTERNAL_ERROR, "Internal server error");
+      });
     },
     // The stream is one-way; whatever a client sends is ignored (browsers may send keepalives).
     message() {},
+    drain() {
+      wakeDrain?.();
+    },
     close() {
-      if (topic !== null) deps.hub.unsubscribe(topic);
+      closed = true;
+      if (topic !== null) hub.unsubscribe(topic, member);
       topic = null;
+      wakeDrain?.();
+      peer = null;
     },
   };
 }

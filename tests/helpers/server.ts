@@ -22,6 +22,10 @@ export interface TestServerOptions {
   /** Files to write before the server starts (followed from their end, like any existing file). */
   files?: Record<string, string>;
   log?: LogFn;
+  /** Reuse this data directory (a restart) instead of a fresh one. */
+  dataDir?: string;
+  /** Leave the data directory in place when disposed, for a restart. */
+  keepDataDir?: boolean;
 }
 
 export const quietLog: LogFn = (level, message) => {
@@ -29,9 +33,9 @@ export const quietLog: LogFn = (level, message) => {
 };
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), "hookstream-test-"));
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "hookstream-test-"));
   const logDir = join(dataDir, "logs");
-  if (options.createLogDir !== false) mkdirSync(logDir);
+  if (options.createLogDir !== false) mkdirSync(logDir, { recursive: true });
   for (const [name, content] of Object.entries(options.files ?? {}))
     await Bun.write(join(logDir, name), content);
   const loaded = loadConfig({
@@ -54,7 +58,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     httpUrl: (path) => `http://${base}${path}`,
     async [Symbol.asyncDispose]() {
       await running.shutdown();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!options.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
