@@ -114,6 +114,8 @@ function versionOf(packageJson: string): string {
   }
 }
 
+const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+const loadAtStart = loadAverage();
 const machine = machineInfo();
 log(
   `hookstream benchmark — ${machine.cpus} CPUs, ${machine.memoryGiB} GiB, Bun ${machine.bun}, kernel ${machine.kernel}`,
@@ -249,6 +251,7 @@ if (writeDocs) {
       machine,
       peerVersions,
       openFiles,
+      load: `${loadAtStart} at the start, ${loadAverage()} at the end (1, 5, 15 min)`,
       setupNotes: install.notes,
       table,
       profile,

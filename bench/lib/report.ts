@@ -149,7 +149,7 @@ function maxRateRows(results: MaxRateResult[], ceiling: CeilingResult[]): Row[] 
     );
   return [
     {
-      metric: "Max rate to one client, no loss (lines/s)",
+      metric: `Max rate to one client, no loss (lines/s${(hook?.runs ?? 1) > 1 ? `, best of ${hook?.runs}` : ""})`,
       cells: cellsOf(results, (r) => r.receiveRate, note),
       format: fmtRate,
       ratio: true,
@@ -370,6 +370,8 @@ export interface DocsInput {
   machine: MachineInfo;
   peerVersions: string[];
   openFiles: string;
+  /** Load average around the run: what else the machine was doing. */
+  load: string;
   setupNotes: string[];
   table: string;
   profile: string;
@@ -394,6 +396,7 @@ absolute times drift from run to run.
 - Bun ${m.bun}; Node.js ${m.node ?? "not installed"} (runs frontail)
 - Peers: ${input.peerVersions.join("; ")}
 - Open-files limit: ${input.openFiles}
+- Load average: ${input.load}
 ${input.setupNotes.map((n) => `- ${n}`).join("\n")}
 
 ## Method

@@ -51,6 +51,14 @@ export async function withServer<T>(
   });
   try {
     return await body({ server, logFile, dir });
+  } catch (error) {
+    // The server's own last words usually say why the clients failed.
+    const output = await Bun.file(join(dir, "server.out"))
+      .text()
+      .catch(() => "");
+    const tail = output.trim().split("\n").slice(-3).join(" | ");
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(tail ? `${message} (server output: ${tail})` : message);
   } finally {
     await server.stop();
     // The log file can be hundreds of MB after a max-rate run; keep the server output only.

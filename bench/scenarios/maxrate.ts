@@ -28,6 +28,8 @@ export interface MaxRateResult {
   capped: boolean;
   firstClose: string | null;
   longestGapMs: number;
+  /** Runs made; the rate is the best of them, memory, loss and gaps the worst. */
+  runs: number;
 }
 
 export function maxRateLines(ctx: BenchContext, name: ServerName): number {
@@ -72,20 +74,39 @@ export async function measureMaxRate(ctx: BenchContext, run: ServerRun, lines: n
   }
 }
 
+/** Runs per server; the best rate is kept (a noisy neighbour only ever slows a run down). */
+export function maxRateRepetitions(ctx: BenchContext): number {
+  return ctx.quick ? 1 : 2;
+}
+
 export async function runMaxRate(ctx: BenchContext): Promise<MaxRateResult[]> {
   const results: MaxRateResult[] = [];
   const capMs = ctx.quick ? 20_000 : 40_000;
   for (const name of available(ctx)) {
     const lines = maxRateLines(ctx, name);
-    ctx.log(`max rate ${name}: ${lines} lines as fast as the writer can, 1 client`);
-    const result = await withServer(ctx, name, "maxrate", (run) => measureMaxRate(ctx, run, lines, capMs));
-    ctx.log(
-      `  ${Math.round(result.receiveRate)} lines/s received (writer ${Math.round(result.writeRate)}/s), ` +
-        `peak memory ${(result.peakRssKb / 1024).toFixed(1)} MiB, loss ${result.loss}, ` +
-        `longest gap ${result.longestGapMs.toFixed(0)} ms` +
-        `${result.capped ? " (time cap reached)" : ""}${result.firstClose ? `, closed: ${result.firstClose}` : ""}`,
-    );
-    results.push({ server: name, ...result });
+    const runs: Awaited<ReturnType<typeof measureMaxRate>>[] = [];
+    for (let rep = 1; rep <= maxRateRepetitions(ctx); rep++) {
+      ctx.log(`max rate ${name} (run ${rep}): ${lines} lines as fast as the writer can, 1 client`);
+      const result = await withServer(ctx, name, "maxrate", (run) => measureMaxRate(ctx, run, lines, capMs));
+      ctx.log(
+        `  ${Math.round(result.receiveRate)} lines/s received (writer ${Math.round(result.writeRate)}/s), ` +
+          `peak memory ${(result.peakRssKb / 1024).toFixed(1)} MiB, loss ${result.loss}, ` +
+          `longest gap ${result.longestGapMs.toFixed(0)} ms` +
+          `${result.capped ? " (time cap reached)" : ""}${result.firstClose ? `, closed: ${result.firstClose}` : ""}`,
+      );
+      runs.push(result);
+    }
+    const best = runs.reduce((a, b) => (b.receiveRate > a.receiveRate ? b : a));
+    results.push({
+      server: name,
+      ...best,
+      // Memory, loss and stalls count from every run, not only the fastest.
+      peakRssKb: Math.max(...runs.map((r) => r.peakRssKb)),
+      loss: runs.reduce((sum, r) => sum + r.loss, 0),
+      capped: runs.some((r) => r.capped),
+      longestGapMs: Math.max(...runs.map((r) => r.longestGapMs)),
+      runs: runs.length,
+    });
   }
   return results;
 }
