@@ -7,7 +7,20 @@
 /** RFC 7230 token characters; a name with any other byte is left as it is, as Go does. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
+/** Canonical forms already computed: header names repeat on every request. Past the limit it starts over. */
+const MAX_CACHED_NAMES = 1024;
+const cache = new Map<string, string>();
+
 export function canonicalHeaderName(name: string): string {
+  const cached = cache.get(name);
+  if (cached !== undefined) return cached;
+  const canonical = canonicalise(name);
+  if (cache.size >= MAX_CACHED_NAMES) cache.clear();
+  cache.set(name, canonical);
+  return canonical;
+}
+
+function canonicalise(name: string): string {
   if (!TOKEN.test(name)) return name;
   let out = "";
   let upper = true;
