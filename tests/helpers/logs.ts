@@ -37,7 +37,7 @@ export function jsonLine(f: LineFields): string {
   })}\n`;
 }
 
-export function append(server: TestServer, name: string, text: string): void {
+export function append(server: TestServer, name: string, text: string | Uint8Array): void {
   appendFileSync(join(server.logDir, name), text);
 }
 
