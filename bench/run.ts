@@ -28,8 +28,9 @@ import { runIdle } from "./scenarios/idle.ts";
 import { runLatency } from "./scenarios/latency.ts";
 import { runMaxRate } from "./scenarios/maxrate.ts";
 import { runProfile } from "./scenarios/profile.ts";
+import { probeWatch } from "./watch-events.ts";
 
-const SECTIONS = ["ceiling", "latency", "maxrate", "fanout", "idle", "routing", "profile"] as const;
+const SECTIONS = ["ceiling", "latency", "maxrate", "fanout", "idle", "routing", "watch", "profile"] as const;
 type Section = (typeof SECTIONS)[number];
 
 const DOCS_FILE = join(REPO_ROOT, "docs/benchmarks.md");
@@ -149,6 +150,7 @@ const results: BenchResults = {
   fanout: [],
   idle: [],
   routing: null,
+  watch: null,
   profile: null,
   errors: [],
 };
@@ -212,6 +214,16 @@ try {
           const r = results.routing;
           log(
             `  ${r.one.nsPerEntry.toFixed(0)} ns vs ${r.many.nsPerEntry.toFixed(0)} ns: ×${r.ratio.toFixed(2)}`,
+          );
+        });
+        break;
+      case "watch":
+        await attempt("watch", async () => {
+          log("watch: fs.watch events for appends 1 ms apart, in bursts of 50");
+          results.watch = await probeWatch(20);
+          log(
+            `  ${results.watch.events} events for ${results.watch.appends} appends; ` +
+              `${results.watch.lastAppendMissed} of ${results.watch.bursts} bursts got no event for their last append`,
           );
         });
         break;
