@@ -10,6 +10,8 @@ interface Streamed {
 }
 
 const parse = (raw: string) => JSON.parse(raw) as Streamed;
+/** Marks where a requested backfill ends and the live stream begins. */
+const LIVE = { control: "live" };
 
 describe("cursors", () => {
   test("every streamed entry carries an ordered cursor", async () => {
@@ -43,6 +45,7 @@ describe("cursors", () => {
     );
     const resumed = await wsConnect(server.wsUrl(`/logs/ws?level=ERROR&cursor=${last.cursor}`));
     expect((await resumed.take(10)).map(seqOf)).toEqual([11, 13, 15, 17, 19, 21, 23, 25, 27, 29]);
+    expect(await resumed.nextJson()).toEqual(LIVE);
     append(server, "server.log", lines.slice(30).join(""));
     expect((await resumed.take(5)).map(seqOf)).toEqual([31, 33, 35, 37, 39]);
     resumed.close();
@@ -105,6 +108,7 @@ describe("backfill", () => {
     await live.take(30);
     const client = await wsConnect(server.wsUrl("/logs/ws?tail=4&repository=c/d"));
     expect((await client.take(4)).map(seqOf)).toEqual([18, 21, 24, 27]);
+    expect(await client.nextJson()).toEqual(LIVE);
     append(server, "server.log", textLine({ seq: 30, repository: "c/d" }) + textLine({ seq: 31 }));
     expect(seqOf(await client.next())).toBe(30);
     await expect(client.next(300)).rejects.toThrow("no message");
@@ -132,6 +136,7 @@ describe("backfill", () => {
     await live.take(4);
     const client = await wsConnect(server.wsUrl("/logs/ws?since=2026-11-23T10:03:00Z"));
     expect((await client.take(2)).map(seqOf)).toEqual([3, 4]);
+    expect(await client.nextJson()).toEqual(LIVE);
     append(server, "app.json", at(5, 5));
     expect(seqOf(await client.next())).toBe(5);
     client.close();
@@ -169,6 +174,7 @@ describe("restart", () => {
     await using restarted = await startTestServer({ dataDir: first.dataDir });
     const resumed = await wsConnect(restarted.wsUrl(`/logs/ws?cursor=${second?.cursor}`));
     expect((await resumed.take(2)).map(seqOf)).toEqual([3, 4]);
+    expect(await resumed.nextJson()).toEqual(LIVE);
     append(restarted, "server.log", textLine({ seq: 5 }));
     expect(seqOf(await resumed.next())).toBe(5);
     resumed.close();

@@ -77,6 +77,7 @@ describe("slow consumers", () => {
     const last = JSON.parse(stuck.messages.at(-1) as string) as { cursor: string };
     const resumed = await wsConnect(server.wsUrl(`/logs/ws?cursor=${last.cursor}`));
     const rest = (await resumed.take(LINES - received.length, 20_000)).map(seqOf);
+    expect(await resumed.nextJson()).toEqual({ control: "live" });
     expect([...received, ...rest]).toEqual(Array.from({ length: LINES }, (_, i) => i));
     resumed.close();
     stuck.end();

@@ -48,6 +48,9 @@ export interface LogSessionDeps {
   log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
+/** Sent once, when a client that asked for `cursor`, `tail` or `since` has its backfill and is live. */
+const LIVE_NOTICE = JSON.stringify({ control: "live" });
+
 /** Control messages are objects with a `control` key; only clients that asked for cursors receive them. */
 function gapNotice(requested: string | null, resumedFrom: string, reason: string): string {
   return JSON.stringify({ control: "gap", requested, resumed_from: resumedFrom, message: reason });
@@ -78,10 +81,17 @@ export function createLogSession(
     },
   };
 
+  /** Whether to mark the switch from backfill to live: only for clients that asked for a starting point. */
+  let announceLive = start.kind !== "live";
+
   const goLive = () => {
     if (peer === null || closed) return;
     topic = hub.subscribe(filters, member);
     peer.subscribe(topic);
+    if (announceLive) {
+      announceLive = false;
+      peer.send(LIVE_NOTICE);
+    }
   };
 
   /**
