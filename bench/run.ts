@@ -107,6 +107,20 @@ function describeOpenFiles(): string {
   );
 }
 
+/** The measured source: commit, whether src/ had uncommitted changes, and the settings it ran with. */
+function describeHookstream(): string {
+  const git = (args: string[]) =>
+    Bun.spawnSync(["git", ...args], { cwd: REPO_ROOT })
+      .stdout.toString()
+      .trim();
+  const commit = git(["rev-parse", "--short", "HEAD"]);
+  const dirty = git(["status", "--porcelain", "--", "src"]).length > 0;
+  const settings = Object.entries(HOOKSTREAM_ENV)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ");
+  return `commit ${commit}${dirty ? " with uncommitted changes in src/" : ""}; defaults except ${settings}`;
+}
+
 function versionOf(packageJson: string): string {
   try {
     return (JSON.parse(readFileSync(packageJson, "utf8")) as { version?: string }).version ?? "?";
@@ -264,6 +278,7 @@ if (writeDocs) {
       peerVersions,
       openFiles,
       load: `${loadAtStart} at the start, ${loadAverage()} at the end (1, 5, 15 min)`,
+      hookstream: describeHookstream(),
       setupNotes: install.notes,
       table,
       profile,

@@ -390,6 +390,8 @@ export interface DocsInput {
   openFiles: string;
   /** Load average around the run: what else the machine was doing. */
   load: string;
+  /** Which hookstream was measured and with which settings. */
+  hookstream: string;
   setupNotes: string[];
   table: string;
   profile: string;
@@ -415,8 +417,8 @@ absolute times drift from run to run.
 - Peers: ${input.peerVersions.join("; ")}
 - Open-files limit: ${input.openFiles}
 - Load average: ${input.load}
-${input.setupNotes.map((n) => `- ${n}`).join("\n")}
-
+- hookstream: ${input.hookstream}
+${input.setupNotes.map((n) => `- ${n}\n`).join("")}
 ## Method
 
 - A writer process appends ~300-byte JSON \`log_entry\` lines carrying a sequence number and the append time
