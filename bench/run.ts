@@ -10,7 +10,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { installCleanup, OPEN_FILES_LIMIT, stopAll, withOpenFilesLimit } from "./lib/children.ts";
-import { ensurePeers, REPO_ROOT, restoreSystemSettings, SERVER_NAMES, type ServerName } from "./lib/peers.ts";
+import {
+  ensurePeers,
+  HOOKSTREAM_ENV,
+  REPO_ROOT,
+  restoreSystemSettings,
+  SERVER_NAMES,
+  type ServerName,
+} from "./lib/peers.ts";
 import { machineInfo } from "./lib/proc.ts";
 import {
   ANALYSIS_END,
