@@ -6,6 +6,8 @@ import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { z } from "zod";
 import { errorBody } from "./http/errors.ts";
+import { createLoginRoutes } from "./http/login.ts";
+import type { LogsAccess } from "./http/logs-access.ts";
 import { type AppEnv, upgradeToSession } from "./http/upgrade.ts";
 import type { LogHub } from "./hub/log-hub.ts";
 import type { LogFollower } from "./logs/follow.ts";
@@ -35,6 +37,10 @@ export interface AppDeps {
   openSockets: () => number;
   lifecycle: Lifecycle;
   log: (level: "info" | "warn" | "error", message: string) => void;
+  /** Who may read logs (LOGS_TOKEN); open when no token is configured. */
+  access: LogsAccess;
+  /** Failed sign-ins per address per minute before refusal. */
+  authFailuresPerMinute: number;
 }
 
 /** Names the offending parameter of a failed query validation. */
@@ -92,8 +98,18 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     );
   });
 
+  // Log access (LOGS_TOKEN): checked before anything else is looked at, so refusals reveal nothing.
+  app.route("/", createLoginRoutes(deps.access, deps.authFailuresPerMinute));
+  app.use("/logs/api/*", deps.access.api);
+  for (const path of ["/", "/logs", "/logs/assets/*"]) app.use(path, deps.access.page);
+
   app.get(
     "/logs/ws",
+    async (c, next) => {
+      const access = deps.access.check(c, { upgrade: true });
+      if (!access.ok) return c.json(errorBody(access.error), access.status);
+      await next();
+    },
     zValidator("query", logStreamQuerySchema, (result, c) => {
       if (result.success) return;
       const { field, message } = describeQueryIssue(result.error);

@@ -39,6 +39,7 @@ export const configSchema = z
     JOURNAL_SEGMENT_BYTES: integer(32 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     LOG_LAG_BYTES: integer(1024 * 1024, 16 * 1024, 1024 * 1024 * 1024),
     LOG_STALL_TIMEOUT_MS: integer(60_000, 100, 3_600_000),
+    LOGS_TOKEN: z.string().min(16, "at least 16 characters").max(512).optional(),
     LOG_FORMAT: z.enum(["text", "json"]).default("text"),
     PUBLIC_URL: z
       .url({ protocol: /^https?$/ })
@@ -75,6 +76,7 @@ export const configSchema = z
       },
       logLagBytes: env.LOG_LAG_BYTES,
       logStallTimeoutMs: env.LOG_STALL_TIMEOUT_MS,
+      logsToken: env.LOGS_TOKEN ?? null,
       logFormat: env.LOG_FORMAT,
       relay: {
         /** null: `http://localhost:<bound port>`. */

@@ -25,11 +25,12 @@ consoleLog(
   "info",
   `hookstream listening on ${config.host}:${running.server.port}, following ${config.logDir}`,
 );
-if (!["127.0.0.1", "::1", "localhost"].includes(config.host)) {
+if (config.logsToken === null && !["127.0.0.1", "::1", "localhost"].includes(config.host)) {
   consoleLog(
     "warn",
-    `listening on ${config.host} without authentication on /logs/ws: log streams can hold user data. ` +
-      "Bind HOST=127.0.0.1 or put an authenticating proxy in front.",
+    `listening on ${config.host} with no LOGS_TOKEN: /logs/ws, /logs/api and the page are open to anyone who ` +
+      "can reach this port, and log streams can hold user data. Set LOGS_TOKEN, bind HOST=127.0.0.1, or put an " +
+      "authenticating proxy in front.",
   );
 }
 

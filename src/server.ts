@@ -6,6 +6,7 @@
 import type { Server } from "bun";
 import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
+import { createLogsAccess } from "./http/logs-access.ts";
 import { createLogHub } from "./hub/log-hub.ts";
 import type { LogEntry } from "./logs/entry.ts";
 import { createLogFollower } from "./logs/follow.ts";
@@ -130,6 +131,8 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     openSockets: transport.openCount,
     lifecycle: { startedAt, isShuttingDown: () => shuttingDown },
     log,
+    access: createLogsAccess(config.logsToken),
+    authFailuresPerMinute: config.relay.authFailuresPerMinute,
   });
 
   const server: Server<SocketData> = Bun.serve<SocketData>({

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
+import { createLogsAccess } from "../src/http/logs-access.ts";
 import { createLogHub } from "../src/hub/log-hub.ts";
 import { createLogFollower } from "../src/logs/follow.ts";
 import { openJournal } from "../src/logs/journal.ts";
@@ -63,6 +64,8 @@ describe("shutdown", () => {
     const journal = openJournal({ dir: journalDir, segmentBytes: 1 << 20, maxBytes: 1 << 24, log: () => {} });
     const app = createApp({
       log: () => {},
+      access: createLogsAccess(null),
+      authFailuresPerMinute: 10,
       logs: {
         hub,
         follower,

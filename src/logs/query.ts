@@ -69,6 +69,8 @@ export const logStartQuerySchema = z.object({
 
 export const logStreamQuerySchema = logFilterQuerySchema
   .extend(logStartQuerySchema.shape)
+  // Checked by the access layer before validation; allowed here so it is not an unknown parameter.
+  .extend({ token: z.string().max(512).optional() })
   .refine((query) => [query.cursor, query.tail, query.since].filter((v) => v !== undefined).length <= 1, {
     message: "use only one of cursor, tail, since",
     path: ["cursor"],

@@ -1,0 +1,92 @@
+/**
+ * The browser sign-in for the log page when LOGS_TOKEN is set: a small form that trades the token for the
+ * HttpOnly session cookie, and a sign-out. Failed attempts are limited per address.
+ */
+import { Hono } from "hono";
+import { deleteCookie, setCookie } from "hono/cookie";
+import { createAuthLimiter } from "../relay/auth-limiter.ts";
+import {
+  createSessionCookieValue,
+  type LogsAccess,
+  SESSION_COOKIE,
+  SESSION_TTL_SECONDS,
+} from "./logs-access.ts";
+import { type AppEnv, clientAddress } from "./upgrade.ts";
+
+/** Only paths on this server: `next` must never send the browser elsewhere after sign-in. */
+export function safeNext(next: string | undefined): string {
+  return next !== undefined && /^\/(?!\/)[\w\-./?=&%]*$/.test(next) ? next : "/logs";
+}
+
+const escapeHtml = (text: string) =>
+  text.replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string,
+  );
+
+function loginPage(next: string, error: string | null): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · hookstream</title>
+<style>
+  :root { color-scheme: light dark; font-family: system-ui, sans-serif; }
+  body { display: grid; place-items: center; min-height: 100vh; margin: 0; background: Canvas; color: CanvasText; }
+  form { display: grid; gap: .75rem; padding: 2rem; border: 1px solid GrayText; border-radius: .5rem; min-width: 18rem; }
+  input, button { font: inherit; padding: .5rem; }
+  .error { color: #b00020; }
+  @media (prefers-color-scheme: dark) { .error { color: #ff8a80; } }
+</style>
+</head>
+<body>
+<main>
+<form method="post" action="/logs/login">
+  <h1>hookstream logs</h1>
+  ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
+  <label for="token">Access token</label>
+  <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+  <input type="hidden" name="next" value="${escapeHtml(next)}">
+  <button type="submit">Sign in</button>
+</form>
+</main>
+</body>
+</html>`;
+}
+
+export function createLoginRoutes(access: LogsAccess, failuresPerMinute: number): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  const limiter = createAuthLimiter({ maxFailures: failuresPerMinute });
+
+  routes.get("/logs/login", (c) => c.html(loginPage(safeNext(c.req.query("next")), null)));
+
+  routes.post("/logs/login", async (c) => {
+    const form = await c.req.parseBody();
+    const next = safeNext(typeof form.next === "string" ? form.next : undefined);
+    if (!access.required || access.token === null) return c.redirect(next, 303);
+    const address = clientAddress(c);
+    if (!limiter.allows(address))
+      return c.html(loginPage(next, "Too many failed attempts; try again in a minute."), 429);
+    const given = typeof form.token === "string" ? form.token : "";
+    if (!access.matches(given)) {
+      limiter.recordFailure(address);
+      return c.html(loginPage(next, "That token is not valid."), 401);
+    }
+    setCookie(c, SESSION_COOKIE, createSessionCookieValue(access.token, Math.floor(Date.now() / 1000)), {
+      httpOnly: true,
+      sameSite: "Strict",
+      path: "/",
+      maxAge: SESSION_TTL_SECONDS,
+      secure: new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https",
+    });
+    return c.redirect(next, 303);
+  });
+
+  routes.post("/logs/logout", (c) => {
+    deleteCookie(c, SESSION_COOKIE, { path: "/" });
+    return c.redirect("/logs/login", 303);
+  });
+
+  return routes;
+}

@@ -1,0 +1,183 @@
+import { describe, expect, test } from "bun:test";
+import { safeNext } from "../src/http/login.ts";
+import { createSessionCookieValue, isSameOrigin, isValidSessionCookie } from "../src/http/logs-access.ts";
+import { append, textLine } from "./helpers/logs.ts";
+import { startTestServer } from "./helpers/server.ts";
+import { wsConnect } from "./helpers/ws.ts";
+
+const TOKEN = "s3cret-logs-token-0123456789";
+const upgradeHeaders = {
+  Upgrade: "websocket",
+  Connection: "Upgrade",
+  "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+  "Sec-WebSocket-Version": "13",
+};
+
+describe("session cookies (pure)", () => {
+  test("a fresh cookie is valid for its token", () => {
+    expect(isValidSessionCookie(createSessionCookieValue(TOKEN, 1000), TOKEN, 1001)).toBe(true);
+  });
+  test("a cookie is invalid once the token changes", () => {
+    expect(isValidSessionCookie(createSessionCookieValue(TOKEN, 1000), `${TOKEN}x`, 1001)).toBe(false);
+  });
+  test("an expired cookie is invalid", () => {
+    expect(isValidSessionCookie(createSessionCookieValue(TOKEN, 1000), TOKEN, 1000 + 8 * 24 * 3600)).toBe(
+      false,
+    );
+  });
+  test("a forged expiry breaks the signature", () => {
+    const [, mac] = createSessionCookieValue(TOKEN, 1000).split(".");
+    expect(isValidSessionCookie(`99999999999.${mac}`, TOKEN, 1001)).toBe(false);
+  });
+  test("garbage is invalid", () => {
+    for (const value of ["", ".", "abc", "1.2.3", "NaN.x"])
+      expect(isValidSessionCookie(value, TOKEN, 1)).toBe(false);
+  });
+  const origins: Array<[string | undefined, string | undefined, boolean]> = [
+    ["http://localhost:5000", "localhost:5000", true],
+    ["https://logs.example.com", "logs.example.com", true],
+    ["http://evil.example", "localhost:5000", false],
+    ["null", "localhost:5000", false],
+    [undefined, "localhost:5000", false],
+  ];
+  for (const [origin, host, same] of origins) {
+    test(`origin ${origin} for host ${host} is ${same ? "same" : "cross"}-origin`, () => {
+      expect(isSameOrigin(origin, host)).toBe(same);
+    });
+  }
+  const nexts: Array<[string | undefined, string]> = [
+    ["/logs?level=ERROR", "/logs?level=ERROR"],
+    ["//evil.example/", "/logs"],
+    ["https://evil.example/", "/logs"],
+    ['/logs"><script>', "/logs"],
+    [undefined, "/logs"],
+  ];
+  for (const [next, safe] of nexts)
+    test(`next=${next} goes to ${safe}`, () => expect(safeNext(next)).toBe(safe));
+});
+
+describe("with LOGS_TOKEN set", () => {
+  test("the stream refuses an upgrade without the token with 401, before any upgrade", async () => {
+    await using server = await startTestServer({ env: { LOGS_TOKEN: TOKEN } });
+    const response = await fetch(server.httpUrl("/logs/ws"), { headers: upgradeHeaders });
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: string }).error).toContain("Authentication required");
+    await expect(wsConnect(server.wsUrl("/logs/ws?token=wrong"))).rejects.toThrow("failed");
+  });
+
+  test("a wrong Bearer token is refused even with a valid query token", async () => {
+    await using server = await startTestServer({ env: { LOGS_TOKEN: TOKEN } });
+    const response = await fetch(server.httpUrl(`/logs/ws?token=${TOKEN}`), {
+      headers: { ...upgradeHeaders, Authorization: "Bearer nope" },
+    });
+    expect(response.status).toBe(401);
+  });
+
+  test("the token as a query parameter opens the stream", async () => {
+    await using server = await startTestServer({ env: { LOGS_TOKEN: TOKEN }, files: { "server.log": "" } });
+    const client = await wsConnect(server.wsUrl(`/logs/ws?token=${TOKEN}&level=INFO`));
+    await Bun.sleep(50);
+    append(server, "server.log", textLine({ seq: 1 }));
+    expect((await client.nextJson<{ message: string }>()).message).toBe("msg 1");
+    client.close();
+  });
+
+  test("a Bearer header opens the stream for programs", async () => {
+    await using server = await startTestServer({ env: { LOGS_TOKEN: TOKEN } });
+    const socket = new WebSocket(server.wsUrl("/logs/ws"), {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    } as unknown as string[]);
+    await new Promise((resolve, reject) => {
+      socket.onopen = resolve;
+      socket.onerror = reject;
+    });
+    socket.close();
+  });
+
+  test("the page redirects to the sign-in form, which sets an HttpOnly cookie that opens page and stream", async () => {
+    await using server = await startTestServer({ env: { LOGS_TOKEN: TOKEN } });
+    const page = await fetch(server.httpUrl("/logs"), { redirect: "manual" });
+    expect(page.status).toBe(303);
+    expect(page.headers.get("location")).toBe("/logs/login?next=%2Flogs");
+    const form = await fetch(server.httpUrl("/logs/login?next=/logs"));
+    expect(form.status).toBe(200);
+    expect(await form.text()).toContain('name="token"');
+
+    const wrong = await fetch(server.httpUrl("/logs/login"), {
+      method: "POST",
+      body: new URLSearchParams({ token: "nope", next: "/logs" }),
+      redirect: "manual",
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("set-cookie")).toBeNull();
+
+    const signIn = await fetch(server.httpUrl("/logs/login"), {
+      method: "POST",
+      body: new URLSearchParams({ token: TOKEN, next: "/logs?level=ERROR" }),
+      redirect: "manual",
+    });
+    expect(signIn.status).toBe(303);
+    expect(signIn.headers.get("location")).toBe("/logs?level=ERROR");
+    const setCookie = signIn.headers.get("set-cookie") ?? "";
+    expect(setCookie).toContain("HttpOnly");
+    expect(setCookie).toContain("SameSite=Strict");
+    const cookie = setCookie.split(";")[0] as string;
+    expect(cookie).not.toContain(TOKEN);
+
+    const host = `127.0.0.1:${server.server.port}`;
+    const sameOrigin = await fetch(server.httpUrl("/logs/ws"), {
+      headers: { ...upgradeHeaders, Cookie: cookie, Origin: `http://${host}`, Host: host },
+    });
+    expect(sameOrigin.status).toBe(101);
+    const crossOrigin = await fetch(server.httpUrl("/logs/ws"), {
+      headers: { ...upgradeHeaders, Cookie: cookie, Origin: "http://evil.example" },
+    });
+    expect(crossOrigin.status).toBe(403);
+    expect(((await crossOrigin.json()) as { error: string }).error).toContain("Cross-origin");
+  });
+
+  test("the history API wants the token too", async () => {
+    await using server = await startTestServer({ env: { LOGS_TOKEN: TOKEN } });
+    expect((await fetch(server.httpUrl("/logs/api/entries"))).status).toBe(401);
+    expect(
+      (await fetch(server.httpUrl("/logs/api/entries"), { headers: { Authorization: `Bearer ${TOKEN}` } }))
+        .status,
+    ).not.toBe(401);
+  });
+
+  test("repeated wrong sign-ins from one address are refused for a while", async () => {
+    await using server = await startTestServer({
+      env: { LOGS_TOKEN: TOKEN, RELAY_AUTH_FAILURES_PER_MINUTE: "3" },
+    });
+    const attempt = () =>
+      fetch(server.httpUrl("/logs/login"), {
+        method: "POST",
+        body: new URLSearchParams({ token: "nope" }),
+        redirect: "manual",
+      });
+    for (let i = 0; i < 3; i++) expect((await attempt()).status).toBe(401);
+    expect((await attempt()).status).toBe(429);
+    const right = await fetch(server.httpUrl("/logs/login"), {
+      method: "POST",
+      body: new URLSearchParams({ token: TOKEN }),
+      redirect: "manual",
+    });
+    expect(right.status).toBe(429);
+  });
+});
+
+describe("without LOGS_TOKEN", () => {
+  test("everything is open, as in the original", async () => {
+    await using server = await startTestServer();
+    const client = await wsConnect(server.wsUrl("/logs/ws"));
+    client.close();
+    expect((await fetch(server.httpUrl("/logs/api/entries"))).status).not.toBe(401);
+  });
+
+  test("a LOGS_TOKEN shorter than 16 characters is a configuration error", async () => {
+    const { loadConfig } = await import("../src/config.ts");
+    const loaded = loadConfig({ LOGS_TOKEN: "short" });
+    expect(loaded.ok).toBe(false);
+    if (!loaded.ok) expect(loaded.problems.join()).toContain("LOGS_TOKEN");
+  });
+});
