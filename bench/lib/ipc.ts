@@ -32,8 +32,9 @@ export function spawnWorker<Req, Res extends Reply>(
 ): ChildWorker<Req, Res> {
   const queue: Res[] = [];
   const waiters: Array<{ type: string; resolve: (reply: Res) => void }> = [];
+  /** Rejects of pending waits, so a child that dies fails them at once instead of at their timeout. */
+  const rejecters = new Set<(reason: Error) => void>();
   let exited = false;
-  let failWaiters: (reason: Error) => void = () => {};
 
   const base = [process.execPath, script, ...args];
   const proc = Bun.spawn({
@@ -52,13 +53,9 @@ export function spawnWorker<Req, Res extends Reply>(
     },
   });
   track(name, proc, false);
-  const rejecters = new Set<(reason: Error) => void>();
-  failWaiters = (reason) => {
-    for (const reject of rejecters) reject(reason);
-  };
   void proc.exited.then((code) => {
     exited = true;
-    failWaiters(new Error(`${name} exited with code ${code}`));
+    for (const reject of rejecters) reject(new Error(`${name} exited with code ${code}`));
   });
 
   return {
