@@ -5,6 +5,8 @@
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { z } from "zod";
+import type { HistoryIndex } from "./history/index.ts";
+import { createHistoryRoutes } from "./history/routes.ts";
 import { errorBody } from "./http/errors.ts";
 import { createLoginRoutes } from "./http/login.ts";
 import type { LogsAccess } from "./http/logs-access.ts";
@@ -41,6 +43,8 @@ export interface AppDeps {
   access: LogsAccess;
   /** Failed sign-ins per address per minute before refusal. */
   authFailuresPerMinute: number;
+  /** The log files' history: index and per-query time budget. */
+  history: { index: HistoryIndex; budgetMs: number; redact: boolean };
 }
 
 /** Names the offending parameter of a failed query validation. */
@@ -102,6 +106,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", createLoginRoutes(deps.access, deps.authFailuresPerMinute));
   app.use("/logs/api/*", deps.access.api);
   for (const path of ["/", "/logs", "/logs/assets/*"]) app.use(path, deps.access.page);
+  app.route("/", createHistoryRoutes({ ...deps.history, describeIssue: describeQueryIssue }));
 
   app.get(
     "/logs/ws",

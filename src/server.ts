@@ -6,6 +6,7 @@
 import type { Server } from "bun";
 import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
+import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
 import { createLogHub } from "./hub/log-hub.ts";
 import type { LogEntry } from "./logs/entry.ts";
@@ -105,6 +106,12 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         `log directory ${config.logDir} ${exists ? "found" : "not found; waiting for it"}`,
       ),
   });
+  const historyIndex = createHistoryIndex({
+    dir: config.logDir,
+    parse: { naiveZone: config.naiveZone },
+    cacheChunks: config.historyCacheChunks,
+    log,
+  });
   const relayStore = openSqliteStore(config.relay.databasePath, { durability: config.relay.durability });
   const relay = createRelay({
     ...config.relay,
@@ -132,6 +139,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     lifecycle: { startedAt, isShuttingDown: () => shuttingDown },
     log,
     access: createLogsAccess(config.logsToken),
+    history: { index: historyIndex, budgetMs: config.historyBudgetMs, redact: config.redactSecrets },
     authFailuresPerMinute: config.relay.authFailuresPerMinute,
   });
 
@@ -142,6 +150,8 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     websocket: transport.websocket,
   });
   await follower.start();
+  // Index the existing history in the background; queries wait for it only up to their time budget.
+  void historyIndex.refresh();
 
   const url = new URL(
     `http://${server.hostname === "0.0.0.0" ? "127.0.0.1" : server.hostname}:${server.port}`,

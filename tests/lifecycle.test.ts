@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
+import { createHistoryIndex } from "../src/history/index.ts";
 import { createLogsAccess } from "../src/http/logs-access.ts";
 import { createLogHub } from "../src/hub/log-hub.ts";
 import { createLogFollower } from "../src/logs/follow.ts";
@@ -66,6 +67,16 @@ describe("shutdown", () => {
       log: () => {},
       access: createLogsAccess(null),
       authFailuresPerMinute: 10,
+      history: {
+        index: createHistoryIndex({
+          dir: join(tmpdir(), "hookstream-no-such-dir"),
+          parse: { naiveZone: "Z" },
+          cacheChunks: 4,
+          log: () => {},
+        }),
+        budgetMs: 1000,
+        redact: true,
+      },
       logs: {
         hub,
         follower,

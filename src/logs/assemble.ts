@@ -23,15 +23,19 @@ export const MAX_ENTRY_CHARS = 1024 * 1024;
 /** Upper bound on a pretty-printed JSON record held while its closing brace is awaited. */
 const MAX_PRETTY_JSON_LINES = 10_000;
 
+/**
+ * `position` is opaque to the assembler (the history index passes byte offsets, the live follower 0): each
+ * emitted entry carries the position of the line it started at.
+ */
 export interface LineAssembler {
-  push(line: string, now: string): void;
+  push(line: string, now: string, position?: number): void;
   /** A line cut at the reader's length limit: emitted at once, marked `truncated`. */
-  pushTruncated(line: string, now: string): void;
+  pushTruncated(line: string, now: string, position?: number): void;
   /** End of a read: emit the entry held for possible continuation lines. */
   flush(): void;
 }
 
-export type EmitEntry = (entry: LogEntry) => void;
+export type EmitEntry = (entry: LogEntry, position: number) => void;
 
 function continuationOf(previous: LogEntry, line: string): LogEntry {
   return { ...previous, message: line, summary: undefined, truncated: undefined };
@@ -39,24 +43,26 @@ function continuationOf(previous: LogEntry, line: string): LogEntry {
 
 function createTextAssembler(options: ParseOptions, emit: EmitEntry): LineAssembler {
   let pending: LogEntry | null = null;
+  let pendingPosition = 0;
   let pendingHasContinuation = false;
   let lastEmitted: LogEntry | null = null;
 
   const emitPending = () => {
     if (pending === null) return;
     if (pendingHasContinuation) pending.message = pending.message.trimEnd();
-    emit(pending);
+    emit(pending, pendingPosition);
     lastEmitted = pending;
     pending = null;
     pendingHasContinuation = false;
   };
 
   return {
-    push(line, now) {
+    push(line, now, position = 0) {
       const entry = line.length === 0 ? null : parseTextLine(line, options);
       if (entry !== null) {
         emitPending();
         pending = entry;
+        pendingPosition = position;
         return;
       }
       const text = stripAnsi(line);
@@ -69,16 +75,17 @@ function createTextAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
       const context = pending ?? lastEmitted;
       emitPending();
       if (context === null) {
-        emit(rawEntry(text, now));
+        emit(rawEntry(text, now), position);
         return;
       }
       pending = continuationOf(context, text);
+      pendingPosition = position;
     },
-    pushTruncated(line, now) {
+    pushTruncated(line, now, position = 0) {
       emitPending();
       const entry = parseTextLine(line, options) ?? rawEntry(line, now);
       entry.truncated = true;
-      emit(entry);
+      emit(entry, position);
       lastEmitted = entry;
     },
     flush: emitPending,
@@ -91,27 +98,34 @@ function createTextAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
  */
 function createJsonAssembler(options: ParseOptions, emit: EmitEntry): LineAssembler {
   let pretty: string[] | null = null;
+  let prettyPositions: number[] = [];
   let prettyChars = 0;
 
   const releasePrettyAsRaw = (now: string) => {
-    for (const held of pretty ?? []) if (held.trim().length > 0) emit(rawEntry(held, now));
+    for (const [i, held] of (pretty ?? []).entries()) {
+      if (held.trim().length > 0) emit(rawEntry(held, now), prettyPositions[i] ?? 0);
+    }
     pretty = null;
+    prettyPositions = [];
     prettyChars = 0;
   };
 
   return {
-    push(line, now) {
+    push(line, now, position = 0) {
       if (pretty !== null) {
         pretty.push(line);
+        prettyPositions.push(position);
         prettyChars += line.length;
         if (line === "}") {
           const joined = pretty.join("\n");
           const entry = parseJsonLine(joined, options, now);
           if (entry.level === "UNKNOWN") releasePrettyAsRaw(now);
           else {
+            const start = prettyPositions[0] ?? position;
             pretty = null;
+            prettyPositions = [];
             prettyChars = 0;
-            emit(entry);
+            emit(entry, start);
           }
         } else if (pretty.length > MAX_PRETTY_JSON_LINES || prettyChars > MAX_ENTRY_CHARS) {
           releasePrettyAsRaw(now);
@@ -120,16 +134,17 @@ function createJsonAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
       }
       if (line === "{") {
         pretty = [line];
+        prettyPositions = [position];
         prettyChars = 1;
         return;
       }
       if (line.trim().length === 0) return;
-      emit(parseJsonLine(line, options, now));
+      emit(parseJsonLine(line, options, now), position);
     },
-    pushTruncated(line, now) {
+    pushTruncated(line, now, position = 0) {
       const entry = rawEntry(line, now);
       entry.truncated = true;
-      emit(entry);
+      emit(entry, position);
     },
     flush() {},
   };

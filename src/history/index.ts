@@ -1,0 +1,283 @@
+/**
+ * The history index: what a query needs to know about the log files without reading them. Each file is cut
+ * into chunks of about CHUNK_BYTES of whole lines; a chunk records its byte range, its oldest and newest
+ * timestamps and a Bloom filter of its filter values (`repository=a/b`, `level=ERROR`...). Files are indexed
+ * once, in the background and as they grow (only the new bytes), keyed by inode so a rename-rotation keeps
+ * its index; a truncated or replaced file is indexed again. Parsed chunks are kept in a small LRU cache.
+ *
+ * Memory: 100 bytes to 2 KiB per chunk (1 GB of logs ≈ 4,000 chunks ≈ 1–8 MB) plus the cache, bounded by
+ * `cacheChunks`; past MAX_INDEX_CHUNKS the oldest files are left out and queries say they are incomplete.
+ */
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fieldValue } from "../hub/topics.ts";
+import { createLineAssembler } from "../logs/assemble.ts";
+import { FILTER_FIELDS, type LogEntry } from "../logs/entry.ts";
+import { formatOfFile, isLogFileName, type LogFormat, type ParseOptions } from "../logs/parse.ts";
+import { type Bloom, bloomAdd, createBloom } from "./bloom.ts";
+
+/** Target size of a chunk: small enough to parse in about a millisecond, large enough to keep the index small. */
+export const CHUNK_BYTES = 256 * 1024;
+/** A line longer than this is indexed as if cut here (the stream cuts it the same way). */
+const MAX_LINE_BYTES = 1024 * 1024;
+/** Chunks indexed at most (about 25 GB of logs); past it the oldest files are not indexed. */
+export const MAX_INDEX_CHUNKS = 100_000;
+
+export interface Chunk {
+  start: number;
+  end: number;
+  minTs: number;
+  maxTs: number;
+  count: number;
+  bloom: Bloom;
+  /** The timestamp before the chunk, given to unparsable lines at its start (the same at every parse). */
+  precedingTimestamp: string;
+}
+
+export interface IndexedFile {
+  identity: string;
+  path: string;
+  format: LogFormat;
+  /** Bumped when the file is indexed again from scratch; part of cache keys. */
+  generation: number;
+  chunks: Chunk[];
+  indexedTo: number;
+  /** Timestamp given to unparsable lines: the one before them in the file. */
+  lastTimestamp: string;
+}
+
+export interface IndexedEntry {
+  entry: LogEntry;
+  ts: number;
+  file: string;
+  offset: number;
+}
+
+export interface HistoryIndexOptions {
+  dir: string;
+  parse: ParseOptions;
+  cacheChunks: number;
+  log: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+export interface HistoryIndexStats {
+  files: number;
+  chunks: number;
+  indexedBytes: number;
+  cachedChunks: number;
+  complete: boolean;
+}
+
+export interface HistoryIndex {
+  /** Brings the index up to date with the directory; false when `deadline` (ms epoch) came first. */
+  refresh(deadline?: number): Promise<boolean>;
+  files(): readonly IndexedFile[];
+  /** The entries of one chunk, newest first. */
+  load(file: IndexedFile, chunk: Chunk): Promise<IndexedEntry[]>;
+  stats(): HistoryIndexStats;
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** `field=value` keys of an entry, as the Bloom filters hold them. */
+export function bloomKeys(entry: LogEntry): string[] {
+  const keys: string[] = [];
+  for (const field of FILTER_FIELDS) {
+    const value = fieldValue(entry, field);
+    if (value !== null) keys.push(`${field}=${value}`);
+  }
+  return keys;
+}
+
+/** Parses whole lines `bytes` (starting at file offset `base`) into entries with their offsets. */
+function parseChunk(file: IndexedFile, bytes: Uint8Array, base: number, parse: ParseOptions): IndexedEntry[] {
+  const out: IndexedEntry[] = [];
+  const assembler = createLineAssembler(file.format, parse, (entry, position) => {
+    const ms = Date.parse(entry.timestamp);
+    out.push({ entry, ts: Number.isNaN(ms) ? 0 : ms, file: file.identity, offset: position });
+  });
+  const decoder = new TextDecoder();
+  let lineStart = 0;
+  let lastTimestamp = file.lastTimestamp;
+  while (lineStart < bytes.length) {
+    let lineEnd = bytes.indexOf(10, lineStart);
+    if (lineEnd === -1) lineEnd = bytes.length;
+    const cut = Math.min(lineEnd, lineStart + MAX_LINE_BYTES);
+    let line = decoder.decode(bytes.subarray(lineStart, cut));
+    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+    const before = out.length;
+    assembler.push(line, lastTimestamp, base + lineStart);
+    if (out.length > before) lastTimestamp = (out.at(-1) as IndexedEntry).entry.timestamp;
+    lineStart = lineEnd + 1;
+  }
+  assembler.flush();
+  return out;
+}
+
+/** Where to end a chunk read at [0, bytes.length): after the last newline that follows CHUNK_BYTES, if any. */
+function chunkEnd(bytes: Uint8Array): number {
+  if (bytes.length > CHUNK_BYTES) {
+    const newline = bytes.indexOf(10, CHUNK_BYTES);
+    if (newline !== -1) return newline + 1;
+  }
+  const last = bytes.lastIndexOf(10);
+  return last === -1 ? 0 : last + 1;
+}
+
+export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
+  const files = new Map<string, IndexedFile>();
+  const cache = new Map<string, IndexedEntry[]>();
+  let refreshing: Promise<void> | null = null;
+  let complete = true;
+  let warnedCap = false;
+
+  const totalChunks = () => {
+    let total = 0;
+    for (const file of files.values()) total += file.chunks.length;
+    return total;
+  };
+
+  function listDirectory() {
+    let names: string[];
+    try {
+      names = readdirSync(options.dir);
+    } catch {
+      return [];
+    }
+    const listing: Array<{ identity: string; path: string; size: number; mtimeMs: number }> = [];
+    for (const name of names) {
+      if (!isLogFileName(name)) continue;
+      const path = join(options.dir, name);
+      try {
+        const stat = statSync(path);
+        if (stat.isFile())
+          listing.push({ identity: `${stat.dev}:${stat.ino}`, path, size: stat.size, mtimeMs: stat.mtimeMs });
+      } catch {
+        // gone, dangling or looping: not indexable, like the follower
+      }
+    }
+    return listing.sort((a, b) => b.mtimeMs - a.mtimeMs); // newest first, so the cap drops the oldest
+  }
+
+  async function indexChunk(file: IndexedFile, size: number): Promise<boolean> {
+    const readTo = Math.min(size, file.indexedTo + CHUNK_BYTES + MAX_LINE_BYTES);
+    const bytes = await Bun.file(file.path).slice(file.indexedTo, readTo).bytes();
+    let end = chunkEnd(bytes);
+    if (end === 0) {
+      if (bytes.length < MAX_LINE_BYTES) return false; // only a half-written line so far
+      end = bytes.length; // a line longer than the limit: index it as cut
+    }
+    const precedingTimestamp = file.lastTimestamp;
+    const entries = parseChunk(file, bytes.subarray(0, end), file.indexedTo, options.parse);
+    const keys = new Set<string>();
+    let minTs = Number.POSITIVE_INFINITY;
+    let maxTs = Number.NEGATIVE_INFINITY;
+    for (const { entry, ts } of entries) {
+      for (const key of bloomKeys(entry)) keys.add(key);
+      if (ts < minTs) minTs = ts;
+      if (ts > maxTs) maxTs = ts;
+    }
+    const bloom = createBloom(keys.size);
+    for (const key of keys) bloomAdd(bloom, key);
+    if (entries.length > 0) file.lastTimestamp = (entries.at(-1) as IndexedEntry).entry.timestamp;
+    file.chunks.push({
+      start: file.indexedTo,
+      end: file.indexedTo + end,
+      minTs,
+      maxTs,
+      count: entries.length,
+      bloom,
+      precedingTimestamp,
+    });
+    file.indexedTo += end;
+    return true;
+  }
+
+  async function refreshAll(deadline: number): Promise<void> {
+    const listing = listDirectory();
+    const present = new Set(listing.map((entry) => entry.identity));
+    for (const identity of files.keys()) if (!present.has(identity)) files.delete(identity);
+    let incomplete = false;
+    for (const entry of listing) {
+      let file = files.get(entry.identity);
+      if (file === undefined) {
+        if (totalChunks() >= MAX_INDEX_CHUNKS) {
+          if (!warnedCap)
+            options.log(
+              "warn",
+              `history index holds ${MAX_INDEX_CHUNKS} chunks; older files are not indexed`,
+            );
+          warnedCap = true;
+          incomplete = true;
+          continue;
+        }
+        file = {
+          identity: entry.identity,
+          path: entry.path,
+          format: formatOfFile(entry.path),
+          generation: 0,
+          chunks: [],
+          indexedTo: 0,
+          lastTimestamp: new Date(0).toISOString(),
+        };
+        files.set(entry.identity, file);
+      }
+      file.path = entry.path;
+      if (entry.size < file.indexedTo) {
+        file.generation++;
+        file.chunks = [];
+        file.indexedTo = 0;
+      }
+      while (file.indexedTo < entry.size) {
+        if (Date.now() > deadline) return;
+        if (!(await indexChunk(file, entry.size))) break;
+        await yieldToEventLoop();
+      }
+    }
+    complete = !incomplete;
+  }
+
+  return {
+    async refresh(deadline = Number.POSITIVE_INFINITY) {
+      refreshing ??= refreshAll(Number.POSITIVE_INFINITY)
+        .catch((error: unknown) => options.log("error", `history indexing failed: ${String(error)}`))
+        .finally(() => {
+          refreshing = null;
+        });
+      if (deadline === Number.POSITIVE_INFINITY) {
+        await refreshing;
+        return true;
+      }
+      const timeout = new Promise<false>((resolve) =>
+        setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())),
+      );
+      return await Promise.race([refreshing.then(() => true as const), timeout]);
+    },
+    files: () => [...files.values()],
+    async load(file, chunk) {
+      const key = `${file.identity}:${file.generation}:${chunk.start}`;
+      const cached = cache.get(key);
+      if (cached !== undefined) {
+        cache.delete(key); // re-insert: Map order is the LRU order
+        cache.set(key, cached);
+        return cached;
+      }
+      const bytes = await Bun.file(file.path).slice(chunk.start, chunk.end).bytes();
+      const entries = parseChunk(
+        { ...file, lastTimestamp: chunk.precedingTimestamp },
+        bytes,
+        chunk.start,
+        options.parse,
+      );
+      entries.sort((a, b) => b.ts - a.ts || b.offset - a.offset);
+      cache.set(key, entries);
+      while (cache.size > options.cacheChunks) cache.delete(cache.keys().next().value as string);
+      return entries;
+    },
+    stats() {
+      let indexedBytes = 0;
+      for (const file of files.values()) indexedBytes += file.indexedTo;
+      return { files: files.size, chunks: totalChunks(), indexedBytes, cachedChunks: cache.size, complete };
+    },
+  };
+}
