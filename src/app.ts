@@ -97,6 +97,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           journal_oldest: deps.logs.journal.cursorOf(deps.logs.journal.startSeq()),
           journal_next: deps.logs.journal.nextCursor(),
         },
+        ...(deps.relay === undefined ? {} : { relay: deps.relay.stats() }),
       },
       shuttingDown ? 503 : 200,
     );

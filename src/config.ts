@@ -53,6 +53,11 @@ export const configSchema = z
     RELAY_RECHECK_MS: integer(1_000, 50, 60_000),
     RELAY_AUTH_FAILURES_PER_MINUTE: integer(10, 1, 10_000),
     RELAY_RETENTION_HOURS: integer(168, 0, 24 * 365 * 10),
+    RELAY_RETENTION_COUNT: integer(1_000_000, 0, 1_000_000_000),
+    RELAY_PRUNE_INTERVAL_MS: integer(60_000, 100, 3_600_000),
+    RELAY_MAX_DATABASE_BYTES: integer(0, 0, 1024 ** 5),
+    RELAY_LAG_BYTES: integer(1024 * 1024, 16 * 1024, 1024 * 1024 * 1024),
+    RELAY_STALL_TIMEOUT_MS: integer(60_000, 100, 3_600_000),
     RELAY_DURABILITY: z.enum(["full", "normal"]).default("full"),
   })
   .transform((env) => {
@@ -92,6 +97,14 @@ export const configSchema = z
         recheckMs: env.RELAY_RECHECK_MS,
         authFailuresPerMinute: env.RELAY_AUTH_FAILURES_PER_MINUTE,
         retentionMs: env.RELAY_RETENTION_HOURS * 3_600_000,
+        retentionCount: env.RELAY_RETENTION_COUNT,
+        pruneIntervalMs: env.RELAY_PRUNE_INTERVAL_MS,
+        /** 0: no cap but the disk. */
+        maxDatabaseBytes: env.RELAY_MAX_DATABASE_BYTES,
+        // Kept well under the backpressure limit, so a lagging socket leaves the live topics before Bun
+        // would close it.
+        lagBytes: Math.min(env.RELAY_LAG_BYTES, env.WS_BACKPRESSURE_LIMIT_BYTES / 4),
+        stallTimeoutMs: env.RELAY_STALL_TIMEOUT_MS,
         durability: env.RELAY_DURABILITY,
       },
     };

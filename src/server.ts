@@ -112,8 +112,11 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     cacheChunks: config.historyCacheChunks,
     log,
   });
-  const relayStore = openSqliteStore(config.relay.databasePath, { durability: config.relay.durability });
-  const relay = createRelay({
+  const relayStore = openSqliteStore(config.relay.databasePath, {
+    durability: config.relay.durability,
+    maxBytes: config.relay.maxDatabaseBytes,
+  });
+  const relay = await createRelay({
     ...config.relay,
     store: relayStore,
     // Called only once requests or sockets exist, i.e. after `server` below is assigned.

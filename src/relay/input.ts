@@ -1,13 +1,15 @@
 /**
  * The public input endpoint: `ANY /v1/webhooks/<input-id>`. A delivery is answered with the input's configured
  * response only after it is stored durably; a redelivery (same `X-GitHub-Delivery` in the bucket) gets the same
- * answer without being stored or relayed again.
+ * answer without being stored or relayed again. A delivery that could not be stored gets 503 and nothing of it
+ * is kept (the disk or the database size cap is full, or too much is waiting to be stored).
  */
 import { errorBody } from "../http/errors.ts";
 import { declaredLength, readBodyLimited } from "./body.ts";
 import { collectHeaders } from "./headers.ts";
 import type { Relay } from "./relay.ts";
 import { verifyGithubSignature } from "./signature.ts";
+import { StorageFullError } from "./store.ts";
 import { WriterBusyError } from "./writer.ts";
 
 const json = (body: unknown, status: number, headers: Record<string, string> = {}) =>
@@ -63,6 +65,9 @@ export async function receiveWebhook(
     );
   } catch (error) {
     if (error instanceof WriterBusyError) return json(errorBody(error.message), 503, { "Retry-After": "1" });
+    // Nothing of it was stored; the sender may retry once retention or the operator freed space.
+    if (error instanceof StorageFullError)
+      return json(errorBody(error.message), 503, { "Retry-After": "30" });
     throw error;
   } finally {
     relay.bodies.release(reserved);

@@ -3,7 +3,7 @@
  * Relay's clients expect. Pure.
  */
 
-export type StatusKind = "authenticated" | "unauthorized" | "subscribed" | "error" | "ping";
+export type StatusKind = "authenticated" | "unauthorized" | "subscribed" | "error" | "ping" | "live";
 
 export function statusMessage(status: StatusKind, message?: string): string {
   return JSON.stringify(
@@ -13,6 +13,23 @@ export function statusMessage(status: StatusKind, message?: string): string {
 
 export const AUTHENTICATED = statusMessage("authenticated", "connected successfully, subscribe to buckets");
 export const PING = statusMessage("ping");
+/** Sent once, when a client that subscribed with a cursor has every stored delivery and is live. */
+export const LIVE = statusMessage("live", "caught up: live from here");
+
+/**
+ * Told to a client that subscribed with a cursor when deliveries after it are gone (retention) or the cursor
+ * is unknown to this database. `resumed_from` is the cursor of the first delivery sent next (or, when none is
+ * stored, a position every later delivery follows): deliveries between the two are not sent.
+ */
+export function gapMessage(requested: string, resumedFrom: string, message: string): string {
+  return JSON.stringify({
+    type: "status",
+    status: "gap",
+    message,
+    requested,
+    resumed_from: resumedFrom,
+  });
+}
 
 export interface WebhookMeta {
   id: string;
@@ -49,10 +66,12 @@ export function encodeBody(bytes: Uint8Array): EncodedBody {
 /**
  * `bucked_id` is misspelled on the wire as in the original protocol. hookstream has no outputs: `output_name`
  * and `output_destination` are empty strings, present so clients that read them still find strings.
+ * `cursor` (hookstream's, beside `meta`; clients that do not know it ignore it) resumes right after this one.
  */
 export function webhookMessage(
   meta: WebhookMeta,
   delivery: { method: string; headers: Record<string, string[]>; query: string; body: Uint8Array },
+  cursor: string,
 ): string {
   const encoded = encodeBody(delivery.body);
   const message: Record<string, unknown> = {
@@ -66,6 +85,7 @@ export function webhookMessage(
       output_name: "",
       output_destination: "",
     },
+    cursor,
     headers: delivery.headers,
     query: delivery.query,
     body: encoded.body,

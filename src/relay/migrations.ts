@@ -59,6 +59,21 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX deliveries_by_bucket ON deliveries(bucket_id, id);
   CREATE INDEX deliveries_by_time ON deliveries(received_at);
   `,
+  `
+  -- The cursor epoch: random per database, so a cursor from another database is recognised as unknown.
+  CREATE TABLE relay_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO relay_meta (key, value) VALUES ('epoch', lower(hex(randomblob(4))));
+  -- Per bucket, the highest delivery id deleted by retention. Retention deletes in store order, so every
+  -- delivery of the bucket up to it is gone and every later one is kept: a reader after id c missed
+  -- something exactly when c < pruned_through.
+  CREATE TABLE retention_floor (
+    bucket_id TEXT PRIMARY KEY,
+    pruned_through INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export function schemaVersion(db: Database): number {

@@ -6,14 +6,23 @@
  * While a lookup is in flight the connection is "busy": frames that arrive meanwhile wait in `queued` (at most
  * MAX_QUEUED_FRAMES) and are handled in order once the result is in, so a client that pipelines
  * `auth` and `subscribe` is served as if it had waited.
+ *
+ * Frames carry the time they arrived, so the subscribe rate limit is a rule here too.
  */
 import { CloseCode } from "../transport/peer.ts";
+import { CURSOR_PATTERN } from "./cursor.ts";
 import { AUTHENTICATED, statusMessage } from "./message.ts";
 
 /** Frames held while a lookup is in flight; a client sending more than this without waiting is closed. */
 export const MAX_QUEUED_FRAMES = 16;
 /** Bucket names or ids in one `subscribe`. */
 export const MAX_SUBSCRIBE_BUCKETS = 1000;
+/**
+ * Subscribes accepted per connection within any SUBSCRIBE_WINDOW_MS. Each one costs bucket lookups and may
+ * start a replay from the store; past it a subscribe gets an error status and the current subscription stays.
+ */
+export const MAX_SUBSCRIBES_PER_WINDOW = 10;
+export const SUBSCRIBE_WINDOW_MS = 1000;
 
 /** What an authenticated token may read: bucket ids, or null for every bucket, present and future. */
 export interface Grant {
@@ -29,16 +38,30 @@ export interface BucketRef {
 export const ALL_BUCKETS_TOPIC = "relay/*";
 export const bucketTopic = (bucketId: string) => `relay/${bucketId}`;
 
+export interface QueuedFrame {
+  text: string;
+  at: number;
+}
+
 export type ProtocolState =
   | { phase: "awaiting_auth" }
-  | { phase: "authenticating"; queued: readonly string[] }
-  | { phase: "ready"; grant: Grant; subscribing: boolean; queued: readonly string[] }
+  | { phase: "authenticating"; queued: readonly QueuedFrame[] }
+  | {
+      phase: "ready";
+      grant: Grant;
+      /** A subscribe whose bucket lookup is in flight, with the cursor it asked to resume after. */
+      subscribing: { cursor: string | null } | null;
+      queued: readonly QueuedFrame[];
+      /** When the latest subscribes were accepted (ms), oldest first: at most MAX_SUBSCRIBES_PER_WINDOW. */
+      recentSubscribes: readonly number[];
+    }
   | { phase: "closed" };
 
 export type AuthResult = { ok: true; grant: Grant } | { ok: false; reason: "invalid" | "rate_limited" };
 
 export type ProtocolEvent =
-  | { type: "frame"; text: string }
+  /** A text frame, and when it arrived (ms). */
+  | { type: "frame"; text: string; at: number }
   | { type: "auth_result"; result: AuthResult }
   /** The buckets a subscribe asked for: `requested` null means all; `found` in request order, `missing` by ref. */
   | {
@@ -57,8 +80,16 @@ export type ProtocolAction =
   /** Cancel the auth timer, watch the token for revocation, start keepalive pings. */
   | { type: "authenticated"; grant: Grant }
   | { type: "lookup_buckets"; refs: readonly string[] | null }
-  /** Replace the socket's bucket topics with exactly these. */
-  | { type: "set_topics"; topics: readonly string[] };
+  /**
+   * Replace the socket's subscription with exactly this one: these live topics, fed from the store after
+   * `cursor` first when one is given. `bucketIds` null: every bucket (the all-buckets topic).
+   */
+  | {
+      type: "subscribe";
+      topics: readonly string[];
+      bucketIds: readonly string[] | null;
+      cursor: string | null;
+    };
 
 export interface Step {
   state: ProtocolState;
@@ -109,6 +140,15 @@ function onFrameBeforeAuth(text: string): Step {
   return { state: { phase: "authenticating", queued: [] }, actions: [{ type: "authenticate", key, secret }] };
 }
 
+function parseCursorField(
+  value: unknown,
+): { ok: true; cursor: string | null } | { ok: false; message: string } {
+  if (value === undefined || value === null) return { ok: true, cursor: null };
+  if (typeof value !== "string" || !CURSOR_PATTERN.test(value))
+    return { ok: false, message: '"cursor" must be the cursor of a webhook message, as received' };
+  return { ok: true, cursor: value };
+}
+
 function parseBucketList(
   value: unknown,
 ): { ok: true; refs: string[] | null } | { ok: false; message: string } {
@@ -120,7 +160,9 @@ function parseBucketList(
   return { ok: true, refs: value.length === 0 ? null : [...new Set(value)] };
 }
 
-function onFrameWhenReady(state: Extract<ProtocolState, { phase: "ready" }>, text: string): Step {
+type ReadyState = Extract<ProtocolState, { phase: "ready" }>;
+
+function onFrameWhenReady(state: ReadyState, text: string, at: number): Step {
   const frame = parseFrame(text);
   if (!frame.ok) return { state, actions: [error(frame.message)] };
   switch (frame.action) {
@@ -131,8 +173,28 @@ function onFrameWhenReady(state: Extract<ProtocolState, { phase: "ready" }>, tex
     case "subscribe": {
       const list = parseBucketList(frame.body.buckets);
       if (!list.ok) return { state, actions: [error(list.message)] };
+      const cursor = parseCursorField(frame.body.cursor);
+      if (!cursor.ok) return { state, actions: [error(cursor.message)] };
+      // Those within the last window; all of them forgotten if the clock went back.
+      const recent =
+        at < (state.recentSubscribes.at(-1) ?? at)
+          ? []
+          : state.recentSubscribes.filter((time) => at - time < SUBSCRIBE_WINDOW_MS);
+      if (recent.length >= MAX_SUBSCRIBES_PER_WINDOW)
+        return {
+          state: { ...state, recentSubscribes: recent },
+          actions: [
+            error(
+              `too many subscribes: at most ${MAX_SUBSCRIBES_PER_WINDOW} per second; the current subscription stays`,
+            ),
+          ],
+        };
       return {
-        state: { ...state, subscribing: true },
+        state: {
+          ...state,
+          subscribing: { cursor: cursor.cursor },
+          recentSubscribes: [...recent, at],
+        },
         actions: [{ type: "lookup_buckets", refs: list.refs }],
       };
     }
@@ -144,12 +206,21 @@ function onFrameWhenReady(state: Extract<ProtocolState, { phase: "ready" }>, tex
 const canRead = (grant: Grant, bucketId: string) =>
   grant.bucketIds === null || grant.bucketIds.includes(bucketId);
 
-function onBuckets(grant: Grant, event: Extract<ProtocolEvent, { type: "buckets" }>): ProtocolAction[] {
+function onBuckets(
+  grant: Grant,
+  cursor: string | null,
+  event: Extract<ProtocolEvent, { type: "buckets" }>,
+): ProtocolAction[] {
   if (event.requested === null) {
     const readable = event.found.filter((bucket) => canRead(grant, bucket.id));
-    const topics = grant.bucketIds === null ? [ALL_BUCKETS_TOPIC] : readable.map((b) => bucketTopic(b.id));
+    const all = grant.bucketIds === null;
     return [
-      { type: "set_topics", topics },
+      {
+        type: "subscribe",
+        topics: all ? [ALL_BUCKETS_TOPIC] : readable.map((b) => bucketTopic(b.id)),
+        bucketIds: all ? null : readable.map((b) => b.id),
+        cursor,
+      },
       send(statusMessage("subscribed", `subscribed to buckets: ${readable.map((b) => b.name).join(", ")}`)),
     ];
   }
@@ -165,20 +236,25 @@ function onBuckets(grant: Grant, event: Extract<ProtocolEvent, { type: "buckets"
   }
   const buckets = [...readable.values()];
   return [
-    { type: "set_topics", topics: buckets.map((b) => bucketTopic(b.id)) },
+    {
+      type: "subscribe",
+      topics: buckets.map((b) => bucketTopic(b.id)),
+      bucketIds: buckets.map((b) => b.id),
+      cursor,
+    },
     send(statusMessage("subscribed", `subscribed to buckets: ${buckets.map((b) => b.name).join(", ")}`)),
   ];
 }
 
 /** Handles queued frames in order until the machine is busy again or the queue is empty. */
-function drain(state: ProtocolState, queued: readonly string[], actions: ProtocolAction[]): Step {
+function drain(state: ProtocolState, queued: readonly QueuedFrame[], actions: ProtocolAction[]): Step {
   let current = state;
   for (let i = 0; i < queued.length; i++) {
-    const text = queued[i] as string;
-    const next = step(current, { type: "frame", text });
+    const { text, at } = queued[i] as QueuedFrame;
+    const next = step(current, { type: "frame", text, at });
     actions.push(...next.actions);
     current = next.state;
-    if (current.phase === "ready" && current.subscribing) {
+    if (current.phase === "ready" && current.subscribing !== null) {
       current = { ...current, queued: queued.slice(i + 1) };
       break;
     }
@@ -187,13 +263,13 @@ function drain(state: ProtocolState, queued: readonly string[], actions: Protoco
   return { state: current, actions };
 }
 
-function queue(state: Extract<ProtocolState, { queued: readonly string[] }>, text: string): Step {
+function queue(state: Extract<ProtocolState, { queued: readonly QueuedFrame[] }>, frame: QueuedFrame): Step {
   if (state.queued.length >= MAX_QUEUED_FRAMES)
     return {
       state: CLOSED,
       actions: [close(CloseCode.POLICY_VIOLATION, "too many messages without waiting")],
     };
-  return { state: { ...state, queued: [...state.queued, text] }, actions: [] };
+  return { state: { ...state, queued: [...state.queued, frame] }, actions: [] };
 }
 
 export function step(state: ProtocolState, event: ProtocolEvent): Step {
@@ -202,8 +278,9 @@ export function step(state: ProtocolState, event: ProtocolEvent): Step {
   switch (event.type) {
     case "frame":
       if (state.phase === "awaiting_auth") return onFrameBeforeAuth(event.text);
-      if (state.phase === "authenticating" || state.subscribing) return queue(state, event.text);
-      return onFrameWhenReady(state, event.text);
+      if (state.phase === "authenticating" || state.subscribing !== null)
+        return queue(state, { text: event.text, at: event.at });
+      return onFrameWhenReady(state, event.text, event.at);
 
     case "auth_result": {
       if (state.phase !== "authenticating") return { state, actions: [] };
@@ -213,14 +290,20 @@ export function step(state: ProtocolState, event: ProtocolEvent): Step {
         return unauthorized("invalid key or secret", "invalid credentials");
       }
       const grant = event.result.grant;
-      const ready: ProtocolState = { phase: "ready", grant, subscribing: false, queued: [] };
+      const ready: ProtocolState = {
+        phase: "ready",
+        grant,
+        subscribing: null,
+        queued: [],
+        recentSubscribes: [],
+      };
       return drain(ready, state.queued, [{ type: "authenticated", grant }, send(AUTHENTICATED)]);
     }
 
     case "buckets": {
-      if (state.phase !== "ready" || !state.subscribing) return { state, actions: [] };
-      const actions = onBuckets(state.grant, event);
-      return drain({ ...state, subscribing: false, queued: [] }, state.queued, actions);
+      if (state.phase !== "ready" || state.subscribing === null) return { state, actions: [] };
+      const actions = onBuckets(state.grant, state.subscribing.cursor, event);
+      return drain({ ...state, subscribing: null, queued: [] }, state.queued, actions);
     }
 
     case "auth_timeout":

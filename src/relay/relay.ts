@@ -1,20 +1,26 @@
 /**
- * The relay service: the store, the group-commit writer, the open sockets by token, and the timers that keep
- * them honest (keepalive pings, revocation made by another process, retention). Routes and sessions call it;
- * it publishes through the injected `publish` (in production `server.publish`, which reaches every
- * subscriber of a topic).
+ * The relay service: the store, the group-commit writer, the live fan-out, the open sockets by token, and the
+ * timers that keep them honest (keepalive pings, revocation made by another process, retention). Routes and
+ * sessions call it; it publishes through the injected `publish` (in production `server.publish`, which
+ * reaches every subscriber of a topic).
+ *
+ * Zero loss: a delivery is answered 2xx only once stored; it is published after that, in store order, and
+ * every socket either received it live or reads it from the store (feed.ts), until retention deletes it.
  */
 import type { LogEntry } from "../logs/entry.ts";
 import type { Peer, SocketSession } from "../transport/peer.ts";
 import { createAuthLimiter } from "./auth-limiter.ts";
 import { type ByteBudget, createByteBudget } from "./byte-budget.ts";
+import { formatCursor } from "./cursor.ts";
 import { deliveryLogEntry } from "./delivery-log.ts";
+import { createFanout } from "./fanout.ts";
+import { type FeedStats, type Subscription, startFeed } from "./feed.ts";
 import { PING, webhookMessage } from "./message.ts";
 import { ALL_BUCKETS_TOPIC, type AuthResult, bucketTopic, type Grant } from "./protocol.ts";
 import { createRelaySession, type SessionHandle } from "./session.ts";
 import type { AppendResult, NewDelivery, RelayStore, Token } from "./store.ts";
 import { type Credentials, secretMatches } from "./tokens.ts";
-import { createDeliveryWriter, type WriterStats } from "./writer.ts";
+import { createDeliveryWriter } from "./writer.ts";
 
 /**
  * Webhook body bytes being received or waiting to be stored at once; past it senders get 503. A body with a
@@ -25,9 +31,12 @@ export const MAX_BODY_BYTES_IN_FLIGHT = 512 * 1024 * 1024;
 export const MAX_PENDING_AUTH = 4096;
 /** Every authenticated socket subscribes to this topic; one publish pings them all. */
 export const PING_TOPIC = "relay/ping";
-/** Deliveries deleted per retention pass, so one pass never holds the write lock for long. */
+/** Deliveries deleted per retention transaction, so one never holds the write lock for long. */
 const PRUNE_BATCH = 1000;
-const PRUNE_INTERVAL_MS = 60_000;
+/** Transactions per retention pass; what is left waits for the next pass. */
+const PRUNE_BATCHES_PER_PASS = 10;
+/** A catching-up socket is sent stored deliveries while less than this is queued on it. */
+export const CATCH_UP_HIGH_WATER_BYTES = 256 * 1024;
 
 export type LogFn = (level: "info" | "warn" | "error", message: string) => void;
 
@@ -47,6 +56,14 @@ export interface RelayOptions {
   authFailuresPerMinute: number;
   /** Deliveries older than this are deleted; 0 keeps them forever. */
   retentionMs: number;
+  /** Only the newest this many deliveries (over all buckets) are kept; 0: any number. */
+  retentionCount: number;
+  /** How often retention runs (also once at start). */
+  pruneIntervalMs: number;
+  /** Queued bytes after which a live socket is served from the store instead (kept well under Bun's limit). */
+  lagBytes: number;
+  /** A socket behind the live stream that drains nothing for this long is closed (4100). */
+  stallTimeoutMs: number;
   log: LogFn;
 }
 
@@ -56,10 +73,27 @@ interface DeliveryContext {
   inputName: string;
 }
 
+/** The relay's part of `/health`. */
 export interface RelayStats {
-  sockets: { authenticated: number; pendingAuth: number };
-  writer: WriterStats;
-  authFailuresTracked: number;
+  authenticated: number;
+  pending_auth: number;
+  /** Subscriptions fed by the live fan-out. */
+  live: number;
+  /** Subscriptions fed from the store: resuming from a cursor, or lagging. */
+  catching_up: number;
+  lag_events: number;
+  closed_too_slow: number;
+  closed_behind_retention: number;
+  gaps_reported: number;
+  deliveries_stored: number;
+  duplicates: number;
+  /** Deliveries whose transaction failed (the sender got 503 or 500; nothing of it was stored). */
+  deliveries_failed: number;
+  queued: number;
+  retention_deleted: number;
+  /** Cursor of the newest delivery published. */
+  newest_cursor: string;
+  auth_failures_tracked: number;
 }
 
 export interface Relay {
@@ -80,24 +114,39 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-export function createRelay(options: RelayOptions): Relay {
+export async function createRelay(options: RelayOptions): Promise<Relay> {
   const { store, log } = options;
   const authLimiter = createAuthLimiter({ maxFailures: options.authFailuresPerMinute });
   const sessionsByToken = new Map<number, Set<SessionHandle>>();
   let authenticatedCount = 0;
   let pendingAuth = 0;
+  let retentionDeleted = 0;
   let closed = false;
+
+  const { epoch, lastId } = await store.deliveryPosition();
+  const fanout = createFanout({
+    publish: options.publish,
+    subscriberCount: options.subscriberCount,
+    lagBytes: options.lagBytes,
+    startId: lastId,
+  });
+  const feedStats: FeedStats = { catchingUp: 0, closedTooSlow: 0, closedBehindRetention: 0, gapsReported: 0 };
+  const feedDeps = {
+    store,
+    fanout,
+    epoch,
+    limits: { catchUpHighWaterBytes: CATCH_UP_HIGH_WATER_BYTES, stallTimeoutMs: options.stallTimeoutMs },
+    stats: feedStats,
+    log,
+  };
 
   const writer = createDeliveryWriter<DeliveryContext>({
     store,
     log,
     onCommitted({ id, delivery, context }) {
-      const topic = bucketTopic(delivery.bucketId);
-      const toBucket = options.subscriberCount(topic) > 0;
-      const toAll = options.subscriberCount(ALL_BUCKETS_TOPIC) > 0;
-      if (toBucket || toAll) {
-        // Serialised once, however many sockets receive it.
-        const message = webhookMessage(
+      // Serialised once, however many sockets receive it, and only when someone listens.
+      fanout.publish(Number(id), [bucketTopic(delivery.bucketId), ALL_BUCKETS_TOPIC], () =>
+        webhookMessage(
           {
             id,
             bucketId: delivery.bucketId,
@@ -106,10 +155,9 @@ export function createRelay(options: RelayOptions): Relay {
             inputName: context.inputName,
           },
           delivery,
-        );
-        if (toBucket) options.publish(topic, message);
-        if (toAll) options.publish(ALL_BUCKETS_TOPIC, message);
-      }
+          formatCursor(epoch, Number(id)),
+        ),
+      );
       options.logs.publish(
         deliveryLogEntry({
           deliveryId: id,
@@ -164,18 +212,29 @@ export function createRelay(options: RelayOptions): Relay {
     pingTimer = null;
   };
 
+  const retains = options.retentionMs > 0 || options.retentionCount > 0;
+  let pruning = false;
   const prune = async () => {
-    if (options.retentionMs <= 0) return;
+    if (pruning || closed) return;
+    pruning = true;
     try {
-      const before = Date.now() - options.retentionMs;
+      const policy = {
+        receivedBefore: options.retentionMs > 0 ? Date.now() - options.retentionMs : null,
+        keepNewest: options.retentionCount > 0 ? options.retentionCount : null,
+      };
       let deleted = PRUNE_BATCH;
-      for (let pass = 0; pass < 10 && deleted === PRUNE_BATCH; pass++)
-        deleted = await store.pruneDeliveries(before, PRUNE_BATCH);
+      for (let pass = 0; pass < PRUNE_BATCHES_PER_PASS && deleted === PRUNE_BATCH && !closed; pass++) {
+        deleted = await store.pruneDeliveries(policy, PRUNE_BATCH);
+        retentionDeleted += deleted;
+      }
     } catch (error) {
       log("error", `deleting old deliveries failed: ${String(error)}`);
+    } finally {
+      pruning = false;
     }
   };
-  const pruneTimer = options.retentionMs > 0 ? setInterval(() => void prune(), PRUNE_INTERVAL_MS) : null;
+  if (retains) void prune();
+  const pruneTimer = retains ? setInterval(() => void prune(), options.pruneIntervalMs) : null;
   pruneTimer?.unref();
 
   const authenticate = async (address: string, credentials: Credentials) => {
@@ -236,6 +295,7 @@ export function createRelay(options: RelayOptions): Relay {
     releasePending() {
       pendingAuth--;
     },
+    startFeed: (peer: Peer, subscription: Subscription) => startFeed(feedDeps, peer, subscription),
     authTimeoutMs: options.authTimeoutMs,
     log,
   };
@@ -254,11 +314,27 @@ export function createRelay(options: RelayOptions): Relay {
       revokeSessions(found.token.id);
       return true;
     },
-    stats: () => ({
-      sockets: { authenticated: authenticatedCount, pendingAuth },
-      writer: writer.stats(),
-      authFailuresTracked: authLimiter.tracked(),
-    }),
+    stats: () => {
+      const written = writer.stats();
+      const fanned = fanout.stats();
+      return {
+        authenticated: authenticatedCount,
+        pending_auth: pendingAuth,
+        live: fanned.live,
+        catching_up: feedStats.catchingUp,
+        lag_events: fanned.lagEvents,
+        closed_too_slow: feedStats.closedTooSlow,
+        closed_behind_retention: feedStats.closedBehindRetention,
+        gaps_reported: feedStats.gapsReported,
+        deliveries_stored: written.committed,
+        duplicates: written.duplicates,
+        deliveries_failed: written.failed,
+        queued: written.queued,
+        retention_deleted: retentionDeleted,
+        newest_cursor: formatCursor(epoch, fanout.published()),
+        auth_failures_tracked: authLimiter.tracked(),
+      };
+    },
     async close() {
       if (closed) return;
       closed = true;

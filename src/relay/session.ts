@@ -3,6 +3,7 @@
  * machine and carries out the actions it returns. Nothing here decides protocol behaviour.
  */
 import { CloseCode, type Peer, type SocketSession } from "../transport/peer.ts";
+import type { Feed, Subscription } from "./feed.ts";
 import {
   type AuthResult,
   type BucketRef,
@@ -27,6 +28,8 @@ export interface RelaySessionDeps {
   /** Counts the session as waiting for auth; false when too many are, and the socket is turned away. */
   admitPending(): boolean;
   releasePending(): void;
+  /** Starts feeding the socket this subscription (live, or from the store first). */
+  startFeed(peer: Peer, subscription: Subscription): Feed;
   authTimeoutMs: number;
   log: (level: "info" | "warn" | "error", message: string) => void;
 }
@@ -36,7 +39,7 @@ const decoder = new TextDecoder();
 export function createRelaySession(deps: RelaySessionDeps, address: string): SocketSession {
   let state: ProtocolState = INITIAL_STATE;
   let peer: Peer | null = null;
-  let topics = new Set<string>();
+  let feed: Feed | null = null;
   let authTimer: ReturnType<typeof setTimeout> | null = null;
   let pending = false;
   let release: (() => void) | null = null;
@@ -83,13 +86,11 @@ export function createRelaySession(deps: RelaySessionDeps, address: string): Soc
           (error: unknown) => fail("subscribe", error),
         );
         return;
-      case "set_topics": {
-        const next = new Set(action.topics);
-        for (const topic of topics) if (!next.has(topic)) socket.unsubscribe(topic);
-        for (const topic of next) if (!topics.has(topic)) socket.subscribe(topic);
-        topics = next;
+      case "subscribe":
+        // Replaces the previous subscription in this synchronous step: no delivery slips in between.
+        feed?.stop(true);
+        feed = deps.startFeed(socket, action);
         return;
-      }
     }
   };
 
@@ -113,7 +114,14 @@ export function createRelaySession(deps: RelaySessionDeps, address: string): Soc
     },
     message(_socket, message) {
       // Text is the protocol; a client library that sends JSON as a binary frame is served all the same.
-      dispatch({ type: "frame", text: typeof message === "string" ? message : decoder.decode(message) });
+      dispatch({
+        type: "frame",
+        text: typeof message === "string" ? message : decoder.decode(message),
+        at: Date.now(),
+      });
+    },
+    drain() {
+      feed?.drain();
     },
     close() {
       stopWaitingForAuth();
@@ -121,7 +129,8 @@ export function createRelaySession(deps: RelaySessionDeps, address: string): Soc
       release = null;
       state = { phase: "closed" };
       peer = null;
-      topics.clear();
+      feed?.stop(false);
+      feed = null;
     },
   };
 }

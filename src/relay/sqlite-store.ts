@@ -17,7 +17,7 @@
  * only (WAL and shared-memory files inherit that mode), and secrets never leave the store through listings.
  */
 import { Database } from "bun:sqlite";
-import { closeSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, realpathSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { migrate } from "./migrations.ts";
@@ -34,6 +34,9 @@ import {
   type NewDelivery,
   type NewToken,
   type RelayStore,
+  type ReplayedDelivery,
+  type RetentionPolicy,
+  StorageFullError,
   type Token,
 } from "./store.ts";
 
@@ -46,6 +49,11 @@ export interface SqliteStoreOptions {
   durability?: Durability;
   /** How long a write waits for another process's write lock before failing. */
   busyTimeoutMs?: number;
+  /**
+   * Caps the database file at about this size (SQLite's `max_page_count`); 0 or absent: no cap. Past it,
+   * appending deliveries fails with StorageFullError as on a full disk, until retention frees pages.
+   */
+  maxBytes?: number;
 }
 
 interface BucketRow {
@@ -89,6 +97,28 @@ interface DeliveryRow {
   source_address: string;
   received_at: number;
 }
+
+interface ReplayRow extends DeliveryRow {
+  bucket_name: string;
+  input_name: string;
+}
+
+const toDelivery = (row: DeliveryRow) => ({
+  id: String(row.id),
+  bucketId: row.bucket_id,
+  inputId: row.input_id,
+  githubDelivery: row.github_delivery,
+  method: row.method,
+  headers: JSON.parse(row.headers) as Record<string, string[]>,
+  query: row.query,
+  body: row.body,
+  sourceAddress: row.source_address,
+  receivedAt: row.received_at,
+});
+
+/** SQLite's "database or disk is full": the disk, or the `max_page_count` cap. */
+const isStorageFull = (error: unknown) =>
+  error instanceof Error && (error as Error & { code?: unknown }).code === "SQLITE_FULL";
 
 const toBucket = (row: BucketRow): Bucket => ({
   id: row.id,
@@ -164,11 +194,17 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
   db.run("PRAGMA foreign_keys = ON");
   migrate(db);
+  if (options.maxBytes !== undefined && options.maxBytes > 0) {
+    const pageSize = db.query<{ page_size: number }, []>("PRAGMA page_size").get()?.page_size ?? 4096;
+    // PRAGMA takes no bound parameters; the value is an integer we computed.
+    db.run(`PRAGMA max_page_count = ${Math.max(1, Math.ceil(options.maxBytes / pageSize))}`);
+  }
 
   const wal =
     options.durability === "normal" || path === ":memory:"
       ? { durable: async () => {}, close: async () => {} }
-      : walSyncer(`${path}-wal`);
+      : // SQLite follows a symlinked database file and keeps its WAL beside the target.
+        walSyncer(`${realpathSync(path)}-wal`);
   /** Resolves to `value` once the commit that produced it is durable. */
   const committed = async <T>(value: T): Promise<T> => {
     await wal.durable();
@@ -235,10 +271,48 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     deliveriesAfter: db.query<DeliveryRow, [string, number, number]>(
       "SELECT * FROM deliveries WHERE bucket_id = ? AND id > ? ORDER BY id LIMIT ?",
     ),
-    prune: db.query<null, [number, number]>(
-      `DELETE FROM deliveries WHERE id IN
-         (SELECT id FROM deliveries WHERE received_at < ? ORDER BY received_at LIMIT ?)`,
+    // Index-only (deliveries_by_bucket holds the id): no body is touched to find a page.
+    bucketIdsInRange: db.query<{ id: number }, [string, number, number, number]>(
+      "SELECT id FROM deliveries WHERE bucket_id = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?",
     ),
+    idsInRange: db.query<{ id: number }, [number, number, number]>(
+      "SELECT id FROM deliveries WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+    ),
+    replayRow: db.query<ReplayRow, [number]>(
+      `SELECT d.*, coalesce(b.name, '') AS bucket_name, coalesce(i.name, '') AS input_name
+         FROM deliveries d LEFT JOIN buckets b ON b.id = d.bucket_id LEFT JOIN inputs i ON i.id = d.input_id
+        WHERE d.id = ?`,
+    ),
+    bucketFloor: db.query<{ pruned_through: number }, [string]>(
+      "SELECT pruned_through FROM retention_floor WHERE bucket_id = ?",
+    ),
+    highestFloor: db.query<{ pruned_through: number | null }, []>(
+      "SELECT max(pruned_through) AS pruned_through FROM retention_floor",
+    ),
+    epoch: db.query<{ value: string }, []>("SELECT value FROM relay_meta WHERE key = 'epoch'"),
+    lastId: db.query<{ seq: number }, []>("SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'"),
+    // Retention deletes a prefix of the store order: everything up to a cut-off id. By age, the cut-off is
+    // the newest delivery received before the limit (ids follow reception within milliseconds); by count,
+    // the newest delivery beyond the ones kept.
+    cutByAge: db.query<{ id: number | null }, [number]>(
+      "SELECT max(id) AS id FROM deliveries WHERE received_at < ?",
+    ),
+    cutByCount: db.query<{ id: number }, [number]>(
+      "SELECT id FROM deliveries ORDER BY id DESC LIMIT 1 OFFSET ?",
+    ),
+    doomedFloors: db.query<{ bucket_id: string; id: number }, [number, number]>(
+      `SELECT bucket_id, max(id) AS id
+         FROM (SELECT id, bucket_id FROM deliveries WHERE id <= ? ORDER BY id LIMIT ?)
+        GROUP BY bucket_id`,
+    ),
+    prune: db.query<null, [number, number]>(
+      "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE id <= ? ORDER BY id LIMIT ?)",
+    ),
+    raiseFloor: db.query<null, [string, number]>(
+      `INSERT INTO retention_floor (bucket_id, pruned_through) VALUES (?, ?)
+       ON CONFLICT (bucket_id) DO UPDATE SET pruned_through = max(pruned_through, excluded.pruned_through)`,
+    ),
+    deleteFloor: db.query<null, [string]>("DELETE FROM retention_floor WHERE bucket_id = ?"),
     dataVersion: db.query<{ data_version: number }, []>("PRAGMA data_version"),
   };
 
@@ -290,6 +364,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
 
   const deleteBucket = db.transaction((id: string): boolean => {
     q.deleteBucketDeliveries.run(id);
+    q.deleteFloor.run(id);
     return q.deleteBucket.run(id).changes > 0;
   });
 
@@ -334,6 +409,51 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         : { id: String(result.lastInsertRowid), duplicate: false };
     }),
   );
+
+  /** Ids of the next deliveries of these buckets in the range, in store order (a merge of per-bucket scans). */
+  const idsInRange = (read: Parameters<RelayStore["readDeliveries"]>[0]): number[] => {
+    if (read.bucketIds === null)
+      return q.idsInRange.all(read.afterId, read.throughId, read.maxRows).map((row) => row.id);
+    const ids: number[] = [];
+    for (const bucketId of new Set(read.bucketIds))
+      for (const row of q.bucketIdsInRange.all(bucketId, read.afterId, read.throughId, read.maxRows))
+        ids.push(row.id);
+    return ids.sort((a, b) => a - b).slice(0, read.maxRows);
+  };
+
+  const floorOf = (bucketIds: readonly string[] | null): number => {
+    if (bucketIds === null) return q.highestFloor.get()?.pruned_through ?? 0;
+    let floor = 0;
+    for (const bucketId of bucketIds)
+      floor = Math.max(floor, q.bucketFloor.get(bucketId)?.pruned_through ?? 0);
+    return floor;
+  };
+
+  // One read transaction: the page and the retention floor come from the same snapshot.
+  const readDeliveries = db.transaction((read: Parameters<RelayStore["readDeliveries"]>[0]) => {
+    const deliveries: ReplayedDelivery[] = [];
+    let bytes = 0;
+    for (const id of idsInRange(read)) {
+      const row = q.replayRow.get(id);
+      if (row === null) continue;
+      deliveries.push({ ...toDelivery(row), bucketName: row.bucket_name, inputName: row.input_name });
+      bytes += row.body.byteLength;
+      if (bytes >= read.maxBytes) break;
+    }
+    return { deliveries, prunedThrough: floorOf(read.bucketIds) };
+  });
+
+  const pruneDeliveries = db.transaction((policy: RetentionPolicy, limit: number): number => {
+    let cut = 0;
+    if (policy.receivedBefore !== null) cut = q.cutByAge.get(policy.receivedBefore)?.id ?? 0;
+    if (policy.keepNewest !== null) cut = Math.max(cut, q.cutByCount.get(policy.keepNewest)?.id ?? 0);
+    if (cut === 0) return 0;
+    const floors = q.doomedFloors.all(cut, limit);
+    // Deleting first frees pages, so recording the floors works even when the database is full.
+    const deleted = q.prune.run(cut, limit).changes;
+    for (const floor of floors) q.raiseFloor.run(floor.bucket_id, floor.id);
+    return deleted;
+  });
 
   const findBucket = (idOrName: string): BucketWithInputs | null => {
     const row = q.bucketById.get(idOrName) ?? q.bucketByName.get(idOrName);
@@ -422,24 +542,29 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
 
     async appendDeliveries(batch) {
       if (batch.length === 0) return [];
-      return committed(appendDeliveries.immediate(batch));
+      let results: AppendResult[];
+      try {
+        results = appendDeliveries.immediate(batch);
+      } catch (error) {
+        // The transaction was rolled back: nothing of the batch is stored.
+        if (isStorageFull(error)) throw new StorageFullError();
+        throw error;
+      }
+      return committed(results);
     },
     async listDeliveries(bucketId, afterId, limit) {
-      return q.deliveriesAfter.all(bucketId, afterId === null ? 0 : Number(afterId), limit).map((row) => ({
-        id: String(row.id),
-        bucketId: row.bucket_id,
-        inputId: row.input_id,
-        githubDelivery: row.github_delivery,
-        method: row.method,
-        headers: JSON.parse(row.headers) as Record<string, string[]>,
-        query: row.query,
-        body: row.body,
-        sourceAddress: row.source_address,
-        receivedAt: row.received_at,
-      }));
+      return q.deliveriesAfter.all(bucketId, afterId === null ? 0 : Number(afterId), limit).map(toDelivery);
     },
-    async pruneDeliveries(before, limit) {
-      return q.prune.run(before, limit).changes;
+    async readDeliveries(read) {
+      return readDeliveries.deferred(read);
+    },
+    async deliveryPosition() {
+      const epoch = q.epoch.get()?.value;
+      if (epoch === undefined) throw new Error("the database has no cursor epoch");
+      return { epoch, lastId: q.lastId.get()?.seq ?? 0 };
+    },
+    async pruneDeliveries(policy, limit) {
+      return pruneDeliveries.immediate(policy, limit);
     },
 
     async externalChanges() {

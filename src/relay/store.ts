@@ -118,16 +118,64 @@ export interface StoredDelivery extends NewDelivery {
   id: string;
 }
 
+/** A stored delivery with the names a relayed message carries (as they are now). */
+export interface ReplayedDelivery extends StoredDelivery {
+  bucketName: string;
+  inputName: string;
+}
+
+export interface DeliveryRead {
+  /** Buckets to read; null for every bucket. */
+  bucketIds: readonly string[] | null;
+  /** Deliveries with an id greater than this... */
+  afterId: number;
+  /** ...and at most this. */
+  throughId: number;
+  maxRows: number;
+  /** Stops once the bodies read reach this many bytes (but always returns at least one delivery). */
+  maxBytes: number;
+}
+
+export interface DeliveryPage {
+  /** In store order; empty when these buckets have nothing in the range. */
+  deliveries: ReplayedDelivery[];
+  /**
+   * Read in the same snapshot as `deliveries`: the highest id of these buckets deleted by retention (0: none).
+   * Retention deletes in store order, so a reader positioned before it has missed deliveries.
+   */
+  prunedThrough: number;
+}
+
+/** Which deliveries retention deletes, oldest first (store order): either rule may be off (null). */
+export interface RetentionPolicy {
+  /** Deliveries received before this time (ms). */
+  receivedBefore: number | null;
+  /** Everything but the newest this many deliveries, over all buckets. */
+  keepNewest: number | null;
+}
+
+export class StorageFullError extends Error {
+  constructor() {
+    super("Storage full: the delivery was not stored");
+  }
+}
+
 export interface DeliveryStore {
   /**
    * Stores the batch in one transaction and resolves once it is durable; one result per delivery, in order.
    * Batches commit in call order (later ids for later calls), even while earlier ones await durability.
+   * Rejects with `StorageFullError` when the disk or the database size cap is full; nothing of the batch is
+   * stored then.
    */
   appendDeliveries(batch: readonly NewDelivery[]): Promise<AppendResult[]>;
   /** Deliveries of one bucket after the cursor id, in store order. */
   listDeliveries(bucketId: string, afterId: string | null, limit: number): Promise<StoredDelivery[]>;
-  /** Deletes at most `limit` deliveries received before `before`; returns how many. */
-  pruneDeliveries(before: number, limit: number): Promise<number>;
+  /** A page of deliveries for a reader that resumes or catches up, with what retention took from them. */
+  readDeliveries(read: DeliveryRead): Promise<DeliveryPage>;
+  /** The cursor epoch of this database and the highest delivery id it ever assigned (0: none). */
+  deliveryPosition(): Promise<{ epoch: string; lastId: number }>;
+  /** Deletes at most `limit` deliveries by the policy, oldest first; returns how many. */
+  pruneDeliveries(policy: RetentionPolicy, limit: number): Promise<number>;
 }
 
 export interface RelayStore extends BucketStore, TokenStore, DeliveryStore {

@@ -54,6 +54,8 @@ export interface WriterStats {
   batches: number;
   committed: number;
   duplicates: number;
+  /** Deliveries whose transaction failed: their senders were refused and nothing of them was stored. */
+  failed: number;
   largestBatch: number;
 }
 
@@ -84,7 +86,7 @@ export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): Deli
   let inFlight = 0;
   let finished: Promise<void> = Promise.resolve();
   let idleWaiters: Array<() => void> = [];
-  const stats = { batches: 0, committed: 0, duplicates: 0, largestBatch: 0 };
+  const stats = { batches: 0, committed: 0, duplicates: 0, failed: 0, largestBatch: 0 };
 
   const takeBatch = (): Pending<C>[] => {
     let count = 0;
@@ -124,6 +126,7 @@ export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): Deli
   };
 
   const fail = (batch: Pending<C>[], error: unknown) => {
+    stats.failed += batch.length;
     options.log("error", `storing ${batch.length} deliveries failed: ${String(error)}`);
     for (const pending of batch) pending.reject(error);
   };

@@ -47,9 +47,15 @@ export const CloseCode = {
   AUTH_TIMEOUT: 4002,
   /** Relay socket: the token was revoked. Final. */
   TOKEN_REVOKED: 4003,
-  /** Log stream: the client drained nothing for the stall timeout while behind. Resume with the last cursor. */
+  /**
+   * Log stream and relay socket: the client drained nothing for the stall timeout while behind. Resume with
+   * the last cursor.
+   */
   TOO_SLOW: 4100,
-  /** Log stream: a lagging client fell behind what the journal retains. Resume with the last cursor. */
+  /**
+   * Log stream and relay socket: a lagging client fell behind what the journal (or the relay's store)
+   * retains. Resume with the last cursor.
+   */
   BEHIND_RETENTION: 4101,
   /** Too many failed attempts from this address; reconnect after a pause. */
   RATE_LIMITED: 4008,

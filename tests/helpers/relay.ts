@@ -4,10 +4,12 @@
  */
 import { join } from "node:path";
 import { issueToken } from "../../src/relay/manage.ts";
+import type { RelayStats } from "../../src/relay/relay.ts";
 import { openSqliteStore } from "../../src/relay/sqlite-store.ts";
 import type { RelayStore } from "../../src/relay/store.ts";
+import { type RawWebSocket, rawConnect } from "./raw-ws.ts";
 import type { TestServer } from "./server.ts";
-import { type TestSocket, wsConnect } from "./ws.ts";
+import { type TestSocket, waitFor, wsConnect } from "./ws.ts";
 
 export const repoRoot = join(import.meta.dir, "..", "..");
 
@@ -33,8 +35,11 @@ export interface RelayFixture {
   post(inputId: string, body: BodyInit | null, init?: RequestInit & { query?: string }): Promise<Response>;
   /** Connects and sends `auth`; resolves after the `authenticated` status. */
   authenticated(credentials: Credentials): Promise<TestSocket>;
-  /** Connects, authenticates and subscribes; resolves after the `subscribed` status. */
-  subscribed(credentials: Credentials, buckets?: string[] | null): Promise<TestSocket>;
+  /**
+   * Connects, authenticates and subscribes (after `cursor` when given); resolves after the `subscribed`
+   * status.
+   */
+  subscribed(credentials: Credentials, buckets?: string[] | null, cursor?: string): Promise<TestSocket>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -84,11 +89,9 @@ export async function relayFixture(server: TestServer): Promise<RelayFixture> {
       return fetch(server.httpUrl(`/v1/webhooks/${inputId}${query}`), { method: "POST", ...init, body });
     },
     authenticated,
-    async subscribed(credentials, buckets) {
+    async subscribed(credentials, buckets, cursor) {
       const socket = await authenticated(credentials);
-      socket.send(
-        JSON.stringify(buckets === undefined ? { action: "subscribe" } : { action: "subscribe", buckets }),
-      );
+      socket.send(JSON.stringify(subscribeFrame(buckets, cursor)));
       const status = await socket.nextJson();
       if (status.status !== "subscribed") throw new Error(`not subscribed: ${JSON.stringify(status)}`);
       return socket;
@@ -97,6 +100,66 @@ export async function relayFixture(server: TestServer): Promise<RelayFixture> {
       await store.close();
     },
   };
+}
+
+export function subscribeFrame(buckets?: string[] | null, cursor?: string) {
+  return {
+    action: "subscribe",
+    ...(buckets === undefined ? {} : { buckets }),
+    ...(cursor === undefined ? {} : { cursor }),
+  };
+}
+
+/** The relay section of `/health`. */
+export async function relayHealth(server: TestServer): Promise<RelayStats> {
+  const health = (await (await fetch(server.httpUrl("/health"))).json()) as { relay: RelayStats };
+  return health.relay;
+}
+
+/** Writes one masked text frame, as a client must, on a raw socket. */
+export function rawSend(client: RawWebSocket, text: string): void {
+  client.socket.write(maskedFrame(text));
+}
+
+/** A client's text frame: masked, as RFC 6455 requires of clients. */
+export function maskedFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from(crypto.getRandomValues(new Uint8Array(4)));
+  const length = payload.length;
+  const head =
+    length < 126
+      ? Buffer.from([0x81, 0x80 | length])
+      : length < 65536
+        ? Buffer.from([0x81, 0x80 | 126, length >> 8, length & 0xff])
+        : Buffer.concat([Buffer.from([0x81, 0x80 | 127]), bigEndian64(length)]);
+  const masked = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) masked[i] = (payload[i] as number) ^ (mask[i % 4] as number);
+  return Buffer.concat([head, mask, masked]);
+}
+
+function bigEndian64(value: number): Buffer {
+  const buffer = Buffer.alloc(8);
+  buffer.writeBigUInt64BE(BigInt(value));
+  return buffer;
+}
+
+/**
+ * A raw relay client (one that can really stop reading): connected, authenticated and subscribed when it
+ * resolves. Its `messages` start with the `authenticated` and `subscribed` statuses.
+ */
+export async function rawRelayClient(
+  server: TestServer,
+  credentials: Credentials,
+  buckets?: string[] | null,
+  cursor?: string,
+): Promise<RawWebSocket> {
+  const client = await rawConnect(server.server.port as number, "/v1/socket");
+  rawSend(client, JSON.stringify({ action: "auth", ...credentials }));
+  rawSend(client, JSON.stringify(subscribeFrame(buckets, cursor)));
+  await waitFor(() => client.messages.length >= 2 || client.close !== null, 5000, "raw client subscribed");
+  const status = JSON.parse(client.messages[1] ?? "{}") as { status?: string };
+  if (status.status !== "subscribed") throw new Error(`raw client not subscribed: ${client.messages.join()}`);
+  return client;
 }
 
 /** A webhook message as received on the socket. */
@@ -111,6 +174,8 @@ export interface WebhookMessage {
     output_name: string;
     output_destination: string;
   };
+  /** Resumes right after this delivery: `{"action":"subscribe",...,"cursor":"<c>"}`. */
+  cursor: string;
   headers: Record<string, string[]>;
   query: string;
   body: string;

@@ -7,17 +7,20 @@ import {
   type Grant,
   INITIAL_STATE,
   MAX_QUEUED_FRAMES,
+  MAX_SUBSCRIBES_PER_WINDOW,
   type ProtocolAction,
   type ProtocolEvent,
   type ProtocolState,
+  SUBSCRIBE_WINDOW_MS,
   step,
 } from "../../src/relay/protocol.ts";
 
 const AUTHENTICATED =
   '{"type":"status","status":"authenticated","message":"connected successfully, subscribe to buckets"}';
-const frame = (value: unknown): ProtocolEvent => ({
+const frame = (value: unknown, at = 0): ProtocolEvent => ({
   type: "frame",
   text: typeof value === "string" ? value : JSON.stringify(value),
+  at,
 });
 const sent = (actions: ProtocolAction[]) =>
   actions.flatMap((a) => (a.type === "send" ? [JSON.parse(a.data) as Record<string, unknown>] : []));
@@ -25,12 +28,19 @@ const closes = (actions: ProtocolAction[]) => actions.filter((a) => a.type === "
 
 const ALL: Grant = { tokenId: 1, bucketIds: null };
 const ONLY_A: Grant = { tokenId: 2, bucketIds: ["id-a"] };
-const ready = (grant: Grant): ProtocolState => ({ phase: "ready", grant, subscribing: false, queued: [] });
-const subscribing = (grant: Grant): ProtocolState => ({
+const ready = (grant: Grant, recentSubscribes: number[] = []): ProtocolState => ({
   phase: "ready",
   grant,
-  subscribing: true,
+  subscribing: null,
   queued: [],
+  recentSubscribes,
+});
+const subscribing = (grant: Grant, cursor: string | null = null): ProtocolState => ({
+  phase: "ready",
+  grant,
+  subscribing: { cursor },
+  queued: [],
+  recentSubscribes: [0],
 });
 const A = { id: "id-a", name: "a" };
 const B = { id: "id-b", name: "b" };
@@ -139,7 +149,13 @@ describe("before authentication", () => {
       { type: "auth_result", result: { ok: true, grant: ALL } },
     ]);
     expect(actions.map((a) => a.type)).toEqual(["authenticate", "authenticated", "send", "lookup_buckets"]);
-    expect(state).toEqual({ phase: "ready", grant: ALL, subscribing: true, queued: ['{"action":"pong"}'] });
+    expect(state).toEqual({
+      phase: "ready",
+      grant: ALL,
+      subscribing: { cursor: null },
+      queued: [{ text: '{"action":"pong"}', at: 0 }],
+      recentSubscribes: [0],
+    });
   });
 
   test(`more than ${MAX_QUEUED_FRAMES} frames without waiting closes 1008`, () => {
@@ -169,6 +185,16 @@ describe("once authenticated", () => {
       '"buckets" must be a list of bucket names or ids',
     ],
     ["a missing action", { buckets: [] }, 'missing "action"'],
+    [
+      "a cursor that is not a string",
+      { action: "subscribe", cursor: 12 },
+      '"cursor" must be the cursor of a webhook message, as received',
+    ],
+    [
+      "a cursor of the wrong shape (a meta.id)",
+      { action: "subscribe", cursor: "1234" },
+      '"cursor" must be the cursor of a webhook message, as received',
+    ],
   ];
   for (const [name, value, message] of errors)
     test(`${name} gets an error status and the connection stays`, () => {
@@ -200,6 +226,65 @@ describe("once authenticated", () => {
     });
 });
 
+describe("subscribe with a cursor and the subscribe rate", () => {
+  test("a cursor is carried from the subscribe to the subscription it makes", () => {
+    const { state, actions } = run(ready(ALL), [
+      frame({ action: "subscribe", buckets: ["a"], cursor: "0badc0de-1f" }),
+      { type: "buckets", requested: ["a"], found: [A], missing: [] },
+    ]);
+    expect(actions[1]).toEqual({
+      type: "subscribe",
+      topics: ["relay/id-a"],
+      bucketIds: ["id-a"],
+      cursor: "0badc0de-1f",
+    });
+    expect(state).toMatchObject({ phase: "ready", subscribing: null });
+  });
+
+  test(`past ${MAX_SUBSCRIBES_PER_WINDOW} subscribes within a second, one gets an error and changes nothing`, () => {
+    let state = ready(ALL);
+    for (let i = 0; i < MAX_SUBSCRIBES_PER_WINDOW; i++) {
+      const next = run(state, [
+        frame({ action: "subscribe" }, 100 + i * 50),
+        { type: "buckets", requested: null, found: [A], missing: [] },
+      ]);
+      expect(next.actions.map((a) => a.type)).toEqual(["lookup_buckets", "subscribe", "send"]);
+      state = next.state;
+    }
+    const refused = step(state, frame({ action: "subscribe" }, 900));
+    expect(refused.actions).toEqual([
+      {
+        type: "send",
+        data: JSON.stringify({
+          type: "status",
+          status: "error",
+          message: `too many subscribes: at most ${MAX_SUBSCRIBES_PER_WINDOW} per second; the current subscription stays`,
+        }),
+      },
+    ]);
+    expect(refused.state).toMatchObject({ subscribing: null });
+    // Any second counts, not calendar seconds: at 1,099 ms the first subscribe is still within the last second.
+    expect(
+      step(refused.state, frame({ action: "subscribe" }, 99 + SUBSCRIBE_WINDOW_MS)).actions[0],
+    ).toMatchObject({
+      type: "send",
+    });
+    // A second after the first, one more fits.
+    const later = step(refused.state, frame({ action: "subscribe" }, 100 + SUBSCRIBE_WINDOW_MS));
+    expect(later.actions).toEqual([{ type: "lookup_buckets", refs: null }]);
+  });
+
+  test("a clock that goes back starts a new window instead of refusing forever", () => {
+    let state = ready(ALL);
+    for (let i = 0; i < MAX_SUBSCRIBES_PER_WINDOW; i++)
+      state = run(state, [
+        frame({ action: "subscribe" }, 10_000),
+        { type: "buckets", requested: null, found: [A], missing: [] },
+      ]).state;
+    expect(step(state, frame({ action: "subscribe" }, 5_000)).actions[0]?.type).toBe("lookup_buckets");
+  });
+});
+
 describe("subscribe results", () => {
   const result = (
     requested: string[] | null,
@@ -214,9 +299,9 @@ describe("subscribe results", () => {
 
   test("all buckets for an unrestricted token: the all-buckets topic, names listed", () => {
     const { state, actions } = step(subscribing(ALL), result(null, [A, B]));
-    expect(state).toEqual(ready(ALL));
+    expect(state).toEqual(ready(ALL, [0]));
     expect(actions).toEqual([
-      { type: "set_topics", topics: [ALL_BUCKETS_TOPIC] },
+      { type: "subscribe", topics: [ALL_BUCKETS_TOPIC], bucketIds: null, cursor: null },
       {
         type: "send",
         data: '{"type":"status","status":"subscribed","message":"subscribed to buckets: a, b"}',
@@ -227,7 +312,7 @@ describe("subscribe results", () => {
   test("all buckets for a restricted token: only its own, by topic", () => {
     const { actions } = step(subscribing(ONLY_A), result(null, [A, B]));
     expect(actions).toEqual([
-      { type: "set_topics", topics: ["relay/id-a"] },
+      { type: "subscribe", topics: ["relay/id-a"], bucketIds: ["id-a"], cursor: null },
       { type: "send", data: '{"type":"status","status":"subscribed","message":"subscribed to buckets: a"}' },
     ]);
   });
@@ -235,7 +320,7 @@ describe("subscribe results", () => {
   test("named buckets the token may read", () => {
     const { actions } = step(subscribing(ALL), result(["b", "id-a"], [B, A]));
     expect(actions).toEqual([
-      { type: "set_topics", topics: ["relay/id-b", "relay/id-a"] },
+      { type: "subscribe", topics: ["relay/id-b", "relay/id-a"], bucketIds: ["id-b", "id-a"], cursor: null },
       {
         type: "send",
         data: '{"type":"status","status":"subscribed","message":"subscribed to buckets: b, a"}',
@@ -245,7 +330,7 @@ describe("subscribe results", () => {
 
   test("an unknown bucket is an error naming it, and topics stay as they were", () => {
     const { state, actions } = step(subscribing(ALL), result(["a", "nope"], [A], ["nope"]));
-    expect(state).toEqual(ready(ALL));
+    expect(state).toEqual(ready(ALL, [0]));
     expect(actions).toHaveLength(1);
     expect(sent(actions)[0]).toMatchObject({ status: "error" });
     expect(String(sent(actions)[0]?.message)).toContain('"nope"');
@@ -253,7 +338,7 @@ describe("subscribe results", () => {
 
   test("a bucket the token may not read is refused by name", () => {
     const { actions } = step(subscribing(ONLY_A), result(["a", "b"], [A, B]));
-    expect(actions.some((a) => a.type === "set_topics")).toBe(false);
+    expect(actions.some((a) => a.type === "subscribe")).toBe(false);
     expect(String(sent(actions)[0]?.message)).toContain('"b"');
   });
 

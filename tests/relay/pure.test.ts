@@ -4,6 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { createAuthLimiter } from "../../src/relay/auth-limiter.ts";
 import { createByteBudget } from "../../src/relay/byte-budget.ts";
+import { formatCursor, type ParsedCursor, parseCursor } from "../../src/relay/cursor.ts";
 import { deliveryLogEntry, pullRequestNumber } from "../../src/relay/delivery-log.ts";
 import { canonicalHeaderName, collectHeaders } from "../../src/relay/headers.ts";
 import { rawQuery } from "../../src/relay/input.ts";
@@ -109,7 +110,7 @@ describe("message bodies", () => {
       expect(back).toEqual(input);
     });
 
-  test("the webhook message has the original field order and the misspelled bucked_id", () => {
+  test("the webhook message has the original field order, the misspelled bucked_id, and a cursor beside meta", () => {
     const message = webhookMessage(
       { id: "7", bucketId: "b", bucketName: "my-bucket", inputId: "i", inputName: "Default public endpoint" },
       {
@@ -118,10 +119,11 @@ describe("message bodies", () => {
         query: "foo=bar",
         body: new TextEncoder().encode('{"hi": "there"}'),
       },
+      "0badc0de-7",
     );
     expect(message).toBe(
       '{"type":"webhook","meta":{"id":"7","bucked_id":"b","bucket_name":"my-bucket","input_id":"i",' +
-        '"input_name":"Default public endpoint","output_name":"","output_destination":""},' +
+        '"input_name":"Default public endpoint","output_name":"","output_destination":""},"cursor":"0badc0de-7",' +
         '"headers":{"Content-Type":["application/json"]},"query":"foo=bar","body":"{\\"hi\\": \\"there\\"}","method":"POST"}',
     );
   });
@@ -130,8 +132,30 @@ describe("message bodies", () => {
     const message = webhookMessage(
       { id: "1", bucketId: "b", bucketName: "n", inputId: "i", inputName: "x" },
       { method: "PUT", headers: {}, query: "", body: new Uint8Array([0xff]) },
+      "0badc0de-1",
     );
     expect(message).toEndWith('"body":"/w==","body_encoding":"base64","method":"PUT"}');
+  });
+});
+
+describe("cursors", () => {
+  const cases: Array<[string, string, ParsedCursor]> = [
+    ["a cursor of this database", "0badc0de-ff", { kind: "valid", id: 255 }],
+    ["the start of this database", "0badc0de-0", { kind: "valid", id: 0 }],
+    ["a cursor of another database", "deadbeef-ff", { kind: "foreign" }],
+    ["a log journal's cursor shape from elsewhere", "3f9a1c2e-4e21", { kind: "foreign" }],
+    ["a decimal meta.id", "1234", { kind: "malformed" }],
+    ["upper-case hex", "0BADC0DE-FF", { kind: "malformed" }],
+    ["an id past 13 hex digits", "0badc0de-10000000000000", { kind: "malformed" }],
+    ["a negative id", "0badc0de--1", { kind: "malformed" }],
+    ["an empty string", "", { kind: "malformed" }],
+  ];
+  for (const [name, cursor, expected] of cases)
+    test(`${name}: ${expected.kind}`, () => expect(parseCursor("0badc0de", cursor)).toEqual(expected));
+
+  test("formatting and parsing round-trip, and the order of ids is kept", () => {
+    for (const id of [1, 9, 10, 255, 4096, 2 ** 40, 2 ** 52 - 1])
+      expect(parseCursor("0badc0de", formatCursor("0badc0de", id))).toEqual({ kind: "valid", id });
   });
 });
 

@@ -38,7 +38,8 @@ describe("/v1/socket authentication", () => {
     expect(response.status).toBe(200);
     const raw = await socket.next();
     const message = JSON.parse(raw) as WebhookMessage;
-    expect(Object.keys(message)).toEqual(["type", "meta", "headers", "query", "body", "method"]);
+    // The original fields in their order, and hookstream's cursor beside meta.
+    expect(Object.keys(message)).toEqual(["type", "meta", "cursor", "headers", "query", "body", "method"]);
     expect(Object.keys(message.meta)).toEqual([
       "id",
       "bucked_id",
@@ -61,6 +62,8 @@ describe("/v1/socket authentication", () => {
       method: "POST",
     });
     expect(message.meta.id).toMatch(/^\d+$/);
+    const { epoch } = await relay.store.deliveryPosition();
+    expect(message.cursor).toBe(`${epoch}-${Number(message.meta.id).toString(16)}`);
     expect(message.headers["Content-Type"]).toEqual(["application/json"]);
     expect(message.headers["X-Github-Event"]).toEqual(["ping"]);
     expect(message.headers["User-Agent"]).toEqual(["insomnia/6.2.3"]);

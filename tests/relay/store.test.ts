@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MIGRATIONS, migrate, schemaVersion } from "../../src/relay/migrations.ts";
 import { openSqliteStore } from "../../src/relay/sqlite-store.ts";
-import type { NewDelivery, RelayStore } from "../../src/relay/store.ts";
+import { type NewDelivery, type RelayStore, StorageFullError } from "../../src/relay/store.ts";
 import { generateToken } from "../../src/relay/tokens.ts";
 import { createDeliveryWriter, WriterBusyError } from "../../src/relay/writer.ts";
 
@@ -127,12 +127,119 @@ describe("store", () => {
       const bucket = await store.createBucket("a");
       const old = (body: string) => ({ ...delivery(bucket.id, body), receivedAt: 1_000 });
       await store.appendDeliveries([old("1"), old("2"), old("3"), delivery(bucket.id, "new")]);
-      expect(await store.pruneDeliveries(2_000, 2)).toBe(2);
-      expect(await store.pruneDeliveries(2_000, 2)).toBe(1);
-      expect(await store.pruneDeliveries(2_000, 2)).toBe(0);
+      const byAge = { receivedBefore: 2_000, keepNewest: null };
+      expect(await store.pruneDeliveries(byAge, 2)).toBe(2);
+      expect(await store.pruneDeliveries(byAge, 2)).toBe(1);
+      expect(await store.pruneDeliveries(byAge, 2)).toBe(0);
       const left = await store.listDeliveries(bucket.id, null, 10);
       expect(left.map((d) => new TextDecoder().decode(d.body))).toEqual(["new"]);
     });
+  });
+
+  test("retention by count keeps the newest deliveries over all buckets, deleting the oldest first", async () => {
+    await withStore(async (store) => {
+      const a = await store.createBucket("a");
+      const b = await store.createBucket("b");
+      await store.appendDeliveries(
+        Array.from({ length: 10 }, (_, i) => delivery(i % 2 ? b.id : a.id, String(i))),
+      );
+      const byCount = { receivedBefore: null, keepNewest: 3 };
+      expect(await store.pruneDeliveries(byCount, 4)).toBe(4);
+      expect(await store.pruneDeliveries(byCount, 4)).toBe(3);
+      expect(await store.pruneDeliveries(byCount, 4)).toBe(0);
+      const left = [
+        ...(await store.listDeliveries(a.id, null, 10)),
+        ...(await store.listDeliveries(b.id, null, 10)),
+      ].map((d) => new TextDecoder().decode(d.body));
+      expect(left.sort()).toEqual(["7", "8", "9"]);
+      expect(await store.pruneDeliveries({ receivedBefore: null, keepNewest: null }, 10)).toBe(0);
+    });
+  });
+
+  test("the retention floor says, per bucket, up to which id retention deleted its deliveries", async () => {
+    await withStore(async (store) => {
+      const busy = await store.createBucket("busy");
+      const quiet = await store.createBucket("quiet");
+      const [first] = await store.appendDeliveries([delivery(quiet.id, "q")]);
+      const ids = (
+        await store.appendDeliveries(Array.from({ length: 6 }, (_, i) => delivery(busy.id, String(i))))
+      ).map((r) => Number(r.id));
+      // Keep 3: the quiet bucket's one delivery and the busy bucket's first three go.
+      expect(await store.pruneDeliveries({ receivedBefore: null, keepNewest: 3 }, 100)).toBe(4);
+      const read = (bucketIds: string[] | null) =>
+        store.readDeliveries({ bucketIds, afterId: 0, throughId: 1000, maxRows: 100, maxBytes: 1 << 20 });
+      expect((await read([busy.id])).prunedThrough).toBe(ids[2] as number);
+      expect((await read([quiet.id])).prunedThrough).toBe(Number(first?.id));
+      expect((await read([busy.id, quiet.id])).prunedThrough).toBe(ids[2] as number);
+      expect((await read(null)).prunedThrough).toBe(ids[2] as number);
+      // A bucket retention never touched has floor 0: a reader of it missed nothing.
+      const fresh = await store.createBucket("fresh");
+      expect((await read([fresh.id])).prunedThrough).toBe(0);
+      // Deleting a bucket forgets its floor.
+      await store.deleteBucket(quiet.id);
+      expect((await read([quiet.id])).prunedThrough).toBe(0);
+    });
+  });
+
+  test("a read pages through the chosen buckets in store order, with the names, within its bounds", async () => {
+    await withStore(async (store) => {
+      const a = await store.createBucket("a");
+      const b = await store.createBucket("b");
+      const c = await store.createBucket("c");
+      const ids = (
+        await store.appendDeliveries(
+          Array.from({ length: 12 }, (_, i) => delivery([a, b, c][i % 3]?.id ?? "", String(i))),
+        )
+      ).map((r) => Number(r.id));
+      const bodies = (page: { deliveries: Array<{ body: Uint8Array }> }) =>
+        page.deliveries.map((d) => new TextDecoder().decode(d.body));
+      const read = (bucketIds: string[] | null, afterId: number, throughId: number, maxRows = 100) =>
+        store.readDeliveries({ bucketIds, afterId, throughId, maxRows, maxBytes: 1 << 20 });
+      const all = ids.at(-1) as number;
+      expect(bodies(await read([a.id, c.id], 0, all))).toEqual(["0", "2", "3", "5", "6", "8", "9", "11"]);
+      expect(bodies(await read([c.id, a.id], ids[2] as number, ids[8] as number))).toEqual([
+        "3",
+        "5",
+        "6",
+        "8",
+      ]);
+      expect(bodies(await read([a.id, b.id], 0, all, 3))).toEqual(["0", "1", "3"]);
+      expect(bodies(await read(null, ids[9] as number, all))).toEqual(["10", "11"]);
+      expect(bodies(await read([a.id], all, all + 100))).toEqual([]);
+      const [first] = (await read([b.id], 0, all)).deliveries;
+      // The test deliveries name an input that does not exist: its name reads as empty.
+      expect(first).toMatchObject({ bucketName: "b", inputName: "", id: String(ids[1]) });
+    });
+  });
+
+  test("a read stops after maxBytes of bodies, but always returns at least one delivery", async () => {
+    await withStore(async (store) => {
+      const a = await store.createBucket("a");
+      await store.appendDeliveries(Array.from({ length: 5 }, () => delivery(a.id, "x".repeat(1000))));
+      const read = (maxBytes: number) =>
+        store.readDeliveries({ bucketIds: [a.id], afterId: 0, throughId: 100, maxRows: 100, maxBytes });
+      expect((await read(10)).deliveries).toHaveLength(1);
+      expect((await read(2500)).deliveries).toHaveLength(3);
+    });
+  });
+
+  test("the cursor epoch is random per database and kept; the last id survives deletions", async () => {
+    using temp = tempDir();
+    const one = openSqliteStore(join(temp.dir, "one.db"));
+    const two = openSqliteStore(join(temp.dir, "two.db"));
+    const bucket = await one.createBucket("a");
+    await one.appendDeliveries([delivery(bucket.id, "1"), delivery(bucket.id, "2")]);
+    await one.deleteBucket(bucket.id);
+    const position = await one.deliveryPosition();
+    expect(position.epoch).toMatch(/^[0-9a-f]{8}$/);
+    expect(position.lastId).toBe(2);
+    expect((await two.deliveryPosition()).epoch).not.toBe(position.epoch);
+    expect((await two.deliveryPosition()).lastId).toBe(0);
+    await one.close();
+    await two.close();
+    const reopened = openSqliteStore(join(temp.dir, "one.db"));
+    expect(await reopened.deliveryPosition()).toEqual(position);
+    await reopened.close();
   });
 
   test("the same X-GitHub-Delivery is stored once per bucket, also within one batch", async () => {
@@ -177,6 +284,53 @@ describe("store", () => {
       expect(await store.externalChanges()).not.toBe(version);
       expect((await store.resolveInput(inputId))?.githubSecret).toBe("s3cret");
     });
+  });
+});
+
+describe("a full database", () => {
+  test("a batch that does not fit fails whole with StorageFullError; once space is freed, appends work", async () => {
+    using temp = tempDir();
+    const path = join(temp.dir, "hookstream.db");
+    // SQLite's max_page_count gives a real SQLITE_FULL, as a full disk would.
+    const store = openSqliteStore(path, { maxBytes: 256 * 1024 });
+    const bucket = await store.createBucket("a");
+    const body = (label: string) => `${label}:${"x".repeat(20_000)}`;
+    let fitted = 0;
+    for (; fitted < 100; fitted++) {
+      const attempt = store.appendDeliveries([delivery(bucket.id, body(`single-${fitted}`))]);
+      const stored = await attempt.then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof StorageFullError) return false;
+          throw error;
+        },
+      );
+      if (!stored) break;
+    }
+    expect(fitted).toBeGreaterThan(2);
+    expect(fitted).toBeLessThan(100);
+    await expect(
+      store.appendDeliveries([
+        delivery(bucket.id, "small-1"),
+        delivery(bucket.id, "small-2"),
+        delivery(bucket.id, body("big")),
+      ]),
+    ).rejects.toBeInstanceOf(StorageFullError);
+
+    const bodies = async () =>
+      (await store.listDeliveries(bucket.id, null, 1000)).map((d) => new TextDecoder().decode(d.body));
+    // Nothing of the failed batch, and every stored body whole.
+    expect(await bodies()).toEqual(Array.from({ length: fitted }, (_, i) => body(`single-${i}`)));
+    expect(await store.pruneDeliveries({ receivedBefore: null, keepNewest: 1 }, 1000)).toBe(fitted - 1);
+    const [after] = await store.appendDeliveries([delivery(bucket.id, body("after"))]);
+    expect(after?.duplicate).toBe(false);
+    expect(await bodies()).toEqual([body(`single-${fitted - 1}`), body("after")]);
+    await store.close();
+    const check = new Database(path, { readonly: true });
+    expect(
+      check.query<{ integrity_check: string }, []>("PRAGMA integrity_check").get()?.integrity_check,
+    ).toBe("ok");
+    check.close();
   });
 });
 

@@ -1,0 +1,342 @@
+/**
+ * Cursors and resuming on `/v1/socket`: what was stored while a client was away arrives once, in store order,
+ * then live, with no gap and no duplicate at the seam; a gap is told exactly when retention took something.
+ */
+import { describe, expect, test } from "bun:test";
+import {
+  type CreatedBucket,
+  type Credentials,
+  type RelayFixture,
+  relayFixture,
+  relayHealth,
+  type WebhookMessage,
+} from "../helpers/relay.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { type TestSocket, waitFor } from "../helpers/ws.ts";
+
+interface Status {
+  type: "status";
+  status: string;
+  message?: string;
+  requested?: string;
+  resumed_from?: string;
+}
+type Message = WebhookMessage | Status;
+
+const LIVE: Status = { type: "status", status: "live", message: "caught up: live from here" };
+
+const inputOf = (bucket: CreatedBucket) => (bucket.inputs[0] as { id: string }).id;
+
+async function setup(env: Record<string, string> = {}, dataDir?: string) {
+  const server = await startTestServer({ env, dataDir });
+  const relay = await relayFixture(server);
+  const token = await relay.createToken();
+  return {
+    server,
+    relay,
+    token,
+    async [Symbol.asyncDispose]() {
+      await relay[Symbol.asyncDispose]();
+      await server[Symbol.asyncDispose]();
+    },
+  };
+}
+
+async function post(relay: RelayFixture, bucket: CreatedBucket, body: string) {
+  const response = await relay.post(inputOf(bucket), body);
+  expect(response.status).toBe(200);
+}
+
+async function next(socket: TestSocket, timeoutMs?: number): Promise<Message> {
+  return JSON.parse(await socket.next(timeoutMs)) as Message;
+}
+
+async function bodies(socket: TestSocket, count: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const message = await next(socket);
+    if (message.type !== "webhook") throw new Error(`expected a webhook, got ${JSON.stringify(message)}`);
+    out.push(message.body);
+  }
+  return out;
+}
+
+/** A cursor of this server's database whose epoch is certainly not the server's. */
+function foreignCursor(cursor: string): string {
+  const epoch = cursor.slice(0, 8);
+  return `${epoch.startsWith("0") ? "1" : "0"}${epoch.slice(1)}-5`;
+}
+
+describe("cursors", () => {
+  test("every webhook carries a cursor: this database's epoch and the store order", async () => {
+    await using t = await setup();
+    const a = await t.relay.createBucket("a");
+    const b = await t.relay.createBucket("b");
+    const socket = await t.relay.subscribed(t.token);
+    for (let i = 0; i < 6; i++) await post(t.relay, i % 2 ? b : a, String(i));
+    const messages = (await socket.take(6)).map((raw) => JSON.parse(raw) as WebhookMessage);
+    const { epoch } = await t.relay.store.deliveryPosition();
+    for (const message of messages)
+      expect(message.cursor).toBe(`${epoch}-${Number(message.meta.id).toString(16)}`);
+    const ids = messages.map((m) => Number(m.meta.id));
+    expect(ids).toEqual([...ids].sort((x, y) => x - y));
+    expect(new Set(ids).size).toBe(6);
+  });
+});
+
+describe("resuming", () => {
+  test("a cursor continues right after it: what was stored meanwhile once, in order, then live", async () => {
+    await using t = await setup();
+    const a = await t.relay.createBucket("a");
+    const b = await t.relay.createBucket("b");
+    const c = await t.relay.createBucket("c");
+    const first = await t.relay.subscribed(t.token, ["a", "b"]);
+    await post(t.relay, a, "a1");
+    await post(t.relay, b, "b1");
+    const seen = (await first.take(2)).map((raw) => JSON.parse(raw) as WebhookMessage);
+    expect(seen.map((m) => m.body)).toEqual(["a1", "b1"]);
+    first.close();
+    await first.closed;
+
+    for (const [bucket, body] of [
+      [a, "a2"],
+      [c, "c1"],
+      [b, "b2"],
+      [a, "a3"],
+    ] as const)
+      await post(t.relay, bucket, body);
+    const resumed = await t.relay.subscribed(t.token, ["a", "b"], seen[1]?.cursor);
+    expect(await bodies(resumed, 3)).toEqual(["a2", "b2", "a3"]);
+    expect(await next(resumed)).toEqual(LIVE);
+    await post(t.relay, c, "c2");
+    await post(t.relay, b, "b3");
+    await post(t.relay, a, "a4");
+    expect(await bodies(resumed, 2)).toEqual(["b3", "a4"]);
+    expect(resumed.pending()).toBe(0);
+  });
+
+  test("the seam: resuming while deliveries keep arriving gives each exactly once, in store order", async () => {
+    await using t = await setup();
+    const a = await t.relay.createBucket("a");
+    const b = await t.relay.createBucket("b");
+    await post(t.relay, a, "start");
+    const [start] = await t.relay.store.listDeliveries(a.id, null, 1);
+    const { epoch } = await t.relay.store.deliveryPosition();
+    const startCursor = `${epoch}-${Number(start?.id).toString(16)}`;
+
+    // Senders keep both buckets busy while clients resume from the start, one after another.
+    let sending = true;
+    let sent = 0;
+    const senders = Array.from({ length: 8 }, async (_, k) => {
+      while (sending) {
+        const n = sent++;
+        await post(t.relay, (n + k) % 3 === 0 ? b : a, `n${n}`);
+      }
+    });
+    const clients: Array<{ socket: TestSocket; received: WebhookMessage[]; live: boolean }> = [];
+    for (let i = 0; i < 6; i++) {
+      await Bun.sleep(60);
+      const socket = await t.relay.subscribed(t.token, ["a"], startCursor);
+      const client = { socket, received: [] as WebhookMessage[], live: false };
+      socket.socket.addEventListener("message", (event) => {
+        const message = JSON.parse(String(event.data)) as Message;
+        if (message.type === "webhook") client.received.push(message);
+        else if (message.status === "live") {
+          expect(client.live).toBe(false);
+          client.live = true;
+        }
+      });
+      clients.push(client);
+    }
+    await Bun.sleep(100);
+    sending = false;
+    await Promise.all(senders);
+    await post(t.relay, a, "sentinel");
+
+    const stored = await t.relay.store.listDeliveries(a.id, start?.id ?? null, 100_000);
+    expect(stored.length).toBeGreaterThan(100);
+    expect(stored.at(-1)?.body).toEqual(new TextEncoder().encode("sentinel"));
+    for (const client of clients) {
+      await waitFor(
+        () => client.received.at(-1)?.body === "sentinel",
+        10_000,
+        "sentinel at a resumed client",
+      );
+      expect(client.live).toBe(true);
+      expect(client.received.map((m) => m.meta.id)).toEqual(stored.map((d) => d.id));
+      client.socket.close();
+    }
+  }, 30_000);
+
+  test("subscribing again with a cursor replaces the subscription and replays the new buckets", async () => {
+    await using t = await setup();
+    const a = await t.relay.createBucket("a");
+    const b = await t.relay.createBucket("b");
+    const socket = await t.relay.subscribed(t.token, ["a"]);
+    await post(t.relay, b, "b1");
+    await post(t.relay, a, "a1");
+    const a1 = JSON.parse(await socket.next()) as WebhookMessage;
+    expect(a1.body).toBe("a1");
+    await post(t.relay, b, "b2");
+    const { epoch } = await t.relay.store.deliveryPosition();
+    socket.send(JSON.stringify({ action: "subscribe", buckets: ["b"], cursor: `${epoch}-0` }));
+    expect(await next(socket)).toMatchObject({ status: "subscribed", message: "subscribed to buckets: b" });
+    expect(await bodies(socket, 2)).toEqual(["b1", "b2"]);
+    expect(await next(socket)).toEqual(LIVE);
+    await post(t.relay, a, "a2");
+    await post(t.relay, b, "b3");
+    expect(await bodies(socket, 1)).toEqual(["b3"]);
+  });
+
+  test("a cursor from another database gets one gap status, then the oldest retained deliveries", async () => {
+    await using t = await setup();
+    const a = await t.relay.createBucket("a");
+    const live = await t.relay.subscribed(t.token, ["a"]);
+    await post(t.relay, a, "1");
+    await post(t.relay, a, "2");
+    const [one] = (await live.take(2)).map((raw) => JSON.parse(raw) as WebhookMessage);
+    const foreign = foreignCursor(one?.cursor ?? "");
+    const socket = await t.relay.subscribed(t.token, ["a"], foreign);
+    expect(await next(socket)).toEqual({
+      type: "status",
+      status: "gap",
+      message: "cursor unknown to this relay (from another server or a reset database)",
+      requested: foreign,
+      resumed_from: one?.cursor,
+    });
+    expect(await bodies(socket, 2)).toEqual(["1", "2"]);
+    expect(await next(socket)).toEqual(LIVE);
+    expect((await relayHealth(t.server)).gaps_reported).toBe(1);
+  });
+
+  test("a malformed cursor gets an error status and the subscription stays as it was", async () => {
+    await using t = await setup();
+    const a = await t.relay.createBucket("a");
+    await t.relay.createBucket("b");
+    const socket = await t.relay.subscribed(t.token, ["a"]);
+    socket.send(JSON.stringify({ action: "subscribe", buckets: ["b"], cursor: "1234" }));
+    expect(await next(socket)).toEqual({
+      type: "status",
+      status: "error",
+      message: '"cursor" must be the cursor of a webhook message, as received',
+    });
+    await post(t.relay, a, "still a");
+    expect(await bodies(socket, 1)).toEqual(["still a"]);
+  });
+
+  test("a cursor from before a restart resumes after it, with what was stored meanwhile", async () => {
+    const first = await setup({}, undefined);
+    const a = await first.relay.createBucket("a");
+    const socket = await first.relay.subscribed(first.token, ["a"]);
+    await post(first.relay, a, "1");
+    const one = JSON.parse(await socket.next()) as WebhookMessage;
+    await post(first.relay, a, "2");
+    await first.relay[Symbol.asyncDispose]();
+    await first.server.shutdown();
+    expect((await socket.closed).code).toBe(1001);
+
+    await using second = await setup({}, first.server.dataDir);
+    await post(second.relay, a, "3");
+    const resumed = await second.relay.subscribed(first.token, ["a"], one.cursor);
+    expect(await bodies(resumed, 2)).toEqual(["2", "3"]);
+    expect(await next(resumed)).toEqual(LIVE);
+    await post(second.relay, a, "4");
+    expect(await bodies(resumed, 1)).toEqual(["4"]);
+  });
+});
+
+describe("retention", () => {
+  const byCount = { RELAY_RETENTION_COUNT: "5", RELAY_PRUNE_INTERVAL_MS: "100" };
+
+  async function fill(t: { relay: RelayFixture; server: TestServer }, bucket: CreatedBucket, count: number) {
+    const socket = await t.relay.subscribed((await t.relay.createToken()) satisfies Credentials, [
+      bucket.name,
+    ]);
+    for (let i = 1; i <= count; i++) await post(t.relay, bucket, String(i));
+    const messages = (await socket.take(count)).map((raw) => JSON.parse(raw) as WebhookMessage);
+    socket.close();
+    return messages;
+  }
+
+  test("RELAY_RETENTION_COUNT keeps the newest; a cursor before them gets a gap status naming where it resumes", async () => {
+    await using t = await setup(byCount);
+    const a = await t.relay.createBucket("a");
+    const messages = await fill(t, a, 12);
+    await waitFor(
+      async () => (await t.relay.store.listDeliveries(a.id, null, 100)).length === 5,
+      5000,
+      "retention by count",
+    );
+    const resumed = await t.relay.subscribed(t.token, ["a"], messages[0]?.cursor);
+    expect(await next(resumed)).toEqual({
+      type: "status",
+      status: "gap",
+      message: "deliveries before resumed_from are no longer retained",
+      requested: messages[0]?.cursor,
+      resumed_from: messages[7]?.cursor,
+    });
+    expect(await bodies(resumed, 5)).toEqual(["8", "9", "10", "11", "12"]);
+    expect(await next(resumed)).toEqual(LIVE);
+    const health = await relayHealth(t.server);
+    expect(health.retention_deleted).toBe(7);
+    expect(health.gaps_reported).toBe(1);
+  });
+
+  test("a gap is told only when retention took a delivery of the subscribed buckets", async () => {
+    await using t = await setup(byCount);
+    const quiet = await t.relay.createBucket("quiet");
+    const busy = await t.relay.createBucket("busy");
+    const [q1] = await fill(t, quiet, 1);
+    await fill(t, busy, 10);
+    await waitFor(
+      async () => (await t.relay.store.listDeliveries(quiet.id, null, 10)).length === 0,
+      5000,
+      "retention by count",
+    );
+    // The quiet bucket's own delivery is gone, but nothing after the cursor was: no gap.
+    const resumed = await t.relay.subscribed(t.token, ["quiet"], q1?.cursor);
+    expect(await next(resumed)).toEqual(LIVE);
+    await post(t.relay, quiet, "q2");
+    expect(await bodies(resumed, 1)).toEqual(["q2"]);
+    // From before it, the quiet bucket did lose q1.
+    const { epoch } = await t.relay.store.deliveryPosition();
+    const older = await t.relay.subscribed(t.token, ["quiet"], `${epoch}-0`);
+    expect(await next(older)).toMatchObject({ status: "gap", requested: `${epoch}-0` });
+    expect(await bodies(older, 1)).toEqual(["q2"]);
+  });
+
+  test("RELAY_RETENTION_HOURS deletes old deliveries at start and keeps new ones", async () => {
+    const first = await setup();
+    const a = await first.relay.createBucket("a");
+    const hoursAgo = (hours: number) => Date.now() - hours * 3_600_000;
+    const old = (body: string, receivedAt: number) => ({
+      bucketId: a.id,
+      inputId: inputOf(a),
+      githubDelivery: null,
+      method: "POST",
+      headers: {},
+      query: "",
+      body: new TextEncoder().encode(body),
+      sourceAddress: "127.0.0.1",
+      receivedAt,
+    });
+    // Written by another process (as a restored backup would be), oldest first.
+    await first.relay.store.appendDeliveries([old("3h", hoursAgo(3)), old("2h", hoursAgo(2))]);
+    await first.relay.store.appendDeliveries([old("now", Date.now())]);
+    await first.relay[Symbol.asyncDispose]();
+    await first.server.shutdown();
+
+    await using second = await setup({ RELAY_RETENTION_HOURS: "1" }, first.server.dataDir);
+    await waitFor(
+      async () => (await second.relay.store.listDeliveries(a.id, null, 10)).length === 1,
+      5000,
+      "retention by age",
+    );
+    const { epoch } = await second.relay.store.deliveryPosition();
+    const socket = await second.relay.subscribed(first.token, ["a"], `${epoch}-0`);
+    const gap = await next(socket);
+    expect(gap).toMatchObject({ status: "gap", requested: `${epoch}-0`, resumed_from: `${epoch}-3` });
+    expect(await bodies(socket, 1)).toEqual(["now"]);
+    expect((await relayHealth(second.server)).retention_deleted).toBe(2);
+  });
+});
