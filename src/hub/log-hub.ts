@@ -9,7 +9,8 @@
 import type { LogEntry } from "../logs/entry.ts";
 import type { Journal } from "../logs/journal.ts";
 import { redactSecrets } from "../logs/redact.ts";
-import { type LogFilters, maskOf, maskOfTopic, topicForEntry, topicForFilters } from "./topics.ts";
+import { createTopicRouter } from "./router.ts";
+import { type LogFilters, topicForFilters } from "./topics.ts";
 
 /** Where serialised entries go: in production `server.publish`, which fans out to every subscriber. */
 export type PublishFn = (topic: string, payload: string) => void;
@@ -55,6 +56,8 @@ export interface LogHub {
 const LAG_CHECK_EVERY_ENTRIES = 2048;
 
 interface TopicState {
+  topic: string;
+  filters: LogFilters;
   members: Set<LiveMember>;
   /** Whether an entry was published here since the last lag check. */
   touched: boolean;
@@ -67,27 +70,18 @@ export function createLogHub({
   lagBytes = Number.POSITIVE_INFINITY,
 }: LogHubOptions): LogHub {
   const topics = new Map<string, TopicState>();
-  const topicsByMask = new Map<number, number>();
-  /** Masks with at least one live topic; rebuilt only when that set changes, read on every entry. */
-  let activeMasks: number[] = [];
+  const router = createTopicRouter<TopicState>();
   let entriesSeen = 0;
   let entriesPublished = 0;
   let entriesSinceLagCheck = 0;
   let lagEvents = 0;
-
-  const adjustMask = (mask: number, delta: 1 | -1) => {
-    const count = (topicsByMask.get(mask) ?? 0) + delta;
-    if (count > 0) topicsByMask.set(mask, count);
-    else topicsByMask.delete(mask);
-    if ((count === 1 && delta === 1) || count === 0) activeMasks = [...topicsByMask.keys()];
-  };
 
   const removeMember = (topic: string, member: LiveMember) => {
     const state = topics.get(topic);
     if (state === undefined || !state.members.delete(member)) return;
     if (state.members.size > 0) return;
     topics.delete(topic);
-    adjustMask(maskOfTopic(topic), -1);
+    router.remove(state.filters);
   };
 
   const checkLag = () => {
@@ -112,9 +106,9 @@ export function createLogHub({
       const topic = topicForFilters(filters);
       let state = topics.get(topic);
       if (state === undefined) {
-        state = { members: new Set(), touched: false };
+        state = { topic, filters, members: new Set(), touched: false };
         topics.set(topic, state);
-        adjustMask(maskOf(filters), 1);
+        router.add(filters, state);
       }
       state.members.add(member);
       return topic;
@@ -130,19 +124,15 @@ export function createLogHub({
         journal.append(payload);
       }
       let delivered = false;
-      for (const mask of activeMasks) {
-        const topic = topicForEntry(entry, mask);
-        if (topic === null) continue;
-        const state = topics.get(topic);
-        if (state === undefined) continue;
+      router.route(entry, (state) => {
         if (payload === null) {
           const json = JSON.stringify(entry);
           payload = redact ? redactSecrets(json) : json;
         }
-        publish(topic, payload);
+        publish(state.topic, payload);
         state.touched = true;
         delivered = true;
-      }
+      });
       if (delivered) entriesPublished++;
       entriesSinceLagCheck++;
     },

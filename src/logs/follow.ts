@@ -81,6 +81,11 @@ interface FollowedFile {
   skippingLongLine: boolean;
   reading: Promise<void> | null;
   readAgain: boolean;
+  /**
+   * False from discovery until the scan that found the file has drained the files it already followed: a
+   * watch event for a new `x.log` must not overtake the rest of the renamed `x.log.1`.
+   */
+  ready: boolean;
 }
 
 interface DirectoryListing {
@@ -140,7 +145,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     const identity = typeof name === "string" ? identityByPath.get(join(dir, name)) : undefined;
     const file = identity === undefined ? undefined : files.get(identity);
     // A write to a file we follow needs no directory listing: read it through its descriptor.
-    if (event === "change" && file !== undefined) void pump(file);
+    if (event === "change" && file !== undefined && file.ready) void pump(file);
     else void scan();
   }
 
@@ -198,6 +203,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       skippingLongLine: false,
       reading: null,
       readAgain: false,
+      ready: false,
     };
     files.set(entry.identity, file);
     return file;
@@ -400,7 +406,10 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     }
     const added = [...present.values()].map((entry) => ({ file: follow(entry, fromEnd), size: entry.size }));
     for (const file of known) await pump(file);
-    for (const { file, size } of added) if (file.offset < size) await pump(file);
+    for (const { file, size } of added) {
+      file.ready = true;
+      if (file.offset < size) await pump(file);
+    }
   }
 
   /** One directory pass at a time; requests during a pass fold into one more pass after it. */
@@ -456,7 +465,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     },
     async poll() {
       await scan();
-      await Promise.all([...files.values()].map((file) => pump(file)));
+      await Promise.all([...files.values()].filter((file) => file.ready).map((file) => pump(file)));
     },
   };
 }
