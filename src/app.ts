@@ -19,6 +19,7 @@ import { createLogSession, type LogStreamLimits, type LogStreamStats } from "./l
 import type { Relay } from "./relay/relay.ts";
 import { createRelayRoutes } from "./relay/routes.ts";
 import type { ConnectionLimiter } from "./transport/connections.ts";
+import { createWebRoutes } from "./web/routes.ts";
 
 export interface Lifecycle {
   startedAt: number;
@@ -144,6 +145,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         isShuttingDown: deps.lifecycle.isShuttingDown,
       }),
     );
+
+  app.route("/", createWebRoutes({ log: deps.log }));
 
   app.notFound((c) => c.json(errorBody("Not found"), 404));
   app.onError((error, c) => {

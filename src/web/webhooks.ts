@@ -1,0 +1,270 @@
+/**
+ * The webhook tab: the relay's recent deliveries per bucket from `GET /logs/api/deliveries`, each with its
+ * headers and body. Refreshes every few seconds while shown. Bodies are shown as text (JSON pretty-printed),
+ * never interpreted.
+ */
+import { type Api, isRecord } from "./api.ts";
+import { byId, clear, h } from "./dom.ts";
+
+export interface Delivery {
+  id: string;
+  bucket_id: string;
+  bucket_name: string;
+  input_id: string;
+  method: string;
+  query: string;
+  headers: Record<string, string[]>;
+  body: string;
+  body_encoding?: "base64";
+  received_at: string;
+  source_ip: string;
+}
+
+export interface DeliveriesAnswer {
+  buckets: Array<{ id: string; name: string }>;
+  deliveries: Delivery[];
+}
+
+function isDelivery(value: unknown): value is Delivery {
+  return (
+    isRecord(value) &&
+    typeof value.id === "string" &&
+    typeof value.method === "string" &&
+    typeof value.body === "string" &&
+    isRecord(value.headers)
+  );
+}
+
+export function isDeliveriesAnswer(value: unknown): value is DeliveriesAnswer {
+  return (
+    isRecord(value) &&
+    Array.isArray(value.buckets) &&
+    value.buckets.every((b) => isRecord(b) && typeof b.id === "string" && typeof b.name === "string") &&
+    Array.isArray(value.deliveries) &&
+    value.deliveries.every(isDelivery)
+  );
+}
+
+/** Most body characters put on screen; a 25 MiB body would freeze the tab. */
+export const MAX_BODY_CHARS = 256 * 1024;
+const REFRESH_MS = 5_000;
+const DELIVERY_LIMIT = 50;
+
+export interface ShownBody {
+  text: string;
+  note: string;
+}
+
+/** The body as text: base64 decoded when it is UTF-8, JSON indented, long bodies cut with a note. */
+export function showBody(delivery: Pick<Delivery, "body" | "body_encoding">): ShownBody {
+  let text = delivery.body;
+  let note = "";
+  if (delivery.body_encoding === "base64") {
+    const binary = atob(delivery.body);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      return {
+        text: delivery.body.slice(0, MAX_BODY_CHARS),
+        note: `binary body, ${bytes.length.toLocaleString("en")} bytes, shown as base64`,
+      };
+    }
+  }
+  if (text.length <= 1024 * 1024 && /^\s*[[{]/.test(text)) {
+    try {
+      text = JSON.stringify(JSON.parse(text), null, 2);
+    } catch {
+      // Not JSON after all: shown as received.
+    }
+  }
+  if (text.length > MAX_BODY_CHARS) {
+    note = `${(text.length - MAX_BODY_CHARS).toLocaleString("en")} more characters not shown`;
+    text = text.slice(0, MAX_BODY_CHARS);
+  }
+  return { text, note };
+}
+
+export interface WebhooksView {
+  show(): void;
+  hide(): void;
+}
+
+export function createWebhooksView(api: Api): WebhooksView {
+  const bucketSelect = byId("bucket", HTMLSelectElement);
+  const refreshButton = byId("deliveries-refresh", HTMLButtonElement);
+  const auto = byId("deliveries-auto", HTMLInputElement);
+  const status = byId("deliveries-status", HTMLElement);
+  const listElement = byId("deliveries-list", HTMLUListElement);
+  const detail = byId("delivery-detail", HTMLElement);
+
+  let deliveries: Delivery[] = [];
+  let selected: string | null = null;
+  let timer: number | null = null;
+  let visible = false;
+  let loading = false;
+
+  const renderBuckets = (buckets: DeliveriesAnswer["buckets"]) => {
+    const current = bucketSelect.value;
+    const options = [h("option", { text: "All buckets", attrs: { value: "" } })];
+    for (const bucket of buckets)
+      options.push(h("option", { text: bucket.name, attrs: { value: bucket.name } }));
+    bucketSelect.replaceChildren(...options);
+    bucketSelect.value = buckets.some((bucket) => bucket.name === current) ? current : "";
+  };
+
+  const renderDetail = () => {
+    clear(detail);
+    const delivery = deliveries.find((d) => d.id === selected);
+    if (delivery === undefined) {
+      detail.appendChild(h("p", { class: "muted", text: "Select a delivery to see its headers and body." }));
+      return;
+    }
+    const facts = h("dl", { class: "fields" });
+    const fact = (label: string, value: string) =>
+      facts.append(
+        h("div", { class: "field-item" }, h("dt", { text: label }), h("dd", { text: value || "—" })),
+      );
+    fact("delivery", delivery.id);
+    fact("bucket", `${delivery.bucket_name} (${delivery.bucket_id})`);
+    fact("input", delivery.input_id);
+    fact("method", delivery.method);
+    fact("received", delivery.received_at);
+    fact("source", delivery.source_ip);
+    fact("query", delivery.query);
+    const rows = Object.entries(delivery.headers).map(([name, values]) =>
+      h(
+        "tr",
+        {},
+        h("th", { text: name, attrs: { scope: "row" } }),
+        h("td", { text: Array.isArray(values) ? values.join(", ") : String(values) }),
+      ),
+    );
+    const body = showBody(delivery);
+    detail.append(
+      h("h3", { text: `${delivery.method} ${delivery.received_at}` }),
+      facts,
+      h(
+        "table",
+        { class: "headers" },
+        h("caption", { text: "Headers" }),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            h("th", { text: "Name", attrs: { scope: "col" } }),
+            h("th", { text: "Values", attrs: { scope: "col" } }),
+          ),
+        ),
+        h("tbody", {}, ...rows),
+      ),
+      h("h4", { text: "Body" }),
+      ...(body.note === "" ? [] : [h("p", { class: "muted", text: body.note })]),
+      h("pre", { class: "body", text: body.text, attrs: { tabindex: "0", "aria-label": "Delivery body" } }),
+    );
+  };
+
+  const renderList = () => {
+    const active = document.activeElement;
+    const focusedId =
+      active instanceof HTMLElement && listElement.contains(active) ? active.dataset.deliveryId : undefined;
+    clear(listElement);
+    if (deliveries.length === 0) {
+      listElement.appendChild(h("li", { class: "muted", text: "No deliveries yet." }));
+      return;
+    }
+    for (const delivery of deliveries) {
+      const chosen = delivery.id === selected;
+      listElement.appendChild(
+        h(
+          "li",
+          {},
+          h(
+            "button",
+            {
+              class: `delivery${chosen ? " selected" : ""}`,
+              attrs: { type: "button", "aria-pressed": String(chosen) },
+              data: { deliveryId: delivery.id },
+            },
+            h("span", { class: "method", text: delivery.method }),
+            h("span", { class: "when", text: delivery.received_at }),
+            h("span", { class: "bucket", text: delivery.bucket_name }),
+            h("span", { class: "size muted", text: `${delivery.body.length.toLocaleString("en")} chars` }),
+          ),
+        ),
+      );
+    }
+    if (focusedId !== undefined)
+      listElement.querySelector<HTMLElement>(`[data-delivery-id="${CSS.escape(focusedId)}"]`)?.focus();
+  };
+
+  const load = async () => {
+    if (loading) return;
+    loading = true;
+    refreshButton.disabled = true;
+    const params = new URLSearchParams({ limit: String(DELIVERY_LIMIT) });
+    if (bucketSelect.value !== "") params.set("bucket", bucketSelect.value);
+    const result = await api.get(`/logs/api/deliveries?${params}`, isDeliveriesAnswer);
+    loading = false;
+    refreshButton.disabled = false;
+    if (!result.ok) {
+      status.textContent =
+        result.status === 404
+          ? "Webhook deliveries are not available on this server."
+          : result.status === 403
+            ? "This sign-in may not read webhook deliveries."
+            : `Could not load deliveries: ${result.message}`;
+      return;
+    }
+    renderBuckets(result.data.buckets);
+    deliveries = result.data.deliveries;
+    if (selected === null || !deliveries.some((d) => d.id === selected)) selected = deliveries[0]?.id ?? null;
+    status.textContent = `${deliveries.length} recent deliver${deliveries.length === 1 ? "y" : "ies"}, updated ${new Date().toLocaleTimeString()}`;
+    renderList();
+    renderDetail();
+  };
+
+  const schedule = () => {
+    if (timer !== null) window.clearTimeout(timer);
+    timer = null;
+    if (visible && auto.checked)
+      timer = window.setTimeout(async () => {
+        await load();
+        schedule();
+      }, REFRESH_MS);
+  };
+
+  refreshButton.addEventListener("click", () => void load());
+  bucketSelect.addEventListener("change", () => {
+    selected = null;
+    void load();
+  });
+  auto.addEventListener("change", schedule);
+  listElement.addEventListener("click", (event) => {
+    if (!(event.target instanceof Element)) return;
+    const button = event.target.closest<HTMLElement>("[data-delivery-id]");
+    if (button === null) return;
+    selected = button.dataset.deliveryId ?? null;
+    for (const other of listElement.querySelectorAll<HTMLElement>("[data-delivery-id]")) {
+      const chosen = other.dataset.deliveryId === selected;
+      other.classList.toggle("selected", chosen);
+      other.setAttribute("aria-pressed", String(chosen));
+    }
+    renderDetail();
+  });
+
+  return {
+    show() {
+      visible = true;
+      void load();
+      schedule();
+    },
+    hide() {
+      visible = false;
+      schedule();
+    },
+  };
+}

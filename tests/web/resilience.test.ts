@@ -1,0 +1,182 @@
+/**
+ * The page across failures and beyond the stream: a server restart while the page is open, retention
+ * passing while it is away, history from the API meeting the backfill, search, and the webhook tab.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { append } from "../helpers/logs.ts";
+import { startTestServer } from "../helpers/server.ts";
+import {
+  launchBrowser,
+  openPage,
+  requireChromium,
+  shownMessages,
+  type TestBrowser,
+  waitForCount,
+  waitForEntriesSeen,
+  waitForMessage,
+  waitForState,
+} from "./browser.ts";
+import { timedLine, timedLines } from "./lines.ts";
+
+const TEST_MS = 20_000;
+
+describe.skipIf(!requireChromium())("log page resilience", () => {
+  let chromium: TestBrowser;
+  beforeAll(async () => {
+    chromium = await launchBrowser();
+  });
+  afterAll(async () => {
+    await chromium?.close();
+  });
+
+  test(
+    "a server restart loses nothing: the page reconnects with its cursor and gets what was written meanwhile",
+    async () => {
+      const first = await startTestServer({ keepDataDir: true });
+      const port = first.server.port;
+      let second: Awaited<ReturnType<typeof startTestServer>> | null = null;
+      try {
+        append(first, "app.log", timedLines(0, 3));
+        await waitForEntriesSeen(first.httpUrl, 3);
+        await using tab = await openPage(chromium.browser, first.httpUrl("/logs"));
+        const sockets: string[] = [];
+        tab.page.on("websocket", (socket) => sockets.push(new URL(socket.url()).search));
+        await waitForCount(tab.page, 3);
+        await waitForState(tab.page, "live");
+
+        await first.shutdown();
+        await waitForState(tab.page, "reconnecting");
+        expect(await tab.page.locator("#connection-text").textContent()).toContain("Server shutdown");
+        append(first, "app.log", timedLines(3, 6, { message: undefined }));
+
+        second = await startTestServer({ dataDir: first.dataDir, env: { PORT: String(port) } });
+        await waitForCount(tab.page, 6, 12_000);
+        await waitForState(tab.page, "live");
+        expect(await shownMessages(tab.page)).toEqual(["msg 0", "msg 1", "msg 2", "msg 3", "msg 4", "msg 5"]);
+        expect(sockets.at(-1)).toMatch(/^\?cursor=[^&]+$/);
+
+        append(second, "app.log", timedLine(6));
+        await waitForCount(tab.page, 7);
+        expect(
+          tab.errors.filter((e) => !e.includes("WebSocket") && !e.includes("ERR_CONNECTION_REFUSED")),
+        ).toEqual([]);
+      } finally {
+        await first.shutdown();
+        await second?.[Symbol.asyncDispose]();
+      }
+    },
+    TEST_MS,
+  );
+
+  test(
+    "when retention passed while the page was away, it says entries were missed",
+    async () => {
+      const env = { JOURNAL_MAX_BYTES: String(1024 * 1024), JOURNAL_SEGMENT_BYTES: String(64 * 1024) };
+      const first = await startTestServer({ keepDataDir: true, env });
+      const port = first.server.port;
+      let second: Awaited<ReturnType<typeof startTestServer>> | null = null;
+      try {
+        append(first, "app.log", timedLines(0, 2));
+        await waitForEntriesSeen(first.httpUrl, 2);
+        await using tab = await openPage(chromium.browser, first.httpUrl("/logs"));
+        await waitForCount(tab.page, 2);
+        await first.shutdown();
+        await waitForState(tab.page, "reconnecting");
+        // About 3 MB of journal: the page's position is deleted by retention before it comes back.
+        append(first, "app.log", timedLines(2, 9_000));
+        second = await startTestServer({ dataDir: first.dataDir, env: { ...env, PORT: String(port) } });
+        await waitForEntriesSeen(second.httpUrl, 8_998, 12_000);
+        const notice = tab.page.locator("#notices .notice.warning");
+        await notice.waitFor({ timeout: 12_000 });
+        expect(await notice.textContent()).toContain("Some entries were missed");
+        await waitForMessage(tab.page, "msg 8999".slice(0, 7));
+        await waitForState(tab.page, "live");
+      } finally {
+        await first.shutdown();
+        await second?.[Symbol.asyncDispose]();
+      }
+    },
+    TEST_MS,
+  );
+
+  test(
+    "Load older pages back through history and meets the backfill without repeating an entry",
+    async () => {
+      // Lines in the file before start-up are history only; lines appended after are also in the journal.
+      await using server = await startTestServer({ files: { "app.log": timedLines(0, 800) } });
+      append(server, "app.log", timedLines(800, 810));
+      await waitForEntriesSeen(server.httpUrl, 10);
+      await using tab = await openPage(chromium.browser, server.httpUrl("/logs"));
+      await waitForCount(tab.page, 10);
+      await waitForState(tab.page, "live");
+      const requests: string[] = [];
+      tab.page.on("request", (request) => {
+        if (request.url().includes("/logs/api/entries")) requests.push(new URL(request.url()).search);
+      });
+
+      await tab.page.click("#load-older");
+      // The first page ends at the oldest shown entry (msg 800), which it repeats: 499 are new.
+      await waitForCount(tab.page, 509);
+      await tab.page.click("#load-older");
+      await waitForCount(tab.page, 810);
+      await tab.page.waitForFunction(
+        () => document.getElementById("load-older")?.textContent === "No older entries",
+      );
+      expect(requests[0]).toBe(`?end_time=${encodeURIComponent("2026-11-23T10:00:08.000000Z")}&limit=500`);
+      expect(requests[1]).toMatch(/&cursor=/);
+
+      // The view stayed where the user was: at the newest entries.
+      expect((await shownMessages(tab.page)).at(-1)).toBe("msg 809");
+      await tab.page.focus("#log-viewport");
+      await tab.page.keyboard.press("Home");
+      await tab.page.waitForFunction(
+        () => document.querySelector("article.row:focus .c-msg")?.textContent === "msg 0",
+      );
+      const shown = await shownMessages(tab.page);
+      expect(shown.slice(0, 5)).toEqual(["msg 0", "msg 1", "msg 2", "msg 3", "msg 4"]);
+      expect(new Set(shown).size).toBe(shown.length);
+    },
+    TEST_MS,
+  );
+
+  test(
+    "a search shows matching history and filters live entries on the page",
+    async () => {
+      const history = timedLines(0, 300).replace(/msg (\d*7)\n/g, "needle $1\n");
+      await using server = await startTestServer({ files: { "app.log": history } });
+      await using tab = await openPage(chromium.browser, server.httpUrl("/logs?search=NEEDLE"));
+      await waitForCount(tab.page, 30);
+      expect(await tab.page.inputValue("#f-search")).toBe("NEEDLE");
+      expect((await shownMessages(tab.page)).every((m) => m.startsWith("needle"))).toBe(true);
+      await waitForState(tab.page, "live");
+
+      append(server, "app.log", timedLine(300, { message: "no match here" }));
+      append(server, "app.log", timedLine(301, { message: "a needle live" }));
+      await waitForMessage(tab.page, "a needle live");
+      await waitForCount(tab.page, 31);
+      expect(await shownMessages(tab.page)).not.toContain("no match here");
+    },
+    TEST_MS,
+  );
+
+  test(
+    "the webhook tab explains when the server has no deliveries API",
+    async () => {
+      await using server = await startTestServer();
+      await using tab = await openPage(chromium.browser, server.httpUrl("/logs"));
+      await tab.page.click("#tab-webhooks");
+      expect(await tab.page.isVisible("#webhooks-panel")).toBe(true);
+      expect(await tab.page.isVisible("#logs-panel")).toBe(false);
+      await tab.page.waitForFunction(
+        () => (document.getElementById("deliveries-status")?.textContent ?? "") !== "",
+      );
+      expect(await tab.page.locator("#deliveries-status").textContent()).toMatch(
+        /not available|Could not load/,
+      );
+      expect(new URL(tab.page.url()).hash).toBe("#webhooks");
+      await tab.page.keyboard.press("ArrowLeft");
+      expect(await tab.page.isVisible("#logs-panel")).toBe(true);
+    },
+    TEST_MS,
+  );
+});
