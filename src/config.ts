@@ -26,7 +26,7 @@ export const configSchema = z
     HOST: z.string().min(1).default("0.0.0.0"),
     DATA_DIR: z.string().min(1).default("./data"),
     LOG_DIR: z.string().min(1).optional(),
-    LOG_POLL_INTERVAL_MS: integer(500, 20, 60_000),
+    LOG_POLL_INTERVAL_MS: integer(1_000, 20, 60_000),
     LOG_NAIVE_TIMEZONE: zoneOffset,
     REDACT_SECRETS: boolean(true),
     MAX_CONNECTIONS: integer(10_000, 1, 1_000_000),

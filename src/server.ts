@@ -20,8 +20,6 @@ import { createSocketTransport } from "./transport/bun-ws.ts";
 import { createConnectionLimiter } from "./transport/connections.ts";
 import { CloseCode, type SocketData } from "./transport/peer.ts";
 
-/** How often live log subscribers are checked for lag besides the checks after busy batches. */
-const LAG_CHECK_INTERVAL_MS = 100;
 /** A catching-up log socket is sent journal lines while less than this is queued on it. */
 const CATCH_UP_HIGH_WATER_BYTES = 256 * 1024;
 
@@ -90,8 +88,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
       hub.endBatch();
     });
   };
-  const lagTimer = setInterval(() => hub.checkLag(), LAG_CHECK_INTERVAL_MS);
-  lagTimer.unref?.();
+
   const follower = createLogFollower({
     dir: config.logDir,
     pollIntervalMs: config.logPollIntervalMs,
@@ -169,7 +166,6 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         // From here on /health answers 503 and new upgrades are refused.
         shuttingDown = true;
         follower.stop();
-        clearInterval(lagTimer);
         // Bun runs each close handler as soon as the close frame is queued; the TCP connections then
         // finish the closing handshake. Wait for that (bounded), then cut whatever is left.
         transport.closeAll(CloseCode.GOING_AWAY, "Server shutdown");

@@ -29,6 +29,8 @@ export interface LogHubOptions {
   journal?: Journal;
   /** A live member with more than this many bytes queued is taken off the live topic. */
   lagBytes?: number;
+  /** After entries were published, lag is checked again this much later (no timer while nothing flows). */
+  lagCheckDelayMs?: number;
 }
 
 export interface LogHubStats {
@@ -68,6 +70,7 @@ export function createLogHub({
   redact,
   journal,
   lagBytes = Number.POSITIVE_INFINITY,
+  lagCheckDelayMs = 100,
 }: LogHubOptions): LogHub {
   const topics = new Map<string, TopicState>();
   const router = createTopicRouter<TopicState>();
@@ -75,6 +78,7 @@ export function createLogHub({
   let entriesPublished = 0;
   let entriesSinceLagCheck = 0;
   let lagEvents = 0;
+  let lagCheckTimer: ReturnType<typeof setTimeout> | null = null;
 
   const removeMember = (topic: string, member: LiveMember) => {
     const state = topics.get(topic);
@@ -139,6 +143,14 @@ export function createLogHub({
     endBatch() {
       journal?.flush();
       if (entriesSinceLagCheck >= LAG_CHECK_EVERY_ENTRIES) checkLag();
+      // A trickle never reaches the count above: check once more shortly after the last entry.
+      if (entriesSinceLagCheck > 0 && lagCheckTimer === null && lagBytes !== Number.POSITIVE_INFINITY) {
+        lagCheckTimer = setTimeout(() => {
+          lagCheckTimer = null;
+          checkLag();
+        }, lagCheckDelayMs);
+        lagCheckTimer.unref?.();
+      }
     },
     checkLag,
     stats() {

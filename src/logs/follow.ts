@@ -14,7 +14,16 @@
  * - Files present at start are followed from their end (or from the position saved by the previous run);
  *   files that appear later are read from the start.
  */
-import { closeSync, type FSWatcher, fstatSync, openSync, readdirSync, statSync, watch } from "node:fs";
+import {
+  closeSync,
+  type FSWatcher,
+  fstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statSync,
+  watch,
+} from "node:fs";
 import { join } from "node:path";
 import { createLineAssembler, type LineAssembler } from "./assemble.ts";
 import type { LogEntry } from "./entry.ts";
@@ -27,6 +36,15 @@ export const READ_CHUNK_BYTES = 1024 * 1024;
 export const MAX_FOLLOWED_FILES = 1024;
 /** A descriptor unused this long is closed; the file is reopened (and its identity checked) when it grows. */
 const IDLE_DESCRIPTOR_MS = 60_000;
+/**
+ * Bun's fs.watch drops some change events (measured: up to half of the last appends of short bursts), so a file
+ * that grew is re-checked every HOT_POLL_MS (one fstat) until it has been quiet for HOT_WINDOW_MS. Idle files
+ * cost no timer at all.
+ */
+const HOT_POLL_MS = 2;
+const HOT_WINDOW_MS = 1_000;
+/** Appends up to this size are read with a positioned readSync (about 1 µs) instead of an async slice. */
+const SMALL_READ_BYTES = 64 * 1024;
 
 export interface FollowerOptions {
   dir: string;
@@ -86,6 +104,8 @@ interface FollowedFile {
    * watch event for a new `x.log` must not overtake the rest of the renamed `x.log.1`.
    */
   ready: boolean;
+  /** Until when the file is re-checked every HOT_POLL_MS (it grew recently). */
+  hotUntil: number;
 }
 
 interface DirectoryListing {
@@ -110,7 +130,8 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
   let scanAgain = false;
   let warnedTooMany = false;
   let positionsDirty = false;
-  let saveTimer: ReturnType<typeof setInterval> | null = null;
+  /** Armed when positions change, so a quiet follower runs no timer. */
+  let saveTimer: ReturnType<typeof setTimeout> | null = null;
   const savedPositions = options.positions?.load() ?? new Map<string, SavedPosition>();
   const batchEnd = options.onBatchEnd ?? (() => {});
   const counters = { linesTruncated: 0, truncationsSeen: 0, rotationsSeen: 0 };
@@ -204,6 +225,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       reading: null,
       readAgain: false,
       ready: false,
+      hotUntil: 0,
     };
     files.set(entry.identity, file);
     return file;
@@ -239,6 +261,12 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
    * current position instead of seeking to 0, so a read at offset 0 happens only on a freshly opened one.
    */
   async function readSlice(file: FollowedFile, start: number, end: number): Promise<Uint8Array | null> {
+    if (end - start <= SMALL_READ_BYTES) {
+      // Positioned read (pread): independent of the descriptor's own position.
+      const bytes = new Uint8Array(end - start);
+      const read = readSync(file.fd as number, bytes, 0, bytes.length, start);
+      return read === bytes.length ? bytes : bytes.subarray(0, read);
+    }
     if (start === 0 && file.fdUsed) {
       closeDescriptor(file);
       if (!openDescriptor(file)) return null;
@@ -322,13 +350,47 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       if (length === 0) break; // a half-written line: wait for its newline
       file.offset += length;
       file.lastActivity = Date.now();
-      positionsDirty = true;
+      markHot(file);
+      positionsChanged();
       next = requestChunk(file);
       consumeLines(file, length === bytes.length ? bytes : bytes.subarray(0, length));
       batchEnd();
     }
     file.assembler.flush();
     batchEnd();
+  }
+
+  let hotTimer: ReturnType<typeof setInterval> | null = null;
+
+  function markHot(file: FollowedFile) {
+    file.hotUntil = file.lastActivity + HOT_WINDOW_MS;
+    if (hotTimer !== null || stopped) return;
+    hotTimer = setInterval(checkHotFiles, HOT_POLL_MS);
+    hotTimer.unref?.();
+  }
+
+  function checkHotFiles() {
+    const now = Date.now();
+    let anyHot = false;
+    for (const file of files.values()) {
+      if (file.hotUntil < now || file.fd === null) continue;
+      anyHot = true;
+      if (file.reading === null && fstatSync(file.fd).size !== file.offset) void pump(file);
+    }
+    if (!anyHot && hotTimer !== null) {
+      clearInterval(hotTimer);
+      hotTimer = null;
+    }
+  }
+
+  function positionsChanged() {
+    positionsDirty = true;
+    if (saveTimer !== null || options.positions === undefined || stopped) return;
+    saveTimer = setTimeout(() => {
+      saveTimer = null;
+      savePositions();
+    }, options.positionSaveIntervalMs ?? 1000);
+    saveTimer.unref?.();
   }
 
   function savePositions() {
@@ -441,16 +503,14 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       started = true;
       pollTimer = setInterval(() => void scan(), options.pollIntervalMs);
       pollTimer.unref?.();
-      if (options.positions !== undefined) {
-        saveTimer = setInterval(savePositions, options.positionSaveIntervalMs ?? 1000);
-        saveTimer.unref?.();
-      }
+
       await scan();
     },
     stop() {
       stopped = true;
       if (pollTimer !== null) clearInterval(pollTimer);
-      if (saveTimer !== null) clearInterval(saveTimer);
+      if (saveTimer !== null) clearTimeout(saveTimer);
+      if (hotTimer !== null) clearInterval(hotTimer);
       stopWatcher();
       savePositions();
       for (const file of files.values()) closeDescriptor(file);
