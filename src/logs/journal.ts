@@ -155,8 +155,8 @@ export function openJournal(options: JournalOptions): Journal {
   const flush = () => {
     if (bufferedCount === 0) return;
     const data = buffer.join("");
-    const bytes = Buffer.byteLength(data);
-    writeSync(fd, data);
+    // writeSync on a regular file writes everything or throws; its count is the byte length.
+    const bytes = writeSync(fd, data);
     const segment = current as Segment;
     segment.bytes += bytes;
     segment.count += bufferedCount;

@@ -159,10 +159,13 @@ export function createLogSession(
               return;
             }
             if (closed || peer === null) return;
-            for (const { seq: lineSeq, line } of batch) {
-              if (lineMatches(line)) peer.send(line);
-              seq = lineSeq + 1;
-            }
+            const socket = peer;
+            socket.cork(() => {
+              for (const { seq: lineSeq, line } of batch) {
+                if (lineMatches(line)) socket.send(line);
+                seq = lineSeq + 1;
+              }
+            });
           }
         } catch (error) {
           if (error instanceof RetentionGap) continue; // the loop handles the gap and restarts

@@ -10,6 +10,8 @@ export interface Peer {
   unsubscribe(topic: string): void;
   close(code?: number, reason?: string): void;
   getBufferedAmount(): number;
+  /** Runs `batch` with writes held back and sent together: one syscall for many messages. */
+  cork<T>(batch: () => T): T;
 }
 
 /**
