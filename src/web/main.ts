@@ -160,7 +160,7 @@ function start(): void {
       jump.hidden = stuck;
     },
     onNearTop: () => {
-      if (!history.state.loading) void history.loadOlder();
+      if (!pager.state.loading) void pager.loadOlder();
     },
     onFilter: (field, value) => {
       const known = PAGE_QUERY_FIELDS.find((f) => f === field);
@@ -213,7 +213,7 @@ function start(): void {
     updateCounts();
   };
 
-  const history = createHistoryPager({
+  const pager = createHistoryPager({
     api,
     list,
     query,
@@ -315,8 +315,8 @@ function start(): void {
     empty.textContent = isHistoryMode(query) ? "No matching entries yet…" : "Waiting for log entries…";
     resetBackfill();
     stream.reconfigure(query);
-    history.reset(query);
-    if (isHistoryMode(query)) void history.loadOlder();
+    pager.reset(query);
+    if (isHistoryMode(query)) void pager.loadOlder();
     updateCounts();
   }
 
@@ -349,8 +349,9 @@ function start(): void {
 
   pauseButton.addEventListener("click", () => {
     paused = !paused;
-    pauseButton.setAttribute("aria-pressed", String(paused));
+    // The label says what a press does; no aria-pressed, whose label would have to stay the same.
     pauseButton.textContent = paused ? "Resume" : "Pause";
+    pauseButton.classList.toggle("active", paused);
     if (!paused) {
       pending.push(...pauseBuffer);
       pauseBuffer = [];
@@ -360,7 +361,7 @@ function start(): void {
     updateConnection();
     updateCounts();
   });
-  olderButton.addEventListener("click", () => void history.loadOlder());
+  olderButton.addEventListener("click", () => void pager.loadOlder());
   jump.addEventListener("click", () => {
     view.jumpToNewest();
     viewport.focus();
@@ -381,10 +382,10 @@ function start(): void {
   fillForm();
   updateLinks();
   updateCounts();
-  updateHistory(history.state);
+  updateHistory(pager.state);
   resetBackfill();
   stream.start();
-  if (isHistoryMode(query)) void history.loadOlder();
+  if (isHistoryMode(query)) void pager.loadOlder();
   scheduleRender();
 }
 

@@ -186,7 +186,7 @@ export function createWebhooksView(api: Api): WebhooksView {
             "button",
             {
               class: `delivery${chosen ? " selected" : ""}`,
-              attrs: { type: "button", "aria-pressed": String(chosen) },
+              attrs: { type: "button", "aria-current": String(chosen) },
               data: { deliveryId: delivery.id },
             },
             h("span", { class: "method", text: delivery.method }),
@@ -251,7 +251,7 @@ export function createWebhooksView(api: Api): WebhooksView {
     for (const other of listElement.querySelectorAll<HTMLElement>("[data-delivery-id]")) {
       const chosen = other.dataset.deliveryId === selected;
       other.classList.toggle("selected", chosen);
-      other.setAttribute("aria-pressed", String(chosen));
+      other.setAttribute("aria-current", String(chosen));
     }
     renderDetail();
   });

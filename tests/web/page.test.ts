@@ -207,6 +207,13 @@ describe.skipIf(!requireChromium())("log page", () => {
         expect(fields).toContain(text);
       expect(await detail.locator(".summary").textContent()).toContain("TestError: Test failure message");
 
+      // An open entry stays where it is while new ones arrive; the jump button brings the newest back.
+      const openTop = await focused.boundingBox();
+      append(server, "app.log", timedLines(2, 40));
+      await waitForMessage(tab.page, "msg 39").catch(() => {});
+      await tab.page.waitForFunction(() => document.getElementById("jump")?.hidden === false);
+      expect((await focused.boundingBox())?.y).toBe(openTop?.y);
+
       // ArrowUp moves to the previous row; Space folds and unfolds.
       await tab.page.keyboard.press("Enter");
       await detail.waitFor({ state: "detached" });
@@ -223,6 +230,44 @@ describe.skipIf(!requireChromium())("log page", () => {
   );
 
   test(
+    "the shareable link and the export links follow the filters; the link never holds the token",
+    async () => {
+      await using server = await startTestServer({
+        files: { "app.log": timedLines(0, 5, { repository: "acme/widgets" }) },
+      });
+      await using tab = await openPage(chromium.browser, server.httpUrl("/logs?token=not-needed-here"));
+      await tab.context.grantPermissions(["clipboard-read", "clipboard-write"]);
+      await tab.page.selectOption("#f-level", "INFO");
+      await tab.page.fill("#f-search", "msg");
+      await tab.page.press("#f-search", "Enter");
+      // The clipboard only takes writes from a focused document.
+      await tab.page.bringToFront();
+      await tab.page.click("#copy-link");
+      await tab.page.waitForFunction(
+        () => document.getElementById("toolbar-status")?.textContent === "Link copied",
+      );
+      const copied = await tab.page.evaluate(() => navigator.clipboard.readText());
+      expect(copied).toBe(server.httpUrl("/logs?level=INFO&search=msg"));
+      expect(new URL(tab.page.url()).searchParams.get("token")).toBe("not-needed-here");
+
+      const ndjson = await tab.page.getAttribute("#export-ndjson", "href");
+      expect(ndjson).toBe("/logs/api/export?level=INFO&search=msg&format=ndjson&token=not-needed-here");
+      expect(await tab.page.getAttribute("#export-json", "href")).toContain("format=json");
+      const exported = await fetch(server.httpUrl(ndjson ?? ""));
+      expect(exported.status).toBe(200);
+      const lines = (await exported.text()).trim().split("\n");
+      expect(lines.map((line) => (JSON.parse(line) as { message: string }).message)).toEqual([
+        "msg 4",
+        "msg 3",
+        "msg 2",
+        "msg 1",
+        "msg 0",
+      ]);
+    },
+    TEST_MS,
+  );
+
+  test(
     "pause keeps receiving into a buffer and shows how many; resume shows them",
     async () => {
       await using server = await startTestServer();
@@ -233,7 +278,7 @@ describe.skipIf(!requireChromium())("log page", () => {
       await waitForState(tab.page, "live");
       await tab.page.click("#pause");
       await waitForState(tab.page, "paused");
-      expect(await tab.page.getAttribute("#pause", "aria-pressed")).toBe("true");
+      expect(await tab.page.textContent("#pause")).toBe("Resume");
       append(server, "app.log", timedLines(3, 8));
       await tab.page.waitForFunction(() =>
         document.getElementById("counts")?.textContent?.includes("5 new while paused"),

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { append } from "../helpers/logs.ts";
 import { startTestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/ws.ts";
 import {
   launchBrowser,
   openPage,
@@ -160,6 +161,41 @@ describe.skipIf(!requireChromium())("log page resilience", () => {
   );
 
   test(
+    "with LOGS_TOKEN: sign in, stream, and back to the sign-in form when the session is gone",
+    async () => {
+      const env = { LOGS_TOKEN: "a-long-enough-test-token" };
+      const first = await startTestServer({ keepDataDir: true, env });
+      const port = first.server.port;
+      let second: Awaited<ReturnType<typeof startTestServer>> | null = null;
+      try {
+        append(first, "app.log", timedLines(0, 2));
+        await waitForEntriesSeen(first.httpUrl, 2);
+        await using tab = await openPage(chromium.browser, first.httpUrl("/logs"));
+        expect(new URL(tab.page.url()).pathname).toBe("/logs/login");
+        await tab.page.fill("#token", env.LOGS_TOKEN);
+        await tab.page.click("button[type=submit]");
+        await tab.page.waitForURL((url) => url.pathname === "/logs");
+        await waitForCount(tab.page, 2);
+        await tab.page.fill("#f-repository", "org/repo");
+        await tab.page.press("#f-repository", "Enter");
+        await waitForState(tab.page, "live");
+        await waitForCount(tab.page, 2);
+
+        // The session ends (cookie gone) while the connection is down: the reconnect is refused with 401.
+        await tab.context.clearCookies();
+        await first.shutdown();
+        second = await startTestServer({ dataDir: first.dataDir, env: { ...env, PORT: String(port) } });
+        await tab.page.waitForURL((url) => url.pathname === "/logs/login", { timeout: 10_000 });
+        expect(new URL(tab.page.url()).searchParams.get("next")).toBe("/logs?repository=org%2Frepo");
+      } finally {
+        await first.shutdown();
+        await second?.[Symbol.asyncDispose]();
+      }
+    },
+    TEST_MS,
+  );
+
+  test(
     "the webhook tab explains when the server has no deliveries API",
     async () => {
       await using server = await startTestServer();
@@ -176,6 +212,76 @@ describe.skipIf(!requireChromium())("log page resilience", () => {
       expect(new URL(tab.page.url()).hash).toBe("#webhooks");
       await tab.page.keyboard.press("ArrowLeft");
       expect(await tab.page.isVisible("#logs-panel")).toBe(true);
+    },
+    TEST_MS,
+  );
+
+  test(
+    "the webhook tab shows each delivery's headers and body as text (deliveries answer stubbed in the browser)",
+    async () => {
+      await using server = await startTestServer();
+      await using tab = await openPage(chromium.browser, server.httpUrl("/logs#webhooks"));
+      const requested: string[] = [];
+      const delivery = (id: string, body: string, extra: Record<string, unknown> = {}) => ({
+        id,
+        bucket_id: "b-1",
+        bucket_name: "github",
+        input_id: "in-1",
+        method: "POST",
+        query: "a=1",
+        headers: {
+          "Content-Type": ["application/json"],
+          "X-Github-Event": ["<img src=x onerror=alert(1)>"],
+        },
+        body,
+        received_at: `2026-11-23T10:00:0${id.slice(-1)}Z`,
+        source_ip: "203.0.113.9",
+        ...extra,
+      });
+      await tab.page.route("**/logs/api/deliveries?*", async (route) => {
+        requested.push(new URL(route.request().url()).search);
+        await route.fulfill({
+          contentType: "application/json",
+          body: JSON.stringify({
+            buckets: [
+              { id: "b-1", name: "github" },
+              { id: "b-2", name: "stripe" },
+            ],
+            deliveries: [
+              delivery("d-2", '{"zen":"<script>alert(2)</script>","n":1}'),
+              delivery("d-1", Buffer.from([0xff, 0x00, 0x10]).toString("base64"), {
+                body_encoding: "base64",
+              }),
+            ],
+          }),
+        });
+      });
+      await tab.page.reload();
+      await tab.page.waitForSelector("#deliveries-list button.delivery");
+      expect(await tab.page.locator("#deliveries-list button.delivery").count()).toBe(2);
+      const detail = tab.page.locator("#delivery-detail");
+      expect(await detail.locator("pre.body").textContent()).toBe(
+        '{\n  "zen": "<script>alert(2)</script>",\n  "n": 1\n}',
+      );
+      expect(await detail.locator("table.headers").textContent()).toContain("<img src=x onerror=alert(1)>");
+      expect(await detail.locator("img, script").count()).toBe(0);
+
+      await tab.page.locator("#deliveries-list button.delivery").nth(1).click();
+      await tab.page.waitForFunction(() =>
+        document.getElementById("delivery-detail")?.textContent?.includes("binary body, 3 bytes"),
+      );
+      expect(await tab.page.getAttribute("#deliveries-list button.delivery >> nth=1", "aria-current")).toBe(
+        "true",
+      );
+
+      await tab.page.selectOption("#bucket", "stripe");
+      await waitFor(
+        () => requested.at(-1) === "?limit=50&bucket=stripe",
+        5_000,
+        "a request for the stripe bucket",
+      );
+      expect(requested[0]).toBe("?limit=50");
+      expect(tab.dialogs).toEqual([]);
     },
     TEST_MS,
   );
