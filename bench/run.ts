@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { runHistoryBench } from "./history.ts";
 import { installCleanup, OPEN_FILES_LIMIT, stopAll, withOpenFilesLimit } from "./lib/children.ts";
 import {
   ensurePeers,
@@ -37,7 +38,17 @@ import { runMaxRate } from "./scenarios/maxrate.ts";
 import { runProfile } from "./scenarios/profile.ts";
 import { probeWatch } from "./watch-events.ts";
 
-const SECTIONS = ["ceiling", "latency", "maxrate", "fanout", "idle", "routing", "watch", "profile"] as const;
+const SECTIONS = [
+  "ceiling",
+  "latency",
+  "maxrate",
+  "fanout",
+  "idle",
+  "routing",
+  "history",
+  "watch",
+  "profile",
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 const DOCS_FILE = join(REPO_ROOT, "docs/benchmarks.md");
@@ -171,6 +182,7 @@ const results: BenchResults = {
   fanout: [],
   idle: [],
   routing: null,
+  history: null,
   watch: null,
   profile: null,
   errors: [],
@@ -237,6 +249,13 @@ try {
             `  ${r.one.nsPerEntry.toFixed(0)} ns vs ${r.many.nsPerEntry.toFixed(0)} ns: ×${r.ratio.toFixed(2)}`,
           );
         });
+        break;
+      case "history":
+        if (servers.includes("hookstream")) {
+          await attempt("history", async () => {
+            results.history = await runHistoryBench(quick, log);
+          });
+        }
         break;
       case "watch":
         await attempt("watch", async () => {

@@ -40,7 +40,7 @@ export const configSchema = z
     LOG_LAG_BYTES: integer(1024 * 1024, 16 * 1024, 1024 * 1024 * 1024),
     LOG_STALL_TIMEOUT_MS: integer(60_000, 100, 3_600_000),
     HISTORY_BUDGET_MS: integer(2_000, 10, 600_000),
-    HISTORY_CACHE_CHUNKS: integer(64, 1, 100_000),
+    HISTORY_CACHE_CHUNKS: integer(32, 1, 100_000),
     LOGS_TOKEN: z.string().min(16, "at least 16 characters").max(512).optional(),
     LOG_FORMAT: z.enum(["text", "json"]).default("text"),
     PUBLIC_URL: z

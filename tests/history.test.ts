@@ -113,6 +113,25 @@ describe("GET /logs/api/entries", () => {
     expect(seqs(await entries(server, ""))).toEqual([3]);
   });
 
+  test("values written as JSON escapes (Python's ensure_ascii) are still found by filter", async () => {
+    const escaped =
+      '{"type": "log_entry", "timestamp": "2026-11-23T10:00:00Z", "level": "INFO", "message": "msg 1", "repository": "org/\\u65e5\\u672c", "api_user": "\\u7528\\u6237"}\n';
+    await using server = await startTestServer({ files: { "app.json": escaped + at(2) } });
+    expect(seqs(await entries(server, `repository=${encodeURIComponent("org/日本")}`))).toEqual([1]);
+    expect(seqs(await entries(server, `github_user=${encodeURIComponent("用户")}&level=INFO`))).toEqual([1]);
+  });
+
+  test("summaries are found by their default level and their composed message", async () => {
+    const summary =
+      '{"hook_id": "h9", "event_type": "push", "repository": "org/repo", "sender": "octo", "success": true, "timing": {"started_at": "2026-11-23T10:00:09Z", "duration_ms": 12}}\n';
+    await using server = await startTestServer({ files: { "app.json": at(1) + summary + at(2) } });
+    expect(
+      (await entries(server, "level=COMPLETED&repository=org/repo")).entries.map((e) => e.message),
+    ).toEqual(["Webhook push succeeded in 12 ms"]);
+    expect((await entries(server, "search=SUCCEEDED&github_user=octo")).entries).toHaveLength(1);
+    expect(seqs(await entries(server, "search=msg&level=INFO"))).toEqual([2, 1]);
+  });
+
   test("entry ids are stable and secrets are masked", async () => {
     await using server = await startTestServer({
       files: { "app.json": at(1, { message: "token ghp_16C7e42F292c6912E7710c838347Ae178B4a" }) },

@@ -1,6 +1,7 @@
 /**
  * Results → the table rows with targets and verdicts, and the docs/benchmarks.md page around the table.
  */
+import type { HistoryBenchResult } from "../history.ts";
 import type { RoutingResult } from "../routing.ts";
 import type { CeilingResult } from "../scenarios/ceiling.ts";
 import type { FanoutResult } from "../scenarios/fanout.ts";
@@ -21,6 +22,8 @@ export interface BenchResults {
   fanout: FanoutResult[];
   idle: IdleResult[];
   routing: RoutingResult | null;
+  /** History queries over a large log directory (hookstream only). */
+  history: HistoryBenchResult | null;
   /** The runtime's fs.watch delivery, which bounds the follower's wake-up latency. */
   watch: WatchProbe | null;
   profile: ProfileResult | null;
@@ -277,6 +280,51 @@ function idleRows(results: IdleResult[]): Row[] {
   return rows;
 }
 
+function historyRows(history: HistoryBenchResult): Row[] {
+  const only = (value: number, note?: string): Partial<Record<ServerName, Cell>> => ({
+    hookstream: note === undefined ? { value } : { value, note },
+  });
+  const size = `${fmt(history.bytes / 1048576)} MB, ${fmt(history.lines)} lines, ${history.files} files`;
+  return [
+    {
+      metric: `History, cold: first filtered query after start (ms; ${size})`,
+      cells: only(history.coldFirstQueryMs, `index built on the way at ${fmt(history.indexMBps)} MB/s`),
+      format: (v) => fmt(v),
+      ratio: false,
+    },
+    {
+      metric: "History, warm filtered query p50 (ms)",
+      cells: only(
+        history.warm.p50,
+        `${fmt(history.fullParseMs / history.warm.p50)}× faster than parsing every file once (${fmt(history.fullParseMs)} ms), as a viewer without an index does per request`,
+      ),
+      format: (v) => fmt(v, 2),
+      ratio: false,
+    },
+    {
+      metric: "History, warm filtered query p99 (ms)",
+      cells: only(
+        history.warm.p99,
+        `${history.warm.count} queries: hook id, repository, repository + level, user + event`,
+      ),
+      format: (v) => fmt(v, 2),
+      ratio: false,
+    },
+    {
+      metric: "History, full-text search over everything (ms)",
+      cells: only(history.searchMs, history.searchComplete ? "complete" : "incomplete within the budget"),
+      format: (v) => fmt(v),
+      ratio: false,
+    },
+    {
+      metric: "History, server RSS after the queries (MB)",
+      cells: only(history.serverRssMb),
+      format: (v) => fmt(v),
+      ratio: false,
+    },
+  ];
+}
+
 function routingRows(routing: RoutingResult): Row[] {
   const only = (value: number, note?: string): Partial<Record<ServerName, Cell>> => ({
     hookstream: note === undefined ? { value } : { value, note },
@@ -372,6 +420,7 @@ export function buildRows(results: BenchResults, servers: readonly ServerName[])
     ...fanoutRows(results.fanout, results.ceiling),
     ...idleRows(results.idle),
     ...(results.routing ? routingRows(results.routing) : []),
+    ...(results.history ? historyRows(results.history) : []),
     ...(results.watch ? [watchRow(results.watch)] : []),
     lossRow(results, servers),
   ].filter((row) => Object.keys(row.cells).length > 0);

@@ -13,7 +13,13 @@ import { join } from "node:path";
 import { fieldValue } from "../hub/topics.ts";
 import { createLineAssembler } from "../logs/assemble.ts";
 import { FILTER_FIELDS, type LogEntry } from "../logs/entry.ts";
-import { formatOfFile, isLogFileName, type LogFormat, type ParseOptions } from "../logs/parse.ts";
+import {
+  formatOfFile,
+  isLogFileName,
+  type LogFormat,
+  type ParseOptions,
+  parseJsonLine,
+} from "../logs/parse.ts";
 import { type Bloom, bloomAdd, createBloom } from "./bloom.ts";
 
 /** Target size of a chunk: small enough to parse in about a millisecond, large enough to keep the index small. */
@@ -72,8 +78,15 @@ export interface HistoryIndex {
   /** Brings the index up to date with the directory; false when `deadline` (ms epoch) came first. */
   refresh(deadline?: number): Promise<boolean>;
   files(): readonly IndexedFile[];
-  /** The entries of one chunk, newest first. */
+  /** The entries of one chunk, newest first (cached). */
   load(file: IndexedFile, chunk: Chunk): Promise<IndexedEntry[]>;
+  /**
+   * The entries of a JSON-lines chunk whose raw line passes `candidate`, newest first; null when the chunk is
+   * not plain JSON lines (the caller loads it whole). Parses only candidate lines and caches nothing: for
+   * selective queries over chunks not in the cache.
+   */
+  scan(file: IndexedFile, chunk: Chunk, candidate: (line: string) => boolean): Promise<IndexedEntry[] | null>;
+  isCached(file: IndexedFile, chunk: Chunk): boolean;
   stats(): HistoryIndexStats;
 }
 
@@ -273,6 +286,32 @@ export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
       cache.set(key, entries);
       while (cache.size > options.cacheChunks) cache.delete(cache.keys().next().value as string);
       return entries;
+    },
+    isCached: (file, chunk) => cache.has(`${file.identity}:${file.generation}:${chunk.start}`),
+    async scan(file, chunk, candidate) {
+      if (file.format !== "json") return null;
+      const bytes = await Bun.file(file.path).slice(chunk.start, chunk.end).bytes();
+      const text = new TextDecoder().decode(bytes);
+      // A lone "{" starts a pretty-printed record spread over lines: such chunks are parsed whole.
+      if (text.startsWith("{\n") || text.includes("\n{\n")) return null;
+      const ascii = text.length === bytes.length; // then character offsets are byte offsets
+      const out: IndexedEntry[] = [];
+      let offset = chunk.start;
+      let start = 0;
+      while (start < text.length) {
+        let end = text.indexOf("\n", start);
+        if (end === -1) end = text.length;
+        const line = text.slice(start, end);
+        if (line.length > 0 && candidate(line)) {
+          const entry = parseJsonLine(line, options.parse, chunk.precedingTimestamp);
+          const ms = Date.parse(entry.timestamp);
+          out.push({ entry, ts: Number.isNaN(ms) ? 0 : ms, file: file.identity, offset });
+        }
+        offset += ascii ? end + 1 - start : Buffer.byteLength(line) + 1;
+        start = end + 1;
+      }
+      out.sort((a, b) => b.ts - a.ts || b.offset - a.offset);
+      return out;
     },
     stats() {
       let indexedBytes = 0;

@@ -83,6 +83,21 @@ export async function runHistoryQuery(
   const indexed = await index.refresh(deadline);
   const bloomKeys = Object.entries(query.filters).map(([field, value]) => `${field}=${value}`);
   const needle = query.search === null ? null : query.search.toLowerCase();
+  // A raw JSON line holds the filter values verbatim — for printable ASCII (writers escape quotes, backslashes
+  // and, in Python's default, every non-ASCII character) and except `level`, which defaults when the record has
+  // none (COMPLETED for summaries, INFO for entries). Lines without them need no parse.
+  const verbatim = (text: string) => /^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/.test(text);
+  const needles = Object.entries(query.filters)
+    .filter(([field, value]) => field !== "level" && value !== undefined && verbatim(value))
+    .map(([, value]) => value as string);
+  // The message of a `log_entry` is in its line too; a summary's message is composed, so summaries always pass.
+  const searchable = needle !== null && verbatim(needle) ? needle : null;
+  const lineCandidate =
+    needles.length === 0 && searchable === null
+      ? null
+      : (line: string) =>
+          needles.every((value) => line.includes(value)) &&
+          (searchable === null || !line.includes('"log_entry"') || line.toLowerCase().includes(searchable));
   // A chunk's newest possible position: its newest timestamp at its last byte. Visiting chunks in that order,
   // the first one whose newest possible position is older than the oldest entry kept ends the search, even
   // when many entries share a timestamp.
@@ -106,7 +121,10 @@ export async function runHistoryQuery(
       break;
     }
     chunksRead++;
-    const entries = await index.load(file, chunk);
+    const entries =
+      (lineCandidate !== null && !index.isCached(file, chunk)
+        ? await index.scan(file, chunk, lineCandidate)
+        : null) ?? (await index.load(file, chunk));
     let added = false;
     for (const item of entries) {
       if (entryQualifies(item, query, needle)) {
