@@ -29,6 +29,8 @@ import { createWebhooksView } from "./webhooks.ts";
 
 /** Entries held for the view; past it the oldest are dropped (and the page says so). */
 const MAX_ENTRIES = 100_000;
+/** Entries held between frames before the list takes them anyway (no frames come while the tab is hidden). */
+const MAX_PENDING = 10_000;
 /** Entries kept while paused; when full the stream is closed and resumed from its cursor on resume. */
 const PAUSE_BUFFER_MAX = 50_000;
 /** Must match `--row-height` in logs.css. */
@@ -225,13 +227,17 @@ function start(): void {
     },
   });
 
+  /** Moves the entries received since the last frame into the list (which bounds and counts them). */
+  const ingest = () => {
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    view.keepAnchor(() => list.append(batch));
+  };
+
   function flush() {
     frame = 0;
-    if (pending.length > 0) {
-      const batch = pending;
-      pending = [];
-      view.keepAnchor(() => list.append(batch));
-    }
+    ingest();
     view.render();
     updateCounts();
     if (paused) updateConnection();
@@ -250,8 +256,8 @@ function start(): void {
           return;
         }
         pending.push(entry);
-        // A hidden tab gets no animation frames: never hold more than the view could show.
-        if (pending.length > MAX_ENTRIES * 1.5) pending.splice(0, pending.length - MAX_ENTRIES);
+        // A hidden tab gets no animation frames: the list takes the entries without a render meanwhile.
+        if (pending.length >= MAX_PENDING) ingest();
         scheduleRender();
       },
       gap(notice) {

@@ -22,8 +22,11 @@ import {
 import { timedLines } from "./lines.ts";
 
 const TEST_MS = 20_000;
-/** Chromium takes about 7,000 WebSocket messages/s on a 2-core machine, so 102,000 need ~15 s. */
-const INGEST_MS = 40_000;
+/**
+ * Chromium takes at most about 7,000 WebSocket messages/s on a 2-core machine (measured with a bare socket and
+ * no page), so 102,000 need ~15 s there, and twice that on a busy one.
+ */
+const INGEST_MS = 60_000;
 
 /** Installed before the page's own script: long tasks, frame-to-frame times, and the page's frame callbacks. */
 const RECORDER = `
@@ -127,10 +130,11 @@ describe.skipIf(!requireChromium())("log page at 1,000 entries/s", () => {
       console.log(`1,000 entries/s for ${Date.now() - started} ms:`, JSON.stringify(perf));
       expect(await rowCount(tab.page)).toBeLessThan(100);
       expect((await shownMessages(tab.page)).at(-1)).toBe("msg 4999");
-      // Bounds are loose: this shares 2 cores with the server and the writer.
-      expect(perf.frames).toBeGreaterThan(100);
-      expect(perf.frameP50).toBeLessThan(40);
-      expect(perf.workP95).toBeLessThan(50);
+      // Loose bounds, for a machine shared with the server, the writer and other jobs: they catch work that
+      // grows with the entries held (rebuilding every row would take hundreds of ms a frame), not jitter.
+      expect(perf.frames).toBeGreaterThan(50);
+      expect(perf.frameP50).toBeLessThan(100);
+      expect(perf.workP50).toBeLessThan(30);
     },
     TEST_MS,
   );
