@@ -197,7 +197,9 @@ function start(): void {
   };
 
   const updateHistory = (state: HistoryState) => {
-    olderButton.disabled = state.loading || state.exhausted || state.unavailable !== null;
+    // Not disabled while loading: a disabled button would drop the keyboard focus; repeat presses are ignored.
+    olderButton.disabled = state.exhausted || state.unavailable !== null;
+    olderButton.setAttribute("aria-busy", String(state.loading));
     olderButton.textContent = state.loading
       ? "Loading…"
       : state.exhausted

@@ -211,12 +211,15 @@ export function createWebhooksView(api: Api): WebhooksView {
     loading = false;
     refreshButton.disabled = false;
     if (!result.ok) {
-      status.textContent =
+      const message =
         result.status === 404
           ? "Webhook deliveries are not available on this server."
           : result.status === 403
             ? "This sign-in may not read webhook deliveries."
             : `Could not load deliveries: ${result.message}`;
+      status.textContent = message;
+      // Deliveries already shown stay (a refresh failed); with none, the list says why it is empty.
+      if (deliveries.length === 0) listElement.replaceChildren(h("li", { class: "muted", text: message }));
       return;
     }
     renderBuckets(result.data.buckets);
@@ -255,6 +258,8 @@ export function createWebhooksView(api: Api): WebhooksView {
     }
     renderDetail();
   });
+
+  renderDetail();
 
   return {
     show() {
