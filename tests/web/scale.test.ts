@@ -9,6 +9,7 @@ import type { Page } from "playwright-core";
 import { append } from "../helpers/logs.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import {
+  countText,
   launchBrowser,
   type OpenPage,
   openPage,
@@ -17,6 +18,7 @@ import {
   shownMessages,
   type TestBrowser,
   waitForCount,
+  waitForMessage,
   waitForState,
 } from "./browser.ts";
 import { timedLines } from "./lines.ts";
@@ -218,6 +220,27 @@ describe.skipIf(!requireChromium())("log page with 100,000 entries", () => {
       await tab.page.waitForFunction(() => document.getElementById("jump")?.hidden === true);
       expect((await shownMessages(tab.page)).at(-1)).toBe("msg 102009");
       await waitForCount(tab.page, 100_000);
+    },
+    TEST_MS,
+  );
+
+  test(
+    "1,000 entries/s keep arriving smoothly with 100,000 held",
+    async () => {
+      await resetPerf(tab.page);
+      const started = Date.now();
+      for (let tick = 0; tick < 60; tick++) {
+        const from = 103_000 + tick * 50;
+        append(server, "app.log", timedLines(from, from + 50));
+        const wait = started + (tick + 1) * 50 - Date.now();
+        if (wait > 0) await Bun.sleep(wait);
+      }
+      await waitForMessage(tab.page, "msg 105999");
+      const perf = await readPerf(tab.page);
+      console.log("1,000 entries/s with 100,000 held:", JSON.stringify(perf));
+      expect(await countText(tab.page)).toStartWith("100,000 entries · 5,010 older dropped");
+      expect(await rowCount(tab.page)).toBeLessThan(300);
+      expect(perf.workP50).toBeLessThan(30);
     },
     TEST_MS,
   );
