@@ -31,10 +31,11 @@ export const MAX_BODY_BYTES_IN_FLIGHT = 512 * 1024 * 1024;
 export const MAX_PENDING_AUTH = 4096;
 /** Every authenticated socket subscribes to this topic; one publish pings them all. */
 export const PING_TOPIC = "relay/ping";
-/** Deliveries deleted per retention transaction, so one never holds the write lock for long. */
+/**
+ * Deliveries deleted per retention transaction, so one never holds the write lock (or the event loop) for
+ * long. A pass runs transactions until nothing is past the limits, yielding to the event loop between them.
+ */
 const PRUNE_BATCH = 1000;
-/** Transactions per retention pass; what is left waits for the next pass. */
-const PRUNE_BATCHES_PER_PASS = 10;
 /** A catching-up socket is sent stored deliveries while less than this is queued on it. */
 export const CATCH_UP_HIGH_WATER_BYTES = 256 * 1024;
 
@@ -213,28 +214,31 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   };
 
   const retains = options.retentionMs > 0 || options.retentionCount > 0;
-  let pruning = false;
-  const prune = async () => {
-    if (pruning || closed) return;
-    pruning = true;
+  /** The retention pass under way, if any: one at a time, and close() waits for it. */
+  let pruning: Promise<void> | null = null;
+  const prunePass = async () => {
     try {
       const policy = {
         receivedBefore: options.retentionMs > 0 ? Date.now() - options.retentionMs : null,
         keepNewest: options.retentionCount > 0 ? options.retentionCount : null,
       };
-      let deleted = PRUNE_BATCH;
-      for (let pass = 0; pass < PRUNE_BATCHES_PER_PASS && deleted === PRUNE_BATCH && !closed; pass++) {
+      for (let deleted = PRUNE_BATCH; deleted === PRUNE_BATCH && !closed; ) {
         deleted = await store.pruneDeliveries(policy, PRUNE_BATCH);
         retentionDeleted += deleted;
+        await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (error) {
       log("error", `deleting old deliveries failed: ${String(error)}`);
-    } finally {
-      pruning = false;
     }
   };
-  if (retains) void prune();
-  const pruneTimer = retains ? setInterval(() => void prune(), options.pruneIntervalMs) : null;
+  const prune = () => {
+    if (pruning !== null || closed) return;
+    pruning = prunePass().finally(() => {
+      pruning = null;
+    });
+  };
+  if (retains) prune();
+  const pruneTimer = retains ? setInterval(prune, options.pruneIntervalMs) : null;
   pruneTimer?.unref();
 
   const authenticate = async (address: string, credentials: Credentials) => {
@@ -341,6 +345,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       stopPings();
       clearInterval(recheckTimer);
       if (pruneTimer !== null) clearInterval(pruneTimer);
+      await pruning;
       await writer.idle();
       await store.close();
     },

@@ -282,6 +282,23 @@ describe("retention", () => {
     expect(health.gaps_reported).toBe(1);
   });
 
+  test("retention keeps up with a burst: one pass deletes as many transactions' worth as needed", async () => {
+    await using t = await setup({ RELAY_RETENTION_COUNT: "10", RELAY_PRUNE_INTERVAL_MS: "100" });
+    const a = await t.relay.createBucket("a");
+    for (let i = 0; i < 2500; i += 250) {
+      const answers = await Promise.all(
+        Array.from({ length: 250 }, (_, k) => t.relay.post(inputOf(a), String(i + k))),
+      );
+      expect(answers.every((r) => r.status === 200)).toBe(true);
+    }
+    await waitFor(
+      async () => (await t.relay.store.listDeliveries(a.id, null, 10_000)).length === 10,
+      5000,
+      "retention caught up",
+    );
+    expect((await relayHealth(t.server)).retention_deleted).toBe(2490);
+  });
+
   test("a gap is told only when retention took a delivery of the subscribed buckets", async () => {
     await using t = await setup(byCount);
     const quiet = await t.relay.createBucket("quiet");
