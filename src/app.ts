@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import type { z } from "zod";
 import type { HistoryIndex } from "./history/index.ts";
 import { createHistoryRoutes } from "./history/routes.ts";
+import { createDeliveriesRoutes } from "./http/deliveries.ts";
 import { errorBody } from "./http/errors.ts";
 import { createLoginRoutes } from "./http/login.ts";
 import type { LogsAccess } from "./http/logs-access.ts";
@@ -109,6 +110,16 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use("/logs/api/*", deps.access.api);
   for (const path of ["/", "/logs", "/logs/assets/*"]) app.use(path, deps.access.page);
   app.route("/", createHistoryRoutes({ ...deps.history, describeIssue: describeQueryIssue }));
+  if (deps.relay !== undefined) {
+    app.route(
+      "/",
+      createDeliveriesRoutes({
+        store: deps.relay.store,
+        access: deps.access,
+        describeIssue: describeQueryIssue,
+      }),
+    );
+  }
 
   app.get(
     "/logs/ws",

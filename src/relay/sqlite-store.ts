@@ -268,6 +268,9 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
          (bucket_id, input_id, github_delivery, method, headers, query, body, source_address, received_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     ),
+    recentDeliveries: db.query<DeliveryRow, [string, number]>(
+      "SELECT * FROM deliveries WHERE bucket_id = ? ORDER BY id DESC LIMIT ?",
+    ),
     deliveriesAfter: db.query<DeliveryRow, [string, number, number]>(
       "SELECT * FROM deliveries WHERE bucket_id = ? AND id > ? ORDER BY id LIMIT ?",
     ),
@@ -551,6 +554,9 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         throw error;
       }
       return committed(results);
+    },
+    async recentDeliveries(bucketId, limit) {
+      return q.recentDeliveries.all(bucketId, limit).map(toDelivery);
     },
     async listDeliveries(bucketId, afterId, limit) {
       return q.deliveriesAfter.all(bucketId, afterId === null ? 0 : Number(afterId), limit).map(toDelivery);

@@ -170,6 +170,8 @@ export interface DeliveryStore {
   appendDeliveries(batch: readonly NewDelivery[]): Promise<AppendResult[]>;
   /** Deliveries of one bucket after the cursor id, in store order. */
   listDeliveries(bucketId: string, afterId: string | null, limit: number): Promise<StoredDelivery[]>;
+  /** The newest `limit` deliveries of a bucket, newest first (for people looking at recent traffic). */
+  recentDeliveries(bucketId: string, limit: number): Promise<StoredDelivery[]>;
   /** A page of deliveries for a reader that resumes or catches up, with what retention took from them. */
   readDeliveries(read: DeliveryRead): Promise<DeliveryPage>;
   /** The cursor epoch of this database and the highest delivery id it ever assigned (0: none). */

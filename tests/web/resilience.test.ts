@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { append } from "../helpers/logs.ts";
+import { relayFixture } from "../helpers/relay.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/ws.ts";
 import {
@@ -202,19 +203,33 @@ describe.skipIf(!requireChromium())("log page resilience", () => {
   );
 
   test(
-    "the webhook tab explains when the server has no deliveries API",
+    "the webhook tab lists a real delivery with its body shown as text",
     async () => {
       await using server = await startTestServer();
+      await using relay = await relayFixture(server);
+      const bucket = await relay.createBucket("github");
+      const body = '{"note": "<img src=x onerror=alert(1)>"}';
+      expect(
+        (await relay.post(bucket.inputs[0]?.id as string, body, { headers: { "X-GitHub-Event": "push" } }))
+          .status,
+      ).toBe(200);
       await using tab = await openPage(chromium.browser, server.httpUrl("/logs"));
+      let dialogs = 0;
+      tab.page.on("dialog", (dialog) => {
+        dialogs++;
+        void dialog.dismiss();
+      });
       await tab.page.click("#tab-webhooks");
       expect(await tab.page.isVisible("#webhooks-panel")).toBe(true);
       expect(await tab.page.isVisible("#logs-panel")).toBe(false);
-      await tab.page.waitForFunction(
-        () => (document.getElementById("deliveries-status")?.textContent ?? "") !== "",
+      await tab.page.waitForFunction(() =>
+        /1 recent delivery/.test(document.getElementById("deliveries-status")?.textContent ?? ""),
       );
-      expect(await tab.page.locator("#deliveries-status").textContent()).toMatch(
-        /not available|Could not load/,
+      await tab.page.waitForFunction(() =>
+        (document.getElementById("delivery-detail")?.textContent ?? "").includes("onerror=alert(1)"),
       );
+      expect(await tab.page.locator("#delivery-detail img").count()).toBe(0);
+      expect(dialogs).toBe(0);
       expect(new URL(tab.page.url()).hash).toBe("#webhooks");
       await tab.page.keyboard.press("ArrowLeft");
       expect(await tab.page.isVisible("#logs-panel")).toBe(true);

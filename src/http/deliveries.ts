@@ -1,0 +1,106 @@
+/**
+ * `GET /logs/api/deliveries?bucket=<name|id>&limit=N`: the relay's recent deliveries of a bucket, newest first,
+ * with headers and body, for the page's webhook view. Webhook bodies can hold anything a sender put in them,
+ * so without LOGS_TOKEN this answers loopback clients only. Bodies are cut to a preview size so one request
+ * stays bounded however large the stored bodies are.
+ */
+import { zValidator } from "@hono/zod-validator";
+import { Hono } from "hono";
+import { z } from "zod";
+import { encodeBody } from "../relay/message.ts";
+import type { RelayStore } from "../relay/store.ts";
+import { errorBody } from "./errors.ts";
+import type { LogsAccess } from "./logs-access.ts";
+import { type AppEnv, clientAddress } from "./upgrade.ts";
+
+export const MAX_DELIVERIES = 200;
+/** Body bytes returned per delivery; longer bodies are cut and marked `body_truncated`. */
+export const BODY_PREVIEW_BYTES = 256 * 1024;
+
+const querySchema = z.strictObject({
+  bucket: z.string().max(200).optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, `must be an integer from 1 to ${MAX_DELIVERIES}`)
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= MAX_DELIVERIES, `must be an integer from 1 to ${MAX_DELIVERIES}`)
+    .optional(),
+  token: z.string().max(512).optional(),
+});
+
+/** Cuts before `limit` at a character boundary, so valid UTF-8 stays valid (and is not sent as base64). */
+export function cutAtCharacter(bytes: Uint8Array, limit: number): Uint8Array {
+  if (bytes.byteLength <= limit) return bytes;
+  let end = limit;
+  // Back off over UTF-8 continuation bytes (10xxxxxx) to the start of the character cut in two.
+  while (end > 0 && end > limit - 4 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end);
+}
+
+export function isLoopback(address: string): boolean {
+  return (
+    address === "127.0.0.1" ||
+    address === "::1" ||
+    address.startsWith("::ffff:127.") ||
+    address.startsWith("127.")
+  );
+}
+
+export interface DeliveriesRouteDeps {
+  store: RelayStore;
+  access: LogsAccess;
+  describeIssue: (error: { issues: readonly z.core.$ZodIssue[] }) => { field: string; message: string };
+}
+
+export function createDeliveriesRoutes(deps: DeliveriesRouteDeps): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  routes.get(
+    "/logs/api/deliveries",
+    zValidator("query", querySchema, (result, c) => {
+      if (result.success) return;
+      const { field, message } = deps.describeIssue(result.error);
+      return c.json(errorBody(message, { field }), 400);
+    }),
+    async (c) => {
+      if (!deps.access.required && !isLoopback(clientAddress(c))) {
+        return c.json(
+          errorBody("Webhook deliveries are shown to other hosts only when LOGS_TOKEN is set"),
+          403,
+        );
+      }
+      const { bucket: wanted, limit = 50 } = c.req.valid("query");
+      const buckets = await deps.store.listBuckets();
+      const bucket =
+        wanted === undefined
+          ? buckets[0]
+          : buckets.find((candidate) => candidate.id === wanted || candidate.name === wanted);
+      if (wanted !== undefined && bucket === undefined)
+        return c.json(errorBody(`Unknown bucket "${wanted}"`, { field: "bucket" }), 404);
+      const stored = bucket === undefined ? [] : await deps.store.recentDeliveries(bucket.id, limit);
+      const names = new Map(bucket?.inputs.map((input) => [input.id, input.name]));
+      return c.json({
+        buckets: buckets.map(({ id, name }) => ({ id, name })),
+        deliveries: stored.map((delivery) => {
+          const truncated = delivery.body.byteLength > BODY_PREVIEW_BYTES;
+          const { body, encoding } = encodeBody(cutAtCharacter(delivery.body, BODY_PREVIEW_BYTES));
+          return {
+            id: delivery.id,
+            bucket_id: delivery.bucketId,
+            bucket_name: bucket?.name ?? "",
+            input_id: delivery.inputId,
+            input_name: names.get(delivery.inputId) ?? "",
+            method: delivery.method,
+            query: delivery.query,
+            headers: delivery.headers,
+            body,
+            ...(encoding ? { body_encoding: encoding } : {}),
+            ...(truncated ? { body_truncated: true, body_bytes: delivery.body.byteLength } : {}),
+            received_at: new Date(delivery.receivedAt).toISOString(),
+            source_ip: delivery.sourceAddress,
+          };
+        }),
+      });
+    },
+  );
+  return routes;
+}
