@@ -25,11 +25,24 @@ describe("hostile log content", () => {
     expect(long.truncated).toBe(true);
     expect(long.message.startsWith("msg 1 xxx")).toBe(true);
     expect(long.message.length).toBeLessThanOrEqual(1024 * 1024);
+    expect(long.message.length).toBeGreaterThan(1024 * 1024 - 200); // cut at the line limit, not a read step
     expect(seqOf(await client.next(10_000))).toBe(2);
     const health = (await (await fetch(server.httpUrl("/health"))).json()) as {
       logs: { lines_truncated: number };
     };
     expect(health.logs.lines_truncated).toBe(1);
+    client.close();
+  });
+
+  test("a 600 KB line, longer than one read step, arrives whole", async () => {
+    await using server = await startTestServer({ files: { "server.log": "" } });
+    const client = await connectLogs(server);
+    const payload = "y".repeat(600 * 1024);
+    append(server, "server.log", `${textLine({ seq: 1 }).trimEnd()} ${payload}\n${textLine({ seq: 2 })}`);
+    const entry = await client.nextJson<Entry>(10_000);
+    expect(entry.truncated).toBeUndefined();
+    expect(entry.message).toBe(`msg 1 ${payload}`);
+    expect(seqOf(await client.next(10_000))).toBe(2);
     client.close();
   });
 
