@@ -91,22 +91,29 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
   };
 
   /**
-   * Resolves true once the socket's queue is back under the high-water mark (Bun's drain event, or a poll
-   * as a safety net), false when nothing drained within the stall timeout.
+   * Resolves true once the socket's queue is back under the high-water mark (checked on Bun's drain event,
+   * and by a poll as a safety net), false when the socket drained nothing for the stall timeout. A drain
+   * event is progress but not necessarily enough: a 25 MiB message drains in many steps, and each restarts
+   * the stall timer.
    */
   const drained = () =>
     new Promise<boolean>((resolve) => {
+      const below = () => stopped || peer.getBufferedAmount() <= limits.catchUpHighWaterBytes;
       const done = (ok: boolean) => {
         clearTimeout(stall);
         clearInterval(poll);
         wakeDrain = null;
         resolve(ok);
       };
-      const stall = setTimeout(() => done(false), limits.stallTimeoutMs);
+      let stall = setTimeout(() => done(false), limits.stallTimeoutMs);
       const poll = setInterval(() => {
-        if (stopped || peer.getBufferedAmount() <= limits.catchUpHighWaterBytes) done(true);
+        if (below()) done(true);
       }, DRAIN_POLL_MS);
-      wakeDrain = () => done(true);
+      wakeDrain = () => {
+        if (below()) return done(true);
+        clearTimeout(stall);
+        stall = setTimeout(() => done(false), limits.stallTimeoutMs);
+      };
     });
 
   const send = (delivery: ReplayedDelivery) => {
@@ -142,6 +149,14 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
     let pendingNotice = notice;
     try {
       while (!stopped) {
+        // Never read ahead, send, or rejoin the live topics while the socket holds more than the high-water
+        // mark: a huge webhook still queued must drain first, or the next publish could pass Bun's limit.
+        if (peer.getBufferedAmount() > limits.catchUpHighWaterBytes && !(await drained())) {
+          stats.closedTooSlow++;
+          peer.close(CloseCode.TOO_SLOW, "Client too slow: resume with the last cursor");
+          return;
+        }
+        if (stopped) return;
         const target = fanout.published();
         const page = await store.readDeliveries({
           bucketIds,

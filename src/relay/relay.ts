@@ -15,7 +15,7 @@ import { formatCursor } from "./cursor.ts";
 import { deliveryLogEntry } from "./delivery-log.ts";
 import { createFanout } from "./fanout.ts";
 import { type FeedStats, type Subscription, startFeed } from "./feed.ts";
-import { PING, webhookMessage } from "./message.ts";
+import { webhookMessage } from "./message.ts";
 import { ALL_BUCKETS_TOPIC, type AuthResult, bucketTopic, type Grant } from "./protocol.ts";
 import { createRelaySession, type SessionHandle } from "./session.ts";
 import type { AppendResult, NewDelivery, RelayStore, Token } from "./store.ts";
@@ -29,8 +29,6 @@ import { createDeliveryWriter } from "./writer.ts";
 export const MAX_BODY_BYTES_IN_FLIGHT = 512 * 1024 * 1024;
 /** Sockets waiting for their `auth` at once; past it new sockets are closed with 1013 (try again later). */
 export const MAX_PENDING_AUTH = 4096;
-/** Every authenticated socket subscribes to this topic; one publish pings them all. */
-export const PING_TOPIC = "relay/ping";
 /**
  * Deliveries deleted per retention transaction, so one never holds the write lock (or the event loop) for
  * long. A pass runs transactions until nothing is past the limits, yielding to the event loop between them.
@@ -204,7 +202,9 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
 
   const startPings = () => {
     if (closed || pingTimer !== null) return;
-    pingTimer = setInterval(() => options.publish(PING_TOPIC, PING), options.pingIntervalMs);
+    pingTimer = setInterval(() => {
+      for (const handles of sessionsByToken.values()) for (const handle of handles) handle.ping();
+    }, options.pingIntervalMs);
     pingTimer.unref();
   };
 
@@ -273,7 +273,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       }
       return { found, missing };
     },
-    authenticated(handle: SessionHandle, grant: Grant, peer: Peer) {
+    authenticated(handle: SessionHandle, grant: Grant) {
       let handles = sessionsByToken.get(grant.tokenId);
       if (handles === undefined) {
         handles = new Set();
@@ -281,7 +281,6 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       }
       handles.add(handle);
       authenticatedCount++;
-      peer.subscribe(PING_TOPIC);
       startPings();
       return () => {
         authenticatedCount--;
@@ -300,6 +299,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       pendingAuth--;
     },
     startFeed: (peer: Peer, subscription: Subscription) => startFeed(feedDeps, peer, subscription),
+    pingMaxQueuedBytes: options.lagBytes,
     authTimeoutMs: options.authTimeoutMs,
     log,
   };

@@ -4,6 +4,7 @@
  */
 import { CloseCode, type Peer, type SocketSession } from "../transport/peer.ts";
 import type { Feed, Subscription } from "./feed.ts";
+import { PING } from "./message.ts";
 import {
   type AuthResult,
   type BucketRef,
@@ -15,21 +16,27 @@ import {
   step,
 } from "./protocol.ts";
 
-/** A handle the relay keeps per authenticated session, to close it when its token is revoked. */
+/** A handle the relay keeps per authenticated session: to ping it, and to close it when its token is revoked. */
 export interface SessionHandle {
   revoke(): void;
+  ping(): void;
 }
 
 export interface RelaySessionDeps {
   authenticate(address: string, key: string, secret: string): Promise<AuthResult>;
   lookupBuckets(refs: readonly string[] | null): Promise<{ found: BucketRef[]; missing: string[] }>;
   /** Called once per session that authenticated; the returned function undoes it when the socket closes. */
-  authenticated(handle: SessionHandle, grant: Grant, peer: Peer): () => void;
+  authenticated(handle: SessionHandle, grant: Grant): () => void;
   /** Counts the session as waiting for auth; false when too many are, and the socket is turned away. */
   admitPending(): boolean;
   releasePending(): void;
   /** Starts feeding the socket this subscription (live, or from the store first). */
   startFeed(peer: Peer, subscription: Subscription): Feed;
+  /**
+   * A socket with more than this queued skips a ping: data is on its way to it anyway, and a send while the
+   * queue is past Bun's backpressure limit would close the socket.
+   */
+  pingMaxQueuedBytes: number;
   authTimeoutMs: number;
   log: (level: "info" | "warn" | "error", message: string) => void;
 }
@@ -51,7 +58,12 @@ export function createRelaySession(deps: RelaySessionDeps, address: string): Soc
     pending = false;
   };
 
-  const handle: SessionHandle = { revoke: () => dispatch({ type: "revoked" }) };
+  const handle: SessionHandle = {
+    revoke: () => dispatch({ type: "revoked" }),
+    ping() {
+      if (peer !== null && peer.getBufferedAmount() <= deps.pingMaxQueuedBytes) peer.send(PING);
+    },
+  };
 
   const fail = (what: string, error: unknown) => {
     deps.log("error", `relay socket ${what} failed: ${String(error)}`);
@@ -78,7 +90,7 @@ export function createRelaySession(deps: RelaySessionDeps, address: string): Soc
         return;
       case "authenticated":
         stopWaitingForAuth();
-        release = deps.authenticated(handle, action.grant, socket);
+        release = deps.authenticated(handle, action.grant);
         return;
       case "lookup_buckets":
         deps.lookupBuckets(action.refs).then(

@@ -98,6 +98,24 @@ describe("slow consumers", () => {
     slow.end();
   }, 60_000);
 
+  test("a paused client with a 25 MiB webhook queued is neither closed by pings nor by the next webhooks", async () => {
+    await using t = await setup({ RELAY_PING_INTERVAL_MS: "100" });
+    const paused = await rawRelayClient(t.server, t.token, ["hooks"]);
+    paused.pause();
+    const input = (t.bucket.inputs[0] as { id: string }).id;
+    const big = `000000:${"x".repeat(25 * 1024 * 1024 - 8)}`;
+    expect((await t.relay.post(input, big)).status).toBe(200);
+    await send(t.relay, t.bucket, 1, 21);
+    // Several ping intervals pass while far more than the backpressure limit is queued for it.
+    await Bun.sleep(500);
+    paused.resume();
+    await waitFor(() => webhooks(paused).length === 21, 20_000, "everything read");
+    expect(webhooks(paused).map(numberOf)).toEqual(range(0, 21));
+    expect(paused.close).toBeNull();
+    expect(paused.socket.destroyed).toBe(false);
+    paused.end();
+  }, 60_000);
+
   test("a client that stops reading is closed with 4100 and resumes with its last cursor", async () => {
     await using t = await setup({ RELAY_STALL_TIMEOUT_MS: "300" });
     const stuck = await rawRelayClient(t.server, t.token, ["hooks"]);
