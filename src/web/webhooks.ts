@@ -18,6 +18,10 @@ export interface Delivery {
   body_encoding?: "base64";
   received_at: string;
   source_ip: string;
+  input_name?: string;
+  /** The body is a preview: the first part of `body_bytes` bytes. */
+  body_truncated?: boolean;
+  body_bytes?: number;
 }
 
 export interface DeliveriesAnswer {
@@ -86,6 +90,22 @@ export function showBody(delivery: Pick<Delivery, "body" | "body_encoding">): Sh
   return { text, note };
 }
 
+/** First value of a header, by name in any case. */
+export function headerValue(delivery: Pick<Delivery, "headers">, name: string): string {
+  const wanted = name.toLowerCase();
+  for (const [key, values] of Object.entries(delivery.headers))
+    if (key.toLowerCase() === wanted && Array.isArray(values)) return String(values[0] ?? "");
+  return "";
+}
+
+/** Bytes received: the server's count when it sent a preview, else the body's own size. */
+function sizeOf(delivery: Delivery): number {
+  if (typeof delivery.body_bytes === "number") return delivery.body_bytes;
+  return delivery.body_encoding === "base64"
+    ? Math.floor((delivery.body.length * 3) / 4) - (delivery.body.match(/=+$/)?.[0].length ?? 0)
+    : new TextEncoder().encode(delivery.body).length;
+}
+
 export interface WebhooksView {
   show(): void;
   hide(): void;
@@ -105,13 +125,16 @@ export function createWebhooksView(api: Api): WebhooksView {
   let visible = false;
   let loading = false;
 
+  /** The server answers one bucket at a time; asked for none, it picks the first it lists. */
   const renderBuckets = (buckets: DeliveriesAnswer["buckets"]) => {
     const current = bucketSelect.value;
-    const options = [h("option", { text: "All buckets", attrs: { value: "" } })];
-    for (const bucket of buckets)
-      options.push(h("option", { text: bucket.name, attrs: { value: bucket.name } }));
-    bucketSelect.replaceChildren(...options);
-    bucketSelect.value = buckets.some((bucket) => bucket.name === current) ? current : "";
+    bucketSelect.replaceChildren(
+      ...buckets.map((bucket) => h("option", { text: bucket.name, attrs: { value: bucket.name } })),
+    );
+    bucketSelect.value = buckets.some((bucket) => bucket.name === current)
+      ? current
+      : (buckets[0]?.name ?? "");
+    bucketSelect.disabled = buckets.length === 0;
   };
 
   const renderDetail = () => {
@@ -128,7 +151,7 @@ export function createWebhooksView(api: Api): WebhooksView {
       );
     fact("delivery", delivery.id);
     fact("bucket", `${delivery.bucket_name} (${delivery.bucket_id})`);
-    fact("input", delivery.input_id);
+    fact("input", delivery.input_name ? `${delivery.input_name} (${delivery.input_id})` : delivery.input_id);
     fact("method", delivery.method);
     fact("received", delivery.received_at);
     fact("source", delivery.source_ip);
@@ -142,6 +165,13 @@ export function createWebhooksView(api: Api): WebhooksView {
       ),
     );
     const body = showBody(delivery);
+    if (delivery.body_truncated === true)
+      body.note = [
+        `the server sent a preview: ${typeof delivery.body_bytes === "number" ? delivery.body_bytes.toLocaleString("en") : "more"} bytes were received`,
+        body.note,
+      ]
+        .filter(Boolean)
+        .join("; ");
     detail.append(
       h("h3", { text: `${delivery.method} ${delivery.received_at}` }),
       facts,
@@ -192,7 +222,15 @@ export function createWebhooksView(api: Api): WebhooksView {
             h("span", { class: "method", text: delivery.method }),
             h("span", { class: "when", text: delivery.received_at }),
             h("span", { class: "bucket", text: delivery.bucket_name }),
-            h("span", { class: "size muted", text: `${delivery.body.length.toLocaleString("en")} chars` }),
+            h("span", {
+              class: "size muted",
+              text: [
+                headerValue(delivery, "X-Github-Event"),
+                `${sizeOf(delivery).toLocaleString("en")} bytes`,
+              ]
+                .filter(Boolean)
+                .join(" · "),
+            }),
           ),
         ),
       );
@@ -211,11 +249,12 @@ export function createWebhooksView(api: Api): WebhooksView {
     loading = false;
     refreshButton.disabled = false;
     if (!result.ok) {
+      // A 404 of the app itself ("Not found") means no such API; the API's own 404 names the bucket.
       const message =
-        result.status === 404
+        result.status === 404 && result.message === "Not found"
           ? "Webhook deliveries are not available on this server."
-          : result.status === 403
-            ? "This sign-in may not read webhook deliveries."
+          : result.status === 403 || result.status === 404
+            ? result.message
             : `Could not load deliveries: ${result.message}`;
       status.textContent = message;
       // Deliveries already shown stay (a refresh failed); with none, the list says why it is empty.
@@ -224,6 +263,12 @@ export function createWebhooksView(api: Api): WebhooksView {
     }
     renderBuckets(result.data.buckets);
     deliveries = result.data.deliveries;
+    if (result.data.buckets.length === 0) {
+      status.textContent = "No buckets yet: create one with `bun run cli bucket create <name>`.";
+      listElement.replaceChildren(h("li", { class: "muted", text: "No deliveries yet." }));
+      renderDetail();
+      return;
+    }
     if (selected === null || !deliveries.some((d) => d.id === selected)) selected = deliveries[0]?.id ?? null;
     status.textContent = `${deliveries.length} recent deliver${deliveries.length === 1 ? "y" : "ies"}, updated ${new Date().toLocaleTimeString()}`;
     renderList();

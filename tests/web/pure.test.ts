@@ -21,7 +21,7 @@ import {
   streamUrl,
 } from "../../src/web/query.ts";
 import { MAX_RETRY_MS, parseStreamMessage, retryDelay } from "../../src/web/stream.ts";
-import { MAX_BODY_CHARS, showBody } from "../../src/web/webhooks.ts";
+import { headerValue, MAX_BODY_CHARS, showBody } from "../../src/web/webhooks.ts";
 
 function entry(message: string, overrides: Partial<LogEntry> = {}): LogEntry {
   return {
@@ -311,4 +311,10 @@ describe("delivery bodies", () => {
     expect(shown.text.length).toBe(MAX_BODY_CHARS);
     expect(shown.note).toBe("10 more characters not shown");
   });
+});
+
+test("a delivery's header is found whatever the case of its name", () => {
+  const headers = { "X-Github-Event": ["push", "ignored"], "Content-Type": ["application/json"] };
+  expect(headerValue({ headers }, "x-github-event")).toBe("push");
+  expect(headerValue({ headers }, "X-Missing")).toBe("");
 });

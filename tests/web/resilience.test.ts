@@ -229,8 +229,26 @@ describe.skipIf(!requireChromium())("log page resilience", () => {
         (document.getElementById("delivery-detail")?.textContent ?? "").includes("onerror=alert(1)"),
       );
       expect(await tab.page.locator("#delivery-detail img").count()).toBe(0);
+      expect(await tab.page.locator("#delivery-detail table.headers").textContent()).toContain(
+        "X-Github-Event",
+      );
+
+      // Another bucket, chosen in the select (the list refreshes every few seconds, or on Refresh).
+      const stripe = await relay.createBucket("stripe");
+      for (const n of [1, 2])
+        await relay.post(stripe.inputs[0]?.id as string, `{"n":${n}}`, { query: `attempt=${n}` });
+      await tab.page.click("#deliveries-refresh");
+      await tab.page.waitForSelector('#bucket option[value="stripe"]', { state: "attached" });
+      await tab.page.selectOption("#bucket", "stripe");
+      await tab.page.waitForFunction(() =>
+        /2 recent deliveries/.test(document.getElementById("deliveries-status")?.textContent ?? ""),
+      );
+      // Newest first, and the newest is shown.
+      expect(await tab.page.locator("#delivery-detail pre.body").textContent()).toBe('{\n  "n": 2\n}');
+      expect(await tab.page.locator("#delivery-detail").textContent()).toContain("attempt=2");
       expect(dialogs).toBe(0);
       expect(new URL(tab.page.url()).hash).toBe("#webhooks");
+      await tab.page.focus("#tab-webhooks");
       await tab.page.keyboard.press("ArrowLeft");
       expect(await tab.page.isVisible("#logs-panel")).toBe(true);
     },
@@ -261,6 +279,14 @@ describe.skipIf(!requireChromium())("log page resilience", () => {
       });
       await tab.page.route("**/logs/api/deliveries?*", async (route) => {
         requested.push(new URL(route.request().url()).search);
+        if (requested.at(-1)?.includes("bucket=stripe")) {
+          await route.fulfill({
+            status: 404,
+            contentType: "application/json",
+            body: JSON.stringify({ error: 'Unknown bucket "stripe"', field: "bucket" }),
+          });
+          return;
+        }
         await route.fulfill({
           contentType: "application/json",
           body: JSON.stringify({
@@ -269,7 +295,11 @@ describe.skipIf(!requireChromium())("log page resilience", () => {
               { id: "b-2", name: "stripe" },
             ],
             deliveries: [
-              delivery("d-2", '{"zen":"<script>alert(2)</script>","n":1}'),
+              delivery("d-2", '{"zen":"<script>alert(2)</script>","n":1}', {
+                input_name: "from GitHub",
+                body_truncated: true,
+                body_bytes: 300_000,
+              }),
               delivery("d-1", Buffer.from([0xff, 0x00, 0x10]).toString("base64"), {
                 body_encoding: "base64",
               }),
@@ -286,6 +316,9 @@ describe.skipIf(!requireChromium())("log page resilience", () => {
       );
       expect(await detail.locator("table.headers").textContent()).toContain("<img src=x onerror=alert(1)>");
       expect(await detail.locator("img, script").count()).toBe(0);
+      expect(await detail.textContent()).toContain("from GitHub (in-1)");
+      expect(await detail.textContent()).toContain("the server sent a preview: 300,000 bytes were received");
+      expect(await tab.page.inputValue("#bucket")).toBe("github");
 
       await tab.page.locator("#deliveries-list button.delivery").nth(1).click();
       await tab.page.waitForFunction(() =>
@@ -300,6 +333,9 @@ describe.skipIf(!requireChromium())("log page resilience", () => {
         () => requested.at(-1) === "?limit=50&bucket=stripe",
         5_000,
         "a request for the stripe bucket",
+      );
+      await tab.page.waitForFunction(() =>
+        document.getElementById("deliveries-status")?.textContent?.includes('Unknown bucket "stripe"'),
       );
       expect(requested[0]).toBe("?limit=50");
       expect(tab.dialogs).toEqual([]);
