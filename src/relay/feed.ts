@@ -116,6 +116,17 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
       };
     });
 
+  /**
+   * True once the socket's queue is under the high-water mark; false, after closing it with 4100, when it
+   * drained nothing for the stall timeout.
+   */
+  const room = async (): Promise<boolean> => {
+    if (peer.getBufferedAmount() <= limits.catchUpHighWaterBytes || (await drained())) return true;
+    stats.closedTooSlow++;
+    peer.close(CloseCode.TOO_SLOW, "Client too slow: resume with the last cursor");
+    return false;
+  };
+
   const send = (delivery: ReplayedDelivery) => {
     peer.send(
       webhookMessage(
@@ -151,12 +162,7 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
       while (!stopped) {
         // Never read ahead, send, or rejoin the live topics while the socket holds more than the high-water
         // mark: a huge webhook still queued must drain first, or the next publish could pass Bun's limit.
-        if (peer.getBufferedAmount() > limits.catchUpHighWaterBytes && !(await drained())) {
-          stats.closedTooSlow++;
-          peer.close(CloseCode.TOO_SLOW, "Client too slow: resume with the last cursor");
-          return;
-        }
-        if (stopped) return;
+        if (!(await room()) || stopped) return;
         const target = fanout.published();
         const page = await store.readDeliveries({
           bucketIds,
@@ -203,12 +209,7 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
           continue;
         }
         for (const delivery of page.deliveries) {
-          if (peer.getBufferedAmount() > limits.catchUpHighWaterBytes && !(await drained())) {
-            stats.closedTooSlow++;
-            peer.close(CloseCode.TOO_SLOW, "Client too slow: resume with the last cursor");
-            return;
-          }
-          if (stopped) return;
+          if (!(await room()) || stopped) return;
           send(delivery);
           position = Number(delivery.id);
         }
