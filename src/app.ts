@@ -108,7 +108,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // Log access (LOGS_TOKEN): checked before anything else is looked at, so refusals reveal nothing.
   app.route("/", createLoginRoutes(deps.access, deps.authFailuresPerMinute));
   app.use("/logs/api/*", deps.access.api);
-  for (const path of ["/", "/logs", "/logs/assets/*"]) app.use(path, deps.access.page);
+  // The page's scripts and styles hold no data and are fetched without the page's token: they stay public.
+  for (const path of ["/", "/logs"]) app.use(path, deps.access.page);
   app.route("/", createHistoryRoutes({ ...deps.history, describeIssue: describeQueryIssue }));
   if (deps.relay !== undefined) {
     app.route(

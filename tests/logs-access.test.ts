@@ -47,6 +47,7 @@ describe("session cookies (pure)", () => {
   }
   const nexts: Array<[string | undefined, string]> = [
     ["/logs?level=ERROR", "/logs?level=ERROR"],
+    ["/logs?search=rate+limit&repository=a%2Fb", "/logs?search=rate+limit&repository=a%2Fb"],
     ["//evil.example/", "/logs"],
     ["https://evil.example/", "/logs"],
     ['/logs"><script>', "/logs"],
@@ -99,6 +100,16 @@ describe("with LOGS_TOKEN set", () => {
     const page = await fetch(server.httpUrl("/logs"), { redirect: "manual" });
     expect(page.status).toBe(303);
     expect(page.headers.get("location")).toBe("/logs/login?next=%2Flogs");
+    const filtered = await fetch(server.httpUrl("/logs?level=ERROR&token=wrong"), { redirect: "manual" });
+    expect(filtered.headers.get("location")).toBe(
+      `/logs/login?next=${encodeURIComponent("/logs?level=ERROR")}`,
+    );
+    // A link that carries the token opens the page, and its scripts load without one.
+    const linked = await fetch(server.httpUrl(`/logs?token=${TOKEN}`));
+    expect(linked.status).toBe(200);
+    const script = /src="(\/logs\/assets\/[^"]+)"/.exec(await linked.text())?.[1];
+    expect(script).toBeDefined();
+    expect((await fetch(server.httpUrl(script as string), { redirect: "manual" })).status).toBe(200);
     const form = await fetch(server.httpUrl("/logs/login?next=/logs"));
     expect(form.status).toBe(200);
     expect(await form.text()).toContain('name="token"');

@@ -15,7 +15,7 @@ import { type AppEnv, clientAddress } from "./upgrade.ts";
 
 /** Only paths on this server: `next` must never send the browser elsewhere after sign-in. */
 export function safeNext(next: string | undefined): string {
-  return next !== undefined && /^\/(?!\/)[\w\-./?=&%]*$/.test(next) ? next : "/logs";
+  return next !== undefined && /^\/(?!\/)[\w\-./?=&%+]*$/.test(next) ? next : "/logs";
 }
 
 const escapeHtml = (text: string) =>

@@ -56,6 +56,13 @@ export function isSameOrigin(origin: string | undefined, host: string | undefine
   }
 }
 
+/** Where sign-in sends the browser back: the page with its filters, never with a (wrong) token in it. */
+export function returnPath(url: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.delete("token");
+  return `${parsed.pathname}${parsed.search}`;
+}
+
 export interface LogsAccess {
   required: boolean;
   check(c: Context<AppEnv>, options?: { upgrade?: boolean }): AccessResult;
@@ -112,7 +119,7 @@ export function createLogsAccess(
     },
     page: async (c, next) => {
       const result = check(c);
-      if (!result.ok) return c.redirect(`/logs/login?next=${encodeURIComponent(c.req.path)}`, 303);
+      if (!result.ok) return c.redirect(`/logs/login?next=${encodeURIComponent(returnPath(c.req.url))}`, 303);
       await next();
     },
   };
