@@ -3,23 +3,7 @@ import fc from "fast-check";
 import { createTopicRouter } from "../src/hub/router.ts";
 import { entryMatches, type LogFilters } from "../src/hub/topics.ts";
 import type { LogEntry } from "../src/logs/entry.ts";
-
-const entry = (fields: Partial<LogEntry>): LogEntry => ({
-  timestamp: "t",
-  level: "INFO",
-  logger_name: null,
-  message: "m",
-  hook_id: null,
-  event_type: null,
-  repository: null,
-  pr_number: null,
-  github_user: null,
-  task_id: null,
-  task_type: null,
-  task_status: null,
-  token_spend: null,
-  ...fields,
-});
+import { makeEntry as entry } from "./helpers/entries.ts";
 
 const routed = (router: ReturnType<typeof createTopicRouter<string>>, e: LogEntry) => {
   const out: string[] = [];

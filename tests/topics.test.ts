@@ -10,25 +10,7 @@ import {
   topicForFilters,
 } from "../src/hub/topics.ts";
 import type { LogEntry } from "../src/logs/entry.ts";
-
-function entry(fields: Partial<LogEntry>): LogEntry {
-  return {
-    timestamp: "2026-01-01T00:00:00Z",
-    level: "INFO",
-    logger_name: "x",
-    message: "m",
-    hook_id: null,
-    event_type: null,
-    repository: null,
-    pr_number: null,
-    github_user: null,
-    task_id: null,
-    task_type: null,
-    task_status: null,
-    token_spend: null,
-    ...fields,
-  };
-}
+import { makeEntry as entry } from "./helpers/entries.ts";
 
 /** A live member that never lags. */
 const member = (): LiveMember => ({ bufferedAmount: () => 0, onLag() {} });

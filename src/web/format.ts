@@ -1,4 +1,5 @@
 /** Pure formatting of entry fields for display: timestamps, levels, summary steps. */
+import { LOG_LEVELS } from "../logs/entry.ts";
 
 /** `2026-11-23T10:00:00.123456Z` → `11-23 10:00:00.123`: date and time to the millisecond, as written. */
 export function shortTime(timestamp: string): string {
@@ -7,17 +8,8 @@ export function shortTime(timestamp: string): string {
   return `${match[1]} ${match[2]}${(match[3] ?? ".").padEnd(4, "0")}`;
 }
 
-const KNOWN_LEVELS = new Set([
-  "DEBUG",
-  "INFO",
-  "WARNING",
-  "ERROR",
-  "CRITICAL",
-  "COMPLETED",
-  "SUCCESS",
-  "STEP",
-  "UNKNOWN",
-]);
+// The server's own list: the bundle takes this constant (entry.ts has no imports) and nothing else.
+const KNOWN_LEVELS = new Set<string>(LOG_LEVELS);
 
 /** CSS class for a level; levels outside the known set share one class. */
 export function levelClass(level: string): string {
