@@ -8,6 +8,7 @@
  */
 import type { LiveMember, LogHub } from "../hub/log-hub.ts";
 import type { LogFilters } from "../hub/topics.ts";
+import { createDrainWaiter } from "../transport/drain.ts";
 import { CloseCode, type Peer, type SocketSession } from "../transport/peer.ts";
 import type { Journal } from "./journal.ts";
 import { findSinceStart, findTailStart, RetentionGap, readJournal } from "./journal-read.ts";
@@ -35,9 +36,6 @@ export interface LogStreamStats {
   closedBehindRetention: number;
   gapsReported: number;
 }
-
-/** How often a waiting catch-up re-checks the socket's queue besides Bun's drain event. */
-const DRAIN_POLL_MS = 25;
 
 export interface LogSessionDeps {
   hub: LogHub;
@@ -68,7 +66,6 @@ export function createLogSession(
   let topic: string | null = null;
   let closed = false;
   let catchingUp = false;
-  let wakeDrain: (() => void) | null = null;
 
   const member: LiveMember = {
     bufferedAmount: () => peer?.getBufferedAmount() ?? 0,
@@ -94,24 +91,11 @@ export function createLogSession(
     }
   };
 
-  /**
-   * Resolves true once the socket's queue is back under the high-water mark (Bun's drain event, or a poll
-   * as a safety net), false when nothing drained within the stall timeout.
-   */
-  const drained = () =>
-    new Promise<boolean>((resolve) => {
-      const done = (ok: boolean) => {
-        clearTimeout(stall);
-        clearInterval(poll);
-        wakeDrain = null;
-        resolve(ok);
-      };
-      const stall = setTimeout(() => done(false), limits.stallTimeoutMs);
-      const poll = setInterval(() => {
-        if (peer === null || peer.getBufferedAmount() <= limits.catchUpHighWaterBytes) done(true);
-      }, DRAIN_POLL_MS);
-      wakeDrain = () => done(true);
-    });
+  // Closed sockets count as drained so a waiting catch-up wakes up and sees that it is closed.
+  const drain = createDrainWaiter(
+    () => peer === null || peer.getBufferedAmount() <= limits.catchUpHighWaterBytes,
+    limits.stallTimeoutMs,
+  );
 
   /**
    * Sends matching journal lines from `fromSeq` at the socket's pace, then goes live. `onGap` says what to do
@@ -153,7 +137,7 @@ export function createLogSession(
         try {
           for await (const batch of readJournal(journal, seq)) {
             if (closed || peer === null) return;
-            if (peer.getBufferedAmount() > limits.catchUpHighWaterBytes && !(await drained())) {
+            if (peer.getBufferedAmount() > limits.catchUpHighWaterBytes && !(await drain.wait())) {
               stats.closedTooSlow++;
               peer?.close(CloseCode.TOO_SLOW, "Client too slow: resume with the last cursor");
               return;
@@ -220,14 +204,14 @@ export function createLogSession(
     // The stream is one-way; whatever a client sends is ignored (browsers may send keepalives).
     message() {},
     drain() {
-      wakeDrain?.();
+      drain.drained();
     },
     close() {
       closed = true;
       if (topic !== null) hub.unsubscribe(topic, member);
       topic = null;
-      wakeDrain?.();
       peer = null;
+      drain.drained();
     },
   };
 }

@@ -9,6 +9,7 @@
  * Only a socket that drains nothing for the stall timeout (4100) or, while lagging, falls behind what
  * retention keeps (4101) is closed; it resumes with the cursor of the last delivery it received.
  */
+import { createDrainWaiter } from "../transport/drain.ts";
 import { CloseCode, type Peer } from "../transport/peer.ts";
 import { formatCursor, parseCursor } from "./cursor.ts";
 import type { Fanout, LiveMember } from "./fanout.ts";
@@ -19,8 +20,6 @@ import type { DeliveryStore, ReplayedDelivery } from "./store.ts";
 export const CATCH_UP_PAGE_ROWS = 256;
 /** Body bytes read per step (at least one delivery, however large): bounds a catch-up's memory. */
 export const CATCH_UP_PAGE_BYTES = 1024 * 1024;
-/** How often a waiting catch-up re-checks the socket's queue besides Bun's drain event. */
-const DRAIN_POLL_MS = 25;
 
 export interface FeedLimits {
   /** Queued bytes under which a catch-up keeps sending; above it, it waits for the socket to drain. */
@@ -66,7 +65,6 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
   const cursorOf = (id: number) => formatCursor(epoch, id);
   let stopped = false;
   let live = false;
-  let wakeDrain: (() => void) | null = null;
 
   const member: LiveMember = {
     bufferedAmount: () => peer.getBufferedAmount(),
@@ -90,38 +88,17 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
     live = false;
   };
 
-  /**
-   * Resolves true once the socket's queue is back under the high-water mark (checked on Bun's drain event,
-   * and by a poll as a safety net), false when the socket drained nothing for the stall timeout. A drain
-   * event is progress but not necessarily enough: a 25 MiB message drains in many steps, and each restarts
-   * the stall timer.
-   */
-  const drained = () =>
-    new Promise<boolean>((resolve) => {
-      const below = () => stopped || peer.getBufferedAmount() <= limits.catchUpHighWaterBytes;
-      const done = (ok: boolean) => {
-        clearTimeout(stall);
-        clearInterval(poll);
-        wakeDrain = null;
-        resolve(ok);
-      };
-      let stall = setTimeout(() => done(false), limits.stallTimeoutMs);
-      const poll = setInterval(() => {
-        if (below()) done(true);
-      }, DRAIN_POLL_MS);
-      wakeDrain = () => {
-        if (below()) return done(true);
-        clearTimeout(stall);
-        stall = setTimeout(() => done(false), limits.stallTimeoutMs);
-      };
-    });
+  const drain = createDrainWaiter(
+    () => stopped || peer.getBufferedAmount() <= limits.catchUpHighWaterBytes,
+    limits.stallTimeoutMs,
+  );
 
   /**
    * True once the socket's queue is under the high-water mark; false, after closing it with 4100, when it
    * drained nothing for the stall timeout.
    */
   const room = async (): Promise<boolean> => {
-    if (peer.getBufferedAmount() <= limits.catchUpHighWaterBytes || (await drained())) return true;
+    if (peer.getBufferedAmount() <= limits.catchUpHighWaterBytes || (await drain.wait())) return true;
     stats.closedTooSlow++;
     peer.close(CloseCode.TOO_SLOW, "Client too slow: resume with the last cursor");
     return false;
@@ -240,7 +217,7 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
 
   return {
     drain() {
-      wakeDrain?.();
+      drain.drained();
     },
     stop(leaveTopics) {
       if (stopped) return;
@@ -248,7 +225,7 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
       if (live && leaveTopics) leaveLive();
       else fanout.leave(member);
       live = false;
-      wakeDrain?.();
+      drain.drained();
     },
   };
 }

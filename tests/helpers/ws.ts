@@ -26,7 +26,7 @@ const DEFAULT_WAIT_MS = 5000;
 export function wsConnect(url: string, timeoutMs = DEFAULT_WAIT_MS): Promise<TestSocket> {
   const socket = new WebSocket(url);
   const queue: string[] = [];
-  const waiters: Array<(message: string) => void> = [];
+  const waiters: Array<{ deliver: (message: string) => void; fail: (error: Error) => void }> = [];
   let closeInfo: CloseInfo | null = null;
   let closedResolve: (info: CloseInfo) => void = () => {};
   const closed = new Promise<CloseInfo>((resolve) => {
@@ -37,12 +37,16 @@ export function wsConnect(url: string, timeoutMs = DEFAULT_WAIT_MS): Promise<Tes
     const data =
       typeof event.data === "string" ? event.data : new TextDecoder().decode(event.data as ArrayBuffer);
     const waiter = waiters.shift();
-    if (waiter) waiter(data);
+    if (waiter) waiter.deliver(data);
     else queue.push(data);
   });
   socket.addEventListener("close", (event) => {
     closeInfo = { code: event.code, reason: event.reason };
     closedResolve(closeInfo);
+    // Whoever waits for a message will not get one: say so now rather than at their timeout.
+    for (const waiter of waiters.splice(0)) {
+      waiter.fail(new Error(`socket closed (${event.code} ${event.reason}) while waiting`));
+    }
   });
 
   const next = (wait = DEFAULT_WAIT_MS) =>
@@ -52,15 +56,21 @@ export function wsConnect(url: string, timeoutMs = DEFAULT_WAIT_MS): Promise<Tes
       if (closeInfo)
         return reject(new Error(`socket closed (${closeInfo.code} ${closeInfo.reason}) while waiting`));
       const timer = setTimeout(() => {
-        const index = waiters.indexOf(deliver);
+        const index = waiters.indexOf(waiter);
         if (index !== -1) waiters.splice(index, 1);
         reject(new Error(`no message within ${wait} ms`));
       }, wait);
-      const deliver = (message: string) => {
-        clearTimeout(timer);
-        resolve(message);
+      const waiter = {
+        deliver: (message: string) => {
+          clearTimeout(timer);
+          resolve(message);
+        },
+        fail: (error: Error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       };
-      waiters.push(deliver);
+      waiters.push(waiter);
     });
 
   const client: TestSocket = {

@@ -22,6 +22,9 @@ import {
 } from "./browser.ts";
 import { timedLine, timedLines } from "./lines.ts";
 
+/** Starting or stopping Chromium on a busy 2-core machine can take well over the default 5 s hook limit. */
+const BROWSER_HOOK_MS = 30_000;
+
 const TEST_MS = 20_000;
 /** A webhook_summary record as github-webhook-server writes it, with one failed workflow step. */
 const SUMMARY_LINE = `${JSON.stringify({
@@ -56,10 +59,10 @@ describe.skipIf(!requireChromium())("log page", () => {
   let chromium: TestBrowser;
   beforeAll(async () => {
     chromium = await launchBrowser();
-  });
+  }, BROWSER_HOOK_MS);
   afterAll(async () => {
     await chromium?.close();
-  });
+  }, BROWSER_HOOK_MS);
 
   test(
     "shows the backfill, then goes live and shows new entries as they are written",
@@ -376,10 +379,10 @@ describe.skipIf(!requireChromium())("log page looks", () => {
   let chromium: TestBrowser;
   beforeAll(async () => {
     chromium = await launchBrowser();
-  });
+  }, BROWSER_HOOK_MS);
   afterAll(async () => {
     await chromium?.close();
-  });
+  }, BROWSER_HOOK_MS);
 
   test(
     "light and dark: every level and text colour has at least 4.5:1 contrast; screenshots for a person to check",

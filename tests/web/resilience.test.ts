@@ -21,16 +21,19 @@ import {
 } from "./browser.ts";
 import { timedLine, timedLines } from "./lines.ts";
 
+/** Starting or stopping Chromium on a busy 2-core machine can take well over the default 5 s hook limit. */
+const BROWSER_HOOK_MS = 30_000;
+
 const TEST_MS = 20_000;
 
 describe.skipIf(!requireChromium())("log page resilience", () => {
   let chromium: TestBrowser;
   beforeAll(async () => {
     chromium = await launchBrowser();
-  });
+  }, BROWSER_HOOK_MS);
   afterAll(async () => {
     await chromium?.close();
-  });
+  }, BROWSER_HOOK_MS);
 
   test(
     "a server restart loses nothing: the page reconnects with its cursor and gets what was written meanwhile",
