@@ -28,6 +28,7 @@ import {
   renderProfile,
   renderResults,
 } from "./lib/report.ts";
+import { runRelayBench } from "./relay.ts";
 import { runRouting } from "./routing.ts";
 import { runCeiling } from "./scenarios/ceiling.ts";
 import { available, type BenchContext } from "./scenarios/context.ts";
@@ -46,6 +47,7 @@ const SECTIONS = [
   "idle",
   "routing",
   "history",
+  "relay",
   "watch",
   "profile",
 ] as const;
@@ -183,6 +185,7 @@ const results: BenchResults = {
   idle: [],
   routing: null,
   history: null,
+  relay: null,
   watch: null,
   profile: null,
   errors: [],
@@ -254,6 +257,13 @@ try {
         if (servers.includes("hookstream")) {
           await attempt("history", async () => {
             results.history = await runHistoryBench(quick, log);
+          });
+        }
+        break;
+      case "relay":
+        if (servers.includes("hookstream")) {
+          await attempt("relay", async () => {
+            results.relay = await runRelayBench(quick, log);
           });
         }
         break;

@@ -2,6 +2,7 @@
  * Results → the table rows with targets and verdicts, and the docs/benchmarks.md page around the table.
  */
 import type { HistoryBenchResult } from "../history.ts";
+import type { RelayBenchResult } from "../relay.ts";
 import type { RoutingResult } from "../routing.ts";
 import type { CeilingResult } from "../scenarios/ceiling.ts";
 import type { FanoutResult } from "../scenarios/fanout.ts";
@@ -24,6 +25,8 @@ export interface BenchResults {
   routing: RoutingResult | null;
   /** History queries over a large log directory (hookstream only). */
   history: HistoryBenchResult | null;
+  /** The webhook relay with the durable store (hookstream only). */
+  relay: RelayBenchResult | null;
   /** The runtime's fs.watch delivery, which bounds the follower's wake-up latency. */
   watch: WatchProbe | null;
   profile: ProfileResult | null;
@@ -280,6 +283,39 @@ function idleRows(results: IdleResult[]): Row[] {
   return rows;
 }
 
+function relayRows(relay: RelayBenchResult): Row[] {
+  const only = (value: number, note?: string): Partial<Record<ServerName, Cell>> => ({
+    hookstream: note === undefined ? { value } : { value, note },
+  });
+  const rows: Row[] = [];
+  for (const l of relay.latency) {
+    const target = l.subscribers === 1 ? 5 : 8;
+    rows.push({
+      metric: `Relay POST → socket p99, ${l.subscribers} subscriber(s), ${l.rate}/s (ms; ${fmt(relay.payloadBytes / 1024, 1)} KB JSON)`,
+      cells: only(
+        l.p99,
+        `p50 ${fmt(l.p50, 2)} ms, max ${fmt(l.max, 1)} ms; ${l.lost} lost; every 2xx after an fsynced group commit`,
+      ),
+      format: (v) => fmt(v, 2),
+      ratio: false,
+      target: `< ${target} ms`,
+      verdict: verdict(l.p99 < target && l.lost === 0),
+    });
+  }
+  for (const t of relay.throughput) {
+    rows.push({
+      metric: `Relay webhooks/s accepted, store on, ${t.subscribers} subscriber(s)`,
+      cells: only(
+        t.perSecond,
+        `${fmt(t.accepted)} accepted, ${t.lost} missing at a subscriber; one load process sends (32 in flight, keep-alive) and receives${t.subscribers > 1 ? `, ${t.subscribers}× each body: client-bound` : ""}`,
+      ),
+      format: (v) => fmt(v),
+      ratio: false,
+    });
+  }
+  return rows;
+}
+
 function historyRows(history: HistoryBenchResult): Row[] {
   const only = (value: number, note?: string): Partial<Record<ServerName, Cell>> => ({
     hookstream: note === undefined ? { value } : { value, note },
@@ -421,6 +457,7 @@ export function buildRows(results: BenchResults, servers: readonly ServerName[])
     ...idleRows(results.idle),
     ...(results.routing ? routingRows(results.routing) : []),
     ...(results.history ? historyRows(results.history) : []),
+    ...(results.relay ? relayRows(results.relay) : []),
     ...(results.watch ? [watchRow(results.watch)] : []),
     lossRow(results, servers),
   ].filter((row) => Object.keys(row.cells).length > 0);
