@@ -38,6 +38,9 @@ export interface RelayBenchResult {
   payloadBytes: number;
   latency: RelayLatency[];
   throughput: RelayThroughput[];
+  /** 1-subscriber throughput again after 1,000 subscriber connect/disconnect cycles (smee leaks listeners). */
+  afterCycles: RelayThroughput | null;
+  cycles: number;
 }
 
 function payload(seq: number): string {
@@ -155,7 +158,34 @@ export async function runRelayBench(quick: boolean, log: (line: string) => void)
         await Bun.sleep(50);
       }
     }
-    const result: RelayBenchResult = { payloadBytes: payload(0).length, latency: [], throughput: [] };
+    const result: RelayBenchResult = {
+      payloadBytes: payload(0).length,
+      latency: [],
+      throughput: [],
+      afterCycles: null,
+      cycles: 0,
+    };
+    const measureThroughput = async (subscribers: Subscriber[]): Promise<RelayThroughput> => {
+      const accepted: number[] = [];
+      const until = performance.now() + (quick ? 2_000 : 5_000);
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: INFLIGHT }, async () => {
+          while (performance.now() < until) accepted.push(await post());
+        }),
+      );
+      const elapsed = (performance.now() - t0) / 1000;
+      accepted.sort((a, b) => a - b);
+      await waitUntil(() => subscribers.every((s) => s.seqs.length >= accepted.length), 30_000);
+      for (const s of subscribers) s.seqs.sort((a, b) => a - b);
+      const lost = lostAcross(subscribers, accepted);
+      return {
+        subscribers: subscribers.length,
+        accepted: accepted.length,
+        perSecond: accepted.length / elapsed,
+        lost,
+      };
+    };
     for (const count of [1, 100]) {
       const subscribers = await Promise.all(
         Array.from({ length: count }, () => subscribe(socketUrl, token.key, token.secret)),
@@ -190,30 +220,22 @@ export async function runRelayBench(quick: boolean, log: (line: string) => void)
       }
 
       // Throughput: INFLIGHT requests in flight for a fixed time.
-      const accepted: number[] = [];
-      const until = performance.now() + (quick ? 2_000 : 5_000);
-      const t0 = performance.now();
-      await Promise.all(
-        Array.from({ length: INFLIGHT }, async () => {
-          while (performance.now() < until) accepted.push(await post());
-        }),
-      );
-      const elapsed = (performance.now() - t0) / 1000;
-      accepted.sort((a, b) => a - b);
-      await waitUntil(() => subscribers.every((s) => s.seqs.length >= accepted.length), 30_000);
-      for (const s of subscribers) s.seqs.sort((a, b) => a - b);
-      const lost = lostAcross(subscribers, accepted);
-      result.throughput.push({
-        subscribers: count,
-        accepted: accepted.length,
-        perSecond: accepted.length / elapsed,
-        lost,
-      });
+      const throughput = await measureThroughput(subscribers);
+      result.throughput.push(throughput);
       log(
-        `relay throughput, ${count} subscriber(s): ${(accepted.length / elapsed).toFixed(0)} webhooks/s, lost ${lost}`,
+        `relay throughput, ${count} subscriber(s): ${throughput.perSecond.toFixed(0)} webhooks/s, lost ${throughput.lost}`,
       );
       for (const s of subscribers) s.close();
     }
+    // 1,000 subscribers that connect, authenticate, subscribe and leave; then the 1-subscriber rate again.
+    result.cycles = 1000;
+    for (let i = 0; i < result.cycles; i++) (await subscribe(socketUrl, token.key, token.secret)).close();
+    const again = await subscribe(socketUrl, token.key, token.secret);
+    result.afterCycles = await measureThroughput([again]);
+    again.close();
+    log(
+      `relay throughput after ${result.cycles} connect/disconnect cycles: ${result.afterCycles.perSecond.toFixed(0)} webhooks/s`,
+    );
     return result;
   } finally {
     server.kill("SIGTERM");

@@ -302,6 +302,21 @@ function relayRows(relay: RelayBenchResult): Row[] {
       verdict: verdict(l.p99 < target && l.lost === 0),
     });
   }
+  if (relay.afterCycles !== null) {
+    const before = relay.throughput.find((t) => t.subscribers === 1);
+    const ratio = before === undefined ? null : relay.afterCycles.perSecond / before.perSecond;
+    rows.push({
+      metric: `Relay webhooks/s after ${fmt(relay.cycles)} subscriber connect/disconnect cycles, ÷ before`,
+      cells: only(
+        ratio ?? Number.NaN,
+        `${fmt(relay.afterCycles.perSecond)} webhooks/s, ${relay.afterCycles.lost} missing`,
+      ),
+      format: (v) => `×${fmt(v, 2)}`,
+      ratio: false,
+      target: "no degradation (≥ ×0.8 given the noise)",
+      verdict: verdict(ratio === null ? null : ratio >= 0.8 && relay.afterCycles.lost === 0),
+    });
+  }
   for (const t of relay.throughput) {
     rows.push({
       metric: `Relay webhooks/s accepted, store on, ${t.subscribers} subscriber(s)`,
