@@ -2,13 +2,11 @@
  * Access control as a browser meets it: with LOGS_TOKEN set, the page needs a sign-in, the sign-in cookie
  * opens the stream from the page's own origin, and a page on another origin cannot use that cookie to open it.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { startTestServer } from "../helpers/server.ts";
-import { launchBrowser, openPage, requireChromium, type TestBrowser } from "./browser.ts";
+import { openPage, requireChromium, useBrowser } from "./browser.ts";
 
 const TOKEN = "browser-access-token-0123456789";
-/** Starting or stopping Chromium on a busy 2-core machine can take well over the default 5 s hook limit. */
-const BROWSER_HOOK_MS = 30_000;
 
 /** Opens a WebSocket from the page and reports how it ended: "open", or the close code. */
 function tryStream(url: string): Promise<string> {
@@ -23,13 +21,7 @@ function tryStream(url: string): Promise<string> {
 }
 
 describe.skipIf(!requireChromium())("log access in a browser", () => {
-  let chromium: TestBrowser;
-  beforeAll(async () => {
-    chromium = await launchBrowser();
-  }, BROWSER_HOOK_MS);
-  afterAll(async () => {
-    await chromium?.close();
-  }, BROWSER_HOOK_MS);
+  const chromium = useBrowser();
 
   test("sign-in opens the stream from the same origin, and a cross-origin page with the cookie is refused", async () => {
     await using server = await startTestServer({ env: { LOGS_TOKEN: TOKEN } });

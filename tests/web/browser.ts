@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from "bun:test";
 /**
  * Headless Chromium (Debian's) driven by playwright-core, for the page tests. One browser per test file;
  * each test gets a fresh context. Pages record dialogs and console errors so tests can assert none happened.
@@ -18,6 +19,29 @@ export function requireChromium(): boolean {
 export interface TestBrowser {
   browser: Browser;
   close(): Promise<void>;
+}
+
+/** Starting or stopping Chromium on a busy 2-core machine can take well over the default 5 s hook limit. */
+export const BROWSER_HOOK_MS = 30_000;
+
+/**
+ * One Chromium for the enclosing `describe`: launched before its tests, closed after them. The returned
+ * object's `browser` is valid inside the tests.
+ */
+export function useBrowser(): { readonly browser: Browser } {
+  let launched: TestBrowser | undefined;
+  beforeAll(async () => {
+    launched = await launchBrowser();
+  }, BROWSER_HOOK_MS);
+  afterAll(async () => {
+    await launched?.close();
+  }, BROWSER_HOOK_MS);
+  return {
+    get browser() {
+      if (launched === undefined) throw new Error("the browser is used outside the tests of its describe");
+      return launched.browser;
+    },
+  };
 }
 
 /** `launch` starts Chromium with a fresh temporary `--user-data-dir` of its own, removed on close. */

@@ -2,28 +2,24 @@
  * The log page in a real Chromium against a real server: backfill, live entries, filters, keyboard,
  * escaping of hostile log content, and the summary detail.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { append, jsonLine } from "../helpers/logs.ts";
 import { startTestServer } from "../helpers/server.ts";
 import {
   countText,
-  launchBrowser,
   openPage,
   requireChromium,
   screenshot,
   shownMessages,
-  type TestBrowser,
+  useBrowser,
   waitForCount,
   waitForEntriesSeen,
   waitForMessage,
   waitForState,
 } from "./browser.ts";
 import { timedLine, timedLines } from "./lines.ts";
-
-/** Starting or stopping Chromium on a busy 2-core machine can take well over the default 5 s hook limit. */
-const BROWSER_HOOK_MS = 30_000;
 
 const TEST_MS = 20_000;
 /** A webhook_summary record as github-webhook-server writes it, with one failed workflow step. */
@@ -56,13 +52,7 @@ const SUMMARY_LINE = `${JSON.stringify({
 const fixture = (name: string) => readFileSync(join(import.meta.dir, "..", "fixtures", "logs", name), "utf8");
 
 describe.skipIf(!requireChromium())("log page", () => {
-  let chromium: TestBrowser;
-  beforeAll(async () => {
-    chromium = await launchBrowser();
-  }, BROWSER_HOOK_MS);
-  afterAll(async () => {
-    await chromium?.close();
-  }, BROWSER_HOOK_MS);
+  const chromium = useBrowser();
 
   test(
     "shows the backfill, then goes live and shows new entries as they are written",
@@ -376,13 +366,7 @@ async function contrasts(
 }
 
 describe.skipIf(!requireChromium())("log page looks", () => {
-  let chromium: TestBrowser;
-  beforeAll(async () => {
-    chromium = await launchBrowser();
-  }, BROWSER_HOOK_MS);
-  afterAll(async () => {
-    await chromium?.close();
-  }, BROWSER_HOOK_MS);
+  const chromium = useBrowser();
 
   test(
     "light and dark: every level and text colour has at least 4.5:1 contrast; screenshots for a person to check",

@@ -2,18 +2,17 @@
  * The page across failures and beyond the stream: a server restart while the page is open, retention
  * passing while it is away, history from the API meeting the backfill, search, and the webhook tab.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { append } from "../helpers/logs.ts";
 import { relayFixture } from "../helpers/relay.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/ws.ts";
 import {
   countText,
-  launchBrowser,
   openPage,
   requireChromium,
   shownMessages,
-  type TestBrowser,
+  useBrowser,
   waitForCount,
   waitForEntriesSeen,
   waitForMessage,
@@ -21,19 +20,10 @@ import {
 } from "./browser.ts";
 import { timedLine, timedLines } from "./lines.ts";
 
-/** Starting or stopping Chromium on a busy 2-core machine can take well over the default 5 s hook limit. */
-const BROWSER_HOOK_MS = 30_000;
-
 const TEST_MS = 20_000;
 
 describe.skipIf(!requireChromium())("log page resilience", () => {
-  let chromium: TestBrowser;
-  beforeAll(async () => {
-    chromium = await launchBrowser();
-  }, BROWSER_HOOK_MS);
-  afterAll(async () => {
-    await chromium?.close();
-  }, BROWSER_HOOK_MS);
+  const chromium = useBrowser();
 
   test(
     "a server restart loses nothing: the page reconnects with its cursor and gets what was written meanwhile",

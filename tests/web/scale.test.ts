@@ -4,11 +4,13 @@
  * while 1,000 entries/s arrive and while 102,000 arrive as fast as Chromium takes them; then a bounded DOM
  * and working scrolling with 100,000 entries held.
  */
+
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { append } from "../helpers/logs.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import {
+  BROWSER_HOOK_MS,
   countText,
   launchBrowser,
   type OpenPage,
@@ -17,14 +19,12 @@ import {
   rowCount,
   shownMessages,
   type TestBrowser,
+  useBrowser,
   waitForCount,
   waitForMessage,
   waitForState,
 } from "./browser.ts";
 import { timedLines } from "./lines.ts";
-
-/** Starting or stopping Chromium on a busy 2-core machine can take well over the default 5 s hook limit. */
-const BROWSER_HOOK_MS = 30_000;
 
 const TEST_MS = 20_000;
 /**
@@ -100,7 +100,7 @@ async function readPerf(page: Page): Promise<PerfSummary> {
   });
 }
 
-async function openRecorded(chromium: TestBrowser, url: string): Promise<OpenPage> {
+async function openRecorded(chromium: { readonly browser: Browser }, url: string): Promise<OpenPage> {
   const tab = await openPage(chromium.browser, "about:blank");
   await tab.page.addInitScript(RECORDER);
   await tab.page.goto(url);
@@ -110,13 +110,7 @@ async function openRecorded(chromium: TestBrowser, url: string): Promise<OpenPag
 }
 
 describe.skipIf(!requireChromium())("log page at 1,000 entries/s", () => {
-  let chromium: TestBrowser;
-  beforeAll(async () => {
-    chromium = await launchBrowser();
-  }, BROWSER_HOOK_MS);
-  afterAll(async () => {
-    await chromium?.close();
-  }, BROWSER_HOOK_MS);
+  const chromium = useBrowser();
 
   test(
     "every entry is shown and frames keep coming",
