@@ -51,16 +51,6 @@ export function topicForFilters(filters: LogFilters): string {
   return topicFromValues(mask, (i) => filters[FILTER_FIELDS[i] as FilterField] ?? null) as string;
 }
 
-export function maskOfTopic(topic: string): number {
-  const end = topic.indexOf("/", TOPIC_PREFIX.length);
-  return Number(end === -1 ? topic.slice(TOPIC_PREFIX.length) : topic.slice(TOPIC_PREFIX.length, end));
-}
-
-/** The topic of `mask` this entry belongs to, or null when the entry lacks one of the mask's fields. */
-export function topicForEntry(entry: LogEntry, mask: number): string | null {
-  return topicFromValues(mask, (i) => fieldValue(entry, FILTER_FIELDS[i] as FilterField));
-}
-
 /** Reference semantics, used by tests: does this entry satisfy every filter exactly? */
 export function entryMatches(entry: LogEntry, filters: LogFilters): boolean {
   for (const field of FILTER_FIELDS) {

@@ -87,8 +87,6 @@ export interface LogFollower {
   stop(): void;
   directoryExists(): boolean;
   stats(): FollowerStats;
-  /** Scans and reads everything currently appended; resolves when that pass is done. */
-  poll(): Promise<void>;
 }
 
 interface FollowedFile {
@@ -535,10 +533,6 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
         files: [...files.values()].map((f) => ({ path: f.path, offset: f.offset, format: f.format })),
         ...counters,
       };
-    },
-    async poll() {
-      await scan();
-      await Promise.all([...files.values()].filter((file) => file.ready).map((file) => pump(file)));
     },
   };
 }

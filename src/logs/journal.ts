@@ -18,7 +18,6 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  statSync,
   unlinkSync,
   writeFileSync,
   writeSync,
@@ -192,13 +191,4 @@ export function openJournal(options: JournalOptions): Journal {
       closeSync(fd);
     },
   };
-}
-
-/** Size on disk of a segment right now (the newest one grows). */
-export function segmentSize(segment: Segment): number {
-  try {
-    return statSync(segment.path).size;
-  } catch {
-    return 0;
-  }
 }
