@@ -92,12 +92,17 @@ export interface HistoryIndex {
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** `field=value` keys of an entry, as the Bloom filters hold them. */
+/** The key under which a chunk's Bloom filter holds one filter value; queries ask with the same key. */
+export function bloomKey(field: string, value: string): string {
+  return `${field}=${value}`;
+}
+
+/** The Bloom keys of an entry: one per filter field it has a value for. */
 export function bloomKeys(entry: LogEntry): string[] {
   const keys: string[] = [];
   for (const field of FILTER_FIELDS) {
     const value = fieldValue(entry, field);
-    if (value !== null) keys.push(`${field}=${value}`);
+    if (value !== null) keys.push(bloomKey(field, value));
   }
   return keys;
 }

@@ -7,7 +7,7 @@
  */
 import { entryMatches, type LogFilters } from "../hub/topics.ts";
 import { bloomMayContain } from "./bloom.ts";
-import type { Chunk, HistoryIndex, IndexedEntry, IndexedFile } from "./index.ts";
+import { bloomKey, type Chunk, type HistoryIndex, type IndexedEntry, type IndexedFile } from "./index.ts";
 
 export interface Position {
   ts: number;
@@ -81,7 +81,7 @@ export async function runHistoryQuery(
   deadline: number,
 ): Promise<HistoryResult> {
   const indexed = await index.refresh(deadline);
-  const bloomKeys = Object.entries(query.filters).map(([field, value]) => `${field}=${value}`);
+  const bloomKeys = Object.entries(query.filters).map(([field, value]) => bloomKey(field, value));
   const needle = query.search === null ? null : query.search.toLowerCase();
   // A raw JSON line holds the filter values verbatim — for printable ASCII (writers escape quotes, backslashes
   // and, in Python's default, every non-ASCII character) and except `level`, which defaults when the record has

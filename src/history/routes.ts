@@ -9,7 +9,7 @@ import { z } from "zod";
 import { errorBody } from "../http/errors.ts";
 import type { AppEnv } from "../http/upgrade.ts";
 import type { LogEntry } from "../logs/entry.ts";
-import { filtersOf, logFilterQuerySchema } from "../logs/query.ts";
+import { emptyAsUnset, filtersOf, isoTimestampParam, logFilterQuerySchema } from "../logs/query.ts";
 import { redactSecrets } from "../logs/redact.ts";
 import type { HistoryIndex, IndexedEntry } from "./index.ts";
 import {
@@ -25,29 +25,18 @@ export const MAX_HISTORY_LIMIT = 10_000;
 export const MAX_EXPORT_ENTRIES = 1_000_000;
 const EXPORT_PAGE = 1_000;
 
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
-const isoTime = z
-  .string()
-  .max(64)
-  .refine(
-    (text) => /^\d{4}-\d\d-\d\d/.test(text) && !Number.isNaN(Date.parse(text)),
-    "must be an ISO 8601 timestamp",
-  )
-  .transform((text) => Date.parse(text));
-
 export const historyQuerySchema = logFilterQuerySchema.extend({
-  search: optional(z.string().max(256, "at most 256 characters")),
-  start_time: optional(isoTime),
-  end_time: optional(isoTime),
-  limit: optional(
+  search: emptyAsUnset(z.string().max(256, "at most 256 characters")),
+  start_time: emptyAsUnset(isoTimestampParam),
+  end_time: emptyAsUnset(isoTimestampParam),
+  limit: emptyAsUnset(
     z
       .string()
       .regex(/^\d{1,6}$/, `must be an integer from 1 to ${MAX_HISTORY_LIMIT}`)
       .transform(Number)
       .refine((n) => n >= 1 && n <= MAX_HISTORY_LIMIT, `must be an integer from 1 to ${MAX_HISTORY_LIMIT}`),
   ),
-  cursor: optional(
+  cursor: emptyAsUnset(
     z
       .string()
       .max(512)
@@ -60,8 +49,8 @@ export const historyQuerySchema = logFilterQuerySchema.extend({
         return position;
       }),
   ),
-  format: optional(z.enum(["json", "ndjson"], { error: "must be json or ndjson" })),
-  token: optional(z.string().max(512)),
+  format: emptyAsUnset(z.enum(["json", "ndjson"], { error: "must be json or ndjson" })),
+  token: emptyAsUnset(z.string().max(512)),
 });
 
 type HistoryParams = z.output<typeof historyQuerySchema>;

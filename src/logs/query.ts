@@ -10,21 +10,32 @@ import type { StreamStart } from "./socket.ts";
 /** Longest filter value accepted; real hook ids, repositories and users are far shorter. */
 export const MAX_FILTER_VALUE_CHARS = 256;
 
-/** An empty value (`?repository=`) means "no filter", as `URLSearchParams` writes unset fields. */
-const optionalText = z.preprocess(
-  (value) => (value === "" ? undefined : value),
-  z.string().max(MAX_FILTER_VALUE_CHARS, `at most ${MAX_FILTER_VALUE_CHARS} characters`).optional(),
+/** An optional query parameter where an empty value (`?repository=`) means unset, as `URLSearchParams` writes it. */
+export function emptyAsUnset<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
+}
+
+/** An ISO 8601 timestamp parameter, as milliseconds since the epoch. */
+export const isoTimestampParam = z
+  .string()
+  .max(64)
+  .refine(
+    (text) => /^\d{4}-\d\d-\d\d/.test(text) && !Number.isNaN(Date.parse(text)),
+    "must be an ISO 8601 timestamp",
+  )
+  .transform((text) => Date.parse(text));
+
+const optionalText = emptyAsUnset(
+  z.string().max(MAX_FILTER_VALUE_CHARS, `at most ${MAX_FILTER_VALUE_CHARS} characters`),
 );
 
 export const logFilterQuerySchema = z.strictObject({
   hook_id: optionalText,
-  pr_number: z.preprocess(
-    (value) => (value === "" ? undefined : value),
+  pr_number: emptyAsUnset(
     z
       .string()
       .regex(/^\d{1,15}$/, "must be a positive integer")
-      .transform((digits) => String(Number(digits)))
-      .optional(),
+      .transform((digits) => String(Number(digits))),
   ),
   repository: optionalText,
   event_type: optionalText,
@@ -40,31 +51,15 @@ export const MAX_TAIL = 10_000;
 
 /** The opt-in start of a stream: at most one of them; none means live from now, as in the original. */
 export const logStartQuerySchema = z.object({
-  cursor: z.preprocess(
-    (value) => (value === "" ? undefined : value),
-    z.string().max(64, "at most 64 characters").optional(),
-  ),
-  tail: z.preprocess(
-    (value) => (value === "" ? undefined : value),
+  cursor: emptyAsUnset(z.string().max(64, "at most 64 characters")),
+  tail: emptyAsUnset(
     z
       .string()
       .regex(/^\d{1,6}$/, `must be an integer from 0 to ${MAX_TAIL}`)
       .transform(Number)
-      .refine((n) => n <= MAX_TAIL, `must be an integer from 0 to ${MAX_TAIL}`)
-      .optional(),
+      .refine((n) => n <= MAX_TAIL, `must be an integer from 0 to ${MAX_TAIL}`),
   ),
-  since: z.preprocess(
-    (value) => (value === "" ? undefined : value),
-    z
-      .string()
-      .max(64)
-      .refine(
-        (text) => /^\d{4}-\d\d-\d\d/.test(text) && !Number.isNaN(Date.parse(text)),
-        "must be an ISO 8601 timestamp",
-      )
-      .transform((text) => Date.parse(text))
-      .optional(),
-  ),
+  since: emptyAsUnset(isoTimestampParam),
 });
 
 export const logStreamQuerySchema = logFilterQuerySchema
