@@ -59,6 +59,14 @@ export const configSchema = z
     RELAY_LAG_BYTES: integer(1024 * 1024, 16 * 1024, 1024 * 1024 * 1024),
     RELAY_STALL_TIMEOUT_MS: integer(60_000, 100, 3_600_000),
     RELAY_DURABILITY: z.enum(["full", "normal"]).default("full"),
+    REDIS_URL: z.url({ protocol: /^rediss?$/, error: "expected redis://host:port or rediss://…" }).optional(),
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9:_.-]{1,64}$/, "letters, digits and : _ . - only")
+      .default("hookstream:"),
+    CLUSTER_LOG_STREAM_MAX_ENTRIES: integer(1_000_000, 1_000, 1_000_000_000),
+    CLUSTER_LEASE_MS: integer(10_000, 1_000, 300_000),
+    REUSE_PORT: boolean(false),
   })
   .transform((env) => {
     const dataDir = resolve(env.DATA_DIR);
@@ -76,6 +84,20 @@ export const configSchema = z
       wsBackpressureLimitBytes: env.WS_BACKPRESSURE_LIMIT_BYTES,
       wsIdleTimeoutSeconds: env.WS_IDLE_TIMEOUT_S,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+      /** Several processes may listen on the same port (Linux spreads connections over them). */
+      reusePort: env.REUSE_PORT,
+      /** null: the embedded single-process mode (SQLite, in-process fan-out). */
+      cluster:
+        env.REDIS_URL === undefined
+          ? null
+          : {
+              redisUrl: env.REDIS_URL,
+              keyPrefix: env.REDIS_KEY_PREFIX,
+              /** The shared log stream keeps about this many newest entries. */
+              logStreamMaxEntries: env.CLUSTER_LOG_STREAM_MAX_ENTRIES,
+              /** The log writer's lease: another instance takes over this long after the writer dies. */
+              leaseMs: env.CLUSTER_LEASE_MS,
+            },
       journal: {
         dir: `${dataDir}/journal`,
         maxBytes: env.JOURNAL_MAX_BYTES,

@@ -11,7 +11,7 @@
  */
 import { createDrainWaiter } from "../transport/drain.ts";
 import { CloseCode, type Peer } from "../transport/peer.ts";
-import { formatCursor, parseCursor } from "./cursor.ts";
+import type { CursorCodec } from "./cursor.ts";
 import type { Fanout, LiveMember } from "./fanout.ts";
 import { gapMessage, LIVE, webhookMessage } from "./message.ts";
 import type { DeliveryStore, ReplayedDelivery } from "./store.ts";
@@ -38,7 +38,7 @@ export interface FeedStats {
 export interface FeedDeps {
   store: DeliveryStore;
   fanout: Fanout;
-  epoch: string;
+  cursors: CursorCodec;
   limits: FeedLimits;
   stats: FeedStats;
   log: (level: "info" | "warn" | "error", message: string) => void;
@@ -60,9 +60,9 @@ export interface Feed {
 }
 
 export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription): Feed {
-  const { store, fanout, epoch, limits, stats } = deps;
+  const { store, fanout, cursors, limits, stats } = deps;
   const { topics, bucketIds } = subscription;
-  const cursorOf = (id: number) => formatCursor(epoch, id);
+  const cursorOf = (position: number) => cursors.format(position);
   let stopped = false;
   let live = false;
 
@@ -115,7 +115,7 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
           inputName: delivery.inputName,
         },
         delivery,
-        cursorOf(Number(delivery.id)),
+        cursorOf(cursors.positionOf(delivery.id)),
       ),
     );
   };
@@ -143,8 +143,8 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
         const target = fanout.published();
         const page = await store.readDeliveries({
           bucketIds,
-          afterId: position,
-          throughId: target,
+          afterPosition: position,
+          throughPosition: target,
           maxRows: CATCH_UP_PAGE_ROWS,
           maxBytes: CATCH_UP_PAGE_BYTES,
         });
@@ -167,7 +167,7 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
           peer.send(
             gapMessage(
               requested ?? cursorOf(position),
-              cursorOf(first === undefined ? target + 1 : Number(first.id)),
+              cursorOf(first === undefined ? target + 1 : cursors.positionOf(first.id)),
               pendingNotice,
             ),
           );
@@ -188,7 +188,7 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
         for (const delivery of page.deliveries) {
           if (!(await room()) || stopped) return;
           send(delivery);
-          position = Number(delivery.id);
+          position = cursors.positionOf(delivery.id);
         }
       }
     } catch (error) {
@@ -202,10 +202,10 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
 
   const begin = () => {
     if (subscription.cursor === null) return joinLive();
-    const parsed = parseCursor(epoch, subscription.cursor);
+    const parsed = cursors.parse(subscription.cursor);
     if (parsed.kind === "valid")
       // A cursor ahead of what was published (a restored database) continues from the newest delivery.
-      return void catchUp(Math.min(parsed.id, fanout.published()), "notify", subscription.cursor);
+      return void catchUp(Math.min(parsed.position, fanout.published()), "notify", subscription.cursor);
     void catchUp(
       0,
       "notify",

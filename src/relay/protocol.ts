@@ -10,7 +10,7 @@
  * Frames carry the time they arrived, so the subscribe rate limit is a rule here too.
  */
 import { CloseCode } from "../transport/peer.ts";
-import { CURSOR_PATTERN } from "./cursor.ts";
+import { looksLikeCursor } from "./cursor.ts";
 import { AUTHENTICATED, statusMessage } from "./message.ts";
 
 /** Frames held while a lookup is in flight; a client sending more than this without waiting is closed. */
@@ -144,7 +144,7 @@ function parseCursorField(
   value: unknown,
 ): { ok: true; cursor: string | null } | { ok: false; message: string } {
   if (value === undefined || value === null) return { ok: true, cursor: null };
-  if (typeof value !== "string" || !CURSOR_PATTERN.test(value))
+  if (typeof value !== "string" || !looksLikeCursor(value))
     return { ok: false, message: '"cursor" must be the cursor of a webhook message, as received' };
   return { ok: true, cursor: value };
 }

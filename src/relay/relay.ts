@@ -11,7 +11,6 @@ import type { LogEntry } from "../logs/entry.ts";
 import type { Peer, SocketSession } from "../transport/peer.ts";
 import { createAuthLimiter } from "./auth-limiter.ts";
 import { type ByteBudget, createByteBudget } from "./byte-budget.ts";
-import { formatCursor } from "./cursor.ts";
 import { deliveryLogEntry } from "./delivery-log.ts";
 import { createFanout } from "./fanout.ts";
 import { type FeedStats, type Subscription, startFeed } from "./feed.ts";
@@ -122,18 +121,18 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   let retentionDeleted = 0;
   let closed = false;
 
-  const { epoch, lastId } = await store.deliveryPosition();
+  const { cursors, lastPosition } = await store.deliveryPosition();
   const fanout = createFanout({
     publish: options.publish,
     subscriberCount: options.subscriberCount,
     lagBytes: options.lagBytes,
-    startId: lastId,
+    startId: lastPosition,
   });
   const feedStats: FeedStats = { catchingUp: 0, closedTooSlow: 0, closedBehindRetention: 0, gapsReported: 0 };
   const feedDeps = {
     store,
     fanout,
-    epoch,
+    cursors,
     limits: { catchUpHighWaterBytes: CATCH_UP_HIGH_WATER_BYTES, stallTimeoutMs: options.stallTimeoutMs },
     stats: feedStats,
     log,
@@ -144,7 +143,8 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     log,
     onCommitted({ id, delivery, context }) {
       // Serialised once, however many sockets receive it, and only when someone listens.
-      fanout.publish(Number(id), [bucketTopic(delivery.bucketId), ALL_BUCKETS_TOPIC], () =>
+      const position = cursors.positionOf(id);
+      fanout.publish(position, [bucketTopic(delivery.bucketId), ALL_BUCKETS_TOPIC], () =>
         webhookMessage(
           {
             id,
@@ -154,7 +154,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
             inputName: context.inputName,
           },
           delivery,
-          formatCursor(epoch, Number(id)),
+          cursors.format(position),
         ),
       );
       options.logs.publish(
@@ -335,7 +335,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
         deliveries_failed: written.failed,
         queued: written.queued,
         retention_deleted: retentionDeleted,
-        newest_cursor: formatCursor(epoch, fanout.published()),
+        newest_cursor: cursors.format(fanout.published()),
         auth_failures_tracked: authLimiter.tracked(),
       };
     },

@@ -20,6 +20,7 @@ import { Database } from "bun:sqlite";
 import { closeSync, mkdirSync, openSync, realpathSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname } from "node:path";
+import { epochCursors } from "./cursor.ts";
 import { migrate } from "./migrations.ts";
 import {
   type AppendResult,
@@ -416,10 +417,15 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   /** Ids of the next deliveries of these buckets in the range, in store order (a merge of per-bucket scans). */
   const idsInRange = (read: Parameters<RelayStore["readDeliveries"]>[0]): number[] => {
     if (read.bucketIds === null)
-      return q.idsInRange.all(read.afterId, read.throughId, read.maxRows).map((row) => row.id);
+      return q.idsInRange.all(read.afterPosition, read.throughPosition, read.maxRows).map((row) => row.id);
     const ids: number[] = [];
     for (const bucketId of new Set(read.bucketIds))
-      for (const row of q.bucketIdsInRange.all(bucketId, read.afterId, read.throughId, read.maxRows))
+      for (const row of q.bucketIdsInRange.all(
+        bucketId,
+        read.afterPosition,
+        read.throughPosition,
+        read.maxRows,
+      ))
         ids.push(row.id);
     return ids.sort((a, b) => a - b).slice(0, read.maxRows);
   };
@@ -567,7 +573,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     async deliveryPosition() {
       const epoch = q.epoch.get()?.value;
       if (epoch === undefined) throw new Error("the database has no cursor epoch");
-      return { epoch, lastId: q.lastId.get()?.seq ?? 0 };
+      return { cursors: epochCursors(epoch), lastPosition: q.lastId.get()?.seq ?? 0 };
     },
     async pruneDeliveries(policy, limit) {
       return pruneDeliveries.immediate(policy, limit);

@@ -4,6 +4,8 @@
  * answers synchronously.
  */
 
+import type { CursorCodec } from "./cursor.ts";
+
 export interface Bucket {
   id: string;
   name: string;
@@ -114,7 +116,7 @@ export interface NewDelivery {
 export type AppendResult = { id: string; duplicate: false } | { id: null; duplicate: true };
 
 export interface StoredDelivery extends NewDelivery {
-  /** Store order: a later delivery has a greater id (compare as integers), usable as a resume cursor. */
+  /** Unique in the store; its position in store order is `cursors.positionOf(id)` (see cursor.ts). */
   id: string;
 }
 
@@ -127,10 +129,10 @@ export interface ReplayedDelivery extends StoredDelivery {
 export interface DeliveryRead {
   /** Buckets to read; null for every bucket. */
   bucketIds: readonly string[] | null;
-  /** Deliveries with an id greater than this... */
-  afterId: number;
+  /** Deliveries with a position (see cursor.ts) greater than this... */
+  afterPosition: number;
   /** ...and at most this. */
-  throughId: number;
+  throughPosition: number;
   maxRows: number;
   /** Stops once the bodies read reach this many bytes (but always returns at least one delivery). */
   maxBytes: number;
@@ -140,7 +142,8 @@ export interface DeliveryPage {
   /** In store order; empty when these buckets have nothing in the range. */
   deliveries: ReplayedDelivery[];
   /**
-   * Read in the same snapshot as `deliveries`: the highest id of these buckets deleted by retention (0: none).
+   * Read in the same snapshot as `deliveries`: the highest position of these buckets deleted by retention
+   * (0: none).
    * Retention deletes in store order, so a reader positioned before it has missed deliveries.
    */
   prunedThrough: number;
@@ -174,8 +177,8 @@ export interface DeliveryStore {
   recentDeliveries(bucketId: string, limit: number): Promise<StoredDelivery[]>;
   /** A page of deliveries for a reader that resumes or catches up, with what retention took from them. */
   readDeliveries(read: DeliveryRead): Promise<DeliveryPage>;
-  /** The cursor epoch of this database and the highest delivery id it ever assigned (0: none). */
-  deliveryPosition(): Promise<{ epoch: string; lastId: number }>;
+  /** How this store's cursors read, and the position of the newest delivery it ever assigned (0: none). */
+  deliveryPosition(): Promise<{ cursors: CursorCodec; lastPosition: number }>;
   /** Deletes at most `limit` deliveries by the policy, oldest first; returns how many. */
   pruneDeliveries(policy: RetentionPolicy, limit: number): Promise<number>;
 }

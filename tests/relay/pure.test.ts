@@ -4,7 +4,13 @@
 import { describe, expect, test } from "bun:test";
 import { createAuthLimiter } from "../../src/relay/auth-limiter.ts";
 import { createByteBudget } from "../../src/relay/byte-budget.ts";
-import { formatCursor, type ParsedCursor, parseCursor } from "../../src/relay/cursor.ts";
+import {
+  epochCursors,
+  looksLikeCursor,
+  type ParsedCursor,
+  streamCursors,
+  streamPosition,
+} from "../../src/relay/cursor.ts";
 import { deliveryLogEntry, pullRequestNumber } from "../../src/relay/delivery-log.ts";
 import { canonicalHeaderName, collectHeaders } from "../../src/relay/headers.ts";
 import { rawQuery } from "../../src/relay/input.ts";
@@ -138,12 +144,14 @@ describe("message bodies", () => {
   });
 });
 
-describe("cursors", () => {
+describe("cursors of the SQLite store: <epoch>-<hex id>", () => {
+  const cursors = epochCursors("0badc0de");
   const cases: Array<[string, string, ParsedCursor]> = [
-    ["a cursor of this database", "0badc0de-ff", { kind: "valid", id: 255 }],
-    ["the start of this database", "0badc0de-0", { kind: "valid", id: 0 }],
+    ["a cursor of this database", "0badc0de-ff", { kind: "valid", position: 255 }],
+    ["the start of this database", "0badc0de-0", { kind: "valid", position: 0 }],
     ["a cursor of another database", "deadbeef-ff", { kind: "foreign" }],
     ["a log journal's cursor shape from elsewhere", "3f9a1c2e-4e21", { kind: "foreign" }],
+    ["a Redis stream id (cluster mode)", "1795412792518-0", { kind: "foreign" }],
     ["a decimal meta.id", "1234", { kind: "malformed" }],
     ["upper-case hex", "0BADC0DE-FF", { kind: "malformed" }],
     ["an id past 13 hex digits", "0badc0de-10000000000000", { kind: "malformed" }],
@@ -151,11 +159,57 @@ describe("cursors", () => {
     ["an empty string", "", { kind: "malformed" }],
   ];
   for (const [name, cursor, expected] of cases)
-    test(`${name}: ${expected.kind}`, () => expect(parseCursor("0badc0de", cursor)).toEqual(expected));
+    test(`${name}: ${expected.kind}`, () => expect(cursors.parse(cursor)).toEqual(expected));
 
   test("formatting and parsing round-trip, and the order of ids is kept", () => {
-    for (const id of [1, 9, 10, 255, 4096, 2 ** 40, 2 ** 52 - 1])
-      expect(parseCursor("0badc0de", formatCursor("0badc0de", id))).toEqual({ kind: "valid", id });
+    for (const id of [1, 9, 10, 255, 4096, 2 ** 40, 2 ** 52 - 1]) {
+      expect(cursors.positionOf(String(id))).toBe(id);
+      expect(cursors.parse(cursors.format(id))).toEqual({ kind: "valid", position: id });
+    }
+  });
+});
+
+describe("cursors of the Redis store: the stream id", () => {
+  const cases: Array<[string, string, ParsedCursor]> = [
+    ["a stream id", "1795412792518-3", { kind: "valid", position: streamPosition(1795412792518, 3) }],
+    ["the start of the stream", "0-0", { kind: "valid", position: 0 }],
+    ["a sequence this writer never assigns", "1795412792518-1024", { kind: "foreign" }],
+    ["an SQLite cursor", "0badc0de-ff", { kind: "foreign" }],
+    [
+      "an SQLite cursor with decimal-looking digits",
+      "12345678-9",
+      { kind: "valid", position: streamPosition(12345678, 9) },
+    ],
+    ["no sequence", "1795412792518", { kind: "malformed" }],
+    ["a negative sequence", "1795412792518--1", { kind: "malformed" }],
+    ["an empty string", "", { kind: "malformed" }],
+  ];
+  for (const [name, cursor, expected] of cases)
+    test(`${name}: ${expected.kind}`, () => expect(streamCursors.parse(cursor)).toEqual(expected));
+
+  test("stream ids map to positions in stream order, and back", () => {
+    const ids = [
+      "0-1",
+      "5-0",
+      "5-1",
+      "5-1023",
+      "6-0",
+      "1795412792518-0",
+      "1795412792518-7",
+      "8796093022207-1023",
+    ];
+    const positions = ids.map((id) => streamCursors.positionOf(id));
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    for (const [index, id] of ids.entries()) {
+      expect(Number.isSafeInteger(positions[index])).toBe(true);
+      expect(streamCursors.format(positions[index] ?? -1)).toBe(id);
+    }
+  });
+
+  test("both shapes pass the subscribe frame's shape check; other strings do not", () => {
+    for (const cursor of ["0badc0de-ff", "1795412792518-0"]) expect(looksLikeCursor(cursor)).toBe(true);
+    for (const cursor of ["", "abc", "1234", "0badc0de-", "-1", "1-2-3"])
+      expect(looksLikeCursor(cursor)).toBe(false);
   });
 });
 

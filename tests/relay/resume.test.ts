@@ -75,7 +75,7 @@ describe("cursors", () => {
     const socket = await t.relay.subscribed(t.token);
     for (let i = 0; i < 6; i++) await post(t.relay, i % 2 ? b : a, String(i));
     const messages = (await socket.take(6)).map((raw) => JSON.parse(raw) as WebhookMessage);
-    const { epoch } = await t.relay.store.deliveryPosition();
+    const epoch = (await t.relay.store.deliveryPosition()).cursors.format(0).slice(0, 8);
     for (const message of messages)
       expect(message.cursor).toBe(`${epoch}-${Number(message.meta.id).toString(16)}`);
     const ids = messages.map((m) => Number(m.meta.id));
@@ -121,7 +121,7 @@ describe("resuming", () => {
     const b = await t.relay.createBucket("b");
     await post(t.relay, a, "start");
     const [start] = await t.relay.store.listDeliveries(a.id, null, 1);
-    const { epoch } = await t.relay.store.deliveryPosition();
+    const epoch = (await t.relay.store.deliveryPosition()).cursors.format(0).slice(0, 8);
     const startCursor = `${epoch}-${Number(start?.id).toString(16)}`;
 
     // Senders keep both buckets busy while clients resume from the start, one after another.
@@ -178,7 +178,7 @@ describe("resuming", () => {
     const a1 = JSON.parse(await socket.next()) as WebhookMessage;
     expect(a1.body).toBe("a1");
     await post(t.relay, b, "b2");
-    const { epoch } = await t.relay.store.deliveryPosition();
+    const epoch = (await t.relay.store.deliveryPosition()).cursors.format(0).slice(0, 8);
     socket.send(JSON.stringify({ action: "subscribe", buckets: ["b"], cursor: `${epoch}-0` }));
     expect(await next(socket)).toMatchObject({ status: "subscribed", message: "subscribed to buckets: b" });
     expect(await bodies(socket, 2)).toEqual(["b1", "b2"]);
@@ -316,7 +316,7 @@ describe("retention", () => {
     await post(t.relay, quiet, "q2");
     expect(await bodies(resumed, 1)).toEqual(["q2"]);
     // From before it, the quiet bucket did lose q1.
-    const { epoch } = await t.relay.store.deliveryPosition();
+    const epoch = (await t.relay.store.deliveryPosition()).cursors.format(0).slice(0, 8);
     const older = await t.relay.subscribed(t.token, ["quiet"], `${epoch}-0`);
     expect(await next(older)).toMatchObject({ status: "gap", requested: `${epoch}-0` });
     expect(await bodies(older, 1)).toEqual(["q2"]);
@@ -349,7 +349,7 @@ describe("retention", () => {
       5000,
       "retention by age",
     );
-    const { epoch } = await second.relay.store.deliveryPosition();
+    const epoch = (await second.relay.store.deliveryPosition()).cursors.format(0).slice(0, 8);
     const socket = await second.relay.subscribed(first.token, ["a"], `${epoch}-0`);
     const gap = await next(socket);
     expect(gap).toMatchObject({ status: "gap", requested: `${epoch}-0`, resumed_from: `${epoch}-3` });

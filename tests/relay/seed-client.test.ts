@@ -6,7 +6,6 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { formatCursor } from "../../src/relay/cursor.ts";
 import { relayFixture, repoRoot, type WebhookMessage } from "../helpers/relay.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/ws.ts";
@@ -131,7 +130,7 @@ describe("the seed's client.js", () => {
           output_name: "",
           output_destination: "",
         },
-        cursor: formatCursor((await relay.store.deliveryPosition()).epoch, Number(stored[0]?.id)),
+        cursor: (await relay.store.deliveryPosition()).cursors.format(Number(stored[0]?.id)),
         headers: stored[0]?.headers ?? {},
         query: "foo=bar",
         body: '{"hi": "there"}',

@@ -7,7 +7,6 @@
  * store holds exactly the accepted ones.
  */
 import { expect, test } from "bun:test";
-import { formatCursor } from "../../src/relay/cursor.ts";
 import type { RawWebSocket } from "../helpers/raw-ws.ts";
 import { rawConnect } from "../helpers/raw-ws.ts";
 import {
@@ -51,8 +50,8 @@ test("soak: restart, resuming and slow subscribers, retried and redelivered webh
     const bucketIdOf = new Map(buckets.map((b) => [b.name, b.id]));
     const inputOf = new Map(buckets.map((b) => [b.name, (b.inputs[0] as { id: string }).id]));
     const token: Credentials = await fixture.createToken();
-    const { epoch } = await fixture.store.deliveryPosition();
-    const START = formatCursor(epoch, 0);
+    const { cursors } = await fixture.store.deliveryPosition();
+    const START = cursors.format(0);
     let restarting = false;
 
     // Subscribers: bucket sets by name or id (null: all), each starting from the beginning by cursor.
@@ -285,8 +284,8 @@ test("soak: restart, resuming and slow subscribers, retried and redelivered webh
     const stored = (
       await fixture.store.readDeliveries({
         bucketIds: null,
-        afterId: 0,
-        throughId: Number.MAX_SAFE_INTEGER,
+        afterPosition: 0,
+        throughPosition: Number.MAX_SAFE_INTEGER,
         maxRows: 10_000_000,
         maxBytes: Number.MAX_SAFE_INTEGER,
       })
@@ -311,7 +310,7 @@ test("soak: restart, resuming and slow subscribers, retried and redelivered webh
         seqs: client.received.map((m) => seqOf(m.body)),
       }).toEqual({
         client: client.name,
-        cursors: expected.map((d) => formatCursor(epoch, Number(d.id))),
+        cursors: expected.map((d) => cursors.format(Number(d.id))),
         seqs: expected.map((d) => seqOf(d.body)),
       });
     }

@@ -62,8 +62,8 @@ describe("/v1/socket authentication", () => {
       method: "POST",
     });
     expect(message.meta.id).toMatch(/^\d+$/);
-    const { epoch } = await relay.store.deliveryPosition();
-    expect(message.cursor).toBe(`${epoch}-${Number(message.meta.id).toString(16)}`);
+    const { cursors } = await relay.store.deliveryPosition();
+    expect(message.cursor).toBe(cursors.format(Number(message.meta.id)));
     expect(message.headers["Content-Type"]).toEqual(["application/json"]);
     expect(message.headers["X-Github-Event"]).toEqual(["ping"]);
     expect(message.headers["User-Agent"]).toEqual(["insomnia/6.2.3"]);

@@ -1,0 +1,159 @@
+/**
+ * The one place that talks to Bun's built-in `RedisClient`. Everything else sees `Redis`: raw commands,
+ * Lua scripts, and whether Redis answers right now.
+ *
+ * Bun's client reconnects by itself after Redis restarts, but fails the commands sent while it was away
+ * (`ERR_REDIS_CONNECTION_CLOSED`) and drops pub/sub subscriptions silently. So nothing here relies on pub/sub:
+ * shared streams are followed with XREAD loops that resume from the last id they saw, and a failed command
+ * marks Redis down until a probe answers again. The offline queue is off, so a command never waits unbounded
+ * for a Redis that is away: it fails at once with `RedisUnavailableError`, and callers answer 503 or retry.
+ */
+import { RedisClient } from "bun";
+
+export class RedisUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`Redis is unavailable: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
+export type RedisValue = string | number | null | RedisValue[] | { [key: string]: RedisValue };
+
+export interface Redis {
+  /** One command; rejects with `RedisUnavailableError` when Redis cannot be reached, else Redis's error. */
+  send(command: string, args: readonly (string | number)[]): Promise<RedisValue>;
+  /** Runs a Lua script by its SHA, loading it first when Redis does not know it (after a restart). */
+  eval(script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<RedisValue>;
+  /** A second connection, for blocking commands (XREAD BLOCK) that would stall everything else. */
+  duplicate(): Promise<Redis>;
+  /** Whether the last command reached Redis (or a probe since answered). */
+  isUp(): boolean;
+  /** Called with the new state whenever Redis goes down or comes back. */
+  onStateChange(listener: (up: boolean) => void): () => void;
+  close(): void;
+}
+
+export interface LuaScript {
+  source: string;
+  sha: string;
+}
+
+export function luaScript(source: string): LuaScript {
+  return { source, sha: new Bun.CryptoHasher("sha1").update(source).digest("hex") };
+}
+
+export interface RedisOptions {
+  url: string;
+  /** While Redis is down, it is probed this often (PING); a success brings the state back up. */
+  probeIntervalMs?: number;
+  log: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+/** Errors that mean "Redis is not there", as opposed to an error Redis answered with. */
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && /CONNECTION|SOCKET|ECONNREFUSED|ECONNRESET|TIMEOUT|CLOSED/i.test(code))
+    return true;
+  const message = error instanceof Error ? error.message : String(error);
+  return /connection (is )?closed|ECONNREFUSED|ECONNRESET|socket|not connected|LOADING/i.test(message);
+}
+
+/** Redis's URL without its password, for logs. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparseable Redis URL)";
+  }
+}
+
+/** Connects (retrying until `deadlineMs` passes) and returns the shared state of one Redis server. */
+export async function connectRedis(options: RedisOptions, deadlineMs = 10_000): Promise<Redis> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      return await openConnection(options, new Set());
+    } catch (error) {
+      if (Date.now() - started > deadlineMs)
+        throw new RedisUnavailableError(
+          `could not reach ${redactRedisUrl(options.url)} within ${deadlineMs} ms: ${String(error)}`,
+        );
+      await Bun.sleep(200);
+    }
+  }
+}
+
+async function openConnection(options: RedisOptions, listeners: Set<(up: boolean) => void>): Promise<Redis> {
+  const client = new RedisClient(options.url, {
+    autoReconnect: true,
+    enableOfflineQueue: false,
+    maxRetries: Number.MAX_SAFE_INTEGER,
+    connectionTimeout: 2_000,
+  });
+  await client.connect();
+  const probeIntervalMs = options.probeIntervalMs ?? 500;
+  let up = true;
+  let closed = false;
+  let probe: ReturnType<typeof setInterval> | null = null;
+
+  const setState = (next: boolean) => {
+    if (next === up || closed) return;
+    up = next;
+    options.log(
+      next ? "info" : "warn",
+      next ? "Redis is reachable again" : `Redis at ${redactRedisUrl(options.url)} is unreachable`,
+    );
+    for (const listener of listeners) listener(next);
+    if (!next && probe === null) {
+      probe = setInterval(() => {
+        client.send("PING", []).then(
+          () => {
+            if (probe !== null) clearInterval(probe);
+            probe = null;
+            setState(true);
+          },
+          () => {},
+        );
+      }, probeIntervalMs);
+    }
+  };
+
+  const send = async (command: string, args: readonly (string | number)[]): Promise<RedisValue> => {
+    try {
+      const result = (await client.send(command, args.map(String))) as RedisValue;
+      setState(true);
+      return result;
+    } catch (error) {
+      if (closed || isConnectionError(error)) {
+        setState(false);
+        throw new RedisUnavailableError(error);
+      }
+      throw error;
+    }
+  };
+
+  return {
+    send,
+    async eval(script, keys, args) {
+      const rest = [keys.length, ...keys, ...args];
+      try {
+        return await send("EVALSHA", [script.sha, ...rest]);
+      } catch (error) {
+        if (error instanceof RedisUnavailableError || !String(error).includes("NOSCRIPT")) throw error;
+        return await send("EVAL", [script.source, ...rest]);
+      }
+    },
+    duplicate: () => openConnection(options, new Set()),
+    isUp: () => up,
+    onStateChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close() {
+      closed = true;
+      if (probe !== null) clearInterval(probe);
+      client.close();
+    },
+  };
+}
