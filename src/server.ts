@@ -8,11 +8,7 @@ import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
-import { createLogHub } from "./hub/log-hub.ts";
-import type { LogEntry } from "./logs/entry.ts";
-import { createLogFollower } from "./logs/follow.ts";
-import { openJournal } from "./logs/journal.ts";
-import { createPositionFile } from "./logs/positions.ts";
+import { createLogPipeline } from "./logs/pipeline.ts";
 import type { LogStreamStats } from "./logs/socket.ts";
 import { createRelay } from "./relay/relay.ts";
 import { openSqliteStore } from "./relay/sqlite-store.ts";
@@ -62,47 +58,15 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     idleTimeoutSeconds: config.wsIdleTimeoutSeconds,
     log,
   });
-  const journal = openJournal({ ...config.journal, log });
-  // The hub publishes through the server created below; no entry is read before it exists.
-  const hub = createLogHub({
-    publish: (topic, payload) => server.publish(topic, payload),
-    redact: config.redactSecrets,
-    journal,
-    // Kept well under the backpressure limit, so a lagging socket leaves the topic before Bun would drop it.
-    lagBytes: Math.min(config.logLagBytes, config.wsBackpressureLimitBytes / 4),
-  });
+  // The pipeline publishes through the server created below; no entry is read before it exists.
+  const logs = createLogPipeline(config, (topic, payload) => server.publish(topic, payload), log);
+  const { hub, journal, follower } = logs;
   const logStreamStats: LogStreamStats = {
     catchingUp: 0,
     closedTooSlow: 0,
     closedBehindRetention: 0,
     gapsReported: 0,
   };
-  // Entries published outside the follower (relay deliveries) end their batch once per microtask.
-  let batchEndQueued = false;
-  const publishLogEntry = (entry: LogEntry) => {
-    hub.publish(entry);
-    if (batchEndQueued) return;
-    batchEndQueued = true;
-    queueMicrotask(() => {
-      batchEndQueued = false;
-      hub.endBatch();
-    });
-  };
-
-  const follower = createLogFollower({
-    dir: config.logDir,
-    pollIntervalMs: config.logPollIntervalMs,
-    parse: { naiveZone: config.naiveZone },
-    emit: (entry) => hub.publish(entry),
-    onBatchEnd: () => hub.endBatch(),
-    positions: createPositionFile(`${config.journal.dir}/positions.json`, log),
-    log,
-    onDirectoryChange: (exists) =>
-      log(
-        exists ? "info" : "warn",
-        `log directory ${config.logDir} ${exists ? "found" : "not found; waiting for it"}`,
-      ),
-  });
   const historyIndex = createHistoryIndex({
     dir: config.logDir,
     parse: { naiveZone: config.naiveZone },
@@ -120,7 +84,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     publish: (topic, payload) => server.publish(topic, payload),
     subscriberCount: (topic) => server.subscriberCount(topic),
     publicUrl: () => config.relay.publicUrl ?? `http://localhost:${server.port}`,
-    logs: { publish: publishLogEntry },
+    logs: { publish: (entry) => logs.publish(entry) },
     log,
   });
   if ((await relayStore.countAdminTokens()) === 0)
@@ -149,7 +113,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     fetch: (request, bunServer) => app.fetch(request, bunServer),
     websocket: transport.websocket,
   });
-  await follower.start();
+  await logs.start();
   // Index the existing history in the background; queries wait for it only up to their time budget.
   void historyIndex.refresh();
 
@@ -165,7 +129,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
       shutdownPromise ??= (async () => {
         // From here on /health answers 503 and new upgrades are refused.
         shuttingDown = true;
-        follower.stop();
+        logs.stop();
         // Bun runs each close handler as soon as the close frame is queued; the TCP connections then
         // finish the closing handshake. Wait for that (bounded), then cut whatever is left.
         transport.closeAll(CloseCode.GOING_AWAY, "Server shutdown");
@@ -176,7 +140,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         if (!drained) log("warn", `connections still open after ${config.shutdownGraceMs} ms; closing them`);
         await server.stop(true);
         await relay.close();
-        journal.close();
+        logs.close();
       })();
       return shutdownPromise;
     },
