@@ -5,6 +5,8 @@
  */
 import type { Server } from "bun";
 import { createApp } from "./app.ts";
+import type { ClusterContext } from "./cluster/context.ts";
+import { connectRedis } from "./cluster/redis.ts";
 import type { Config } from "./config.ts";
 import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
@@ -58,8 +60,22 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     idleTimeoutSeconds: config.wsIdleTimeoutSeconds,
     log,
   });
+  // Cluster mode: one Redis shared by every instance; the embedded mode needs nothing outside the process.
+  const cluster: ClusterContext | null =
+    config.cluster === null
+      ? null
+      : {
+          redis: await connectRedis({ url: config.cluster.redisUrl, log }),
+          settings: config.cluster,
+          instanceId: crypto.randomUUID(),
+        };
   // The pipeline publishes through the server created below; no entry is read before it exists.
-  const logs = createLogPipeline(config, (topic, payload) => server.publish(topic, payload), log);
+  const logs = await createLogPipeline(
+    config,
+    (topic, payload) => server.publish(topic, payload),
+    log,
+    cluster,
+  );
   const { hub, journal, follower } = logs;
   const logStreamStats: LogStreamStats = {
     catchingUp: 0,
@@ -110,6 +126,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
   const server: Server<SocketData> = Bun.serve<SocketData>({
     port: config.port,
     hostname: config.host,
+    reusePort: config.reusePort,
     fetch: (request, bunServer) => app.fetch(request, bunServer),
     websocket: transport.websocket,
   });
@@ -141,6 +158,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         await server.stop(true);
         await relay.close();
         logs.close();
+        cluster?.redis.close();
       })();
       return shutdownPromise;
     },

@@ -3,6 +3,7 @@
  * the config so the composition root stays short and the log source can change (a Redis stream shared by
  * several instances) without touching the rest.
  */
+import type { ClusterContext } from "../cluster/context.ts";
 import type { Config } from "../config.ts";
 import { createLogHub, type LogHub, type PublishFn } from "../hub/log-hub.ts";
 import type { LogEntry } from "./entry.ts";
@@ -26,7 +27,12 @@ export interface LogPipeline {
   close(): void;
 }
 
-export function createLogPipeline(config: Config, publish: PublishFn, log: LogFn): LogPipeline {
+export async function createLogPipeline(
+  config: Config,
+  publish: PublishFn,
+  log: LogFn,
+  _cluster: ClusterContext | null,
+): Promise<LogPipeline> {
   const journal = openJournal({ ...config.journal, log });
   const hub = createLogHub({
     publish,
