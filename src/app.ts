@@ -19,6 +19,7 @@ import { filtersOf, logStreamQuerySchema, startOf } from "./logs/query.ts";
 import { createLogSession, type LogStreamLimits, type LogStreamStats } from "./logs/socket.ts";
 import type { Relay } from "./relay/relay.ts";
 import { createRelayRoutes } from "./relay/routes.ts";
+import { StoreUnavailableError } from "./relay/store.ts";
 import type { ConnectionLimiter } from "./transport/connections.ts";
 import { createWebRoutes } from "./web/routes.ts";
 
@@ -47,6 +48,15 @@ export interface AppDeps {
   authFailuresPerMinute: number;
   /** The log files' history: index and per-query time budget. */
   history: { index: HistoryIndex; budgetMs: number; redact: boolean };
+  /** Cluster mode's state for `/health`; absent in the embedded mode. */
+  cluster?: () => ClusterHealth;
+}
+
+/** Whether this instance can reach the shared Redis, and whatever the shared parts report. */
+export interface ClusterHealth {
+  instance: string;
+  redis: "up" | "down";
+  [part: string]: unknown;
 }
 
 /** Names the offending parameter of a failed query validation. */
@@ -76,9 +86,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const shuttingDown = deps.lifecycle.isShuttingDown();
     const follower = deps.logs.follower.stats();
     const hub = deps.logs.hub.stats();
+    const cluster = deps.cluster?.();
+    // Degraded still answers 200: connected clients are served, and every instance shares the same Redis,
+    // so taking them all out of a load balancer would help nobody. Inputs answer 503 meanwhile.
+    const status = shuttingDown ? "shutting_down" : cluster?.redis === "down" ? "degraded" : "ok";
     return c.json(
       {
-        status: shuttingDown ? "shutting_down" : "ok",
+        status,
         uptime_s: Math.round((Date.now() - deps.lifecycle.startedAt) / 1000),
         connections: deps.openSockets(),
         log_directory: { exists: follower.directoryExists },
@@ -100,6 +114,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           journal_next: deps.logs.journal.nextCursor(),
         },
         ...(deps.relay === undefined ? {} : { relay: deps.relay.stats() }),
+        ...(cluster === undefined ? {} : { cluster }),
       },
       shuttingDown ? 503 : 200,
     );
@@ -162,6 +177,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.notFound((c) => c.json(errorBody("Not found"), 404));
   app.onError((error, c) => {
+    // Never accept what cannot be stored: the sender (or admin client) retries once the store is back.
+    if (error instanceof StoreUnavailableError) {
+      c.header("Retry-After", "1");
+      return c.json(errorBody("Storage temporarily unavailable; retry shortly"), 503);
+    }
     deps.log(
       "error",
       `request ${c.req.method} ${c.req.path} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,

@@ -9,8 +9,9 @@
  * for a Redis that is away: it fails at once with `RedisUnavailableError`, and callers answer 503 or retry.
  */
 import { RedisClient } from "bun";
+import { StoreUnavailableError } from "../relay/store.ts";
 
-export class RedisUnavailableError extends Error {
+export class RedisUnavailableError extends StoreUnavailableError {
   constructor(cause: unknown) {
     super(`Redis is unavailable: ${cause instanceof Error ? cause.message : String(cause)}`);
   }

@@ -14,7 +14,7 @@ import { CloseCode, type Peer } from "../transport/peer.ts";
 import type { CursorCodec } from "./cursor.ts";
 import type { Fanout, LiveMember } from "./fanout.ts";
 import { gapMessage, LIVE, webhookMessage } from "./message.ts";
-import type { DeliveryStore, ReplayedDelivery } from "./store.ts";
+import { type DeliveryStore, type ReplayedDelivery, StoreUnavailableError } from "./store.ts";
 
 /** Deliveries read from the store per step of a catch-up. */
 export const CATCH_UP_PAGE_ROWS = 256;
@@ -193,6 +193,11 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
       }
     } catch (error) {
       if (stopped) return;
+      if (error instanceof StoreUnavailableError) {
+        // The client resumes with its last cursor, here or on another instance, once the store is back.
+        peer.close(CloseCode.TRY_AGAIN_LATER, "Storage temporarily unavailable: resume with the last cursor");
+        return;
+      }
       deps.log("error", `relay catch-up failed: ${String(error)}`);
       peer.close(CloseCode.INTERNAL_ERROR, "Internal server error");
     } finally {

@@ -17,7 +17,14 @@ import { type FeedStats, type Subscription, startFeed } from "./feed.ts";
 import { webhookMessage } from "./message.ts";
 import { ALL_BUCKETS_TOPIC, type AuthResult, bucketTopic, type Grant } from "./protocol.ts";
 import { createRelaySession, type SessionHandle } from "./session.ts";
-import type { AppendResult, NewDelivery, RelayStore, Token } from "./store.ts";
+import {
+  type AppendResult,
+  type NewDelivery,
+  type RelayStore,
+  StoreUnavailableError,
+  type Token,
+} from "./store.ts";
+import { type DeliveryStream, followDeliveryStream } from "./stream-follower.ts";
 import { type Credentials, secretMatches } from "./tokens.ts";
 import { createDeliveryWriter } from "./writer.ts";
 
@@ -62,6 +69,11 @@ export interface RelayOptions {
   lagBytes: number;
   /** A socket behind the live stream that drains nothing for this long is closed (4100). */
   stallTimeoutMs: number;
+  /**
+   * Cluster mode: the stream every instance appends to. Live deliveries are then published from it (also
+   * this instance's own), instead of right after this instance's commits.
+   */
+  sharedStream?: DeliveryStream;
   log: LogFn;
 }
 
@@ -138,25 +150,41 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     log,
   };
 
+  /** Serialised once, however many sockets receive it, and only when someone listens. */
+  const publishLive = (id: string, delivery: NewDelivery, names: DeliveryContext) => {
+    const position = cursors.positionOf(id);
+    fanout.publish(position, [bucketTopic(delivery.bucketId), ALL_BUCKETS_TOPIC], () =>
+      webhookMessage(
+        {
+          id,
+          bucketId: delivery.bucketId,
+          bucketName: names.bucketName,
+          inputId: delivery.inputId,
+          inputName: names.inputName,
+        },
+        delivery,
+        cursors.format(position),
+      ),
+    );
+  };
+  const { sharedStream } = options;
+  const streamFollower =
+    sharedStream === undefined
+      ? null
+      : followDeliveryStream({
+          stream: sharedStream,
+          cursors,
+          fromPosition: lastPosition,
+          publish: (delivery) => publishLive(delivery.id, delivery, delivery),
+          log,
+        });
+
   const writer = createDeliveryWriter<DeliveryContext>({
     store,
     log,
     onCommitted({ id, delivery, context }) {
-      // Serialised once, however many sockets receive it, and only when someone listens.
-      const position = cursors.positionOf(id);
-      fanout.publish(position, [bucketTopic(delivery.bucketId), ALL_BUCKETS_TOPIC], () =>
-        webhookMessage(
-          {
-            id,
-            bucketId: delivery.bucketId,
-            bucketName: context.bucketName,
-            inputId: delivery.inputId,
-            inputName: context.inputName,
-          },
-          delivery,
-          cursors.format(position),
-        ),
-      );
+      if (streamFollower === null) publishLive(id, delivery, context);
+      // The log entry is written once, by the instance that accepted the delivery.
       options.logs.publish(
         deliveryLogEntry({
           deliveryId: id,
@@ -191,7 +219,9 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       if (sessionsByToken.size === 0) return;
       for (const tokenId of await store.inactiveTokens([...sessionsByToken.keys()])) revokeSessions(tokenId);
     } catch (error) {
-      log("error", `checking for changes by other processes failed: ${String(error)}`);
+      // An unreachable store is reported once by its connection; the next tick tries again.
+      if (!(error instanceof StoreUnavailableError))
+        log("error", `checking for changes by other processes failed: ${String(error)}`);
     } finally {
       rechecking = false;
     }
@@ -345,9 +375,12 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       stopPings();
       clearInterval(recheckTimer);
       if (pruneTimer !== null) clearInterval(pruneTimer);
+      const following = streamFollower?.stop();
       await pruning;
       await writer.idle();
+      // Closing the store also ends the stream read under way.
       await store.close();
+      await following;
     },
   };
 }

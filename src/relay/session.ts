@@ -15,6 +15,7 @@ import {
   type ProtocolState,
   step,
 } from "./protocol.ts";
+import { StoreUnavailableError } from "./store.ts";
 
 /** A handle the relay keeps per authenticated session: to ping it, and to close it when its token is revoked. */
 export interface SessionHandle {
@@ -66,8 +67,12 @@ export function createRelaySession(deps: RelaySessionDeps, address: string): Soc
   };
 
   const fail = (what: string, error: unknown) => {
-    deps.log("error", `relay socket ${what} failed: ${String(error)}`);
     state = { phase: "closed" };
+    if (error instanceof StoreUnavailableError) {
+      peer?.close(CloseCode.TRY_AGAIN_LATER, "Storage temporarily unavailable; reconnect shortly");
+      return;
+    }
+    deps.log("error", `relay socket ${what} failed: ${String(error)}`);
     peer?.close(CloseCode.INTERNAL_ERROR, "Internal server error");
   };
 

@@ -45,11 +45,20 @@ export interface RelayFixture {
 
 export const authHeader = ({ key, secret }: Credentials) => `Bearer ${key}:${secret}`;
 
-export async function relayFixture(server: TestServer): Promise<RelayFixture> {
-  const store = openSqliteStore(join(server.dataDir, "hookstream.db"));
-  const issued = await issueToken(store, { admin: true });
-  if (!issued.ok) throw new Error(issued.message);
-  const admin = { key: issued.value.token.key, secret: issued.value.secret };
+export interface RelayFixtureOptions {
+  /** The store the server uses, shared (cluster mode); default: a second connection to its SQLite file. */
+  store?: RelayStore;
+  /** An admin token issued before; default: a new one. */
+  admin?: Credentials;
+}
+
+export async function relayFixture(
+  server: TestServer,
+  options: RelayFixtureOptions = {},
+): Promise<RelayFixture> {
+  const ownsStore = options.store === undefined;
+  const store = options.store ?? openSqliteStore(join(server.dataDir, "hookstream.db"));
+  const admin = options.admin ?? (await issueAdmin(store));
 
   const api: RelayFixture["api"] = (method, path, body, credentials = admin) =>
     fetch(server.httpUrl(path), {
@@ -97,9 +106,16 @@ export async function relayFixture(server: TestServer): Promise<RelayFixture> {
       return socket;
     },
     async [Symbol.asyncDispose]() {
-      await store.close();
+      if (ownsStore) await store.close();
     },
   };
+}
+
+/** An admin token issued straight into the store, as `bun run cli token create --admin` does. */
+export async function issueAdmin(store: RelayStore): Promise<Credentials> {
+  const issued = await issueToken(store, { admin: true });
+  if (!issued.ok) throw new Error(issued.message);
+  return { key: issued.value.token.key, secret: issued.value.secret };
 }
 
 export function subscribeFrame(buckets?: string[] | null, cursor?: string) {

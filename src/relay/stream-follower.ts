@@ -1,0 +1,80 @@
+/**
+ * Cluster mode's live source: deliveries accepted by any instance are appended to one shared stream, and
+ * every instance follows that stream and publishes what it reads to its own subscribers, in stream order.
+ * The instance that accepted a delivery publishes it this way too, so every instance sees one order and
+ * `published()` (the fan-out's position) always means "everything up to here was read from the stream".
+ *
+ * A failed read (Redis restarting) is retried from the same position: nothing is skipped or read twice.
+ */
+import type { CursorCodec } from "./cursor.ts";
+import { type ReplayedDelivery, StoreUnavailableError } from "./store.ts";
+
+export interface DeliveryStream {
+  /** Deliveries after this position, in order, waiting up to `blockMs` for the first one. */
+  waitForDeliveries(afterPosition: number, blockMs: number, maxRows: number): Promise<ReplayedDelivery[]>;
+}
+
+export interface StreamFollowerOptions {
+  stream: DeliveryStream;
+  cursors: CursorCodec;
+  fromPosition: number;
+  publish(delivery: ReplayedDelivery, position: number): void;
+  log: (level: "info" | "warn" | "error", message: string) => void;
+  /** How long one read waits for new deliveries; bounds how late a stop takes effect. */
+  blockMs?: number;
+  /** Wait before reading again after a failure. */
+  retryMs?: number;
+}
+
+export interface StreamFollower {
+  position(): number;
+  /** Stops after the read under way (close the stream's connection to cut it short). */
+  stop(): Promise<void>;
+}
+
+/** Deliveries read per step: bounds memory while an instance catches up with a long stream. */
+const READ_ROWS = 256;
+
+export function followDeliveryStream(options: StreamFollowerOptions): StreamFollower {
+  const { stream, cursors, log } = options;
+  const blockMs = options.blockMs ?? 5_000;
+  const retryMs = options.retryMs ?? 250;
+  let position = options.fromPosition;
+  let stopped = false;
+
+  const run = async () => {
+    let failing = false;
+    while (!stopped) {
+      try {
+        const deliveries = await stream.waitForDeliveries(position, blockMs, READ_ROWS);
+        if (stopped) return;
+        if (failing) log("info", "following the shared delivery stream again");
+        failing = false;
+        for (const delivery of deliveries) {
+          const next = cursors.positionOf(delivery.id);
+          if (next <= position) continue;
+          position = next;
+          options.publish(delivery, next);
+        }
+      } catch (error) {
+        if (stopped) return;
+        if (!failing)
+          log(
+            error instanceof StoreUnavailableError ? "warn" : "error",
+            `reading the shared delivery stream failed (retrying from ${cursors.format(position)}): ${String(error)}`,
+          );
+        failing = true;
+        await Bun.sleep(retryMs);
+      }
+    }
+  };
+  const done = run();
+
+  return {
+    position: () => position,
+    async stop() {
+      stopped = true;
+      await done;
+    },
+  };
+}
