@@ -1,0 +1,295 @@
+/**
+ * Deliveries in Redis: one stream for every bucket, so every instance sees one order. Stream ids are chosen
+ * by the append script (see redis-scripts.ts) and are the deliveries' ids and cursors at once; positions are
+ * `streamCursors.positionOf(id)`.
+ *
+ * Reads filter the stream by bucket, scanning it in bounded pages. Entries of a deleted bucket stay in the
+ * stream until retention reaches them, but no read returns them: every read skips entries whose bucket no
+ * longer exists (bucket ids are random and never reused).
+ *
+ * Bodies are stored base64, so any bytes survive Redis's string replies.
+ */
+import { type Redis, RedisUnavailableError, type RedisValue } from "../cluster/redis.ts";
+import { STREAM_SEQ_LIMIT, streamCursors } from "./cursor.ts";
+import {
+  type RedisKeys,
+  replyArray,
+  replyNumber,
+  replyString,
+  replyStrings,
+  UnexpectedReplyError,
+  writing,
+} from "./redis-keys.ts";
+import { APPEND_SCRIPT, NAMES_SCRIPT, PRUNE_SCRIPT, READ_SCRIPT } from "./redis-scripts.ts";
+import type { AppendResult, DeliveryStore, ReplayedDelivery, StoredDelivery } from "./store.ts";
+
+/**
+ * Entries per XRANGE page when listing: bounds the memory of one step (bodies included) whatever the length
+ * of the stream.
+ */
+const SCAN_PAGE_ENTRIES = 128;
+/**
+ * Entries one read script scans at most before handing back where to continue, so a reader looking for a
+ * quiet bucket in a long stream never blocks Redis for more than about a millisecond at a time.
+ */
+const READ_SCAN_BUDGET = 2048;
+
+const STREAM_ID = /^\d+-\d+$/;
+
+export interface RedisDeliveries extends DeliveryStore {
+  waitForDeliveries(afterPosition: number, blockMs: number, maxRows: number): Promise<ReplayedDelivery[]>;
+  close(): Promise<void>;
+}
+
+const toBase64 = (bytes: Uint8Array) =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+
+/** A stream entry (`[id, [field, value, ...]]`) as a stored delivery. */
+function toDelivery(entry: RedisValue): StoredDelivery {
+  const [id, list] = replyArray(entry, "stream entry");
+  const flat = replyStrings(list ?? null, "stream entry fields");
+  const fields = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] as string, flat[i + 1] as string);
+  const field = (name: string) => {
+    const value = fields.get(name);
+    if (value === undefined) throw new UnexpectedReplyError(`stream entry field ${name}`, flat);
+    return value;
+  };
+  return {
+    id: replyString(id ?? null, "stream entry id"),
+    bucketId: field("b"),
+    inputId: field("i"),
+    githubDelivery: fields.get("g") ?? null,
+    method: field("m"),
+    headers: JSON.parse(field("h")) as Record<string, string[]>,
+    query: field("q"),
+    body: new Uint8Array(Buffer.from(field("d"), "base64")),
+    sourceAddress: field("s"),
+    receivedAt: Number(field("t")),
+  };
+}
+
+/** XREAD's answer for one stream: a map keyed by stream name (RESP3) or `[[name, entries]]` (RESP2). */
+function xreadEntries(reply: RedisValue, stream: string): RedisValue[] {
+  if (reply === null) return [];
+  if (Array.isArray(reply)) {
+    const [pair] = reply;
+    return replyArray(replyArray(pair ?? null, "XREAD")[1] ?? null, "XREAD");
+  }
+  if (typeof reply === "object") return replyArray(reply[stream] ?? [], "XREAD");
+  throw new UnexpectedReplyError("XREAD", reply);
+}
+
+export function createRedisDeliveries(
+  redis: Redis,
+  keys: RedisKeys,
+  log: (level: "info" | "warn" | "error", message: string) => void,
+): RedisDeliveries {
+  const positionOf = (id: string) => streamCursors.positionOf(id);
+
+  const bucketExists = async (bucketId: string) =>
+    (await redis.send("HEXISTS", [keys.buckets, bucketId])) === 1;
+
+  /** One bucket's entries from an XRANGE/XREVRANGE scan, in scan order, at most `limit`. */
+  const scanBucket = async (
+    bucketId: string,
+    limit: number,
+    page: (cursor: string | null) => Promise<RedisValue>,
+  ): Promise<StoredDelivery[]> => {
+    const found: StoredDelivery[] = [];
+    if (limit <= 0 || !(await bucketExists(bucketId))) return found;
+    let cursor: string | null = null;
+    while (found.length < limit) {
+      const entries = replyArray(await page(cursor), "XRANGE");
+      for (const entry of entries) {
+        const delivery = toDelivery(entry);
+        cursor = delivery.id;
+        if (delivery.bucketId === bucketId) found.push(delivery);
+        if (found.length === limit) break;
+      }
+      if (entries.length < SCAN_PAGE_ENTRIES) break;
+    }
+    return found;
+  };
+
+  /** The entries with the names of their bucket and input as they are now; entries of deleted buckets go. */
+  const withNames = async (deliveries: StoredDelivery[]): Promise<ReplayedDelivery[]> => {
+    const bucketIds = [...new Set(deliveries.map((d) => d.bucketId))];
+    const inputIds = [...new Set(deliveries.map((d) => d.inputId))];
+    const [bucketNames, inputNames] = replyArray(
+      await redis.eval(
+        NAMES_SCRIPT,
+        [keys.buckets, keys.inputs],
+        [bucketIds.length, ...bucketIds, ...inputIds],
+      ),
+      "names",
+    ).map((names) => replyArray(names, "names"));
+    const bucketName = new Map(bucketIds.map((id, i) => [id, bucketNames?.[i] ?? null]));
+    const inputName = new Map(inputIds.map((id, i) => [id, inputNames?.[i] ?? ""]));
+    const named: ReplayedDelivery[] = [];
+    for (const delivery of deliveries) {
+      const name = bucketName.get(delivery.bucketId);
+      if (typeof name !== "string") continue;
+      named.push({ ...delivery, bucketName: name, inputName: String(inputName.get(delivery.inputId) ?? "") });
+    }
+    return named;
+  };
+
+  /** The connection XREAD BLOCK waits on, opened on first use: a blocked read would stall shared commands. */
+  let blocking: Promise<Redis> | null = null;
+  const blockingConnection = () => {
+    blocking ??= redis.duplicate().catch((error: unknown) => {
+      blocking = null;
+      throw error instanceof RedisUnavailableError ? error : new RedisUnavailableError(error);
+    });
+    return blocking;
+  };
+
+  return {
+    async appendDeliveries(batch) {
+      if (batch.length === 0) return [];
+      const args: (string | number)[] = [STREAM_SEQ_LIMIT, keys.dedupPrefix];
+      for (const d of batch)
+        args.push(
+          d.bucketId,
+          d.githubDelivery === null ? "" : `=${d.githubDelivery}`,
+          d.inputId,
+          d.method,
+          JSON.stringify(d.headers),
+          d.query,
+          toBase64(d.body),
+          d.sourceAddress,
+          d.receivedAt,
+        );
+      // EVAL with the source rather than `redis.eval` (EVALSHA, then EVAL on NOSCRIPT): after a Redis restart
+      // a NOSCRIPT retry would be sent after appends called later, which would then get earlier ids. One
+      // command per call, sent in call order on one connection, keeps ids in call order.
+      const reply = await writing(
+        redis.send("EVAL", [APPEND_SCRIPT.source, 2, keys.deliveries, keys.lastId, ...args]),
+      );
+      return replyArray(reply, "append").map(
+        (id): AppendResult =>
+          id === null
+            ? { id: null, duplicate: true }
+            : { id: replyString(id, "appended id"), duplicate: false },
+      );
+    },
+
+    listDeliveries(bucketId, afterId, limit) {
+      if (afterId !== null && !STREAM_ID.test(afterId))
+        return Promise.reject(new TypeError(`not a delivery id: ${afterId}`));
+      return scanBucket(bucketId, limit, (cursor) =>
+        redis.send("XRANGE", [
+          keys.deliveries,
+          cursor === null ? (afterId === null ? "-" : `(${afterId}`) : `(${cursor}`,
+          "+",
+          "COUNT",
+          SCAN_PAGE_ENTRIES,
+        ]),
+      );
+    },
+
+    recentDeliveries(bucketId, limit) {
+      return scanBucket(bucketId, limit, (cursor) =>
+        redis.send("XREVRANGE", [
+          keys.deliveries,
+          cursor === null ? "+" : `(${cursor}`,
+          "-",
+          "COUNT",
+          SCAN_PAGE_ENTRIES,
+        ]),
+      );
+    },
+
+    async readDeliveries(read) {
+      const buckets = read.bucketIds === null ? ["all"] : ["some", ...new Set(read.bucketIds)];
+      const through = streamCursors.format(read.throughPosition);
+      let after = streamCursors.format(read.afterPosition);
+      // The floor comes from the same script call as the page. When a call scanned its budget without
+      // finding anything, the next one continues; its floor is the one returned. That is exact: whatever
+      // retention deleted between the calls of these buckets lies before the range scanned so far, where
+      // nothing of these buckets was found, so it was never part of this read.
+      for (;;) {
+        const [floor, resume, rows] = replyArray(
+          await redis.eval(
+            READ_SCRIPT,
+            [keys.deliveries, keys.prunedThrough, keys.buckets, keys.inputs],
+            [`(${after}`, through, read.maxRows, read.maxBytes, READ_SCAN_BUDGET, ...buckets],
+          ),
+          "read",
+        );
+        const deliveries = replyArray(rows ?? null, "read rows").map((row): ReplayedDelivery => {
+          const [id, fields, bucketName, inputName] = replyArray(row, "read row");
+          return {
+            ...toDelivery([id ?? null, fields ?? null]),
+            bucketName: replyString(bucketName ?? null, "bucket name"),
+            inputName: replyString(inputName ?? null, "input name"),
+          };
+        });
+        const next = replyString(resume ?? null, "read resume");
+        if (deliveries.length > 0 || next === "") {
+          const floorId = replyString(floor ?? null, "read floor");
+          return { deliveries, prunedThrough: floorId === "" ? 0 : positionOf(floorId) };
+        }
+        after = next;
+      }
+    },
+
+    async deliveryPosition() {
+      const last = await redis.send("GET", [keys.lastId]);
+      return {
+        cursors: streamCursors,
+        lastPosition: last === null ? 0 : positionOf(replyString(last, "last id")),
+      };
+    },
+
+    async pruneDeliveries(policy, limit) {
+      if (limit <= 0 || (policy.receivedBefore === null && policy.keepNewest === null)) return 0;
+      const deleted = await redis.eval(
+        PRUNE_SCRIPT,
+        [keys.deliveries, keys.prunedThrough, keys.buckets],
+        [policy.receivedBefore ?? "", policy.keepNewest ?? "", limit, keys.dedupPrefix],
+      );
+      return replyNumber(deleted, "prune");
+    },
+
+    async waitForDeliveries(afterPosition, blockMs, maxRows) {
+      const connection = await blockingConnection();
+      const deadline = Date.now() + blockMs;
+      let after = streamCursors.format(afterPosition);
+      for (;;) {
+        const remaining = deadline - Date.now();
+        // XREAD BLOCK 0 would wait forever: once the time is up, one more read that does not block.
+        const block = remaining >= 1 ? ["BLOCK", Math.ceil(remaining)] : [];
+        const reply = await connection.send("XREAD", [
+          "COUNT",
+          maxRows,
+          ...block,
+          "STREAMS",
+          keys.deliveries,
+          after,
+        ]);
+        const entries = xreadEntries(reply, keys.deliveries).map(toDelivery);
+        const last = entries.at(-1);
+        if (last === undefined) return [];
+        const named = await withNames(entries);
+        // Everything read belonged to deleted buckets: read on from there rather than answer with nothing,
+        // which would bring the caller back to the same entries.
+        if (named.length > 0 || block.length === 0) return named;
+        after = last.id;
+      }
+    },
+
+    async close() {
+      const connection = blocking;
+      blocking = null;
+      if (connection === null) return;
+      try {
+        (await connection).close();
+      } catch (error) {
+        // It never opened: nothing to close.
+        log("warn", `the Redis connection for live deliveries never opened: ${String(error)}`);
+      }
+    },
+  };
+}

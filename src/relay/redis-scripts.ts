@@ -1,0 +1,311 @@
+/**
+ * The Lua scripts of the Redis relay store. Every change that touches more than one key is one script, so it
+ * is atomic however many instances write at once. Keys are passed in KEYS; keys derived from a bucket id
+ * (its dedup hash) are built from a prefix in ARGV, which is fine on a single Redis (not Redis Cluster).
+ *
+ * Flags (Redis 7 shebang): `#!lua` alone refuses the whole script up front while Redis is over `maxmemory`,
+ * so a write either happens entirely or not at all; deletions run with `allow-oom` because they free memory;
+ * reads run with `no-writes`.
+ *
+ * Stream ids are handled as strings: Lua numbers print with 14 significant digits, so a position
+ * (`ms * 1024 + seq`, 16 digits) would lose precision. Milliseconds (13 digits) convert exactly.
+ */
+import { luaScript } from "../cluster/redis.ts";
+
+/** Shared helpers: fields of a stream entry, id comparison. */
+const HELPERS = `
+local function fieldsOf(list)
+  local fields = {}
+  for i = 1, #list, 2 do fields[list[i]] = list[i + 1] end
+  return fields
+end
+local function idParts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function isLater(a, b)
+  local am, as = idParts(a)
+  local bm, bs = idParts(b)
+  return am > bm or (am == bm and as > bs)
+end
+`;
+
+/**
+ * Appends a batch. KEYS: stream, last id. ARGV: seq limit, dedup key prefix, then 9 values per delivery:
+ * bucket, `=` + X-GitHub-Delivery (or empty), input, method, headers JSON, query, body base64, source address,
+ * received at. Returns one id per delivery, nil for a duplicate.
+ *
+ * Ids are chosen here, not by XADD `*`: ms = max(Redis time, last ms used), seq = last seq + 1 within the same
+ * ms, and a seq that would reach the limit moves on to the next ms. The last id is kept in its own key, so it
+ * survives a stream emptied by retention, and ids are never reused.
+ */
+export const APPEND_SCRIPT = luaScript(`#!lua
+${HELPERS}
+local stream, lastKey = KEYS[1], KEYS[2]
+local seqLimit = tonumber(ARGV[1])
+local dedupPrefix = ARGV[2]
+local last = redis.call('GET', lastKey)
+if not last then
+  local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+  if top then last = top[1] end
+end
+local ms, seq = -1, -1
+if last then ms, seq = idParts(last) end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local results = {}
+local added = false
+for first = 3, #ARGV, 9 do
+  local bucket, guid = ARGV[first], ARGV[first + 1]
+  local dedup = dedupPrefix .. bucket
+  local hasGuid = guid ~= ''
+  if hasGuid then guid = string.sub(guid, 2) end
+  if hasGuid and redis.call('HEXISTS', dedup, guid) == 1 then
+    results[#results + 1] = false
+  else
+    if now > ms then
+      ms, seq = now, 0
+    else
+      seq = seq + 1
+      if seq >= seqLimit then ms, seq = ms + 1, 0 end
+    end
+    local id = string.format('%d-%d', ms, seq)
+    local fields = {
+      'b', bucket, 'i', ARGV[first + 2], 'm', ARGV[first + 3], 'h', ARGV[first + 4], 'q', ARGV[first + 5],
+      'd', ARGV[first + 6], 's', ARGV[first + 7], 't', ARGV[first + 8],
+    }
+    if hasGuid then
+      fields[#fields + 1] = 'g'
+      fields[#fields + 1] = guid
+    end
+    redis.call('XADD', stream, id, unpack(fields))
+    if hasGuid then redis.call('HSET', dedup, guid, id) end
+    results[#results + 1] = id
+    added = true
+  end
+end
+if added then redis.call('SET', lastKey, string.format('%d-%d', ms, seq)) end
+return results
+`);
+
+/**
+ * Retention. KEYS: stream, pruned-through hash, buckets hash. ARGV: received-before ms (empty: off), keep
+ * newest (empty: off), limit, dedup key prefix. Deletes the oldest entries while they are older than the cut-off
+ * or beyond the newest kept (a prefix of the stream, so store order), at most `limit`; removes their dedup
+ * keys and raises, per still existing bucket, the highest deleted id. Returns how many it deleted.
+ */
+export const PRUNE_SCRIPT = luaScript(`#!lua flags=allow-oom
+${HELPERS}
+local stream, floors, buckets = KEYS[1], KEYS[2], KEYS[3]
+local before = tonumber(ARGV[1])
+local keep = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local dedupPrefix = ARGV[4]
+local page = 64
+local excess = 0
+if keep then excess = redis.call('XLEN', stream) - keep end
+local deleted, last = 0, nil
+local floorOf = {}
+local start = '-'
+local more = true
+while more and deleted < limit do
+  local count = math.min(page, limit - deleted)
+  local entries = redis.call('XRANGE', stream, start, '+', 'COUNT', count)
+  if #entries < count then more = false end
+  for _, entry in ipairs(entries) do
+    local id, fields = entry[1], fieldsOf(entry[2])
+    if not (deleted < excess or (before and tonumber(fields.t) < before)) then
+      more = false
+      break
+    end
+    deleted = deleted + 1
+    last = id
+    floorOf[fields.b] = id
+    if fields.g then
+      local dedup = dedupPrefix .. fields.b
+      if redis.call('HGET', dedup, fields.g) == id then redis.call('HDEL', dedup, fields.g) end
+    end
+  end
+  if last then start = '(' .. last end
+end
+if last then
+  local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+  redis.call('XTRIM', stream, 'MINID', ms .. '-' .. (tonumber(seq) + 1))
+end
+for bucket, id in pairs(floorOf) do
+  if redis.call('HEXISTS', buckets, bucket) == 1 then redis.call('HSET', floors, bucket, id) end
+end
+return deleted
+`);
+
+/**
+ * A page for a reader, and the retention floor of its buckets in the same snapshot. KEYS: stream, pruned-through
+ * hash, buckets hash, inputs hash. ARGV: start (`(` + id after which to read), last id to read, max rows, max
+ * body bytes, entries to scan at most, `all` or `some` followed by bucket ids.
+ *
+ * Returns { floor id or '', id to continue scanning after or '', { { id, fields, bucket name, input name } } }.
+ * Entries of deleted buckets are skipped. The scan stops after the max rows, once the bodies reach max bytes
+ * (after at least one row), or after scanning the allowed number of entries: then the second value says where
+ * to continue, so one call never blocks Redis for long whatever the range.
+ */
+export const READ_SCRIPT = luaScript(`#!lua flags=no-writes
+${HELPERS}
+local stream, floors, buckets, inputs = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local start, through = ARGV[1], ARGV[2]
+local maxRows, maxBytes, budget = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local page = 128
+local wanted = nil
+local floor = ''
+local function raise(id)
+  if id and (floor == '' or isLater(id, floor)) then floor = id end
+end
+if ARGV[6] == 'some' then
+  wanted = {}
+  for i = 7, #ARGV do
+    wanted[ARGV[i]] = true
+    raise(redis.call('HGET', floors, ARGV[i]))
+  end
+else
+  for _, id in ipairs(redis.call('HVALS', floors)) do raise(id) end
+end
+local bucketNames, inputNames = {}, {}
+local function bucketName(id)
+  local name = bucketNames[id]
+  if name == nil then
+    local json = redis.call('HGET', buckets, id)
+    name = json and cjson.decode(json).name or false
+    bucketNames[id] = name
+  end
+  return name
+end
+local function inputName(id)
+  local name = inputNames[id]
+  if name == nil then
+    local json = redis.call('HGET', inputs, id)
+    name = json and cjson.decode(json).name or ''
+    inputNames[id] = name
+  end
+  return name
+end
+local function bodyBytes(base64)
+  local padding = 0
+  if string.sub(base64, -2) == '==' then padding = 2 elseif string.sub(base64, -1) == '=' then padding = 1 end
+  return #base64 / 4 * 3 - padding
+end
+local out = {}
+local bytes, scanned, resume = 0, 0, ''
+local full = false
+while not full do
+  if scanned >= budget then
+    resume = string.sub(start, 2)
+    break
+  end
+  local count = math.min(page, budget - scanned)
+  local entries = redis.call('XRANGE', stream, start, through, 'COUNT', count)
+  for _, entry in ipairs(entries) do
+    scanned = scanned + 1
+    local fields = fieldsOf(entry[2])
+    if wanted == nil or wanted[fields.b] then
+      local name = bucketName(fields.b)
+      if name then
+        out[#out + 1] = { entry[1], entry[2], name, inputName(fields.i) }
+        bytes = bytes + bodyBytes(fields.d)
+        if #out >= maxRows or bytes >= maxBytes then
+          full = true
+          break
+        end
+      end
+    end
+  end
+  if #entries < count then break end
+  start = '(' .. entries[#entries][1]
+end
+return { floor, resume, out }
+`);
+
+/**
+ * Names of buckets and inputs as they are now. KEYS: buckets hash, inputs hash. ARGV: how many bucket ids,
+ * the bucket ids, then input ids. Returns { bucket names (nil: deleted), input names ('' : unknown) }.
+ */
+export const NAMES_SCRIPT = luaScript(`#!lua flags=no-writes
+local buckets, inputs = KEYS[1], KEYS[2]
+local bucketCount = tonumber(ARGV[1])
+local bucketNames, inputNames = {}, {}
+for i = 2, #ARGV do
+  local json = redis.call('HGET', i <= bucketCount + 1 and buckets or inputs, ARGV[i])
+  if i <= bucketCount + 1 then
+    bucketNames[#bucketNames + 1] = json and cjson.decode(json).name or false
+  else
+    inputNames[#inputNames + 1] = json and cjson.decode(json).name or ''
+  end
+end
+return { bucketNames, inputNames }
+`);
+
+/**
+ * Creates a bucket with its first input. KEYS: buckets, bucket names, inputs, the bucket's input set, version.
+ * ARGV: bucket id, name, bucket JSON, input id, input JSON. Returns 0 when the name is taken.
+ */
+export const CREATE_BUCKET_SCRIPT = luaScript(`#!lua
+if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+redis.call('SADD', KEYS[4], ARGV[4])
+redis.call('INCR', KEYS[5])
+return 1
+`);
+
+/**
+ * Adds an input to an existing bucket. KEYS: buckets, inputs, the bucket's input set, version. ARGV: bucket id,
+ * input id, input JSON. Returns 0 when the bucket does not exist.
+ */
+export const ADD_INPUT_SCRIPT = luaScript(`#!lua
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('INCR', KEYS[4])
+return 1
+`);
+
+/**
+ * Deletes a bucket, its inputs, its retention floor and its dedup keys. Its stream entries stay until retention
+ * reaches them; every reader skips entries of buckets that no longer exist. KEYS: buckets, bucket names,
+ * inputs, the bucket's input set, pruned-through hash, the bucket's dedup hash, version. ARGV: bucket id.
+ * Returns 0 when it did not exist.
+ */
+export const DELETE_BUCKET_SCRIPT = luaScript(`#!lua flags=allow-oom
+local json = redis.call('HGET', KEYS[1], ARGV[1])
+if not json then return 0 end
+local name = cjson.decode(json).name
+if redis.call('HGET', KEYS[2], name) == ARGV[1] then redis.call('HDEL', KEYS[2], name) end
+for _, input in ipairs(redis.call('SMEMBERS', KEYS[4])) do redis.call('HDEL', KEYS[3], input) end
+redis.call('DEL', KEYS[4], KEYS[6])
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
+redis.call('INCR', KEYS[7])
+return 1
+`);
+
+/**
+ * Compare-and-set of one hash field, for read-modify-write changes (an input's settings, a token's
+ * revocation). KEYS: hash, version. ARGV: field, the value read, the new value. Returns 1 when set, 0 when the
+ * value changed meanwhile (read again), -1 when the field is gone.
+ */
+export const REPLACE_FIELD_SCRIPT = luaScript(`#!lua
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then return -1 end
+if current ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('INCR', KEYS[2])
+return 1
+`);
+
+/**
+ * Stores a new token under its key. KEYS: tokens, version. ARGV: key, token JSON. Returns 0 when the key
+ * exists.
+ */
+export const CREATE_TOKEN_SCRIPT = luaScript(`#!lua
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('INCR', KEYS[2])
+return 1
+`);
