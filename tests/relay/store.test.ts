@@ -1,5 +1,6 @@
 /**
- * The SQLite store and the group-commit writer on a real database file.
+ * What is specific to the SQLite store and the group-commit writer, on a real database file. The behaviour
+ * every store shares is in store-contract.test.ts.
  */
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
@@ -9,7 +10,6 @@ import { join } from "node:path";
 import { MIGRATIONS, migrate, schemaVersion } from "../../src/relay/migrations.ts";
 import { openSqliteStore } from "../../src/relay/sqlite-store.ts";
 import { type NewDelivery, type RelayStore, StorageFullError } from "../../src/relay/store.ts";
-import { generateToken } from "../../src/relay/tokens.ts";
 import { createDeliveryWriter, WriterBusyError } from "../../src/relay/writer.ts";
 
 function tempDir() {
@@ -76,169 +76,7 @@ describe("migrations", () => {
   });
 });
 
-describe("store", () => {
-  test("a bucket comes with its default input; names are unique; ids and names both find it", async () => {
-    await withStore(async (store) => {
-      const bucket = await store.createBucket("alpha");
-      expect(bucket.inputs).toHaveLength(1);
-      expect(bucket.inputs[0]?.name).toBe("Default public endpoint");
-      expect(bucket.inputs[0]?.response.status).toBe(200);
-      await expect(store.createBucket("alpha")).rejects.toThrow(/already exists/);
-      expect((await store.findBucket(bucket.id))?.name).toBe("alpha");
-      expect((await store.findBucket("alpha"))?.id).toBe(bucket.id);
-    });
-  });
-
-  test("deleting a bucket removes its inputs, deliveries and token grants", async () => {
-    await withStore(async (store) => {
-      const bucket = await store.createBucket("alpha");
-      const { key, secretHash } = generateToken();
-      await store.createToken({ key, secretHash, description: "", admin: false, bucketIds: [bucket.id] });
-      await store.appendDeliveries([delivery(bucket.id, "x")]);
-      expect(await store.deleteBucket(bucket.id)).toBe(true);
-      expect(await store.resolveInput(bucket.inputs[0]?.id ?? "")).toBeNull();
-      expect(await store.listDeliveries(bucket.id, null, 10)).toEqual([]);
-      // The token keeps its restriction (to nothing); it does not turn into an all-buckets token.
-      expect((await store.findToken(key))?.token.bucketIds).toEqual([]);
-    });
-  });
-
-  test("delivery ids increase in store order, never reused after deletion, and work as a cursor", async () => {
-    await withStore(async (store) => {
-      const a = await store.createBucket("a");
-      const b = await store.createBucket("b");
-      const first = await store.appendDeliveries([
-        delivery(a.id, "1"),
-        delivery(b.id, "2"),
-        delivery(a.id, "3"),
-      ]);
-      const ids = first.map((r) => Number(r.id));
-      expect(ids).toEqual([...ids].sort((x, y) => x - y));
-      await store.deleteBucket(b.id);
-      const [next] = await store.appendDeliveries([delivery(a.id, "4")]);
-      expect(Number(next?.id)).toBeGreaterThan(Math.max(...ids));
-      const afterFirst = await store.listDeliveries(a.id, first[0]?.id ?? null, 10);
-      expect(afterFirst.map((d) => new TextDecoder().decode(d.body))).toEqual(["3", "4"]);
-    });
-  });
-
-  test("retention deletes deliveries received before the cut-off, at most a batch per call", async () => {
-    await withStore(async (store) => {
-      const bucket = await store.createBucket("a");
-      const old = (body: string) => ({ ...delivery(bucket.id, body), receivedAt: 1_000 });
-      await store.appendDeliveries([old("1"), old("2"), old("3"), delivery(bucket.id, "new")]);
-      const byAge = { receivedBefore: 2_000, keepNewest: null };
-      expect(await store.pruneDeliveries(byAge, 2)).toBe(2);
-      expect(await store.pruneDeliveries(byAge, 2)).toBe(1);
-      expect(await store.pruneDeliveries(byAge, 2)).toBe(0);
-      const left = await store.listDeliveries(bucket.id, null, 10);
-      expect(left.map((d) => new TextDecoder().decode(d.body))).toEqual(["new"]);
-    });
-  });
-
-  test("retention by count keeps the newest deliveries over all buckets, deleting the oldest first", async () => {
-    await withStore(async (store) => {
-      const a = await store.createBucket("a");
-      const b = await store.createBucket("b");
-      await store.appendDeliveries(
-        Array.from({ length: 10 }, (_, i) => delivery(i % 2 ? b.id : a.id, String(i))),
-      );
-      const byCount = { receivedBefore: null, keepNewest: 3 };
-      expect(await store.pruneDeliveries(byCount, 4)).toBe(4);
-      expect(await store.pruneDeliveries(byCount, 4)).toBe(3);
-      expect(await store.pruneDeliveries(byCount, 4)).toBe(0);
-      const left = [
-        ...(await store.listDeliveries(a.id, null, 10)),
-        ...(await store.listDeliveries(b.id, null, 10)),
-      ].map((d) => new TextDecoder().decode(d.body));
-      expect(left.sort()).toEqual(["7", "8", "9"]);
-      expect(await store.pruneDeliveries({ receivedBefore: null, keepNewest: null }, 10)).toBe(0);
-    });
-  });
-
-  test("the retention floor says, per bucket, up to which id retention deleted its deliveries", async () => {
-    await withStore(async (store) => {
-      const busy = await store.createBucket("busy");
-      const quiet = await store.createBucket("quiet");
-      const [first] = await store.appendDeliveries([delivery(quiet.id, "q")]);
-      const ids = (
-        await store.appendDeliveries(Array.from({ length: 6 }, (_, i) => delivery(busy.id, String(i))))
-      ).map((r) => Number(r.id));
-      // Keep 3: the quiet bucket's one delivery and the busy bucket's first three go.
-      expect(await store.pruneDeliveries({ receivedBefore: null, keepNewest: 3 }, 100)).toBe(4);
-      const read = (bucketIds: string[] | null) =>
-        store.readDeliveries({
-          bucketIds,
-          afterPosition: 0,
-          throughPosition: 1000,
-          maxRows: 100,
-          maxBytes: 1 << 20,
-        });
-      expect((await read([busy.id])).prunedThrough).toBe(ids[2] as number);
-      expect((await read([quiet.id])).prunedThrough).toBe(Number(first?.id));
-      expect((await read([busy.id, quiet.id])).prunedThrough).toBe(ids[2] as number);
-      expect((await read(null)).prunedThrough).toBe(ids[2] as number);
-      // A bucket retention never touched has floor 0: a reader of it missed nothing.
-      const fresh = await store.createBucket("fresh");
-      expect((await read([fresh.id])).prunedThrough).toBe(0);
-      // Deleting a bucket forgets its floor.
-      await store.deleteBucket(quiet.id);
-      expect((await read([quiet.id])).prunedThrough).toBe(0);
-    });
-  });
-
-  test("a read pages through the chosen buckets in store order, with the names, within its bounds", async () => {
-    await withStore(async (store) => {
-      const a = await store.createBucket("a");
-      const b = await store.createBucket("b");
-      const c = await store.createBucket("c");
-      const ids = (
-        await store.appendDeliveries(
-          Array.from({ length: 12 }, (_, i) => delivery([a, b, c][i % 3]?.id ?? "", String(i))),
-        )
-      ).map((r) => Number(r.id));
-      const bodies = (page: { deliveries: Array<{ body: Uint8Array }> }) =>
-        page.deliveries.map((d) => new TextDecoder().decode(d.body));
-      const read = (
-        bucketIds: string[] | null,
-        afterPosition: number,
-        throughPosition: number,
-        maxRows = 100,
-      ) => store.readDeliveries({ bucketIds, afterPosition, throughPosition, maxRows, maxBytes: 1 << 20 });
-      const all = ids.at(-1) as number;
-      expect(bodies(await read([a.id, c.id], 0, all))).toEqual(["0", "2", "3", "5", "6", "8", "9", "11"]);
-      expect(bodies(await read([c.id, a.id], ids[2] as number, ids[8] as number))).toEqual([
-        "3",
-        "5",
-        "6",
-        "8",
-      ]);
-      expect(bodies(await read([a.id, b.id], 0, all, 3))).toEqual(["0", "1", "3"]);
-      expect(bodies(await read(null, ids[9] as number, all))).toEqual(["10", "11"]);
-      expect(bodies(await read([a.id], all, all + 100))).toEqual([]);
-      const [first] = (await read([b.id], 0, all)).deliveries;
-      // The test deliveries name an input that does not exist: its name reads as empty.
-      expect(first).toMatchObject({ bucketName: "b", inputName: "", id: String(ids[1]) });
-    });
-  });
-
-  test("a read stops after maxBytes of bodies, but always returns at least one delivery", async () => {
-    await withStore(async (store) => {
-      const a = await store.createBucket("a");
-      await store.appendDeliveries(Array.from({ length: 5 }, () => delivery(a.id, "x".repeat(1000))));
-      const read = (maxBytes: number) =>
-        store.readDeliveries({
-          bucketIds: [a.id],
-          afterPosition: 0,
-          throughPosition: 100,
-          maxRows: 100,
-          maxBytes,
-        });
-      expect((await read(10)).deliveries).toHaveLength(1);
-      expect((await read(2500)).deliveries).toHaveLength(3);
-    });
-  });
-
+describe("SQLite cursors", () => {
   test("the cursor epoch is random per database and kept; the last id survives deletions", async () => {
     using temp = tempDir();
     const one = openSqliteStore(join(temp.dir, "one.db"));
@@ -259,50 +97,6 @@ describe("store", () => {
     expect(again.lastPosition).toBe(position.lastPosition);
     expect(again.cursors.format(2)).toBe(position.cursors.format(2));
     await reopened.close();
-  });
-
-  test("the same X-GitHub-Delivery is stored once per bucket, also within one batch", async () => {
-    await withStore(async (store) => {
-      const a = await store.createBucket("a");
-      const b = await store.createBucket("b");
-      const results = await store.appendDeliveries([
-        delivery(a.id, "1", "guid"),
-        delivery(a.id, "2", "guid"),
-        delivery(b.id, "3", "guid"),
-        delivery(a.id, "4", null),
-        delivery(a.id, "5", null),
-      ]);
-      expect(results.map((r) => r.duplicate)).toEqual([false, true, false, false, false]);
-    });
-  });
-
-  test("revoked tokens are reported inactive; listings never hold secrets", async () => {
-    await withStore(async (store) => {
-      const one = generateToken();
-      const two = generateToken();
-      const t1 = await store.createToken({ ...one, description: "", admin: true, bucketIds: null });
-      const t2 = await store.createToken({ ...two, description: "", admin: false, bucketIds: null });
-      expect(await store.countAdminTokens()).toBe(1);
-      expect(await store.revokeToken(one.key)).toBe(true);
-      expect(await store.revokeToken(one.key)).toBe(false);
-      expect(await store.inactiveTokens([t1.id, t2.id, 999])).toEqual([t1.id, 999]);
-      expect(await store.countAdminTokens()).toBe(0);
-      expect(JSON.stringify(await store.listTokens())).not.toContain(one.secret);
-    });
-  });
-
-  test("another connection's commits are noticed by externalChanges and reach cached input routes", async () => {
-    await withStore(async (store, path) => {
-      const bucket = await store.createBucket("a");
-      const inputId = bucket.inputs[0]?.id ?? "";
-      expect((await store.resolveInput(inputId))?.githubSecret).toBeNull();
-      const version = await store.externalChanges();
-      const cli = openSqliteStore(path);
-      await cli.updateInput(inputId, { githubSecret: "s3cret" });
-      await cli.close();
-      expect(await store.externalChanges()).not.toBe(version);
-      expect((await store.resolveInput(inputId))?.githubSecret).toBe("s3cret");
-    });
   });
 });
 
