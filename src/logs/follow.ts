@@ -59,12 +59,23 @@ export interface FollowerOptions {
   log: (level: "info" | "warn" | "error", message: string) => void;
   /** Called when the directory appears or disappears. */
   onDirectoryChange?: (exists: boolean) => void;
-  /** Called after each synchronous batch of emitted entries (the hub writes its journal then). */
-  onBatchEnd?: () => void;
+  /**
+   * Called after each synchronous batch of emitted entries (the hub writes its journal then), and after files
+   * start or stop being followed. A returned promise holds the reading of that file until it settles
+   * (backpressure from a writer that cannot keep up).
+   */
+  onBatchEnd?: () => void | Promise<void>;
   /** Saved positions: files known from a previous run continue where it stopped instead of at their end. */
   positions?: PositionStore;
   /** How often changed positions are saved (and always on stop). */
   positionSaveIntervalMs?: number;
+  /**
+   * Makes `positions()` exact at every batch end: it never runs ahead of what was emitted. Text entries are
+   * then completed at the end of each read step (a traceback cut by a 256 KiB step boundary continues as an
+   * entry of its own, as across reads), and a pretty-printed JSON record still being gathered keeps its
+   * file's position at its first line.
+   */
+  exactPositions?: boolean;
 }
 
 export interface FollowedFileInfo {
@@ -87,6 +98,11 @@ export interface LogFollower {
   stop(): void;
   directoryExists(): boolean;
   stats(): FollowerStats;
+  /**
+   * Where each followed file continues from after everything emitted so far: exact at a batch end with
+   * `exactPositions` (what a writer commits together with the batch), else the read offsets.
+   */
+  positions(): SavedPosition[];
 }
 
 interface FollowedFile {
@@ -109,6 +125,10 @@ interface FollowedFile {
   ready: boolean;
   /** Until when the file is re-checked every HOT_POLL_MS (it grew recently). */
   hotUntil: number;
+  /** With exactPositions: byte offset of the first line the assembler still holds, if any. */
+  heldFrom: number | null;
+  /** With exactPositions: whether the assembler emitted during the current push. */
+  emitted: boolean;
 }
 
 interface DirectoryListing {
@@ -137,6 +157,12 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
   let saveTimer: ReturnType<typeof setTimeout> | null = null;
   const savedPositions = options.positions?.load() ?? new Map<string, SavedPosition>();
   const batchEnd = options.onBatchEnd ?? (() => {});
+  /** Ends a batch and waits if the callback asks to. */
+  const endBatch = async (): Promise<void> => {
+    const backpressure = batchEnd();
+    if (backpressure !== undefined) await backpressure;
+  };
+  const exact = options.exactPositions === true;
   const counters = { linesTruncated: 0, truncationsSeen: 0, rotationsSeen: 0 };
 
   const setDirectoryExists = (exists: boolean) => {
@@ -215,6 +241,12 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
 
   function follow(entry: DirectoryListing, atStartUp: boolean): FollowedFile {
     const format = formatOfFile(entry.path);
+    const emit = exact
+      ? (logEntry: LogEntry) => {
+          file.emitted = true;
+          options.emit(logEntry);
+        }
+      : options.emit;
     const file: FollowedFile = {
       identity: entry.identity,
       path: entry.path,
@@ -223,12 +255,14 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       fd: null,
       fdUsed: false,
       lastActivity: Date.now(),
-      assembler: createLineAssembler(format, options.parse, options.emit),
+      assembler: createLineAssembler(format, options.parse, emit),
       skippingLongLine: false,
       reading: null,
       readAgain: false,
       ready: false,
       hotUntil: 0,
+      heldFrom: null,
+      emitted: false,
     };
     files.set(entry.identity, file);
     return file;
@@ -311,10 +345,34 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     }
     const text = decoder.decode(chunk.subarray(start, chunk.length - 1));
     const assembler = file.assembler;
+    if (exact) {
+      consumeLinesExactly(file, text, file.offset - chunk.length + start, now);
+      return;
+    }
     for (let line of text.split("\n")) {
       if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
       assembler.push(line, now);
     }
+  }
+
+  /**
+   * consumeLines for exactPositions: after it, `heldFrom ?? offset` is where a reader must start again to get
+   * exactly what was not emitted yet. The text assembler holds at most the entry of the last line, so it is
+   * flushed; the JSON assembler holds lines only while it gathers a pretty-printed record and lets go of all
+   * of them whenever it emits, so a push that emits nothing and is not blank starts (or continues) a hold.
+   */
+  function consumeLinesExactly(file: FollowedFile, text: string, position: number, now: string): void {
+    const assembler = file.assembler;
+    for (let line of text.split("\n")) {
+      const bytes = Buffer.byteLength(line) + 1;
+      if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+      file.emitted = false;
+      assembler.push(line, now, position);
+      if (file.emitted) file.heldFrom = null;
+      else if (file.heldFrom === null && line.trim().length > 0) file.heldFrom = position;
+      position += bytes;
+    }
+    if (file.format === "text") assembler.flush();
   }
 
   /** Starts reading the next chunk after the file's offset; null when there is nothing new. */
@@ -329,6 +387,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       file.offset = 0;
       file.skippingLongLine = false;
       file.assembler.flush();
+      file.heldFrom = null;
     }
     if (size === file.offset) return null;
     const start = file.offset;
@@ -340,6 +399,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
    * read overlaps the CPU work; only one read is in flight per descriptor.
    */
   async function drain(file: FollowedFile): Promise<void> {
+    if (stopped) return;
     if (file.fd === null && !openDescriptor(file)) {
       void scan(); // the name now points elsewhere: let the directory listing sort out who is who
       return;
@@ -347,7 +407,8 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     let next = requestChunk(file);
     while (next !== null && !stopped) {
       const bytes = await next.bytes;
-      if (bytes === null || bytes.length === 0) break;
+      // stop() closed the descriptors meanwhile: its number may already name another file.
+      if (stopped || bytes === null || bytes.length === 0) break;
       if (next.start !== file.offset) {
         next = requestChunk(file); // truncated while reading: that read is stale
         continue;
@@ -365,10 +426,12 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       positionsChanged();
       next = requestChunk(file);
       consumeLines(file, length === bytes.length ? bytes : bytes.subarray(0, length));
-      batchEnd();
+      // Awaited only when the callback asks to wait: this is the hot path.
+      const backpressure = batchEnd();
+      if (backpressure !== undefined) await backpressure;
     }
     file.assembler.flush();
-    batchEnd();
+    await endBatch();
   }
 
   let hotTimer: ReturnType<typeof setInterval> | null = null;
@@ -443,6 +506,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     if (file.fd !== null) await pump(file);
     closeDescriptor(file);
     files.delete(file.identity);
+    await endBatch();
   }
 
   async function scanOnce(): Promise<void> {
@@ -478,6 +542,9 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       else if (file.fd !== null && Date.now() - file.lastActivity > IDLE_DESCRIPTOR_MS) closeDescriptor(file);
     }
     const added = [...present.values()].map((entry) => ({ file: follow(entry, fromEnd), size: entry.size }));
+    // The new files' starting positions count as progress: a writer taking over must not follow them from
+    // their end again.
+    if (added.length > 0) await endBatch();
     for (const file of known) await pump(file);
     for (const { file, size } of added) {
       file.ready = true;
@@ -534,5 +601,11 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
         ...counters,
       };
     },
+    positions: () =>
+      [...files.values()].map((f) => ({
+        identity: f.identity,
+        path: f.path,
+        offset: f.heldFrom ?? f.offset,
+      })),
   };
 }

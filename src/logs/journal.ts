@@ -9,7 +9,9 @@
  * the file has seen everything. Retention is by total size: the oldest segments are deleted.
  *
  * Cursor: `<epoch>-<seq hex>`; the epoch is random per journal, so a cursor from a deleted or foreign journal
- * is recognised as unknown instead of pointing at unrelated entries.
+ * is recognised as unknown instead of pointing at unrelated entries. In cluster mode every instance's journal
+ * mirrors the shared stream: it adopts the cluster's epoch and seqs (`reset`), so a cursor means the same entry
+ * on every instance.
  */
 import {
   closeSync,
@@ -18,6 +20,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  renameSync,
   unlinkSync,
   writeFileSync,
   writeSync,
@@ -63,10 +66,16 @@ export interface Journal {
   parseCursor(cursor: string): ParsedCursor;
   cursorOf(seq: number): string;
   segments(): readonly Segment[];
+  /**
+   * Drops every entry and continues as `epoch`, the next entry getting seq `startSeq` (cluster mode: adopting
+   * the shared stream's epoch, or moving past entries the stream no longer holds).
+   */
+  reset(epoch: string, startSeq: number): void;
   close(): void;
 }
 
 const SEQ_DIGITS = 16;
+const EPOCH = /^[0-9a-f]{8}$/;
 const SEGMENT_NAME = /^([0-9a-f]{16})\.jsonl$/;
 /** Buffered bytes that force a write even inside a batch, bounding the buffer. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -99,7 +108,7 @@ export function openJournal(options: JournalOptions): Journal {
     epoch = crypto.randomUUID().slice(0, 8);
     writeFileSync(epochFile, `${epoch}\n`);
   }
-  if (!/^[0-9a-f]{8}$/.test(epoch)) throw new Error(`journal epoch file ${epochFile} is corrupt`);
+  if (!EPOCH.test(epoch)) throw new Error(`journal epoch file ${epochFile} is corrupt`);
 
   const segments: Segment[] = readdirSync(dir)
     .map((name) => SEGMENT_NAME.exec(name))
@@ -128,15 +137,19 @@ export function openJournal(options: JournalOptions): Journal {
   const endSeq = () => (current as Segment).firstSeq + (current as Segment).count + bufferedCount;
   const cursorOf = (seq: number) => `${epoch}-${seq.toString(16)}`;
 
+  const deleteSegment = (segment: Segment) => {
+    try {
+      unlinkSync(segment.path);
+    } catch (error) {
+      log("warn", `cannot delete journal segment ${segment.path}: ${String(error)}`);
+    }
+  };
+
   const enforceRetention = () => {
     while (totalBytes > options.maxBytes && segments.length > 1) {
       const oldest = segments.shift() as Segment;
       totalBytes -= oldest.bytes;
-      try {
-        unlinkSync(oldest.path);
-      } catch (error) {
-        log("warn", `cannot delete journal segment ${oldest.path}: ${String(error)}`);
-      }
+      deleteSegment(oldest);
     }
   };
 
@@ -167,7 +180,9 @@ export function openJournal(options: JournalOptions): Journal {
   };
 
   return {
-    epoch,
+    get epoch() {
+      return epoch;
+    },
     nextCursor: () => cursorOf(endSeq()),
     append(json) {
       buffer.push(json, "\n");
@@ -186,6 +201,24 @@ export function openJournal(options: JournalOptions): Journal {
     },
     cursorOf,
     segments: () => segments,
+    reset(nextEpoch, startSeq) {
+      if (!EPOCH.test(nextEpoch)) throw new Error(`not a journal epoch: ${nextEpoch}`);
+      buffer = [];
+      bufferedBytes = 0;
+      bufferedCount = 0;
+      closeSync(fd);
+      // Emptied in place: a reader holding the array sees its segment gone (RetentionGap).
+      for (const segment of segments.splice(0)) deleteSegment(segment);
+      totalBytes = 0;
+      current = { firstSeq: startSeq, path: join(dir, segmentName(startSeq)), bytes: 0, count: 0 };
+      writeFileSync(current.path, "");
+      segments.push(current);
+      fd = openSync(current.path, "a");
+      // The epoch last: a crash before it leaves the old epoch, which the next start resets again.
+      writeFileSync(`${epochFile}.tmp`, `${nextEpoch}\n`);
+      renameSync(`${epochFile}.tmp`, epochFile);
+      epoch = nextEpoch;
+    },
     close() {
       flush();
       closeSync(fd);
