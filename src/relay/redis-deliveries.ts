@@ -34,6 +34,9 @@ const SCAN_PAGE_ENTRIES = 128;
  */
 const READ_SCAN_BUDGET = 2048;
 
+/** How long a wait for deliveries waits for its own connection to open before reporting Redis away. */
+const BLOCKING_CONNECT_TIMEOUT_MS = 2_000;
+
 const STREAM_ID = /^\d+-\d+$/;
 
 export interface RedisDeliveries extends DeliveryStore {
@@ -80,11 +83,7 @@ function xreadEntries(reply: RedisValue, stream: string): RedisValue[] {
   throw new UnexpectedReplyError("XREAD", reply);
 }
 
-export function createRedisDeliveries(
-  redis: Redis,
-  keys: RedisKeys,
-  log: (level: "info" | "warn" | "error", message: string) => void,
-): RedisDeliveries {
+export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliveries {
   const positionOf = (id: string) => streamCursors.positionOf(id);
 
   const bucketExists = async (bucketId: string) =>
@@ -135,14 +134,56 @@ export function createRedisDeliveries(
     return named;
   };
 
-  /** The connection XREAD BLOCK waits on, opened on first use: a blocked read would stall shared commands. */
-  let blocking: Promise<Redis> | null = null;
-  const blockingConnection = () => {
-    blocking ??= redis.duplicate().catch((error: unknown) => {
-      blocking = null;
-      throw error instanceof RedisUnavailableError ? error : new RedisUnavailableError(error);
+  /**
+   * The connection XREAD BLOCK waits on, opened on first use: a blocked read would stall shared commands.
+   * Bun's client does not give up connecting while Redis is away, so the one attempt is kept (never a new
+   * client per retry) and each wait for it is bounded.
+   */
+  let blocking: Redis | null = null;
+  let opening: Promise<Redis> | null = null;
+  let closed = false;
+  /** Waits for the connection to open, failed at once by close(). */
+  const waitingToOpen = new Set<(error: RedisUnavailableError) => void>();
+  const blockingConnection = (): Promise<Redis> => {
+    if (closed) return Promise.reject(new RedisUnavailableError("the store is closed"));
+    if (blocking !== null) return Promise.resolve(blocking);
+    opening ??= redis.duplicate().then(
+      (connection) => {
+        opening = null;
+        if (closed) {
+          connection.close();
+          throw new RedisUnavailableError("the store is closed");
+        }
+        blocking = connection;
+        return connection;
+      },
+      (error: unknown) => {
+        opening = null;
+        throw error instanceof RedisUnavailableError ? error : new RedisUnavailableError(error);
+      },
+    );
+    const attempt = opening;
+    return new Promise((resolve, reject) => {
+      const settle = () => {
+        clearTimeout(timer);
+        waitingToOpen.delete(reject);
+      };
+      const timer = setTimeout(() => {
+        settle();
+        reject(new RedisUnavailableError(`no connection within ${BLOCKING_CONNECT_TIMEOUT_MS} ms`));
+      }, BLOCKING_CONNECT_TIMEOUT_MS);
+      waitingToOpen.add(reject);
+      attempt.then(
+        (connection) => {
+          settle();
+          resolve(connection);
+        },
+        (error: unknown) => {
+          settle();
+          reject(error);
+        },
+      );
     });
-    return blocking;
   };
 
   return {
@@ -281,15 +322,12 @@ export function createRedisDeliveries(
     },
 
     async close() {
-      const connection = blocking;
+      // A connection still being opened is closed as soon as it opens (see blockingConnection).
+      closed = true;
+      for (const reject of waitingToOpen) reject(new RedisUnavailableError("the store is closed"));
+      waitingToOpen.clear();
+      blocking?.close();
       blocking = null;
-      if (connection === null) return;
-      try {
-        (await connection).close();
-      } catch (error) {
-        // It never opened: nothing to close.
-        log("warn", `the Redis connection for live deliveries never opened: ${String(error)}`);
-      }
     },
   };
 }

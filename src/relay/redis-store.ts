@@ -109,13 +109,14 @@ const byCreation = (a: Input, b: Input) =>
  */
 export async function openRedisStore(redis: Redis, options: RedisStoreOptions): Promise<RedisRelayStore> {
   const keys = redisKeys(options.keyPrefix);
-  await redis.send("SET", [keys.layout, REDIS_LAYOUT, "NX"]);
+  if ((await redis.send("SET", [keys.layout, REDIS_LAYOUT, "NX"])) !== null)
+    options.log("info", `new relay store in Redis under "${options.keyPrefix}"`);
   const layout = await redis.send("GET", [keys.layout]);
   if (layout !== REDIS_LAYOUT)
     throw new Error(
       `the Redis keys under "${options.keyPrefix}" have layout ${String(layout)}, this hookstream reads ${REDIS_LAYOUT}`,
     );
-  const deliveries = createRedisDeliveries(redis, keys, options.log);
+  const deliveries = createRedisDeliveries(redis, keys);
 
   /**
    * Input routes by input id, as in the SQLite store. `generation` counts clears, so a lookup that raced
