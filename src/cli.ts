@@ -1,13 +1,17 @@
 /**
- * Management commands over the relay store in DATA_DIR. They work whether or not the server runs: both open
- * the same SQLite database (WAL), and the server notices revoked tokens within RELAY_RECHECK_MS.
+ * Management commands over the relay store the server uses: the SQLite database in DATA_DIR, or, when
+ * REDIS_URL is set, the Redis store every instance shares (so a bucket or token created here exists on all of
+ * them). They work whether or not a server runs, and servers notice revoked tokens within RELAY_RECHECK_MS.
  * Like main.ts this is an entry point, so it reads the environment (through loadConfig).
  *
- * Exit codes: 0 done, 1 the operation was refused (unknown bucket, name taken, ...), 2 bad usage or config.
+ * Exit codes: 0 done, 1 the operation was refused (unknown bucket, name taken, ...) or the store could not be
+ * reached, 2 bad usage or config.
  */
 import { parseArgs } from "node:util";
-import { loadConfig } from "./config.ts";
+import { connectRedis, type Redis, RedisUnavailableError, redactRedisUrl } from "./cluster/redis.ts";
+import { type Config, loadConfig } from "./config.ts";
 import { configureInput, issueToken } from "./relay/manage.ts";
+import { openRedisStore } from "./relay/redis-store.ts";
 import { bucketNameSchema, describeIssue, githubSecretSchema, inputResponseSchema } from "./relay/schemas.ts";
 import { openSqliteStore } from "./relay/sqlite-store.ts";
 import { type BucketWithInputs, NameTakenError, type RelayStore } from "./relay/store.ts";
@@ -25,7 +29,11 @@ const USAGE = `usage: bun run cli <command> [options]
   token list [--json]
   token revoke KEY
 
-Environment: DATA_DIR (database), PUBLIC_URL or PORT (for input URLs).`;
+Environment: DATA_DIR (database), REDIS_URL and REDIS_KEY_PREFIX (the shared store instead),
+PUBLIC_URL or PORT (for input URLs).`;
+
+/** How long a command waits for an unreachable Redis before giving up. */
+const REDIS_CONNECT_DEADLINE_MS = 5_000;
 
 class UsageError extends Error {}
 class Refused extends Error {}
@@ -209,12 +217,58 @@ if (!loaded.ok) {
 }
 const config = loaded.config;
 const base = config.relay.publicUrl ?? `http://localhost:${config.port}`;
-const store = openSqliteStore(config.relay.databasePath, { durability: config.relay.durability });
+
+/** The store the servers with this configuration use, and how to let go of it. */
+async function openStore(settings: Config): Promise<{ store: RelayStore; close(): Promise<void> }> {
+  if (settings.cluster === null) {
+    const store = openSqliteStore(settings.relay.databasePath, { durability: settings.relay.durability });
+    return { store, close: () => store.close() };
+  }
+  const log = (level: string, message: string) => {
+    if (level !== "info") console.error(`${level}: ${message}`);
+  };
+  const { redisUrl } = settings.cluster;
+  // Bun's client keeps trying while Redis is away, so the deadline is kept here; exiting ends the attempt.
+  const deadline = new Promise<never>((_, reject) =>
+    setTimeout(
+      () =>
+        reject(
+          new RedisUnavailableError(
+            `no answer from ${redactRedisUrl(redisUrl)} within ${REDIS_CONNECT_DEADLINE_MS} ms`,
+          ),
+        ),
+      REDIS_CONNECT_DEADLINE_MS,
+    ).unref(),
+  );
+  const redis: Redis = await Promise.race([
+    connectRedis({ url: redisUrl, log }, REDIS_CONNECT_DEADLINE_MS),
+    deadline,
+  ]);
+  try {
+    const store = await openRedisStore(redis, { keyPrefix: settings.cluster.keyPrefix, log });
+    return {
+      store,
+      async close() {
+        await store.close();
+        redis.close();
+      },
+    };
+  } catch (error) {
+    redis.close();
+    throw error;
+  }
+}
+
 let exitCode = 0;
+let opened: { store: RelayStore; close(): Promise<void> } | null = null;
 try {
-  await run(store, process.argv.slice(2), (inputId) => `${base}/v1/webhooks/${inputId}`);
+  opened = await openStore(config);
+  await run(opened.store, process.argv.slice(2), (inputId) => `${base}/v1/webhooks/${inputId}`);
 } catch (error) {
-  if (error instanceof UsageError) {
+  if (error instanceof RedisUnavailableError) {
+    console.error(`error: ${error.message}`);
+    exitCode = 1;
+  } else if (error instanceof UsageError) {
     if (error.message) console.error(`error: ${error.message}`);
     console.error(USAGE);
     exitCode = 2;
@@ -232,6 +286,6 @@ try {
     throw error;
   }
 } finally {
-  await store.close();
+  await opened?.close();
 }
 process.exit(exitCode);
