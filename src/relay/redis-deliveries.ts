@@ -3,9 +3,12 @@
  * by the append script (see redis-scripts.ts) and are the deliveries' ids and cursors at once; positions are
  * `streamCursors.positionOf(id)`.
  *
- * Reads filter the stream by bucket, scanning it in bounded pages. Entries of a deleted bucket stay in the
- * stream until retention reaches them, but no read returns them: every read skips entries whose bucket no
- * longer exists (bucket ids are random and never reused).
+ * Reads filter the stream by bucket, scanning it in bounded pages: memory is bounded, but finding a quiet
+ * bucket's deliveries in a long stream costs a scan of the entries in between.
+ *
+ * Entries of a deleted bucket stay in the stream until retention reaches them, but no read returns them:
+ * every read skips entries whose bucket no longer exists (bucket ids are random and never reused). Until
+ * then they count towards RELAY_RETENTION_COUNT, which is over the whole stream.
  *
  * Bodies are stored base64, so any bytes survive Redis's string replies.
  */
@@ -243,6 +246,7 @@ export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliv
     },
 
     async readDeliveries(read) {
+      if (read.bucketIds?.length === 0) return { deliveries: [], prunedThrough: 0 };
       const buckets = read.bucketIds === null ? ["all"] : ["some", ...new Set(read.bucketIds)];
       const through = streamCursors.format(read.throughPosition);
       let after = streamCursors.format(read.afterPosition);

@@ -4,8 +4,8 @@
  * (its dedup hash) are built from a prefix in ARGV, which is fine on a single Redis (not Redis Cluster).
  *
  * Flags (Redis 7 shebang): `#!lua` alone refuses the whole script up front while Redis is over `maxmemory`,
- * so a write either happens entirely or not at all; deletions run with `allow-oom` because they free memory;
- * reads run with `no-writes`.
+ * so a write either happens entirely or not at all; deletions (which free memory) and in-place replacements
+ * (a revocation) run with `allow-oom`; reads run with `no-writes`.
  *
  * Stream ids are handled as strings: Lua numbers print with 14 significant digits, so a position
  * (`ms * 1024 + seq`, 16 digits) would lose precision. Milliseconds (13 digits) convert exactly.
@@ -289,9 +289,10 @@ return 1
 /**
  * Compare-and-set of one hash field, for read-modify-write changes (an input's settings, a token's
  * revocation). KEYS: hash, version. ARGV: field, the value read, the new value. Returns 1 when set, 0 when the
- * value changed meanwhile (read again), -1 when the field is gone.
+ * value changed meanwhile (read again), -1 when the field is gone. Allowed when Redis is full: revoking a
+ * token must work then too, and a record replaced by one of about its size costs next to nothing.
  */
-export const REPLACE_FIELD_SCRIPT = luaScript(`#!lua
+export const REPLACE_FIELD_SCRIPT = luaScript(`#!lua flags=allow-oom
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if not current then return -1 end
 if current ~= ARGV[2] then return 0 end

@@ -11,7 +11,7 @@ import { connectRedis, RedisUnavailableError } from "../../src/cluster/redis.ts"
 import { STREAM_SEQ_LIMIT, streamCursors } from "../../src/relay/cursor.ts";
 import { openRedisStore, type RedisRelayStore } from "../../src/relay/redis-store.ts";
 import { type NewDelivery, StorageFullError } from "../../src/relay/store.ts";
-import { secretMatches } from "../../src/relay/tokens.ts";
+import { generateToken, secretMatches } from "../../src/relay/tokens.ts";
 import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
 import { runCli } from "../helpers/relay.ts";
 
@@ -285,15 +285,19 @@ if (redisAvailable) {
   });
 
   describe("a full Redis", () => {
-    test("a batch is refused whole with StorageFullError; retention still runs; once there is room, appends work", async () => {
+    test("a batch is refused whole with StorageFullError; retention and revocation still work; then appends do", async () => {
       await withInstances(1, async (store) => {
         const a = await store.createBucket("a");
+        const token = generateToken();
+        await store.createToken({ ...token, description: "", admin: false, bucketIds: null });
         await store.appendDeliveries([{ ...delivery(a.id, "old"), receivedAt: 1_000 }]);
         await redis.cli("CONFIG", "SET", "maxmemory", "1");
         try {
           await expect(
             store.appendDeliveries([delivery(a.id, "1"), delivery(a.id, "2"), delivery(a.id, "3")]),
           ).rejects.toBeInstanceOf(StorageFullError);
+          await expect(store.createBucket("b")).rejects.toBeInstanceOf(StorageFullError);
+          expect(await store.revokeToken(token.key)).toBe(true);
           expect(await store.pruneDeliveries({ receivedBefore: 2_000, keepNewest: null }, 10)).toBe(1);
         } finally {
           await redis.cli("CONFIG", "SET", "maxmemory", "0");
