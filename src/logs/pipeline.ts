@@ -1,37 +1,89 @@
 /**
  * The log side of the server, wired: follower → hub (→ journal) → Bun topics. One function builds it from
- * the config so the composition root stays short and the log source can change (a Redis stream shared by
- * several instances) without touching the rest.
+ * the config so the composition root stays short and the log source can change without touching the rest.
+ *
+ * Cluster mode (a ClusterContext): the instance holding the writer lease follows the directory into the
+ * shared Redis stream, and every instance mirrors that stream into its journal and hub. Clients see the
+ * same entries, cursors and backfill on every instance.
  */
+import { statSync } from "node:fs";
 import type { ClusterContext } from "../cluster/context.ts";
+import { createLogAppender } from "../cluster/log-append.ts";
+import { createLogMirror } from "../cluster/log-mirror.ts";
+import { logKeys } from "../cluster/log-scripts.ts";
+import { createLogWriter } from "../cluster/log-writer.ts";
 import type { Config } from "../config.ts";
 import { createLogHub, type LogHub, type PublishFn } from "../hub/log-hub.ts";
 import type { LogEntry } from "./entry.ts";
-import { createLogFollower, type LogFollower } from "./follow.ts";
+import { createLogFollower, type FollowerStats, type LogFollower } from "./follow.ts";
 import { type Journal, openJournal } from "./journal.ts";
 import { createPositionFile } from "./positions.ts";
+import { redactSecrets } from "./redact.ts";
 
 type LogFn = (level: "info" | "warn" | "error", message: string) => void;
+
+/** Cluster mode's state, for `/health`. */
+export interface LogClusterStats {
+  instanceId: string;
+  /** Whether this instance's last Redis command got through. */
+  redisUp: boolean;
+  /** Whether this instance holds the writer lease and follows the log directory. */
+  writer: boolean;
+  /** Instance id of the lease holder as last seen, or null when no instance writes. */
+  leaseHolder: string | null;
+  /** The shared epoch this instance's journal follows. */
+  epoch: string;
+  /** Seq of the newest entry in this instance's journal. */
+  mirroredSeq: number;
+  /** Seq of the newest entry in the shared stream, as last seen. */
+  streamSeq: number;
+  /** streamSeq − mirroredSeq: entries the stream has that this instance has not streamed yet. */
+  mirrorLag: number;
+  /** Entries this instance appended as writer. */
+  entriesWritten: number;
+  writerTermsStarted: number;
+  /** Terms as writer that ended by a failure (Redis away, lease lost). */
+  writerTermsLost: number;
+  /** Relayed entries waiting for Redis. */
+  relayQueued: number;
+  relayDropped: number;
+  /** Times this journal restarted to follow the stream (another epoch, trimmed past its end). */
+  journalResets: number;
+  malformedEntries: number;
+}
 
 export interface LogPipeline {
   hub: LogHub;
   journal: Journal;
+  /** In cluster mode: the follower of this instance's current term as writer (empty when it does not write). */
   follower: LogFollower;
   /** For entries that come from elsewhere than the log files (relayed deliveries). */
   publish(entry: LogEntry): void;
   /** Follows the log directory; resolves after the first pass over it. */
   start(): Promise<void>;
-  /** Stops following (and saves positions). */
+  /** Stops following (and saves positions; in cluster mode, releases the writer lease). */
   stop(): void;
   /** Writes and closes the journal; after stop() and after every socket closed. */
   close(): void;
+  /** Cluster mode's state; null in single mode. */
+  stats(): LogClusterStats | null;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return false;
+    throw error;
+  }
 }
 
 export async function createLogPipeline(
   config: Config,
   publish: PublishFn,
   log: LogFn,
-  _cluster: ClusterContext | null,
+  cluster: ClusterContext | null,
 ): Promise<LogPipeline> {
   const journal = openJournal({ ...config.journal, log });
   const hub = createLogHub({
@@ -41,6 +93,13 @@ export async function createLogPipeline(
     // Kept well under the backpressure limit, so a lagging socket leaves the topic before Bun would drop it.
     lagBytes: Math.min(config.logLagBytes, config.wsBackpressureLimitBytes / 4),
   });
+  const onDirectoryChange = (exists: boolean) =>
+    log(
+      exists ? "info" : "warn",
+      `log directory ${config.logDir} ${exists ? "found" : "not found; waiting for it"}`,
+    );
+  if (cluster !== null) return createClusterPipeline(config, log, cluster, hub, journal, onDirectoryChange);
+
   // Entries published outside the follower (relay deliveries) end their batch once per microtask.
   let batchEndQueued = false;
   const publishEntry = (entry: LogEntry) => {
@@ -60,11 +119,7 @@ export async function createLogPipeline(
     onBatchEnd: () => hub.endBatch(),
     positions: createPositionFile(`${config.journal.dir}/positions.json`, log),
     log,
-    onDirectoryChange: (exists) =>
-      log(
-        exists ? "info" : "warn",
-        `log directory ${config.logDir} ${exists ? "found" : "not found; waiting for it"}`,
-      ),
+    onDirectoryChange,
   });
   return {
     hub,
@@ -74,5 +129,109 @@ export async function createLogPipeline(
     start: () => follower.start(),
     stop: () => follower.stop(),
     close: () => journal.close(),
+    stats: () => null,
+  };
+}
+
+function createClusterPipeline(
+  config: Config,
+  log: LogFn,
+  cluster: ClusterContext,
+  hub: LogHub,
+  journal: Journal,
+  onDirectoryChange: (exists: boolean) => void,
+): LogPipeline {
+  const { redis, settings, instanceId } = cluster;
+  const keys = logKeys(settings.keyPrefix);
+  // The stream holds entries as streamed: masked by the instance that appends them.
+  const serialize = (entry: LogEntry) => {
+    const json = JSON.stringify(entry);
+    return config.redactSecrets ? redactSecrets(json) : json;
+  };
+  const mirror = createLogMirror({ redis, keys, journal, hub, log });
+  const appender = createLogAppender({ redis, keys, maxEntries: settings.logStreamMaxEntries, log });
+  const writer = createLogWriter({
+    redis,
+    keys,
+    instanceId,
+    leaseMs: settings.leaseMs,
+    maxEntries: settings.logStreamMaxEntries,
+    dir: config.logDir,
+    canFollow: () => isDirectory(config.logDir),
+    createFollower: (hooks) =>
+      createLogFollower({
+        dir: config.logDir,
+        pollIntervalMs: config.logPollIntervalMs,
+        parse: { naiveZone: config.naiveZone },
+        emit: hooks.emit,
+        onBatchEnd: hooks.onBatchEnd,
+        positions: hooks.positions,
+        exactPositions: true,
+        log,
+        onDirectoryChange,
+      }),
+    serialize,
+    log,
+  });
+
+  // What clients and /health see: the writer's own view, else what the writer last said, else our own.
+  const directoryExists = () =>
+    writer.follower()?.directoryExists() ?? writer.stats().writerSeesDirectory ?? isDirectory(config.logDir);
+  const follower: LogFollower = {
+    start: () => writer.start(),
+    stop: () => writer.stop(),
+    directoryExists,
+    stats(): FollowerStats {
+      return (
+        writer.follower()?.stats() ?? {
+          directoryExists: directoryExists(),
+          files: [],
+          linesTruncated: 0,
+          truncationsSeen: 0,
+          rotationsSeen: 0,
+        }
+      );
+    },
+    positions: () => writer.follower()?.positions() ?? [],
+  };
+
+  return {
+    hub,
+    journal,
+    follower,
+    publish: (entry) => appender.append(serialize(entry)),
+    async start() {
+      await mirror.start();
+      await writer.start();
+    },
+    stop: () => writer.stop(),
+    close() {
+      appender.close();
+      mirror.close();
+      journal.close();
+    },
+    stats() {
+      const written = writer.stats();
+      const mirrored = mirror.stats();
+      const relayed = appender.stats();
+      const streamSeq = Math.max(written.streamSeq, mirrored.mirroredSeq);
+      return {
+        instanceId,
+        redisUp: redis.isUp(),
+        writer: written.writer,
+        leaseHolder: written.leaseHolder,
+        epoch: mirrored.epoch,
+        mirroredSeq: mirrored.mirroredSeq,
+        streamSeq,
+        mirrorLag: streamSeq - mirrored.mirroredSeq,
+        entriesWritten: written.entriesWritten,
+        writerTermsStarted: written.termsStarted,
+        writerTermsLost: written.termsLost,
+        relayQueued: relayed.queued,
+        relayDropped: relayed.dropped,
+        journalResets: mirrored.resets,
+        malformedEntries: mirrored.malformedEntries,
+      };
+    },
   };
 }

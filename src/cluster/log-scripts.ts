@@ -1,0 +1,157 @@
+/**
+ * The shared log stream's keys and the Lua scripts that change them. Each script is one atomic step, so a
+ * batch of entries, the cluster seqs it takes and the follower positions it reaches are stored together or
+ * not at all.
+ *
+ * Layout under the prefix:
+ * - `logs`            stream; entry id `<seq>-0` (the cluster seq), fields `ep` (epoch) and `e` (entry JSON,
+ *                     secrets already masked, no cursor); trimmed with `MAXLEN ~`.
+ * - `logs:seq`        the last seq handed out (INCR per entry, dense).
+ * - `logs:epoch`      8 hex digits; created with the stream. A new epoch (Redis lost its data) starts a new
+ *                     history: journals reset and old cursors are reported as unknown.
+ * - `logs:writer`     the writer's lease: `<instance id>/<token>`, PX. A fresh token per acquisition fences off
+ *                     a writer that lost the lease, even if it would renew the same key later.
+ * - `logs:positions`  hash: file identity → `{"path","offset"}`, where the writer continues after the last
+ *                     committed batch.
+ * - `logs:directory`  "1"/"0": whether the writer sees the log directory (for instances that cannot).
+ * - `logs:batch:<id>` short-lived marker of an applied relayed batch, so a retry after a lost reply is a no-op.
+ */
+import { luaScript } from "./redis.ts";
+
+export interface LogKeys {
+  stream: string;
+  seq: string;
+  epoch: string;
+  writer: string;
+  positions: string;
+  directory: string;
+  batch(id: string): string;
+}
+
+export function logKeys(prefix: string): LogKeys {
+  return {
+    stream: `${prefix}logs`,
+    seq: `${prefix}logs:seq`,
+    epoch: `${prefix}logs:epoch`,
+    writer: `${prefix}logs:writer`,
+    positions: `${prefix}logs:positions`,
+    directory: `${prefix}logs:directory`,
+    batch: (id) => `${prefix}logs:batch:${id}`,
+  };
+}
+
+/**
+ * Shared by the scripts below: the epoch, created when missing. A missing epoch means a history that starts
+ * now: the stream is emptied and the seq is raised to at least the caller's `minSeq`, so the new epoch's seqs
+ * lie past that caller's journal (its catching-up readers see a gap instead of other entries under old seqs).
+ */
+const ENSURE_EPOCH = `
+local function ensure_epoch(stream, seq, epoch_key, candidate, min_seq)
+  local epoch = redis.call('GET', epoch_key)
+  if epoch then return epoch end
+  redis.call('SET', epoch_key, candidate)
+  redis.call('DEL', stream)
+  if tonumber(redis.call('GET', seq) or '0') < tonumber(min_seq) then redis.call('SET', seq, min_seq) end
+  return candidate
+end
+`;
+
+/**
+ * KEYS: stream, seq, epoch. ARGV: candidate epoch, min seq.
+ * Returns {epoch, last seq, id of the oldest stream entry or nil}: one consistent view for a mirror to sync to.
+ */
+export const SYNC_SCRIPT = luaScript(`${ENSURE_EPOCH}
+local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+return {epoch, tonumber(redis.call('GET', KEYS[2]) or '0'), first and first[1] or false}
+`);
+
+/**
+ * KEYS: stream, seq, epoch, writer, positions[, batch marker].
+ * ARGV: lease value ('' for none), candidate epoch, maxlen, marker ttl ms, n, n entries, m, m (field, value)
+ * pairs to set in positions, k, k fields to delete from positions.
+ * Returns -1 when a lease value is given and not held (nothing written), -2 when the batch marker exists
+ * (already applied), else the last seq taken (0 for a batch without entries).
+ */
+export const APPEND_SCRIPT = luaScript(`${ENSURE_EPOCH}
+if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then return -1 end
+if KEYS[6] and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[4]) then return -2 end
+local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], '0')
+local n = tonumber(ARGV[5])
+local seq = 0
+for i = 1, n do
+  seq = redis.call('INCR', KEYS[2])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], string.format('%d-0', seq), 'ep', epoch, 'e', ARGV[5 + i])
+end
+local at = 6 + n
+for i = 1, tonumber(ARGV[at]) do
+  redis.call('HSET', KEYS[5], ARGV[at + 2 * i - 1], ARGV[at + 2 * i])
+end
+at = at + 2 * tonumber(ARGV[at]) + 1
+for i = 1, tonumber(ARGV[at]) do
+  redis.call('HDEL', KEYS[5], ARGV[at + i])
+end
+return seq
+`);
+
+/**
+ * KEYS: writer, directory. ARGV: lease value, ms, this instance's prefix (`<instance id>/`).
+ * Takes the lease when it is free or held by an earlier, already ended term of this same instance (after
+ * Redis came back, its old lease may outlive the term it belonged to), and records that the writer sees the
+ * log directory (only an instance that does competes). 1 when taken, else 0.
+ */
+export const ACQUIRE_LEASE_SCRIPT = luaScript(`
+local holder = redis.call('GET', KEYS[1])
+if holder and string.sub(holder, 1, #ARGV[3]) ~= ARGV[3] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], '1')
+return 1
+`);
+
+/**
+ * KEYS: writer, directory. ARGV: lease value, ms, directory flag ("1"/"0").
+ * Extends the lease only if this exact value still holds it, and records whether the writer sees the log
+ * directory: 1, else 0.
+ */
+export const RENEW_LEASE_SCRIPT = luaScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3])
+return 1
+`);
+
+/** KEYS: writer. ARGV: lease value. Deletes the lease only if this exact value holds it. */
+export const RELEASE_LEASE_SCRIPT = luaScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`);
+
+/** Builds APPEND_SCRIPT's arguments. */
+export function appendArgs(options: {
+  lease: string;
+  candidateEpoch: string;
+  maxEntries: number;
+  markerTtlMs: number;
+  entries: readonly string[];
+  set: ReadonlyArray<readonly [string, string]>;
+  remove: readonly string[];
+}): (string | number)[] {
+  const args: (string | number)[] = [
+    options.lease,
+    options.candidateEpoch,
+    options.maxEntries,
+    options.markerTtlMs,
+    options.entries.length,
+    ...options.entries,
+    options.set.length,
+  ];
+  for (const [field, value] of options.set) args.push(field, value);
+  args.push(options.remove.length, ...options.remove);
+  return args;
+}
+
+/** A fresh epoch or token: 8 random hex digits. */
+export function randomHex8(): string {
+  return crypto.randomUUID().slice(0, 8);
+}
