@@ -1,0 +1,149 @@
+/**
+ * Cluster mode of the log stream: instances sharing one Redis behave as one server — every entry once on
+ * every instance, the same cursors everywhere, backfill and resume across instances.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { appendTo, leaseHolder, sharedLogDir, startInstance, uniquePrefix } from "../helpers/cluster.ts";
+import { connectLogs, jsonLine, seqOf, textLine } from "../helpers/logs.ts";
+import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { type TestSocket, wsConnect } from "../helpers/ws.ts";
+
+interface Streamed {
+  message: string;
+  cursor: string;
+}
+
+const parse = (raw: string) => JSON.parse(raw) as Streamed;
+const LIVE = { control: "live" };
+
+/** Takes `count` entries and checks that nothing else is queued behind them. */
+async function takeExactly(client: TestSocket, count: number, timeoutMs = 10_000): Promise<Streamed[]> {
+  const entries = (await client.take(count, timeoutMs)).map(parse);
+  expect(client.pending()).toBe(0);
+  return entries;
+}
+
+describe.skipIf(!redisAvailable)("cluster mode: one stream across instances", () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis[Symbol.asyncDispose]();
+  });
+
+  test("two instances sharing the directory: each line once on both, with the same cursor", async () => {
+    const prefix = uniquePrefix();
+    await using a = await startInstance(redis, prefix, { files: { "server.log": "", "webhooks.json": "" } });
+    await using b = await startInstance(redis, prefix, { logDir: a.logDir });
+    const writers = new Set([await leaseHolder(redis, prefix)]);
+    expect(writers.size).toBe(1);
+    const onA = await connectLogs(a);
+    const onB = await connectLogs(b);
+    for (let i = 0; i < 100; i++) {
+      appendTo(
+        a.logDir,
+        i % 2 === 0 ? "server.log" : "webhooks.json",
+        (i % 2 ? jsonLine : textLine)({ seq: i }),
+      );
+      if (i % 10 === 0) await Bun.sleep(1);
+    }
+    const seenA = await onA.take(100, 10_000);
+    const seenB = await onB.take(100, 10_000);
+    expect(seenB).toEqual(seenA);
+    expect(new Set(seenA.map(seqOf)).size).toBe(100);
+    expect(new Set(seenA.map((m) => parse(m).cursor)).size).toBe(100);
+    // A sentinel: nothing else was queued on either side.
+    appendTo(a.logDir, "server.log", textLine({ seq: 1000 }));
+    expect(seqOf(await onA.next())).toBe(1000);
+    expect(seqOf(await onB.next())).toBe(1000);
+    onA.close();
+    onB.close();
+  }, 30_000);
+
+  test("an instance that cannot see the log directory streams its entries too", async () => {
+    const prefix = uniquePrefix();
+    const elsewhere = join(mkdtempSync(join(tmpdir(), "hookstream-nodir-")), "missing");
+    await using a = await startInstance(redis, prefix, { files: { "server.log": "" } });
+    await using c = await startInstance(redis, prefix, { logDir: elsewhere });
+    const client = await connectLogs(c, "level=ERROR");
+    appendTo(a.logDir, "server.log", textLine({ seq: 1, level: "ERROR" }) + textLine({ seq: 2 }));
+    appendTo(a.logDir, "server.log", textLine({ seq: 3, level: "ERROR" }));
+    // The first message is an entry: not "Log directory not found", since the writer sees it.
+    expect((await client.take(2)).map(seqOf)).toEqual([1, 3]);
+    const health = (await (await fetch(c.httpUrl("/health"))).json()) as {
+      log_directory: { exists: boolean };
+    };
+    expect(health.log_directory.exists).toBe(true);
+    client.close();
+    rmSync(elsewhere, { recursive: true, force: true });
+  }, 30_000);
+});
+
+describe.skipIf(!redisAvailable)("cluster mode: backfill and resume across instances", () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis[Symbol.asyncDispose]();
+  });
+
+  test("tail, since and cursor on B answer from entries written through A, then go live", async () => {
+    const prefix = uniquePrefix();
+    using logs = sharedLogDir();
+    appendTo(logs.path, "server.log", "");
+    await using a = await startInstance(redis, prefix, { logDir: logs.path });
+    const onA = await connectLogs(a);
+    // One millisecond apart (the seq is the microsecond), so `since` can split them.
+    appendTo(
+      logs.path,
+      "server.log",
+      Array.from({ length: 20 }, (_, i) => textLine({ seq: i * 1000 })).join(""),
+    );
+    const written = await takeExactly(onA, 20);
+    // B starts after the entries were written: it copies them from the stream.
+    await using b = await startInstance(redis, prefix, { logDir: logs.path });
+    const tail = await wsConnect(b.wsUrl("/logs/ws?tail=5"));
+    const since = await wsConnect(b.wsUrl("/logs/ws?since=2026-11-23T10:00:00.010Z"));
+    const cursor = await wsConnect(b.wsUrl(`/logs/ws?cursor=${(written[7] as Streamed).cursor}`));
+    const tailed = (await tail.take(5)).map(parse);
+    expect(tailed).toEqual(written.slice(15));
+    expect((await since.take(10)).map(parse)).toEqual(written.slice(10));
+    expect((await cursor.take(12)).map(parse)).toEqual(written.slice(8));
+    for (const client of [tail, since, cursor]) expect(await client.nextJson()).toEqual(LIVE);
+    appendTo(logs.path, "server.log", textLine({ seq: 20 }));
+    const live = parse(await onA.next());
+    for (const client of [tail, since, cursor]) expect(parse(await client.next())).toEqual(live);
+    for (const client of [onA, tail, since, cursor]) client.close();
+  }, 30_000);
+
+  test("a client of A resumes on B with its last cursor: nothing lost, nothing twice", async () => {
+    const prefix = uniquePrefix();
+    using logs = sharedLogDir();
+    appendTo(logs.path, "webhooks.json", "");
+    await using a = await startInstance(redis, prefix, { logDir: logs.path });
+    await using b = await startInstance(redis, prefix, { logDir: logs.path });
+    const onA = await connectLogs(a, "level=ERROR");
+    const lines = Array.from({ length: 60 }, (_, i) => jsonLine({ seq: i, level: i % 3 ? "INFO" : "ERROR" }));
+    appendTo(logs.path, "webhooks.json", lines.slice(0, 20).join(""));
+    const seen = await takeExactly(onA, 7);
+    expect(seen.map((e) => seqOf(JSON.stringify(e)))).toEqual([0, 3, 6, 9, 12, 15, 18]);
+    onA.close();
+    await onA.closed;
+    appendTo(logs.path, "webhooks.json", lines.slice(20, 40).join(""));
+    const resumed = await wsConnect(
+      b.wsUrl(`/logs/ws?level=ERROR&cursor=${(seen.at(-1) as Streamed).cursor}`),
+    );
+    appendTo(logs.path, "webhooks.json", lines.slice(40).join(""));
+    // B may still be mirroring the second part when the client arrives: the live notice then comes earlier.
+    const messages = await resumed.take(14);
+    expect(messages.filter((m) => JSON.parse(m).control === "live")).toHaveLength(1);
+    const entries = messages.filter((m) => JSON.parse(m).control === undefined);
+    expect(entries.map(seqOf)).toEqual([21, 24, 27, 30, 33, 36, 39, 42, 45, 48, 51, 54, 57]);
+    resumed.close();
+  }, 30_000);
+});

@@ -1,0 +1,123 @@
+/**
+ * Entries published from elsewhere than the log files (relayed deliveries, `pipeline.publish`) in cluster
+ * mode: appended by the instance that has them, streamed by every instance with the cluster's cursors, kept
+ * while Redis is away; and the cluster state the pipeline reports for /health.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connectRedis } from "../../src/cluster/redis.ts";
+import { loadConfig } from "../../src/config.ts";
+import type { LiveMember } from "../../src/hub/log-hub.ts";
+import { createLogPipeline, type LogPipeline } from "../../src/logs/pipeline.ts";
+import { uniquePrefix } from "../helpers/cluster.ts";
+import { makeEntry } from "../helpers/entries.ts";
+import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { quietLog } from "../helpers/server.ts";
+import { waitFor } from "../helpers/ws.ts";
+
+interface Instance {
+  pipeline: LogPipeline;
+  /** Payloads published to the catch-all topic, in order. */
+  received: string[];
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A log pipeline in cluster mode, without the HTTP server around it. */
+async function startPipeline(redis: TestRedis, prefix: string, options: { seesLogDir: boolean }) {
+  const dataDir = mkdtempSync(join(tmpdir(), "hookstream-pipeline-"));
+  const logDir = join(dataDir, "logs");
+  if (options.seesLogDir) mkdirSync(logDir);
+  const loaded = loadConfig({
+    DATA_DIR: dataDir,
+    LOG_DIR: logDir,
+    LOG_POLL_INTERVAL_MS: "50",
+    REDIS_URL: redis.url,
+    REDIS_KEY_PREFIX: prefix,
+    CLUSTER_LEASE_MS: "1000",
+  });
+  if (!loaded.ok) throw new Error(loaded.problems.join("; "));
+  const connection = await connectRedis({ url: redis.url, log: quietLog });
+  const received: string[] = [];
+  const pipeline = await createLogPipeline(
+    loaded.config,
+    (_topic, payload) => received.push(payload),
+    quietLog,
+    {
+      redis: connection,
+      settings: loaded.config.cluster as NonNullable<typeof loaded.config.cluster>,
+      instanceId: crypto.randomUUID(),
+    },
+  );
+  const member: LiveMember = { bufferedAmount: () => 0, onLag() {} };
+  pipeline.hub.subscribe({}, member);
+  await pipeline.start();
+  const instance: Instance = {
+    pipeline,
+    received,
+    async [Symbol.asyncDispose]() {
+      pipeline.stop();
+      pipeline.close();
+      connection.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return instance;
+}
+
+const messages = (instance: Instance) => instance.received.map((payload) => JSON.parse(payload).message);
+
+describe.skipIf(!redisAvailable)("cluster mode: entries published by an instance", () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis[Symbol.asyncDispose]();
+  });
+
+  test("an entry published on one instance streams once on every instance, with one cursor", async () => {
+    const prefix = uniquePrefix();
+    await using a = await startPipeline(redis, prefix, { seesLogDir: true });
+    await using b = await startPipeline(redis, prefix, { seesLogDir: false });
+    b.pipeline.publish(makeEntry({ message: "relayed 1", hook_id: "d-1" }));
+    b.pipeline.publish(makeEntry({ message: "relayed 2", hook_id: "d-2" }));
+    await waitFor(() => a.received.length === 2 && b.received.length === 2, 5000, "both entries on both");
+    expect(a.received).toEqual(b.received);
+    expect(messages(a)).toEqual(["relayed 1", "relayed 2"]);
+    expect(JSON.parse(a.received[0] as string).cursor).toMatch(/^[0-9a-f]{8}-1$/);
+  });
+
+  test("entries published while Redis is down are appended once when it is back", async () => {
+    const prefix = uniquePrefix();
+    await using a = await startPipeline(redis, prefix, { seesLogDir: true });
+    await using b = await startPipeline(redis, prefix, { seesLogDir: false });
+    b.pipeline.publish(makeEntry({ message: "before" }));
+    await waitFor(() => a.received.length === 1, 5000, "first entry");
+    await redis.stop();
+    b.pipeline.publish(makeEntry({ message: "while down 1" }));
+    b.pipeline.publish(makeEntry({ message: "while down 2" }));
+    await waitFor(() => b.pipeline.stats()?.relayQueued === 2, 5000, "entries queued");
+    await redis.start();
+    await waitFor(() => a.received.length === 3 && b.received.length === 3, 10_000, "queued entries");
+    expect(messages(a)).toEqual(["before", "while down 1", "while down 2"]);
+    expect(b.received).toEqual(a.received);
+    expect(b.pipeline.stats()?.relayQueued).toBe(0);
+  }, 20_000);
+
+  test("stats() says who writes, who holds the lease and how far each mirror is", async () => {
+    const prefix = uniquePrefix();
+    await using a = await startPipeline(redis, prefix, { seesLogDir: true });
+    await using b = await startPipeline(redis, prefix, { seesLogDir: false });
+    a.pipeline.publish(makeEntry({ message: "one" }));
+    await waitFor(() => b.received.length === 1, 5000, "entry mirrored");
+    const writer = a.pipeline.stats();
+    const reader = b.pipeline.stats();
+    expect(writer).toMatchObject({ writer: true, redisUp: true, mirroredSeq: 1 });
+    expect(reader).toMatchObject({ writer: false, leaseHolder: writer?.instanceId, redisUp: true });
+    expect(reader?.epoch).toBe(writer?.epoch as string);
+    await waitFor(() => b.pipeline.stats()?.streamSeq === 1, 5000, "stream seq seen");
+    expect(b.pipeline.stats()).toMatchObject({ mirroredSeq: 1, streamSeq: 1, mirrorLag: 0 });
+  });
+});
