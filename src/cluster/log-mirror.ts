@@ -129,6 +129,7 @@ export function createLogMirror(options: LogMirrorOptions): LogMirror {
       [keys.stream, keys.seq, keys.epoch],
       [randomHex8(), journal.endSeq() - 1],
     );
+    if (closed) return 0;
     if (!Array.isArray(reply) || typeof reply[0] !== "string") throw new Error("unexpected sync reply");
     const epoch = reply[0];
     const lastSeq = Number(reply[1]);

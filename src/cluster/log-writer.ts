@@ -254,6 +254,10 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
       void release(lease);
       throw error;
     }
+    if (stopped) {
+      void release(lease);
+      return;
+    }
     const next: Term = {
       lease,
       follower: null,
