@@ -1,0 +1,165 @@
+/**
+ * What a writer commits with each batch: follower positions that never run ahead of the entries emitted
+ * (a new writer continues from them), the change set sent to Redis, and the decoding of stream replies.
+ */
+import { describe, expect, test } from "bun:test";
+import { appendFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { streamEntries } from "../../src/cluster/log-mirror.ts";
+import { createPositionCodec, positionChanges } from "../../src/cluster/log-positions.ts";
+import type { LogEntry } from "../../src/logs/entry.ts";
+import { createLogFollower } from "../../src/logs/follow.ts";
+import { textLine } from "../helpers/logs.ts";
+import { quietLog } from "../helpers/server.ts";
+import { waitFor } from "../helpers/ws.ts";
+
+/** A follower with exact positions over a fresh directory; records each batch end's positions. */
+async function exactFollower(files: Record<string, string>) {
+  const dir = mkdtempSync(join(tmpdir(), "hookstream-positions-"));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  const emitted: LogEntry[] = [];
+  const batches: Array<{ emitted: number; offsets: Map<string, number> }> = [];
+  const follower = createLogFollower({
+    dir,
+    pollIntervalMs: 20,
+    parse: { naiveZone: "Z" },
+    emit: (entry) => emitted.push(entry),
+    onBatchEnd() {
+      const offsets = new Map(follower.positions().map((p) => [p.path.slice(dir.length + 1), p.offset]));
+      batches.push({ emitted: emitted.length, offsets });
+      return undefined;
+    },
+    exactPositions: true,
+    log: quietLog,
+  });
+  await follower.start();
+  return {
+    dir,
+    emitted,
+    batches,
+    append: (name: string, text: string) => appendFileSync(join(dir, name), text),
+    offset: (name: string) => batches.at(-1)?.offsets.get(name),
+    [Symbol.dispose]() {
+      follower.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const line = (seq: number, level = "INFO") => textLine({ seq, level });
+
+describe("exact follower positions", () => {
+  test("files present at start are committed at their end before anything is appended", async () => {
+    using follower = await exactFollower({ "server.log": line(1), "webhooks.json": "" });
+    expect(follower.offset("server.log")).toBe(line(1).length);
+    expect(follower.offset("webhooks.json")).toBe(0);
+  });
+
+  test("a text entry and its traceback lines are emitted before the batch that covers them ends", async () => {
+    using follower = await exactFollower({ "server.log": "" });
+    const text = `${line(1, "ERROR")}Traceback (most recent call last):\n  File "x.py", line 1\n${line(2)}`;
+    follower.append("server.log", text);
+    await waitFor(() => follower.offset("server.log") === Buffer.byteLength(text), 2000, "read");
+    expect(follower.emitted.map((e) => e.message)).toEqual([
+      'msg 1\nTraceback (most recent call last):\n  File "x.py", line 1',
+      "msg 2",
+    ]);
+    // No batch ended with the position past a line whose entry was still held.
+    for (const batch of follower.batches)
+      if (batch.offsets.get("server.log") === Buffer.byteLength(text)) expect(batch.emitted).toBe(2);
+  });
+
+  test("a pretty-printed JSON record still being written keeps the position at its first line", async () => {
+    using follower = await exactFollower({ "webhooks.json": "" });
+    const first = `${JSON.stringify({ type: "log_entry", timestamp: "2026-11-23T10:00:00Z", level: "INFO", message: "one" })}\n`;
+    const opening = '{\n  "type": "log_entry",\n  "level": "ERROR",\n';
+    follower.append("webhooks.json", first + opening);
+    await waitFor(() => follower.emitted.length === 1, 2000, "first record");
+    await Bun.sleep(50);
+    // The record's lines were read but not emitted: a new writer must read them again.
+    expect(follower.offset("webhooks.json")).toBe(Buffer.byteLength(first));
+    const rest = '  "timestamp": "2026-11-23T10:00:01Z",\n  "message": "two"\n}\n';
+    follower.append("webhooks.json", rest);
+    await waitFor(() => follower.emitted.length === 2, 2000, "second record");
+    expect(follower.emitted[1]?.message).toBe("two");
+    expect(follower.offset("webhooks.json")).toBe(Buffer.byteLength(first + opening + rest));
+  });
+
+  test("multi-byte characters count as bytes, not characters", async () => {
+    using follower = await exactFollower({ "webhooks.json": "" });
+    const record = `${JSON.stringify({ type: "log_entry", timestamp: "2026-11-23T10:00:00Z", level: "INFO", message: "ünïcødé ✓" })}\n`;
+    follower.append("webhooks.json", `${record}{\n`);
+    await waitFor(() => follower.emitted.length === 1, 2000, "record");
+    await Bun.sleep(50);
+    expect(follower.offset("webhooks.json")).toBe(Buffer.byteLength(record));
+  });
+});
+
+describe("what a batch changes in Redis", () => {
+  const cases: Array<{
+    name: string;
+    committed: Record<string, string>;
+    next: Record<string, string>;
+    set: Array<[string, string]>;
+    remove: string[];
+  }> = [
+    { name: "nothing changed: nothing sent", committed: { a: "1" }, next: { a: "1" }, set: [], remove: [] },
+    {
+      name: "a file moved on: only it is set",
+      committed: { a: "1", b: "2" },
+      next: { a: "1", b: "3" },
+      set: [["b", "3"]],
+      remove: [],
+    },
+    { name: "a new file: it is set", committed: {}, next: { a: "0" }, set: [["a", "0"]], remove: [] },
+    {
+      name: "a file no longer followed: it is deleted",
+      committed: { a: "1", b: "2" },
+      next: { a: "1" },
+      set: [],
+      remove: ["b"],
+    },
+  ];
+  for (const { name, committed, next, set, remove } of cases)
+    test(name, () => {
+      expect(positionChanges(new Map(Object.entries(committed)), new Map(Object.entries(next)))).toEqual({
+        set,
+        remove,
+      });
+    });
+
+  test("files are stored by inode, so another host's mount of the directory finds them", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookstream-codec-"));
+    const device = statSync(dir).dev;
+    const codec = createPositionCodec(dir);
+    expect(codec.field(`${device}:1234`)).toBe("1234");
+    expect(codec.identity("1234")).toBe(`${device}:1234`);
+    // A file on another device (a symlink elsewhere) keeps its full identity.
+    expect(codec.field(`${device + 1}:5`)).toBe(`${device + 1}:5`);
+    expect(codec.identity(`${device + 1}:5`)).toBe(`${device + 1}:5`);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("stream replies", () => {
+  const entry = ["7-0", ["ep", "0123abcd", "e", '{"message":"m"}']];
+  const expected = [
+    {
+      seq: 7,
+      fields: new Map([
+        ["ep", "0123abcd"],
+        ["e", '{"message":"m"}'],
+      ]),
+    },
+  ];
+  test("an XREAD answer as a RESP3 map", () => {
+    expect(streamEntries({ s: [entry] }, "s")).toEqual(expected);
+  });
+  test("an XREAD answer as RESP2 nested lists", () => {
+    expect(streamEntries([["s", [entry]]], "s")).toEqual(expected);
+  });
+  test("a timeout (null) is no entries", () => {
+    expect(streamEntries(null, "s")).toEqual([]);
+  });
+});
