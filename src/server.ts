@@ -12,6 +12,7 @@ import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
 import { createLogPipeline } from "./logs/pipeline.ts";
 import type { LogStreamStats } from "./logs/socket.ts";
+import { openRedisStore } from "./relay/redis-store.ts";
 import { createRelay } from "./relay/relay.ts";
 import { openSqliteStore } from "./relay/sqlite-store.ts";
 import { createSocketTransport } from "./transport/bun-ws.ts";
@@ -89,10 +90,17 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     cacheChunks: config.historyCacheChunks,
     log,
   });
-  const relayStore = openSqliteStore(config.relay.databasePath, {
-    durability: config.relay.durability,
-    maxBytes: config.relay.maxDatabaseBytes,
-  });
+  // Cluster mode keeps buckets, tokens and deliveries in Redis, and every instance follows one stream.
+  const redisStore =
+    cluster === null
+      ? null
+      : await openRedisStore(cluster.redis, { keyPrefix: cluster.settings.keyPrefix, log });
+  const relayStore =
+    redisStore ??
+    openSqliteStore(config.relay.databasePath, {
+      durability: config.relay.durability,
+      maxBytes: config.relay.maxDatabaseBytes,
+    });
   const relay = await createRelay({
     ...config.relay,
     store: relayStore,
@@ -101,6 +109,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     subscriberCount: (topic) => server.subscriberCount(topic),
     publicUrl: () => config.relay.publicUrl ?? `http://localhost:${server.port}`,
     logs: { publish: (entry) => logs.publish(entry) },
+    ...(redisStore === null ? {} : { sharedStream: redisStore }),
     log,
   });
   if ((await relayStore.countAdminTokens()) === 0)
@@ -121,6 +130,14 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     access: createLogsAccess(config.logsToken),
     history: { index: historyIndex, budgetMs: config.historyBudgetMs, redact: config.redactSecrets },
     authFailuresPerMinute: config.relay.authFailuresPerMinute,
+    ...(cluster === null
+      ? {}
+      : {
+          cluster: () => ({
+            instance: cluster.instanceId,
+            redis: cluster.redis.isUp() ? "up" : "down",
+          }),
+        }),
   });
 
   const server: Server<SocketData> = Bun.serve<SocketData>({

@@ -49,6 +49,9 @@ export interface RedisOptions {
   log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
+/** One connection attempt; `connectRedis` retries until its own deadline. */
+const CONNECT_ATTEMPT_MS = 2_000;
+
 /** Errors that mean "Redis is not there", as opposed to an error Redis answered with. */
 function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -89,10 +92,25 @@ async function openConnection(options: RedisOptions, listeners: Set<(up: boolean
   const client = new RedisClient(options.url, {
     autoReconnect: true,
     enableOfflineQueue: false,
-    maxRetries: Number.MAX_SAFE_INTEGER,
+    // Never give up reconnecting: a Redis restart may take a while, and there is no other Redis to use.
+    maxRetries: 4_294_967_295,
     connectionTimeout: 2_000,
   });
-  await client.connect();
+  // Bun's connect() keeps retrying while Redis is away; the caller's deadline decides instead.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      client.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("connection timed out")), CONNECT_ATTEMPT_MS);
+      }),
+    ]);
+  } catch (error) {
+    client.close();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
   const probeIntervalMs = options.probeIntervalMs ?? 500;
   let up = true;
   let closed = false;

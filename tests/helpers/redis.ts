@@ -20,7 +20,7 @@ export interface TestRedis {
   port: number;
   /** Stops Redis (SIGTERM: it writes its data and exits). */
   stop(): Promise<void>;
-  /** Starts it again on the same port with the same data. */
+  /** Starts it again on the same port with the same data (nothing when it runs). */
   start(): Promise<void>;
   /** Runs a command with redis-cli and returns its output. */
   cli(...args: string[]): Promise<string>;
@@ -53,6 +53,7 @@ export async function startRedis(): Promise<TestRedis> {
   };
 
   const start = async () => {
+    if (process !== null) return;
     process = Bun.spawn(
       [
         "redis-server",

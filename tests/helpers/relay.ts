@@ -53,7 +53,7 @@ export interface RelayFixtureOptions {
 }
 
 export async function relayFixture(
-  server: TestServer,
+  server: Pick<TestServer, "dataDir" | "httpUrl" | "wsUrl">,
   options: RelayFixtureOptions = {},
 ): Promise<RelayFixture> {
   const ownsStore = options.store === undefined;

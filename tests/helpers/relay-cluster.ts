@@ -1,0 +1,120 @@
+/**
+ * Several hookstream instances sharing one real Redis: in-process servers (`startRelayCluster`), or real
+ * processes (`spawnInstance`) for what only a process can do, such as dying to SIGKILL.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { connectRedis } from "../../src/cluster/redis.ts";
+import { openRedisStore } from "../../src/relay/redis-store.ts";
+import type { RelayStore } from "../../src/relay/store.ts";
+import { freePort, type TestRedis } from "./redis.ts";
+import { type Credentials, issueAdmin, type RelayFixture, relayFixture, repoRoot } from "./relay.ts";
+import { quietLog, startTestServer, type TestServer } from "./server.ts";
+import { waitFor } from "./ws.ts";
+
+let clusters = 0;
+
+/** Env that puts an instance into cluster mode on this Redis, under a key prefix of its own test. */
+export function clusterEnv(redis: TestRedis, prefix: string): Record<string, string> {
+  return { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, RELAY_RECHECK_MS: "100" };
+}
+
+export interface RelayCluster {
+  prefix: string;
+  /** A connection to the shared store, as the CLI would open it. */
+  store: RelayStore;
+  admin: Credentials;
+  instances: TestServer[];
+  /** One per instance: API calls, posts and sockets against that instance. */
+  fixtures: RelayFixture[];
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Opens the shared store the way the CLI does in cluster mode. */
+export async function openSharedStore(
+  redis: TestRedis,
+  prefix: string,
+): Promise<{ store: RelayStore; close(): Promise<void> }> {
+  const connection = await connectRedis({ url: redis.url, log: quietLog });
+  const store = await openRedisStore(connection, { keyPrefix: prefix, log: quietLog });
+  return {
+    store,
+    async close() {
+      await store.close();
+      connection.close();
+    },
+  };
+}
+
+export async function startRelayCluster(
+  redis: TestRedis,
+  count: number,
+  env: Record<string, string> = {},
+): Promise<RelayCluster> {
+  const prefix = `hs-test-${process.pid}-${++clusters}:`;
+  const shared = await openSharedStore(redis, prefix);
+  const { store } = shared;
+  const admin = await issueAdmin(store);
+  const instances: TestServer[] = [];
+  for (let index = 0; index < count; index++)
+    instances.push(await startTestServer({ env: { ...clusterEnv(redis, prefix), ...env } }));
+  const fixtures = await Promise.all(instances.map((server) => relayFixture(server, { store, admin })));
+  return {
+    prefix,
+    store,
+    admin,
+    instances,
+    fixtures,
+    async [Symbol.asyncDispose]() {
+      for (const server of instances) await server[Symbol.asyncDispose]();
+      await shared.close();
+    },
+  };
+}
+
+/** A real `bun src/main.ts` process. */
+export interface SpawnedInstance {
+  port: number;
+  dataDir: string;
+  httpUrl(path: string): string;
+  wsUrl(path: string): string;
+  process: Subprocess;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export async function spawnInstance(env: Record<string, string>): Promise<SpawnedInstance> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), "hookstream-instance-"));
+  const child = Bun.spawn(["bun", "src/main.ts"], {
+    cwd: repoRoot,
+    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATA_DIR: dataDir, ...env },
+    stdout: "ignore",
+    stderr: "inherit",
+  });
+  const httpUrl = (path: string) => `http://127.0.0.1:${port}${path}`;
+  await waitFor(
+    async () => {
+      try {
+        return (await fetch(httpUrl("/health"))).ok;
+      } catch {
+        return false;
+      }
+    },
+    15_000,
+    `instance on port ${port} answers /health`,
+  );
+  return {
+    port,
+    dataDir,
+    httpUrl,
+    wsUrl: (path) => `ws://127.0.0.1:${port}${path}`,
+    process: child,
+    async [Symbol.asyncDispose]() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await child.exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
