@@ -20,7 +20,11 @@ mkdirSync(config.dataDir, { recursive: true });
 if (!process.env.LOG_DIR) mkdirSync(config.logDir, { recursive: true });
 
 const consoleLog = createConsoleLog(config.logFormat);
-const running = await startServer(config, consoleLog);
+const running = await startServer(config, consoleLog).catch((error: unknown) => {
+  // A shared Redis that cannot be reached at start is an operator's problem to see at once, not a stack trace.
+  consoleLog("error", `could not start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
 consoleLog(
   "info",
   `hookstream listening on ${config.host}:${running.server.port}, following ${config.logDir}`,

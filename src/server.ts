@@ -6,7 +6,7 @@
 import type { Server } from "bun";
 import { createApp } from "./app.ts";
 import type { ClusterContext } from "./cluster/context.ts";
-import { connectRedis } from "./cluster/redis.ts";
+import { connectRedis, redactRedisUrl } from "./cluster/redis.ts";
 import type { Config } from "./config.ts";
 import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
@@ -70,6 +70,11 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
           settings: config.cluster,
           instanceId: crypto.randomUUID(),
         };
+  if (cluster !== null)
+    log(
+      "info",
+      `cluster mode: instance ${cluster.instanceId} sharing ${redactRedisUrl(cluster.settings.redisUrl)} under "${cluster.settings.keyPrefix}"`,
+    );
   // The pipeline publishes through the server created below; no entry is read before it exists.
   const logs = await createLogPipeline(
     config,
