@@ -141,6 +141,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
           cluster: () => ({
             instance: cluster.instanceId,
             redis: cluster.redis.isUp() ? "up" : "down",
+            logs: logs.stats(),
           }),
         }),
   });
