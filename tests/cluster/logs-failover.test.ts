@@ -7,13 +7,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
   appendTo,
   sharedLogDir,
-  spawnInstance,
   startInstance,
   uniquePrefix,
   waitForLeaseHolder,
 } from "../helpers/cluster.ts";
 import { connectLogs, seqOf, textLine } from "../helpers/logs.ts";
 import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { clusterEnv, spawnInstance } from "../helpers/relay-cluster.ts";
 import { type TestSocket, wsConnect } from "../helpers/ws.ts";
 
 const LEASE_MS = 1000;
@@ -72,7 +72,12 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
     const prefix = uniquePrefix();
     using logs = sharedLogDir();
     appendTo(logs.path, "server.log", "");
-    await using proc = await spawnInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    await using proc = await spawnInstance({
+      ...clusterEnv(redis, prefix),
+      LOG_DIR: logs.path,
+      LOG_POLL_INTERVAL_MS: "50",
+      CLUSTER_LEASE_MS: String(LEASE_MS),
+    });
     const writer = await holderOf(redis, prefix);
     await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
     expect(await holderOf(redis, prefix)).toBe(writer);
@@ -85,7 +90,8 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
     // A burst (2 MB, several read steps and batches), and the kill once part of it is committed.
     appendTo(logs.path, "server.log", lines(50, 20_050));
     expect(seqOf(await client.next())).toBe(50);
-    await proc.kill("SIGKILL");
+    proc.process.kill("SIGKILL");
+    await proc.process.exited;
     const killedAt = Date.now();
     expect(Number(await redis.cli("GET", `${prefix}logs:seq`))).toBeLessThan(20_050);
     appendTo(logs.path, "server.log", lines(20_050, 20_100));

@@ -1,13 +1,12 @@
 /**
- * Cluster-mode test helpers: instances of the real server sharing one Redis (and, when asked, one log
- * directory), a real server process that can be killed, and a reader of the shared log keys.
+ * Log-stream cluster helpers: in-process instances sharing one Redis (and, when asked, one log directory),
+ * and a reader of the writer lease. Real server processes come from relay-cluster.ts's spawnInstance.
  */
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import type { TestRedis } from "./redis.ts";
-import { repoRoot } from "./relay.ts";
+import { clusterEnv } from "./relay-cluster.ts";
 import { startTestServer, type TestServer, type TestServerOptions } from "./server.ts";
 import { waitFor } from "./ws.ts";
 
@@ -31,8 +30,7 @@ export function startInstance(
   return startTestServer({
     ...options,
     env: {
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: prefix,
+      ...clusterEnv(redis, prefix),
       CLUSTER_LEASE_MS: String(options.leaseMs ?? 1000),
       ...(options.logDir === undefined ? {} : { LOG_DIR: options.logDir }),
       ...options.env,
@@ -73,76 +71,4 @@ export async function waitForLeaseHolder(
     "writer lease",
   );
   return holder;
-}
-
-export interface ServerProcess {
-  process: Subprocess;
-  port: number;
-  dataDir: string;
-  wsUrl(path: string): string;
-  kill(signal: "SIGKILL" | "SIGTERM"): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-/** Runs `bun src/main.ts` in a process of its own, on a free port, in cluster mode. */
-export async function spawnInstance(
-  redis: TestRedis,
-  prefix: string,
-  options: { logDir: string; leaseMs?: number; env?: Record<string, string> },
-): Promise<ServerProcess> {
-  const dataDir = mkdtempSync(join(tmpdir(), "hookstream-proc-"));
-  const process = Bun.spawn(["bun", "src/main.ts"], {
-    cwd: repoRoot,
-    env: {
-      ...Bun.env,
-      PORT: "0",
-      HOST: "127.0.0.1",
-      DATA_DIR: dataDir,
-      LOG_DIR: options.logDir,
-      LOG_POLL_INTERVAL_MS: "50",
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: prefix,
-      CLUSTER_LEASE_MS: String(options.leaseMs ?? 1000),
-      ...options.env,
-    },
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const port = await listeningPort(process.stdout as ReadableStream<Uint8Array>);
-  const kill = async (signal: "SIGKILL" | "SIGTERM") => {
-    process.kill(signal);
-    await process.exited;
-  };
-  return {
-    process,
-    port,
-    dataDir,
-    wsUrl: (path) => `ws://127.0.0.1:${port}${path}`,
-    kill,
-    async [Symbol.asyncDispose]() {
-      if (process.exitCode === null && process.signalCode === null) await kill("SIGKILL");
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** Reads the server's stdout until it says where it listens; keeps draining it afterwards. */
-async function listeningPort(stdout: ReadableStream<Uint8Array>): Promise<number> {
-  const reader = stdout.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value);
-    const match = /listening on [^\s]+:(\d+)/.exec(text);
-    if (match !== null) {
-      void (async () => {
-        while (!(await reader.read()).done) {}
-      })();
-      return Number(match[1]);
-    }
-  }
-  throw new Error(`server process did not report its port:\n${text}`);
 }
