@@ -33,6 +33,8 @@ export function createLogAppender(options: {
   redis: Redis;
   keys: LogKeys;
   maxEntries: number;
+  /** The local journal's last seq: should Redis have lost the stream, the new epoch starts past it. */
+  minSeq(): number;
   log: LogFn;
 }): LogAppender {
   const { redis, keys, log } = options;
@@ -62,6 +64,7 @@ export function createLogAppender(options: {
             appendArgs({
               lease: "",
               candidateEpoch: randomHex8(),
+              minSeq: options.minSeq(),
               maxEntries: options.maxEntries,
               markerTtlMs: MARKER_TTL_MS,
               entries: inFlight.entries,

@@ -68,22 +68,22 @@ return {epoch, tonumber(redis.call('GET', KEYS[2]) or '0'), first and first[1] o
 
 /**
  * KEYS: stream, seq, epoch, writer, positions[, batch marker].
- * ARGV: lease value ('' for none), candidate epoch, maxlen, marker ttl ms, n, n entries, m, m (field, value)
- * pairs to set in positions, k, k fields to delete from positions.
+ * ARGV: lease value ('' for none), candidate epoch, min seq (both for ensure_epoch), maxlen, marker ttl ms,
+ * n, n entries, m, m (field, value) pairs to set in positions, k, k fields to delete from positions.
  * Returns -1 when a lease value is given and not held (nothing written), -2 when the batch marker exists
  * (already applied), else the last seq taken (0 for a batch without entries).
  */
 export const APPEND_SCRIPT = luaScript(`${ENSURE_EPOCH}
 if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then return -1 end
-if KEYS[6] and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[4]) then return -2 end
-local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], '0')
-local n = tonumber(ARGV[5])
+if KEYS[6] and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[5]) then return -2 end
+local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3])
+local n = tonumber(ARGV[6])
 local seq = 0
 for i = 1, n do
   seq = redis.call('INCR', KEYS[2])
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], string.format('%d-0', seq), 'ep', epoch, 'e', ARGV[5 + i])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], string.format('%d-0', seq), 'ep', epoch, 'e', ARGV[6 + i])
 end
-local at = 6 + n
+local at = 7 + n
 for i = 1, tonumber(ARGV[at]) do
   redis.call('HSET', KEYS[5], ARGV[at + 2 * i - 1], ARGV[at + 2 * i])
 end
@@ -131,6 +131,8 @@ return 1
 export function appendArgs(options: {
   lease: string;
   candidateEpoch: string;
+  /** This instance's journal end: a new epoch starts past it. */
+  minSeq: number;
   maxEntries: number;
   markerTtlMs: number;
   entries: readonly string[];
@@ -140,6 +142,7 @@ export function appendArgs(options: {
   const args: (string | number)[] = [
     options.lease,
     options.candidateEpoch,
+    options.minSeq,
     options.maxEntries,
     options.markerTtlMs,
     options.entries.length,

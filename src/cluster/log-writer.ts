@@ -60,6 +60,8 @@ export interface LogWriterOptions {
   canFollow(): boolean;
   /** A new follower for one term, reading with exact positions. */
   createFollower(hooks: WriterHooks): LogFollower;
+  /** The local journal's last seq: should Redis have lost the stream, the new epoch starts past it. */
+  minSeq(): number;
   /** An entry as stored in the stream (secrets masked, no cursor). */
   serialize(entry: LogEntry): string;
   log: LogFn;
@@ -184,6 +186,7 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
             appendArgs({
               lease: current.lease,
               candidateEpoch: randomHex8(),
+              minSeq: options.minSeq(),
               maxEntries: options.maxEntries,
               markerTtlMs: 0,
               entries: taken.flatMap((batch) => batch.entries),

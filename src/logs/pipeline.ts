@@ -149,7 +149,8 @@ function createClusterPipeline(
     return config.redactSecrets ? redactSecrets(json) : json;
   };
   const mirror = createLogMirror({ redis, keys, journal, hub, log });
-  const appender = createLogAppender({ redis, keys, maxEntries: settings.logStreamMaxEntries, log });
+  const minSeq = () => journal.endSeq() - 1;
+  const appender = createLogAppender({ redis, keys, maxEntries: settings.logStreamMaxEntries, minSeq, log });
   const writer = createLogWriter({
     redis,
     keys,
@@ -170,6 +171,7 @@ function createClusterPipeline(
         log,
         onDirectoryChange,
       }),
+    minSeq,
     serialize,
     log,
   });

@@ -6,11 +6,20 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendTo, sharedLogDir, startInstance, uniquePrefix } from "../helpers/cluster.ts";
 import { connectLogs, jsonLine, seqOf, textLine } from "../helpers/logs.ts";
 import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
-import type { TestSocket } from "../helpers/ws.ts";
+import { type TestSocket, waitFor, wsConnect } from "../helpers/ws.ts";
 
 const LEASE_MS = 1000;
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+interface Streamed {
+  message: string;
+  cursor: string;
+}
+
+async function takeEntries(client: TestSocket, count: number): Promise<Streamed[]> {
+  return (await client.take(count, 10_000)).map((raw) => JSON.parse(raw) as Streamed);
+}
 
 async function takeSeqs(client: TestSocket, count: number, timeoutMs = 20_000): Promise<number[]> {
   const seqs = (await client.take(count, timeoutMs)).map(seqOf);
@@ -66,4 +75,50 @@ describe.skipIf(!redisAvailable)("cluster mode: Redis restarts", () => {
     for (const client of clients) expect(client.socket.readyState).toBe(WebSocket.OPEN);
     for (const client of clients) client.close();
   }, 60_000);
+
+  test("Redis loses its data: a new epoch continues past every journal, and old cursors are reported unknown", async () => {
+    const prefix = uniquePrefix();
+    using logs = sharedLogDir();
+    appendTo(logs.path, "server.log", "");
+    await using a = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    const clients = [await connectLogs(a), await connectLogs(b)];
+    appendTo(
+      logs.path,
+      "server.log",
+      range(0, 10)
+        .map((seq) => textLine({ seq }))
+        .join(""),
+    );
+    const before = (await takeEntries(clients[0] as TestSocket, 10)).at(-1) as Streamed;
+    await takeEntries(clients[1] as TestSocket, 10);
+    const oldEpoch = await redis.cli("GET", `${prefix}logs:epoch`);
+
+    await redis.cli("FLUSHALL");
+    // The writer notices at its next renewal, takes the lease again and its first commit starts a new epoch.
+    await waitFor(async () => !["", oldEpoch].includes(await redis.cli("GET", `${prefix}logs:epoch`)), 5000);
+    appendTo(
+      logs.path,
+      "server.log",
+      range(10, 20)
+        .map((seq) => textLine({ seq }))
+        .join(""),
+    );
+    const after = [];
+    for (const client of clients) after.push(await takeEntries(client, 10));
+    expect(after[1]).toEqual(after[0] as Streamed[]);
+    const first = (after[0] as Streamed[])[0] as Streamed;
+    expect(seqOf(JSON.stringify(first))).toBe(10);
+    const [epoch, seq] = first.cursor.split("-") as [string, string];
+    expect(epoch).not.toBe(oldEpoch);
+    // Past the old journal's end, so no seq means two entries.
+    expect(Number.parseInt(seq, 16)).toBeGreaterThan(
+      Number.parseInt(before.cursor.split("-")[1] as string, 16),
+    );
+
+    const resumed = await wsConnect(b.wsUrl(`/logs/ws?cursor=${before.cursor}`));
+    expect(await resumed.nextJson()).toMatchObject({ control: "gap", requested: before.cursor });
+    expect((await resumed.take(10)).map(seqOf)).toEqual(range(10, 20));
+    for (const client of [...clients, resumed]) client.close();
+  }, 30_000);
 });
