@@ -22,6 +22,9 @@ import { CloseCode, type SocketData } from "./transport/peer.ts";
 /** A catching-up log socket is sent journal lines while less than this is queued on it. */
 const CATCH_UP_HIGH_WATER_BYTES = 256 * 1024;
 
+/** Cluster mode: a log cursor ahead of this instance's journal mirror is waited for this long. */
+const CURSOR_AHEAD_WAIT_MS = 5_000;
+
 export type LogFn = (level: "info" | "warn" | "error", message: string) => void;
 
 /** The server's own log: `text` lines for people, `json` lines for log shippers. Warnings and errors go to stderr. */
@@ -125,7 +128,11 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
       follower,
       journal,
       stats: logStreamStats,
-      limits: { catchUpHighWaterBytes: CATCH_UP_HIGH_WATER_BYTES, stallTimeoutMs: config.logStallTimeoutMs },
+      limits: {
+        catchUpHighWaterBytes: CATCH_UP_HIGH_WATER_BYTES,
+        stallTimeoutMs: config.logStallTimeoutMs,
+        cursorAheadWaitMs: cluster === null ? 0 : CURSOR_AHEAD_WAIT_MS,
+      },
     },
     relay,
     limiter,

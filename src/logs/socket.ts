@@ -27,6 +27,11 @@ export interface LogStreamLimits {
   catchUpHighWaterBytes: number;
   /** A socket that drains nothing for this long while behind is closed (it can resume with its cursor). */
   stallTimeoutMs: number;
+  /**
+   * Cluster mode: how long a cursor ahead of this instance's journal is waited for. Every journal mirrors one
+   * stream, and the instance that gave out the cursor may simply have mirrored a little sooner.
+   */
+  cursorAheadWaitMs?: number;
 }
 
 export interface LogStreamStats {
@@ -112,8 +117,16 @@ export function createLogSession(
     catchingUp = true;
     stats.catchingUp++;
     let seq = fromSeq;
+    const epoch = journal.epoch;
     try {
       while (!closed) {
+        // The mirrored history was replaced (the shared Redis lost its data): positions in the old one mean
+        // nothing now. The client resumes, and its old cursor is reported unknown.
+        if (journal.epoch !== epoch) {
+          stats.closedBehindRetention++;
+          peer?.close(CloseCode.BEHIND_RETENTION, "The log history was reset: resume with the last cursor");
+          return;
+        }
         if (seq < journal.startSeq()) {
           const resumed = journal.startSeq();
           if (onGap === "close") {
@@ -163,6 +176,11 @@ export function createLogSession(
         }
       }
     } catch (error) {
+      if (journal.epoch !== epoch) {
+        stats.closedBehindRetention++;
+        peer?.close(CloseCode.BEHIND_RETENTION, "The log history was reset: resume with the last cursor");
+        return;
+      }
       deps.log("error", `log stream catch-up failed: ${String(error)}`);
       peer?.close(CloseCode.INTERNAL_ERROR, "Internal server error");
     } finally {
@@ -171,13 +189,22 @@ export function createLogSession(
     }
   }
 
+  /** Waits, bounded, until this journal holds entries up to `seq` (see `cursorAheadWaitMs`). */
+  async function mirrorReaches(seq: number) {
+    const deadline = Date.now() + (limits.cursorAheadWaitMs ?? 0);
+    while (journal.endSeq() < seq && !closed && Date.now() < deadline) await Bun.sleep(10);
+  }
+
   async function begin() {
     if (start.kind === "live") return goLive();
     const end = journal.endSeq();
     if (start.kind === "cursor") {
       const parsed = journal.parseCursor(start.cursor);
-      if (parsed.kind === "valid")
-        return catchUp(Math.min(parsed.seq + 1, end), matches, "notify", start.cursor);
+      if (parsed.kind === "valid") {
+        await mirrorReaches(parsed.seq + 1);
+        // Still ahead (a journal restored from a backup): continue from the newest entry.
+        return catchUp(Math.min(parsed.seq + 1, journal.endSeq()), matches, "notify", start.cursor);
+      }
       stats.gapsReported++;
       const resumed = journal.cursorOf(journal.startSeq());
       peer?.send(

@@ -146,4 +146,27 @@ describe.skipIf(!redisAvailable)("cluster mode: backfill and resume across insta
     expect(entries.map(seqOf)).toEqual([21, 24, 27, 30, 33, 36, 39, 42, 45, 48, 51, 54, 57]);
     resumed.close();
   }, 30_000);
+
+  test("a cursor ahead of this instance's mirror (another mirrored sooner) is waited for: nothing repeated", async () => {
+    const prefix = uniquePrefix();
+    using logs = sharedLogDir();
+    appendTo(logs.path, "server.log", "");
+    await using a = await startInstance(redis, prefix, { logDir: logs.path });
+    await using b = await startInstance(redis, prefix, { logDir: logs.path });
+    const onA = await connectLogs(a);
+    appendTo(logs.path, "server.log", textLine({ seq: 1 }) + textLine({ seq: 2 }));
+    const last = (await takeExactly(onA, 2)).at(-1) as Streamed;
+    // The cursor of the entry two lines from now: as if A had mirrored them and B not yet.
+    const [epoch, hex] = last.cursor.split("-") as [string, string];
+    const ahead = `${epoch}-${(Number.parseInt(hex, 16) + 2).toString(16)}`;
+    const onB = await wsConnect(b.wsUrl(`/logs/ws?cursor=${ahead}`));
+    await Bun.sleep(50);
+    appendTo(logs.path, "server.log", [3, 4, 5, 6].map((seq) => textLine({ seq })).join(""));
+    const messages = await onB.take(3);
+    const entries = messages.filter((m) => JSON.parse(m).control === undefined);
+    expect(entries.map(seqOf)).toEqual([5, 6]);
+    expect(messages.map((m) => JSON.parse(m).control).filter(Boolean)).toEqual(["live"]);
+    onA.close();
+    onB.close();
+  }, 30_000);
 });
