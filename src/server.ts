@@ -8,6 +8,7 @@ import { createApp } from "./app.ts";
 import type { ClusterContext } from "./cluster/context.ts";
 import { connectRedis, redactRedisUrl } from "./cluster/redis.ts";
 import type { Config } from "./config.ts";
+import { lockDataDir } from "./data-dir-lock.ts";
 import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
 import { createLogPipeline } from "./logs/pipeline.ts";
@@ -52,6 +53,7 @@ export interface RunningServer {
 export async function startServer(config: Config, log: LogFn = consoleLog): Promise<RunningServer> {
   let shuttingDown = false;
   const startedAt = Date.now();
+  const unlockDataDir = lockDataDir(config.dataDir);
 
   const limiter = createConnectionLimiter({
     max: config.maxConnections,
@@ -189,6 +191,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         await relay.close();
         logs.close();
         cluster?.redis.close();
+        unlockDataDir();
       })();
       return shutdownPromise;
     },

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
@@ -131,6 +131,34 @@ describe("shutdown", () => {
       child.kill("SIGTERM");
       expect(await client.closed).toEqual({ code: 1001, reason: "Server shutdown" });
       expect(await child.exited).toBe(0);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test("a second process on a DATA_DIR in use is refused; the lock goes with a clean stop, a stale one is taken", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "hookstream-main-"));
+    mkdirSync(join(dataDir, "logs"));
+    try {
+      const { child } = await spawnMain({ DATA_DIR: dataDir });
+      const second = Bun.spawn(["bun", "src/main.ts"], {
+        cwd: repoRoot,
+        env: { ...process.env, HOST: "127.0.0.1", PORT: "0", DATA_DIR: dataDir },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      expect(await second.exited).toBe(1);
+      expect(await new Response(second.stderr).text()).toContain(`is in use by process ${child.pid}`);
+      child.kill("SIGTERM");
+      expect(await child.exited).toBe(0);
+      expect(existsSync(join(dataDir, "hookstream.pid"))).toBe(false);
+      // A lock left by a process that no longer runs (killed, or a previous container) is taken over.
+      const gone = Bun.spawn(["true"]);
+      await gone.exited;
+      writeFileSync(join(dataDir, "hookstream.pid"), `${gone.pid}\n`);
+      const again = await spawnMain({ DATA_DIR: dataDir });
+      again.child.kill("SIGTERM");
+      expect(await again.child.exited).toBe(0);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
