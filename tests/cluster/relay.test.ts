@@ -4,7 +4,7 @@
  * resumes on another instance with its cursor; Redis restarting or an instance dying loses nothing.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { freePort, redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
 import {
   type CreatedBucket,
   type RelayFixture,
@@ -202,6 +202,29 @@ describe.skipIf(!redisAvailable)("relay across instances", () => {
     }
     await waitFor(async () => (await healthOf(cluster.instances[0])).status === "ok", 10_000, "health ok");
   }, 60_000);
+
+  test("REUSE_PORT: several processes listen on one port and the kernel spreads connections over them", async () => {
+    const prefix = `hs-reuse-${process.pid}:`;
+    const port = await freePort();
+    const env = { ...clusterEnv(redis, prefix), REUSE_PORT: "true" };
+    await using first = await spawnInstance(env, port);
+    await using second = await spawnInstance(env, port);
+    expect(second.port).toBe(first.port);
+    // The second may still be starting (its /health wait was answered by the first): ask until both answer.
+    const instances = new Set<string>();
+    await waitFor(
+      async () => {
+        // A new connection each time: the kernel picks the listener per connection.
+        const response = await fetch(first.httpUrl("/health"), { headers: { Connection: "close" } });
+        const health = (await response.json()) as { cluster: { instance: string } };
+        instances.add(health.cluster.instance);
+        return instances.size === 2;
+      },
+      15_000,
+      "both instances answering on the shared port",
+    );
+    expect(instances.size).toBe(2);
+  }, 30_000);
 
   test("an instance killed with SIGKILL: its client reconnects to another and resumes with its cursor", async () => {
     const prefix = `hs-kill-${process.pid}:`;

@@ -84,8 +84,9 @@ export interface SpawnedInstance {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export async function spawnInstance(env: Record<string, string>): Promise<SpawnedInstance> {
-  const port = await freePort();
+/** `port`: listen there (with REUSE_PORT=true several instances may share one); default a free one. */
+export async function spawnInstance(env: Record<string, string>, port?: number): Promise<SpawnedInstance> {
+  port ??= await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "hookstream-instance-"));
   const child = Bun.spawn(["bun", "src/main.ts"], {
     cwd: repoRoot,
