@@ -43,7 +43,8 @@ export interface RelayBenchResult {
   cycles: number;
 }
 
-function payload(seq: number): string {
+/** The ~7 KB GitHub-like body of every relay benchmark: it starts `{"seq":N,"sent_at":T,`. */
+export function payload(seq: number): string {
   const filler = "Refactor the webhook relay so that deliveries are committed in groups. ".repeat(95);
   return JSON.stringify({
     seq,
@@ -62,9 +63,14 @@ function payload(seq: number): string {
   });
 }
 
-async function cli(dataDir: string, args: string[]): Promise<unknown> {
+/** `bun src/cli.ts <args> --json` on the store in `dataDir` (or the one `env` names, e.g. REDIS_URL). */
+export async function cli(
+  dataDir: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<unknown> {
   const child = Bun.spawn([process.execPath, join(REPO_ROOT, "src/cli.ts"), ...args, "--json"], {
-    env: { ...process.env, DATA_DIR: dataDir },
+    env: { ...process.env, ...env, DATA_DIR: dataDir },
     stdout: "pipe",
     stderr: "inherit",
   });
@@ -113,7 +119,7 @@ function lostAcross(subscribers: Subscriber[], sent: number[]): number {
   return lost;
 }
 
-async function waitUntil(check: () => boolean, timeoutMs: number) {
+export async function waitUntil(check: () => boolean, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
   while (!check() && Date.now() < deadline) await Bun.sleep(10);
 }

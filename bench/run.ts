@@ -4,13 +4,22 @@
  * failure or Ctrl-C.
  *
  *   bun bench/run.ts [--only latency,maxrate,...] [--servers hookstream,websocketd] [--quick] [--docs|--no-docs]
+ *
+ * The cluster section has its own block in the page: `--only cluster` rewrites just that block.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { clusterDefaults, runClusterBench } from "./cluster.ts";
 import { runHistoryBench } from "./history.ts";
 import { installCleanup, OPEN_FILES_LIMIT, stopAll, withOpenFilesLimit } from "./lib/children.ts";
+import {
+  clusterBlockOf,
+  renderClusterBlock,
+  renderClusterTable,
+  spliceClusterBlock,
+} from "./lib/cluster-report.ts";
 import {
   ensurePeers,
   HOOKSTREAM_ENV,
@@ -48,10 +57,13 @@ const SECTIONS = [
   "routing",
   "history",
   "relay",
+  "cluster",
   "watch",
   "profile",
 ] as const;
 type Section = (typeof SECTIONS)[number];
+/** Sections with a block of their own in the page: run alone, they replace only that block. */
+const BLOCK_SECTIONS: readonly Section[] = ["cluster"];
 
 const DOCS_FILE = join(REPO_ROOT, "docs/benchmarks.md");
 const PROFILE_DIR = join(REPO_ROOT, "bench/profiles");
@@ -60,7 +72,9 @@ const USAGE = `usage: bun bench/run.ts [options]
   --servers LIST   servers to run: ${SERVER_NAMES.join(",")} (default: all)
   --quick          shorter runs and smaller bursts, for iterating
   --docs           write docs/benchmarks.md even for a partial or quick run
-  --no-docs        do not write docs/benchmarks.md (default for partial or quick runs)`;
+  --no-docs        do not write docs/benchmarks.md (default for partial or quick runs)
+
+--only cluster (not --quick) writes its own block of docs/benchmarks.md and leaves the rest of the page.`;
 
 function parseList<T extends string>(value: string | undefined, allowed: readonly T[], what: string): T[] {
   if (value === undefined) return [...allowed];
@@ -96,7 +110,9 @@ const sections = parseList<Section>(flags.only, SECTIONS, "section");
 const servers = parseList<ServerName>(flags.servers, SERVER_NAMES, "server");
 const quick = flags.quick;
 const complete = sections.length === SECTIONS.length && servers.length === SERVER_NAMES.length && !quick;
-const writeDocs = !flags["no-docs"] && (flags.docs === true || complete);
+/** Only sections with their own block ran: the page keeps everything else. */
+const blockOnly = sections.every((s) => BLOCK_SECTIONS.includes(s));
+const writeDocs = !flags["no-docs"] && (flags.docs === true || complete || (blockOnly && !quick));
 
 const startedAt = Date.now();
 const scratch = mkdtempSync(join(tmpdir(), "hookstream-bench-"));
@@ -159,7 +175,8 @@ log(`sections: ${sections.join(", ")}; servers: ${servers.join(", ")}${quick ? "
 const openFiles = describeOpenFiles();
 log(`open-files limit: ${openFiles}`);
 
-const install = ensurePeers(servers);
+// The block sections run hookstream alone: no peer needs installing for them.
+const install = ensurePeers(blockOnly ? [] : servers);
 for (const note of install.notes) log(`peers: ${note}`);
 const peerVersions: string[] = [];
 if (install.websocketd !== null) {
@@ -186,6 +203,7 @@ const results: BenchResults = {
   routing: null,
   history: null,
   relay: null,
+  cluster: null,
   watch: null,
   profile: null,
   errors: [],
@@ -267,6 +285,13 @@ try {
           });
         }
         break;
+      case "cluster":
+        if (servers.includes("hookstream")) {
+          await attempt("cluster", async () => {
+            results.cluster = await runClusterBench(clusterDefaults(quick), log);
+          });
+        }
+        break;
       case "watch":
         await attempt("watch", async () => {
           log("watch: fs.watch events for appends 1 ms apart, in bursts of 50");
@@ -297,6 +322,7 @@ try {
 const table = renderResults(results, servers);
 const profile = renderProfile(results.profile);
 log(`\n# Results (${elapsed()} in all)\n\n${table}`);
+if (results.cluster !== null) log(`\n## Cluster mode\n\n${renderClusterTable(results.cluster)}`);
 if (results.profile !== null) log(`\n## Profile\n\n${profile}\n\nProfile file: ${results.profile.file}`);
 
 if (writeDocs) {
@@ -305,23 +331,43 @@ if (writeDocs) {
   const end = previous.indexOf(ANALYSIS_END);
   const analysis = start !== -1 && end > start ? previous.slice(start + ANALYSIS_START.length, end) : "";
   const command = `bun run bench${Bun.argv.slice(2).length > 0 ? ` -- ${Bun.argv.slice(2).join(" ")}` : ""}`;
-  writeFileSync(
-    DOCS_FILE,
-    renderDocs({
-      date: `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
-      command,
-      machine,
-      peerVersions,
-      openFiles,
-      load: `${loadAtStart} at the start, ${loadAverage()} at the end (1, 5, 15 min)`,
-      hookstream: describeHookstream(),
-      setupNotes: install.notes,
-      table,
-      profile,
-      analysis,
-    }),
-  );
-  log(`\nwrote ${DOCS_FILE}`);
+  const date = `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`;
+  // A section that did not run keeps the block the page has.
+  const cluster =
+    results.cluster === null
+      ? clusterBlockOf(previous)
+      : renderClusterBlock({
+          result: results.cluster,
+          command,
+          date,
+          hookstream: describeHookstream(),
+          cpuModel: machine.cpuModel,
+        });
+  if (blockOnly && previous !== "") {
+    if (results.cluster !== null) {
+      writeFileSync(DOCS_FILE, spliceClusterBlock(previous, cluster));
+      log(`\nwrote the cluster block of ${DOCS_FILE}`);
+    } else log("\ndocs/benchmarks.md left as it is (the cluster section failed)");
+  } else {
+    writeFileSync(
+      DOCS_FILE,
+      renderDocs({
+        date,
+        command,
+        machine,
+        peerVersions,
+        openFiles,
+        load: `${loadAtStart} at the start, ${loadAverage()} at the end (1, 5, 15 min)`,
+        hookstream: describeHookstream(),
+        setupNotes: install.notes,
+        table,
+        cluster,
+        profile,
+        analysis,
+      }),
+    );
+    log(`\nwrote ${DOCS_FILE}`);
+  }
 } else log("\ndocs/benchmarks.md left as it is (partial or quick run; --docs writes it)");
 
 if (results.errors.length > 0) exitCode = 1;

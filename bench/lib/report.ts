@@ -1,6 +1,7 @@
 /**
  * Results → the table rows with targets and verdicts, and the docs/benchmarks.md page around the table.
  */
+import type { ClusterBenchResult } from "../cluster.ts";
 import type { HistoryBenchResult } from "../history.ts";
 import type { RelayBenchResult } from "../relay.ts";
 import type { RoutingResult } from "../routing.ts";
@@ -11,6 +12,7 @@ import type { LatencyResult } from "../scenarios/latency.ts";
 import type { MaxRateResult } from "../scenarios/maxrate.ts";
 import type { ProfileResult } from "../scenarios/profile.ts";
 import type { WatchProbe } from "../watch-events.ts";
+import { CLUSTER_END, CLUSTER_HEADING, CLUSTER_START } from "./cluster-report.ts";
 import type { ServerName } from "./peers.ts";
 import type { MachineInfo } from "./proc.ts";
 import type { Summary } from "./stats.ts";
@@ -27,6 +29,8 @@ export interface BenchResults {
   history: HistoryBenchResult | null;
   /** The webhook relay with the durable store (hookstream only). */
   relay: RelayBenchResult | null;
+  /** Relay fan-out with 1, 2 and 3 instances over one Redis, and embedded (hookstream only; its own table). */
+  cluster: ClusterBenchResult | null;
   /** The runtime's fs.watch delivery, which bounds the follower's wake-up latency. */
   watch: WatchProbe | null;
   profile: ProfileResult | null;
@@ -515,6 +519,8 @@ export interface DocsInput {
   hookstream: string;
   setupNotes: string[];
   table: string;
+  /** The cluster section's block (its own command, date and table); "" when never measured. */
+  cluster: string;
   profile: string;
   /** Hand-written analysis kept from the previous page. */
   analysis: string;
@@ -569,6 +575,12 @@ ${input.setupNotes.map((n) => `- ${n}\n`).join("")}
 ## Results
 
 ${input.table}
+
+${CLUSTER_HEADING}
+
+${CLUSTER_START}
+${input.cluster.trim() || "_Not measured yet: `bun bench/run.ts --only cluster`._"}
+${CLUSTER_END}
 
 ## Profile
 

@@ -1,0 +1,186 @@
+/**
+ * The cluster section of docs/benchmarks.md: its own table (one row per setup, ratios against the
+ * 1-instance cluster row and the embedded row) between markers, so a run of that section alone replaces
+ * just its block and leaves the rest of the page as it is.
+ */
+import type { ClusterBenchResult, ClusterRow } from "../cluster.ts";
+import { fmt, fmtRate } from "./table.ts";
+
+export const CLUSTER_START = "<!-- cluster:start -->";
+export const CLUSTER_END = "<!-- cluster:end -->";
+export const CLUSTER_HEADING = "## Cluster mode";
+
+export interface ClusterBlockInput {
+  result: ClusterBenchResult;
+  command: string;
+  date: string;
+  /** Which hookstream was measured. */
+  hookstream: string;
+  cpuModel: string;
+}
+
+function ratio(value: number, base: ClusterRow | undefined): string {
+  if (base === undefined || !(base.deliveredPerSecond > 0)) return "—";
+  const r = value / base.deliveredPerSecond;
+  return `×${fmt(r, 2)}`;
+}
+
+function cpuCell(row: ClusterRow): string {
+  const pct = (seconds: number) => fmt((seconds / row.cpu.wall) * 100);
+  const sum = row.cpu.instances + row.cpu.redis + row.cpu.senders + row.cpu.subscribers;
+  return `${pct(row.cpu.instances)} / ${pct(row.cpu.redis)} / ${pct(row.cpu.senders)} / ${pct(row.cpu.subscribers)} (${pct(sum)})`;
+}
+
+function notesOf(row: ClusterRow): string[] {
+  const notes: string[] = [];
+  const failed = Object.entries(row.failedPosts);
+  if (failed.length > 0)
+    notes.push(
+      `POSTs not accepted: ${failed.map(([status, n]) => `${fmt(n)} × ${status}`).join(", ")} (first: ${row.firstPostError})`,
+    );
+  if (!row.complete) notes.push("not every subscriber had every delivery when the wait ended");
+  if (row.unexpected > 0)
+    notes.push(`${fmt(row.unexpected)} received deliveries the sender never saw accepted`);
+  if (row.closedEarly > 0)
+    notes.push(`${row.closedEarly} subscribers closed by the server (${row.firstClose})`);
+  if (row.otherStatuses > 0)
+    notes.push(`${row.otherStatuses} unexpected status messages (first: \`${row.firstOtherStatus}\`)`);
+  if (row.health !== null && (row.health.lagEvents > 0 || row.health.closedTooSlow > 0))
+    notes.push(
+      `/health: ${row.health.lagEvents} lag events (subscribers served from the store), ${row.health.closedTooSlow} closed too slow`,
+    );
+  if (row.health !== null && row.health.deliveriesFailed > 0)
+    notes.push(`/health: ${row.health.deliveriesFailed} deliveries failed to store`);
+  if (row.serverWarnings > 0)
+    notes.push(
+      `${row.serverWarnings} warn/error lines in the instances' logs (first: \`${row.firstServerWarning}\`)`,
+    );
+  return notes;
+}
+
+export function renderClusterTable(result: ClusterBenchResult): string {
+  const base = result.rows.find((r) => r.mode === "cluster" && r.instances === 1);
+  const embedded = result.rows.find((r) => r.mode === "embedded");
+  const header = [
+    "Setup",
+    "Subscribers per instance",
+    "Accepted webhooks/s",
+    "Delivered messages/s (rounds)",
+    "÷ cluster, 1 instance",
+    "÷ embedded",
+    "POST → receive p50 / p99 (ms)",
+    "Missing / duplicated / out of order",
+    "Fan-out done after last POST (ms)",
+    "CPU, % of one core: instances / Redis / senders / subscribers (sum)",
+    "Instances + Redis CPU per delivered message (µs)",
+    "Peak RSS per instance (MB)",
+  ];
+  const lines = [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`];
+  const footnotes: string[] = [];
+  for (const row of result.rows) {
+    const notes = notesOf(row);
+    const marks = notes.map((note) => {
+      let index = footnotes.indexOf(note);
+      if (index === -1) index = footnotes.push(note) - 1;
+      return `[${index + 1}]`;
+    });
+    const spreadNote =
+      row.mode === "reuseport"
+        ? ` (kernel's spread; POST connections ${row.sendersPerInstance.join("/")})`
+        : "";
+    lines.push(
+      `| ${[
+        `${row.label}${marks.length > 0 ? ` ${marks.join(" ")}` : ""}`,
+        `${row.subscribersPerInstance.join(" / ")}${spreadNote}`,
+        fmt(row.acceptedPerSecond),
+        row.deliveredPerSecondRounds.length > 1
+          ? `${fmtRate(row.deliveredPerSecond)} (${row.deliveredPerSecondRounds.map(fmtRate).join(", ")})`
+          : fmtRate(row.deliveredPerSecond),
+        ratio(row.deliveredPerSecond, base),
+        ratio(row.deliveredPerSecond, embedded),
+        `${fmt(row.latency.p50, 1)} / ${fmt(row.latency.p99, 1)}`,
+        `${fmt(row.missing)} / ${fmt(row.duplicated)} / ${fmt(row.outOfOrder)}`,
+        fmt(row.drainMs),
+        cpuCell(row),
+        fmt(((row.cpu.instances + row.cpu.redis) / row.delivered) * 1e6, 2),
+        row.peakRssMb.map((mb) => fmt(mb)).join(" / "),
+      ].join(" | ")} |`,
+    );
+  }
+  if (footnotes.length > 0) {
+    lines.push("");
+    footnotes.forEach((note, i) => {
+      lines.push(`[${i + 1}] ${note}  `);
+    });
+  }
+  return lines.join("\n");
+}
+
+export function renderClusterBlock(input: ClusterBlockInput): string {
+  const { result } = input;
+  const o = result.options;
+  const busiest = (pick: (row: ClusterRow) => number) =>
+    Math.max(0, ...result.rows.map((row) => (pick(row) / row.cpu.wall) * 100));
+  const busiestSubscriber = busiest((r) => r.cpu.busiestSubscriberProcess);
+  const busiestSender = busiest((r) => r.cpu.busiestSenderProcess);
+  const saturated =
+    Math.max(busiestSubscriber, busiestSender) < 90
+      ? "no load process was saturated on its own"
+      : "a load process was near a whole core: more load processes may raise the figures";
+  const redisMb = result.rows
+    .filter((r) => r.redisUsedMb !== null)
+    .map((r) => fmt(r.redisUsedMb ?? 0))
+    .join(", ");
+  return [
+    `Results of \`${input.command}\` on ${input.date}.`,
+    "",
+    `- **${result.cores} CPU cores** (${input.cpuModel}): every instance, Redis and the load processes share ` +
+      "them, so this measures what several instances buy on one small machine, not how the design scales " +
+      "across machines.",
+    `- Redis: \`redis-server\` ${result.redisVersion} on loopback, ${result.redisPersistence}; ` +
+      `${result.aofRewrites} AOF rewrite(s) and ${result.aofDelayedFsync} delayed fsync(s) during the section; ` +
+      `used memory after each cluster row ${redisMb} MB (bodies are stored base64). Embedded: SQLite with ` +
+      "`RELAY_DURABILITY=full` (every 2xx after an fsynced group commit), so its row pays an fsync that the " +
+      "cluster rows (Redis fsyncs once a second) do not.",
+    `- hookstream: ${input.hookstream}; each instance its own DATA_DIR, every cluster row a fresh ` +
+      "REDIS_KEY_PREFIX, RELAY_RETENTION_COUNT=0, a bucket and a token created with " +
+      "`REDIS_URL=… bun src/cli.ts … --json`.",
+    `- Load: ${fmt(o.subscribers)} subscribers in all (every bucket), spread evenly over the instances and ` +
+      `held by ${o.subscriberProcesses} load processes; ${o.inflight} POSTs in flight in all (keep-alive), spread ` +
+      `over the instances, from ${o.senderProcesses} sender process(es); ${fmt(result.payloadBytes / 1024, 1)} KB ` +
+      `JSON bodies; ${result.warmupSeconds} s warm-up, then ${o.seconds} s measured per row. REUSE_PORT rows: ` +
+      "the instances share one port and the kernel spreads the connections (counted per process from /proc). " +
+      `The busiest single subscriber process used at most ${fmt(busiestSubscriber)} % of a core and the ` +
+      `busiest sender ${fmt(busiestSender)} %: ${saturated}.`,
+    `- Every setup ran ${o.rounds} time(s), interleaved; a row shows its best round by delivered/s (every ` +
+      "round's delivered/s in brackets) and the loss counts summed over all rounds. Accepted/s = 2xx answers ÷ " +
+      "sending time. Delivered/s = messages received by all subscribers ÷ (first POST → last arrival). Each " +
+      "subscriber checks that every accepted delivery arrived once, with ids strictly increasing. CPU from " +
+      "/proc schedstat over the same window; 200 % is both cores.",
+    `- Load average: ${result.load}.`,
+    "",
+    renderClusterTable(result),
+  ].join("\n");
+}
+
+/** Puts the block into a page: replaces the one there, or adds the section before the profile. */
+export function spliceClusterBlock(page: string, block: string): string {
+  const wrapped = `${CLUSTER_START}\n${block.trim()}\n${CLUSTER_END}`;
+  const start = page.indexOf(CLUSTER_START);
+  const end = page.indexOf(CLUSTER_END);
+  if (start !== -1 && end > start)
+    return page.slice(0, start) + wrapped + page.slice(end + CLUSTER_END.length);
+  const section = `${CLUSTER_HEADING}\n\n${wrapped}\n\n`;
+  for (const anchor of ["## Profile", "## Analysis"]) {
+    const at = page.indexOf(`\n${anchor}\n`);
+    if (at !== -1) return `${page.slice(0, at + 1)}${section}${page.slice(at + 1)}`;
+  }
+  return `${page.trimEnd()}\n\n${section}`;
+}
+
+/** The block of a page, without its markers; "" when it has none. */
+export function clusterBlockOf(page: string): string {
+  const start = page.indexOf(CLUSTER_START);
+  const end = page.indexOf(CLUSTER_END);
+  return start !== -1 && end > start ? page.slice(start + CLUSTER_START.length, end).trim() : "";
+}
