@@ -26,6 +26,11 @@ export interface FeedLimits {
   catchUpHighWaterBytes: number;
   /** A socket that drains nothing for this long while catching up is closed with 4100. */
   stallTimeoutMs: number;
+  /**
+   * Cluster mode: how long a cursor ahead of what this instance published is waited for. Every instance
+   * follows one stream, and the one that gave out the cursor may simply have read it a little sooner.
+   */
+  cursorAheadWaitMs?: number;
 }
 
 export interface FeedStats {
@@ -205,12 +210,21 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
     }
   }
 
-  const begin = () => {
+  /** Waits, bounded, until this instance has published up to `position` (see `cursorAheadWaitMs`). */
+  const published = async (position: number) => {
+    const deadline = Date.now() + (limits.cursorAheadWaitMs ?? 0);
+    while (fanout.published() < position && !stopped && Date.now() < deadline) await Bun.sleep(10);
+  };
+
+  const begin = async () => {
     if (subscription.cursor === null) return joinLive();
     const parsed = cursors.parse(subscription.cursor);
-    if (parsed.kind === "valid")
-      // A cursor ahead of what was published (a restored database) continues from the newest delivery.
+    if (parsed.kind === "valid") {
+      await published(parsed.position);
+      if (stopped) return;
+      // Still ahead (a database restored from a backup): continue from the newest delivery.
       return void catchUp(Math.min(parsed.position, fanout.published()), "notify", subscription.cursor);
+    }
     void catchUp(
       0,
       "notify",
@@ -218,7 +232,7 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
       "cursor unknown to this relay (from another server or a reset database)",
     );
   };
-  begin();
+  void begin();
 
   return {
     drain() {

@@ -40,6 +40,8 @@ export const MAX_PENDING_AUTH = 4096;
  * long. A pass runs transactions until nothing is past the limits, yielding to the event loop between them.
  */
 const PRUNE_BATCH = 1000;
+/** Cluster mode: a cursor ahead of this instance's stream follower is waited for this long. */
+const CURSOR_AHEAD_WAIT_MS = 5_000;
 /** A catching-up socket is sent stored deliveries while less than this is queued on it. */
 export const CATCH_UP_HIGH_WATER_BYTES = 256 * 1024;
 
@@ -145,7 +147,11 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     store,
     fanout,
     cursors,
-    limits: { catchUpHighWaterBytes: CATCH_UP_HIGH_WATER_BYTES, stallTimeoutMs: options.stallTimeoutMs },
+    limits: {
+      catchUpHighWaterBytes: CATCH_UP_HIGH_WATER_BYTES,
+      stallTimeoutMs: options.stallTimeoutMs,
+      cursorAheadWaitMs: options.sharedStream === undefined ? 0 : CURSOR_AHEAD_WAIT_MS,
+    },
     stats: feedStats,
     log,
   };

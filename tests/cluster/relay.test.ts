@@ -116,6 +116,36 @@ describe.skipIf(!redisAvailable)("relay across instances", () => {
     expect(streamOrder([...seen, ...missed].map((m) => m.cursor))).toBe(true);
   });
 
+  test("a cursor ahead of what this instance has published yet is waited for: nothing arrives twice", async () => {
+    await using cluster = await startRelayCluster(redis, 2);
+    const [a, b] = cluster.fixtures as [RelayFixture, RelayFixture];
+    const bucket = await a.createBucket("ahead");
+    const input = inputOf(bucket);
+    // A backlog appended straight into the shared stream (as other instances would): B publishes it page by
+    // page, and a client arrives on B with the cursor of its last delivery before B got there.
+    const backlog = Array.from({ length: 3000 }, (_, i) => ({
+      bucketId: bucket.id,
+      inputId: input,
+      githubDelivery: null,
+      method: "POST",
+      headers: { "Content-Type": ["text/plain"] },
+      query: "",
+      body: new TextEncoder().encode(`backlog-${i}`),
+      sourceAddress: "127.0.0.1",
+      receivedAt: Date.now(),
+    }));
+    const ids = await cluster.store.appendDeliveries(backlog);
+    const last = ids.at(-1)?.id ?? "";
+    const onB = await b.subscribed(cluster.admin, ["ahead"], last);
+    expect((await a.post(input, "after")).status).toBe(200);
+    const first = JSON.parse(await onB.next(10_000)) as Message;
+    const second = JSON.parse(await onB.next(10_000)) as Message;
+    // Nothing of the backlog: only the one delivery after the cursor (read from the store or live) and the
+    // live status, in either order.
+    const received = [first, second].map((m) => (m.type === "webhook" ? `webhook ${m.body}` : m.status));
+    expect(received.sort()).toEqual(["live", "webhook after"]);
+  });
+
   test("buckets and tokens exist on every instance at once; a revocation on one closes sockets on another", async () => {
     await using cluster = await startRelayCluster(redis, 2);
     const [a, b] = cluster.fixtures as [RelayFixture, RelayFixture];
