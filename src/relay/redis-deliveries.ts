@@ -23,19 +23,17 @@ import {
   UnexpectedReplyError,
   writing,
 } from "./redis-keys.ts";
-import { APPEND_SCRIPT, NAMES_SCRIPT, PRUNE_SCRIPT, READ_SCRIPT } from "./redis-scripts.ts";
+import { APPEND_SCRIPT, BUCKET_SCAN_SCRIPT, PRUNE_SCRIPT, READ_SCRIPT } from "./redis-scripts.ts";
 import type { AppendResult, DeliveryStore, ReplayedDelivery, StoredDelivery } from "./store.ts";
 
-/**
- * Entries per XRANGE page when listing: bounds the memory of one step (bodies included) whatever the length
- * of the stream.
- */
-const SCAN_PAGE_ENTRIES = 128;
 /**
  * Entries one read script scans at most before handing back where to continue, so a reader looking for a
  * quiet bucket in a long stream never blocks Redis for more than about a millisecond at a time.
  */
 const READ_SCAN_BUDGET = 2048;
+
+/** Body bytes one wait for deliveries returns at most (but always at least one delivery). */
+const WAIT_PAGE_BYTES = 1024 * 1024;
 
 /** How long a wait for deliveries waits for its own connection to open before reporting Redis away. */
 const BLOCKING_CONNECT_TIMEOUT_MS = 2_000;
@@ -93,48 +91,30 @@ export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliv
     (await redis.send("HEXISTS", [keys.buckets, bucketId])) === 1;
 
   /** One bucket's entries from an XRANGE/XREVRANGE scan, in scan order, at most `limit`. */
+  /** One bucket's deliveries after (forward) or before (backward) an id, matched inside Redis. */
   const scanBucket = async (
     bucketId: string,
     limit: number,
-    page: (cursor: string | null) => Promise<RedisValue>,
+    direction: "forward" | "backward",
+    after: string | null,
   ): Promise<StoredDelivery[]> => {
     const found: StoredDelivery[] = [];
     if (limit <= 0 || !(await bucketExists(bucketId))) return found;
-    let cursor: string | null = null;
+    let start = after ?? "";
     while (found.length < limit) {
-      const entries = replyArray(await page(cursor), "XRANGE");
-      for (const entry of entries) {
-        const delivery = toDelivery(entry);
-        cursor = delivery.id;
-        if (delivery.bucketId === bucketId) found.push(delivery);
-        if (found.length === limit) break;
-      }
-      if (entries.length < SCAN_PAGE_ENTRIES) break;
+      const [entries, resume] = replyArray(
+        await redis.eval(
+          BUCKET_SCAN_SCRIPT,
+          [keys.deliveries],
+          [direction, start, bucketId, limit - found.length, READ_SCAN_BUDGET],
+        ),
+        "bucket scan",
+      );
+      for (const entry of replyArray(entries ?? null, "bucket scan rows")) found.push(toDelivery(entry));
+      start = replyString(resume ?? null, "bucket scan resume");
+      if (start === "") break;
     }
     return found;
-  };
-
-  /** The entries with the names of their bucket and input as they are now; entries of deleted buckets go. */
-  const withNames = async (deliveries: StoredDelivery[]): Promise<ReplayedDelivery[]> => {
-    const bucketIds = [...new Set(deliveries.map((d) => d.bucketId))];
-    const inputIds = [...new Set(deliveries.map((d) => d.inputId))];
-    const [bucketNames, inputNames] = replyArray(
-      await redis.eval(
-        NAMES_SCRIPT,
-        [keys.buckets, keys.inputs],
-        [bucketIds.length, ...bucketIds, ...inputIds],
-      ),
-      "names",
-    ).map((names) => replyArray(names, "names"));
-    const bucketName = new Map(bucketIds.map((id, i) => [id, bucketNames?.[i] ?? null]));
-    const inputName = new Map(inputIds.map((id, i) => [id, inputNames?.[i] ?? ""]));
-    const named: ReplayedDelivery[] = [];
-    for (const delivery of deliveries) {
-      const name = bucketName.get(delivery.bucketId);
-      if (typeof name !== "string") continue;
-      named.push({ ...delivery, bucketName: name, inputName: String(inputName.get(delivery.inputId) ?? "") });
-    }
-    return named;
   };
 
   /**
@@ -189,7 +169,7 @@ export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliv
     });
   };
 
-  return {
+  const deliveries: RedisDeliveries = {
     async appendDeliveries(batch) {
       if (batch.length === 0) return [];
       const args: (string | number)[] = [STREAM_SEQ_LIMIT, keys.dedupPrefix];
@@ -222,27 +202,11 @@ export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliv
     listDeliveries(bucketId, afterId, limit) {
       if (afterId !== null && !STREAM_ID.test(afterId))
         return Promise.reject(new TypeError(`not a delivery id: ${afterId}`));
-      return scanBucket(bucketId, limit, (cursor) =>
-        redis.send("XRANGE", [
-          keys.deliveries,
-          cursor === null ? (afterId === null ? "-" : `(${afterId}`) : `(${cursor}`,
-          "+",
-          "COUNT",
-          SCAN_PAGE_ENTRIES,
-        ]),
-      );
+      return scanBucket(bucketId, limit, "forward", afterId);
     },
 
     recentDeliveries(bucketId, limit) {
-      return scanBucket(bucketId, limit, (cursor) =>
-        redis.send("XREVRANGE", [
-          keys.deliveries,
-          cursor === null ? "+" : `(${cursor}`,
-          "-",
-          "COUNT",
-          SCAN_PAGE_ENTRIES,
-        ]),
-      );
+      return scanBucket(bucketId, limit, "backward", null);
     },
 
     async readDeliveries(read) {
@@ -301,27 +265,37 @@ export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliv
     async waitForDeliveries(afterPosition, blockMs, maxRows) {
       const connection = await blockingConnection();
       const deadline = Date.now() + blockMs;
-      let after = streamCursors.format(afterPosition);
+      let after = afterPosition;
       for (;;) {
         const remaining = deadline - Date.now();
         // XREAD BLOCK 0 would wait forever: once the time is up, one more read that does not block.
         const block = remaining >= 1 ? ["BLOCK", Math.ceil(remaining)] : [];
+        // One entry tells that something is new; the page itself is read by the byte-bounded read script,
+        // so a follower behind many large bodies never holds more than WAIT_PAGE_BYTES of them at once.
         const reply = await connection.send("XREAD", [
           "COUNT",
-          maxRows,
+          1,
           ...block,
           "STREAMS",
           keys.deliveries,
-          after,
+          streamCursors.format(after),
         ]);
-        const entries = xreadEntries(reply, keys.deliveries).map(toDelivery);
-        const last = entries.at(-1);
-        if (last === undefined) return [];
-        const named = await withNames(entries);
-        // Everything read belonged to deleted buckets: read on from there rather than answer with nothing,
+        if (xreadEntries(reply, keys.deliveries).length === 0) return [];
+        const top = await redis.send("XREVRANGE", [keys.deliveries, "+", "-", "COUNT", 1]);
+        const newest = replyArray(top, "newest entry")[0];
+        if (newest === undefined) return [];
+        const through = positionOf(replyString(replyArray(newest, "newest entry")[0] ?? null, "newest id"));
+        const page = await deliveries.readDeliveries({
+          bucketIds: null,
+          afterPosition: after,
+          throughPosition: through,
+          maxRows,
+          maxBytes: WAIT_PAGE_BYTES,
+        });
+        // Everything new belonged to deleted buckets: wait on from there rather than answer with nothing,
         // which would bring the caller back to the same entries.
-        if (named.length > 0 || block.length === 0) return named;
-        after = last.id;
+        if (page.deliveries.length > 0 || block.length === 0) return page.deliveries;
+        after = through;
       }
     },
 
@@ -334,4 +308,5 @@ export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliv
       blocking = null;
     },
   };
+  return deliveries;
 }

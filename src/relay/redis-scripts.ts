@@ -139,6 +139,42 @@ return deleted
 `);
 
 /**
+ * One bucket's entries, forwards or backwards, matched inside Redis so only that bucket's bodies travel.
+ * KEYS: stream. ARGV: `forward` or `backward`, exclusive start id (or '' for the stream's end), bucket id,
+ * max rows, entries to scan at most. Returns { { id, fields }..., } and the id to continue after ('' when the
+ * stream's end was reached).
+ */
+export const BUCKET_SCAN_SCRIPT = luaScript(`#!lua flags=no-writes
+${HELPERS}
+local stream = KEYS[1]
+local forward = ARGV[1] == 'forward'
+local start, bucket = ARGV[2], ARGV[3]
+local maxRows, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
+local page = 128
+local out, scanned, last = {}, 0, nil
+while #out < maxRows and scanned < budget do
+  local from = start == '' and (forward and '-' or '+') or ('(' .. start)
+  local count = math.min(page, budget - scanned)
+  local entries
+  if forward then
+    entries = redis.call('XRANGE', stream, from, '+', 'COUNT', count)
+  else
+    entries = redis.call('XREVRANGE', stream, from, '-', 'COUNT', count)
+  end
+  for _, entry in ipairs(entries) do
+    scanned = scanned + 1
+    start = entry[1]
+    if fieldsOf(entry[2]).b == bucket then
+      out[#out + 1] = entry
+      if #out == maxRows then break end
+    end
+  end
+  if #entries < count then return { out, '' } end
+end
+return { out, start }
+`);
+
+/**
  * A page for a reader, and the retention floor of its buckets in the same snapshot. KEYS: stream, pruned-through
  * hash, buckets hash, inputs hash. ARGV: start (`(` + id after which to read), last id to read, max rows, max
  * body bytes, entries to scan at most, `all` or `some` followed by bucket ids.
@@ -221,25 +257,6 @@ while not full do
   start = '(' .. entries[#entries][1]
 end
 return { floor, resume, out }
-`);
-
-/**
- * Names of buckets and inputs as they are now. KEYS: buckets hash, inputs hash. ARGV: how many bucket ids,
- * the bucket ids, then input ids. Returns { bucket names (nil: deleted), input names ('' : unknown) }.
- */
-export const NAMES_SCRIPT = luaScript(`#!lua flags=no-writes
-local buckets, inputs = KEYS[1], KEYS[2]
-local bucketCount = tonumber(ARGV[1])
-local bucketNames, inputNames = {}, {}
-for i = 2, #ARGV do
-  local json = redis.call('HGET', i <= bucketCount + 1 and buckets or inputs, ARGV[i])
-  if i <= bucketCount + 1 then
-    bucketNames[#bucketNames + 1] = json and cjson.decode(json).name or false
-  else
-    inputNames[#inputNames + 1] = json and cjson.decode(json).name or ''
-  end
-end
-return { bucketNames, inputNames }
 `);
 
 /**

@@ -186,6 +186,41 @@ if (redisAvailable) {
     }, 30_000);
   });
 
+  describe("one bucket in a long stream", () => {
+    test("listing and recent deliveries find a quiet bucket behind more entries than one scan covers", async () => {
+      await withInstances(1, async (store) => {
+        const busy = await store.createBucket("busy");
+        const quiet = await store.createBucket("quiet");
+        await store.appendDeliveries([delivery(quiet.id, "first")]);
+        await store.appendDeliveries(Array.from({ length: 5000 }, (_, i) => delivery(busy.id, `busy-${i}`)));
+        await store.appendDeliveries([delivery(quiet.id, "second")]);
+        expect(text(await store.listDeliveries(quiet.id, null, 10))).toEqual(["first", "second"]);
+        expect(text(await store.recentDeliveries(quiet.id, 10))).toEqual(["second", "first"]);
+        const listed = await store.listDeliveries(busy.id, null, 4500);
+        expect(listed).toHaveLength(4500);
+        expect(text(listed.slice(-1))).toEqual(["busy-4499"]);
+        const after = await store.listDeliveries(busy.id, listed.at(-1)?.id ?? null, 1000);
+        expect(text(after)).toEqual(Array.from({ length: 500 }, (_, i) => `busy-${4500 + i}`));
+        expect(text(await store.recentDeliveries(busy.id, 3))).toEqual([
+          "busy-4999",
+          "busy-4998",
+          "busy-4997",
+        ]);
+      });
+    });
+
+    test("a wait for deliveries returns a page bounded in bytes, not only in rows", async () => {
+      await withInstances(1, async (store) => {
+        const big = await store.createBucket("big");
+        const body = "x".repeat(400 * 1024);
+        await store.appendDeliveries(Array.from({ length: 10 }, () => delivery(big.id, body)));
+        const page = await store.waitForDeliveries(0, 1_000, 256);
+        // 1 MiB per page: three 400 KiB bodies reach it; the rest comes with the next waits.
+        expect(page.length).toBe(3);
+      });
+    });
+  });
+
   describe("stream ids", () => {
     test("a batch larger than the sequence limit gets strictly increasing ids, each seq under the limit", async () => {
       await withInstances(1, async (store) => {
