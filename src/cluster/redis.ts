@@ -52,13 +52,20 @@ export interface RedisOptions {
 /** One connection attempt; `connectRedis` retries until its own deadline. */
 const CONNECT_ATTEMPT_MS = 2_000;
 
-/** Errors that mean "Redis is not there", as opposed to an error Redis answered with. */
-function isConnectionError(error: unknown): boolean {
+/**
+ * Errors that mean "Redis cannot serve this right now", as opposed to an error about the command: the
+ * connection is gone, or Redis is loading its data, running a long script, or failing over to a replica
+ * (Sentinel or a managed Redis answers READONLY / MASTERDOWN meanwhile). All of them pass by themselves.
+ */
+export function isUnavailabilityError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === "string" && /CONNECTION|SOCKET|ECONNREFUSED|ECONNRESET|TIMEOUT|CLOSED/i.test(code))
     return true;
   const message = error instanceof Error ? error.message : String(error);
-  return /connection (is )?closed|ECONNREFUSED|ECONNRESET|socket|not connected|LOADING/i.test(message);
+  return (
+    /connection (is )?closed|ECONNREFUSED|ECONNRESET|socket|not connected/i.test(message) ||
+    /^(ERR )?(LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN)\b/.test(message)
+  );
 }
 
 /** Redis's URL without its password, for logs. */
@@ -144,7 +151,7 @@ async function openConnection(options: RedisOptions, listeners: Set<(up: boolean
       setState(true);
       return result;
     } catch (error) {
-      if (closed || isConnectionError(error)) {
+      if (closed || isUnavailabilityError(error)) {
         setState(false);
         throw new RedisUnavailableError(error);
       }
