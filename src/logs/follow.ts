@@ -372,7 +372,17 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       else if (file.heldFrom === null && line.trim().length > 0) file.heldFrom = position;
       position += bytes;
     }
-    if (file.format === "text") assembler.flush();
+    flushText(file);
+  }
+
+  /**
+   * End of a read step for a text file: the entry held for continuation lines is emitted, so nothing read is
+   * held any more (a JSON assembler has no such entry: its hold lasts until the record's closing line).
+   */
+  function flushText(file: FollowedFile): void {
+    if (file.format !== "text") return;
+    file.assembler.flush();
+    file.heldFrom = null;
   }
 
   /** Starts reading the next chunk after the file's offset; null when there is nothing new. */
@@ -430,7 +440,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       const backpressure = batchEnd();
       if (backpressure !== undefined) await backpressure;
     }
-    file.assembler.flush();
+    flushText(file);
     await endBatch();
   }
 

@@ -14,7 +14,7 @@ import {
 import { connectLogs, seqOf, textLine } from "../helpers/logs.ts";
 import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
 import { clusterEnv, spawnInstance } from "../helpers/relay-cluster.ts";
-import { type TestSocket, wsConnect } from "../helpers/ws.ts";
+import { type TestSocket, waitFor, wsConnect } from "../helpers/ws.ts";
 
 const LEASE_MS = 1000;
 
@@ -33,6 +33,23 @@ async function takeSeqs(client: TestSocket, count: number, timeoutMs = 15_000): 
 /** The instance id in /health is not exposed yet: the lease value names it, read before and after. */
 async function holderOf(redis: TestRedis, prefix: string): Promise<string> {
   return (await waitForLeaseHolder(redis, prefix, (holder) => holder !== null)) as string;
+}
+
+/** The offset committed in Redis for the one file of the log directory. */
+async function committedOffset(redis: TestRedis, prefix: string): Promise<number | null> {
+  const values = (await redis.cli("HVALS", `${prefix}logs:positions`)).split("\n").filter(Boolean);
+  return values.length === 1 ? (JSON.parse(values[0] as string) as { offset: number }).offset : null;
+}
+
+/** Appends lines one at a time, each after the previous one streamed: one read step per line. */
+async function writeSlowly(dir: string, client: TestSocket, from: number, to: number): Promise<number[]> {
+  const seqs: number[] = [];
+  for (let seq = from; seq < to; seq++) {
+    appendTo(dir, "server.log", lines(seq, seq + 1));
+    seqs.push(seqOf(await client.next()));
+    await Bun.sleep(10);
+  }
+  return seqs;
 }
 
 describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
@@ -65,6 +82,54 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
     expect(Date.now() - stoppedAt).toBeLessThan(LEASE_MS);
     appendTo(logs.path, "server.log", lines(100, 101));
     expect(await takeSeqs(client, 1)).toEqual([100]);
+    client.close();
+  }, 30_000);
+
+  test("a slowly written log: its committed position follows every line, and a handover repeats none", async () => {
+    const prefix = uniquePrefix();
+    using logs = sharedLogDir();
+    appendTo(logs.path, "server.log", "");
+    await using a = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    const writer = await holderOf(redis, prefix);
+    await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    const client = await connectLogs(b);
+    expect(await writeSlowly(logs.path, client, 0, 10)).toEqual(range(0, 10));
+    const size = Bun.file(`${logs.path}/server.log`).size;
+    await waitFor(async () => (await committedOffset(redis, prefix)) === size, 5000, "committed offset");
+
+    await a.shutdown();
+    await waitForLeaseHolder(redis, prefix, (holder) => holder !== null && holder !== writer, LEASE_MS);
+    // A sentinel: anything read again by the new writer would arrive before it.
+    appendTo(logs.path, "server.log", lines(10, 11));
+    expect(await takeSeqs(client, 1)).toEqual([10]);
+    expect(await writeSlowly(logs.path, client, 11, 15)).toEqual(range(11, 15));
+    const end = Bun.file(`${logs.path}/server.log`).size;
+    await waitFor(async () => (await committedOffset(redis, prefix)) === end, 5000, "committed offset");
+    client.close();
+  }, 30_000);
+
+  test("a slowly written log: a killed writer's successor repeats none of its lines", async () => {
+    const prefix = uniquePrefix();
+    using logs = sharedLogDir();
+    appendTo(logs.path, "server.log", "");
+    await using proc = await spawnInstance({
+      ...clusterEnv(redis, prefix),
+      LOG_DIR: logs.path,
+      LOG_POLL_INTERVAL_MS: "50",
+      CLUSTER_LEASE_MS: String(LEASE_MS),
+    });
+    const writer = await holderOf(redis, prefix);
+    await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    const client = await connectLogs(b);
+    expect(await writeSlowly(logs.path, client, 0, 10)).toEqual(range(0, 10));
+    const size = Bun.file(`${logs.path}/server.log`).size;
+    await waitFor(async () => (await committedOffset(redis, prefix)) === size, 5000, "committed offset");
+
+    proc.process.kill("SIGKILL");
+    await proc.process.exited;
+    await waitForLeaseHolder(redis, prefix, (holder) => holder !== null && holder !== writer, 3 * LEASE_MS);
+    appendTo(logs.path, "server.log", lines(10, 11));
+    expect(await takeSeqs(client, 1)).toEqual([10]);
     client.close();
   }, 30_000);
 

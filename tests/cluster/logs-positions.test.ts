@@ -70,6 +70,18 @@ describe("exact follower positions", () => {
       if (batch.offsets.get("server.log") === Buffer.byteLength(text)) expect(batch.emitted).toBe(2);
   });
 
+  test("a text file written one line per read step is committed past each line", async () => {
+    using follower = await exactFollower({ "server.log": "" });
+    let written = 0;
+    for (let seq = 1; seq <= 5; seq++) {
+      follower.append("server.log", line(seq));
+      written += line(seq).length;
+      await waitFor(() => follower.emitted.length === seq, 2000, `line ${seq}`);
+      // Each line is its own read step; its entry is out, so a new writer must not read it again.
+      await waitFor(() => follower.offset("server.log") === written, 2000, `position after line ${seq}`);
+    }
+  });
+
   test("a pretty-printed JSON record still being written keeps the position at its first line", async () => {
     using follower = await exactFollower({ "webhooks.json": "" });
     const first = `${JSON.stringify({ type: "log_entry", timestamp: "2026-11-23T10:00:00Z", level: "INFO", message: "one" })}\n`;
