@@ -13,6 +13,13 @@ import type { RedisValue } from "./redis.ts";
 
 const storedPositionSchema = z.object({ path: z.string(), offset: z.number().int().nonnegative() });
 
+/**
+ * A field of the positions hash that names no file: committed by every writer term from its first pass on,
+ * so the next term knows it takes over from a writer (files it does not know appeared since, and are read
+ * from their start) even when that writer followed no file at all.
+ */
+export const FOLLOWED_FIELD = "followed";
+
 export interface PositionCodec {
   /** Redis field of a local identity. */
   field(identity: string): string;
@@ -48,6 +55,7 @@ export function decodePositions(
 ): Map<string, SavedPosition> {
   const positions = new Map<string, SavedPosition>();
   for (const [field, value] of hashEntries(reply)) {
+    if (field === FOLLOWED_FIELD) continue;
     const parsed = storedPositionSchema.safeParse(parseJson(value));
     if (!parsed.success) {
       log("warn", `ignoring unreadable shared follower position ${field}: ${value.slice(0, 200)}`);

@@ -12,7 +12,8 @@
  * - `logs:writer`     the writer's lease: `<instance id>/<token>`, PX. A fresh token per acquisition fences off
  *                     a writer that lost the lease, even if it would renew the same key later.
  * - `logs:positions`  hash: file identity → `{"path","offset"}`, where the writer continues after the last
- *                     committed batch.
+ *                     committed batch; and `followed` → "1" once a writer term committed (the next one takes
+ *                     over: files the hash does not name are read from their start).
  * - `logs:directory`  "1"/"0": whether the writer sees the log directory (for instances that cannot).
  * - `logs:batch:<id>` short-lived marker of an applied relayed batch, so a retry after a lost reply is a no-op.
  */

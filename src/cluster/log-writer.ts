@@ -17,6 +17,7 @@ import {
   createPositionCodec,
   decodePositions,
   encodePosition,
+  FOLLOWED_FIELD,
   hashEntries,
   type PositionCodec,
   positionChanges,
@@ -45,6 +46,8 @@ const QUEUE_LOW_WATER_BYTES = 4 * 1024 * 1024;
 /** What a writer term hands the follower it builds. */
 export interface WriterHooks {
   positions: PositionStore;
+  /** Whether an earlier term committed positions: files they do not name are read from their start. */
+  takingOver: boolean;
   emit(entry: LogEntry): void;
   onBatchEnd(): Promise<void> | undefined;
 }
@@ -214,8 +217,9 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
     }
   };
 
-  const hooksFor = (current: Term, positions: PositionStore): WriterHooks => ({
+  const hooksFor = (current: Term, positions: PositionStore, takingOver: boolean): WriterHooks => ({
     positions,
+    takingOver,
     emit(entry) {
       if (!current.active) return;
       const json = options.serialize(entry);
@@ -224,7 +228,7 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
     },
     onBatchEnd() {
       if (!current.active || current.follower === null) return undefined;
-      const positions = new Map<string, string>();
+      const positions = new Map<string, string>([[FOLLOWED_FIELD, "1"]]);
       for (const position of current.follower.positions())
         positions.set(current.codec.field(position.identity), encodePosition(position));
       const previous = current.pending.at(-1)?.positions ?? current.committed;
@@ -275,17 +279,24 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
       waiters: [],
       firstPass: Promise.resolve(),
     };
-    const follower = options.createFollower(
-      hooksFor(next, sharedPositionStore(decodePositions(reply, codec, log))),
+    const hooks = hooksFor(
+      next,
+      sharedPositionStore(decodePositions(reply, codec, log)),
+      next.committed.size > 0,
     );
+    const follower = options.createFollower(hooks);
     next.follower = follower;
     term = next;
     status.termsStarted++;
     status.leaseHolder = instanceId;
     log("info", `writing the log directory to the shared stream (writer lease ${lease})`);
-    next.firstPass = follower.start().catch((error: unknown) => {
-      endTerm(next, `following the log directory failed: ${String(error)}`);
-    });
+    next.firstPass = follower
+      .start()
+      // Commits where the first pass starts even when it followed no file, so the next term takes over.
+      .then(() => void hooks.onBatchEnd())
+      .catch((error: unknown) => {
+        endTerm(next, `following the log directory failed: ${String(error)}`);
+      });
   };
 
   const release = async (lease: string) => {

@@ -12,7 +12,8 @@
  * - Reads are bounded chunks and only whole lines are consumed: a half-written line waits for its newline,
  *   a line longer than the chunk is cut (marked `truncated`) and the rest of it skipped.
  * - Files present at start are followed from their end (or from the position saved by the previous run);
- *   files that appear later are read from the start.
+ *   files that appear later are read from the start. A follower taking over from another (`takingOver`)
+ *   reads the files that one did not know from the start too: they appeared after it stopped.
  */
 import {
   closeSync,
@@ -67,6 +68,12 @@ export interface FollowerOptions {
   onBatchEnd?: () => void | Promise<void>;
   /** Saved positions: files known from a previous run continue where it stopped instead of at their end. */
   positions?: PositionStore;
+  /**
+   * The saved positions are where another follower of this directory stopped while the files kept changing
+   * (a cluster writer taking over after the previous one): a file they do not know, or that shrank below its
+   * saved position, changed after that follower stopped and is read from its start instead of its end.
+   */
+  takingOver?: boolean;
   /** How often changed positions are saved (and always on stop). */
   positionSaveIntervalMs?: number;
   /**
@@ -232,11 +239,15 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     return listing;
   }
 
-  /** Where to start a file: its saved position from the last run, else its end (at start-up) or its start. */
+  /**
+   * Where to start a file: its saved position, else its end at start-up (its start when taking over) or its
+   * start later.
+   */
   function startOffset(entry: DirectoryListing, atStartUp: boolean): number {
     if (!atStartUp) return 0;
     const saved = savedPositions.get(entry.identity);
-    return saved !== undefined && saved.offset <= entry.size ? saved.offset : entry.size;
+    if (saved !== undefined && saved.offset <= entry.size) return saved.offset;
+    return options.takingOver === true ? 0 : entry.size;
   }
 
   function follow(entry: DirectoryListing, atStartUp: boolean): FollowedFile {

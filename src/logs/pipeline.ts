@@ -167,6 +167,7 @@ function createClusterPipeline(
         emit: hooks.emit,
         onBatchEnd: hooks.onBatchEnd,
         positions: hooks.positions,
+        takingOver: hooks.takingOver,
         exactPositions: true,
         log,
         onDirectoryChange,
