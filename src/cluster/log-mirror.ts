@@ -188,7 +188,16 @@ export function createLogMirror(options: LogMirrorOptions): LogMirror {
     while (!closed) {
       try {
         if (needSync) await sync();
-        if (connection === null) connection = await redis.duplicate();
+        // close() may have run during either await: what opens after it is closed here, never read from.
+        if (closed) return;
+        if (connection === null) {
+          const opened = await redis.duplicate();
+          if (closed) {
+            opened.close();
+            return;
+          }
+          connection = opened;
+        }
         const reply = await connection.send("XREAD", [
           "COUNT",
           readCount,
@@ -242,6 +251,9 @@ export function createLogMirror(options: LogMirrorOptions): LogMirror {
       closed = true;
       connection?.close();
       connection = null;
+      // A start() still waiting for the catch-up resolves now: nothing more will arrive.
+      startReached?.();
+      startReached = null;
     },
     stats: () => ({ epoch: journal.epoch, mirroredSeq: journal.endSeq() - 1, malformedEntries, resets }),
   };
