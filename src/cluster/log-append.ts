@@ -2,7 +2,8 @@
  * Entries that do not come from the log files (relayed deliveries) enter the shared stream through the
  * instance that accepted them, without the writer lease, and get cluster seqs like every other entry. While
  * Redis is away they wait in a bounded queue and are appended in order once it answers; every batch carries
- * a marker key, so resending a batch whose reply was lost does not append it twice.
+ * a marker key, so resending a batch whose reply was lost does not append it twice. A graceful shutdown
+ * appends what is still queued before the connection closes (bounded by CLOSE_FLUSH_MS).
  */
 import { APPEND_SCRIPT, appendArgs, type LogKeys, randomHex8 } from "./log-scripts.ts";
 import type { Redis } from "./redis.ts";
@@ -17,6 +18,8 @@ const MAX_BATCH_ENTRIES = 1000;
 const RETRY_MS = 500;
 /** How long a batch marker lives: far longer than any resend of that batch can take. */
 const MARKER_TTL_MS = 10 * 60_000;
+/** How long close() keeps appending what is queued: bounds shutdown when Redis is away. */
+const CLOSE_FLUSH_MS = 2_000;
 
 export interface LogAppenderStats {
   queued: number;
@@ -25,7 +28,11 @@ export interface LogAppenderStats {
 
 export interface LogAppender {
   append(json: string): void;
-  close(): void;
+  /**
+   * Appends what is still queued (waiting for the batch in flight), for at most CLOSE_FLUSH_MS, then stops;
+   * entries left then are counted in a warning. Resolves once it stopped.
+   */
+  close(): Promise<void>;
   stats(): LogAppenderStats;
 }
 
@@ -41,16 +48,25 @@ export function createLogAppender(options: {
   let queue: string[] = [];
   /** The batch being appended; resent as it is (same marker) until Redis confirms it. */
   let inFlight: { marker: string; entries: string[] } | null = null;
-  let sending = false;
+  /** The running append loop, if any: one at a time, so batches reach Redis in order. */
+  let sending: Promise<void> | null = null;
   let scheduled = false;
+  let closing = false;
   let closed = false;
   let dropped = 0;
   let failing = false;
   let retry: ReturnType<typeof setTimeout> | null = null;
 
-  const flush = async () => {
-    if (sending || closed) return;
-    sending = true;
+  const left = () => queue.length + (inFlight?.entries.length ?? 0);
+
+  /** Appends until the queue is empty or a batch fails; a call while that runs joins it. */
+  const flush = (): Promise<void> => {
+    if (closed) return Promise.resolve();
+    sending ??= Promise.resolve().then(send);
+    return sending;
+  };
+
+  const send = async () => {
     try {
       while (!closed) {
         if (inFlight === null) {
@@ -75,7 +91,8 @@ export function createLogAppender(options: {
         } catch (error) {
           if (!failing) log("warn", `relayed log entries wait for Redis: ${String(error)}`);
           failing = true;
-          if (retry === null && !closed)
+          // While closing, close() retries itself until its deadline.
+          if (retry === null && !closing)
             retry = setTimeout(() => {
               retry = null;
               void flush();
@@ -86,7 +103,16 @@ export function createLogAppender(options: {
         inFlight = null;
       }
     } finally {
-      sending = false;
+      // Cleared in the same step as the last look at the queue: an append after it starts a new run.
+      sending = null;
+    }
+  };
+
+  /** What close() does before its deadline: append everything, retrying while Redis fails. */
+  const drain = async () => {
+    while (left() > 0 && !closed) {
+      await flush();
+      if (left() > 0 && !closed) await Bun.sleep(RETRY_MS);
     }
   };
 
@@ -98,7 +124,7 @@ export function createLogAppender(options: {
     append(json) {
       if (closed) return;
       queue.push(json);
-      const excess = queue.length + (inFlight?.entries.length ?? 0) - MAX_QUEUED_ENTRIES;
+      const excess = left() - MAX_QUEUED_ENTRIES;
       if (excess > 0) {
         queue = queue.slice(excess);
         if (dropped === 0)
@@ -113,13 +139,22 @@ export function createLogAppender(options: {
         void flush();
       });
     },
-    close() {
-      closed = true;
+    async close() {
+      if (closing) return;
+      closing = true;
       unsubscribe();
       if (retry !== null) clearTimeout(retry);
-      const left = queue.length + (inFlight?.entries.length ?? 0);
-      if (left > 0) log("warn", `${left} relayed log entries were not appended before shutdown`);
+      retry = null;
+      await new Promise<void>((resolve) => {
+        const deadline = setTimeout(resolve, CLOSE_FLUSH_MS);
+        void drain().finally(() => {
+          clearTimeout(deadline);
+          resolve();
+        });
+      });
+      closed = true;
+      if (left() > 0) log("warn", `${left()} relayed log entries were not appended before shutdown`);
     },
-    stats: () => ({ queued: queue.length + (inFlight?.entries.length ?? 0), dropped }),
+    stats: () => ({ queued: left(), dropped }),
   };
 }

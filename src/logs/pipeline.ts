@@ -63,8 +63,11 @@ export interface LogPipeline {
   start(): Promise<void>;
   /** Stops following (and saves positions; in cluster mode, releases the writer lease). */
   stop(): void;
-  /** Writes and closes the journal; after stop() and after every socket closed. */
-  close(): void;
+  /**
+   * After stop() and after every socket closed, before the Redis connection closes: appends the relayed
+   * entries still queued for Redis (cluster mode, for at most a few seconds), writes and closes the journal.
+   */
+  close(): Promise<void>;
   /** Cluster mode's state; null in single mode. */
   stats(): LogClusterStats | null;
 }
@@ -128,7 +131,7 @@ export async function createLogPipeline(
     publish: publishEntry,
     start: () => follower.start(),
     stop: () => follower.stop(),
-    close: () => journal.close(),
+    close: async () => journal.close(),
     stats: () => null,
   };
 }
@@ -208,10 +211,11 @@ function createClusterPipeline(
       await writer.start();
     },
     stop: () => writer.stop(),
-    close() {
-      appender.close();
+    async close() {
+      // The journal is this instance's copy only: it closes at once, the relayed entries still go to Redis.
       mirror.close();
       journal.close();
+      await appender.close();
     },
     stats() {
       const written = writer.stats();

@@ -21,6 +21,7 @@ interface Instance {
   pipeline: LogPipeline;
   /** Payloads published to the catch-all topic, in order. */
   received: string[];
+  close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -53,14 +54,21 @@ async function startPipeline(redis: TestRedis, prefix: string, options: { seesLo
   const member: LiveMember = { bufferedAmount: () => 0, onLag() {} };
   pipeline.hub.subscribe({}, member);
   await pipeline.start();
+  let closed = false;
   const instance: Instance = {
     pipeline,
     received,
-    async [Symbol.asyncDispose]() {
+    async close() {
+      if (closed) return;
+      closed = true;
+      // As the server shuts down: stop, close (flushing what waits for Redis), then the connection.
       pipeline.stop();
-      pipeline.close();
+      await pipeline.close();
       connection.close();
       rmSync(dataDir, { recursive: true, force: true });
+    },
+    async [Symbol.asyncDispose]() {
+      await instance.close();
     },
   };
   return instance;
@@ -105,6 +113,33 @@ describe.skipIf(!redisAvailable)("cluster mode: entries published by an instance
     expect(b.received).toEqual(a.received);
     expect(b.pipeline.stats()?.relayQueued).toBe(0);
   }, 20_000);
+
+  test("entries published just before shutdown are appended before the connection closes", async () => {
+    const prefix = uniquePrefix();
+    await using a = await startPipeline(redis, prefix, { seesLogDir: true });
+    const b = await startPipeline(redis, prefix, { seesLogDir: false });
+    for (let i = 0; i < 3; i++) b.pipeline.publish(makeEntry({ message: `last ${i}` }));
+    await b.close();
+    await waitFor(() => a.received.length === 3, 3000, "entries mirrored by the other instance");
+    expect(messages(a)).toEqual(["last 0", "last 1", "last 2"]);
+  }, 10_000);
+
+  test("a shutdown while Redis is away gives up on the queued entries after its time limit", async () => {
+    const prefix = uniquePrefix();
+    const b = await startPipeline(redis, prefix, { seesLogDir: false });
+    await redis.stop();
+    try {
+      b.pipeline.publish(makeEntry({ message: "never appended" }));
+      await waitFor(() => b.pipeline.stats()?.redisUp === false, 5000, "Redis seen away");
+      const started = Date.now();
+      await b.close();
+      // CLOSE_FLUSH_MS (2 s), and not much more.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      await redis.start();
+    }
+  }, 15_000);
 
   test("stats() says who writes, who holds the lease and how far each mirror is", async () => {
     const prefix = uniquePrefix();
