@@ -25,19 +25,7 @@ const running = await startServer(config, consoleLog).catch((error: unknown) => 
   consoleLog("error", `could not start: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 });
-consoleLog(
-  "info",
-  `hookstream listening on ${config.host}:${running.server.port}, following ${config.logDir}`,
-);
-if (config.logsToken === null && !["127.0.0.1", "::1", "localhost"].includes(config.host)) {
-  consoleLog(
-    "warn",
-    `listening on ${config.host} with no LOGS_TOKEN: /logs/ws, /logs/api and the page are open to anyone who ` +
-      "can reach this port, and log streams can hold user data. Set LOGS_TOKEN, bind HOST=127.0.0.1, or put an " +
-      "authenticating proxy in front.",
-  );
-}
-
+// Handlers first: whoever reads the listening line below may send a signal at once.
 let exiting = false;
 const exit = (signal: string) => {
   if (exiting) return;
@@ -53,3 +41,16 @@ const exit = (signal: string) => {
 };
 process.on("SIGTERM", () => exit("SIGTERM"));
 process.on("SIGINT", () => exit("SIGINT"));
+
+consoleLog(
+  "info",
+  `hookstream listening on ${config.host}:${running.server.port}, following ${config.logDir}`,
+);
+if (config.logsToken === null && !["127.0.0.1", "::1", "localhost"].includes(config.host)) {
+  consoleLog(
+    "warn",
+    `listening on ${config.host} with no LOGS_TOKEN: /logs/ws, /logs/api and the page are open to anyone who ` +
+      "can reach this port, and log streams can hold user data. Set LOGS_TOKEN, bind HOST=127.0.0.1, or put an " +
+      "authenticating proxy in front.",
+  );
+}
