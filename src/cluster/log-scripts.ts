@@ -73,11 +73,36 @@ return {epoch, tonumber(redis.call('GET', KEYS[2]) or '0'), first and first[1] o
  * n, n entries, m, m (field, value) pairs to set in positions, k, k fields to delete from positions.
  * Returns -1 when a lease value is given and not held (nothing written), -2 when the batch marker exists
  * (already applied), else the last seq taken (0 for a batch without entries).
+ *
+ * Redis does not undo a script's writes before an error, so everything that could make a write fail (a key
+ * of another type, a seq that is not a number or lies behind the stream's last id) is checked before the
+ * first one, and the marker is set last: a batch either is applied with its marker or leaves nothing of
+ * itself (ensure_epoch's writes aside, which a retry finds done) and its retry is applied.
  */
 export const APPEND_SCRIPT = luaScript(`${ENSURE_EPOCH}
 if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then return -1 end
-if KEYS[6] and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[5]) then return -2 end
+if KEYS[6] and redis.call('EXISTS', KEYS[6]) == 1 then return -2 end
 local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3])
+local stream_type = redis.call('TYPE', KEYS[1]).ok
+if stream_type ~= 'stream' and stream_type ~= 'none' then
+  return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' is a ' .. stream_type .. ', not a stream')
+end
+local last = redis.call('GET', KEYS[2]) or '0'
+if not string.match(last, '^%d+$') then
+  return redis.error_reply('ERR ' .. KEYS[2] .. ' holds ' .. last .. ', not a seq')
+end
+if stream_type == 'stream' then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' and tonumber(string.match(info[i + 1], '^(%d+)')) > tonumber(last) then
+      return redis.error_reply('ERR ' .. KEYS[1] .. ' ends at ' .. info[i + 1] .. ', past ' .. KEYS[2] .. ' ' .. last)
+    end
+  end
+end
+local positions_type = redis.call('TYPE', KEYS[5]).ok
+if positions_type ~= 'hash' and positions_type ~= 'none' then
+  return redis.error_reply('WRONGTYPE ' .. KEYS[5] .. ' is a ' .. positions_type .. ', not a hash')
+end
 local n = tonumber(ARGV[6])
 local seq = 0
 for i = 1, n do
@@ -92,6 +117,7 @@ at = at + 2 * tonumber(ARGV[at]) + 1
 for i = 1, tonumber(ARGV[at]) do
   redis.call('HDEL', KEYS[5], ARGV[at + i])
 end
+if KEYS[6] then redis.call('SET', KEYS[6], '1', 'PX', ARGV[5]) end
 return seq
 `);
 

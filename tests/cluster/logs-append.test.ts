@@ -1,0 +1,94 @@
+/**
+ * The append script and the appender of relayed entries against a real Redis: a batch that fails writes
+ * nothing and is appended by its retry; a batch whose reply was lost is not appended twice.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createLogAppender, type LogAppender } from "../../src/cluster/log-append.ts";
+import { type LogKeys, logKeys } from "../../src/cluster/log-scripts.ts";
+import { connectRedis, type Redis } from "../../src/cluster/redis.ts";
+import { uniquePrefix } from "../helpers/cluster.ts";
+import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { waitFor } from "../helpers/ws.ts";
+
+interface Appender {
+  appender: LogAppender;
+  keys: LogKeys;
+  warnings: string[];
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+async function startAppender(redis: TestRedis): Promise<Appender> {
+  const connection: Redis = await connectRedis({ url: redis.url, log: () => {} });
+  const keys = logKeys(uniquePrefix());
+  const warnings: string[] = [];
+  const appender = createLogAppender({
+    redis: connection,
+    keys,
+    maxEntries: 1000,
+    minSeq: () => 0,
+    log: (level, message) => {
+      if (level !== "info") warnings.push(message);
+    },
+  });
+  return {
+    appender,
+    keys,
+    warnings,
+    async [Symbol.asyncDispose]() {
+      await appender.close();
+      connection.close();
+    },
+  };
+}
+
+describe.skipIf(!redisAvailable)("cluster mode: appending relayed entries", () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis[Symbol.asyncDispose]();
+  });
+
+  const failures: Array<{
+    name: string;
+    break(keys: LogKeys): Promise<void>;
+    repair(keys: LogKeys): Promise<void>;
+  }> = [
+    {
+      name: "the stream key holds another type",
+      async break(keys) {
+        await redis.cli("SET", keys.stream, "not a stream");
+      },
+      async repair(keys) {
+        await redis.cli("DEL", keys.stream);
+      },
+    },
+    {
+      name: "the stream is past the seq counter",
+      async break(keys) {
+        await redis.cli("XADD", keys.stream, "100-0", "e", "{}");
+        await redis.cli("SET", keys.seq, "5");
+      },
+      async repair(keys) {
+        await redis.cli("SET", keys.seq, "100");
+      },
+    },
+  ];
+  for (const failure of failures)
+    test(`a batch that fails (${failure.name}) writes nothing, and its retry is appended`, async () => {
+      await using a = await startAppender(redis);
+      const { keys } = a;
+      await redis.cli("SET", keys.epoch, "0123abcd");
+      await failure.break(keys);
+      const seqBefore = await redis.cli("GET", keys.seq);
+      a.appender.append('{"message":"relayed"}');
+      await waitFor(() => a.warnings.length > 0, 2000, "the failed append");
+      // Nothing of the batch is in Redis: no seq taken.
+      expect(await redis.cli("GET", keys.seq)).toBe(seqBefore);
+      await failure.repair(keys);
+      await waitFor(() => a.appender.stats().queued === 0, 3000, "the retry");
+      const entries = await redis.cli("XRANGE", keys.stream, "-", "+");
+      expect(entries.split("\n").filter((line) => line === '{"message":"relayed"}')).toHaveLength(1);
+    });
+});
