@@ -1,8 +1,8 @@
 /**
  * Entries that do not come from the log files (relayed deliveries) enter the shared stream through the
  * instance that accepted them, without the writer lease, and get cluster seqs like every other entry. While
- * Redis is away they wait in a bounded queue and are appended in order once it answers; every batch carries
- * a marker key, so resending a batch whose reply was lost does not append it twice. A graceful shutdown
+ * Redis is away they wait in a bounded queue and are appended in order once it answers; every batch leaves
+ * its id in the instance's marker key, so resending a batch whose reply was lost does not append it twice. A graceful shutdown
  * appends what is still queued before the connection closes (bounded by CLOSE_FLUSH_MS).
  */
 import { APPEND_SCRIPT, appendArgs, type LogKeys, randomHex8 } from "./log-scripts.ts";
@@ -16,7 +16,10 @@ const MAX_QUEUED_ENTRIES = 10_000;
 const MAX_BATCH_ENTRIES = 1000;
 /** Pause before resending after a failure (also retried as soon as Redis is seen up again). */
 const RETRY_MS = 500;
-/** How long a batch marker lives: far longer than any resend of that batch can take. */
+/**
+ * How long an instance's batch marker outlives its last batch: far longer than any resend of that batch can
+ * take, and the marker of an instance gone goes with it.
+ */
 const MARKER_TTL_MS = 10 * 60_000;
 /** How long close() keeps appending what is queued: bounds shutdown when Redis is away. */
 const CLOSE_FLUSH_MS = 2_000;
@@ -39,15 +42,18 @@ export interface LogAppender {
 export function createLogAppender(options: {
   redis: Redis;
   keys: LogKeys;
+  /** Names this instance's batch marker: unique per process, as batches are sent one at a time per appender. */
+  instanceId: string;
   maxEntries: number;
   /** The local journal's last seq: should Redis have lost the stream, the new epoch starts past it. */
   minSeq(): number;
   log: LogFn;
 }): LogAppender {
   const { redis, keys, log } = options;
+  const marker = keys.batch(options.instanceId);
   let queue: string[] = [];
-  /** The batch being appended; resent as it is (same marker) until Redis confirms it. */
-  let inFlight: { marker: string; entries: string[] } | null = null;
+  /** The batch being appended; resent as it is (same id) until Redis confirms it. */
+  let inFlight: { id: string; entries: string[] } | null = null;
   /** The running append loop, if any: one at a time, so batches reach Redis in order. */
   let sending: Promise<void> | null = null;
   let scheduled = false;
@@ -71,17 +77,18 @@ export function createLogAppender(options: {
       while (!closed) {
         if (inFlight === null) {
           if (queue.length === 0) return;
-          inFlight = { marker: keys.batch(crypto.randomUUID()), entries: queue.splice(0, MAX_BATCH_ENTRIES) };
+          inFlight = { id: crypto.randomUUID(), entries: queue.splice(0, MAX_BATCH_ENTRIES) };
         }
         try {
           await redis.eval(
             APPEND_SCRIPT,
-            [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions, inFlight.marker],
+            [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions, marker],
             appendArgs({
               lease: "",
               candidateEpoch: randomHex8(),
               minSeq: options.minSeq(),
               maxEntries: options.maxEntries,
+              batchId: inFlight.id,
               markerTtlMs: MARKER_TTL_MS,
               entries: inFlight.entries,
               set: [],

@@ -15,7 +15,9 @@
  *                     committed batch; and `followed` → "1" once a writer term committed (the next one takes
  *                     over: files the hash does not name are read from their start).
  * - `logs:directory`  "1"/"0": whether the writer sees the log directory (for instances that cannot).
- * - `logs:batch:<id>` short-lived marker of an applied relayed batch, so a retry after a lost reply is a no-op.
+ * - `logs:batch:<instance id>` the id of the last relayed batch that instance appended (PX, renewed by every
+ *                     batch), so a retry after a lost reply is a no-op: an instance sends its batches one at a
+ *                     time, each until it is confirmed, so only its last one can come again.
  */
 import { luaScript } from "./redis.ts";
 
@@ -26,7 +28,8 @@ export interface LogKeys {
   writer: string;
   positions: string;
   directory: string;
-  batch(id: string): string;
+  /** The batch marker of one instance. */
+  batch(instanceId: string): string;
 }
 
 export function logKeys(prefix: string): LogKeys {
@@ -37,7 +40,7 @@ export function logKeys(prefix: string): LogKeys {
     writer: `${prefix}logs:writer`,
     positions: `${prefix}logs:positions`,
     directory: `${prefix}logs:directory`,
-    batch: (id) => `${prefix}logs:batch:${id}`,
+    batch: (instanceId) => `${prefix}logs:batch:${instanceId}`,
   };
 }
 
@@ -69,10 +72,10 @@ return {epoch, tonumber(redis.call('GET', KEYS[2]) or '0'), first and first[1] o
 
 /**
  * KEYS: stream, seq, epoch, writer, positions[, batch marker].
- * ARGV: lease value ('' for none), candidate epoch, min seq (both for ensure_epoch), maxlen, marker ttl ms,
- * n, n entries, m, m (field, value) pairs to set in positions, k, k fields to delete from positions.
- * Returns -1 when a lease value is given and not held (nothing written), -2 when the batch marker exists
- * (already applied), else the last seq taken (0 for a batch without entries).
+ * ARGV: lease value ('' for none), candidate epoch, min seq (both for ensure_epoch), maxlen, batch id, marker
+ * ttl ms, n, n entries, m, m (field, value) pairs to set in positions, k, k fields to delete from positions.
+ * Returns -1 when a lease value is given and not held (nothing written), -2 when the batch marker holds this
+ * batch id (already applied), else the last seq taken (0 for a batch without entries).
  *
  * Redis does not undo a script's writes before an error, so everything that could make a write fail (a key
  * of another type, a seq that is not a number or lies behind the stream's last id) is checked before the
@@ -81,7 +84,7 @@ return {epoch, tonumber(redis.call('GET', KEYS[2]) or '0'), first and first[1] o
  */
 export const APPEND_SCRIPT = luaScript(`${ENSURE_EPOCH}
 if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then return -1 end
-if KEYS[6] and redis.call('EXISTS', KEYS[6]) == 1 then return -2 end
+if KEYS[6] and redis.call('GET', KEYS[6]) == ARGV[5] then return -2 end
 local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3])
 local stream_type = redis.call('TYPE', KEYS[1]).ok
 if stream_type ~= 'stream' and stream_type ~= 'none' then
@@ -103,13 +106,13 @@ local positions_type = redis.call('TYPE', KEYS[5]).ok
 if positions_type ~= 'hash' and positions_type ~= 'none' then
   return redis.error_reply('WRONGTYPE ' .. KEYS[5] .. ' is a ' .. positions_type .. ', not a hash')
 end
-local n = tonumber(ARGV[6])
+local n = tonumber(ARGV[7])
 local seq = 0
 for i = 1, n do
   seq = redis.call('INCR', KEYS[2])
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], string.format('%d-0', seq), 'ep', epoch, 'e', ARGV[6 + i])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], string.format('%d-0', seq), 'ep', epoch, 'e', ARGV[7 + i])
 end
-local at = 7 + n
+local at = 8 + n
 for i = 1, tonumber(ARGV[at]) do
   redis.call('HSET', KEYS[5], ARGV[at + 2 * i - 1], ARGV[at + 2 * i])
 end
@@ -117,7 +120,7 @@ at = at + 2 * tonumber(ARGV[at]) + 1
 for i = 1, tonumber(ARGV[at]) do
   redis.call('HDEL', KEYS[5], ARGV[at + i])
 end
-if KEYS[6] then redis.call('SET', KEYS[6], '1', 'PX', ARGV[5]) end
+if KEYS[6] then redis.call('SET', KEYS[6], ARGV[5], 'PX', ARGV[6]) end
 return seq
 `);
 
@@ -161,6 +164,8 @@ export function appendArgs(options: {
   /** This instance's journal end: a new epoch starts past it. */
   minSeq: number;
   maxEntries: number;
+  /** The relayed batch's id ('' for the writer's batches, which carry no marker). */
+  batchId: string;
   markerTtlMs: number;
   entries: readonly string[];
   set: ReadonlyArray<readonly [string, string]>;
@@ -171,6 +176,7 @@ export function appendArgs(options: {
     options.candidateEpoch,
     options.minSeq,
     options.maxEntries,
+    options.batchId,
     options.markerTtlMs,
     options.entries.length,
     ...options.entries,

@@ -191,6 +191,7 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
               candidateEpoch: randomHex8(),
               minSeq: options.minSeq(),
               maxEntries: options.maxEntries,
+              batchId: "",
               markerTtlMs: 0,
               entries: taken.flatMap((batch) => batch.entries),
               set,

@@ -153,7 +153,14 @@ function createClusterPipeline(
   };
   const mirror = createLogMirror({ redis, keys, journal, hub, log });
   const minSeq = () => journal.endSeq() - 1;
-  const appender = createLogAppender({ redis, keys, maxEntries: settings.logStreamMaxEntries, minSeq, log });
+  const appender = createLogAppender({
+    redis,
+    keys,
+    instanceId,
+    maxEntries: settings.logStreamMaxEntries,
+    minSeq,
+    log,
+  });
   const writer = createLogWriter({
     redis,
     keys,

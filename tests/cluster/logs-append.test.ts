@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createLogAppender, type LogAppender } from "../../src/cluster/log-append.ts";
-import { type LogKeys, logKeys } from "../../src/cluster/log-scripts.ts";
+import { APPEND_SCRIPT, appendArgs, type LogKeys, logKeys } from "../../src/cluster/log-scripts.ts";
 import { connectRedis, type Redis } from "../../src/cluster/redis.ts";
 import { uniquePrefix } from "../helpers/cluster.ts";
 import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
@@ -17,6 +17,16 @@ interface Appender {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+async function openConnection(redis: TestRedis) {
+  const connection = await connectRedis({ url: redis.url, log: () => {} });
+  return {
+    redis: connection,
+    async [Symbol.asyncDispose]() {
+      connection.close();
+    },
+  };
+}
+
 async function startAppender(redis: TestRedis): Promise<Appender> {
   const connection: Redis = await connectRedis({ url: redis.url, log: () => {} });
   const keys = logKeys(uniquePrefix());
@@ -24,6 +34,7 @@ async function startAppender(redis: TestRedis): Promise<Appender> {
   const appender = createLogAppender({
     redis: connection,
     keys,
+    instanceId: crypto.randomUUID(),
     maxEntries: 1000,
     minSeq: () => 0,
     log: (level, message) => {
@@ -91,4 +102,45 @@ describe.skipIf(!redisAvailable)("cluster mode: appending relayed entries", () =
       const entries = await redis.cli("XRANGE", keys.stream, "-", "+");
       expect(entries.split("\n").filter((line) => line === '{"message":"relayed"}')).toHaveLength(1);
     });
+
+  test("an instance keeps one batch marker, however many batches it appends", async () => {
+    await using a = await startAppender(redis);
+    for (let i = 0; i < 5; i++) {
+      a.appender.append(`{"message":"batch ${i}"}`);
+      await waitFor(() => a.appender.stats().queued === 0, 2000, `batch ${i}`);
+    }
+    expect(await redis.cli("XLEN", a.keys.stream)).toBe("5");
+    const markers = (await redis.cli("KEYS", `${a.keys.stream}:batch:*`)).split("\n").filter(Boolean);
+    expect(markers).toHaveLength(1);
+    // It expires with the instance gone.
+    expect(Number(await redis.cli("PTTL", markers[0] as string))).toBeGreaterThan(0);
+  });
+
+  test("a batch sent again after its reply was lost is not appended twice", async () => {
+    await using connection = await openConnection(redis);
+    const keys = logKeys(uniquePrefix());
+    const instanceId = crypto.randomUUID();
+    const send = (batchId: string, entry: string) =>
+      connection.redis.eval(
+        APPEND_SCRIPT,
+        [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions, keys.batch(instanceId)],
+        appendArgs({
+          lease: "",
+          candidateEpoch: "0123abcd",
+          minSeq: 0,
+          maxEntries: 1000,
+          batchId,
+          markerTtlMs: 60_000,
+          entries: [entry],
+          set: [],
+          remove: [],
+        }),
+      );
+    expect(await send("batch-1", "one")).toBe(1);
+    expect(await send("batch-1", "one")).toBe(-2);
+    expect(await send("batch-2", "two")).toBe(2);
+    expect(await send("batch-2", "two")).toBe(-2);
+    expect(await redis.cli("XLEN", keys.stream)).toBe("2");
+    expect(await redis.cli("GET", keys.batch(instanceId))).toBe("batch-2");
+  });
 });
