@@ -189,7 +189,8 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         if (!drained) log("warn", `connections still open after ${config.shutdownGraceMs} ms; closing them`);
         await server.stop(true);
         await relay.close();
-        logs.close();
+        // Relayed log entries still queued reach Redis before its connection closes (bounded).
+        await logs.close();
         cluster?.redis.close();
         unlockDataDir();
       })();
