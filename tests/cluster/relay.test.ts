@@ -4,6 +4,7 @@
  * resumes on another instance with its cursor; Redis restarting or an instance dying loses nothing.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { newDelivery } from "../helpers/deliveries.ts";
 import { freePort, redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
 import {
   type CreatedBucket,
@@ -123,17 +124,9 @@ describe.skipIf(!redisAvailable)("relay across instances", () => {
     const input = inputOf(bucket);
     // A backlog appended straight into the shared stream (as other instances would): B publishes it page by
     // page, and a client arrives on B with the cursor of its last delivery before B got there.
-    const backlog = Array.from({ length: 3000 }, (_, i) => ({
-      bucketId: bucket.id,
-      inputId: input,
-      githubDelivery: null,
-      method: "POST",
-      headers: { "Content-Type": ["text/plain"] },
-      query: "",
-      body: new TextEncoder().encode(`backlog-${i}`),
-      sourceAddress: "127.0.0.1",
-      receivedAt: Date.now(),
-    }));
+    const backlog = Array.from({ length: 3000 }, (_, i) =>
+      newDelivery(bucket.id, `backlog-${i}`, null, input),
+    );
     const ids = await cluster.store.appendDeliveries(backlog);
     const last = ids.at(-1)?.id ?? "";
     const onB = await b.subscribed(cluster.admin, ["ahead"], last);

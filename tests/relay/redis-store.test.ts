@@ -10,22 +10,11 @@ import { join } from "node:path";
 import { connectRedis, RedisUnavailableError } from "../../src/cluster/redis.ts";
 import { STREAM_SEQ_LIMIT, streamCursors } from "../../src/relay/cursor.ts";
 import { openRedisStore, type RedisRelayStore } from "../../src/relay/redis-store.ts";
-import { type NewDelivery, StorageFullError } from "../../src/relay/store.ts";
+import { StorageFullError } from "../../src/relay/store.ts";
 import { generateToken, secretMatches } from "../../src/relay/tokens.ts";
+import { newDelivery as delivery } from "../helpers/deliveries.ts";
 import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
 import { runCli } from "../helpers/relay.ts";
-
-const delivery = (bucketId: string, body: string): NewDelivery => ({
-  bucketId,
-  inputId: "input",
-  githubDelivery: null,
-  method: "POST",
-  headers: { "Content-Type": ["text/plain"] },
-  query: "",
-  body: new TextEncoder().encode(body),
-  sourceAddress: "127.0.0.1",
-  receivedAt: Date.now(),
-});
 
 const text = (deliveries: ReadonlyArray<{ body: Uint8Array }>) =>
   deliveries.map((d) => new TextDecoder().decode(d.body));

@@ -18,6 +18,7 @@ import {
   type StoredDelivery,
 } from "../../src/relay/store.ts";
 import { generateToken } from "../../src/relay/tokens.ts";
+import { newDelivery as delivery } from "../helpers/deliveries.ts";
 import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
 
 interface Opened {
@@ -29,18 +30,6 @@ interface Backend extends Opened {
   /** Another connection to the same data, as another process (the CLI, a second instance) has. */
   connect(): Promise<Opened>;
 }
-
-const delivery = (bucketId: string, body: string, githubDelivery: string | null = null): NewDelivery => ({
-  bucketId,
-  inputId: "input",
-  githubDelivery,
-  method: "POST",
-  headers: { "Content-Type": ["text/plain"] },
-  query: "",
-  body: new TextEncoder().encode(body),
-  sourceAddress: "127.0.0.1",
-  receivedAt: Date.now(),
-});
 
 const text = (deliveries: ReadonlyArray<{ body: Uint8Array }>) =>
   deliveries.map((d) => new TextDecoder().decode(d.body));

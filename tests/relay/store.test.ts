@@ -9,8 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MIGRATIONS, migrate, schemaVersion } from "../../src/relay/migrations.ts";
 import { openSqliteStore } from "../../src/relay/sqlite-store.ts";
-import { type NewDelivery, type RelayStore, StorageFullError } from "../../src/relay/store.ts";
+import { type RelayStore, StorageFullError } from "../../src/relay/store.ts";
 import { createDeliveryWriter, WriterBusyError } from "../../src/relay/writer.ts";
+import { newDelivery as delivery } from "../helpers/deliveries.ts";
 
 function tempDir() {
   const dir = mkdtempSync(join(tmpdir(), "hookstream-store-"));
@@ -27,18 +28,6 @@ async function withStore(run: (store: RelayStore, path: string) => Promise<void>
     await store.close();
   }
 }
-
-const delivery = (bucketId: string, body: string, githubDelivery: string | null = null): NewDelivery => ({
-  bucketId,
-  inputId: "input",
-  githubDelivery,
-  method: "POST",
-  headers: { "Content-Type": ["text/plain"] },
-  query: "",
-  body: new TextEncoder().encode(body),
-  sourceAddress: "127.0.0.1",
-  receivedAt: Date.now(),
-});
 
 describe("migrations", () => {
   test("a new database is migrated to the latest version, in WAL mode, readable by its owner only", async () => {
