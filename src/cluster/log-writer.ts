@@ -46,8 +46,11 @@ const QUEUE_LOW_WATER_BYTES = 4 * 1024 * 1024;
 /** What a writer term hands the follower it builds. */
 export interface WriterHooks {
   positions: PositionStore;
-  /** Whether an earlier term committed positions: files they do not name are read from their start. */
-  takingOver: boolean;
+  /**
+   * When an earlier term last committed (minus clock skew), if one did: files its positions do not name and
+   * that changed since are read from their start.
+   */
+  takeOverSince: number | undefined;
   emit(entry: LogEntry): void;
   onBatchEnd(): Promise<void> | undefined;
 }
@@ -118,11 +121,16 @@ interface Term {
   firstPass: Promise<void>;
 }
 
-function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [key, value] of a) if (b.get(key) !== value) return false;
+/** Whether `next` (files only) holds the same positions as `previous` (files and the commit time). */
+function sameFiles(previous: ReadonlyMap<string, string>, next: ReadonlyMap<string, string>): boolean {
+  const previousFiles = previous.has(FOLLOWED_FIELD) ? previous.size - 1 : previous.size;
+  if (previousFiles !== next.size) return false;
+  for (const [key, value] of next) if (previous.get(key) !== value) return false;
   return true;
 }
+
+/** Clocks of the hosts sharing a directory may differ by this much; erring early re-reads, never skips. */
+const CLOCK_SKEW_MS = 2_000;
 
 export function createLogWriter(options: LogWriterOptions): LogWriter {
   const { redis, keys, instanceId, leaseMs, log } = options;
@@ -218,9 +226,13 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
     }
   };
 
-  const hooksFor = (current: Term, positions: PositionStore, takingOver: boolean): WriterHooks => ({
+  const hooksFor = (
+    current: Term,
+    positions: PositionStore,
+    takeOverSince: number | undefined,
+  ): WriterHooks => ({
     positions,
-    takingOver,
+    takeOverSince,
     emit(entry) {
       if (!current.active) return;
       const json = options.serialize(entry);
@@ -229,11 +241,15 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
     },
     onBatchEnd() {
       if (!current.active || current.follower === null) return undefined;
-      const positions = new Map<string, string>([[FOLLOWED_FIELD, "1"]]);
+      const positions = new Map<string, string>();
       for (const position of current.follower.positions())
         positions.set(current.codec.field(position.identity), encodePosition(position));
       const previous = current.pending.at(-1)?.positions ?? current.committed;
-      if (current.current.length === 0 && sameMap(previous, positions)) return undefined;
+      // Nothing new: no commit, except a term's first, which tells a successor that it takes over.
+      if (current.current.length === 0 && previous.has(FOLLOWED_FIELD) && sameFiles(previous, positions))
+        return undefined;
+      // When this writer last committed: a successor reads files that changed after it from their start.
+      positions.set(FOLLOWED_FIELD, String(Date.now()));
       current.pending.push({ entries: current.current, bytes: current.currentBytes, positions });
       current.pendingBytes += current.currentBytes;
       current.current = [];
@@ -280,10 +296,13 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
       waiters: [],
       firstPass: Promise.resolve(),
     };
+    const lastCommit = Number(next.committed.get(FOLLOWED_FIELD));
     const hooks = hooksFor(
       next,
       sharedPositionStore(decodePositions(reply, codec, log)),
-      next.committed.size > 0,
+      Number.isFinite(lastCommit) && next.committed.has(FOLLOWED_FIELD)
+        ? lastCommit - CLOCK_SKEW_MS
+        : undefined,
     );
     const follower = options.createFollower(hooks);
     next.follower = follower;

@@ -12,8 +12,8 @@
  * - Reads are bounded chunks and only whole lines are consumed: a half-written line waits for its newline,
  *   a line longer than the chunk is cut (marked `truncated`) and the rest of it skipped.
  * - Files present at start are followed from their end (or from the position saved by the previous run);
- *   files that appear later are read from the start. A follower taking over from another (`takingOver`)
- *   reads the files that one did not know from the start too: they appeared after it stopped.
+ *   files that appear later are read from the start. A follower taking over from another (`takeOverSince`)
+ *   reads the files that one did not know and that changed since it stopped from the start too.
  */
 import {
   closeSync,
@@ -69,11 +69,12 @@ export interface FollowerOptions {
   /** Saved positions: files known from a previous run continue where it stopped instead of at their end. */
   positions?: PositionStore;
   /**
-   * The saved positions are where another follower of this directory stopped while the files kept changing
-   * (a cluster writer taking over after the previous one): a file they do not know, or that shrank below its
-   * saved position, changed after that follower stopped and is read from its start instead of its end.
+   * The saved positions are where another follower of this directory stopped, at this time (ms), while the
+   * files kept changing (a cluster writer taking over after the previous one): a file they do not know, or
+   * that shrank below its saved position, and that was modified since then is read from its start instead
+   * of its end. Older files keep the first-start rule: what they held before was not wanted then either.
    */
-  takingOver?: boolean;
+  takeOverSince?: number;
   /** How often changed positions are saved (and always on stop). */
   positionSaveIntervalMs?: number;
   /**
@@ -247,7 +248,8 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     if (!atStartUp) return 0;
     const saved = savedPositions.get(entry.identity);
     if (saved !== undefined && saved.offset <= entry.size) return saved.offset;
-    return options.takingOver === true ? 0 : entry.size;
+    const since = options.takeOverSince;
+    return since !== undefined && entry.mtimeMs >= since ? 0 : entry.size;
   }
 
   function follow(entry: DirectoryListing, atStartUp: boolean): FollowedFile {

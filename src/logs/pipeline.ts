@@ -177,7 +177,7 @@ function createClusterPipeline(
         emit: hooks.emit,
         onBatchEnd: hooks.onBatchEnd,
         positions: hooks.positions,
-        takingOver: hooks.takingOver,
+        ...(hooks.takeOverSince === undefined ? {} : { takeOverSince: hooks.takeOverSince }),
         exactPositions: true,
         log,
         onDirectoryChange,

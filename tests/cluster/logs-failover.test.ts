@@ -4,6 +4,7 @@
  * ended — every line once, none lost.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { utimesSync } from "node:fs";
 import {
   appendTo,
   leaseHolder,
@@ -164,6 +165,34 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
       expect(await takeSeqs(client, 6)).toEqual(range(0, 6));
       client.close();
     }, 30_000);
+
+  test("a later writer does not stream old files its predecessor never named: only what changed since", async () => {
+    const prefix = uniquePrefix();
+    using first = sharedLogDir();
+    appendTo(first.path, "server.log", "");
+    {
+      await using a = await startInstance(redis, prefix, { logDir: first.path, leaseMs: LEASE_MS });
+      const client = await connectLogs(a);
+      appendTo(first.path, "server.log", lines(0, 2));
+      expect(await takeSeqs(client, 2)).toEqual([0, 1]);
+      client.close();
+    }
+    // Another directory, much later: its old file was never wanted, a file written since then is new.
+    using second = sharedLogDir();
+    appendTo(second.path, "history.log", lines(100, 105));
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(`${second.path}/history.log`, hourAgo, hourAgo);
+    await using b = await startInstance(redis, prefix, { logDir: second.path, leaseMs: LEASE_MS });
+    const client = await connectLogs(b);
+    appendTo(second.path, "history.log", lines(105, 106));
+    expect(await takeSeqs(client, 1)).toEqual([105]);
+    // The whole shared history, as any instance mirrors it: A's lines, then only the new one.
+    const history = await wsConnect(b.wsUrl("/logs/ws?tail=100"));
+    expect((await history.take(3)).map(seqOf)).toEqual([0, 1, 105]);
+    expect(JSON.parse(await history.next())).toEqual({ control: "live" });
+    history.close();
+    client.close();
+  }, 30_000);
 
   test("the writer process is killed mid-burst: the other takes over within the lease, every line once", async () => {
     const prefix = uniquePrefix();
