@@ -119,6 +119,8 @@ interface Term {
   sending: boolean;
   waiters: Array<() => void>;
   firstPass: Promise<void>;
+  /** The first pass over the directory is done: from then on a missing directory is really gone. */
+  scanned: boolean;
 }
 
 /** Whether `next` (files only) holds the same positions as `previous` (files and the commit time). */
@@ -241,6 +243,9 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
     },
     onBatchEnd() {
       if (!current.active || current.follower === null) return undefined;
+      // The directory is gone from here (not its files): committing would drop every file's position, and a
+      // successor that still sees them would read them again. This term ends instead (see tick).
+      if (current.scanned && !current.follower.directoryExists()) return undefined;
       const positions = new Map<string, string>();
       for (const position of current.follower.positions())
         positions.set(current.codec.field(position.identity), encodePosition(position));
@@ -295,6 +300,7 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
       sending: false,
       waiters: [],
       firstPass: Promise.resolve(),
+      scanned: false,
     };
     const lastCommit = Number(next.committed.get(FOLLOWED_FIELD));
     const hooks = hooksFor(
@@ -313,7 +319,10 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
     next.firstPass = follower
       .start()
       // Commits where the first pass starts even when it followed no file, so the next term takes over.
-      .then(() => void hooks.onBatchEnd())
+      .then(() => {
+        next.scanned = true;
+        void hooks.onBatchEnd();
+      })
       .catch((error: unknown) => {
         endTerm(next, `following the log directory failed: ${String(error)}`);
       });
@@ -341,7 +350,13 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
     ticking = true;
     const current = term;
     try {
-      if (current !== null) {
+      if (current?.scanned && current.follower?.directoryExists() === false) {
+        // This instance lost the directory (an unmounted volume): hand the lease to one that sees it. What
+        // was committed is where the next writer, possibly this one again later, continues.
+        endTerm(current, null);
+        log("warn", "the log directory is gone here: handing the writer lease to an instance that sees it");
+        await release(current.lease);
+      } else if (current !== null) {
         const directory = current.follower?.directoryExists() ? "1" : "0";
         const renewed = await redis.eval(
           RENEW_LEASE_SCRIPT,

@@ -4,7 +4,7 @@
  * ended — every line once, none lost.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { utimesSync } from "node:fs";
+import { rmSync, symlinkSync, unlinkSync, utimesSync } from "node:fs";
 import {
   appendTo,
   leaseHolder,
@@ -192,6 +192,39 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
     expect(JSON.parse(await history.next())).toEqual({ control: "live" });
     history.close();
     client.close();
+  }, 30_000);
+
+  test("a writer that loses the directory hands the lease to an instance that still sees it", async () => {
+    const prefix = uniquePrefix();
+    using logs = sharedLogDir();
+    appendTo(logs.path, "server.log", "");
+    // A reaches the directory through a link (a mount, say), B directly; removing the link takes it from A only.
+    const link = `${logs.path}-link`;
+    symlinkSync(logs.path, link);
+    try {
+      await using a = await startInstance(redis, prefix, {
+        logDir: link,
+        leaseMs: LEASE_MS,
+        env: { LOG_POLL_INTERVAL_MS: "50" },
+      });
+      const writer = await holderOf(redis, prefix);
+      await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+      const client = await connectLogs(a);
+      appendTo(logs.path, "server.log", lines(0, 2));
+      expect(await takeSeqs(client, 2)).toEqual([0, 1]);
+      unlinkSync(link);
+      await waitForLeaseHolder(redis, prefix, (holder) => holder !== null && holder !== writer, 5 * LEASE_MS);
+      const health = (await (await fetch(b.httpUrl("/health"))).json()) as {
+        cluster: { logs: { writer: boolean } };
+      };
+      expect(health.cluster.logs.writer).toBe(true);
+      appendTo(logs.path, "server.log", lines(2, 4));
+      // A still streams the shared stream to its clients; B now writes it.
+      expect(await takeSeqs(client, 2)).toEqual([2, 3]);
+      client.close();
+    } finally {
+      rmSync(link, { force: true });
+    }
   }, 30_000);
 
   test("the writer process is killed mid-burst: the other takes over within the lease, every line once", async () => {
