@@ -6,7 +6,7 @@
 import type { Server } from "bun";
 import { createApp } from "./app.ts";
 import type { ClusterContext } from "./cluster/context.ts";
-import { connectRedis, redactRedisUrl } from "./cluster/redis.ts";
+import { connectRedis, redactRedisUrl, redisExposureWarning } from "./cluster/redis.ts";
 import type { Config } from "./config.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
 import { createHistoryIndex } from "./history/index.ts";
@@ -75,11 +75,14 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
           settings: config.cluster,
           instanceId: crypto.randomUUID(),
         };
-  if (cluster !== null)
+  if (cluster !== null) {
     log(
       "info",
       `cluster mode: instance ${cluster.instanceId} sharing ${redactRedisUrl(cluster.settings.redisUrl)} under "${cluster.settings.keyPrefix}"`,
     );
+    const exposure = redisExposureWarning(cluster.settings.redisUrl);
+    if (exposure !== null) log("warn", exposure);
+  }
   // The pipeline publishes through the server created below; no entry is read before it exists.
   const logs = await createLogPipeline(
     config,

@@ -68,6 +68,31 @@ export function isUnavailabilityError(error: unknown): boolean {
   );
 }
 
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
+
+/**
+ * What is unsafe about reaching Redis this way, or null. Redis holds webhook bodies and the inputs' GitHub
+ * secrets (they must stay readable to check signatures), so anyone who can talk to it can read them.
+ */
+export function redisExposureWarning(url: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return null;
+  }
+  if (LOOPBACK_HOSTS.has(parsed.hostname)) return null;
+  const problems = [
+    ...(parsed.password === "" ? ["no password"] : []),
+    ...(parsed.protocol === "redis:" ? ["no TLS (redis:// instead of rediss://)"] : []),
+  ];
+  if (problems.length === 0) return null;
+  return (
+    `Redis at ${parsed.host} is reached with ${problems.join(" and ")}: it holds webhook bodies and input ` +
+    "secrets, so keep it on a private network or set a password and use rediss://."
+  );
+}
+
 /** Redis's URL without its password, for logs. */
 export function redactRedisUrl(url: string): string {
   try {

@@ -1,6 +1,9 @@
-/** Which Redis errors mean "try again later" (503 / 1013 / retry) and which are errors about the command. */
+/**
+ * Pure parts of the Redis connection: which errors mean "try again later" (503 / 1013 / retry) rather than an
+ * error about the command, and which Redis URLs deserve a warning at start.
+ */
 import { describe, expect, test } from "bun:test";
-import { isUnavailabilityError } from "../../src/cluster/redis.ts";
+import { isUnavailabilityError, redactRedisUrl, redisExposureWarning } from "../../src/cluster/redis.ts";
 
 const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
 
@@ -45,4 +48,29 @@ describe("isUnavailabilityError", () => {
   for (const [name, error, expected] of cases)
     test(`${name}: ${expected ? "unavailable" : "an error"}`, () =>
       expect(isUnavailabilityError(error)).toBe(expected));
+});
+
+describe("redisExposureWarning", () => {
+  const cases: Array<[string, string, RegExp | null]> = [
+    ["loopback without a password", "redis://127.0.0.1:6379", null],
+    ["localhost", "redis://localhost:6379/2", null],
+    ["IPv6 loopback", "redis://[::1]:6379", null],
+    ["a private network host with password and TLS", "rediss://:s3cret@redis.internal:6380", null],
+    ["another host, no password, no TLS", "redis://10.0.0.5:6379", /no password and no TLS/],
+    ["another host with a password but no TLS", "redis://:s3cret@10.0.0.5:6379", /with no TLS/],
+    ["another host with TLS but no password", "rediss://redis.example.com:6380", /with no password:/],
+  ];
+  for (const [name, url, expected] of cases)
+    test(name, () => {
+      const warning = redisExposureWarning(url);
+      if (expected === null) expect(warning).toBeNull();
+      else expect(warning ?? "").toMatch(expected);
+      // A warning never repeats the password.
+      expect(warning ?? "").not.toContain("s3cret");
+    });
+
+  test("the URL in logs has its password masked", () => {
+    expect(redactRedisUrl("redis://:s3cret@10.0.0.5:6379/1")).toBe("redis://:***@10.0.0.5:6379/1");
+    expect(redactRedisUrl("redis://user:s3cret@h:1")).not.toContain("s3cret");
+  });
 });
