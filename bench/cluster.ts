@@ -21,20 +21,32 @@
  * Run alone: `bun bench/cluster.ts [--quick]`; `bun bench/run.ts --only cluster` adds it to
  * docs/benchmarks.md.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import { installCleanup, stopAll, stopChild, track, withOpenFilesLimit } from "./lib/children.ts";
-import { renderClusterTable } from "./lib/cluster-report.ts";
+import { renderClusterTable, renderLogStreamTable } from "./lib/cluster-report.ts";
 import type { ChildWorker } from "./lib/ipc.ts";
-import { freePort, REPO_ROOT } from "./lib/peers.ts";
-import { cpuSeconds, sampleRss } from "./lib/proc.ts";
+import { freePort, REPO_ROOT, type RunningServer } from "./lib/peers.ts";
+import { cpuSeconds, sampleRss, treeStats } from "./lib/proc.ts";
 import { type RunningRedis, startRedis } from "./lib/redis-server.ts";
 import { type RelayLoadReply, type RelayLoadRequest, spawnRelayLoad } from "./lib/relay-load.ts";
 import { type Summary, summarise } from "./lib/stats.ts";
+import { LOG_FILE_NAME } from "./lib/workload.ts";
 import { cli, payload } from "./relay.ts";
+import type { BenchContext } from "./scenarios/context.ts";
+import { measureMaxRate } from "./scenarios/maxrate.ts";
 
 export interface ClusterOptions {
   quick: boolean;
@@ -50,7 +62,14 @@ export interface ClusterOptions {
   reusePort: boolean;
   /** Every setup runs this many times, interleaved; the best delivered/s is reported, loss over all. */
   rounds: number;
+  /** Which parts run: relay deliveries to subscribers, and log lines to one /logs/ws client. */
+  parts: ClusterPart[];
+  /** Lines appended per log-stream run (as the max-rate scenario appends for hookstream). */
+  logLines: number;
 }
+
+export const CLUSTER_PARTS = ["relay", "logs"] as const;
+export type ClusterPart = (typeof CLUSTER_PARTS)[number];
 
 export function clusterDefaults(quick: boolean): ClusterOptions {
   return {
@@ -62,6 +81,8 @@ export function clusterDefaults(quick: boolean): ClusterOptions {
     subscriberProcesses: 2,
     reusePort: true,
     rounds: quick ? 1 : 2,
+    parts: [...CLUSTER_PARTS],
+    logLines: quick ? 100_000 : 500_000,
   };
 }
 
@@ -133,7 +154,35 @@ export interface ClusterBenchResult {
   options: ClusterOptions;
   warmupSeconds: number;
   rows: ClusterRow[];
+  /** The log-stream part's rows (empty when it did not run). */
+  logStream: LogStreamRow[];
   load: string;
+}
+
+export interface LogStreamRow {
+  label: string;
+  mode: "embedded" | "cluster";
+  instances: number;
+  lines: number;
+  /** Lines/s from the first to the last arrival at the client, best round; and every round's. */
+  receiveRate: number;
+  receiveRateRounds: number[];
+  /** Lines/s from the first append to the last arrival, best round. */
+  endToEndRate: number;
+  /** Missing + duplicated or reordered lines, summed over every round. */
+  loss: number;
+  /** Some round's client did not get every line within the cap. */
+  capped: boolean;
+  firstClose: string | null;
+  longestGapMs: number;
+  /** CPU seconds of the best round (first append → last arrival), and that window's wall seconds. */
+  cpu: { instances: number; redis: number; wall: number };
+  /** Peak VmRSS per instance over every round (MB); the client's instance last. */
+  peakRssMb: number[];
+  /** The client's instance held the writer lease at the end of some round (it should not, with 2). */
+  clientOnWriter: boolean;
+  serverWarnings: number;
+  firstServerWarning: string | null;
 }
 
 /** Sequence numbers of the measured phase start here; warm-up ones are below. */
@@ -519,6 +568,167 @@ async function runRow(
   }
 }
 
+interface LogStreamPlan {
+  label: string;
+  mode: "embedded" | "cluster";
+  instances: number;
+}
+
+export function logStreamPlans(): LogStreamPlan[] {
+  return [
+    { label: "embedded (no Redis)", mode: "embedded", instances: 1 },
+    { label: "cluster, 1 instance", mode: "cluster", instances: 1 },
+    { label: "cluster, 2 instances, client on the non-writer", mode: "cluster", instances: 2 },
+  ];
+}
+
+interface InstanceHealth {
+  watched_files?: string[];
+  cluster?: { logs?: { writer?: boolean } };
+}
+
+async function healthOf(instance: Instance): Promise<InstanceHealth> {
+  return (await (await fetch(`http://127.0.0.1:${instance.port}/health`)).json()) as InstanceHealth;
+}
+
+/**
+ * One log-stream run: fresh instances following one shared log directory (the first one started takes the
+ * writer lease), one /logs/ws client on the last instance, and the max-rate scenario's burst and checks.
+ */
+async function runLogStreamRow(
+  plan: LogStreamPlan,
+  options: ClusterOptions,
+  redis: RunningRedis,
+  scratch: string,
+  index: number,
+) {
+  const dir = join(scratch, `logs-${index}`);
+  const logDir = join(dir, "logs");
+  mkdirSync(logDir, { recursive: true });
+  const logFile = join(logDir, LOG_FILE_NAME);
+  writeFileSync(logFile, "");
+  const env: Record<string, string> = { LOG_DIR: logDir };
+  if (plan.mode === "cluster") {
+    env.REDIS_URL = redis.url;
+    env.REDIS_KEY_PREFIX = `bench${index}:`;
+  }
+  const instances: Instance[] = [];
+  try {
+    for (let i = 0; i < plan.instances; i++) {
+      const instance = await startInstance(i, dir, await freePort(), env);
+      instances.push(instance);
+      // The first instance follows the file (and so holds the lease) before the next one starts.
+      if (i === 0) {
+        const deadline = Date.now() + 15_000;
+        while (!(await healthOf(instance)).watched_files?.includes(logFile)) {
+          if (Date.now() > deadline) throw new Error(`instance 0 did not follow ${logFile} within 15 s`);
+          await Bun.sleep(25);
+        }
+      }
+    }
+    const client = instances.at(-1) as Instance;
+    const server: RunningServer = {
+      name: "hookstream",
+      pid: client.proc.pid,
+      url: `ws://127.0.0.1:${client.port}/logs/ws`,
+      clientKind: "ws",
+      forks: false,
+      openFiles: "",
+      stats: () => treeStats(client.proc.pid),
+      settle: () => Bun.sleep(300),
+      stop: () => stopChild(client.proc).then(() => undefined),
+    };
+    const ctx: BenchContext = {
+      install: { websocketd: null, frontail: null, notes: [] },
+      servers: ["hookstream"],
+      quick: options.quick,
+      scratch: dir,
+      log: () => {},
+    };
+    const instancePids = instances.map((i) => i.proc.pid);
+    const redisPids = plan.mode === "cluster" ? [redis.pid] : [];
+    const cpuOf = (pids: number[]) => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+    const before = { instances: cpuOf(instancePids), redis: cpuOf(redisPids) };
+    const rss = instancePids.map((pid) => sampleRss(pid, false, 50));
+    const measured = await measureMaxRate(
+      ctx,
+      { server, logFile, dir },
+      options.logLines,
+      options.quick ? 30_000 : 60_000,
+    );
+    const cpu = {
+      instances: cpuOf(instancePids) - before.instances,
+      redis: cpuOf(redisPids) - before.redis,
+      wall: measured.lines / measured.endToEndRate,
+    };
+    const peakRssMb = rss.map((r) => (r.stop() * 1024) / 1e6);
+    const clientOnWriter = plan.instances > 1 && (await healthOf(client)).cluster?.logs?.writer === true;
+    for (const instance of instances) await stopChild(instance.proc);
+    const warnings = instances.flatMap((i) => warningsOf(i.logFile));
+    return { ...measured, cpu, peakRssMb, clientOnWriter, warnings };
+  } finally {
+    for (const instance of instances) await stopChild(instance.proc);
+    if (plan.mode === "cluster") await redis.send("FLUSHALL", []).catch(() => null);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+type LogStreamRound = Awaited<ReturnType<typeof runLogStreamRow>>;
+
+/** The best round's rate, CPU and window; loss, memory, gaps and warnings from every round. */
+function combineLogRounds(plan: LogStreamPlan, rounds: LogStreamRound[]): LogStreamRow {
+  const best = rounds.reduce((a, b) => (b.receiveRate > a.receiveRate ? b : a));
+  const warnings = rounds.flatMap((r) => r.warnings);
+  return {
+    label: plan.label,
+    mode: plan.mode,
+    instances: plan.instances,
+    lines: best.lines,
+    receiveRate: best.receiveRate,
+    receiveRateRounds: rounds.map((r) => r.receiveRate),
+    endToEndRate: best.endToEndRate,
+    loss: rounds.reduce((sum, r) => sum + r.loss, 0),
+    capped: rounds.some((r) => r.capped),
+    firstClose: rounds.find((r) => r.firstClose !== null)?.firstClose ?? null,
+    longestGapMs: Math.max(...rounds.map((r) => r.longestGapMs)),
+    cpu: best.cpu,
+    peakRssMb: best.peakRssMb.map((_, i) => Math.max(...rounds.map((r) => r.peakRssMb[i] ?? 0))),
+    clientOnWriter: rounds.some((r) => r.clientOnWriter),
+    serverWarnings: warnings.length,
+    firstServerWarning: warnings[0] ?? null,
+  };
+}
+
+export function describeLogStreamRow(row: LogStreamRow): string {
+  const pct = (cpu: number) => `${fmt((cpu / row.cpu.wall) * 100)} %`;
+  return (
+    `${row.label}: ${fmt(row.receiveRate)} lines/s received (${row.receiveRateRounds.map((r) => fmt(r)).join(", ")}); ` +
+    `loss ${row.loss}${row.capped ? " (capped)" : ""}; CPU instances ${pct(row.cpu.instances)}, redis ` +
+    `${pct(row.cpu.redis)}; peak RSS ${row.peakRssMb.map((mb) => fmt(mb)).join("/")} MB; longest gap ` +
+    `${fmt(row.longestGapMs)} ms${row.clientOnWriter ? "; CLIENT ON THE WRITER" : ""}`
+  );
+}
+
+async function runLogStream(
+  options: ClusterOptions,
+  redis: RunningRedis,
+  scratch: string,
+  log: (line: string) => void,
+): Promise<LogStreamRow[]> {
+  log(`cluster log stream: ${fmt(options.logLines)} lines as fast as the writer can, 1 /logs/ws client`);
+  const plans = logStreamPlans();
+  const runs: LogStreamRound[][] = plans.map(() => []);
+  let index = 0;
+  for (let round = 0; round < options.rounds; round++) {
+    for (const [i, plan] of plans.entries()) {
+      const result = await runLogStreamRow(plan, options, redis, scratch, index++);
+      runs[i]?.push(result);
+      log(`  ${describeLogStreamRow(combineLogRounds(plan, [result]))}`);
+    }
+  }
+  return plans.map((plan, i) => combineLogRounds(plan, runs[i] ?? []));
+}
+
 /** The best round's figures; loss, errors and warnings summed over every round. */
 export function combineRounds(rounds: ClusterRow[]): ClusterRow {
   const best = rounds.reduce((a, b) => (b.deliveredPerSecond > a.deliveredPerSecond ? b : a));
@@ -603,10 +813,10 @@ export async function runClusterBench(
       `${options.inflight} POSTs in flight, ${options.seconds} s per row, ${navigator.hardwareConcurrency} cores`,
   );
   try {
-    const plans = clusterPlans(options);
+    const plans = options.parts.includes("relay") ? clusterPlans(options) : [];
     const runs: ClusterRow[][] = plans.map(() => []);
     let index = 0;
-    for (let round = 0; round < options.rounds; round++) {
+    for (let round = 0; round < options.rounds && plans.length > 0; round++) {
       if (options.rounds > 1) log(`  round ${round + 1} of ${options.rounds}`);
       for (const [i, plan] of plans.entries()) {
         const row = await runRow(plan, options, redis, scratch, index++, log);
@@ -615,6 +825,7 @@ export async function runClusterBench(
       }
     }
     const rows = runs.map(combineRounds);
+    const logStream = options.parts.includes("logs") ? await runLogStream(options, redis, scratch, log) : [];
     const persistence = await redis.info("persistence");
     return {
       cores: navigator.hardwareConcurrency,
@@ -626,6 +837,7 @@ export async function runClusterBench(
       options,
       warmupSeconds: warmupMs(options) / 1000,
       rows,
+      logStream,
       load: `${loadAtStart} at the start, ${loadAverage()} at the end (1, 5, 15 min)`,
     };
   } finally {
@@ -646,6 +858,8 @@ if (import.meta.main) {
       "subscriber-processes": { type: "string" },
       "no-reuse-port": { type: "boolean", default: false },
       rounds: { type: "string" },
+      parts: { type: "string" },
+      "log-lines": { type: "string" },
     },
   });
   const options = clusterDefaults(values.quick);
@@ -656,12 +870,18 @@ if (import.meta.main) {
   if (values["subscriber-processes"]) options.subscriberProcesses = Number(values["subscriber-processes"]);
   if (values["no-reuse-port"]) options.reusePort = false;
   if (values.rounds) options.rounds = Number(values.rounds);
+  if (values.parts)
+    options.parts = values.parts
+      .split(",")
+      .filter((p): p is ClusterPart => CLUSTER_PARTS.includes(p as ClusterPart));
+  if (values["log-lines"]) options.logLines = Number(values["log-lines"]);
   installCleanup(async () => {
     await stopAll();
   });
   try {
     const result = await runClusterBench(options, console.log);
-    console.log(`\n${renderClusterTable(result)}`);
+    if (result.rows.length > 0) console.log(`\n${renderClusterTable(result)}`);
+    if (result.logStream.length > 0) console.log(`\n${renderLogStreamTable(result.logStream)}`);
   } finally {
     await stopAll();
   }

@@ -11,14 +11,17 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { clusterDefaults, runClusterBench } from "./cluster.ts";
+import { CLUSTER_PARTS, type ClusterPart, clusterDefaults, runClusterBench } from "./cluster.ts";
 import { runHistoryBench } from "./history.ts";
 import { installCleanup, OPEN_FILES_LIMIT, stopAll, withOpenFilesLimit } from "./lib/children.ts";
 import {
   clusterBlockOf,
   renderClusterBlock,
   renderClusterTable,
+  renderLogStreamBlock,
+  renderLogStreamTable,
   spliceClusterBlock,
+  spliceLogStreamBlock,
 } from "./lib/cluster-report.ts";
 import {
   ensurePeers,
@@ -70,11 +73,13 @@ const PROFILE_DIR = join(REPO_ROOT, "bench/profiles");
 const USAGE = `usage: bun bench/run.ts [options]
   --only LIST      sections to run, comma-separated: ${SECTIONS.join(",")} (default: all)
   --servers LIST   servers to run: ${SERVER_NAMES.join(",")} (default: all)
+  --cluster-parts LIST  parts of the cluster section: ${CLUSTER_PARTS.join(",")} (default: all)
   --quick          shorter runs and smaller bursts, for iterating
   --docs           write docs/benchmarks.md even for a partial or quick run
   --no-docs        do not write docs/benchmarks.md (default for partial or quick runs)
 
---only cluster (not --quick) writes its own block of docs/benchmarks.md and leaves the rest of the page.`;
+--only cluster (not --quick) writes its own block of docs/benchmarks.md and leaves the rest of the page;
+with --cluster-parts logs it rewrites only the log-stream part of that block.`;
 
 function parseList<T extends string>(value: string | undefined, allowed: readonly T[], what: string): T[] {
   if (value === undefined) return [...allowed];
@@ -96,6 +101,7 @@ const { values: flags } = parseArgs({
   options: {
     only: { type: "string" },
     servers: { type: "string" },
+    "cluster-parts": { type: "string" },
     quick: { type: "boolean", default: false },
     docs: { type: "boolean" },
     "no-docs": { type: "boolean", default: false },
@@ -108,6 +114,7 @@ if (flags.help) {
 }
 const sections = parseList<Section>(flags.only, SECTIONS, "section");
 const servers = parseList<ServerName>(flags.servers, SERVER_NAMES, "server");
+const clusterParts = parseList<ClusterPart>(flags["cluster-parts"], CLUSTER_PARTS, "cluster part");
 const quick = flags.quick;
 const complete = sections.length === SECTIONS.length && servers.length === SERVER_NAMES.length && !quick;
 /** Only sections with their own block ran: the page keeps everything else. */
@@ -288,7 +295,7 @@ try {
       case "cluster":
         if (servers.includes("hookstream")) {
           await attempt("cluster", async () => {
-            results.cluster = await runClusterBench(clusterDefaults(quick), log);
+            results.cluster = await runClusterBench({ ...clusterDefaults(quick), parts: clusterParts }, log);
           });
         }
         break;
@@ -322,7 +329,10 @@ try {
 const table = renderResults(results, servers);
 const profile = renderProfile(results.profile);
 log(`\n# Results (${elapsed()} in all)\n\n${table}`);
-if (results.cluster !== null) log(`\n## Cluster mode\n\n${renderClusterTable(results.cluster)}`);
+if (results.cluster !== null && results.cluster.rows.length > 0)
+  log(`\n## Cluster mode\n\n${renderClusterTable(results.cluster)}`);
+if (results.cluster !== null && results.cluster.logStream.length > 0)
+  log(`\n## Cluster mode: log stream\n\n${renderLogStreamTable(results.cluster.logStream)}`);
 if (results.profile !== null) log(`\n## Profile\n\n${profile}\n\nProfile file: ${results.profile.file}`);
 
 if (writeDocs) {
@@ -332,17 +342,31 @@ if (writeDocs) {
   const analysis = start !== -1 && end > start ? previous.slice(start + ANALYSIS_START.length, end) : "";
   const command = `bun run bench${Bun.argv.slice(2).length > 0 ? ` -- ${Bun.argv.slice(2).join(" ")}` : ""}`;
   const date = `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`;
-  // A section that did not run keeps the block the page has.
+  // A section that did not run keeps the block the page has; a run of the log-stream part alone replaces
+  // only that part of it.
+  const logsOnly = results.cluster !== null && results.cluster.rows.length === 0;
   const cluster =
     results.cluster === null
       ? clusterBlockOf(previous)
-      : renderClusterBlock({
-          result: results.cluster,
-          command,
-          date,
-          hookstream: describeHookstream(),
-          cpuModel: machine.cpuModel,
-        });
+      : logsOnly
+        ? clusterBlockOf(
+            spliceLogStreamBlock(
+              previous,
+              renderLogStreamBlock({
+                result: results.cluster,
+                command,
+                date,
+                hookstream: describeHookstream(),
+              }),
+            ),
+          )
+        : renderClusterBlock({
+            result: results.cluster,
+            command,
+            date,
+            hookstream: describeHookstream(),
+            cpuModel: machine.cpuModel,
+          });
   if (blockOnly && previous !== "") {
     if (results.cluster !== null) {
       writeFileSync(DOCS_FILE, spliceClusterBlock(previous, cluster));

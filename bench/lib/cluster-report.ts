@@ -3,12 +3,15 @@
  * 1-instance cluster row and the embedded row) between markers, so a run of that section alone replaces
  * just its block and leaves the rest of the page as it is.
  */
-import type { ClusterBenchResult, ClusterRow } from "../cluster.ts";
+import type { ClusterBenchResult, ClusterRow, LogStreamRow } from "../cluster.ts";
 import { fmt, fmtRate } from "./table.ts";
 
 export const CLUSTER_START = "<!-- cluster:start -->";
 export const CLUSTER_END = "<!-- cluster:end -->";
 export const CLUSTER_HEADING = "## Cluster mode";
+/** The log-stream part's own markers inside the block: a run of that part alone replaces only them. */
+export const CLUSTER_LOGS_START = "<!-- cluster-logs:start -->";
+export const CLUSTER_LOGS_END = "<!-- cluster-logs:end -->";
 
 export interface ClusterBlockInput {
   result: ClusterBenchResult;
@@ -116,6 +119,106 @@ export function renderClusterTable(result: ClusterBenchResult): string {
   return lines.join("\n");
 }
 
+export function renderLogStreamTable(rows: readonly LogStreamRow[]): string {
+  const embedded = rows.find((r) => r.mode === "embedded");
+  const header = [
+    "Setup",
+    "Lines/s to one client, no loss (rounds)",
+    "÷ embedded",
+    "Missing / duplicated or reordered",
+    "Longest pause between arrivals (ms)",
+    "CPU, % of one core: instances / Redis",
+    "Instances + Redis CPU per line (µs)",
+    "Peak RSS per instance (MB; client's last)",
+  ];
+  const lines = [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`];
+  const footnotes: string[] = [];
+  for (const row of rows) {
+    const notes: string[] = [];
+    if (row.capped) notes.push("the client did not get every line within the time cap");
+    if (row.firstClose !== null) notes.push(`the client was closed: ${row.firstClose}`);
+    if (row.clientOnWriter) notes.push("the client's instance held the writer lease at the end of a round");
+    if (row.serverWarnings > 0)
+      notes.push(
+        `${row.serverWarnings} warn/error lines in the instances' logs (first: \`${row.firstServerWarning}\`)`,
+      );
+    const marks = notes.map((note) => {
+      let index = footnotes.indexOf(note);
+      if (index === -1) index = footnotes.push(note) - 1;
+      return `[${index + 1}]`;
+    });
+    const pct = (seconds: number) => fmt((seconds / row.cpu.wall) * 100);
+    lines.push(
+      `| ${[
+        `${row.label}${marks.length > 0 ? ` ${marks.join(" ")}` : ""}`,
+        row.receiveRateRounds.length > 1
+          ? `${fmtRate(row.receiveRate)} (${row.receiveRateRounds.map(fmtRate).join(", ")})`
+          : fmtRate(row.receiveRate),
+        embedded !== undefined && embedded.receiveRate > 0
+          ? `×${fmt(row.receiveRate / embedded.receiveRate, 2)}`
+          : "—",
+        row.loss === 0 ? "0 / 0" : `${fmt(row.loss)} in all`,
+        fmt(row.longestGapMs, 1),
+        `${pct(row.cpu.instances)} / ${row.mode === "embedded" ? "—" : pct(row.cpu.redis)}`,
+        fmt(((row.cpu.instances + row.cpu.redis) / row.lines) * 1e6, 2),
+        row.peakRssMb.map((mb) => fmt(mb)).join(" / "),
+      ].join(" | ")} |`,
+    );
+  }
+  if (footnotes.length > 0) {
+    lines.push("");
+    footnotes.forEach((note, i) => {
+      lines.push(`[${i + 1}] ${note}  `);
+    });
+  }
+  return lines.join("\n");
+}
+
+export interface LogStreamBlockInput {
+  result: ClusterBenchResult;
+  command: string;
+  date: string;
+  hookstream: string;
+}
+
+/** The log-stream part of the block, with its own markers. */
+export function renderLogStreamBlock(input: LogStreamBlockInput): string {
+  const { result } = input;
+  const o = result.options;
+  return [
+    CLUSTER_LOGS_START,
+    "### Log stream to one client",
+    "",
+    `Results of \`${input.command}\` on ${input.date}; hookstream: ${input.hookstream}.`,
+    "",
+    "- The max-rate scenario (`bench/scenarios/maxrate.ts`) against instances that follow one shared log " +
+      `directory (\`LOG_DIR\`): the writer process appends ${fmt(o.logLines)} ~300-byte JSON lines as fast as it ` +
+      "can in 1,000-line writes; one /logs/ws client (no filter) checks that every sequence number arrives once " +
+      "and in order. Rate = lines ÷ (first → last arrival).",
+    "- Embedded: one instance without Redis. Cluster, 1 instance: the same instance writes to the Redis stream " +
+      "and streams its own mirror. Cluster, 2 instances: the first one started holds the writer lease, the " +
+      "client is on the second, which only mirrors (checked on its /health after each round).",
+    `- Redis as above, a fresh REDIS_KEY_PREFIX per run and FLUSHALL after it. Every setup ran ${o.rounds} ` +
+      "time(s), interleaved; a row shows its best round (every round in brackets); loss summed over all " +
+      "rounds, peak RSS the highest of all rounds. CPU from /proc schedstat over the best round, divided by " +
+      "its first-append → last-arrival time.",
+    "",
+    renderLogStreamTable(result.logStream),
+    CLUSTER_LOGS_END,
+  ].join("\n");
+}
+
+/** Replaces the log-stream part of a page's cluster block, or adds it at the block's end. */
+export function spliceLogStreamBlock(page: string, logBlock: string): string {
+  const start = page.indexOf(CLUSTER_LOGS_START);
+  const end = page.indexOf(CLUSTER_LOGS_END);
+  if (start !== -1 && end > start)
+    return page.slice(0, start) + logBlock + page.slice(end + CLUSTER_LOGS_END.length);
+  const blockEnd = page.indexOf(CLUSTER_END);
+  if (blockEnd === -1) return spliceClusterBlock(page, logBlock);
+  return `${page.slice(0, blockEnd).trimEnd()}\n\n${logBlock}\n${page.slice(blockEnd)}`;
+}
+
 export function renderClusterBlock(input: ClusterBlockInput): string {
   const { result } = input;
   const o = result.options;
@@ -160,6 +263,7 @@ export function renderClusterBlock(input: ClusterBlockInput): string {
     `- Load average: ${result.load}.`,
     "",
     renderClusterTable(result),
+    ...(result.logStream.length > 0 ? ["", renderLogStreamBlock(input)] : []),
   ].join("\n");
 }
 
