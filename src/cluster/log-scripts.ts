@@ -108,9 +108,16 @@ if positions_type ~= 'hash' and positions_type ~= 'none' then
 end
 local n = tonumber(ARGV[7])
 local seq = 0
-for i = 1, n do
-  seq = redis.call('INCR', KEYS[2])
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], string.format('%d-0', seq), 'ep', epoch, 'e', ARGV[7 + i])
+if n > 0 then
+  -- One INCRBY and one trim per batch, not per entry: the ids are the same dense seqs, and the stream may
+  -- exceed maxlen by one batch until the trim (MAXLEN ~ is approximate anyway). Per-entry calls from Lua
+  -- cost Redis more than the XADDs themselves.
+  local first = tonumber(last) + 1
+  seq = redis.call('INCRBY', KEYS[2], n)
+  for i = 1, n do
+    redis.call('XADD', KEYS[1], string.format('%d-0', first + i - 1), 'ep', epoch, 'e', ARGV[7 + i])
+  end
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[4])
 end
 local at = 8 + n
 for i = 1, tonumber(ARGV[at]) do
