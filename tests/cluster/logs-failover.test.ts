@@ -65,6 +65,15 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
     await redis[Symbol.asyncDispose]();
   });
 
+  /** A real server process on the directory, started first so it takes the writer lease: it can be killed. */
+  const spawnWriter = (prefix: string, logDir: string) =>
+    spawnInstance({
+      ...clusterEnv(redis, prefix),
+      LOG_DIR: logDir,
+      LOG_POLL_INTERVAL_MS: "50",
+      CLUSTER_LEASE_MS: String(LEASE_MS),
+    });
+
   test("the writer shuts down: the other instance takes over at once and misses nothing", async () => {
     const prefix = uniquePrefix();
     using logs = sharedLogDir();
@@ -116,12 +125,7 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
     const prefix = uniquePrefix();
     using logs = sharedLogDir();
     appendTo(logs.path, "server.log", "");
-    await using proc = await spawnInstance({
-      ...clusterEnv(redis, prefix),
-      LOG_DIR: logs.path,
-      LOG_POLL_INTERVAL_MS: "50",
-      CLUSTER_LEASE_MS: String(LEASE_MS),
-    });
+    await using proc = await spawnWriter(prefix, logs.path);
     const writer = await holderOf(redis, prefix);
     await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
     const client = await connectLogs(b);
@@ -145,12 +149,7 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
       const prefix = uniquePrefix();
       using logs = sharedLogDir();
       for (const [file, text] of Object.entries(files)) appendTo(logs.path, file, text);
-      await using proc = await spawnInstance({
-        ...clusterEnv(redis, prefix),
-        LOG_DIR: logs.path,
-        LOG_POLL_INTERVAL_MS: "50",
-        CLUSTER_LEASE_MS: String(LEASE_MS),
-      });
+      await using proc = await spawnWriter(prefix, logs.path);
       const writer = await holderOf(redis, prefix);
       await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
       const client = await connectLogs(b);
@@ -231,12 +230,7 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
     const prefix = uniquePrefix();
     using logs = sharedLogDir();
     appendTo(logs.path, "server.log", "");
-    await using proc = await spawnInstance({
-      ...clusterEnv(redis, prefix),
-      LOG_DIR: logs.path,
-      LOG_POLL_INTERVAL_MS: "50",
-      CLUSTER_LEASE_MS: String(LEASE_MS),
-    });
+    await using proc = await spawnWriter(prefix, logs.path);
     const writer = await holderOf(redis, prefix);
     await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
     expect(await holderOf(redis, prefix)).toBe(writer);
