@@ -22,6 +22,34 @@ export interface ClusterBlockInput {
   cpuModel: string;
 }
 
+/** A best-of rate, followed by every round's when there were several. */
+function withRounds(best: number, rounds: readonly number[]): string {
+  return rounds.length > 1 ? `${fmtRate(best)} (${rounds.map(fmtRate).join(", ")})` : fmtRate(best);
+}
+
+/** Numbered notes under a table: rows with the same note share its number. */
+function createFootnotes() {
+  const notes: string[] = [];
+  return {
+    /** The marks for a row's notes, as a suffix of its label (empty without notes). */
+    marks(rowNotes: readonly string[]): string {
+      const marks = rowNotes.map((note) => {
+        let index = notes.indexOf(note);
+        if (index === -1) index = notes.push(note) - 1;
+        return `[${index + 1}]`;
+      });
+      return marks.length > 0 ? ` ${marks.join(" ")}` : "";
+    },
+    appendTo(lines: string[]): void {
+      if (notes.length === 0) return;
+      lines.push("");
+      notes.forEach((note, i) => {
+        lines.push(`[${i + 1}] ${note}  `);
+      });
+    },
+  };
+}
+
 function ratio(value: number, base: ClusterRow | undefined): string {
   if (base === undefined || !(base.deliveredPerSecond > 0)) return "—";
   const r = value / base.deliveredPerSecond;
@@ -79,26 +107,20 @@ export function renderClusterTable(result: ClusterBenchResult): string {
     "Peak RSS per instance (MB)",
   ];
   const lines = [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`];
-  const footnotes: string[] = [];
+  const footnotes = createFootnotes();
   for (const row of result.rows) {
     const notes = notesOf(row);
-    const marks = notes.map((note) => {
-      let index = footnotes.indexOf(note);
-      if (index === -1) index = footnotes.push(note) - 1;
-      return `[${index + 1}]`;
-    });
+    const marks = footnotes.marks(notes);
     const spreadNote =
       row.mode === "reuseport"
         ? ` (kernel's spread; POST connections ${row.sendersPerInstance.join("/")})`
         : "";
     lines.push(
       `| ${[
-        `${row.label}${marks.length > 0 ? ` ${marks.join(" ")}` : ""}`,
+        `${row.label}${marks}`,
         `${row.subscribersPerInstance.join(" / ")}${spreadNote}`,
         fmt(row.acceptedPerSecond),
-        row.deliveredPerSecondRounds.length > 1
-          ? `${fmtRate(row.deliveredPerSecond)} (${row.deliveredPerSecondRounds.map(fmtRate).join(", ")})`
-          : fmtRate(row.deliveredPerSecond),
+        withRounds(row.deliveredPerSecond, row.deliveredPerSecondRounds),
         ratio(row.deliveredPerSecond, base),
         ratio(row.deliveredPerSecond, embedded),
         `${fmt(row.latency.p50, 1)} / ${fmt(row.latency.p99, 1)}`,
@@ -110,12 +132,7 @@ export function renderClusterTable(result: ClusterBenchResult): string {
       ].join(" | ")} |`,
     );
   }
-  if (footnotes.length > 0) {
-    lines.push("");
-    footnotes.forEach((note, i) => {
-      lines.push(`[${i + 1}] ${note}  `);
-    });
-  }
+  footnotes.appendTo(lines);
   return lines.join("\n");
 }
 
@@ -132,7 +149,7 @@ export function renderLogStreamTable(rows: readonly LogStreamRow[]): string {
     "Peak RSS per instance (MB; client's last)",
   ];
   const lines = [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`];
-  const footnotes: string[] = [];
+  const footnotes = createFootnotes();
   for (const row of rows) {
     const notes: string[] = [];
     if (row.capped) notes.push("the client did not get every line within the time cap");
@@ -142,18 +159,12 @@ export function renderLogStreamTable(rows: readonly LogStreamRow[]): string {
       notes.push(
         `${row.serverWarnings} warn/error lines in the instances' logs (first: \`${row.firstServerWarning}\`)`,
       );
-    const marks = notes.map((note) => {
-      let index = footnotes.indexOf(note);
-      if (index === -1) index = footnotes.push(note) - 1;
-      return `[${index + 1}]`;
-    });
+    const marks = footnotes.marks(notes);
     const pct = (seconds: number) => fmt((seconds / row.cpu.wall) * 100);
     lines.push(
       `| ${[
-        `${row.label}${marks.length > 0 ? ` ${marks.join(" ")}` : ""}`,
-        row.receiveRateRounds.length > 1
-          ? `${fmtRate(row.receiveRate)} (${row.receiveRateRounds.map(fmtRate).join(", ")})`
-          : fmtRate(row.receiveRate),
+        `${row.label}${marks}`,
+        withRounds(row.receiveRate, row.receiveRateRounds),
         embedded !== undefined && embedded.receiveRate > 0
           ? `×${fmt(row.receiveRate / embedded.receiveRate, 2)}`
           : "—",
@@ -165,12 +176,7 @@ export function renderLogStreamTable(rows: readonly LogStreamRow[]): string {
       ].join(" | ")} |`,
     );
   }
-  if (footnotes.length > 0) {
-    lines.push("");
-    footnotes.forEach((note, i) => {
-      lines.push(`[${i + 1}] ${note}  `);
-    });
-  }
+  footnotes.appendTo(lines);
   return lines.join("\n");
 }
 
