@@ -105,6 +105,17 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           lines_truncated: follower.linesTruncated,
           truncations_seen: follower.truncationsSeen,
           rotations_seen: follower.rotationsSeen,
+          // The processor writes each record twice (text and JSON); how pairing them into one entry went.
+          twins:
+            follower.twins === null
+              ? null
+              : {
+                  pairs_merged: follower.twins.pairsMerged,
+                  twin_never_came: follower.twins.twinNeverCame,
+                  late_twins_dropped: follower.twins.lateTwinsDropped,
+                  released_at_limit: follower.twins.releasedAtLimit,
+                  held: follower.twins.held,
+                },
           catching_up: deps.logs.stats.catchingUp,
           lag_events: hub.lagEvents,
           closed_too_slow: deps.logs.stats.closedTooSlow,

@@ -28,6 +28,7 @@ export const configSchema = z
     LOG_DIR: z.string().min(1).optional(),
     LOG_POLL_INTERVAL_MS: integer(1_000, 20, 60_000),
     LOG_NAIVE_TIMEZONE: zoneOffset,
+    LOG_DEDUPE: boolean(true),
     REDACT_SECRETS: boolean(true),
     MAX_CONNECTIONS: integer(10_000, 1, 1_000_000),
     MAX_CONNECTIONS_PER_IP: integer(1_000, 1, 1_000_000),
@@ -77,6 +78,8 @@ export const configSchema = z
       logDir: resolve(env.LOG_DIR ?? `${dataDir}/logs`),
       logPollIntervalMs: env.LOG_POLL_INTERVAL_MS,
       naiveZone: env.LOG_NAIVE_TIMEZONE,
+      /** One entry per record the processor logged, whichever of its two copies is read first. */
+      logDedupe: env.LOG_DEDUPE,
       redactSecrets: env.REDACT_SECRETS,
       maxConnections: env.MAX_CONNECTIONS,
       maxConnectionsPerIp: env.MAX_CONNECTIONS_PER_IP,

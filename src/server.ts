@@ -102,6 +102,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     parse: { naiveZone: config.naiveZone },
     cacheChunks: config.historyCacheChunks,
     log,
+    pairTwins: config.logDedupe,
   });
   // Cluster mode keeps buckets, tokens and deliveries in Redis, and every instance follows one stream.
   const redisStore =

@@ -24,7 +24,7 @@ describe("parseTextLine", () => {
       "a line with webhook context yields repository, event, hook and user",
       "2025-07-31T10:30:00.123000 GithubWebhook INFO test-repo [pull_request][abc123-def456][test-user]: Processing webhook",
       {
-        timestamp: "2025-07-31T10:30:00.123000Z",
+        timestamp: "2025-07-31T10:30:00.123000+00:00",
         level: "INFO",
         logger_name: "GithubWebhook",
         repository: "test-repo",
@@ -94,14 +94,40 @@ describe("parseTextLine", () => {
       },
     ],
     [
-      "an explicit zone is kept as written",
+      "an explicit offset is written as the same instant in UTC",
       "2026-01-01T00:00:00+02:00 app ERROR boom",
-      { timestamp: "2026-01-01T00:00:00+02:00", level: "ERROR", message: "boom" },
+      { timestamp: "2025-12-31T22:00:00+00:00", level: "ERROR", message: "boom" },
     ],
     [
-      "a Z zone is kept as written",
+      "a Z zone is written +00:00, the fraction kept as the source wrote it",
       "2026-01-01T00:00:00.5Z app INFO ok",
-      { timestamp: "2026-01-01T00:00:00.5Z" },
+      { timestamp: "2026-01-01T00:00:00.5+00:00" },
+    ],
+    [
+      "the processor's request-line prefix gives event and hook id, with an uncoloured repository",
+      "2026-12-02T04:45:23.303382+00:00 webhook-server.log \u001b[32mINFO\u001b[0m github-webhook-server [pull_request][2f6d20ce-ee0b]: Processing webhook\u001b[0m",
+      {
+        repository: "github-webhook-server",
+        event_type: "pull_request",
+        hook_id: "2f6d20ce-ee0b",
+        github_user: null,
+        message: "Processing webhook",
+      },
+    ],
+    [
+      "the processor's request-line prefix with an empty repository leaves the repository null",
+      "2026-12-02T04:45:23.293022+00:00 webhook-server.log \u001b[32mINFO\u001b[0m  [push][2ff1d40e]: Signature verification successful\u001b[0m",
+      {
+        repository: null,
+        event_type: "push",
+        hook_id: "2ff1d40e",
+        message: "Signature verification successful",
+      },
+    ],
+    [
+      "a bracketed word that is not a prefix stays in the message",
+      "2026-12-02T04:45:23.313405+00:00 webhook-server.log DEBUG [myakove-bot] API rate limit: Current 3668 of 5000",
+      { hook_id: null, event_type: null, message: "[myakove-bot] API rate limit: Current 3668 of 5000" },
     ],
     ["a line without a timestamp does not start a record", "Traceback (most recent call last):", null],
     ["an empty line does not start a record", "", null],
@@ -122,8 +148,8 @@ describe("parseTextLine", () => {
   }
 
   test("a naive timestamp gets the configured zone", () => {
-    expect(parseTextLine("2026-01-01T00:00:00 app INFO x", { naiveZone: "+05:30" })?.timestamp).toBe(
-      "2026-01-01T00:00:00+05:30",
+    expect(parseTextLine("2026-01-01T00:00:00.000001 app INFO x", { naiveZone: "+05:30" })?.timestamp).toBe(
+      "2025-12-31T18:30:00.000001+00:00",
     );
   });
 });
@@ -152,7 +178,7 @@ describe("parseJsonLine", () => {
       "a log_entry without context fields gives nulls and a naive timestamp gets the zone",
       '{"type": "log_entry", "timestamp": "2025-07-31T10:00:00", "level": "INFO", "logger_name": "GithubWebhook", "message": "naive tz test"}',
       {
-        timestamp: "2025-07-31T10:00:00Z",
+        timestamp: "2025-07-31T10:00:00+00:00",
         hook_id: null,
         repository: null,
         pr_number: null,
@@ -168,7 +194,7 @@ describe("parseJsonLine", () => {
       "a summary without type is a webhook_summary timed by timing.started_at",
       '{"hook_id": "hook2", "event_type": "pull_request", "action": "opened", "repository": "org/repo2", "api_user": "user2", "level": "COMPLETED", "success": true, "timing": {"started_at": "2025-07-31T10:01:00Z"}, "pr": {"number": 123}}',
       {
-        timestamp: "2025-07-31T10:01:00Z",
+        timestamp: "2025-07-31T10:01:00+00:00",
         level: "COMPLETED",
         logger_name: "webhook_summary",
         hook_id: "hook2",
@@ -190,12 +216,33 @@ describe("parseJsonLine", () => {
     [
       "a space between date and time becomes a T",
       '{"type": "log_entry", "timestamp": "2026-01-01 10:00:00.5", "message": "m"}',
-      { timestamp: "2026-01-01T10:00:00.5Z" },
+      { timestamp: "2026-01-01T10:00:00.5+00:00" },
     ],
     [
-      "an offset without a colon is kept as written",
+      "an offset without a colon is read as the same instant in UTC",
       '{"type": "log_entry", "timestamp": "2026-01-01T10:00:00+0200", "message": "m"}',
-      { timestamp: "2026-01-01T10:00:00+0200" },
+      { timestamp: "2026-01-01T08:00:00+00:00" },
+    ],
+    [
+      "the processor's prefix leaves the JSON message; an empty api_user takes the prefix's user",
+      '{"type": "log_entry", "timestamp": "2026-12-02T04:45:23.9+00:00", "level": "ERROR", "logger_name": "webhook-server.log", "message": "mtv-api-tests [pull_request][308eb698][myakove-bot][PR 412]: Failed to fetch\\n", "hook_id": "308eb698", "event_type": "pull_request", "repository": "mtv-api-tests", "pr_number": 412, "api_user": ""}',
+      {
+        message: "Failed to fetch",
+        repository: "mtv-api-tests",
+        github_user: "myakove-bot",
+        pr_number: 412,
+        hook_id: "308eb698",
+      },
+    ],
+    [
+      "the JSON copy of a request line gets its hook id from the short prefix",
+      '{"type": "log_entry", "timestamp": "2026-12-02T04:45:23.293022+00:00", "level": "INFO", "logger_name": "webhook-server.log", "message": " [push][2ff1d40e]: Processing webhook"}',
+      { hook_id: "2ff1d40e", event_type: "push", repository: null, message: "Processing webhook" },
+    ],
+    [
+      "a JSON field that has a value keeps it over the prefix's",
+      '{"type": "log_entry", "timestamp": "2026-12-02T04:45:23+00:00", "message": "repo-a [push][h1][alice]: x", "repository": "org/repo-a", "api_user": "bob"}',
+      { repository: "org/repo-a", github_user: "bob", hook_id: "h1", message: "x" },
     ],
     [
       "a timestamp followed by anything else is not a timestamp",

@@ -64,6 +64,8 @@ export interface HistoryIndexOptions {
   parse: ParseOptions;
   cacheChunks: number;
   log: (level: "info" | "warn" | "error", message: string) => void;
+  /** Answer each record the processor wrote in two copies (text and JSON) once: default true. */
+  pairTwins?: boolean;
 }
 
 export interface HistoryIndexStats {
@@ -75,6 +77,8 @@ export interface HistoryIndexStats {
 }
 
 export interface HistoryIndex {
+  /** Whether queries answer a record written in both formats once (by its JSON copy). */
+  readonly pairTwins: boolean;
   /** Brings the index up to date with the directory; false when `deadline` (ms epoch) came first. */
   refresh(deadline?: number): Promise<boolean>;
   files(): readonly IndexedFile[];
@@ -256,6 +260,7 @@ export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
   }
 
   return {
+    pairTwins: options.pairTwins !== false,
     async refresh(deadline = Number.POSITIVE_INFINITY) {
       refreshing ??= refreshAll(Number.POSITIVE_INFINITY)
         .catch((error: unknown) => options.log("error", `history indexing failed: ${String(error)}`))

@@ -6,6 +6,7 @@
  * Order is (timestamp, file, offset) descending, a total order, so pages never overlap or skip.
  */
 import { entryMatches, type LogFilters } from "../hub/topics.ts";
+import { twinKey } from "../logs/twins.ts";
 import { bloomMayContain } from "./bloom.ts";
 import { bloomKey, type Chunk, type HistoryIndex, type IndexedEntry, type IndexedFile } from "./index.ts";
 
@@ -75,6 +76,37 @@ function entryQualifies(item: IndexedEntry, query: HistoryQuery, needle: string 
   return needle === null || item.entry.message.toLowerCase().includes(needle);
 }
 
+/**
+ * The processor writes most records twice, a text line and a JSON line. History answers such a record by its
+ * JSON copy, which carries every field the text copy has (the same prefix is in both messages) and more, so a
+ * text entry that qualifies is left out when a JSON entry with the same pairing key exists. Per query, the
+ * keys of each JSON chunk covering a text entry's time are read once.
+ */
+function createTwinLookup(index: HistoryIndex): (item: IndexedEntry) => Promise<boolean> {
+  const keysByChunk = new Map<Chunk, Set<string>>();
+  return async (item) => {
+    const key = twinKey(item.entry);
+    if (key === null) return false;
+    for (const file of index.files()) {
+      if (file.format !== "json") continue;
+      for (const chunk of file.chunks) {
+        if (chunk.count === 0 || item.ts < chunk.minTs || item.ts > chunk.maxTs) continue;
+        let keys = keysByChunk.get(chunk);
+        if (keys === undefined) {
+          keys = new Set();
+          for (const entry of await index.load(file, chunk)) {
+            const twin = twinKey(entry.entry);
+            if (twin !== null) keys.add(twin);
+          }
+          keysByChunk.set(chunk, keys);
+        }
+        if (keys.has(key)) return true;
+      }
+    }
+    return false;
+  };
+}
+
 export async function runHistoryQuery(
   index: HistoryIndex,
   query: HistoryQuery,
@@ -84,9 +116,10 @@ export async function runHistoryQuery(
   const bloomKeys = Object.entries(query.filters).map(([field, value]) => bloomKey(field, value));
   const needle = query.search === null ? null : query.search.toLowerCase();
   // A raw JSON line holds the filter values verbatim — for printable ASCII (writers escape quotes, backslashes
-  // and, in Python's default, every non-ASCII character) and except `level`, which defaults when the record has
-  // none (COMPLETED for summaries, INFO for entries). Lines without them need no parse.
-  const verbatim = (text: string) => /^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/.test(text);
+  // and, in Python's default, every non-ASCII character; the processor's prefix escapes brackets) and except
+  // `level`, which defaults when the record has none (COMPLETED for summaries, INFO for entries). Lines without
+  // them need no parse.
+  const verbatim = (text: string) => /^[\x20-\x21\x23-\x5a\x5e-\x7e]+$/.test(text);
   const needles = Object.entries(query.filters)
     .filter(([field, value]) => field !== "level" && value !== undefined && verbatim(value))
     .map(([, value]) => value as string);
@@ -110,6 +143,7 @@ export async function runHistoryQuery(
   }
   candidates.sort((a, b) => compareNewestFirst(a.newest, b.newest));
 
+  const hasJsonTwin = index.pairTwins ? createTwinLookup(index) : null;
   let kept: IndexedEntry[] = [];
   let complete = indexed && index.stats().complete;
   let chunksRead = 0;
@@ -127,10 +161,10 @@ export async function runHistoryQuery(
         : null) ?? (await index.load(file, chunk));
     let added = false;
     for (const item of entries) {
-      if (entryQualifies(item, query, needle)) {
-        kept.push(item);
-        added = true;
-      }
+      if (!entryQualifies(item, query, needle)) continue;
+      if (file.format === "text" && hasJsonTwin !== null && (await hasJsonTwin(item))) continue;
+      kept.push(item);
+      added = true;
     }
     if (added) {
       kept.sort(compareNewestFirst);

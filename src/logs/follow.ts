@@ -30,6 +30,7 @@ import { createLineAssembler, type LineAssembler } from "./assemble.ts";
 import type { LogEntry } from "./entry.ts";
 import { formatOfFile, isLogFileName, type LogFormat, type ParseOptions } from "./parse.ts";
 import type { PositionStore, SavedPosition } from "./positions.ts";
+import { createTwinWindow, type TwinStats, type TwinWindow } from "./twins.ts";
 
 /**
  * Bytes read per step. Smaller steps mean less garbage per batch (peak RSS under a burst fell from ~124 MB
@@ -84,6 +85,11 @@ export interface FollowerOptions {
    * file's position at its first line.
    */
   exactPositions?: boolean;
+  /**
+   * Merge the two copies the processor writes of each record (text line and JSON line) into one entry
+   * (default true); false streams every file's lines as they are.
+   */
+  pairTwins?: boolean;
 }
 
 export interface FollowedFileInfo {
@@ -98,6 +104,8 @@ export interface FollowerStats {
   linesTruncated: number;
   truncationsSeen: number;
   rotationsSeen: number;
+  /** Pairing of the processor's two copies of a record; null when turned off. */
+  twins: TwinStats | null;
 }
 
 export interface LogFollower {
@@ -137,6 +145,8 @@ interface FollowedFile {
   heldFrom: number | null;
   /** With exactPositions: whether the assembler emitted during the current push. */
   emitted: boolean;
+  /** File offset of the read step being parsed: where its entries are read again from after a restart. */
+  stepStart: number;
 }
 
 interface DirectoryListing {
@@ -172,6 +182,37 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
   };
   const exact = options.exactPositions === true;
   const counters = { linesTruncated: 0, truncationsSeen: 0, rotationsSeen: 0 };
+  const twins: TwinWindow | null =
+    options.pairTwins === false
+      ? null
+      : createTwinWindow({
+          emit: options.emit,
+          // A twin may still be in a file of that format that is being read or has grown unread.
+          formatBusy: (format) => {
+            for (const file of files.values()) {
+              if (file.format !== format) continue;
+              if (file.reading !== null) return true;
+              if (file.fd !== null && fstatSync(file.fd).size !== file.offset) return true;
+            }
+            return false;
+          },
+          // A watch event for the twin's file may be dropped: poll that file until the twin is read.
+          expecting: (format) => {
+            const now = Date.now();
+            for (const file of files.values()) {
+              if (file.format === format && file.fd !== null) {
+                file.hotUntil = now + HOT_WINDOW_MS;
+                startHotTimer();
+              }
+            }
+          },
+        });
+  /** Where a file must be read again from so that nothing held or half-assembled is lost. */
+  const resumeOffset = (file: FollowedFile, held: Map<string, number> | null): number => {
+    const own = file.heldFrom ?? file.offset;
+    const twin = held?.get(file.identity);
+    return twin === undefined ? own : Math.min(own, twin);
+  };
 
   const setDirectoryExists = (exists: boolean) => {
     if (exists === dirExists) return;
@@ -254,12 +295,21 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
 
   function follow(entry: DirectoryListing, atStartUp: boolean): FollowedFile {
     const format = formatOfFile(entry.path);
+    const pass =
+      twins === null
+        ? (logEntry: LogEntry) => options.emit(logEntry)
+        : (logEntry: LogEntry, position: number) =>
+            twins.offer(logEntry, {
+              format,
+              file: file.identity,
+              position: exact ? position : file.stepStart,
+            });
     const emit = exact
-      ? (logEntry: LogEntry) => {
+      ? (logEntry: LogEntry, position: number) => {
           file.emitted = true;
-          options.emit(logEntry);
+          pass(logEntry, position);
         }
-      : options.emit;
+      : pass;
     const file: FollowedFile = {
       identity: entry.identity,
       path: entry.path,
@@ -276,6 +326,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       hotUntil: 0,
       heldFrom: null,
       emitted: false,
+      stepStart: 0,
     };
     files.set(entry.identity, file);
     return file;
@@ -351,7 +402,11 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     const now = new Date().toISOString();
     if (chunk[chunk.length - 1] !== 10) {
       // A whole chunk without a newline: cut the line here, skip the rest of it.
-      file.assembler.pushTruncated(decoder.decode(chunk.subarray(start)), now);
+      file.assembler.pushTruncated(
+        decoder.decode(chunk.subarray(start)),
+        now,
+        file.offset - chunk.length + start,
+      );
       file.skippingLongLine = true;
       counters.linesTruncated++;
       return;
@@ -448,10 +503,13 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       markHot(file);
       positionsChanged();
       next = requestChunk(file);
+      file.stepStart = file.offset - length;
       consumeLines(file, length === bytes.length ? bytes : bytes.subarray(0, length));
       // Awaited only when the callback asks to wait: this is the hot path.
       const backpressure = batchEnd();
       if (backpressure !== undefined) await backpressure;
+      // This file ran far ahead of its twin file (a catch-up): let the other one catch up first.
+      while (twins?.mustPause(file.format) === true && !stopped) await twins.room();
     }
     flushText(file);
     await endBatch();
@@ -461,6 +519,10 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
 
   function markHot(file: FollowedFile) {
     file.hotUntil = file.lastActivity + HOT_WINDOW_MS;
+    startHotTimer();
+  }
+
+  function startHotTimer() {
     if (hotTimer !== null || stopped) return;
     hotTimer = setInterval(checkHotFiles, HOT_POLL_MS);
     hotTimer.unref?.();
@@ -473,6 +535,11 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       if (file.hotUntil < now || file.fd === null) continue;
       anyHot = true;
       if (file.reading === null && fstatSync(file.fd).size !== file.offset) void pump(file);
+    }
+    // Copies waiting for a twin that will not come are let through here, once their wait is over.
+    if (twins !== null && twins.held() > 0) {
+      anyHot = true;
+      if (twins.release() > 0) void endBatch();
     }
     if (!anyHot && hotTimer !== null) {
       clearInterval(hotTimer);
@@ -493,9 +560,14 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
   function savePositions() {
     if (options.positions === undefined || !positionsDirty) return;
     positionsDirty = false;
+    const held = twins?.heldPositions() ?? null;
     try {
       options.positions.save(
-        [...files.values()].map((f) => ({ identity: f.identity, path: f.path, offset: f.offset })),
+        [...files.values()].map((f) => ({
+          identity: f.identity,
+          path: f.path,
+          offset: Math.min(f.offset, held?.get(f.identity) ?? f.offset),
+        })),
       );
     } catch (error) {
       log("warn", `cannot save follower positions: ${String(error)}`);
@@ -622,13 +694,16 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
         directoryExists: dirExists,
         files: [...files.values()].map((f) => ({ path: f.path, offset: f.offset, format: f.format })),
         ...counters,
+        twins: twins?.stats() ?? null,
       };
     },
-    positions: () =>
-      [...files.values()].map((f) => ({
+    positions: () => {
+      const held = twins?.heldPositions() ?? null;
+      return [...files.values()].map((f) => ({
         identity: f.identity,
         path: f.path,
-        offset: f.heldFrom ?? f.offset,
-      })),
+        offset: resumeOffset(f, held),
+      }));
+    },
   };
 }

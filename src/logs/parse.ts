@@ -33,6 +33,13 @@ const TEXT_RECORD =
 const WEBHOOK_CONTEXT =
   /^(\S+) \[((?:\\.|[^\]\\])+)\]\[((?:\\.|[^\]\\])+)\]\[((?:\\.|[^\]\\])+)\](?:\[PR (\d+)\])?: (.*)$/s;
 
+/**
+ * The processor's request lines: `[<event>][<delivery>]: <text>` after an empty or uncoloured repository
+ * (`github-webhook-server [pull_request][<id>]: Processing webhook`, ` [push][<id>]: …`). They run before the
+ * processor sets its context, so this prefix is the only place their hook id is written.
+ */
+const REQUEST_CONTEXT = /^ ?(?:(\S+) )?\[((?:\\.|[^\]\\])+)\]\[((?:\\.|[^\]\\])+)\]: (.*)$/s;
+
 const TASK_ID = /\[task_id=((?:\\.|[^\]\\])+)\]/;
 const TASK_TYPE = /\[task_type=((?:\\.|[^\]\\])+)\]/;
 const TASK_STATUS = /\[task_status=((?:\\.|[^\]\\])+)\]/;
@@ -101,6 +108,63 @@ function extractTaskFields(entry: LogEntry): void {
 }
 
 /**
+ * Takes the processor's context prefix off the message and into the entry's fields. Both copies of a record
+ * carry the same prefix inside the message, so this runs on text and JSON alike; a field the JSON copy already
+ * has keeps its value unless it is empty (`api_user` is `""` until the processor finishes a webhook).
+ */
+function applyMessagePrefix(entry: LogEntry): void {
+  const message = entry.message;
+  if (!message.includes("]: ")) return;
+  const full = WEBHOOK_CONTEXT.exec(message);
+  if (full !== null) {
+    const [, repository = "", eventType = "", hookId = "", user = "", pr, text = ""] = full;
+    entry.repository = orPrefix(entry.repository, repository);
+    entry.event_type = orPrefix(entry.event_type, eventType);
+    entry.hook_id = orPrefix(entry.hook_id, hookId);
+    entry.github_user = orPrefix(entry.github_user, user);
+    if (entry.pr_number === null && pr !== undefined) entry.pr_number = Number(pr);
+    entry.message = text;
+    return;
+  }
+  const request = REQUEST_CONTEXT.exec(message);
+  if (request === null) return;
+  const [, repository, eventType = "", hookId = "", text = ""] = request;
+  if (repository !== undefined) entry.repository = orPrefix(entry.repository, repository);
+  entry.event_type = orPrefix(entry.event_type, eventType);
+  entry.hook_id = orPrefix(entry.hook_id, hookId);
+  entry.message = text;
+}
+
+function orPrefix(own: string | null, fromPrefix: string): string | null {
+  if (own !== null && own !== "") return own;
+  const value = unescapeBrackets(fromPrefix);
+  return value === "" ? own : value;
+}
+
+/**
+ * One form for every timestamp streamed: UTC written `+00:00` (the processor's own `isoformat()`), the
+ * source's fraction digits kept. `Z`, `+0000` and other offsets become that form, so the two copies of a
+ * record, and entries from files written in different zones, give the same string for the same instant.
+ */
+export function canonicalTimestamp(dateTime: string, zone: string): string {
+  const offset = zoneOffsetMinutes(zone);
+  if (offset === 0) return `${dateTime}+00:00`;
+  const dot = dateTime.indexOf(".", 19);
+  const whole = dot === -1 ? dateTime : dateTime.slice(0, dot);
+  const fraction = dot === -1 ? "" : dateTime.slice(dot);
+  const utc = new Date(Date.parse(`${whole}Z`) - offset * 60_000).toISOString().slice(0, 19);
+  return `${utc}${fraction}+00:00`;
+}
+
+/** Minutes east of UTC of `Z`, `±HH:MM` or `±HHMM` (already validated by the caller's pattern). */
+function zoneOffsetMinutes(zone: string): number {
+  if (zone === "Z" || zone === "+00:00" || zone === "+0000" || zone === "-00:00") return 0;
+  const sign = zone[0] === "-" ? -1 : 1;
+  const digits = zone.replace(":", "");
+  return sign * (Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5)));
+}
+
+/**
  * Parses one text line. Returns null when the line does not start a record (no timestamp): the caller
  * treats it as a continuation of the previous entry, e.g. a traceback.
  */
@@ -110,17 +174,8 @@ export function parseTextLine(line: string, options: ParseOptions): LogEntry | n
   if (record === null) return null;
   const [, time = "", zone, loggerName = "", level = "", rest = ""] = record;
   if (!isPlausibleDateTime(time)) return null;
-  const entry = emptyEntry(time + (zone ?? options.naiveZone), level, loggerName, rest);
-  const context = WEBHOOK_CONTEXT.exec(rest);
-  if (context !== null) {
-    const [, repository = "", eventType = "", hookId = "", user = "", pr, text = ""] = context;
-    entry.repository = unescapeBrackets(repository);
-    entry.event_type = unescapeBrackets(eventType);
-    entry.hook_id = unescapeBrackets(hookId);
-    entry.github_user = unescapeBrackets(user);
-    entry.pr_number = pr === undefined ? null : Number(pr);
-    entry.message = text;
-  }
+  const entry = emptyEntry(canonicalTimestamp(time, zone ?? options.naiveZone), level, loggerName, rest);
+  applyMessagePrefix(entry);
   extractTaskFields(entry);
   return entry;
 }
@@ -131,6 +186,11 @@ function str(value: unknown): string | null {
   if (typeof value === "string") return value;
   if (typeof value === "number" || typeof value === "boolean") return String(value);
   return null;
+}
+
+function nonEmpty(value: unknown): string | null {
+  const text = str(value);
+  return text === "" ? null : text;
 }
 
 function int(value: unknown): number | null {
@@ -176,25 +236,28 @@ function isoTimestamp(value: unknown, options: ParseOptions): string | null {
   const zone = value.slice(end);
   if (zone !== "" && !ZONE_SUFFIX.test(zone)) return null;
   const dateTime = value[10] === "T" ? value.slice(0, end) : `${value.slice(0, 10)}T${value.slice(11, end)}`;
-  return dateTime + (zone || options.naiveZone);
+  return canonicalTimestamp(dateTime, zone || options.naiveZone);
 }
 
 function fromLogEntryRecord(rec: JsonRecord, options: ParseOptions): LogEntry | null {
   const timestamp = isoTimestamp(rec.timestamp, options);
   if (timestamp === null) return null;
-  let message = str(rec.message) ?? "";
-  const excInfo = str(rec.exc_info);
+  // The processor's message may end with a newline (a command's stderr); the text copy's reader trims it.
+  let message = (str(rec.message) ?? "").trimEnd();
+  const excInfo = str(rec.exc_info)?.trimEnd();
   if (excInfo) message = message ? `${message}\n${excInfo}` : excInfo;
   const entry = emptyEntry(timestamp, str(rec.level) ?? "INFO", str(rec.logger_name), stripAnsi(message));
-  entry.hook_id = str(rec.hook_id);
-  entry.event_type = str(rec.event_type);
-  entry.repository = str(rec.repository);
+  // The processor writes `""` for context it has not learned yet (api_user until a webhook ends): no value.
+  entry.hook_id = nonEmpty(rec.hook_id);
+  entry.event_type = nonEmpty(rec.event_type);
+  entry.repository = nonEmpty(rec.repository);
   entry.pr_number = int(rec.pr_number);
-  entry.github_user = str(rec.api_user) ?? str(rec.github_user);
+  entry.github_user = nonEmpty(rec.api_user) ?? nonEmpty(rec.github_user);
   entry.task_id = str(rec.task_id);
   entry.task_type = str(rec.task_type);
   entry.task_status = str(rec.task_status);
   entry.token_spend = int(rec.token_spend);
+  applyMessagePrefix(entry);
   if (entry.task_id === null) extractTaskFields(entry);
   return entry;
 }

@@ -118,6 +118,7 @@ export async function createLogPipeline(
     dir: config.logDir,
     pollIntervalMs: config.logPollIntervalMs,
     parse: { naiveZone: config.naiveZone },
+    pairTwins: config.logDedupe,
     emit: (entry) => hub.publish(entry),
     onBatchEnd: () => hub.endBatch(),
     positions: createPositionFile(`${config.journal.dir}/positions.json`, log),
@@ -174,6 +175,7 @@ function createClusterPipeline(
         dir: config.logDir,
         pollIntervalMs: config.logPollIntervalMs,
         parse: { naiveZone: config.naiveZone },
+        pairTwins: config.logDedupe,
         emit: hooks.emit,
         onBatchEnd: hooks.onBatchEnd,
         positions: hooks.positions,
@@ -202,6 +204,7 @@ function createClusterPipeline(
           linesTruncated: 0,
           truncationsSeen: 0,
           rotationsSeen: 0,
+          twins: null,
         }
       );
     },

@@ -123,7 +123,9 @@ describe.skipIf(!requireChromium())("log page resilience", () => {
       await tab.page.waitForFunction(
         () => document.getElementById("load-older")?.textContent === "No older entries",
       );
-      expect(requests[0]).toBe(`?end_time=${encodeURIComponent("2026-11-23T10:00:08.000000Z")}&limit=500`);
+      expect(requests[0]).toBe(
+        `?end_time=${encodeURIComponent("2026-11-23T10:00:08.000000+00:00")}&limit=500`,
+      );
       expect(requests[1]).toMatch(/&cursor=/);
 
       await tab.page.click("#jump");
