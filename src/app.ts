@@ -47,7 +47,7 @@ export interface AppDeps {
   /** Failed sign-ins per address per minute before refusal. */
   authFailuresPerMinute: number;
   /** The log files' history: index and per-query time budget. */
-  history: { index: HistoryIndex; budgetMs: number; redact: boolean };
+  history: { index: HistoryIndex; budgetMs: number };
   /** Cluster mode's state for `/health`; absent in the embedded mode. */
   cluster?: () => ClusterHealth;
 }

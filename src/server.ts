@@ -101,6 +101,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     dir: config.logDir,
     parse: { naiveZone: config.naiveZone },
     cacheChunks: config.historyCacheChunks,
+    redact: config.redactSecrets,
     log,
   });
   // Cluster mode keeps buckets, tokens and deliveries in Redis, and every instance follows one stream.
@@ -145,7 +146,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     lifecycle: { startedAt, isShuttingDown: () => shuttingDown },
     log,
     access: createLogsAccess(config.logsToken),
-    history: { index: historyIndex, budgetMs: config.historyBudgetMs, redact: config.redactSecrets },
+    history: { index: historyIndex, budgetMs: config.historyBudgetMs },
     authFailuresPerMinute: config.relay.authFailuresPerMinute,
     ...(cluster === null
       ? {}

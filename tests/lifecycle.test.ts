@@ -72,10 +72,10 @@ describe("shutdown", () => {
           dir: join(tmpdir(), "hookstream-no-such-dir"),
           parse: { naiveZone: "Z" },
           cacheChunks: 4,
+          redact: true,
           log: () => {},
         }),
         budgetMs: 1000,
-        redact: true,
       },
       logs: {
         hub,

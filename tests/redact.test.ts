@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { redactSecrets } from "../src/logs/redact.ts";
+import type { LogEntry } from "../src/logs/entry.ts";
+import { rawEntry } from "../src/logs/parse.ts";
+import { redactEntry, redactSecrets } from "../src/logs/redact.ts";
 
 describe("redactSecrets", () => {
   const cases: Array<[string, string, string]> = [
@@ -56,5 +58,30 @@ describe("redactSecrets", () => {
     });
     expect(() => JSON.parse(redactSecrets(json))).not.toThrow();
     expect(redactSecrets(json)).not.toContain("16C7e42F");
+  });
+});
+
+describe("redactEntry", () => {
+  test("an entry with nothing to mask is returned as it is", () => {
+    const entry = rawEntry("Processing webhook for acme/widgets", "2026-11-23T10:00:00Z");
+    expect(redactEntry(entry)).toBe(entry);
+  });
+  test("every field is masked as its serialised form would be, nested summary details too", () => {
+    const entry: LogEntry = {
+      ...rawEntry("cloning with ghp_16C7e42F292c6912E7710c838347Ae178B4a", "2026-11-23T10:00:00Z"),
+      github_user: "token=0123456789abcdefghij0123",
+      summary: {
+        action: null,
+        success: false,
+        pr_title: null,
+        started_at: null,
+        completed_at: null,
+        duration_ms: null,
+        workflow_steps: [{ headers: { Authorization: "Bearer abc.def" } }],
+        error: null,
+      },
+    };
+    expect(redactEntry(entry)).toEqual(JSON.parse(redactSecrets(JSON.stringify(entry))) as LogEntry);
+    expect(JSON.stringify(redactEntry(entry))).not.toMatch(/16C7e42F|0123456789abcdefghij|abc\.def/);
   });
 });

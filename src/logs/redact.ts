@@ -3,6 +3,8 @@
  * covers every field; the value patterns stop at quotes and backslashes, so the JSON stays valid.
  */
 
+import type { LogEntry } from "./entry.ts";
+
 const MASK = "*****";
 
 /** GitHub tokens by their documented prefixes: personal, OAuth, app server, app user, refresh, fine-grained. */
@@ -32,4 +34,14 @@ export function redactSecrets(text: string): string {
       scheme ? `${head}${scheme} ${MASK}` : `${head}${MASK}`,
     )
     .replace(TOKEN_VALUE, (_m, head: string) => `${head}${MASK}`);
+}
+
+/**
+ * The entry as a reader may see it: masked exactly as its serialised form is, so that what history searches,
+ * filters and indexes is what it returns. The entry itself when nothing was masked.
+ */
+export function redactEntry(entry: LogEntry): LogEntry {
+  const json = JSON.stringify(entry);
+  const masked = redactSecrets(json);
+  return masked === json ? entry : (JSON.parse(masked) as LogEntry);
 }
