@@ -146,6 +146,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     lifecycle: { startedAt, isShuttingDown: () => shuttingDown },
     log,
     access: createLogsAccess(config.logsToken),
+    redactSecrets: config.redactSecrets,
     history: { index: historyIndex, budgetMs: config.historyBudgetMs },
     authFailuresPerMinute: config.relay.authFailuresPerMinute,
     ...(cluster === null

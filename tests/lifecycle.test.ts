@@ -66,6 +66,7 @@ describe("shutdown", () => {
     const app = createApp({
       log: () => {},
       access: createLogsAccess(null),
+      redactSecrets: true,
       authFailuresPerMinute: 10,
       history: {
         index: createHistoryIndex({

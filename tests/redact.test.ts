@@ -39,6 +39,16 @@ describe("redactSecrets", () => {
       "token *****",
     ],
     ["token= forms are masked", "url?token=0123456789abcdefghij0123", "url?token=*****"],
+    [
+      "a token field of a JSON body is masked",
+      '{"token": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"}',
+      '{"token": "*****"}',
+    ],
+    [
+      "a token field of JSON inside serialised JSON is masked",
+      '{"m":"{\\"token\\":\\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b\\"}"}',
+      '{"m":"{\\"token\\":\\"*****\\"}"}',
+    ],
     ["an already masked token is left as written", "token *****  23 API calls", "token *****  23 API calls"],
     ["prose about tokens is left alone", "token expired, refreshing", "token expired, refreshing"],
     [

@@ -5,7 +5,8 @@
 
 import type { LogEntry } from "./entry.ts";
 
-const MASK = "*****";
+/** What a secret is replaced with (its recognisable prefix or scheme, where it has one, is kept). */
+export const MASK = "*****";
 
 /** GitHub tokens by their documented prefixes: personal, OAuth, app server, app user, refresh, fine-grained. */
 const GITHUB_TOKEN = /\b(gh[pousr]_)[A-Za-z0-9]{16,}|\b(github_pat_)[A-Za-z0-9_]{16,}/g;
@@ -15,10 +16,11 @@ const AUTHORIZATION_VALUE =
   /\b(authorization\\?"?\s*[:=]\s*\\?"?\s*)(?:(bearer|token|basic)\s+)?(?!\*{5})[^\s"'\\,;]+/gi;
 
 /**
- * `token <x>` / `token=<x>` where x is long enough to be a credential. Short words are left alone so prose
- * such as "token expired" or the processor's own `token *****  23 API calls` stays readable.
+ * `token <x>`, `token=<x>` and `"token": "<x>"` (also inside JSON text) where x is long enough to be a
+ * credential. Short words are left alone so prose such as "token expired" or the processor's own
+ * `token *****  23 API calls` stays readable.
  */
-const TOKEN_VALUE = /\b(token\s*[=:]?\s*)(?!\*{5})[A-Za-z0-9_\-.]{20,}/gi;
+const TOKEN_VALUE = /\b(token(?:\\?"\s*:\s*\\?"|\s*[=:]?\s*))(?!\*{5})[A-Za-z0-9_\-.]{20,}/gi;
 
 /**
  * Cheap pre-check so the common entry (no secret-looking text) costs one scan, not three. Every serialised
