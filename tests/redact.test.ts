@@ -49,6 +49,85 @@ describe("redactSecrets", () => {
       '{"m":"{\\"token\\":\\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b\\"}"}',
       '{"m":"{\\"token\\":\\"*****\\"}"}',
     ],
+    ["an upper-case token prefix is masked", "GHP_16C7e42F292c6912E7710c838347Ae178B4a", "GHP_*****"],
+    ["a mixed-case token prefix is masked", "Ghs_16C7e42F292c6912E7710c838347Ae178B4a", "Ghs_*****"],
+    [
+      "a URL-encoded underscore still masks the token",
+      "q=ghp%5F16C7e42F292c6912E7710c838347Ae178B4a",
+      "q=ghp%5F*****",
+    ],
+    [
+      "a lower-case URL-encoded underscore still masks the token",
+      "ghp%5f16C7e42F292c6912E7710c838347Ae178B4a",
+      "ghp%5f*****",
+    ],
+    [
+      "a token right after a URL escape is masked",
+      "x%3Dghp_16C7e42F292c6912E7710c838347Ae178B4a",
+      "x%3Dghp_*****",
+    ],
+    [
+      "an upper-case fine-grained token is masked",
+      "GITHUB_PAT_11ABCDEFG0123456789_abcdefghij",
+      "GITHUB_PAT_*****",
+    ],
+    [
+      "a URL-encoded fine-grained token is masked whole",
+      "github_pat%5F11ABCDEFG0123456789%5Fabcdefghij",
+      "github_pat%5F*****",
+    ],
+    [
+      "an upper-case scheme keeps its case and loses its credential",
+      "Authorization: BEARER abc",
+      "Authorization: BEARER *****",
+    ],
+    ["an upper-case header name is masked too", "AUTHORIZATION: token abc", "AUTHORIZATION: token *****"],
+    [
+      "a URL-encoded Authorization header is masked",
+      "h=Authorization%3A%20Bearer%20abcdef0123",
+      "h=Authorization%3A%20Bearer%20*****",
+    ],
+    [
+      "an Authorization query parameter with a + space is masked",
+      "authorization=Bearer+abc",
+      "authorization=Bearer+*****",
+    ],
+    ["an upper-case TOKEN= is masked", "TOKEN=0123456789abcdef0123456789", "TOKEN=*****"],
+    [
+      "a variable ending in _TOKEN is masked",
+      "GITHUB_TOKEN=0123456789abcdef0123456789",
+      "GITHUB_TOKEN=*****",
+    ],
+    [
+      "an access_token parameter is masked",
+      "?access_token=0123456789abcdef0123456789&x=1",
+      "?access_token=*****&x=1",
+    ],
+    [
+      "a URL-encoded token= is masked",
+      "next%3Fa%26token%3D0123456789abcdef0123456789",
+      "next%3Fa%26token%3D*****",
+    ],
+    [
+      "the key token_spend is not a token",
+      '{"token_spend":23,"x":"0123456789abcdef0123456789"}',
+      '{"token_spend":23,"x":"0123456789abcdef0123456789"}',
+    ],
+    [
+      "a token starting a line of a serialised message is masked",
+      '{"m":"Traceback\\nghp_16C7e42F292c6912E7710c838347Ae178B4a"}',
+      '{"m":"Traceback\\nghp_*****"}',
+    ],
+    [
+      "a token= after a tab of a serialised message is masked",
+      '{"m":"a\\ttoken=0123456789abcdef0123456789"}',
+      '{"m":"a\\ttoken=*****"}',
+    ],
+    [
+      "an Authorization header starting a line of a serialised message is masked",
+      '{"m":"headers:\\nAuthorization: Bearer abc"}',
+      '{"m":"headers:\\nAuthorization: Bearer *****"}',
+    ],
     ["an already masked token is left as written", "token *****  23 API calls", "token *****  23 API calls"],
     ["prose about tokens is left alone", "token expired, refreshing", "token expired, refreshing"],
     [
@@ -60,6 +139,17 @@ describe("redactSecrets", () => {
   for (const [name, input, output] of cases) {
     test(name, () => expect(redactSecrets(input)).toBe(output));
   }
+
+  test("a long run of separators after a keyword is scanned in linear time", () => {
+    for (const keyword of ["token", "authorization:", "authorization", "token%3D", "ghp_"]) {
+      for (const separator of [" ", "%20", "+"]) {
+        const started = performance.now();
+        redactSecrets(`${keyword}${separator.repeat(200_000)},`);
+        const fast = performance.now() - started < 500;
+        expect({ keyword, separator, fast }).toEqual({ keyword, separator, fast: true });
+      }
+    }
+  });
 
   test("masking serialised JSON never breaks it", () => {
     const json = JSON.stringify({
