@@ -46,8 +46,10 @@ export interface AppDeps {
   access: LogsAccess;
   /** Failed sign-ins per address per minute before refusal. */
   authFailuresPerMinute: number;
+  /** Mask credentials in what a log reader sees (REDACT_SECRETS). */
+  redactSecrets: boolean;
   /** The log files' history: index and per-query time budget. */
-  history: { index: HistoryIndex; budgetMs: number; redact: boolean };
+  history: { index: HistoryIndex; budgetMs: number };
   /** Cluster mode's state for `/health`; absent in the embedded mode. */
   cluster?: () => ClusterHealth;
 }
@@ -143,6 +145,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       createDeliveriesRoutes({
         store: deps.relay.store,
         access: deps.access,
+        redact: deps.redactSecrets,
         describeIssue: describeQueryIssue,
       }),
     );

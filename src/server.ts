@@ -101,6 +101,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     dir: config.logDir,
     parse: { naiveZone: config.naiveZone },
     cacheChunks: config.historyCacheChunks,
+    redact: config.redactSecrets,
     log,
     pairTwins: config.logDedupe,
   });
@@ -146,7 +147,8 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     lifecycle: { startedAt, isShuttingDown: () => shuttingDown },
     log,
     access: createLogsAccess(config.logsToken),
-    history: { index: historyIndex, budgetMs: config.historyBudgetMs, redact: config.redactSecrets },
+    redactSecrets: config.redactSecrets,
+    history: { index: historyIndex, budgetMs: config.historyBudgetMs },
     authFailuresPerMinute: config.relay.authFailuresPerMinute,
     ...(cluster === null
       ? {}

@@ -66,16 +66,17 @@ describe("shutdown", () => {
     const app = createApp({
       log: () => {},
       access: createLogsAccess(null),
+      redactSecrets: true,
       authFailuresPerMinute: 10,
       history: {
         index: createHistoryIndex({
           dir: join(tmpdir(), "hookstream-no-such-dir"),
           parse: { naiveZone: "Z" },
           cacheChunks: 4,
+          redact: true,
           log: () => {},
         }),
         budgetMs: 1000,
-        redact: true,
       },
       logs: {
         hub,

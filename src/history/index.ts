@@ -5,6 +5,10 @@
  * once, in the background and as they grow (only the new bytes), keyed by inode so a rename-rotation keeps
  * its index; a truncated or replaced file is indexed again. Parsed chunks are kept in a small LRU cache.
  *
+ * With `redact`, entries are masked as they are parsed, before anything else sees them: the Bloom keys, the
+ * cache, the line prefilter of `scan` and so every search and filter see only what a reader is shown, and
+ * probing a secret character by character learns nothing.
+ *
  * Memory: 100 bytes to 2 KiB per chunk (1 GB of logs ≈ 4,000 chunks ≈ 1–8 MB) plus the cache, bounded by
  * `cacheChunks`; past MAX_INDEX_CHUNKS the oldest files are left out and queries say they are incomplete.
  */
@@ -20,6 +24,7 @@ import {
   type ParseOptions,
   parseJsonLine,
 } from "../logs/parse.ts";
+import { redactEntry, redactSecrets } from "../logs/redact.ts";
 import { type Bloom, bloomAdd, createBloom } from "./bloom.ts";
 
 /** Target size of a chunk: small enough to parse in about a millisecond, large enough to keep the index small. */
@@ -63,6 +68,8 @@ export interface HistoryIndexOptions {
   dir: string;
   parse: ParseOptions;
   cacheChunks: number;
+  /** Mask secrets in everything the index hands out (entries and the lines `scan` tests). */
+  redact: boolean;
   log: (level: "info" | "warn" | "error", message: string) => void;
   /** Answer each record the processor wrote in two copies (text and JSON) once: default true. */
   pairTwins?: boolean;
@@ -85,9 +92,9 @@ export interface HistoryIndex {
   /** The entries of one chunk, newest first (cached). */
   load(file: IndexedFile, chunk: Chunk): Promise<IndexedEntry[]>;
   /**
-   * The entries of a JSON-lines chunk whose raw line passes `candidate`, newest first; null when the chunk is
-   * not plain JSON lines (the caller loads it whole). Parses only candidate lines and caches nothing: for
-   * selective queries over chunks not in the cache.
+   * The entries of a JSON-lines chunk whose raw line (masked, with `redact`) passes `candidate`, newest first;
+   * null when the chunk is not plain JSON lines (the caller loads it whole). Parses only candidate lines and
+   * caches nothing: for selective queries over chunks not in the cache.
    */
   scan(file: IndexedFile, chunk: Chunk, candidate: (line: string) => boolean): Promise<IndexedEntry[] | null>;
   isCached(file: IndexedFile, chunk: Chunk): boolean;
@@ -111,12 +118,20 @@ export function bloomKeys(entry: LogEntry): string[] {
   return keys;
 }
 
-/** Parses whole lines `bytes` (starting at file offset `base`) into entries with their offsets. */
-function parseChunk(file: IndexedFile, bytes: Uint8Array, base: number, parse: ParseOptions): IndexedEntry[] {
+const asIs = (entry: LogEntry) => entry;
+
+/** Parses whole lines `bytes` (starting at file offset `base`) into entries (as `shown`) with their offsets. */
+function parseChunk(
+  file: IndexedFile,
+  bytes: Uint8Array,
+  base: number,
+  parse: ParseOptions,
+  shown: (entry: LogEntry) => LogEntry,
+): IndexedEntry[] {
   const out: IndexedEntry[] = [];
   const assembler = createLineAssembler(file.format, parse, (entry, position) => {
     const ms = Date.parse(entry.timestamp);
-    out.push({ entry, ts: Number.isNaN(ms) ? 0 : ms, file: file.identity, offset: position });
+    out.push({ entry: shown(entry), ts: Number.isNaN(ms) ? 0 : ms, file: file.identity, offset: position });
   });
   const decoder = new TextDecoder();
   let lineStart = 0;
@@ -152,6 +167,8 @@ export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
   let refreshing: Promise<void> | null = null;
   let complete = true;
   let warnedCap = false;
+  const shown = options.redact ? redactEntry : asIs;
+  const shownLine = options.redact ? redactSecrets : (line: string) => line;
 
   const totalChunks = () => {
     let total = 0;
@@ -190,7 +207,7 @@ export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
       end = bytes.length; // a line longer than the limit: index it as cut
     }
     const precedingTimestamp = file.lastTimestamp;
-    const entries = parseChunk(file, bytes.subarray(0, end), file.indexedTo, options.parse);
+    const entries = parseChunk(file, bytes.subarray(0, end), file.indexedTo, options.parse, shown);
     const keys = new Set<string>();
     let minTs = Number.POSITIVE_INFINITY;
     let maxTs = Number.NEGATIVE_INFINITY;
@@ -291,6 +308,7 @@ export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
         bytes,
         chunk.start,
         options.parse,
+        shown,
       );
       entries.sort((a, b) => b.ts - a.ts || b.offset - a.offset);
       cache.set(key, entries);
@@ -312,8 +330,8 @@ export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
         let end = text.indexOf("\n", start);
         if (end === -1) end = text.length;
         const line = text.slice(start, end);
-        if (line.length > 0 && candidate(line)) {
-          const entry = parseJsonLine(line, options.parse, chunk.precedingTimestamp);
+        if (line.length > 0 && candidate(shownLine(line))) {
+          const entry = shown(parseJsonLine(line, options.parse, chunk.precedingTimestamp));
           const ms = Date.parse(entry.timestamp);
           out.push({ entry, ts: Number.isNaN(ms) ? 0 : ms, file: file.identity, offset });
         }

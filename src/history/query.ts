@@ -115,10 +115,10 @@ export async function runHistoryQuery(
   const indexed = await index.refresh(deadline);
   const bloomKeys = Object.entries(query.filters).map(([field, value]) => bloomKey(field, value));
   const needle = query.search === null ? null : query.search.toLowerCase();
-  // A raw JSON line holds the filter values verbatim — for printable ASCII (writers escape quotes, backslashes
-  // and, in Python's default, every non-ASCII character; the processor's prefix escapes brackets) and except
-  // `level`, which defaults when the record has none (COMPLETED for summaries, INFO for entries). Lines without
-  // them need no parse.
+  // A raw JSON line (masked as the entries are) holds the filter values verbatim — for printable ASCII (writers
+  // escape quotes, backslashes and, in Python's default, every non-ASCII character; the processor's prefix
+  // escapes brackets) and except `level`, which defaults when the record has none (COMPLETED for summaries,
+  // INFO for entries). Lines without them need no parse.
   const verbatim = (text: string) => /^[\x20-\x21\x23-\x5a\x5e-\x7e]+$/.test(text);
   const needles = Object.entries(query.filters)
     .filter(([field, value]) => field !== "level" && value !== undefined && verbatim(value))

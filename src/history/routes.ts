@@ -10,7 +10,6 @@ import { errorBody } from "../http/errors.ts";
 import type { AppEnv } from "../http/upgrade.ts";
 import type { LogEntry } from "../logs/entry.ts";
 import { emptyAsUnset, filtersOf, isoTimestampParam, logFilterQuerySchema } from "../logs/query.ts";
-import { redactSecrets } from "../logs/redact.ts";
 import type { HistoryIndex, IndexedEntry } from "./index.ts";
 import {
   decodePosition,
@@ -70,7 +69,6 @@ export interface HistoryRoutesDeps {
   index: HistoryIndex;
   /** How long one page may take before it answers with what it has (`complete: false`). */
   budgetMs: number;
-  redact: boolean;
   describeIssue: (error: { issues: readonly z.core.$ZodIssue[] }) => { field: string; message: string };
 }
 
@@ -81,15 +79,16 @@ export function createHistoryRoutes(deps: HistoryRoutesDeps): Hono<AppEnv> {
     const { field, message } = deps.describeIssue(result.error);
     return c.json(errorBody(message, { field }), 400);
   });
-  /** One entry as the API returns it: the streamed shape plus its stable `id` (file identity and offset). */
-  const serialise = (item: IndexedEntry): string => {
-    const json = JSON.stringify({
+  /**
+   * One entry as the API returns it: the streamed shape plus its stable `id` (file identity and offset).
+   * The index hands out entries already masked.
+   */
+  const serialise = (item: IndexedEntry): string =>
+    JSON.stringify({
       ...item.entry,
       cursor: undefined,
       id: `${item.file}:${item.offset}`,
     } satisfies LogEntry & { id: string });
-    return deps.redact ? redactSecrets(json) : json;
-  };
 
   routes.get("/logs/api/entries", validate, async (c) => {
     const params = c.req.valid("query");

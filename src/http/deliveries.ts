@@ -2,13 +2,15 @@
  * `GET /logs/api/deliveries?bucket=<name|id>&limit=N`: the relay's recent deliveries of a bucket, newest first,
  * with headers and body, for the page's webhook view. Webhook bodies can hold anything a sender put in them,
  * so without LOGS_TOKEN this answers loopback clients only. Bodies are cut to a preview size so one request
- * stays bounded however large the stored bodies are.
+ * stays bounded however large the stored bodies are. With `redact`, credentials in headers, query and body are
+ * masked as in the log stream.
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { z } from "zod";
 import { encodeBody } from "../relay/message.ts";
 import type { RelayStore } from "../relay/store.ts";
+import { MASK_LOOKAHEAD_BYTES, maskBody, maskHeaders, maskQuery } from "./delivery-masking.ts";
 import { errorBody } from "./errors.ts";
 import type { LogsAccess } from "./logs-access.ts";
 import { type AppEnv, clientAddress } from "./upgrade.ts";
@@ -49,6 +51,8 @@ export function isLoopback(address: string): boolean {
 export interface DeliveriesRouteDeps {
   store: RelayStore;
   access: LogsAccess;
+  /** Mask credentials (REDACT_SECRETS). */
+  redact: boolean;
   describeIssue: (error: { issues: readonly z.core.$ZodIssue[] }) => { field: string; message: string };
 }
 
@@ -82,7 +86,13 @@ export function createDeliveriesRoutes(deps: DeliveriesRouteDeps): Hono<AppEnv> 
         buckets: buckets.map(({ id, name }) => ({ id, name })),
         deliveries: stored.map((delivery) => {
           const truncated = delivery.body.byteLength > BODY_PREVIEW_BYTES;
-          const { body, encoding } = encodeBody(cutAtCharacter(delivery.body, BODY_PREVIEW_BYTES));
+          const preview = deps.redact
+            ? cutAtCharacter(
+                maskBody(cutAtCharacter(delivery.body, BODY_PREVIEW_BYTES + MASK_LOOKAHEAD_BYTES)),
+                BODY_PREVIEW_BYTES,
+              )
+            : cutAtCharacter(delivery.body, BODY_PREVIEW_BYTES);
+          const { body, encoding } = encodeBody(preview);
           return {
             id: delivery.id,
             bucket_id: delivery.bucketId,
@@ -90,8 +100,8 @@ export function createDeliveriesRoutes(deps: DeliveriesRouteDeps): Hono<AppEnv> 
             input_id: delivery.inputId,
             input_name: names.get(delivery.inputId) ?? "",
             method: delivery.method,
-            query: delivery.query,
-            headers: delivery.headers,
+            query: deps.redact ? maskQuery(delivery.query) : delivery.query,
+            headers: deps.redact ? maskHeaders(delivery.headers) : delivery.headers,
             body,
             ...(encoding ? { body_encoding: encoding } : {}),
             ...(truncated ? { body_truncated: true, body_bytes: delivery.body.byteLength } : {}),

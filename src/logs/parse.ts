@@ -21,11 +21,21 @@ export function isLogFileName(name: string): boolean {
   return /\.(?:log|json|jsonl)(?:\.\d+)?$/.test(name) && !name.startsWith(".");
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes start with ESC by definition.
-const ANSI = /\u001b\[[0-9;]*m/g;
-const ESC = "\u001b";
+/**
+ * Every terminal control sequence (ECMA-48): CSI, 7- or 8-bit (colours, clear-screen, cursor moves); string
+ * commands ended by BEL or ST (OSC window titles and hyperlinks, DCS, SOS, PM, APC); other escapes (`ESC c`,
+ * `ESC ( 0`); then any C0 or C1 control but newline and tab. A terminal client printing any of them could be
+ * retitled, cleared or overwritten. A string command's body stops at the next ESC, BEL or C1 character, so an
+ * unterminated one costs a scan to there (never quadratic time) and its text stays, inert without its ESC.
+ */
+const TERMINAL_CONTROL =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+  /(?:\u001b\[|\u009b)[0-?]*[ -/]*[@-~]|(?:\u001b[\]PX^_]|[\u0090\u0098\u009d-\u009f])[^\u0007\u001b\u0080-\u009f]*(?:\u0007|\u001b\\|\u009c)|\u001b[ -/]*[0-~]|[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+/** Any character a control sequence starts with: one scan finds none in the common line. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 
-/** `<timestamp> <logger_name> <LEVEL> <message>`; ANSI codes are stripped before this runs. */
+/** `<timestamp> <logger_name> <LEVEL> <message>`; control sequences are stripped before this runs. */
 const TEXT_RECORD =
   /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:\d\d)?[ \t]+([\w.-]+)[ \t]+([\w.-]+)(?:[ \t]+(.*))?$/s;
 
@@ -45,7 +55,7 @@ const TASK_TYPE = /\[task_type=((?:\\.|[^\]\\])+)\]/;
 const TASK_STATUS = /\[task_status=((?:\\.|[^\]\\])+)\]/;
 
 export function stripAnsi(text: string): string {
-  return text.includes(ESC) ? text.replace(ANSI, "") : text;
+  return CONTROL.test(text) ? text.replace(TERMINAL_CONTROL, "") : text;
 }
 
 function unescapeBrackets(value: string): string {
