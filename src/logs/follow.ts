@@ -15,20 +15,12 @@
  *   files that appear later are read from the start. A follower taking over from another (`takeOverSince`)
  *   reads the files that one did not know and that changed since it stopped from the start too.
  */
-import {
-  closeSync,
-  type FSWatcher,
-  fstatSync,
-  openSync,
-  readdirSync,
-  readSync,
-  statSync,
-  watch,
-} from "node:fs";
+import { closeSync, type FSWatcher, fstatSync, readSync, watch } from "node:fs";
 import { join } from "node:path";
 import { createLineAssembler, type LineAssembler } from "./assemble.ts";
 import type { LogEntry } from "./entry.ts";
-import { formatOfFile, isLogFileName, type LogFormat, type ParseOptions } from "./parse.ts";
+import { createLogFileAccess, type LogFileEntry } from "./file-access.ts";
+import { formatOfFile, type LogFormat, type ParseOptions } from "./parse.ts";
 import type { PositionStore, SavedPosition } from "./positions.ts";
 
 /**
@@ -55,6 +47,8 @@ const SMALL_READ_BYTES = 64 * 1024;
 export interface FollowerOptions {
   dir: string;
   pollIntervalMs: number;
+  /** Follow log-named symlinks out of `dir` too (see file-access.ts); default false. */
+  followSymlinks?: boolean;
   parse: ParseOptions;
   emit: (entry: LogEntry) => void;
   log: (level: "info" | "warn" | "error", message: string) => void;
@@ -139,13 +133,6 @@ interface FollowedFile {
   emitted: boolean;
 }
 
-interface DirectoryListing {
-  identity: string;
-  path: string;
-  size: number;
-  mtimeMs: number;
-}
-
 export function createLogFollower(options: FollowerOptions): LogFollower {
   const { dir, log } = options;
   const files = new Map<string, FollowedFile>();
@@ -172,6 +159,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
   };
   const exact = options.exactPositions === true;
   const counters = { linesTruncated: 0, truncationsSeen: 0, rotationsSeen: 0 };
+  const access = createLogFileAccess({ dir, followSymlinks: options.followSymlinks === true, log });
 
   const setDirectoryExists = (exists: boolean) => {
     if (exists === dirExists) return;
@@ -207,29 +195,9 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     else void scan();
   }
 
-  function listDirectory(): DirectoryListing[] | null {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "ENOTDIR") log("warn", `cannot list ${dir}: ${String(error)}`);
-      return null;
-    }
-    const listing: DirectoryListing[] = [];
-    for (const name of names) {
-      if (!isLogFileName(name)) continue;
-      const path = join(dir, name);
-      try {
-        const stat = statSync(path);
-        if (!stat.isFile()) continue;
-        listing.push({ identity: `${stat.dev}:${stat.ino}`, path, size: stat.size, mtimeMs: stat.mtimeMs });
-      } catch (error) {
-        // Gone between readdir and stat, a dangling symlink or a symlink loop: not a file we can follow.
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== "ENOENT" && code !== "ELOOP") log("warn", `cannot stat ${path}: ${String(error)}`);
-      }
-    }
+  function listDirectory(): LogFileEntry[] | null {
+    const listing = access.list();
+    if (listing === null) return null;
     if (listing.length > MAX_FOLLOWED_FILES) {
       if (!warnedTooMany)
         log("warn", `${listing.length} log files; following the ${MAX_FOLLOWED_FILES} newest`);
@@ -244,7 +212,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
    * Where to start a file: its saved position, else its end at start-up (its start when taking over) or its
    * start later.
    */
-  function startOffset(entry: DirectoryListing, atStartUp: boolean): number {
+  function startOffset(entry: LogFileEntry, atStartUp: boolean): number {
     if (!atStartUp) return 0;
     const saved = savedPositions.get(entry.identity);
     if (saved !== undefined && saved.offset <= entry.size) return saved.offset;
@@ -252,7 +220,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     return since !== undefined && entry.mtimeMs >= since ? 0 : entry.size;
   }
 
-  function follow(entry: DirectoryListing, atStartUp: boolean): FollowedFile {
+  function follow(entry: LogFileEntry, atStartUp: boolean): FollowedFile {
     const format = formatOfFile(entry.path);
     const emit = exact
       ? (logEntry: LogEntry) => {
@@ -290,17 +258,8 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
 
   /** Opens the file by path and checks it is still the inode we follow; false when the name moved on. */
   function openDescriptor(file: FollowedFile): boolean {
-    let fd: number;
-    try {
-      fd = openSync(file.path, "r");
-    } catch {
-      return false;
-    }
-    const stat = fstatSync(fd);
-    if (`${stat.dev}:${stat.ino}` !== file.identity) {
-      closeSync(fd);
-      return false;
-    }
+    const fd = access.open(file.path, file.identity);
+    if (fd === null) return false;
     file.fd = fd;
     file.fdUsed = false;
     return true;

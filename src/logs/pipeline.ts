@@ -117,6 +117,7 @@ export async function createLogPipeline(
   const follower = createLogFollower({
     dir: config.logDir,
     pollIntervalMs: config.logPollIntervalMs,
+    followSymlinks: config.logFollowSymlinks,
     parse: { naiveZone: config.naiveZone },
     emit: (entry) => hub.publish(entry),
     onBatchEnd: () => hub.endBatch(),
@@ -173,6 +174,7 @@ function createClusterPipeline(
       createLogFollower({
         dir: config.logDir,
         pollIntervalMs: config.logPollIntervalMs,
+        followSymlinks: config.logFollowSymlinks,
         parse: { naiveZone: config.naiveZone },
         emit: hooks.emit,
         onBatchEnd: hooks.onBatchEnd,
