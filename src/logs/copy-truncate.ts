@@ -37,6 +37,7 @@ const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&
 export function isRotatedName(name: string, original: string): boolean {
   const ext = extname(original);
   const stem = original.slice(0, original.length - ext.length);
+  if (!name.startsWith(stem)) return false; // most pairs: no pattern to build
   const appended = `${escapeRegExp(original)}(?:\\.\\d+|${DATE_SUFFIX})`;
   const beforeExtension = ext === "" ? null : `${escapeRegExp(stem)}${DATE_SUFFIX}${escapeRegExp(ext)}`;
   return new RegExp(`^(?:${appended}${beforeExtension === null ? "" : `|${beforeExtension}`})$`).test(name);

@@ -568,8 +568,11 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       const offset = startOffset(entry, fromEnd, sources);
       if (offset === null) continue; // maybe a copy whose original is not emptied yet: seen again next pass
       const file = follow(entry, offset);
-      if (!fromEnd && offset > 0) copied.push(file);
-      else added.push({ file, size: entry.size });
+      if (fromEnd || offset === 0) added.push({ file, size: entry.size });
+      else {
+        log("info", `${entry.path} is a copy of a followed file; reading it from byte ${offset}`);
+        copied.push(file);
+      }
     }
     // The new files' starting positions count as progress: a writer taking over must not follow them from
     // their end again.
