@@ -99,6 +99,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
   };
   const historyIndex = createHistoryIndex({
     dir: config.logDir,
+    followSymlinks: config.logFollowSymlinks,
     parse: { naiveZone: config.naiveZone },
     cacheChunks: config.historyCacheChunks,
     redact: config.redactSecrets,

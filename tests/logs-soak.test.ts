@@ -4,7 +4,7 @@
  * exactly its subsequence of the reference stream (every line once, each file in write order).
  */
 import { expect, test } from "bun:test";
-import { copyFileSync, renameSync, truncateSync } from "node:fs";
+import { copyFileSync, existsSync, renameSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { entryMatches, type LogFilters } from "../src/hub/topics.ts";
 import type { LogEntry } from "../src/logs/entry.ts";
@@ -112,13 +112,17 @@ test("soak: rotation, copy-truncate, day switch, resuming and slow clients — e
       append(server, "server.log", "");
     }
     if (batch % 9 === 8) {
-      // Copy-truncate, in a quiet moment (what hookstream has not read by then is only in the copy).
+      // Copy-truncate as logrotate does it: the previous copy moves on, the file is copied to worker.log.1
+      // (a log name, continued from where worker.log had been read) and emptied. In a quiet moment: a file
+      // that grows back past where it had been read before its shrink is noticed is not seen as truncated.
       await waitFor(
         async () => (await entriesSeen(server)) === written,
         10_000,
         "follower caught up before truncation",
       );
-      copyFileSync(join(server.logDir, "worker.log"), join(server.logDir, "worker.copy"));
+      const copy = join(server.logDir, "worker.log.1");
+      if (existsSync(copy)) renameSync(copy, join(server.logDir, `worker.log.${batch}`));
+      copyFileSync(join(server.logDir, "worker.log"), copy);
       truncateSync(join(server.logDir, "worker.log"), 0);
     }
     if (!daySwitched && Date.now() - started > SOAK_MS / 2) {

@@ -12,18 +12,11 @@
  * Memory: 100 bytes to 2 KiB per chunk (1 GB of logs ≈ 4,000 chunks ≈ 1–8 MB) plus the cache, bounded by
  * `cacheChunks`; past MAX_INDEX_CHUNKS the oldest files are left out and queries say they are incomplete.
  */
-import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { fieldValue } from "../hub/topics.ts";
 import { createLineAssembler } from "../logs/assemble.ts";
 import { FILTER_FIELDS, type LogEntry } from "../logs/entry.ts";
-import {
-  formatOfFile,
-  isLogFileName,
-  type LogFormat,
-  type ParseOptions,
-  parseJsonLine,
-} from "../logs/parse.ts";
+import { createLogFileAccess, type LogFileEntry } from "../logs/file-access.ts";
+import { formatOfFile, type LogFormat, type ParseOptions, parseJsonLine } from "../logs/parse.ts";
 import { redactEntry, redactSecrets } from "../logs/redact.ts";
 import { type Bloom, bloomAdd, createBloom } from "./bloom.ts";
 
@@ -66,6 +59,8 @@ export interface IndexedEntry {
 
 export interface HistoryIndexOptions {
   dir: string;
+  /** Read log-named symlinks out of `dir` too (see logs/file-access.ts); default false. */
+  followSymlinks?: boolean;
   parse: ParseOptions;
   cacheChunks: number;
   /** Mask secrets in everything the index hands out (entries and the lines `scan` tests). */
@@ -169,6 +164,11 @@ export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
   let warnedCap = false;
   const shown = options.redact ? redactEntry : asIs;
   const shownLine = options.redact ? redactSecrets : (line: string) => line;
+  const access = createLogFileAccess({
+    dir: options.dir,
+    followSymlinks: options.followSymlinks === true,
+    log: options.log,
+  });
 
   const totalChunks = () => {
     let total = 0;
@@ -176,31 +176,19 @@ export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
     return total;
   };
 
-  function listDirectory() {
-    let names: string[];
-    try {
-      names = readdirSync(options.dir);
-    } catch {
-      return [];
-    }
-    const listing: Array<{ identity: string; path: string; size: number; mtimeMs: number }> = [];
-    for (const name of names) {
-      if (!isLogFileName(name)) continue;
-      const path = join(options.dir, name);
-      try {
-        const stat = statSync(path);
-        if (stat.isFile())
-          listing.push({ identity: `${stat.dev}:${stat.ino}`, path, size: stat.size, mtimeMs: stat.mtimeMs });
-      } catch {
-        // gone, dangling or looping: not indexable, like the follower
-      }
-    }
-    return listing.sort((a, b) => b.mtimeMs - a.mtimeMs); // newest first, so the cap drops the oldest
+  function listDirectory(): LogFileEntry[] {
+    // newest first, so the cap drops the oldest
+    return (access.list() ?? []).sort((a, b) => b.mtimeMs - a.mtimeMs);
   }
+
+  /** The bytes [start, end) of an indexed file; null when its name no longer holds it (until the next refresh). */
+  const readRange = (file: IndexedFile, start: number, end: number): Promise<Uint8Array | null> =>
+    access.read(file.path, file.identity, start, end);
 
   async function indexChunk(file: IndexedFile, size: number): Promise<boolean> {
     const readTo = Math.min(size, file.indexedTo + CHUNK_BYTES + MAX_LINE_BYTES);
-    const bytes = await Bun.file(file.path).slice(file.indexedTo, readTo).bytes();
+    const bytes = await readRange(file, file.indexedTo, readTo);
+    if (bytes === null) return false;
     let end = chunkEnd(bytes);
     if (end === 0) {
       if (bytes.length < MAX_LINE_BYTES) return false; // only a half-written line so far
@@ -302,7 +290,8 @@ export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
         cache.set(key, cached);
         return cached;
       }
-      const bytes = await Bun.file(file.path).slice(chunk.start, chunk.end).bytes();
+      const bytes = await readRange(file, chunk.start, chunk.end);
+      if (bytes === null) return []; // renamed or replaced since the last refresh: not cached
       const entries = parseChunk(
         { ...file, lastTimestamp: chunk.precedingTimestamp },
         bytes,
@@ -318,7 +307,8 @@ export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
     isCached: (file, chunk) => cache.has(`${file.identity}:${file.generation}:${chunk.start}`),
     async scan(file, chunk, candidate) {
       if (file.format !== "json") return null;
-      const bytes = await Bun.file(file.path).slice(chunk.start, chunk.end).bytes();
+      const bytes = await readRange(file, chunk.start, chunk.end);
+      if (bytes === null) return [];
       const text = new TextDecoder().decode(bytes);
       // A lone "{" starts a pretty-printed record spread over lines: such chunks are parsed whole.
       if (text.startsWith("{\n") || text.includes("\n{\n")) return null;

@@ -6,7 +6,8 @@
  *   its position and its rest is read before the new `x.log`, which is read from its first byte.
  * - Reads go through an open descriptor (`Bun.file(fd).slice`), so the bytes read always belong to the file
  *   whose position we hold, even if the name was reused in between; a file deleted while tailed is drained.
- * - A size below our position means copy-truncate: start again at 0.
+ * - A size below our position means copy-truncate: start again at 0. The copy is recognised and continues
+ *   where the original had been read (copy-truncate.ts), and its rest is read before the original's new lines.
  * - `fs.watch` is only a hint; a cheap poll of the directory is the safety net, so a missed event delays a
  *   line by at most one poll interval and never stalls the stream.
  * - Reads are bounded chunks and only whole lines are consumed: a half-written line waits for its newline,
@@ -15,20 +16,20 @@
  *   files that appear later are read from the start. A follower taking over from another (`takeOverSince`)
  *   reads the files that one did not know and that changed since it stopped from the start too.
  */
-import {
-  closeSync,
-  type FSWatcher,
-  fstatSync,
-  openSync,
-  readdirSync,
-  readSync,
-  statSync,
-  watch,
-} from "node:fs";
+import { closeSync, type FSWatcher, fstatSync, readSync, watch } from "node:fs";
 import { join } from "node:path";
 import { createLineAssembler, type LineAssembler } from "./assemble.ts";
+import {
+  COPY_HEAD_BYTES,
+  type CopySource,
+  copySources,
+  createCopyTracker,
+  readHead,
+  readHeadOf,
+} from "./copy-truncate.ts";
 import type { LogEntry } from "./entry.ts";
-import { formatOfFile, isLogFileName, type LogFormat, type ParseOptions } from "./parse.ts";
+import { createLogFileAccess, type LogFileEntry } from "./file-access.ts";
+import { formatOfFile, type LogFormat, type ParseOptions } from "./parse.ts";
 import type { PositionStore, SavedPosition } from "./positions.ts";
 import { createTwinWindow, type TwinStats, type TwinWindow } from "./twins.ts";
 
@@ -56,6 +57,8 @@ const SMALL_READ_BYTES = 64 * 1024;
 export interface FollowerOptions {
   dir: string;
   pollIntervalMs: number;
+  /** Follow log-named symlinks out of `dir` too (see file-access.ts); default false. */
+  followSymlinks?: boolean;
   parse: ParseOptions;
   emit: (entry: LogEntry) => void;
   log: (level: "info" | "warn" | "error", message: string) => void;
@@ -136,9 +139,12 @@ interface FollowedFile {
   readAgain: boolean;
   /**
    * False from discovery until the scan that found the file has drained the files it already followed: a
-   * watch event for a new `x.log` must not overtake the rest of the renamed `x.log.1`.
+   * watch event for a new `x.log` must not overtake the rest of the renamed `x.log.1`. False again from a
+   * truncation until the next scan has read the rest of the file's copy, if any.
    */
   ready: boolean;
+  /** The file's first bytes read so far, up to COPY_HEAD_BYTES: how its copy is recognised once emptied. */
+  head: Uint8Array;
   /** Until when the file is re-checked every HOT_POLL_MS (it grew recently). */
   hotUntil: number;
   /** With exactPositions: byte offset of the first line the assembler still holds, if any. */
@@ -147,13 +153,6 @@ interface FollowedFile {
   emitted: boolean;
   /** File offset of the read step being parsed: where its entries are read again from after a restart. */
   stepStart: number;
-}
-
-interface DirectoryListing {
-  identity: string;
-  path: string;
-  size: number;
-  mtimeMs: number;
 }
 
 export function createLogFollower(options: FollowerOptions): LogFollower {
@@ -213,6 +212,8 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     const twin = held?.get(file.identity);
     return twin === undefined ? own : Math.min(own, twin);
   };
+  const access = createLogFileAccess({ dir, followSymlinks: options.followSymlinks === true, log });
+  const copies = createCopyTracker();
 
   const setDirectoryExists = (exists: boolean) => {
     if (exists === dirExists) return;
@@ -248,29 +249,9 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     else void scan();
   }
 
-  function listDirectory(): DirectoryListing[] | null {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "ENOTDIR") log("warn", `cannot list ${dir}: ${String(error)}`);
-      return null;
-    }
-    const listing: DirectoryListing[] = [];
-    for (const name of names) {
-      if (!isLogFileName(name)) continue;
-      const path = join(dir, name);
-      try {
-        const stat = statSync(path);
-        if (!stat.isFile()) continue;
-        listing.push({ identity: `${stat.dev}:${stat.ino}`, path, size: stat.size, mtimeMs: stat.mtimeMs });
-      } catch (error) {
-        // Gone between readdir and stat, a dangling symlink or a symlink loop: not a file we can follow.
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== "ENOENT" && code !== "ELOOP") log("warn", `cannot stat ${path}: ${String(error)}`);
-      }
-    }
+  function listDirectory(): LogFileEntry[] | null {
+    const listing = access.list();
+    if (listing === null) return null;
     if (listing.length > MAX_FOLLOWED_FILES) {
       if (!warnedTooMany)
         log("warn", `${listing.length} log files; following the ${MAX_FOLLOWED_FILES} newest`);
@@ -282,18 +263,19 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
   }
 
   /**
-   * Where to start a file: its saved position, else its end at start-up (its start when taking over) or its
-   * start later.
+   * Where to start a file: at start-up its saved position, else its end (its start when taking over); later
+   * its start, or where its original had been read for a copy (null: not yet, see copy-truncate.ts).
    */
-  function startOffset(entry: DirectoryListing, atStartUp: boolean): number {
-    if (!atStartUp) return 0;
+  function startOffset(entry: LogFileEntry, atStartUp: boolean, sources: CopySource[]): number | null {
+    const first = () => readHead(access, entry.path, entry.identity, COPY_HEAD_BYTES);
+    if (!atStartUp) return copies.startOf(entry, sources, first, Date.now());
     const saved = savedPositions.get(entry.identity);
     if (saved !== undefined && saved.offset <= entry.size) return saved.offset;
     const since = options.takeOverSince;
     return since !== undefined && entry.mtimeMs >= since ? 0 : entry.size;
   }
 
-  function follow(entry: DirectoryListing, atStartUp: boolean): FollowedFile {
+  function follow(entry: LogFileEntry, offset: number): FollowedFile {
     const format = formatOfFile(entry.path);
     const pass =
       twins === null
@@ -314,7 +296,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       identity: entry.identity,
       path: entry.path,
       format,
-      offset: startOffset(entry, atStartUp),
+      offset,
       fd: null,
       fdUsed: false,
       lastActivity: Date.now(),
@@ -323,13 +305,24 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       reading: null,
       readAgain: false,
       ready: false,
+      head: new Uint8Array(0),
       hotUntil: 0,
       heldFrom: null,
       emitted: false,
       stepStart: 0,
     };
     files.set(entry.identity, file);
+    rememberHead(file);
     return file;
+  }
+
+  /** Extends the remembered head to what has been read (a positioned read of at most COPY_HEAD_BYTES). */
+  function rememberHead(file: FollowedFile): void {
+    const length = Math.min(COPY_HEAD_BYTES, file.offset);
+    if (file.head.length >= length) return;
+    const head =
+      file.fd === null ? readHead(access, file.path, file.identity, length) : readHeadOf(file.fd, length);
+    if (head !== null) file.head = head;
   }
 
   function closeDescriptor(file: FollowedFile) {
@@ -341,17 +334,8 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
 
   /** Opens the file by path and checks it is still the inode we follow; false when the name moved on. */
   function openDescriptor(file: FollowedFile): boolean {
-    let fd: number;
-    try {
-      fd = openSync(file.path, "r");
-    } catch {
-      return false;
-    }
-    const stat = fstatSync(fd);
-    if (`${stat.dev}:${stat.ino}` !== file.identity) {
-      closeSync(fd);
-      return false;
-    }
+    const fd = access.open(file.path, file.identity);
+    if (fd === null) return false;
     file.fd = fd;
     file.fdUsed = false;
     return true;
@@ -458,15 +442,23 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     file: FollowedFile,
     length = READ_CHUNK_BYTES,
   ): { start: number; length: number; bytes: Promise<Uint8Array | null> } | null {
+    if (!file.ready) return null;
     const size = fstatSync(file.fd as number).size;
     if (size < file.offset) {
       log("info", `${file.path} was truncated; reading it again from the start`);
       counters.truncationsSeen++;
+      copies.emptied(file.identity, { path: file.path, offset: file.offset, head: file.head }, Date.now());
+      file.head = new Uint8Array(0);
       file.offset = 0;
       file.skippingLongLine = false;
       file.assembler.flush();
       file.heldFrom = null;
+      // Its new lines wait for the next scan, which reads the rest of its copy (if it has one) first.
+      file.ready = false;
+      void scan();
+      return null;
     }
+    rememberHead(file);
     if (size === file.offset) return null;
     const start = file.offset;
     return { start, length, bytes: readSlice(file, start, Math.min(size, start + length)) };
@@ -598,6 +590,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
 
   async function forget(file: FollowedFile): Promise<void> {
     // Deleted (or no longer a log file): read what is left through the open descriptor, then let go.
+    file.ready = true;
     if (file.fd !== null) await pump(file);
     closeDescriptor(file);
     files.delete(file.identity);
@@ -620,9 +613,12 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     identityByPath.clear();
     for (const entry of listing) identityByPath.set(entry.path, entry.identity);
 
-    // Known files first (a rotated file's rest comes before its successor), then new ones.
+    // Known files first (a rotated file's rest comes before its successor), then new ones; a copy's rest
+    // before the new lines of its emptied original.
     const known: FollowedFile[] = [];
+    const held: FollowedFile[] = [];
     for (const file of [...files.values()]) {
+      if (!file.ready) held.push(file);
       const entry = present.get(file.identity);
       if (entry === undefined) {
         await forget(file);
@@ -636,10 +632,28 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       if (entry.size !== file.offset) known.push(file);
       else if (file.fd !== null && Date.now() - file.lastActivity > IDLE_DESCRIPTOR_MS) closeDescriptor(file);
     }
-    const added = [...present.values()].map((entry) => ({ file: follow(entry, fromEnd), size: entry.size }));
+    const added: Array<{ file: FollowedFile; size: number }> = [];
+    const copied: FollowedFile[] = [];
+    let sources: CopySource[] | undefined;
+    for (const entry of present.values()) {
+      sources ??= fromEnd ? [] : copySources(files.values(), listing);
+      const offset = startOffset(entry, fromEnd, sources);
+      if (offset === null) continue; // maybe a copy whose original is not emptied yet: seen again next pass
+      const file = follow(entry, offset);
+      if (fromEnd || offset === 0) added.push({ file, size: entry.size });
+      else {
+        log("info", `${entry.path} is a copy of a followed file; reading it from byte ${offset}`);
+        copied.push(file);
+      }
+    }
     // The new files' starting positions count as progress: a writer taking over must not follow them from
     // their end again.
-    if (added.length > 0) await endBatch();
+    if (added.length + copied.length > 0) await endBatch();
+    for (const file of copied) {
+      file.ready = true;
+      await pump(file);
+    }
+    for (const file of held) file.ready = true;
     for (const file of known) await pump(file);
     for (const { file, size } of added) {
       file.ready = true;

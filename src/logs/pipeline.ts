@@ -117,6 +117,7 @@ export async function createLogPipeline(
   const follower = createLogFollower({
     dir: config.logDir,
     pollIntervalMs: config.logPollIntervalMs,
+    followSymlinks: config.logFollowSymlinks,
     parse: { naiveZone: config.naiveZone },
     pairTwins: config.logDedupe,
     emit: (entry) => hub.publish(entry),
@@ -174,6 +175,7 @@ function createClusterPipeline(
       createLogFollower({
         dir: config.logDir,
         pollIntervalMs: config.logPollIntervalMs,
+        followSymlinks: config.logFollowSymlinks,
         parse: { naiveZone: config.naiveZone },
         pairTwins: config.logDedupe,
         emit: hooks.emit,
