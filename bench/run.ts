@@ -49,6 +49,7 @@ import { runIdle } from "./scenarios/idle.ts";
 import { runLatency } from "./scenarios/latency.ts";
 import { runMaxRate } from "./scenarios/maxrate.ts";
 import { runProfile } from "./scenarios/profile.ts";
+import { renderTwinsBlock, runTwinsBench, spliceTwinsBlock, type TwinsRow, twinsBlockOf } from "./twins.ts";
 import { probeWatch } from "./watch-events.ts";
 
 const SECTIONS = [
@@ -61,12 +62,13 @@ const SECTIONS = [
   "history",
   "relay",
   "cluster",
+  "twins",
   "watch",
   "profile",
 ] as const;
 type Section = (typeof SECTIONS)[number];
 /** Sections with a block of their own in the page: run alone, they replace only that block. */
-const BLOCK_SECTIONS: readonly Section[] = ["cluster"];
+const BLOCK_SECTIONS: readonly Section[] = ["cluster", "twins"];
 
 const DOCS_FILE = join(REPO_ROOT, "docs/benchmarks.md");
 const PROFILE_DIR = join(REPO_ROOT, "bench/profiles");
@@ -237,6 +239,8 @@ async function perServer<T>(section: Section, run: (c: BenchContext) => Promise<
   }
 }
 
+/** The pairing section's rows: kept apart from BenchResults, it has a block of its own in the page. */
+let twins: TwinsRow[] | null = null;
 let exitCode = 0;
 try {
   for (const section of sections) {
@@ -299,6 +303,13 @@ try {
           });
         }
         break;
+      case "twins":
+        if (servers.includes("hookstream")) {
+          await attempt("twins", async () => {
+            twins = await runTwinsBench(ctx);
+          });
+        }
+        break;
       case "watch":
         await attempt("watch", async () => {
           log("watch: fs.watch events for appends 1 ms apart, in bursts of 50");
@@ -333,6 +344,10 @@ if (results.cluster !== null && results.cluster.rows.length > 0)
   log(`\n## Cluster mode\n\n${renderClusterTable(results.cluster)}`);
 if (results.cluster !== null && results.cluster.logStream.length > 0)
   log(`\n## Cluster mode: log stream\n\n${renderLogStreamTable(results.cluster.logStream)}`);
+if (twins !== null)
+  log(
+    `\n## One record, one entry\n\n${renderTwinsBlock(twins, "bun run bench", "now", describeHookstream())}`,
+  );
 if (results.profile !== null) log(`\n## Profile\n\n${profile}\n\nProfile file: ${results.profile.file}`);
 
 if (writeDocs) {
@@ -367,11 +382,13 @@ if (writeDocs) {
             hookstream: describeHookstream(),
             cpuModel: machine.cpuModel,
           });
+  const twinsBlock =
+    twins === null ? twinsBlockOf(previous) : renderTwinsBlock(twins, command, date, describeHookstream());
   if (blockOnly && previous !== "") {
-    if (results.cluster !== null) {
-      writeFileSync(DOCS_FILE, spliceClusterBlock(previous, cluster));
-      log(`\nwrote the cluster block of ${DOCS_FILE}`);
-    } else log("\ndocs/benchmarks.md left as it is (the cluster section failed)");
+    if (results.cluster !== null || twins !== null) {
+      writeFileSync(DOCS_FILE, spliceTwinsBlock(spliceClusterBlock(previous, cluster), twinsBlock));
+      log(`\nwrote the ${sections.join(" and ")} block of ${DOCS_FILE}`);
+    } else log("\ndocs/benchmarks.md left as it is (the block sections failed)");
   } else {
     writeFileSync(
       DOCS_FILE,
@@ -390,6 +407,7 @@ if (writeDocs) {
         analysis,
       }),
     );
+    writeFileSync(DOCS_FILE, spliceTwinsBlock(readFileSync(DOCS_FILE, "utf8"), twinsBlock));
     log(`\nwrote ${DOCS_FILE}`);
   }
 } else log("\ndocs/benchmarks.md left as it is (partial or quick run; --docs writes it)");

@@ -267,6 +267,28 @@ describe("one record, one entry", () => {
     );
   }
 
+  test("a burst where the text file runs far ahead of the JSON file pairs every record and never stalls", async () => {
+    await using server = await startTestServer({ files: { [TEXT]: "", [JSON_FILE]: "" } });
+    const all = await connectLogs(server);
+    const count = 30_000;
+    let text = "";
+    let json = "";
+    for (let seq = 0; seq < count; seq++) {
+      const ts = `2026-12-02T05:00:${String(Math.floor(seq / 1000) % 60).padStart(2, "0")}.${String(seq).padStart(6, "0")}+00:00`;
+      text += `${ts} ${TEXT} INFO repo [push][h-${seq % 7}][bot]: msg ${seq}\n`;
+      json += `${JSON.stringify({ type: "log_entry", timestamp: ts, level: "INFO", logger_name: TEXT, message: `repo [push][h-${seq % 7}][bot]: msg ${seq}` })}\n`;
+    }
+    // The whole text copy first, then the whole JSON copy: the window fills with text copies, the text
+    // reader pauses, and the JSON reader brings their twins.
+    appendFileSync(join(server.logDir, TEXT), text);
+    appendFileSync(join(server.logDir, JSON_FILE), json);
+    const seqs = await takeSeqs(all, count);
+    expect(seqs).toEqual(Array.from({ length: count }, (_, seq) => seq));
+    await expect(all.next(300)).rejects.toThrow("no message");
+    const twins = (await health(server)).logs.twins;
+    expect(twins).toMatchObject({ pairs_merged: count, held: 0 });
+  }, 60_000);
+
   test("LOG_DEDUPE=false streams every file's lines as they are: both copies", async () => {
     await using server = await startTestServer({
       env: { LOG_DEDUPE: "false" },

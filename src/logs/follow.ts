@@ -195,6 +195,10 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
             }
             return false;
           },
+          formatPresent: (format) => {
+            for (const file of files.values()) if (file.format === format) return true;
+            return false;
+          },
           // A watch event for the twin's file may be dropped: poll that file until the twin is read.
           expecting: (format) => {
             const now = Date.now();
@@ -501,7 +505,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       const backpressure = batchEnd();
       if (backpressure !== undefined) await backpressure;
       // This file ran far ahead of its twin file (a catch-up): let the other one catch up first.
-      while (twins?.mustPause(file.format) === true && !stopped) await twins.room();
+      while (twins?.mustPause(file.format) === true && !stopped) await twins.room(file.format);
     }
     flushText(file);
     await endBatch();

@@ -68,8 +68,8 @@ export interface TwinWindow {
   held(): number;
   /** Whether a file of this format should stop reading: the window is full of its copies. */
   mustPause(format: LogFormat): boolean;
-  /** Resolves when the window has room again (or at once). */
-  room(): Promise<void>;
+  /** Resolves when a reader of this format may go on (at once if it need not pause). */
+  room(format: LogFormat): Promise<void>;
   /** Per file identity: the earliest position of an entry still held from it. */
   heldPositions(): Map<string, number>;
   stats(): TwinStats;
@@ -81,6 +81,8 @@ export interface TwinWindowOptions {
   formatBusy(format: LogFormat): boolean;
   /** A copy started waiting for a twin of this format while none waited: look for it promptly. */
   expecting?(format: LogFormat): void;
+  /** Whether any file of this format is followed: where none is, a copy let through needs no remembering. */
+  formatPresent?(format: LogFormat): boolean;
   now?: () => number;
   waitMs?: number;
   maxHeld?: number;
@@ -89,10 +91,20 @@ export interface TwinWindowOptions {
   rememberMs?: number;
 }
 
+interface Released {
+  /** The record as far as pairing needs it; a long message only by its fingerprint, to bound memory. */
+  level: string;
+  logger: string | null;
+  fingerprint: string;
+  timestamp: string;
+  format: LogFormat;
+  at: number;
+}
+
 interface Held {
   entry: LogEntry;
-  /** null: released as soon as it reaches the head (it cannot have a twin). */
-  key: string | null;
+  /** false: released as soon as it reaches the head (it cannot have a twin, or does not wait for one). */
+  waits: boolean;
   format: LogFormat;
   sources: TwinSource[];
   deadline: number;
@@ -129,17 +141,45 @@ export function mergeTwins(json: LogEntry, text: LogEntry): LogEntry {
   return merged;
 }
 
-/** The pairing key, or null for entries that have no twin to wait for. */
+/** Whether an entry can have a twin at all: raw lines, summaries and cut lines exist in one copy. */
+function pairable(entry: LogEntry): boolean {
+  return entry.level !== "UNKNOWN" && entry.summary === undefined && entry.truncated !== true;
+}
+
+/** The message as remembered: itself, or its hash and length when long. */
+function fingerprintOf(message: string): string {
+  return message.length > MAX_KEY_MESSAGE_CHARS
+    ? `#${Bun.hash(message).toString(36)}:${message.length}`
+    : message;
+}
+
+/** The pairing key as one string (for sets of keys), or null for entries that have no twin. */
 export function twinKey(entry: LogEntry): string | null {
-  if (entry.level === "UNKNOWN" || entry.summary !== undefined || entry.truncated === true) return null;
-  const message =
-    entry.message.length > MAX_KEY_MESSAGE_CHARS
-      ? `#${Bun.hash(entry.message).toString(36)}:${entry.message.length}`
-      : entry.message;
-  return `${entry.timestamp}\u0000${entry.level}\u0000${entry.logger_name ?? ""}\u0000${message}`;
+  if (!pairable(entry)) return null;
+  return `${entry.timestamp}\u0000${entry.level}\u0000${entry.logger_name ?? ""}\u0000${fingerprintOf(entry.message)}`;
+}
+
+/** Copies of one record: same instant (the caller looked it up by timestamp), level, logger and message. */
+function sameRecord(a: LogEntry, b: LogEntry): boolean {
+  return a.level === b.level && a.logger_name === b.logger_name && a.message === b.message;
 }
 
 const otherFormat = (format: LogFormat): LogFormat => (format === "json" ? "text" : "json");
+
+/** A map from timestamp to a short list; lookups hash a 32-character string, not a whole message. */
+function listPush<T>(map: Map<string, T[]>, key: string, item: T): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [item]);
+  else list.push(item);
+}
+
+function listRemove<T>(map: Map<string, T[]>, key: string, item: T): void {
+  const list = map.get(key);
+  if (list === undefined) return;
+  const i = list.indexOf(item);
+  if (i !== -1) list.splice(i, 1);
+  if (list.length === 0) map.delete(key);
+}
 
 export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
   const now = options.now ?? Date.now;
@@ -152,74 +192,100 @@ export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
   /** Held entries in arrival order; `head` indexes the first still held. */
   let queue: Held[] = [];
   let head = 0;
-  /** Held copies still waiting for a twin, by key (copies pair one to one: a key may hold several). */
+  /** Held copies still waiting for a twin, by timestamp (copies pair one to one: a record may be there twice). */
   const waiting = new Map<string, Held[]>();
-  /** Copies released unpaired: key → formats released, with when (for expiry); insertion order is age. */
-  const released = new Map<string, { formats: LogFormat[]; at: number }>();
+  /**
+   * Copies released unpaired, oldest first in a ring (a Map iterated from its front after many deletes
+   * slows down with the deleted slots it skips: measured 60 µs a line), and by timestamp for the lookup.
+   */
+  const ring: Array<Released | undefined> = [];
+  let ringStart = 0;
+  let ringSize = 0;
+  const released = new Map<string, Released[]>();
   const seenFormats = new Set<LogFormat>();
   /** Per logger: unpaired releases in a row (a pairing resets it). */
   const unpairedRun = new Map<string, number>();
-  let roomWaiters: Array<() => void> = [];
+  let roomWaiters: Array<{ format: LogFormat; resolve: () => void }> = [];
   const stats = { pairsMerged: 0, twinNeverCame: 0, lateTwinsDropped: 0, releasedAtLimit: 0 };
 
   const heldCount = () => queue.length - head;
 
-  const dropWaiting = (item: Held) => {
-    if (item.key === null) return;
-    const list = waiting.get(item.key);
-    if (list === undefined) return;
-    const i = list.indexOf(item);
-    if (i !== -1) list.splice(i, 1);
-    if (list.length === 0) waiting.delete(item.key);
-  };
-
   const noteLogger = (entry: LogEntry, paired: boolean) => {
     const logger = entry.logger_name ?? "";
     if (paired) {
-      unpairedRun.delete(logger);
+      if (unpairedRun.size > 0) unpairedRun.delete(logger);
       return;
     }
     if (!unpairedRun.has(logger) && unpairedRun.size >= MAX_TRACKED_LOGGERS) return;
     unpairedRun.set(logger, (unpairedRun.get(logger) ?? 0) + 1);
   };
 
-  const remember = (key: string, format: LogFormat, at: number) => {
-    const known = released.get(key);
-    if (known !== undefined) known.formats.push(format);
-    else released.set(key, { formats: [format], at });
-    while (released.size > rememberMax) {
-      const oldest = released.keys().next().value as string;
-      released.delete(oldest);
-    }
+  const forgetOldest = () => {
+    const oldest = ring[ringStart] as Released;
+    ring[ringStart] = undefined;
+    ringStart = (ringStart + 1) % rememberMax;
+    ringSize--;
+    listRemove(released, oldest.timestamp, oldest);
+  };
+
+  const remember = (entry: LogEntry, format: LogFormat, at: number) => {
+    if (ringSize === rememberMax) forgetOldest();
+    const item: Released = {
+      level: entry.level,
+      logger: entry.logger_name,
+      fingerprint: fingerprintOf(entry.message),
+      timestamp: entry.timestamp,
+      format,
+      at,
+    };
+    ring[(ringStart + ringSize) % rememberMax] = item;
+    ringSize++;
+    listPush(released, entry.timestamp, item);
   };
 
   const forgetOld = (at: number) => {
-    for (const [key, value] of released) {
-      if (at - value.at < rememberMs) break;
-      released.delete(key);
-    }
+    while (ringSize > 0 && at - (ring[ringStart] as Released).at >= rememberMs) forgetOldest();
   };
 
-  /** Whether a copy released unpaired is this one's twin; consumes it. */
-  const takeReleasedTwin = (key: string, format: LogFormat): boolean => {
-    const known = released.get(key);
-    if (known === undefined) return false;
-    const i = known.formats.indexOf(otherFormat(format));
-    if (i === -1) return false;
-    known.formats.splice(i, 1);
-    if (known.formats.length === 0) released.delete(key);
+  /** Whether a copy released unpaired is this one's twin; consumes it (it stays in the ring, unlinked). */
+  const takeReleasedTwin = (entry: LogEntry, format: LogFormat): boolean => {
+    const list = released.get(entry.timestamp);
+    if (list === undefined) return false;
+    const fingerprint = fingerprintOf(entry.message);
+    const twin = list.find(
+      (item) =>
+        item.format !== format &&
+        item.level === entry.level &&
+        item.logger === entry.logger_name &&
+        item.fingerprint === fingerprint,
+    );
+    if (twin === undefined) return false;
+    listRemove(released, entry.timestamp, twin);
     return true;
   };
 
-  const shouldWait = (entry: LogEntry, format: LogFormat): boolean =>
-    seenFormats.has(otherFormat(format)) &&
-    (unpairedRun.get(entry.logger_name ?? "") ?? 0) < SINGLE_COPY_AFTER;
+  /**
+   * A copy waits where the other format has been seen, or has files not read yet (at start-up the JSON copy
+   * of the first records may be read before the text file), unless its logger writes one copy only.
+   */
+  const shouldWait = (entry: LogEntry, format: LogFormat): boolean => {
+    const other = otherFormat(format);
+    if (!seenFormats.has(other) && options.formatPresent?.(other) === false) return false;
+    return (unpairedRun.get(entry.logger_name ?? "") ?? 0) < SINGLE_COPY_AFTER;
+  };
+
+  /** Whether a file of this format should stop reading: the window is full of its unpaired copies. */
+  const mustPause = (format: LogFormat): boolean => {
+    if (heldCount() <= pauseHeld) return false;
+    const first = queue[head];
+    return first !== undefined && !first.paired && first.format === format;
+  };
 
   const emitHead = (item: Held, unpaired: boolean, at: number) => {
     head++;
-    if (unpaired && item.key !== null) {
-      dropWaiting(item);
-      remember(item.key, item.format, at);
+    if (unpaired) {
+      listRemove(waiting, item.entry.timestamp, item);
+      remember(item.entry, item.format, at);
       noteLogger(item.entry, false);
     }
     options.emit(item.entry);
@@ -230,7 +296,7 @@ export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
     const at = now();
     while (head < queue.length) {
       const item = queue[head] as Held;
-      if (item.paired || item.key === null) {
+      if (item.paired || !item.waits) {
         emitHead(item, false, at);
       } else if (heldCount() > maxHeld) {
         stats.releasedAtLimit++;
@@ -250,25 +316,39 @@ export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
       queue = queue.slice(head);
       head = 0;
     }
-    if (roomWaiters.length > 0 && heldCount() <= pauseHeld / 2) {
-      const waiters = roomWaiters;
-      roomWaiters = [];
-      for (const resolve of waiters) resolve();
+    // A paused reader resumes as soon as the window no longer waits on it: when it has emptied to half, or
+    // when the copy at its head is of the other format (then this reader holds the twin it waits for).
+    if (roomWaiters.length > 0) {
+      const still: typeof roomWaiters = [];
+      for (const waiter of roomWaiters) {
+        if (heldCount() <= pauseHeld / 2 || !mustPause(waiter.format)) waiter.resolve();
+        else still.push(waiter);
+      }
+      roomWaiters = still;
     }
-    if (count > 0) forgetOld(at);
+    if (count > 0 && ringSize > 0) forgetOld(at);
     return count;
   };
 
   return {
     offer(entry, source) {
-      seenFormats.add(source.format);
-      const key = twinKey(entry);
-      if (key !== null) {
-        const twin = waiting.get(key)?.find((held) => held.format !== source.format);
+      const format = source.format;
+      seenFormats.add(format);
+      const other = otherFormat(format);
+      // The common case of a directory with one format: nothing held, nothing of the other format seen or
+      // followed, so nothing waits and nothing remembered can be this entry's twin (those are of its format).
+      if (head === queue.length && !seenFormats.has(other) && options.formatPresent?.(other) === false) {
+        options.emit(entry);
+        return;
+      }
+      const canPair = pairable(entry);
+      if (canPair) {
+        const twin = waiting
+          .get(entry.timestamp)
+          ?.find((held) => held.format !== format && sameRecord(held.entry, entry));
         if (twin !== undefined) {
-          dropWaiting(twin);
-          twin.entry =
-            source.format === "json" ? mergeTwins(entry, twin.entry) : mergeTwins(twin.entry, entry);
+          listRemove(waiting, entry.timestamp, twin);
+          twin.entry = format === "json" ? mergeTwins(entry, twin.entry) : mergeTwins(twin.entry, entry);
           twin.sources.push(source);
           twin.paired = true;
           stats.pairsMerged++;
@@ -276,43 +356,35 @@ export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
           release();
           return;
         }
-        if (takeReleasedTwin(key, source.format)) {
+        if (released.size > 0 && takeReleasedTwin(entry, format)) {
           stats.lateTwinsDropped++;
           noteLogger(entry, true);
           return;
         }
       }
-      const waits = key !== null && shouldWait(entry, source.format);
-      const item: Held = {
-        entry,
-        key: waits ? key : null,
-        format: source.format,
-        sources: [source],
-        deadline: now() + waitMs,
-        paired: false,
-      };
-      if (waits && key !== null) {
-        if (waiting.size === 0) options.expecting?.(otherFormat(source.format));
-        const list = waiting.get(key);
-        if (list === undefined) waiting.set(key, [item]);
-        else list.push(item);
-      } else if (key !== null) {
-        // Released without waiting: a late twin must still find it.
-        remember(key, source.format, now());
+      const waits = canPair && shouldWait(entry, format);
+      if (!waits) {
+        // A twin that still comes must find it; none can come from a format never seen.
+        if (canPair && seenFormats.has(other)) remember(entry, format, now());
+        if (head === queue.length) {
+          options.emit(entry); // nothing held before it: no order to keep
+          return;
+        }
+      }
+      const item: Held = { entry, waits, format, sources: [source], deadline: now() + waitMs, paired: false };
+      if (waits) {
+        if (waiting.size === 0) options.expecting?.(other);
+        listPush(waiting, entry.timestamp, item);
       }
       queue.push(item);
       release();
     },
     release,
     held: heldCount,
-    mustPause(format) {
-      if (heldCount() <= pauseHeld) return false;
-      const first = queue[head];
-      return first !== undefined && !first.paired && first.format === format;
-    },
-    room() {
-      if (heldCount() <= pauseHeld / 2) return Promise.resolve();
-      return new Promise((resolve) => roomWaiters.push(resolve));
+    mustPause,
+    room(format) {
+      if (!mustPause(format)) return Promise.resolve();
+      return new Promise((resolve) => roomWaiters.push({ format, resolve }));
     },
     heldPositions() {
       const positions = new Map<string, number>();

@@ -1,0 +1,196 @@
+/**
+ * One record, one entry: what pairing the processor's two copies of each record costs, and saves. hookstream
+ * follows a directory where every record is written twice, as github-webhook-server writes it (a text line in
+ * `webhook-server.log`, then a `log_entry` line in `webhooks_*.json`), once with pairing on (LOG_DEDUPE=true,
+ * the default) and once with it off, side by side: server CPU per record, messages a client gets per record,
+ * and records per second to one client. Also the same JSON-only workload as the max-rate scenario, with
+ * pairing on and off, to show what the window costs where there is nothing to pair.
+ */
+import { appendFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { BenchContext } from "./scenarios/context.ts";
+import { withServer } from "./scenarios/context.ts";
+
+export interface TwinsRow {
+  workload: "both copies" | "JSON only";
+  dedupe: boolean;
+  records: number;
+  messagesPerRecord: number;
+  cpuMicrosPerRecord: number;
+  recordsPerSecond: number;
+}
+
+const TEXT_FILE = "webhook-server.log";
+/** Records per append: one text batch, then its JSON batch, as the processor's two handlers write. */
+const BATCH = 500;
+const PAD = "x".repeat(48);
+
+function copies(seq: number): { text: string; json: string } {
+  const micros = String(seq % 1_000_000).padStart(6, "0");
+  const ts = `2026-11-23T10:${String(Math.floor(seq / 1_000_000) % 60).padStart(2, "0")}:00.${micros}+00:00`;
+  const hook = seq % 16;
+  const prefix = `org/repo [pull_request][hook-${hook}][bot][PR ${12 + hook}]: `;
+  const message = `bench seq=${seq} processing ${PAD}`;
+  return {
+    text: `${ts} webhook-server.log \u001b[32mINFO\u001b[0m \u001b[38;5;160morg/repo\u001b[0m ${prefix.slice(9)}${message}\u001b[0m\n`,
+    json: `${JSON.stringify({ type: "log_entry", timestamp: ts, level: "INFO", logger_name: "webhook-server.log", message: `${prefix}${message}`, hook_id: `hook-${hook}`, event_type: "pull_request", repository: "org/repo", pr_number: 12 + hook, api_user: "" })}\n`,
+  };
+}
+
+async function measure(
+  ctx: BenchContext,
+  workload: TwinsRow["workload"],
+  dedupe: boolean,
+  records: number,
+): Promise<TwinsRow> {
+  process.env.LOG_DEDUPE = String(dedupe);
+  try {
+    return await withServer(
+      ctx,
+      "hookstream",
+      `twins-${dedupe ? "on" : "off"}`,
+      async ({ server, logFile }) => {
+        const textFile = join(dirname(logFile), TEXT_FILE);
+        writeFileSync(textFile, "");
+        const expected = workload === "both copies" && !dedupe ? records * 2 : records;
+        let received = 0;
+        let firstAt = 0;
+        let lastAt = 0;
+        let resolveDone: () => void = () => {};
+        const done = new Promise<void>((resolve) => {
+          resolveDone = resolve;
+        });
+        const socket = new WebSocket(server.url);
+        await new Promise<void>((resolve, reject) => {
+          socket.onopen = () => resolve();
+          socket.onerror = () => reject(new Error("connect failed"));
+        });
+        socket.onmessage = () => {
+          if (received === 0) firstAt = performance.now();
+          received++;
+          lastAt = performance.now();
+          if (received === expected) resolveDone();
+        };
+        await server.settle(1, 10_000);
+        // The text file appeared after the start: wait until it is followed, so its first line is read.
+        for (let i = 0; i < 400; i++) {
+          const health = (await (
+            await fetch(server.url.replace("ws://", "http://").replace("/logs/ws", "/health"))
+          ).json()) as {
+            watched_files: string[];
+          };
+          if (health.watched_files.includes(textFile)) break;
+          await Bun.sleep(25);
+        }
+        const cpuBefore = server.stats().cpuSeconds;
+        for (let first = 0; first < records; first += BATCH) {
+          let text = "";
+          let json = "";
+          for (let seq = first; seq < Math.min(records, first + BATCH); seq++) {
+            const pair = copies(seq);
+            text += pair.text;
+            json += pair.json;
+          }
+          if (workload === "both copies") appendFileSync(textFile, text);
+          appendFileSync(logFile, json);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        const timeout = new Promise<void>((resolve) => setTimeout(resolve, 60_000));
+        await Promise.race([done, timeout]);
+        // Whatever else arrives late would be a duplicate: give it a moment to show.
+        await Bun.sleep(200);
+        const cpuSeconds = server.stats().cpuSeconds - cpuBefore;
+        socket.close();
+        return {
+          workload,
+          dedupe,
+          records,
+          messagesPerRecord: received / records,
+          cpuMicrosPerRecord: (cpuSeconds * 1e6) / records,
+          recordsPerSecond: records / Math.max(1e-3, (lastAt - firstAt) / 1000),
+        };
+      },
+    );
+  } finally {
+    delete process.env.LOG_DEDUPE;
+  }
+}
+
+export async function runTwinsBench(ctx: BenchContext): Promise<TwinsRow[]> {
+  const records = ctx.quick ? 50_000 : 200_000;
+  const rows: TwinsRow[] = [];
+  for (const workload of ["both copies", "JSON only"] as const) {
+    for (const dedupe of [true, false]) {
+      // Best of two: a noisy neighbour only ever slows a run down.
+      const runs: TwinsRow[] = [];
+      for (let round = 0; round < 2; round++) {
+        ctx.log(`twins: ${workload}, LOG_DEDUPE=${dedupe}, ${records} records (run ${round + 1})`);
+        runs.push(await measure(ctx, workload, dedupe, records));
+      }
+      const best = runs.reduce((a, b) => (b.cpuMicrosPerRecord < a.cpuMicrosPerRecord ? b : a));
+      ctx.log(
+        `  ${best.cpuMicrosPerRecord.toFixed(2)} µs CPU per record, ${best.messagesPerRecord.toFixed(2)} messages per record, ${Math.round(best.recordsPerSecond)} records/s`,
+      );
+      rows.push(best);
+    }
+  }
+  return rows;
+}
+
+export function renderTwinsTable(rows: TwinsRow[]): string {
+  const lines = [
+    "| workload | pairing | messages per record | server CPU per record | ÷ pairing off | records/s to 1 client |",
+    "| --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const row of rows) {
+    const off = rows.find((r) => r.workload === row.workload && !r.dedupe);
+    const ratio = off === undefined ? "" : `×${(row.cpuMicrosPerRecord / off.cpuMicrosPerRecord).toFixed(2)}`;
+    lines.push(
+      `| ${row.workload} | ${row.dedupe ? "on" : "off"} | ${row.messagesPerRecord.toFixed(2)} | ${row.cpuMicrosPerRecord.toFixed(2)} µs | ${ratio} | ${Math.round(row.recordsPerSecond).toLocaleString("en-US")} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+const TWINS_START = "<!-- twins:start -->";
+const TWINS_END = "<!-- twins:end -->";
+const TWINS_HEADING = "## One record, one entry: pairing the processor's two copies";
+
+/** The block the page has, or "" when it has none. */
+export function twinsBlockOf(page: string): string {
+  const start = page.indexOf(TWINS_START);
+  const end = page.indexOf(TWINS_END);
+  return start !== -1 && end > start ? page.slice(start + TWINS_START.length, end).trim() : "";
+}
+
+/** Puts the block in the page: in place of the one it has, else before the profile or analysis. */
+export function spliceTwinsBlock(page: string, block: string): string {
+  if (block === "") return page;
+  const wrapped = `${TWINS_START}\n${block.trim()}\n${TWINS_END}`;
+  const start = page.indexOf(TWINS_START);
+  const end = page.indexOf(TWINS_END);
+  if (start !== -1 && end > start) return page.slice(0, start) + wrapped + page.slice(end + TWINS_END.length);
+  const section = `${TWINS_HEADING}\n\n${wrapped}\n\n`;
+  for (const anchor of ["## Profile", "## Analysis"]) {
+    const at = page.indexOf(`\n${anchor}\n`);
+    if (at !== -1) return `${page.slice(0, at + 1)}${section}${page.slice(at + 1)}`;
+  }
+  return `${page.trimEnd()}\n\n${section}`;
+}
+
+export function renderTwinsBlock(
+  rows: TwinsRow[],
+  command: string,
+  date: string,
+  hookstream: string,
+): string {
+  return [
+    `Measured ${date} with \`${command}\` (${hookstream}). hookstream follows a directory where every record is`,
+    "written twice, as github-webhook-server writes it: a text line, then its `log_entry` JSON line, in appends of",
+    `${BATCH} records; one client with no filter. "JSON only" is the max-rate scenario's kind of workload (one`,
+    "copy per record), where pairing has nothing to pair. Server CPU per record includes parsing, pairing,",
+    "journaling and publishing; best of two runs each.",
+    "",
+    renderTwinsTable(rows),
+  ].join("\n");
+}
