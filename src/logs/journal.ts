@@ -59,6 +59,8 @@ export interface Journal {
   append(json: string): void;
   /** Writes buffered entries; called at the end of every synchronous batch of appends. */
   flush(): void;
+  /** Entries appended and not written yet, the first with seq `seq` (readers serve them from memory). */
+  unwritten(): { seq: number; lines: readonly string[] };
   /** Seq the next entry will get (one past the newest). */
   endSeq(): number;
   /** Seq of the oldest retained entry. */
@@ -166,7 +168,7 @@ export function openJournal(options: JournalOptions): Journal {
 
   const flush = () => {
     if (bufferedCount === 0) return;
-    const data = buffer.join("");
+    const data = `${buffer.join("\n")}\n`;
     // writeSync on a regular file writes everything or throws; its count is the byte length.
     const bytes = writeSync(fd, data);
     const segment = current as Segment;
@@ -185,12 +187,13 @@ export function openJournal(options: JournalOptions): Journal {
     },
     nextCursor: () => cursorOf(endSeq()),
     append(json) {
-      buffer.push(json, "\n");
+      buffer.push(json);
       bufferedBytes += json.length + 1;
       bufferedCount++;
       if (bufferedBytes >= MAX_BUFFERED_BYTES) flush();
     },
     flush,
+    unwritten: () => ({ seq: endSeq() - bufferedCount, lines: buffer }),
     endSeq,
     startSeq: () => (segments[0] as Segment).firstSeq,
     parseCursor(cursor) {
