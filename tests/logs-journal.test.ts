@@ -5,9 +5,10 @@
 import { describe, expect, test } from "bun:test";
 import { closeSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { append, connectLogs, textLine } from "./helpers/logs.ts";
-import { startTestServer } from "./helpers/server.ts";
-import { wsConnect } from "./helpers/ws.ts";
+import { append, connectLogs, seqOf, textLine } from "./helpers/logs.ts";
+import { rawConnect } from "./helpers/raw-ws.ts";
+import { startTestServer, type TestServer } from "./helpers/server.ts";
+import { waitFor, wsConnect } from "./helpers/ws.ts";
 
 interface Streamed {
   message: string;
@@ -16,6 +17,26 @@ interface Streamed {
 }
 
 const parse = (raw: string) => JSON.parse(raw) as Streamed;
+
+const health = async (server: TestServer) =>
+  (await (await fetch(server.httpUrl("/health"))).json()) as {
+    logs: { gaps_reported: number; subscribers: number; entries_seen: number; catching_up: number };
+  };
+
+/** The journal's one segment and its lines. */
+function journalLines(server: TestServer): { segment: string; lines: string[] } {
+  const dir = join(server.dataDir, "journal");
+  const segment = join(dir, readdirSync(dir).find((name) => name.endsWith(".jsonl")) as string);
+  return { segment, lines: readFileSync(segment, "utf8").split("\n") };
+}
+
+/** Overwrites line `index` in place, as a damaged block would: same length, so later seqs hold. */
+function overwriteLine(segment: string, lines: string[], index: number): void {
+  const start = lines.slice(0, index).reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0);
+  const fd = openSync(segment, "r+");
+  writeSync(fd, "#".repeat(Buffer.byteLength(lines[index] as string)), start);
+  closeSync(fd);
+}
 const LIVE = { control: "live" };
 
 describe("long lines in the journal", () => {
@@ -56,14 +77,8 @@ describe("damaged journal lines", () => {
     const live = await connectLogs(server);
     append(server, "server.log", textLine({ seq: 1 }) + textLine({ seq: 2 }) + textLine({ seq: 3 }));
     const [first, second, third] = (await live.take(3)).map(parse) as [Streamed, Streamed, Streamed];
-    // Overwrite the second line in place, as a flipped block would: same length, so later seqs hold.
-    const dir = join(server.dataDir, "journal");
-    const segment = join(dir, readdirSync(dir).find((name) => name.endsWith(".jsonl")) as string);
-    const lines = readFileSync(segment, "utf8").split("\n");
-    const start = Buffer.byteLength(`${lines[0]}\n`);
-    const fd = openSync(segment, "r+");
-    writeSync(fd, "#".repeat(Buffer.byteLength(lines[1] as string)), start);
-    closeSync(fd);
+    const { segment, lines } = journalLines(server);
+    overwriteLine(segment, lines, 1);
 
     const resumed = await wsConnect(server.wsUrl(`/logs/ws?cursor=${first.cursor}`));
     expect(await resumed.nextJson()).toEqual({
@@ -80,4 +95,38 @@ describe("damaged journal lines", () => {
     expect(health.logs.gaps_reported).toBe(1);
     for (const client of [live, resumed]) client.close();
   });
+
+  test("a lagging client that meets a damaged line is closed with 4101 and told the gap when it resumes", async () => {
+    await using server = await startTestServer({
+      files: { "server.log": "" },
+      env: { WS_BACKPRESSURE_LIMIT_BYTES: "8388608", LOG_LAG_BYTES: "65536" },
+    });
+    const slow = await rawConnect(server.server.port as number, "/logs/ws");
+    await waitFor(async () => (await health(server)).logs.subscribers === 1, 5000, "subscribed");
+    slow.pause();
+    const count = 20_000; // ~6 MB: far more than socket buffers and the lag limit hold
+    for (let i = 0; i < count; i += 1000)
+      append(server, "server.log", Array.from({ length: 1000 }, (_, k) => textLine({ seq: i + k })).join(""));
+    await waitFor(async () => (await health(server)).logs.entries_seen === count, 10_000, "lines read");
+    expect((await health(server)).logs.catching_up).toBe(1);
+    // Damage the next-to-last entry, which the paused client cannot have been sent yet.
+    const { segment, lines } = journalLines(server);
+    const damaged = JSON.parse(lines.at(-3) as string) as Streamed;
+    overwriteLine(segment, lines, lines.length - 3);
+    slow.resume();
+    await waitFor(() => slow.close !== null, 20_000, "close frame read");
+    expect(slow.close).toEqual({
+      code: 4101,
+      reason: "Entries missing from the journal: resume with the last cursor",
+    });
+    const received = slow.messages.map(seqOf);
+    expect(received).toEqual(Array.from({ length: count - 2 }, (_, i) => i));
+    const last = JSON.parse(slow.messages.at(-1) as string) as Streamed;
+    const resumed = await wsConnect(server.wsUrl(`/logs/ws?cursor=${last.cursor}`));
+    expect(await resumed.nextJson()).toMatchObject({ control: "gap", requested: damaged.cursor });
+    expect(seqOf(await resumed.next())).toBe(count - 1);
+    expect(await resumed.nextJson()).toEqual(LIVE);
+    resumed.close();
+    slow.end();
+  }, 60_000);
 });
