@@ -130,4 +130,23 @@ describe.if(tmpfsAvailable)("a journal on a full disk", () => {
     expect(reopened.endSeq()).toBe(3 + 24 + 2);
     expect(await readAll(reopened)).toEqual(expected);
   }, 20_000);
+
+  test("closed while the disk is full, it says how many entries it could not write and retries no more", async () => {
+    const { disk, open, logged } = setUp(1024 * 1024);
+    const journal = open();
+    disk.fill();
+    for (let i = 0; i < 5; i++) journal.append(line(i, 4096));
+    journal.flush();
+    journal.close();
+    expect(logged.at(-1)).toEqual({
+      level: "error",
+      message: "5 entries could not be journaled before shutdown",
+    });
+    const failures = journal.stats().writeFailures;
+    disk.free();
+    // A retry after close would write (the disk has room again) and log its recovery.
+    await Bun.sleep(500);
+    expect(journal.stats().writeFailures).toBe(failures);
+    expect(logged.filter((l) => l.level === "info")).toEqual([]);
+  });
 });

@@ -377,8 +377,10 @@ export function openJournal(options: JournalOptions): Journal {
       notJournaled: failure.notJournaled,
     }),
     close() {
-      if (failure.retryTimer !== null) clearTimeout(failure.retryTimer);
+      // One last attempt, whatever the backoff; a failure schedules a retry that must not outlive the journal.
       flush(true);
+      if (failure.retryTimer !== null) clearTimeout(failure.retryTimer);
+      failure.retryTimer = null;
       if (bufferedCount > 0) log("error", `${bufferedCount} entries could not be journaled before shutdown`);
       closeDescriptor();
     },
