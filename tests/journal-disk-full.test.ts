@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Journal, openJournal } from "../src/logs/journal.ts";
-import { type JournalLine, NOT_JOURNALED, readJournal } from "../src/logs/journal-read.ts";
+import { findTailStart, type JournalLine, NOT_JOURNALED, readJournal } from "../src/logs/journal-read.ts";
 import { rawEntry } from "../src/logs/parse.ts";
 import { serializeEntry } from "../src/logs/serialize.ts";
 import { mountSmallDisk, type SmallDisk, tmpfsAvailable } from "./helpers/tmpfs.ts";
@@ -84,6 +84,8 @@ describe.if(tmpfsAvailable)("a journal on a full disk", () => {
     }
     expect(journal.stats().writeFailures).toBe(1);
     expect(await readAll(journal)).toEqual(asRead([...before, ...during]));
+    // tail= counts the entries waiting in memory too.
+    expect(await findTailStart(journal, 3, () => true, journal.endSeq())).toBe(journal.endSeq() - 3);
     expect(logged.filter((l) => l.level === "error")).toHaveLength(1);
     expect(logged[0]?.message).toContain("ENOSPC");
 

@@ -211,6 +211,14 @@ export async function findTailStart(
   const segments = [...journal.segments()];
   let needed = count;
   let start = endSeq;
+  // The newest entries may still wait in memory (the journal cannot be written): they count first.
+  const unwritten = journal.unwritten();
+  for (let i = unwritten.lines.length - 1; i >= 0 && needed > 0; i--) {
+    const seq = unwritten.seq + i;
+    if (seq >= endSeq || !matches(unwritten.lines[i] as string)) continue;
+    start = seq;
+    needed--;
+  }
   for (let i = segments.length - 1; i >= 0 && needed > 0; i--) {
     const segment = segments[i] as Segment;
     if (segment.firstSeq >= endSeq) continue;
