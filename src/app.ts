@@ -89,9 +89,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const follower = deps.logs.follower.stats();
     const hub = deps.logs.hub.stats();
     const cluster = deps.cluster?.();
+    const journal = deps.logs.journal.stats();
     // Degraded still answers 200: connected clients are served, and every instance shares the same Redis,
-    // so taking them all out of a load balancer would help nobody. Inputs answer 503 meanwhile.
-    const status = shuttingDown ? "shutting_down" : cluster?.redis === "down" ? "degraded" : "ok";
+    // so taking them all out of a load balancer would help nobody. Inputs answer 503 meanwhile. A journal
+    // that cannot be written (a full disk) leaves the live stream working; resuming clients may see gaps.
+    const degraded = cluster?.redis === "down" || !journal.writing;
+    const status = shuttingDown ? "shutting_down" : degraded ? "degraded" : "ok";
     return c.json(
       {
         status,
@@ -125,6 +128,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           gaps_reported: deps.logs.stats.gapsReported,
           journal_oldest: deps.logs.journal.cursorOf(deps.logs.journal.startSeq()),
           journal_next: deps.logs.journal.nextCursor(),
+          journal_writing: journal.writing,
+          journal_write_failures: journal.writeFailures,
+          journal_unwritten: journal.unwritten,
+          journal_not_journaled: journal.notJournaled,
         },
         ...(deps.relay === undefined ? {} : { relay: deps.relay.stats() }),
         ...(cluster === undefined ? {} : { cluster }),

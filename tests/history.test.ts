@@ -3,7 +3,8 @@ import { renameSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bloomAdd, bloomMayContain, createBloom } from "../src/history/bloom.ts";
 import { compareNewestFirst, decodePosition, encodePosition } from "../src/history/query.ts";
-import { append, jsonLine } from "./helpers/logs.ts";
+import { MAX_LINE_BYTES } from "../src/logs/follow.ts";
+import { append, connectLogs, jsonLine } from "./helpers/logs.ts";
 import { startTestServer, type TestServer } from "./helpers/server.ts";
 
 interface ApiEntry {
@@ -99,6 +100,27 @@ describe("GET /logs/api/entries", () => {
     await using second = await startTestServer({ files: { "app.json": `${at(1)}garbage line\n` } });
     const raw = await entries(second, "level=UNKNOWN");
     expect(raw.entries.map((e) => e.message)).toEqual(["garbage line"]);
+  });
+
+  test("lines at and past the line limit come back cut and marked exactly as the stream sent them", async () => {
+    await using server = await startTestServer({ files: { "server.log": "" } });
+    const live = await connectLogs(server);
+    const sizes = [MAX_LINE_BYTES - 1, MAX_LINE_BYTES, MAX_LINE_BYTES + 100_000];
+    const lines = sizes.map((size, i) => {
+      const head = `2026-11-23T10:00:0${i}.000000 GithubWebhook INFO org/repo msg ${i} `;
+      return `${head}${"x".repeat(size - head.length)}\n`;
+    });
+    append(server, "server.log", lines.join(""));
+    const streamed = (await live.take(3, 10_000)).map(
+      (raw) => JSON.parse(raw) as { message: string; truncated?: boolean },
+    );
+    expect(streamed.map((e) => e.truncated)).toEqual([undefined, true, true]);
+    const page = await entries(server, "");
+    const history = [...page.entries].reverse() as Array<ApiEntry & { truncated?: boolean }>;
+    expect(history.map((e) => [e.message, e.truncated])).toEqual(
+      streamed.map((e) => [e.message, e.truncated]),
+    );
+    live.close();
   });
 
   test("lines appended after start-up, rotations and truncations are seen", async () => {

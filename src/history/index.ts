@@ -16,14 +16,13 @@ import { fieldValue } from "../hub/topics.ts";
 import { createLineAssembler } from "../logs/assemble.ts";
 import { FILTER_FIELDS, type LogEntry } from "../logs/entry.ts";
 import { createLogFileAccess, type LogFileEntry } from "../logs/file-access.ts";
+import { MAX_LINE_BYTES } from "../logs/follow.ts";
 import { formatOfFile, type LogFormat, type ParseOptions, parseJsonLine } from "../logs/parse.ts";
 import { redactEntry, redactSecrets } from "../logs/redact.ts";
 import { type Bloom, bloomAdd, createBloom } from "./bloom.ts";
 
 /** Target size of a chunk: small enough to parse in about a millisecond, large enough to keep the index small. */
 export const CHUNK_BYTES = 256 * 1024;
-/** A line longer than this is indexed as if cut here (the stream cuts it the same way). */
-const MAX_LINE_BYTES = 1024 * 1024;
 /** Chunks indexed at most (about 25 GB of logs); past it the oldest files are not indexed. */
 export const MAX_INDEX_CHUNKS = 100_000;
 
@@ -138,7 +137,9 @@ function parseChunk(
     let line = decoder.decode(bytes.subarray(lineStart, cut));
     if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
     const before = out.length;
-    assembler.push(line, lastTimestamp, base + lineStart);
+    // Cut and marked as the follower cuts it: a line that reaches the limit without its newline.
+    if (lineEnd - lineStart >= MAX_LINE_BYTES) assembler.pushTruncated(line, lastTimestamp, base + lineStart);
+    else assembler.push(line, lastTimestamp, base + lineStart);
     if (out.length > before) lastTimestamp = (out.at(-1) as IndexedEntry).entry.timestamp;
     lineStart = lineEnd + 1;
   }

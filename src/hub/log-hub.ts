@@ -8,7 +8,7 @@
  */
 import type { LogEntry } from "../logs/entry.ts";
 import type { Journal } from "../logs/journal.ts";
-import { redactSecrets } from "../logs/redact.ts";
+import { serializeEntry } from "../logs/serialize.ts";
 import { createTopicRouter } from "./router.ts";
 import { type LogFilters, topicForFilters } from "./topics.ts";
 
@@ -123,16 +123,12 @@ export function createLogHub({
       let payload: string | null = null;
       if (journal !== undefined) {
         entry.cursor = journal.nextCursor();
-        const json = JSON.stringify(entry);
-        payload = redact ? redactSecrets(json) : json;
+        payload = serializeEntry(entry, redact);
         journal.append(payload);
       }
       let delivered = false;
       router.route(entry, (state) => {
-        if (payload === null) {
-          const json = JSON.stringify(entry);
-          payload = redact ? redactSecrets(json) : json;
-        }
+        payload ??= serializeEntry(entry, redact);
         publish(state.topic, payload);
         state.touched = true;
         delivered = true;

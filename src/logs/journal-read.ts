@@ -4,16 +4,31 @@
  * no lock; a segment deleted by retention while it is read is reported as `RetentionGap`.
  */
 import type { Journal, Segment } from "./journal.ts";
+import { MAX_JOURNAL_LINE_BYTES } from "./serialize.ts";
 
 /** Bytes read per step; bounds a reader's memory to about this plus one batch of lines. */
 export const JOURNAL_READ_CHUNK_BYTES = 1024 * 1024;
 
+/**
+ * A step that holds no newline is read again this long: the longest line the writer produces and its newline.
+ * Derived from the writer's bound so that every line it wrote can be read whole; a longer one is not an
+ * entry (a damaged segment) and is skipped. Only such a step costs this much memory.
+ */
+const MAX_READ_LINE_BYTES = MAX_JOURNAL_LINE_BYTES + 1;
+
 export class RetentionGap extends Error {}
 
-export interface JournalLine {
-  seq: number;
-  line: string;
-}
+/** Why entries are missing, as told to clients in a gap notice. */
+export const UNREADABLE_LINE = "an entry in the journal is damaged and was skipped";
+export const NOT_JOURNALED = "entries could not be written to the journal (see /health)";
+
+/**
+ * One position of the journal: an entry's line, or entries from `seq` up to `until` (exclusive) that cannot
+ * be read — a damaged line, or entries that were never written (a full disk) — to be reported as a gap.
+ */
+export type JournalLine =
+  | { seq: number; line: string }
+  | { seq: number; line: null; until: number; reason: string };
 
 function segmentOf(journal: Journal, seq: number): Segment | undefined {
   const segments = journal.segments();
@@ -58,11 +73,94 @@ async function offsetOf(segment: Segment, seq: number): Promise<number> {
 }
 
 /**
+ * The entry a line holds, if it is what the writer writes: one serialised entry, a JSON object. Anything else
+ * is a damaged segment (a flipped byte, a block of zeros after a crash) and must not reach a client as if it
+ * were an entry.
+ */
+function entryOf(line: string): Record<string, unknown> | null {
+  if (line.charCodeAt(0) !== 123 || line.charCodeAt(line.length - 1) !== 125) return null;
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return null; // the answer to the question, not a failure to report
+  }
+}
+
+function linesOf(decoder: TextDecoder, bytes: Uint8Array, seq: number, validate: boolean): JournalLine[] {
+  const texts = decoder.decode(bytes).split("\n");
+  const lines: JournalLine[] = new Array(texts.length);
+  for (let i = 0; i < texts.length; i++) {
+    const line = texts[i] as string;
+    lines[i] =
+      !validate || entryOf(line) !== null
+        ? { seq: seq + i, line }
+        : { seq: seq + i, line: null, until: seq + i + 1, reason: UNREADABLE_LINE };
+  }
+  return lines;
+}
+
+/** Offset just past the next newline at or after `from`, or `end` when there is none before it. */
+async function lineEnd(segment: Segment, from: number, end: number): Promise<number> {
+  let offset = from;
+  while (offset < end) {
+    const bytes = await readRange(segment, offset, Math.min(end, offset + JOURNAL_READ_CHUNK_BYTES));
+    if (bytes.length === 0) return end;
+    const newline = bytes.indexOf(10);
+    if (newline !== -1) return offset + newline + 1;
+    offset += bytes.length;
+  }
+  return end;
+}
+
+/**
+ * One read step of a segment from `offset` (the start of line `seq`), never past `end`: the whole lines of a
+ * chunk, or one line longer than a chunk read whole, or a line longer than any entry skipped as unreadable.
+ */
+async function readStep(
+  segment: Segment,
+  offset: number,
+  seq: number,
+  end: number,
+  validate: boolean,
+): Promise<{ lines: JournalLine[]; offset: number }> {
+  const decoder = new TextDecoder();
+  const bytes = await readRange(segment, offset, Math.min(end, offset + JOURNAL_READ_CHUNK_BYTES));
+  const lastNewline = bytes.lastIndexOf(10);
+  if (lastNewline !== -1)
+    return {
+      lines: linesOf(decoder, bytes.subarray(0, lastNewline), seq, validate),
+      offset: offset + lastNewline + 1,
+    };
+  const whole =
+    bytes.length < JOURNAL_READ_CHUNK_BYTES
+      ? bytes
+      : await readRange(segment, offset, Math.min(end, offset + MAX_READ_LINE_BYTES));
+  const newline = whole.indexOf(10);
+  if (newline !== -1)
+    return {
+      lines: linesOf(decoder, whole.subarray(0, newline), seq, validate),
+      offset: offset + newline + 1,
+    };
+  return {
+    lines: [{ seq, line: null, until: seq + 1, reason: UNREADABLE_LINE }],
+    offset: await lineEnd(segment, offset + whole.length, end),
+  };
+}
+
+/** The seq after a batch. */
+function seqAfter(lines: readonly JournalLine[], seq: number): number {
+  const last = lines.at(-1);
+  if (last === undefined) return seq;
+  return last.line === null ? last.until : last.seq + 1;
+}
+
+/**
  * Yields the journal's lines from `fromSeq` (inclusive) in batches, up to the newest entry at the time each
- * batch is read. Throws RetentionGap when `fromSeq` or a segment on the way is no longer retained.
+ * batch is read — also entries still waiting to be written while the journal cannot be written. Entries that
+ * cannot be read come as gaps (`line: null`), never as an error. Throws RetentionGap when `fromSeq` or a
+ * segment on the way is no longer retained.
  */
 export async function* readJournal(journal: Journal, fromSeq: number): AsyncGenerator<JournalLine[]> {
-  const decoder = new TextDecoder();
   let seq = fromSeq;
   journal.flush();
   if (seq < journal.startSeq()) throw new RetentionGap(`seq ${seq} is older than the journal`);
@@ -74,28 +172,28 @@ export async function* readJournal(journal: Journal, fromSeq: number): AsyncGene
     journal.flush();
     if (offset >= segment.bytes) {
       const segments = journal.segments();
-      const next: Segment | undefined = segments[segments.indexOf(segment) + 1];
-      if (next === undefined || seq < next.firstSeq) {
-        if (segments.indexOf(segment) === -1) throw new RetentionGap(`segment ${segment.path} was deleted`);
+      const index = segments.indexOf(segment);
+      if (index === -1) throw new RetentionGap(`segment ${segment.path} was deleted`);
+      const next: Segment | undefined = segments[index + 1];
+      if (next === undefined) {
+        const unwritten = journal.unwritten();
+        if (seq < unwritten.seq) yield [{ seq, line: null, until: unwritten.seq, reason: NOT_JOURNALED }];
+        seq = Math.max(seq, unwritten.seq);
+        const lines = unwritten.lines.slice(seq - unwritten.seq);
+        if (lines.length > 0) yield lines.map((line, i) => ({ seq: seq + i, line }));
         return; // caught up with the newest entry
       }
+      // Segments leave no seq out unless entries could not be written: the hole is a gap.
+      if (seq < next.firstSeq) yield [{ seq, line: null, until: next.firstSeq, reason: NOT_JOURNALED }];
+      seq = next.firstSeq;
       segment = next;
       offset = 0;
       continue;
     }
-    const bytes = await readRange(
-      segment,
-      offset,
-      Math.min(segment.bytes, offset + JOURNAL_READ_CHUNK_BYTES),
-    );
-    const lastNewline = bytes.lastIndexOf(10);
-    if (lastNewline === -1)
-      throw new Error(`journal line longer than ${JOURNAL_READ_CHUNK_BYTES} bytes in ${segment.path}`);
-    const lines = decoder.decode(bytes.subarray(0, lastNewline)).split("\n");
-    offset += lastNewline + 1;
-    const batch: JournalLine[] = new Array(lines.length);
-    for (let i = 0; i < lines.length; i++) batch[i] = { seq: seq++, line: lines[i] as string };
-    yield batch;
+    const step = await readStep(segment, offset, seq, segment.bytes, true);
+    offset = step.offset;
+    seq = seqAfter(step.lines, seq);
+    yield step.lines;
   }
 }
 
@@ -113,6 +211,14 @@ export async function findTailStart(
   const segments = [...journal.segments()];
   let needed = count;
   let start = endSeq;
+  // The newest entries may still wait in memory (the journal cannot be written): they count first.
+  const unwritten = journal.unwritten();
+  for (let i = unwritten.lines.length - 1; i >= 0 && needed > 0; i--) {
+    const seq = unwritten.seq + i;
+    if (seq >= endSeq || !matches(unwritten.lines[i] as string)) continue;
+    start = seq;
+    needed--;
+  }
   for (let i = segments.length - 1; i >= 0 && needed > 0; i--) {
     const segment = segments[i] as Segment;
     if (segment.firstSeq >= endSeq) continue;
@@ -121,7 +227,7 @@ export async function findTailStart(
     try {
       for await (const batch of readSegmentLines(segment, endSeq)) {
         for (const { seq, line } of batch) {
-          if (!matches(line)) continue;
+          if (line === null || !matches(line)) continue;
           ring.push(seq);
           if (ring.length > needed) ring.shift();
         }
@@ -137,22 +243,16 @@ export async function findTailStart(
   return Math.max(start, journal.startSeq());
 }
 
-/** The lines of one segment before `endSeq`, in batches. */
+/** The lines of one segment before `endSeq`, in batches (unvalidated: only counted and matched). */
 async function* readSegmentLines(segment: Segment, endSeq: number): AsyncGenerator<JournalLine[]> {
-  const decoder = new TextDecoder();
   const end = segment.bytes;
   let offset = 0;
   let seq = segment.firstSeq;
   while (offset < end && seq < endSeq) {
-    const bytes = await readRange(segment, offset, Math.min(end, offset + JOURNAL_READ_CHUNK_BYTES));
-    const lastNewline = bytes.lastIndexOf(10);
-    if (lastNewline === -1) return;
-    const batch: JournalLine[] = [];
-    for (const line of decoder.decode(bytes.subarray(0, lastNewline)).split("\n")) {
-      if (seq >= endSeq) break;
-      batch.push({ seq: seq++, line });
-    }
-    offset += lastNewline + 1;
+    const step = await readStep(segment, offset, seq, end, false);
+    offset = step.offset;
+    const batch = step.lines.filter((line) => line.seq < endSeq);
+    seq = seqAfter(step.lines, seq);
     yield batch;
   }
 }
@@ -163,8 +263,9 @@ async function firstTimestampOf(segment: Segment): Promise<number | null> {
   const bytes = await readRange(segment, 0, Math.min(segment.bytes, 64 * 1024));
   const newline = bytes.indexOf(10);
   if (newline === -1) return null;
-  const entry = JSON.parse(new TextDecoder().decode(bytes.subarray(0, newline))) as { timestamp?: string };
-  const ms = Date.parse(entry.timestamp ?? "");
+  const line = new TextDecoder().decode(bytes.subarray(0, newline));
+  const timestamp = entryOf(line)?.timestamp;
+  const ms = typeof timestamp === "string" ? Date.parse(timestamp) : Number.NaN;
   return Number.isNaN(ms) ? null : ms;
 }
 

@@ -15,7 +15,9 @@
  */
 import {
   closeSync,
+  constants,
   existsSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -49,6 +51,17 @@ export interface JournalPosition {
   seq: number;
 }
 
+export interface JournalStats {
+  /** False while writes fail (entries wait in memory, see MAX_UNWRITTEN_BYTES). */
+  writing: boolean;
+  /** Failed write attempts since start. */
+  writeFailures: number;
+  /** Entries appended and not written yet. */
+  unwritten: number;
+  /** Entries given up because the journal could not be written for too long: gaps for resuming clients. */
+  notJournaled: number;
+}
+
 export type ParsedCursor = { kind: "valid"; seq: number } | { kind: "foreign" } | { kind: "malformed" };
 
 export interface Journal {
@@ -59,6 +72,8 @@ export interface Journal {
   append(json: string): void;
   /** Writes buffered entries; called at the end of every synchronous batch of appends. */
   flush(): void;
+  /** Entries appended and not written yet, the first with seq `seq` (readers serve them from memory). */
+  unwritten(): { seq: number; lines: readonly string[] };
   /** Seq the next entry will get (one past the newest). */
   endSeq(): number;
   /** Seq of the oldest retained entry. */
@@ -66,6 +81,8 @@ export interface Journal {
   parseCursor(cursor: string): ParsedCursor;
   cursorOf(seq: number): string;
   segments(): readonly Segment[];
+  /** Whether writing works, for `/health`. */
+  stats(): JournalStats;
   /**
    * Drops every entry and continues as `epoch`, the next entry getting seq `startSeq` (cluster mode: adopting
    * the shared stream's epoch, or moving past entries the stream no longer holds).
@@ -79,6 +96,14 @@ const EPOCH = /^[0-9a-f]{8}$/;
 const SEGMENT_NAME = /^([0-9a-f]{16})\.jsonl$/;
 /** Buffered bytes that force a write even inside a batch, bounding the buffer. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/**
+ * Entries (in UTF-16 units) kept in memory while the journal cannot be written (a full disk): seconds of a busy
+ * stream, and a couple of the longest entries. Past it they are given up and readers report them as a gap.
+ */
+const MAX_UNWRITTEN_BYTES = 16 * 1024 * 1024;
+/** While writes fail they are retried after this, doubling up to RETRY_MAX_MS (not at every batch end). */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5_000;
 
 function segmentName(firstSeq: number): string {
   return `${firstSeq.toString(16).padStart(SEQ_DIGITS, "0")}.jsonl`;
@@ -128,14 +153,32 @@ export function openJournal(options: JournalOptions): Journal {
     writeFileSync(current.path, "");
     segments.push(current);
   }
-  let fd = openSync(current.path, "a");
+  /** The current segment's descriptor, opened on its first write (writes are positioned: see write()). */
+  let fd: number | null = null;
   let totalBytes = segments.reduce((sum, s) => sum + s.bytes, 0);
   let buffer: string[] = [];
   let bufferedBytes = 0;
   let bufferedCount = 0;
+  const failure = {
+    writeFailures: 0,
+    notJournaled: 0,
+    /** When writing started failing; null while writes succeed. */
+    since: null as number | null,
+    notJournaledSince: 0,
+    retryDelayMs: 0,
+    nextAttemptAt: 0,
+    retryTimer: null as ReturnType<typeof setTimeout> | null,
+    /** A failed write may have left part of a batch past the segment's end. */
+    tornTail: false,
+  };
 
   const endSeq = () => (current as Segment).firstSeq + (current as Segment).count + bufferedCount;
   const cursorOf = (seq: number) => `${epoch}-${seq.toString(16)}`;
+
+  const closeDescriptor = () => {
+    if (fd !== null) closeSync(fd);
+    fd = null;
+  };
 
   const deleteSegment = (segment: Segment) => {
     try {
@@ -153,30 +196,138 @@ export function openJournal(options: JournalOptions): Journal {
     }
   };
 
-  const roll = () => {
-    const segment = current as Segment;
-    closeSync(fd);
-    const next: Segment = { firstSeq: segment.firstSeq + segment.count, path: "", bytes: 0, count: 0 };
-    next.path = join(dir, segmentName(next.firstSeq));
-    fd = openSync(next.path, "a");
+  /** Starts a segment at `firstSeq`: its file is created now, so a restart never hands out its seqs again. */
+  const startSegment = (firstSeq: number) => {
+    closeDescriptor();
+    const next: Segment = { firstSeq, path: join(dir, segmentName(firstSeq)), bytes: 0, count: 0 };
+    writeFileSync(next.path, "", { flag: "a" });
     segments.push(next);
     current = next;
     enforceRetention();
   };
 
-  const flush = () => {
-    if (bufferedCount === 0) return;
-    const data = buffer.join("");
-    // writeSync on a regular file writes everything or throws; its count is the byte length.
-    const bytes = writeSync(fd, data);
+  /**
+   * Writes the buffer at the segment's end. Writes are positioned rather than appended: a disk that fills
+   * mid-batch writes part of it (a short count, then ENOSPC), and what a failed batch left behind the segment's
+   * end is cut or overwritten by the retry instead of becoming lines.
+   */
+  const write = (segment: Segment): number => {
+    fd ??= openSync(segment.path, constants.O_WRONLY | constants.O_CREAT, 0o644);
+    const data = `${buffer.join("\n")}\n`;
+    const expected = Buffer.byteLength(data);
+    let written = writeSync(fd, data, segment.bytes);
+    if (written < expected) {
+      const encoded = Buffer.from(data);
+      while (written < expected) {
+        const step = writeSync(fd, encoded, written, expected - written, segment.bytes + written);
+        if (step === 0) throw new Error(`journal write to ${segment.path} made no progress`);
+        written += step;
+      }
+    }
+    if (failure.tornTail) {
+      ftruncateSync(fd, segment.bytes + written);
+      failure.tornTail = false;
+    }
+    return written;
+  };
+
+  const scheduleRetry = () => {
+    if (failure.retryTimer !== null) return;
+    failure.retryTimer = setTimeout(() => {
+      failure.retryTimer = null;
+      flush();
+    }, failure.retryDelayMs);
+    failure.retryTimer.unref?.();
+  };
+
+  const onWriteFailed = (segment: Segment, error: unknown) => {
+    failure.writeFailures++;
+    failure.tornTail = true;
+    try {
+      if (fd !== null) ftruncateSync(fd, segment.bytes);
+      failure.tornTail = false;
+    } catch {
+      // Left for the next write that succeeds (see write()).
+    }
+    const now = Date.now();
+    if (failure.since === null) {
+      failure.since = now;
+      failure.notJournaledSince = failure.notJournaled;
+      failure.retryDelayMs = RETRY_FIRST_MS;
+      log(
+        "error",
+        `cannot write the journal (${String(error)}): entries stay in memory (up to ${MAX_UNWRITTEN_BYTES} bytes) and writing is retried, backing off to every ${RETRY_MAX_MS} ms`,
+      );
+    } else failure.retryDelayMs = Math.min(failure.retryDelayMs * 2, RETRY_MAX_MS);
+    failure.nextAttemptAt = now + failure.retryDelayMs;
+    scheduleRetry();
+  };
+
+  const onWriteRecovered = (since: number) => {
+    failure.since = null;
+    const lost = failure.notJournaled - failure.notJournaledSince;
+    log(
+      "info",
+      `the journal is written again after ${Date.now() - since} ms; ${lost} entries could not be journaled (clients resuming across them are told the gap)`,
+    );
+  };
+
+  /**
+   * Past MAX_UNWRITTEN_BYTES the entries waiting in memory are given up: their seqs become a hole between
+   * segments, which readers report as a gap. A zero-entry segment left by an earlier hole just moves on.
+   */
+  const dropUnwritten = () => {
+    failure.notJournaled += bufferedCount;
+    const next = endSeq();
+    buffer = [];
+    bufferedBytes = 0;
+    bufferedCount = 0;
     const segment = current as Segment;
+    try {
+      if (segment.count === 0 && segments.length > 1) {
+        segments.pop();
+        closeDescriptor();
+        deleteSegment(segment);
+      }
+      startSegment(next);
+    } catch (error) {
+      // The hole must survive: its seqs were handed out. Kept in memory; the file comes with the next write.
+      log("warn", `cannot create journal segment ${segmentName(next)}: ${String(error)}`);
+      current = { firstSeq: next, path: join(dir, segmentName(next)), bytes: 0, count: 0 };
+      segments.push(current);
+    }
+  };
+
+  const flush = (force = false) => {
+    if (bufferedCount === 0) return;
+    const since = failure.since;
+    if (since !== null && !force && Date.now() < failure.nextAttemptAt) {
+      if (bufferedBytes > MAX_UNWRITTEN_BYTES) dropUnwritten();
+      return;
+    }
+    const segment = current as Segment;
+    let bytes: number;
+    try {
+      bytes = write(segment);
+    } catch (error) {
+      onWriteFailed(segment, error);
+      if (bufferedBytes > MAX_UNWRITTEN_BYTES) dropUnwritten();
+      return;
+    }
     segment.bytes += bytes;
     segment.count += bufferedCount;
     totalBytes += bytes;
     buffer = [];
     bufferedBytes = 0;
     bufferedCount = 0;
-    if (segment.bytes >= options.segmentBytes) roll();
+    if (since !== null) onWriteRecovered(since);
+    if (segment.bytes < options.segmentBytes) return;
+    try {
+      startSegment(segment.firstSeq + segment.count);
+    } catch (error) {
+      // The full segment keeps growing until a new one can be created.
+      log("warn", `cannot start a journal segment: ${String(error)}`);
+    }
   };
 
   return {
@@ -185,12 +336,13 @@ export function openJournal(options: JournalOptions): Journal {
     },
     nextCursor: () => cursorOf(endSeq()),
     append(json) {
-      buffer.push(json, "\n");
+      buffer.push(json);
       bufferedBytes += json.length + 1;
       bufferedCount++;
       if (bufferedBytes >= MAX_BUFFERED_BYTES) flush();
     },
-    flush,
+    flush: () => flush(),
+    unwritten: () => ({ seq: endSeq() - bufferedCount, lines: buffer }),
     endSeq,
     startSeq: () => (segments[0] as Segment).firstSeq,
     parseCursor(cursor) {
@@ -206,22 +358,31 @@ export function openJournal(options: JournalOptions): Journal {
       buffer = [];
       bufferedBytes = 0;
       bufferedCount = 0;
-      closeSync(fd);
+      closeDescriptor();
       // Emptied in place: a reader holding the array sees its segment gone (RetentionGap).
       for (const segment of segments.splice(0)) deleteSegment(segment);
       totalBytes = 0;
       current = { firstSeq: startSeq, path: join(dir, segmentName(startSeq)), bytes: 0, count: 0 };
       writeFileSync(current.path, "");
       segments.push(current);
-      fd = openSync(current.path, "a");
       // The epoch last: a crash before it leaves the old epoch, which the next start resets again.
       writeFileSync(`${epochFile}.tmp`, `${nextEpoch}\n`);
       renameSync(`${epochFile}.tmp`, epochFile);
       epoch = nextEpoch;
     },
+    stats: () => ({
+      writing: failure.since === null,
+      writeFailures: failure.writeFailures,
+      unwritten: bufferedCount,
+      notJournaled: failure.notJournaled,
+    }),
     close() {
-      flush();
-      closeSync(fd);
+      // One last attempt, whatever the backoff; a failure schedules a retry that must not outlive the journal.
+      flush(true);
+      if (failure.retryTimer !== null) clearTimeout(failure.retryTimer);
+      failure.retryTimer = null;
+      if (bufferedCount > 0) log("error", `${bufferedCount} entries could not be journaled before shutdown`);
+      closeDescriptor();
     },
   };
 }

@@ -18,7 +18,7 @@ import type { LogEntry } from "./entry.ts";
 import { createLogFollower, type FollowerStats, type LogFollower } from "./follow.ts";
 import { type Journal, openJournal } from "./journal.ts";
 import { createPositionFile } from "./positions.ts";
-import { redactSecrets } from "./redact.ts";
+import { serializeEntry } from "./serialize.ts";
 
 type LogFn = (level: "info" | "warn" | "error", message: string) => void;
 
@@ -149,10 +149,7 @@ function createClusterPipeline(
   const { redis, settings, instanceId } = cluster;
   const keys = logKeys(settings.keyPrefix);
   // The stream holds entries as streamed: masked by the instance that appends them.
-  const serialize = (entry: LogEntry) => {
-    const json = JSON.stringify(entry);
-    return config.redactSecrets ? redactSecrets(json) : json;
-  };
+  const serialize = (entry: LogEntry) => serializeEntry(entry, config.redactSecrets);
   const mirror = createLogMirror({ redis, keys, journal, hub, log });
   const minSeq = () => journal.endSeq() - 1;
   const appender = createLogAppender({

@@ -157,12 +157,33 @@ export function createLogSession(
             }
             if (closed || peer === null) return;
             const socket = peer;
+            let missing = false;
             socket.cork(() => {
-              for (const { seq: lineSeq, line } of batch) {
-                if (lineMatches(line)) socket.send(line);
-                seq = lineSeq + 1;
+              for (const item of batch) {
+                if (item.line !== null) {
+                  if (lineMatches(item.line)) socket.send(item.line);
+                  seq = item.seq + 1;
+                  continue;
+                }
+                // Entries that cannot be read: a client that asked for a starting point is told and goes on;
+                // a lagging one is closed like one behind retention, and told when it resumes.
+                if (onGap === "close") {
+                  missing = true;
+                  return;
+                }
+                stats.gapsReported++;
+                socket.send(gapNotice(journal.cursorOf(item.seq), journal.cursorOf(item.until), item.reason));
+                seq = item.until;
               }
             });
+            if (missing) {
+              stats.closedBehindRetention++;
+              socket.close(
+                CloseCode.BEHIND_RETENTION,
+                "Entries missing from the journal: resume with the last cursor",
+              );
+              return;
+            }
           }
         } catch (error) {
           if (error instanceof RetentionGap) continue; // the loop handles the gap and restarts

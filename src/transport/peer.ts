@@ -51,12 +51,13 @@ export const CloseCode = {
   TOKEN_REVOKED: 4003,
   /**
    * Log stream and relay socket: the client drained nothing for the stall timeout while behind. Resume with
-   * the last cursor.
+   * the last cursor. The frame queues behind the unread data: a client that reads nothing until the idle
+   * timeout drops the connection never gets it and sees 1006 instead.
    */
   TOO_SLOW: 4100,
   /**
    * Log stream and relay socket: a lagging client fell behind what the journal (or the relay's store)
-   * retains. Resume with the last cursor.
+   * retains, or its next entries are missing from the journal. Resume with the last cursor.
    */
   BEHIND_RETENTION: 4101,
   /** Too many failed attempts from this address; reconnect after a pause. */

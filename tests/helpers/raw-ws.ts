@@ -2,6 +2,7 @@
  * A bare WebSocket client over node:net that can stop reading (`pause()`), so the server sees a real slow
  * consumer: its TCP window fills and data queues on the server side. Server frames are parsed by hand.
  */
+import { existsSync, readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 
 export interface RawFrame {
@@ -84,4 +85,23 @@ export function rawConnect(port: number, path: string): Promise<RawWebSocket> {
     });
     socket.on("error", reject);
   });
+}
+
+const PROC_NET_TCP = "/proc/net/tcp";
+export const procNetTcpAvailable = existsSync(PROC_NET_TCP);
+
+/**
+ * The server side's TCP state of `client`'s connection (Linux, IPv4), as /proc/net/tcp writes it: "01"
+ * established, "04" FIN_WAIT1 (the server closed while the client has not read everything), null when gone.
+ * What a client that reads nothing cannot see for itself: its own side stays established.
+ */
+export function serverSideTcpState(client: RawWebSocket, serverPort: number): string | null {
+  const hex = (port: number) => `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const local = hex(serverPort);
+  const remote = hex(client.socket.localPort as number);
+  for (const row of readFileSync(PROC_NET_TCP, "utf8").split("\n").slice(1)) {
+    const [, localAddress, remoteAddress, state] = row.trim().split(/\s+/);
+    if (localAddress?.endsWith(local) && remoteAddress?.endsWith(remote)) return state ?? null;
+  }
+  return null;
 }
