@@ -172,6 +172,26 @@ describe("limits, answers and de-duplication", () => {
     }
   });
 
+  test("a header named __proto__ is stored and relayed like any other header", async () => {
+    await using t = await oneBucket();
+    const socket = await t.relay.subscribed(t.token, ["hooks"]);
+    const response = await t.relay.post(t.input.id, "{}", {
+      // Pairs, not an object literal: `{ __proto__: ... }` would set the literal's prototype.
+      headers: [
+        ["__proto__", "polluted"],
+        ["constructor", "also"],
+        ["X-After", "kept"],
+      ],
+    });
+    expect(response.status).toBe(200);
+    const message = await nextWebhook(socket);
+    expect(Object.getOwnPropertyDescriptor(message.headers, "__proto__")?.value).toEqual(["polluted"]);
+    expect(message.headers.Constructor).toEqual(["also"]);
+    expect(message.headers["X-After"]).toEqual(["kept"]);
+    const [stored] = await t.relay.store.listDeliveries(t.bucket.id, null, 1);
+    expect(Object.getOwnPropertyDescriptor(stored?.headers, "__proto__")?.value).toEqual(["polluted"]);
+  });
+
   test("a duplicate X-GitHub-Delivery is answered again but relayed and stored once", async () => {
     await using t = await oneBucket();
     const socket = await t.relay.subscribed(t.token, ["hooks"]);
