@@ -10,7 +10,7 @@ import { createHistoryRoutes } from "./history/routes.ts";
 import { createDeliveriesRoutes } from "./http/deliveries.ts";
 import { errorBody } from "./http/errors.ts";
 import { createLoginRoutes } from "./http/login.ts";
-import type { LogsAccess } from "./http/logs-access.ts";
+import { type LogsAccess, refusal } from "./http/logs-access.ts";
 import { type AppEnv, upgradeToSession } from "./http/upgrade.ts";
 import type { LogHub } from "./hub/log-hub.ts";
 import type { LogFollower } from "./logs/follow.ts";
@@ -44,8 +44,6 @@ export interface AppDeps {
   log: (level: "info" | "warn" | "error", message: string) => void;
   /** Who may read logs (LOGS_TOKEN); open when no token is configured. */
   access: LogsAccess;
-  /** Failed sign-ins per address per minute before refusal. */
-  authFailuresPerMinute: number;
   /** The log files' history: index and per-query time budget. */
   history: { index: HistoryIndex; budgetMs: number; redact: boolean };
   /** Cluster mode's state for `/health`; absent in the embedded mode. */
@@ -121,7 +119,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   // Log access (LOGS_TOKEN): checked before anything else is looked at, so refusals reveal nothing.
-  app.route("/", createLoginRoutes(deps.access, deps.authFailuresPerMinute));
+  app.route("/", createLoginRoutes(deps.access));
   app.use("/logs/api/*", deps.access.api);
   // The page's scripts and styles hold no data and are fetched without the page's token: they stay public.
   for (const path of ["/", "/logs"]) app.use(path, deps.access.page);
@@ -141,7 +139,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     "/logs/ws",
     async (c, next) => {
       const access = deps.access.check(c, { upgrade: true });
-      if (!access.ok) return c.json(errorBody(access.error), access.status);
+      if (!access.ok) return refusal(c, access);
       await next();
     },
     zValidator("query", logStreamQuerySchema, (result, c) => {

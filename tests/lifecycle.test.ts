@@ -9,6 +9,7 @@ import { createLogsAccess } from "../src/http/logs-access.ts";
 import { createLogHub } from "../src/hub/log-hub.ts";
 import { createLogFollower } from "../src/logs/follow.ts";
 import { openJournal } from "../src/logs/journal.ts";
+import { createAuthLimiter } from "../src/transport/auth-limiter.ts";
 import { createConnectionLimiter } from "../src/transport/connections.ts";
 import { connectLogs } from "./helpers/logs.ts";
 import { startTestServer } from "./helpers/server.ts";
@@ -65,8 +66,7 @@ describe("shutdown", () => {
     const journal = openJournal({ dir: journalDir, segmentBytes: 1 << 20, maxBytes: 1 << 24, log: () => {} });
     const app = createApp({
       log: () => {},
-      access: createLogsAccess(null),
-      authFailuresPerMinute: 10,
+      access: createLogsAccess({ token: null, limiter: createAuthLimiter({ maxFailures: 10 }) }),
       history: {
         index: createHistoryIndex({
           dir: join(tmpdir(), "hookstream-no-such-dir"),

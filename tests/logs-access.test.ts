@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { safeNext } from "../src/http/login.ts";
 import { createSessionCookieValue, isSameOrigin, isValidSessionCookie } from "../src/http/logs-access.ts";
+import { weakTokenReason } from "../src/http/token-strength.ts";
 import { append, textLine } from "./helpers/logs.ts";
 import { startTestServer } from "./helpers/server.ts";
 import { wsConnect } from "./helpers/ws.ts";
@@ -174,6 +175,83 @@ describe("with LOGS_TOKEN set", () => {
       redirect: "manual",
     });
     expect(right.status).toBe(429);
+  });
+});
+
+describe("token guessing", () => {
+  const LIMITED = { LOGS_TOKEN: TOKEN, RELAY_AUTH_FAILURES_PER_MINUTE: "3" };
+  const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  test("wrong Bearer and query tokens share the sign-in form's limit and get 429 past it", async () => {
+    await using server = await startTestServer({ env: LIMITED });
+    expect((await fetch(server.httpUrl("/logs/api/entries"), { headers: bearer("guess-1") })).status).toBe(
+      401,
+    );
+    expect((await fetch(server.httpUrl("/logs/ws?token=guess-2"), { headers: upgradeHeaders })).status).toBe(
+      401,
+    );
+    const signIn = (token: string) =>
+      fetch(server.httpUrl("/logs/login"), {
+        method: "POST",
+        body: new URLSearchParams({ token }),
+        redirect: "manual",
+      });
+    expect((await signIn("guess-3")).status).toBe(401);
+
+    const api = await fetch(server.httpUrl("/logs/api/entries"), { headers: bearer("guess-4") });
+    expect(api.status).toBe(429);
+    expect(api.headers.get("retry-after")).toBe("60");
+    expect(await api.json()).toEqual({ error: "Too many failed attempts; try again in a minute" });
+    const ws = await fetch(server.httpUrl("/logs/ws?token=guess-5"), { headers: upgradeHeaders });
+    expect(ws.status).toBe(429);
+    expect((await signIn("guess-6")).status).toBe(429);
+    // One secret with no public part: the right token from a locked address is refused as well.
+    expect((await fetch(server.httpUrl("/logs/api/entries"), { headers: bearer(TOKEN) })).status).toBe(429);
+  });
+
+  test("a signed-in browser keeps working while its address is locked out for token guesses", async () => {
+    await using server = await startTestServer({ env: LIMITED });
+    const signIn = await fetch(server.httpUrl("/logs/login"), {
+      method: "POST",
+      body: new URLSearchParams({ token: TOKEN }),
+      redirect: "manual",
+    });
+    const cookie = (signIn.headers.get("set-cookie") ?? "").split(";")[0] as string;
+    for (let i = 0; i < 3; i++)
+      await fetch(server.httpUrl("/logs/api/entries"), { headers: bearer(`guess-${i}`) });
+    expect((await fetch(server.httpUrl("/logs/api/entries"), { headers: bearer("guess-x") })).status).toBe(
+      429,
+    );
+    expect((await fetch(server.httpUrl("/logs/api/entries"), { headers: { Cookie: cookie } })).status).toBe(
+      200,
+    );
+  });
+
+  const weak: Array<[string, string, boolean]> = [
+    ["sixteen repeated letters are weak", "aaaaaaaaaaaaaaaa", true],
+    ["a word with counted digits is weak", "password12345678", true],
+    ["a short random token is weak", "k9X2mQ7vR4tB8wZ1", true],
+    ["32 random hex characters are strong", "3f9a1c2e4d2b7e60a1c9d8f3b2e4a7c6", false],
+    ["43 random base64url characters are strong", "Qm3Zp8-vXr2Lk9_TfY4wHs7Jd1NcB6eGa0UoRi5KtWy", false],
+    ["the same 32 characters over and over are weak", "abababababababababababababababab", true],
+  ];
+  for (const [name, token, isWeak] of weak)
+    test(name, () => expect(weakTokenReason(token) !== null).toBe(isWeak));
+
+  test("the server warns at start-up when LOGS_TOKEN is weak, and not when it is strong", async () => {
+    for (const [token, warned] of [
+      ["aaaaaaaaaaaaaaaa", true],
+      ["Qm3Zp8-vXr2Lk9_TfY4wHs7Jd1NcB6eGa0UoRi5KtWy", false],
+    ] as const) {
+      const warnings: string[] = [];
+      await using _server = await startTestServer({
+        env: { LOGS_TOKEN: token },
+        log: (level, message) => {
+          if (level === "warn") warnings.push(message);
+        },
+      });
+      expect(warnings.some((warning) => warning.startsWith("LOGS_TOKEN is weak"))).toBe(warned);
+    }
   });
 });
 

@@ -1,10 +1,10 @@
 /**
  * The browser sign-in for the log page when LOGS_TOKEN is set: a small form that trades the token for the
- * HttpOnly session cookie, and a sign-out. Failed attempts are limited per address.
+ * HttpOnly session cookie, and a sign-out. Failed attempts count in the server's one auth limiter.
  */
 import { Hono } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
-import { createAuthLimiter } from "../relay/auth-limiter.ts";
+import { RETRY_AFTER_SECONDS } from "../transport/auth-limiter.ts";
 import {
   createSessionCookieValue,
   type LogsAccess,
@@ -55,9 +55,8 @@ function loginPage(next: string, error: string | null): string {
 </html>`;
 }
 
-export function createLoginRoutes(access: LogsAccess, failuresPerMinute: number): Hono<AppEnv> {
+export function createLoginRoutes(access: LogsAccess): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
-  const limiter = createAuthLimiter({ maxFailures: failuresPerMinute });
 
   routes.get("/logs/login", (c) => c.html(loginPage(safeNext(c.req.query("next")), null)));
 
@@ -65,14 +64,13 @@ export function createLoginRoutes(access: LogsAccess, failuresPerMinute: number)
     const form = await c.req.parseBody();
     const next = safeNext(typeof form.next === "string" ? form.next : undefined);
     if (!access.required || access.token === null) return c.redirect(next, 303);
-    const address = clientAddress(c);
-    if (!limiter.allows(address))
-      return c.html(loginPage(next, "Too many failed attempts; try again in a minute."), 429);
     const given = typeof form.token === "string" ? form.token : "";
-    if (!access.matches(given)) {
-      limiter.recordFailure(address);
-      return c.html(loginPage(next, "That token is not valid."), 401);
-    }
+    const outcome = access.signIn(clientAddress(c), given);
+    if (outcome === "rate_limited")
+      return c.html(loginPage(next, "Too many failed attempts; try again in a minute."), 429, {
+        "Retry-After": String(RETRY_AFTER_SECONDS),
+      });
+    if (outcome === "invalid") return c.html(loginPage(next, "That token is not valid."), 401);
     setCookie(c, SESSION_COOKIE, createSessionCookieValue(access.token, Math.floor(Date.now() / 1000)), {
       httpOnly: true,
       sameSite: "Strict",

@@ -7,12 +7,19 @@
  * The cookie holds no secret: it is `<expiry>.<HMAC(token, expiry)>`, so it expires by itself and every
  * session ends when the token changes. A WebSocket upgrade authenticated by that cookie must come from the
  * same origin, or any page the user visits could open the stream with the user's cookie.
+ *
+ * Every way of presenting the token (header, query, sign-in form) counts its failures in the server's one
+ * auth limiter, per address: the token has no public part that would tell a guesser apart from its owner, so
+ * a locked address is refused even the right token until the window ends. A session cookie is not counted and
+ * still works there: forging one means forging an HMAC, which a rate limit would not slow usefully, and
+ * checking it tells nothing about the token.
  */
 import { timingSafeEqual } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
+import { type AuthLimiter, RETRY_AFTER_SECONDS } from "../transport/auth-limiter.ts";
 import { errorBody } from "./errors.ts";
-import type { AppEnv } from "./upgrade.ts";
+import { type AppEnv, clientAddress } from "./upgrade.ts";
 
 export const SESSION_COOKIE = "hookstream_logs";
 /** How long a browser sign-in lasts. */
@@ -20,7 +27,17 @@ export const SESSION_TTL_SECONDS = 7 * 24 * 3600;
 
 export type Credential = "open" | "bearer" | "query" | "cookie";
 
-export type AccessResult = { ok: true; via: Credential } | { ok: false; status: 401 | 403; error: string };
+export type AccessResult =
+  | { ok: true; via: Credential }
+  | { ok: false; status: 401 | 403 | 429; error: string };
+
+/** The limiter's name for LOGS_TOKEN, whichever way it is presented. */
+const LOGS_TOKEN_CREDENTIAL = "logs-token";
+const RATE_LIMITED = {
+  ok: false,
+  status: 429,
+  error: "Too many failed attempts; try again in a minute",
+} as const satisfies AccessResult;
 
 function sameSecret(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -63,34 +80,60 @@ export function returnPath(url: string): string {
   return `${parsed.pathname}${parsed.search}`;
 }
 
+/** The JSON refusal of an API or upgrade request, with the headers its status calls for. */
+export function refusal(c: Context<AppEnv>, result: Extract<AccessResult, { ok: false }>): Response {
+  const headers: Record<string, string> =
+    result.status === 429
+      ? { "Retry-After": String(RETRY_AFTER_SECONDS) }
+      : result.status === 401
+        ? { "WWW-Authenticate": "Bearer" }
+        : {};
+  return c.json(errorBody(result.error), result.status, headers);
+}
+
 export interface LogsAccess {
   required: boolean;
   check(c: Context<AppEnv>, options?: { upgrade?: boolean }): AccessResult;
-  /** For APIs: 401/403 JSON when access is refused. */
+  /** For APIs: 401/403/429 JSON when access is refused. */
   api: MiddlewareHandler<AppEnv>;
   /** For the page: a redirect to the sign-in form when access is refused. */
   page: MiddlewareHandler<AppEnv>;
-  /** Constant-time check of a token given by hand (the sign-in form). */
-  matches(given: string): boolean;
+  /** A token given by hand (the sign-in form), checked in constant time and counted like any other. */
+  signIn(address: string, given: string): "ok" | "invalid" | "rate_limited";
   token: string | null;
 }
 
-export function createLogsAccess(
-  token: string | null,
-  now: () => number = () => Math.floor(Date.now() / 1000),
-): LogsAccess {
+export interface LogsAccessOptions {
+  token: string | null;
+  /** The server's one limiter for failed authentications. */
+  limiter: AuthLimiter;
+  now?: () => number;
+}
+
+export function createLogsAccess(options: LogsAccessOptions): LogsAccess {
+  const { token, limiter } = options;
+  const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+
+  const attempt = (address: string, given: string, expected: string): boolean => {
+    if (sameSecret(given, expected)) return true;
+    limiter.recordFailure(address, LOGS_TOKEN_CREDENTIAL);
+    return false;
+  };
+
   const check = (c: Context<AppEnv>, options: { upgrade?: boolean } = {}): AccessResult => {
     if (token === null) return { ok: true, via: "open" };
     const header = c.req.header("authorization");
-    if (header !== undefined) {
-      const match = /^Bearer\s+(\S+)$/i.exec(header);
-      return match !== null && sameSecret(match[1] as string, token)
-        ? { ok: true, via: "bearer" }
-        : { ok: false, status: 401, error: "Invalid token" };
-    }
     const query = c.req.query("token");
-    if (query !== undefined) {
-      return sameSecret(query, token)
+    if (header !== undefined || query !== undefined) {
+      const address = clientAddress(c);
+      if (!limiter.allows(address, LOGS_TOKEN_CREDENTIAL)) return RATE_LIMITED;
+      if (header !== undefined) {
+        const match = /^Bearer\s+(\S+)$/i.exec(header);
+        return attempt(address, match?.[1] ?? "", token)
+          ? { ok: true, via: "bearer" }
+          : { ok: false, status: 401, error: "Invalid token" };
+      }
+      return attempt(address, query as string, token)
         ? { ok: true, via: "query" }
         : { ok: false, status: 401, error: "Invalid token" };
     }
@@ -111,10 +154,14 @@ export function createLogsAccess(
     required: token !== null,
     token,
     check,
-    matches: (given) => token !== null && sameSecret(given, token),
+    signIn(address, given) {
+      if (token === null) return "ok";
+      if (!limiter.allows(address, LOGS_TOKEN_CREDENTIAL)) return "rate_limited";
+      return attempt(address, given, token) ? "ok" : "invalid";
+    },
     api: async (c, next) => {
       const result = check(c);
-      if (!result.ok) return c.json(errorBody(result.error), result.status, { "WWW-Authenticate": "Bearer" });
+      if (!result.ok) return refusal(c, result);
       await next();
     },
     page: async (c, next) => {
