@@ -1,6 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { safeNext } from "../src/http/login.ts";
-import { createSessionCookieValue, isSameOrigin, isValidSessionCookie } from "../src/http/logs-access.ts";
+import { isSameOrigin } from "../src/http/logs-access.ts";
+import {
+  createSessionCookieValue,
+  createSessionRevocations,
+  isValidSessionCookie,
+  readSessionCookie,
+} from "../src/http/sessions.ts";
 import { weakTokenReason } from "../src/http/token-strength.ts";
 import { append, textLine } from "./helpers/logs.ts";
 import { startTestServer } from "./helpers/server.ts";
@@ -27,12 +33,41 @@ describe("session cookies (pure)", () => {
     );
   });
   test("a forged expiry breaks the signature", () => {
-    const [, mac] = createSessionCookieValue(TOKEN, 1000).split(".");
-    expect(isValidSessionCookie(`99999999999.${mac}`, TOKEN, 1001)).toBe(false);
+    const [, id, mac] = createSessionCookieValue(TOKEN, 1000).split(".");
+    expect(isValidSessionCookie(`99999999999.${id}.${mac}`, TOKEN, 1001)).toBe(false);
   });
   test("garbage is invalid", () => {
-    for (const value of ["", ".", "abc", "1.2.3", "NaN.x"])
+    for (const value of ["", ".", "abc", "1.2.3", "NaN.x", "1..x", "1.2.3.4"])
       expect(isValidSessionCookie(value, TOKEN, 1)).toBe(false);
+  });
+  test("two sign-ins in the same second are two sessions", () => {
+    const a = readSessionCookie(createSessionCookieValue(TOKEN, 1000), TOKEN, 1000);
+    const b = readSessionCookie(createSessionCookieValue(TOKEN, 1000), TOKEN, 1000);
+    expect(a?.id).not.toBe(b?.id);
+  });
+  test("a revoked session stays revoked until its cookie expires, then is forgotten", () => {
+    let now = 0;
+    const revocations = createSessionRevocations({ now: () => now, maxEntries: 2 });
+    revocations.revoke({ id: "a", expiresAt: 10 });
+    expect(revocations.isRevoked({ id: "a", expiresAt: 10 })).toBe(true);
+    expect(revocations.isRevoked({ id: "b", expiresAt: 10 })).toBe(false);
+    now = 11;
+    revocations.revoke({ id: "b", expiresAt: 20 });
+    revocations.revoke({ id: "c", expiresAt: 30 });
+    expect(revocations.size()).toBe(2);
+    expect(revocations.isRevoked({ id: "d", expiresAt: 15 })).toBe(false);
+  });
+  test("past the limit, the first to expire is forgotten and every cookie expiring by then is refused", () => {
+    const revocations = createSessionRevocations({ now: () => 0, maxEntries: 2 });
+    revocations.revoke({ id: "late", expiresAt: 30 });
+    revocations.revoke({ id: "early", expiresAt: 10 });
+    revocations.revoke({ id: "new", expiresAt: 40 });
+    expect(revocations.size()).toBe(2);
+    // "early" was forgotten but stays refused; so is any other cookie expiring no later.
+    expect(revocations.isRevoked({ id: "early", expiresAt: 10 })).toBe(true);
+    expect(revocations.isRevoked({ id: "other", expiresAt: 9 })).toBe(true);
+    expect(revocations.isRevoked({ id: "other", expiresAt: 11 })).toBe(false);
+    expect(revocations.isRevoked({ id: "late", expiresAt: 30 })).toBe(true);
   });
   const origins: Array<[string | undefined, string | undefined, boolean]> = [
     ["http://localhost:5000", "localhost:5000", true],
@@ -146,6 +181,41 @@ describe("with LOGS_TOKEN set", () => {
     });
     expect(crossOrigin.status).toBe(403);
     expect(((await crossOrigin.json()) as { error: string }).error).toContain("Cross-origin");
+  });
+
+  test("signing out ends the session on the server: the old cookie opens nothing any more", async () => {
+    await using server = await startTestServer({ env: { LOGS_TOKEN: TOKEN } });
+    const signIn = async () => {
+      const response = await fetch(server.httpUrl("/logs/login"), {
+        method: "POST",
+        body: new URLSearchParams({ token: TOKEN }),
+        redirect: "manual",
+      });
+      return (response.headers.get("set-cookie") ?? "").split(";")[0] as string;
+    };
+    const cookie = await signIn();
+    const other = await signIn();
+    const api = (cookie: string) =>
+      fetch(server.httpUrl("/logs/api/entries"), { headers: { Cookie: cookie } });
+    expect((await api(cookie)).status).toBe(200);
+    const signOut = await fetch(server.httpUrl("/logs/logout"), {
+      method: "POST",
+      headers: { Cookie: cookie },
+      redirect: "manual",
+    });
+    expect(signOut.status).toBe(303);
+    // A copy of the cookie kept elsewhere (another tab's request in flight, a stolen value) is refused too.
+    expect((await api(cookie)).status).toBe(401);
+    expect(
+      (await fetch(server.httpUrl("/logs"), { headers: { Cookie: cookie }, redirect: "manual" })).status,
+    ).toBe(303);
+    const host = `127.0.0.1:${server.server.port}`;
+    const upgrade = await fetch(server.httpUrl("/logs/ws"), {
+      headers: { ...upgradeHeaders, Cookie: cookie, Origin: `http://${host}`, Host: host },
+    });
+    expect(upgrade.status).toBe(401);
+    // Another browser's session, signed in the same second, goes on.
+    expect((await api(other)).status).toBe(200);
   });
 
   test("the history API wants the token too", async () => {

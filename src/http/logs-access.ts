@@ -4,9 +4,9 @@
  *   - `Authorization: Bearer <token>` (programs),
  *   - `?token=<token>` (WebSocket clients that cannot set headers),
  *   - or the session cookie set by the sign-in form (browsers).
- * The cookie holds no secret: it is `<expiry>.<HMAC(token, expiry)>`, so it expires by itself and every
- * session ends when the token changes. A WebSocket upgrade authenticated by that cookie must come from the
- * same origin, or any page the user visits could open the stream with the user's cookie.
+ * The cookie (sessions.ts) holds no secret; signing out revokes it on the server. A WebSocket upgrade
+ * authenticated by that cookie must come from the same origin, or any page the user visits could open the
+ * stream with the user's cookie.
  *
  * Every way of presenting the token (header, query, sign-in form) counts its failures in the server's one
  * auth limiter, per address: the token has no public part that would tell a guesser apart from its owner, so
@@ -14,17 +14,21 @@
  * still works there: forging one means forging an HMAC, which a rate limit would not slow usefully, and
  * checking it tells nothing about the token.
  */
-import { timingSafeEqual } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { type AuthLimiter, RETRY_AFTER_SECONDS } from "../transport/auth-limiter.ts";
 import { errorBody } from "./errors.ts";
+import {
+  createSessionCookieValue,
+  createSessionRevocations,
+  readSessionCookie,
+  SESSION_TTL_SECONDS,
+  type SessionRevocations,
+  sameSecret,
+} from "./sessions.ts";
 import { type AppEnv, clientAddress } from "./upgrade.ts";
 
 export const SESSION_COOKIE = "hookstream_logs";
-/** How long a browser sign-in lasts. */
-export const SESSION_TTL_SECONDS = 7 * 24 * 3600;
-
 export type Credential = "open" | "bearer" | "query" | "cookie";
 
 export type AccessResult =
@@ -38,30 +42,6 @@ const RATE_LIMITED = {
   status: 429,
   error: "Too many failed attempts; try again in a minute",
 } as const satisfies AccessResult;
-
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  // Compare equal-length buffers only; the length check leaks nothing useful about a random token.
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function sign(token: string, expiresAt: number): string {
-  return new Bun.CryptoHasher("sha256", token).update(`logs-session:${expiresAt}`).digest("base64url");
-}
-
-export function createSessionCookieValue(token: string, nowSeconds: number): string {
-  const expiresAt = nowSeconds + SESSION_TTL_SECONDS;
-  return `${expiresAt}.${sign(token, expiresAt)}`;
-}
-
-export function isValidSessionCookie(value: string, token: string, nowSeconds: number): boolean {
-  const dot = value.indexOf(".");
-  if (dot === -1) return false;
-  const expiresAt = Number(value.slice(0, dot));
-  if (!Number.isSafeInteger(expiresAt) || expiresAt < nowSeconds) return false;
-  return sameSecret(value.slice(dot + 1), sign(token, expiresAt));
-}
 
 /** Whether the Origin of a browser request names the host it was sent to. */
 export function isSameOrigin(origin: string | undefined, host: string | undefined): boolean {
@@ -98,9 +78,18 @@ export interface LogsAccess {
   api: MiddlewareHandler<AppEnv>;
   /** For the page: a redirect to the sign-in form when access is refused. */
   page: MiddlewareHandler<AppEnv>;
-  /** A token given by hand (the sign-in form), checked in constant time and counted like any other. */
-  signIn(address: string, given: string): "ok" | "invalid" | "rate_limited";
-  token: string | null;
+  /**
+   * A token given by hand (the sign-in form), checked in constant time and counted like any other; the
+   * session cookie's value when it is right.
+   */
+  signIn(
+    address: string,
+    given: string,
+  ): { ok: true; cookie: string } | { ok: false; reason: "invalid" | "rate_limited" };
+  /** Ends the session this cookie belongs to, for every copy of it. */
+  signOut(cookie: string | undefined): void;
+  /** How long the cookie `signIn` returns lasts, in seconds. */
+  sessionTtlSeconds: number;
 }
 
 export interface LogsAccessOptions {
@@ -108,11 +97,13 @@ export interface LogsAccessOptions {
   /** The server's one limiter for failed authentications. */
   limiter: AuthLimiter;
   now?: () => number;
+  revocations?: SessionRevocations;
 }
 
 export function createLogsAccess(options: LogsAccessOptions): LogsAccess {
   const { token, limiter } = options;
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  const revocations = options.revocations ?? createSessionRevocations({ now });
 
   const attempt = (address: string, given: string, expected: string): boolean => {
     if (sameSecret(given, expected)) return true;
@@ -138,7 +129,8 @@ export function createLogsAccess(options: LogsAccessOptions): LogsAccess {
         : { ok: false, status: 401, error: "Invalid token" };
     }
     const cookie = getCookie(c, SESSION_COOKIE);
-    if (cookie !== undefined && isValidSessionCookie(cookie, token, now())) {
+    const session = cookie === undefined ? null : readSessionCookie(cookie, token, now());
+    if (session !== null && !revocations.isRevoked(session)) {
       if (options.upgrade && !isSameOrigin(c.req.header("origin"), c.req.header("host"))) {
         return { ok: false, status: 403, error: "Cross-origin WebSocket upgrade refused" };
       }
@@ -152,13 +144,19 @@ export function createLogsAccess(options: LogsAccessOptions): LogsAccess {
   };
   return {
     required: token !== null,
-    token,
     check,
     signIn(address, given) {
-      if (token === null) return "ok";
-      if (!limiter.allows(address, LOGS_TOKEN_CREDENTIAL)) return "rate_limited";
-      return attempt(address, given, token) ? "ok" : "invalid";
+      if (token === null) return { ok: false, reason: "invalid" };
+      if (!limiter.allows(address, LOGS_TOKEN_CREDENTIAL)) return { ok: false, reason: "rate_limited" };
+      if (!attempt(address, given, token)) return { ok: false, reason: "invalid" };
+      return { ok: true, cookie: createSessionCookieValue(token, now()) };
     },
+    signOut(cookie) {
+      if (token === null || cookie === undefined) return;
+      const session = readSessionCookie(cookie, token, now());
+      if (session !== null) revocations.revoke(session);
+    },
+    sessionTtlSeconds: SESSION_TTL_SECONDS,
     api: async (c, next) => {
       const result = check(c);
       if (!result.ok) return refusal(c, result);
