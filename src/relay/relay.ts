@@ -306,15 +306,13 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       return { ok: true, grant: { tokenId: token.id, bucketIds: token.bucketIds } };
     },
     async lookupBuckets(refs: readonly string[] | null) {
-      if (refs === null) return { found: await store.listBuckets(), missing: [] };
+      if (refs === null) return store.listBuckets();
       const found = [];
-      const missing = [];
       for (const ref of refs) {
         const bucket = await store.findBucket(ref);
-        if (bucket === null) missing.push(ref);
-        else found.push({ id: bucket.id, name: bucket.name });
+        if (bucket !== null) found.push({ id: bucket.id, name: bucket.name });
       }
-      return { found, missing };
+      return found;
     },
     authenticated(handle: SessionHandle, grant: Grant) {
       let handles = sessionsByToken.get(grant.tokenId);

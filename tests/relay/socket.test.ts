@@ -276,6 +276,11 @@ describe("/v1/socket subscriptions", () => {
     const socket = await t.relay.authenticated(limited);
     socket.send(JSON.stringify({ action: "subscribe", buckets: ["b"] }));
     expect(await socket.nextJson()).toMatchObject({ status: "error" });
+    // Asked for by id, another bucket is refused by that id: its name stays unknown to this token.
+    socket.send(JSON.stringify({ action: "subscribe", buckets: [t.b.id] }));
+    expect((await socket.nextJson()).message).toBe(
+      `cannot subscribe to "${t.b.id}": no such bucket, or not readable with this token`,
+    );
     socket.send(JSON.stringify({ action: "subscribe" }));
     expect((await socket.nextJson()).message).toBe("subscribed to buckets: a");
     await t.send(t.b, "to b");
