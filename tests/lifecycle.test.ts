@@ -225,6 +225,49 @@ describe("configuration", () => {
     });
   }
 
+  /** Runs `bun src/main.ts` until it exits; its exit code and standard error. */
+  const runMain = async (env: Record<string, string>) => {
+    const child = Bun.spawn(["bun", "src/main.ts"], {
+      cwd: repoRoot,
+      env: { ...process.env, HOST: "127.0.0.1", PORT: "0", ...env },
+      stdout: "pipe",
+      stderr: "pipe",
+      timeout: 10_000,
+    });
+    const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+    return { code, stderr };
+  };
+
+  test("a DATA_DIR that is a file exits 2 with one sentence naming it, no stack trace", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookstream-datadir-"));
+    const file = join(dir, "not-a-dir");
+    writeFileSync(file, "x");
+    try {
+      const { code, stderr } = await runMain({ DATA_DIR: file });
+      expect(code).toBe(2);
+      expect(stderr).toContain(`DATA_DIR ${file}`);
+      expect(stderr).not.toMatch(/^\s+at /m);
+      expect(stderr.trim().split("\n")).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a corrupted database exits 1 with a message naming its file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookstream-datadir-"));
+    const database = join(dir, "hookstream.db");
+    writeFileSync(database, Buffer.alloc(8192, 0x5a));
+    try {
+      const { code, stderr } = await runMain({ DATA_DIR: dir });
+      expect(code).toBe(1);
+      expect(stderr).toContain(database);
+      expect(stderr).toContain("file is not a database");
+      expect(stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("the process exits with code 2 and a clear message on a bad value", async () => {
     const child = Bun.spawn(["bun", "src/main.ts"], {
       cwd: repoRoot,
