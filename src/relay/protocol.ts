@@ -13,7 +13,10 @@ import { CloseCode } from "../transport/peer.ts";
 import { looksLikeCursor } from "./cursor.ts";
 import { AUTHENTICATED, statusMessage } from "./message.ts";
 
-/** Frames held while a lookup is in flight; a client sending more than this without waiting is closed. */
+/**
+ * Frames held while a lookup is in flight; one more closes the socket (1008). Frames read while nothing is in
+ * flight are answered at once and never count: the bound is on what waits, so it depends on lookup time.
+ */
 export const MAX_QUEUED_FRAMES = 16;
 /** Bucket names or ids in one `subscribe`. */
 export const MAX_SUBSCRIBE_BUCKETS = 1000;
