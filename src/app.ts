@@ -9,6 +9,7 @@ import type { HistoryIndex } from "./history/index.ts";
 import { createHistoryRoutes } from "./history/routes.ts";
 import { createDeliveriesRoutes } from "./http/deliveries.ts";
 import { errorBody } from "./http/errors.ts";
+import { createHostCheck } from "./http/host-check.ts";
 import { createLoginRoutes } from "./http/login.ts";
 import { type LogsAccess, refusal } from "./http/logs-access.ts";
 import { type AppEnv, upgradeToSession } from "./http/upgrade.ts";
@@ -44,6 +45,8 @@ export interface AppDeps {
   log: (level: "info" | "warn" | "error", message: string) => void;
   /** Who may read logs (LOGS_TOKEN); open when no token is configured. */
   access: LogsAccess;
+  /** Host names an open log side answers to besides IP literals and localhost (see host-check.ts). */
+  allowedHosts: readonly string[];
   /** The log files' history: index and per-query time budget. */
   history: { index: HistoryIndex; budgetMs: number; redact: boolean };
   /** Cluster mode's state for `/health`; absent in the embedded mode. */
@@ -118,6 +121,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     );
   });
 
+  // Without LOGS_TOKEN the log side is open: only to names a rebound DNS name cannot take.
+  if (!deps.access.required)
+    for (const path of ["/", "/logs", "/logs/*"]) app.use(path, createHostCheck(deps.allowedHosts));
   // Log access (LOGS_TOKEN): checked before anything else is looked at, so refusals reveal nothing.
   app.route("/", createLoginRoutes(deps.access));
   app.use("/logs/api/*", deps.access.api);

@@ -152,6 +152,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     lifecycle: { startedAt, isShuttingDown: () => shuttingDown },
     log,
     access: createLogsAccess({ token: config.logsToken, limiter: authLimiter }),
+    allowedHosts: config.allowedHosts,
     history: { index: historyIndex, budgetMs: config.historyBudgetMs, redact: config.redactSecrets },
     ...(cluster === null
       ? {}

@@ -67,6 +67,7 @@ describe("shutdown", () => {
     const app = createApp({
       log: () => {},
       access: createLogsAccess({ token: null, limiter: createAuthLimiter({ maxFailures: 10 }) }),
+      allowedHosts: [],
       history: {
         index: createHistoryIndex({
           dir: join(tmpdir(), "hookstream-no-such-dir"),
@@ -106,7 +107,7 @@ describe("shutdown", () => {
       socket: { data() {} },
     });
     silent.write(
-      "GET /logs/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "GET /logs/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
     );
     await waitFor(

@@ -9,6 +9,7 @@ import {
 } from "../src/http/sessions.ts";
 import { weakTokenReason } from "../src/http/token-strength.ts";
 import { append, textLine } from "./helpers/logs.ts";
+import { relayFixture } from "./helpers/relay.ts";
 import { startTestServer } from "./helpers/server.ts";
 import { wsConnect } from "./helpers/ws.ts";
 
@@ -331,6 +332,58 @@ describe("without LOGS_TOKEN", () => {
     const client = await wsConnect(server.wsUrl("/logs/ws"));
     client.close();
     expect((await fetch(server.httpUrl("/logs/api/entries"))).status).not.toBe(401);
+  });
+
+  test("a cross-origin browser upgrade is refused with 403; same-origin and Origin-less clients connect", async () => {
+    await using server = await startTestServer();
+    const host = `127.0.0.1:${server.server.port}`;
+    const upgrade = (headers: Record<string, string>) =>
+      fetch(server.httpUrl("/logs/ws"), { headers: { ...upgradeHeaders, ...headers } });
+    const cross = await upgrade({ Origin: "http://evil.example" });
+    expect(cross.status).toBe(403);
+    expect(((await cross.json()) as { error: string }).error).toContain("Cross-origin");
+    // A sandboxed document (a configured input response, for one) has the opaque origin "null".
+    expect((await upgrade({ Origin: "null" })).status).toBe(403);
+    expect((await upgrade({ Origin: `http://${host}` })).status).toBe(101);
+    expect((await upgrade({})).status).toBe(101);
+  });
+
+  test("a Host this server does not answer to is refused, so a rebound DNS name reads nothing", async () => {
+    await using server = await startTestServer({
+      env: { PUBLIC_URL: "https://hooks.example.com", ALLOWED_HOSTS: "logs.internal, dev.example.org" },
+    });
+    await using relay = await relayFixture(server);
+    const bucket = await relay.createBucket("hooks");
+    const port = server.server.port;
+    const get = (path: string, host: string) => fetch(server.httpUrl(path), { headers: { Host: host } });
+    for (const path of ["/logs/api/entries", "/logs/api/deliveries", "/logs", "/"]) {
+      const rebound = await get(path, `attacker.example:${port}`);
+      expect(rebound.status).toBe(403);
+      expect(await rebound.json()).toEqual({
+        error: 'Host "attacker.example" is not served here: set PUBLIC_URL or ALLOWED_HOSTS to allow it',
+        field: "Host",
+      });
+    }
+    expect((await get("/logs/ws", `attacker.example:${port}`)).status).toBe(403);
+    for (const host of [
+      `127.0.0.1:${port}`,
+      `localhost:${port}`,
+      `[::1]:${port}`,
+      `10.1.2.3:${port}`,
+      "hooks.example.com",
+      `logs.internal:${port}`,
+      "dev.example.org",
+    ])
+      expect((await get("/logs/api/entries", host)).status).toBe(200);
+    // Inputs are public by design, whatever name the sender used.
+    expect((await get(`/v1/webhooks/${bucket.inputs[0]?.id}`, `attacker.example:${port}`)).status).toBe(200);
+  });
+
+  test("ALLOWED_HOSTS takes host names only", async () => {
+    const { loadConfig } = await import("../src/config.ts");
+    const loaded = loadConfig({ ALLOWED_HOSTS: "ok.example, http://no.example/" });
+    expect(loaded.ok).toBe(false);
+    if (!loaded.ok) expect(loaded.problems.join()).toContain("ALLOWED_HOSTS");
   });
 
   test("a LOGS_TOKEN shorter than 16 characters is a configuration error", async () => {

@@ -1,6 +1,8 @@
 /**
  * Access to the log stream, its APIs and its page. Without LOGS_TOKEN everything is open, as in the original
- * (the server warns at start-up when that is exposed). With it, a request must show the token:
+ * (the server warns at start-up when that is exposed), except to web pages of other origins: a browser's
+ * cross-origin upgrade of the stream is refused (WebSockets are not covered by CORS), and host-check.ts keeps
+ * rebound DNS names out. With LOGS_TOKEN, a request must show the token:
  *   - `Authorization: Bearer <token>` (programs),
  *   - `?token=<token>` (WebSocket clients that cannot set headers),
  *   - or the session cookie set by the sign-in form (browsers).
@@ -37,6 +39,11 @@ export type AccessResult =
 
 /** The limiter's name for LOGS_TOKEN, whichever way it is presented. */
 const LOGS_TOKEN_CREDENTIAL = "logs-token";
+const CROSS_ORIGIN = {
+  ok: false,
+  status: 403,
+  error: "Cross-origin WebSocket upgrade refused",
+} as const satisfies AccessResult;
 const RATE_LIMITED = {
   ok: false,
   status: 429,
@@ -112,7 +119,13 @@ export function createLogsAccess(options: LogsAccessOptions): LogsAccess {
   };
 
   const check = (c: Context<AppEnv>, options: { upgrade?: boolean } = {}): AccessResult => {
-    if (token === null) return { ok: true, via: "open" };
+    if (token === null) {
+      // Open to programs, but not to whatever web page the reader visits: a browser always sends Origin.
+      const origin = c.req.header("origin");
+      if (options.upgrade && origin !== undefined && !isSameOrigin(origin, c.req.header("host")))
+        return CROSS_ORIGIN;
+      return { ok: true, via: "open" };
+    }
     const header = c.req.header("authorization");
     const query = c.req.query("token");
     if (header !== undefined || query !== undefined) {
@@ -131,9 +144,7 @@ export function createLogsAccess(options: LogsAccessOptions): LogsAccess {
     const cookie = getCookie(c, SESSION_COOKIE);
     const session = cookie === undefined ? null : readSessionCookie(cookie, token, now());
     if (session !== null && !revocations.isRevoked(session)) {
-      if (options.upgrade && !isSameOrigin(c.req.header("origin"), c.req.header("host"))) {
-        return { ok: false, status: 403, error: "Cross-origin WebSocket upgrade refused" };
-      }
+      if (options.upgrade && !isSameOrigin(c.req.header("origin"), c.req.header("host"))) return CROSS_ORIGIN;
       return { ok: true, via: "cookie" };
     }
     return {
