@@ -61,7 +61,17 @@ export const inputResponseSchema = z
     status: z.number().int().min(200).max(599).optional(),
     body: z.string().max(MAX_RESPONSE_BODY_CHARS).optional(),
     headers: z
-      .record(headerName, headerValue)
+      .unknown()
+      // A valid header name, but zod's record skips it without a word: refuse it here instead.
+      .superRefine((headers, context) => {
+        if (typeof headers === "object" && headers !== null && Object.hasOwn(headers, "__proto__"))
+          context.addIssue({
+            code: "custom",
+            path: ["__proto__"],
+            message: "__proto__ cannot be configured as a header name",
+          });
+      })
+      .pipe(z.record(headerName, headerValue))
       .refine((h) => Object.keys(h).length <= MAX_RESPONSE_HEADERS, `at most ${MAX_RESPONSE_HEADERS} headers`)
       .superRefine((headers, context) => {
         for (const name of Object.keys(headers))

@@ -218,6 +218,22 @@ describe("limits, answers and de-duplication", () => {
     expect(cli.stderr).toContain("headers.Set-Cookie: Set-Cookie cannot be configured");
   });
 
+  test("a configured header named __proto__ is refused, not silently dropped", async () => {
+    await using t = await oneBucket();
+    const refused = await t.relay.api(
+      "PUT",
+      `/v1/buckets/hooks/inputs/${t.input.id}`,
+      JSON.parse('{"response":{"headers":{"__proto__":"x","X-Relay":"kept"}}}'),
+    );
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { field: string }).field).toBe("response.headers.__proto__");
+    const cli = await runCli(["input", "set-response", t.input.id, "--header", "__proto__: x"], {
+      DATA_DIR: t.server.dataDir,
+    });
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toContain("__proto__ cannot be configured as a header name");
+  });
+
   test("a configured HTML response is served sandboxed, so no script runs on the page's origin", async () => {
     await using t = await oneBucket();
     const set = await t.relay.api("PUT", `/v1/buckets/hooks/inputs/${t.input.id}`, {
