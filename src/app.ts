@@ -122,8 +122,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   // Without LOGS_TOKEN the log side is open: only to names a rebound DNS name cannot take.
-  if (!deps.access.required)
-    for (const path of ["/", "/logs", "/logs/*"]) app.use(path, createHostCheck(deps.allowedHosts));
+  if (!deps.access.required) {
+    const hostCheck = createHostCheck(deps.allowedHosts);
+    for (const path of ["/", "/logs", "/logs/*"]) app.use(path, hostCheck);
+  }
   // Log access (LOGS_TOKEN): checked before anything else is looked at, so refusals reveal nothing.
   app.route("/", createLoginRoutes(deps.access));
   app.use("/logs/api/*", deps.access.api);

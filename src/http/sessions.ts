@@ -51,10 +51,6 @@ export function readSessionCookie(value: string, token: string, nowSeconds: numb
   return sameSecret(mac, sign(token, expiresAt, id)) ? { id, expiresAt } : null;
 }
 
-export function isValidSessionCookie(value: string, token: string, nowSeconds: number): boolean {
-  return readSessionCookie(value, token, nowSeconds) !== null;
-}
-
 export interface SessionRevocations {
   revoke(session: Session): void;
   isRevoked(session: Session): boolean;
