@@ -2,6 +2,7 @@
  * Every setting, read once from the environment and validated. `main.ts` is the only caller of
  * `loadConfig(process.env)`; everything else receives the parsed `Config`.
  */
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { z } from "zod";
 
@@ -127,9 +128,13 @@ export const configSchema = z
       logLagBytes: env.LOG_LAG_BYTES,
       logStallTimeoutMs: env.LOG_STALL_TIMEOUT_MS,
       logsToken: env.LOGS_TOKEN ?? null,
-      /** Names besides IP literals and localhost an open log side answers to: ALLOWED_HOSTS and PUBLIC_URL's. */
+      /**
+       * Names besides IP literals and localhost an open log side answers to: ALLOWED_HOSTS, PUBLIC_URL's host
+       * and HOST when it is a name.
+       */
       allowedHosts: [
         ...(env.ALLOWED_HOSTS ?? []),
+        ...(isIP(env.HOST) === 0 ? [env.HOST.toLowerCase()] : []),
         ...(env.PUBLIC_URL === undefined ? [] : [new URL(env.PUBLIC_URL).hostname]),
       ],
       historyBudgetMs: env.HISTORY_BUDGET_MS,

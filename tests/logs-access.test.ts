@@ -380,6 +380,20 @@ describe("without LOGS_TOKEN", () => {
     expect((await get(`/v1/webhooks/${bucket.inputs[0]?.id}`, `attacker.example:${port}`)).status).toBe(200);
   });
 
+  test("the listening name, PUBLIC_URL's host and ALLOWED_HOSTS are the names served", async () => {
+    const { loadConfig } = await import("../src/config.ts");
+    const loaded = loadConfig({
+      HOST: "Box.lan",
+      PUBLIC_URL: "https://hooks.example.com/base",
+      ALLOWED_HOSTS: "Logs.Internal",
+    });
+    if (!loaded.ok) throw new Error(loaded.problems.join());
+    expect([...loaded.config.allowedHosts].sort()).toEqual(["box.lan", "hooks.example.com", "logs.internal"]);
+    const bound = loadConfig({ HOST: "0.0.0.0" });
+    if (!bound.ok) throw new Error(bound.problems.join());
+    expect(bound.config.allowedHosts).toEqual([]);
+  });
+
   test("ALLOWED_HOSTS takes host names only", async () => {
     const { loadConfig } = await import("../src/config.ts");
     const loaded = loadConfig({ ALLOWED_HOSTS: "ok.example, http://no.example/" });
