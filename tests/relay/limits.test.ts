@@ -96,8 +96,7 @@ describe("subscribe flood", () => {
   });
 });
 
-describe("frames waiting for a lookup", () => {
-  if (!redisAvailable) return;
+describe.skipIf(!redisAvailable)("frames waiting for a lookup", () => {
   let redis: TestRedis;
   beforeAll(async () => {
     redis = await startRedis();
