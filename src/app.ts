@@ -9,8 +9,9 @@ import type { HistoryIndex } from "./history/index.ts";
 import { createHistoryRoutes } from "./history/routes.ts";
 import { createDeliveriesRoutes } from "./http/deliveries.ts";
 import { errorBody } from "./http/errors.ts";
+import { createHostCheck } from "./http/host-check.ts";
 import { createLoginRoutes } from "./http/login.ts";
-import type { LogsAccess } from "./http/logs-access.ts";
+import { type LogsAccess, refusal } from "./http/logs-access.ts";
 import { type AppEnv, upgradeToSession } from "./http/upgrade.ts";
 import type { LogHub } from "./hub/log-hub.ts";
 import type { LogFollower } from "./logs/follow.ts";
@@ -44,10 +45,10 @@ export interface AppDeps {
   log: (level: "info" | "warn" | "error", message: string) => void;
   /** Who may read logs (LOGS_TOKEN); open when no token is configured. */
   access: LogsAccess;
-  /** Failed sign-ins per address per minute before refusal. */
-  authFailuresPerMinute: number;
   /** Mask credentials in what a log reader sees (REDACT_SECRETS). */
   redactSecrets: boolean;
+  /** Host names an open log side answers to besides IP literals and localhost (see host-check.ts). */
+  allowedHosts: readonly string[];
   /** The log files' history: index and per-query time budget. */
   history: { index: HistoryIndex; budgetMs: number };
   /** Cluster mode's state for `/health`; absent in the embedded mode. */
@@ -140,8 +141,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     );
   });
 
+  // Without LOGS_TOKEN the log side is open: only to names a rebound DNS name cannot take.
+  if (!deps.access.required) {
+    const hostCheck = createHostCheck(deps.allowedHosts);
+    for (const path of ["/", "/logs", "/logs/*"]) app.use(path, hostCheck);
+  }
   // Log access (LOGS_TOKEN): checked before anything else is looked at, so refusals reveal nothing.
-  app.route("/", createLoginRoutes(deps.access, deps.authFailuresPerMinute));
+  app.route("/", createLoginRoutes(deps.access));
   app.use("/logs/api/*", deps.access.api);
   // The page's scripts and styles hold no data and are fetched without the page's token: they stay public.
   for (const path of ["/", "/logs"]) app.use(path, deps.access.page);
@@ -162,7 +168,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     "/logs/ws",
     async (c, next) => {
       const access = deps.access.check(c, { upgrade: true });
-      if (!access.ok) return c.json(errorBody(access.error), access.status);
+      if (!access.ok) return refusal(c, access);
       await next();
     },
     zValidator("query", logStreamQuerySchema, (result, c) => {

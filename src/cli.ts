@@ -126,7 +126,8 @@ async function run(store: RelayStore, argv: string[], urlOf: (id: string) => str
       return;
     }
     case "input set-response": {
-      const headers: Record<string, string> = {};
+      // No prototype: `--header '__proto__: x'` becomes a key the schema refuses, not a silent no-op.
+      const headers: Record<string, string> = Object.create(null);
       for (const header of values.header ?? []) {
         const colon = header.indexOf(":");
         if (colon <= 0) throw new UsageError(`--header expects 'Name: value', got '${header}'`);

@@ -2,6 +2,7 @@
  * Every setting, read once from the environment and validated. `main.ts` is the only caller of
  * `loadConfig(process.env)`; everything else receives the parsed `Config`.
  */
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { z } from "zod";
 
@@ -10,6 +11,26 @@ const boolean = (fallback: boolean) =>
     .enum(["1", "0", "true", "false", "yes", "no", "on", "off"])
     .default(fallback ? "true" : "false")
     .transform((value) => ["1", "true", "yes", "on"].includes(value));
+
+/** Comma-separated host names (no scheme, port or path), lower-cased. */
+const hostNames = z
+  .string()
+  .transform((value) =>
+    value
+      .split(",")
+      .map((name) => name.trim().toLowerCase())
+      .filter((name) => name !== ""),
+  )
+  .pipe(
+    z.array(
+      z
+        .string()
+        .regex(
+          /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/,
+          "host names only, like logs.example.com",
+        ),
+    ),
+  );
 
 const integer = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -44,6 +65,7 @@ export const configSchema = z
     HISTORY_BUDGET_MS: integer(2_000, 10, 600_000),
     HISTORY_CACHE_CHUNKS: integer(32, 1, 100_000),
     LOGS_TOKEN: z.string().min(16, "at least 16 characters").max(512).optional(),
+    ALLOWED_HOSTS: hostNames.optional(),
     LOG_FORMAT: z.enum(["text", "json"]).default("text"),
     PUBLIC_URL: z
       .url({ protocol: /^https?$/ })
@@ -112,6 +134,15 @@ export const configSchema = z
       logLagBytes: env.LOG_LAG_BYTES,
       logStallTimeoutMs: env.LOG_STALL_TIMEOUT_MS,
       logsToken: env.LOGS_TOKEN ?? null,
+      /**
+       * Names besides IP literals and localhost an open log side answers to: ALLOWED_HOSTS, PUBLIC_URL's host
+       * and HOST when it is a name.
+       */
+      allowedHosts: [
+        ...(env.ALLOWED_HOSTS ?? []),
+        ...(isIP(env.HOST) === 0 ? [env.HOST.toLowerCase()] : []),
+        ...(env.PUBLIC_URL === undefined ? [] : [new URL(env.PUBLIC_URL).hostname]),
+      ],
       historyBudgetMs: env.HISTORY_BUDGET_MS,
       historyCacheChunks: env.HISTORY_CACHE_CHUNKS,
       logFormat: env.LOG_FORMAT,

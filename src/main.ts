@@ -16,8 +16,19 @@ const config = loaded.config;
 
 // The data directory is ours to create. The log directory belongs to the processor we follow: create it
 // only where it is our own default, so an explicit LOG_DIR that is missing is waited for, not faked.
-mkdirSync(config.dataDir, { recursive: true });
-if (!process.env.LOG_DIR) mkdirSync(config.logDir, { recursive: true });
+try {
+  mkdirSync(config.dataDir, { recursive: true });
+  if (!process.env.LOG_DIR) mkdirSync(config.logDir, { recursive: true });
+} catch (error) {
+  // A setting that cannot work, like any other bad value: one sentence and exit 2, not a stack trace.
+  const { code, message } = error as NodeJS.ErrnoException;
+  const why =
+    code === "EEXIST" || code === "ENOTDIR"
+      ? "it, or a directory on its path, is a file"
+      : `it cannot be created (${code ?? message})`;
+  console.error(`hookstream: DATA_DIR ${config.dataDir} cannot be used as the data directory: ${why}.`);
+  process.exit(2);
+}
 
 const consoleLog = createConsoleLog(config.logFormat);
 const running = await startServer(config, consoleLog).catch((error: unknown) => {

@@ -11,11 +11,13 @@ import type { Config } from "./config.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
 import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
+import { weakTokenReason } from "./http/token-strength.ts";
 import { createLogPipeline } from "./logs/pipeline.ts";
 import type { LogStreamStats } from "./logs/socket.ts";
 import { openRedisStore } from "./relay/redis-store.ts";
 import { createRelay } from "./relay/relay.ts";
 import { openSqliteStore } from "./relay/sqlite-store.ts";
+import { createAuthLimiter } from "./transport/auth-limiter.ts";
 import { createSocketTransport } from "./transport/bun-ws.ts";
 import { createConnectionLimiter } from "./transport/connections.ts";
 import { CloseCode, type SocketData } from "./transport/peer.ts";
@@ -117,8 +119,13 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
       durability: config.relay.durability,
       maxBytes: config.relay.maxDatabaseBytes,
     });
+  // One limiter for every credential path: relay tokens and LOGS_TOKEN however presented.
+  const authLimiter = createAuthLimiter({ maxFailures: config.relay.authFailuresPerMinute });
+  const tokenWeakness = config.logsToken === null ? null : weakTokenReason(config.logsToken);
+  if (tokenWeakness !== null) log("warn", tokenWeakness);
   const relay = await createRelay({
     ...config.relay,
+    authLimiter,
     store: relayStore,
     // Called only once requests or sockets exist, i.e. after `server` below is assigned.
     publish: (topic, payload) => server.publish(topic, payload),
@@ -147,10 +154,10 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     openSockets: transport.openCount,
     lifecycle: { startedAt, isShuttingDown: () => shuttingDown },
     log,
-    access: createLogsAccess(config.logsToken),
+    access: createLogsAccess({ token: config.logsToken, limiter: authLimiter }),
     redactSecrets: config.redactSecrets,
+    allowedHosts: config.allowedHosts,
     history: { index: historyIndex, budgetMs: config.historyBudgetMs },
-    authFailuresPerMinute: config.relay.authFailuresPerMinute,
     ...(cluster === null
       ? {}
       : {

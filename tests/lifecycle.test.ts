@@ -9,6 +9,7 @@ import { createLogsAccess } from "../src/http/logs-access.ts";
 import { createLogHub } from "../src/hub/log-hub.ts";
 import { createLogFollower } from "../src/logs/follow.ts";
 import { openJournal } from "../src/logs/journal.ts";
+import { createAuthLimiter } from "../src/transport/auth-limiter.ts";
 import { createConnectionLimiter } from "../src/transport/connections.ts";
 import { connectLogs } from "./helpers/logs.ts";
 import { startTestServer } from "./helpers/server.ts";
@@ -65,9 +66,9 @@ describe("shutdown", () => {
     const journal = openJournal({ dir: journalDir, segmentBytes: 1 << 20, maxBytes: 1 << 24, log: () => {} });
     const app = createApp({
       log: () => {},
-      access: createLogsAccess(null),
+      access: createLogsAccess({ token: null, limiter: createAuthLimiter({ maxFailures: 10 }) }),
       redactSecrets: true,
-      authFailuresPerMinute: 10,
+      allowedHosts: [],
       history: {
         index: createHistoryIndex({
           dir: join(tmpdir(), "hookstream-no-such-dir"),
@@ -107,7 +108,7 @@ describe("shutdown", () => {
       socket: { data() {} },
     });
     silent.write(
-      "GET /logs/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "GET /logs/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
     );
     await waitFor(
@@ -225,6 +226,49 @@ describe("configuration", () => {
       if (!loaded.ok) expect(loaded.problems.join("\n")).toContain(field);
     });
   }
+
+  /** Runs `bun src/main.ts` until it exits; its exit code and standard error. */
+  const runMain = async (env: Record<string, string>) => {
+    const child = Bun.spawn(["bun", "src/main.ts"], {
+      cwd: repoRoot,
+      env: { ...process.env, HOST: "127.0.0.1", PORT: "0", ...env },
+      stdout: "pipe",
+      stderr: "pipe",
+      timeout: 10_000,
+    });
+    const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+    return { code, stderr };
+  };
+
+  test("a DATA_DIR that is a file exits 2 with one sentence naming it, no stack trace", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookstream-datadir-"));
+    const file = join(dir, "not-a-dir");
+    writeFileSync(file, "x");
+    try {
+      const { code, stderr } = await runMain({ DATA_DIR: file });
+      expect(code).toBe(2);
+      expect(stderr).toContain(`DATA_DIR ${file}`);
+      expect(stderr).not.toMatch(/^\s+at /m);
+      expect(stderr.trim().split("\n")).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a corrupted database exits 1 with a message naming its file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookstream-datadir-"));
+    const database = join(dir, "hookstream.db");
+    writeFileSync(database, Buffer.alloc(8192, 0x5a));
+    try {
+      const { code, stderr } = await runMain({ DATA_DIR: dir });
+      expect(code).toBe(1);
+      expect(stderr).toContain(database);
+      expect(stderr).toContain("file is not a database");
+      expect(stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   test("the process exits with code 2 and a clear message on a bad value", async () => {
     const child = Bun.spawn(["bun", "src/main.ts"], {

@@ -1,16 +1,11 @@
 /**
  * The browser sign-in for the log page when LOGS_TOKEN is set: a small form that trades the token for the
- * HttpOnly session cookie, and a sign-out. Failed attempts are limited per address.
+ * HttpOnly session cookie, and a sign-out. Failed attempts count in the server's one auth limiter.
  */
 import { Hono } from "hono";
-import { deleteCookie, setCookie } from "hono/cookie";
-import { createAuthLimiter } from "../relay/auth-limiter.ts";
-import {
-  createSessionCookieValue,
-  type LogsAccess,
-  SESSION_COOKIE,
-  SESSION_TTL_SECONDS,
-} from "./logs-access.ts";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { RETRY_AFTER_SECONDS } from "../transport/auth-limiter.ts";
+import { type LogsAccess, SESSION_COOKIE } from "./logs-access.ts";
 import { type AppEnv, clientAddress } from "./upgrade.ts";
 
 /** Only paths on this server: `next` must never send the browser elsewhere after sign-in. */
@@ -55,35 +50,35 @@ function loginPage(next: string, error: string | null): string {
 </html>`;
 }
 
-export function createLoginRoutes(access: LogsAccess, failuresPerMinute: number): Hono<AppEnv> {
+export function createLoginRoutes(access: LogsAccess): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
-  const limiter = createAuthLimiter({ maxFailures: failuresPerMinute });
 
   routes.get("/logs/login", (c) => c.html(loginPage(safeNext(c.req.query("next")), null)));
 
   routes.post("/logs/login", async (c) => {
     const form = await c.req.parseBody();
     const next = safeNext(typeof form.next === "string" ? form.next : undefined);
-    if (!access.required || access.token === null) return c.redirect(next, 303);
-    const address = clientAddress(c);
-    if (!limiter.allows(address))
-      return c.html(loginPage(next, "Too many failed attempts; try again in a minute."), 429);
+    if (!access.required) return c.redirect(next, 303);
     const given = typeof form.token === "string" ? form.token : "";
-    if (!access.matches(given)) {
-      limiter.recordFailure(address);
-      return c.html(loginPage(next, "That token is not valid."), 401);
-    }
-    setCookie(c, SESSION_COOKIE, createSessionCookieValue(access.token, Math.floor(Date.now() / 1000)), {
+    const outcome = access.signIn(clientAddress(c), given);
+    if (!outcome.ok && outcome.reason === "rate_limited")
+      return c.html(loginPage(next, "Too many failed attempts; try again in a minute."), 429, {
+        "Retry-After": String(RETRY_AFTER_SECONDS),
+      });
+    if (!outcome.ok) return c.html(loginPage(next, "That token is not valid."), 401);
+    setCookie(c, SESSION_COOKIE, outcome.cookie, {
       httpOnly: true,
       sameSite: "Strict",
       path: "/",
-      maxAge: SESSION_TTL_SECONDS,
+      maxAge: access.sessionTtlSeconds,
       secure: new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https",
     });
     return c.redirect(next, 303);
   });
 
+  // Revoked on the server, not only deleted from this browser: a copy of the cookie opens nothing afterwards.
   routes.post("/logs/logout", (c) => {
+    access.signOut(getCookie(c, SESSION_COOKIE));
     deleteCookie(c, SESSION_COOKIE, { path: "/" });
     return c.redirect("/logs/login", 303);
   });

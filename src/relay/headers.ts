@@ -34,10 +34,11 @@ function canonicalise(name: string): string {
 /**
  * `Host` is left out, as Go's server moves it out of the header map (and a client replaying the headers must
  * not send the relay's host to its own server). The Fetch API has already joined repeated headers with ", ";
- * each name therefore carries one value, except `Set-Cookie`.
+ * each name therefore carries one value, except `Set-Cookie`. The result has no prototype.
  */
 export function collectHeaders(headers: Headers): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  // No prototype: a header named `__proto__` or `constructor` is a key like any other, never an inherited member.
+  const out: Record<string, string[]> = Object.create(null);
   for (const [name, value] of headers) {
     if (name === "host") continue;
     const canonical = canonicalHeaderName(name);

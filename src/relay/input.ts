@@ -8,6 +8,7 @@ import { errorBody } from "../http/errors.ts";
 import { declaredLength, readBodyLimited } from "./body.ts";
 import { collectHeaders } from "./headers.ts";
 import type { Relay } from "./relay.ts";
+import { isRefusedResponseHeader } from "./schemas.ts";
 import { verifyGithubSignature } from "./signature.ts";
 import { StorageFullError } from "./store.ts";
 import { WriterBusyError } from "./writer.ts";
@@ -74,5 +75,19 @@ export async function receiveWebhook(
   }
 
   const { status, body, headers } = route.input.response;
-  return new Response(body === "" ? null : body, { status, headers });
+  return new Response(body === "" ? null : body, { status, headers: sandboxedHeaders(headers) });
+}
+
+/**
+ * A configured response is served on the log page's origin: sandboxed, so HTML in it runs no script there
+ * and a browser does not guess a script type, and without the headers configuration refuses (also when an
+ * older version stored them).
+ */
+export function sandboxedHeaders(configured: Record<string, string>): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(configured))
+    if (!isRefusedResponseHeader(name)) headers.append(name, value);
+  headers.set("Content-Security-Policy", "sandbox");
+  headers.set("X-Content-Type-Options", "nosniff");
+  return headers;
 }

@@ -60,7 +60,11 @@ export async function configureInput(
     return { ok: false, status: 404, field: "inputId", message: "Unknown input" };
   let response: InputResponse | undefined;
   if (changes.response !== undefined) {
-    response = { ...route.input.response, ...changes.response };
+    // Only what was given: a key present but undefined (an option the CLI did not get) keeps the current value.
+    const given = Object.fromEntries(
+      Object.entries(changes.response).filter(([, value]) => value !== undefined),
+    );
+    response = { ...route.input.response, ...given };
     if (BODILESS_STATUSES.has(response.status) && response.body !== "")
       return {
         ok: false,

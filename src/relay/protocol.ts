@@ -13,7 +13,10 @@ import { CloseCode } from "../transport/peer.ts";
 import { looksLikeCursor } from "./cursor.ts";
 import { AUTHENTICATED, statusMessage } from "./message.ts";
 
-/** Frames held while a lookup is in flight; a client sending more than this without waiting is closed. */
+/**
+ * Frames held while a lookup is in flight; one more closes the socket (1008). Frames read while nothing is in
+ * flight are answered at once and never count: the bound is on what waits, so it depends on lookup time.
+ */
 export const MAX_QUEUED_FRAMES = 16;
 /** Bucket names or ids in one `subscribe`. */
 export const MAX_SUBSCRIBE_BUCKETS = 1000;
@@ -63,12 +66,14 @@ export type ProtocolEvent =
   /** A text frame, and when it arrived (ms). */
   | { type: "frame"; text: string; at: number }
   | { type: "auth_result"; result: AuthResult }
-  /** The buckets a subscribe asked for: `requested` null means all; `found` in request order, `missing` by ref. */
+  /**
+   * The buckets a subscribe asked for (`requested` null means all) and those the store found, in request
+   * order; a ref that matches none was not found.
+   */
   | {
       type: "buckets";
       requested: readonly string[] | null;
       found: readonly BucketRef[];
-      missing: readonly string[];
     }
   | { type: "auth_timeout" }
   | { type: "revoked" };
@@ -224,12 +229,13 @@ function onBuckets(
       send(statusMessage("subscribed", `subscribed to buckets: ${readable.map((b) => b.name).join(", ")}`)),
     ];
   }
-  const refused = [...event.missing];
   const readable = new Map<string, BucketRef>();
-  for (const bucket of event.found) {
-    if (canRead(grant, bucket.id)) readable.set(bucket.id, bucket);
-    else refused.push(bucket.name);
-  }
+  for (const bucket of event.found) if (canRead(grant, bucket.id)) readable.set(bucket.id, bucket);
+  // Refused refs are named as the client sent them, in its order: neither a bucket's name nor the order may
+  // tell a token what exists beyond what it may read.
+  const refused = event.requested.filter(
+    (ref) => !event.found.some((b) => (b.id === ref || b.name === ref) && readable.has(b.id)),
+  );
   if (refused.length > 0) {
     const names = refused.map((ref) => `"${ref}"`).join(", ");
     return [error(`cannot subscribe to ${names}: no such bucket, or not readable with this token`)];

@@ -8,8 +8,8 @@
  * every socket either received it live or reads it from the store (feed.ts), until retention deletes it.
  */
 import type { LogEntry } from "../logs/entry.ts";
+import type { AuthLimiter } from "../transport/auth-limiter.ts";
 import type { Peer, SocketSession } from "../transport/peer.ts";
-import { createAuthLimiter } from "./auth-limiter.ts";
 import { type ByteBudget, createByteBudget } from "./byte-budget.ts";
 import { deliveryLogEntry } from "./delivery-log.ts";
 import { createFanout } from "./fanout.ts";
@@ -60,7 +60,8 @@ export interface RelayOptions {
   pingIntervalMs: number;
   /** How often to pick up another process's (the CLI's) changes: revoked tokens, input settings. */
   recheckMs: number;
-  authFailuresPerMinute: number;
+  /** Shared with every other credential path of the server. */
+  authLimiter: AuthLimiter;
   /** Deliveries older than this are deleted; 0 keeps them forever. */
   retentionMs: number;
   /** Only the newest this many deliveries (over all buckets) are kept; 0: any number. */
@@ -128,7 +129,7 @@ export interface Relay {
 
 export async function createRelay(options: RelayOptions): Promise<Relay> {
   const { store, log } = options;
-  const authLimiter = createAuthLimiter({ maxFailures: options.authFailuresPerMinute });
+  const { authLimiter } = options;
   const sessionsByToken = new Map<number, Set<SessionHandle>>();
   let authenticatedCount = 0;
   let pendingAuth = 0;
@@ -277,15 +278,21 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   const pruneTimer = retains ? setInterval(prune, options.pruneIntervalMs) : null;
   pruneTimer?.unref();
 
+  /**
+   * Failures count against the key they name, so guessing one token's secret does not lock out other tokens
+   * used from the same address. Keys that do not exist share one record per address: they cannot succeed,
+   * and one record each would let a flood of made-up keys push real records out.
+   */
   const authenticate = async (address: string, credentials: Credentials) => {
-    if (!authLimiter.allows(address)) return "rate_limited" as const;
     const found = await store.findToken(credentials.key);
+    const credential = found === null ? "relay-key:unknown" : `relay-key:${found.token.key}`;
+    if (!authLimiter.allows(address, credential)) return "rate_limited" as const;
     if (
       found === null ||
       found.token.revokedAt !== null ||
       !secretMatches(credentials.secret, found.secretHash)
     ) {
-      authLimiter.recordFailure(address);
+      authLimiter.recordFailure(address, credential);
       return null;
     }
     return found.token;
@@ -299,15 +306,13 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       return { ok: true, grant: { tokenId: token.id, bucketIds: token.bucketIds } };
     },
     async lookupBuckets(refs: readonly string[] | null) {
-      if (refs === null) return { found: await store.listBuckets(), missing: [] };
+      if (refs === null) return store.listBuckets();
       const found = [];
-      const missing = [];
       for (const ref of refs) {
         const bucket = await store.findBucket(ref);
-        if (bucket === null) missing.push(ref);
-        else found.push({ id: bucket.id, name: bucket.name });
+        if (bucket !== null) found.push({ id: bucket.id, name: bucket.name });
       }
-      return { found, missing };
+      return found;
     },
     authenticated(handle: SessionHandle, grant: Grant) {
       let handles = sessionsByToken.get(grant.tokenId);

@@ -20,6 +20,38 @@ export const bucketNameSchema = z
 const headerName = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, "not a valid header name");
 const headerValue = z.string().regex(/^[^\r\n\0]*$/, "header values cannot hold line breaks");
 
+/**
+ * Headers a configured response may not set (lower case). Inputs are served on the dashboard's origin, so a
+ * cookie or a weakened sandbox there would reach the log reader's session; credentials and the framing of the
+ * connection are the server's business, not the input's.
+ */
+const REFUSED_RESPONSE_HEADERS = new Set([
+  // Cookies and credentials.
+  "set-cookie",
+  "set-cookie2",
+  "www-authenticate",
+  "proxy-authenticate",
+  "authorization",
+  "proxy-authorization",
+  "clear-site-data",
+  // Hop-by-hop and framing.
+  "connection",
+  "keep-alive",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "content-length",
+  // What keeps a response from acting on the origin: sent by the server on every configured response.
+  "content-security-policy",
+  "x-content-type-options",
+  "service-worker-allowed",
+]);
+
+export function isRefusedResponseHeader(name: string): boolean {
+  return REFUSED_RESPONSE_HEADERS.has(name.toLowerCase());
+}
+
 /** Sizes of a configured response: it is held in memory and sent on every delivery. */
 export const MAX_RESPONSE_BODY_CHARS = 64 * 1024;
 export const MAX_RESPONSE_HEADERS = 32;
@@ -29,8 +61,27 @@ export const inputResponseSchema = z
     status: z.number().int().min(200).max(599).optional(),
     body: z.string().max(MAX_RESPONSE_BODY_CHARS).optional(),
     headers: z
-      .record(headerName, headerValue)
+      .unknown()
+      // A valid header name, but zod's record skips it without a word: refuse it here instead.
+      .superRefine((headers, context) => {
+        if (typeof headers === "object" && headers !== null && Object.hasOwn(headers, "__proto__"))
+          context.addIssue({
+            code: "custom",
+            path: ["__proto__"],
+            message: "__proto__ cannot be configured as a header name",
+          });
+      })
+      .pipe(z.record(headerName, headerValue))
       .refine((h) => Object.keys(h).length <= MAX_RESPONSE_HEADERS, `at most ${MAX_RESPONSE_HEADERS} headers`)
+      .superRefine((headers, context) => {
+        for (const name of Object.keys(headers))
+          if (isRefusedResponseHeader(name))
+            context.addIssue({
+              code: "custom",
+              path: [name],
+              message: `${name} cannot be configured: inputs are served on the log page's origin`,
+            });
+      })
       .optional(),
   })
   .strict();

@@ -25,7 +25,7 @@ export interface SessionHandle {
 
 export interface RelaySessionDeps {
   authenticate(address: string, key: string, secret: string): Promise<AuthResult>;
-  lookupBuckets(refs: readonly string[] | null): Promise<{ found: BucketRef[]; missing: string[] }>;
+  lookupBuckets(refs: readonly string[] | null): Promise<BucketRef[]>;
   /** Called once per session that authenticated; the returned function undoes it when the socket closes. */
   authenticated(handle: SessionHandle, grant: Grant): () => void;
   /** Counts the session as waiting for auth; false when too many are, and the socket is turned away. */
@@ -99,7 +99,7 @@ export function createRelaySession(deps: RelaySessionDeps, address: string): Soc
         return;
       case "lookup_buckets":
         deps.lookupBuckets(action.refs).then(
-          ({ found, missing }) => dispatch({ type: "buckets", requested: action.refs, found, missing }),
+          (found) => dispatch({ type: "buckets", requested: action.refs, found }),
           (error: unknown) => fail("subscribe", error),
         );
         return;

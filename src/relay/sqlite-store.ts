@@ -190,11 +190,19 @@ function walSyncer(walPath: string): { durable: () => Promise<void>; close: () =
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): RelayStore {
   createPrivateFile(path);
   const db = new Database(path, { create: true, strict: true });
-  db.run("PRAGMA journal_mode = WAL");
-  db.run("PRAGMA synchronous = NORMAL");
-  db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
-  db.run("PRAGMA foreign_keys = ON");
-  migrate(db);
+  try {
+    db.run("PRAGMA journal_mode = WAL");
+    db.run("PRAGMA synchronous = NORMAL");
+    db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+    db.run("PRAGMA foreign_keys = ON");
+    migrate(db);
+  } catch (error) {
+    db.close();
+    // SQLite's messages ("file is not a database") do not say which file.
+    throw new Error(`the relay database ${path} cannot be opened: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
   if (options.maxBytes !== undefined && options.maxBytes > 0) {
     const pageSize = db.query<{ page_size: number }, []>("PRAGMA page_size").get()?.page_size ?? 4096;
     // PRAGMA takes no bound parameters; the value is an integer we computed.

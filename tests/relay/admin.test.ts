@@ -234,6 +234,28 @@ describe("CLI", () => {
     expect((await runCli(["bucket", "delete", "my-bucket"], env)).code).toBe(1);
   });
 
+  test("input set-response changes only the options given; the rest of the response stays", async () => {
+    await using server = await startTestServer();
+    await using relay = await relayFixture(server);
+    const bucket = await relay.createBucket("b");
+    const inputId = bucket.inputs[0]?.id as string;
+    const env = { DATA_DIR: server.dataDir };
+    const status = await runCli(["input", "set-response", inputId, "--status", "201", "--json"], env);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout).response).toEqual({
+      status: 201,
+      body: '{"status":"ok"}',
+      headers: { "Content-Type": "application/json" },
+    });
+    const header = await runCli(["input", "set-response", inputId, "--header", "X-A: 1", "--json"], env);
+    expect(header.code).toBe(0);
+    expect(JSON.parse(header.stdout).response).toEqual({
+      status: 201,
+      body: '{"status":"ok"}',
+      headers: { "X-A": "1" },
+    });
+  });
+
   test("bad usage exits 2 with the usage text; refused operations exit 1", async () => {
     await using server = await startTestServer();
     const env = { DATA_DIR: server.dataDir };

@@ -3,14 +3,15 @@
  * many sockets waiting to authenticate, and a full disk while storing a delivery.
  */
 import { Database } from "bun:sqlite";
-import { describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MAX_SUBSCRIBES_PER_WINDOW } from "../../src/relay/protocol.ts";
+import { MAX_QUEUED_FRAMES, MAX_SUBSCRIBES_PER_WINDOW } from "../../src/relay/protocol.ts";
 import { MAX_PENDING_AUTH } from "../../src/relay/relay.ts";
 import { type RawWebSocket, rawConnect } from "../helpers/raw-ws.ts";
+import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
 import {
   type CreatedBucket,
   maskedFrame,
@@ -18,7 +19,8 @@ import {
   relayFixture,
   relayHealth,
 } from "../helpers/relay.ts";
-import { startTestServer } from "../helpers/server.ts";
+import { startRelayCluster } from "../helpers/relay-cluster.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { type TestSocket, waitFor, wsConnect } from "../helpers/ws.ts";
 
 const inputOf = (bucket: CreatedBucket) => (bucket.inputs[0] as { id: string }).id;
@@ -42,7 +44,7 @@ describe("subscribe flood", () => {
     const a = await relay.createBucket("a");
     await relay.createBucket("b");
     const socket = await relay.authenticated(await relay.createToken());
-    // 15 back to back: within the 16 frames a client may send without waiting for answers.
+    // 15 back to back: within the 16 frames that may wait behind a lookup, whatever the timing.
     for (let i = 0; i < 15; i++)
       socket.send(
         JSON.stringify({ action: "subscribe", buckets: [i < MAX_SUBSCRIBES_PER_WINDOW ? "a" : "b"] }),
@@ -91,6 +93,45 @@ describe("subscribe flood", () => {
     await waitFor(() => client.messages.length === 202, 5000, "delivery after the flood");
     expect((JSON.parse(client.messages.at(-1) as string) as { body: string }).body).toBe("still here");
     client.end();
+  });
+});
+
+describe.skipIf(!redisAvailable)("frames waiting for a lookup", () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis[Symbol.asyncDispose]();
+  });
+
+  // With Redis every credential check is a network round trip, so frames sent with `auth` in one write
+  // arrive while it runs and wait; with SQLite the check completes before the next frame is read.
+  test(`${MAX_QUEUED_FRAMES} frames behind a running auth are answered; one more closes 1008`, async () => {
+    await using cluster = await startRelayCluster(redis, 1);
+    const server = cluster.instances[0] as TestServer;
+    const token = await cluster.fixtures[0]?.createToken();
+    const burst = async (waiting: number) => {
+      const client = await rawConnect(server.server.port as number, "/v1/socket");
+      const frames = [
+        JSON.stringify({ action: "auth", ...token }),
+        ...Array.from({ length: waiting - 1 }, () => JSON.stringify({ action: "pong" })),
+        JSON.stringify({ action: "subscribe" }),
+      ];
+      client.socket.write(Buffer.concat(frames.map(maskedFrame)));
+      await waitFor(() => client.messages.length >= 2 || client.close !== null, 5000, "answers or a close");
+      return client;
+    };
+    const within = await burst(MAX_QUEUED_FRAMES);
+    expect(within.close).toBeNull();
+    expect(within.messages.map((raw) => (JSON.parse(raw) as { status: string }).status)).toEqual([
+      "authenticated",
+      "subscribed",
+    ]);
+    within.end();
+    const over = await burst(MAX_QUEUED_FRAMES + 1);
+    expect(over.close).toEqual({ code: 1008, reason: "too many messages without waiting" });
+    expect(over.messages).toEqual([]);
   });
 });
 

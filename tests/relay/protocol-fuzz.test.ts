@@ -90,7 +90,7 @@ const frameText = fc.oneof(
 /** What the driver injects next: a frame, the answer to a pending lookup, or any event at a random moment. */
 type Input =
   | { kind: "frame"; text: string; advanceMs: number }
-  | { kind: "answer"; grant: number; authOk: "ok" | "invalid" | "rate_limited"; missing: boolean }
+  | { kind: "answer"; grant: number; authOk: "ok" | "invalid" | "rate_limited"; deleted: boolean }
   | { kind: "event"; event: ProtocolEvent };
 
 const anyEvent: fc.Arbitrary<ProtocolEvent> = fc.oneof(
@@ -100,9 +100,7 @@ const anyEvent: fc.Arbitrary<ProtocolEvent> = fc.oneof(
     .constantFrom(...GRANTS)
     .map<ProtocolEvent>((grant) => ({ type: "auth_result", result: { ok: true, grant } })),
   fc.constant<ProtocolEvent>({ type: "auth_result", result: { ok: false, reason: "invalid" } }),
-  fc
-    .subarray(BUCKETS)
-    .map<ProtocolEvent>((found) => ({ type: "buckets", requested: null, found, missing: [] })),
+  fc.subarray(BUCKETS).map<ProtocolEvent>((found) => ({ type: "buckets", requested: null, found })),
 );
 
 const input: fc.Arbitrary<Input> = fc.oneof(
@@ -120,7 +118,7 @@ const input: fc.Arbitrary<Input> = fc.oneof(
       kind: fc.constant("answer" as const),
       grant: fc.integer({ min: 0, max: GRANTS.length - 1 }),
       authOk: fc.constantFrom("ok" as const, "ok" as const, "invalid" as const, "rate_limited" as const),
-      missing: fc.boolean(),
+      deleted: fc.boolean(),
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("event" as const), event: anyEvent }) },
@@ -187,6 +185,11 @@ function runSequence(inputs: readonly Input[]) {
           expect(STATUSES.has(String(message.status))).toBe(true);
           // Before authentication, nothing but `unauthorized` (and the `authenticated` that ends it).
           if (!authenticated) expect(message.status).toBe("unauthorized");
+          // A refusal names only what the client sent: never a bucket's name it did not send.
+          if (event.type === "buckets" && message.status === "error")
+            for (const bucket of event.found)
+              if (!event.requested?.includes(bucket.name))
+                expect(String(message.message)).not.toContain(`"${bucket.name}"`);
           break;
         }
         case "close":
@@ -223,7 +226,9 @@ function runSequence(inputs: readonly Input[]) {
             expect(action.topics).toEqual([ALL_BUCKETS_TOPIC]);
             expect(action.bucketIds).toBeNull();
           } else {
-            expect(event.missing).toEqual([]);
+            // Subscribed only when every ref sent names a bucket this token may read.
+            for (const ref of event.requested ?? [])
+              expect(readable.some((b) => b.id === ref || b.name === ref)).toBe(true);
             if (event.requested !== null) expect(readable).toEqual([...event.found]);
             expect(action.topics).toEqual(readable.map((b) => bucketTopic(b.id)));
             expect(action.bucketIds).toEqual(readable.map((b) => b.id));
@@ -260,13 +265,13 @@ function runSequence(inputs: readonly Input[]) {
         });
       } else if (pending.lookup !== null) {
         const refs = pending.lookup.refs;
-        const found =
-          refs === null
+        // `deleted`: the buckets went while the lookup ran, so none is found.
+        const found = item.deleted
+          ? []
+          : refs === null
             ? BUCKETS
-            : BUCKETS.filter((b) => refs.includes(b.id) || refs.includes(b.name) || item.missing);
-        const missing =
-          refs === null ? [] : refs.filter((r) => !found.some((b) => b.id === r || b.name === r));
-        apply({ type: "buckets", requested: refs, found, missing });
+            : BUCKETS.filter((b) => refs.includes(b.id) || refs.includes(b.name));
+        apply({ type: "buckets", requested: refs, found });
       }
     } else {
       apply(item.event);
@@ -300,11 +305,11 @@ describe("the socket protocol under random input", () => {
       fc.property(fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 1, maxLength: 200 }), (gaps) => {
         const inputs: Input[] = [
           { kind: "frame", text: JSON.stringify({ action: "auth", key: "k", secret: "s" }), advanceMs: 0 },
-          { kind: "answer", grant: 0, authOk: "ok", missing: false },
+          { kind: "answer", grant: 0, authOk: "ok", deleted: false },
         ];
         for (const gap of gaps) {
           inputs.push({ kind: "frame", text: JSON.stringify({ action: "subscribe" }), advanceMs: gap });
-          inputs.push({ kind: "answer", grant: 0, authOk: "ok", missing: false });
+          inputs.push({ kind: "answer", grant: 0, authOk: "ok", deleted: false });
         }
         runSequence(inputs);
       }),

@@ -230,7 +230,7 @@ describe("subscribe with a cursor and the subscribe rate", () => {
   test("a cursor is carried from the subscribe to the subscription it makes", () => {
     const { state, actions } = run(ready(ALL), [
       frame({ action: "subscribe", buckets: ["a"], cursor: "0badc0de-1f" }),
-      { type: "buckets", requested: ["a"], found: [A], missing: [] },
+      { type: "buckets", requested: ["a"], found: [A] },
     ]);
     expect(actions[1]).toEqual({
       type: "subscribe",
@@ -246,7 +246,7 @@ describe("subscribe with a cursor and the subscribe rate", () => {
     for (let i = 0; i < MAX_SUBSCRIBES_PER_WINDOW; i++) {
       const next = run(state, [
         frame({ action: "subscribe" }, 100 + i * 50),
-        { type: "buckets", requested: null, found: [A], missing: [] },
+        { type: "buckets", requested: null, found: [A] },
       ]);
       expect(next.actions.map((a) => a.type)).toEqual(["lookup_buckets", "subscribe", "send"]);
       state = next.state;
@@ -279,22 +279,17 @@ describe("subscribe with a cursor and the subscribe rate", () => {
     for (let i = 0; i < MAX_SUBSCRIBES_PER_WINDOW; i++)
       state = run(state, [
         frame({ action: "subscribe" }, 10_000),
-        { type: "buckets", requested: null, found: [A], missing: [] },
+        { type: "buckets", requested: null, found: [A] },
       ]).state;
     expect(step(state, frame({ action: "subscribe" }, 5_000)).actions[0]?.type).toBe("lookup_buckets");
   });
 });
 
 describe("subscribe results", () => {
-  const result = (
-    requested: string[] | null,
-    found: (typeof A)[],
-    missing: string[] = [],
-  ): ProtocolEvent => ({
+  const result = (requested: string[] | null, found: (typeof A)[]): ProtocolEvent => ({
     type: "buckets",
     requested,
     found,
-    missing,
   });
 
   test("all buckets for an unrestricted token: the all-buckets topic, names listed", () => {
@@ -329,7 +324,7 @@ describe("subscribe results", () => {
   });
 
   test("an unknown bucket is an error naming it, and topics stay as they were", () => {
-    const { state, actions } = step(subscribing(ALL), result(["a", "nope"], [A], ["nope"]));
+    const { state, actions } = step(subscribing(ALL), result(["a", "nope"], [A]));
     expect(state).toEqual(ready(ALL, [0]));
     expect(actions).toHaveLength(1);
     expect(sent(actions)[0]).toMatchObject({ status: "error" });
@@ -340,6 +335,24 @@ describe("subscribe results", () => {
     const { actions } = step(subscribing(ONLY_A), result(["a", "b"], [A, B]));
     expect(actions.some((a) => a.type === "subscribe")).toBe(false);
     expect(String(sent(actions)[0]?.message)).toContain('"b"');
+  });
+
+  test("a bucket the token may not read, asked for by id, is named by that id and never by its name", () => {
+    const { actions } = step(subscribing(ONLY_A), result(["id-b"], [B]));
+    expect(sent(actions)).toEqual([
+      {
+        type: "status",
+        status: "error",
+        message: 'cannot subscribe to "id-b": no such bucket, or not readable with this token',
+      },
+    ]);
+  });
+
+  test("refused refs are listed in the order sent, so the order tells nothing about which exist", () => {
+    const existingFirst = step(subscribing(ONLY_A), result(["id-b", "nope"], [B]));
+    const missingFirst = step(subscribing(ONLY_A), result(["nope", "id-b"], [B]));
+    expect(String(sent(existingFirst.actions)[0]?.message)).toContain('"id-b", "nope"');
+    expect(String(sent(missingFirst.actions)[0]?.message)).toContain('"nope", "id-b"');
   });
 
   test("a result nobody waits for is ignored", () =>

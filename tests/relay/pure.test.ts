@@ -2,7 +2,6 @@
  * Table tests for the relay's pure pieces.
  */
 import { describe, expect, test } from "bun:test";
-import { createAuthLimiter } from "../../src/relay/auth-limiter.ts";
 import { createByteBudget } from "../../src/relay/byte-budget.ts";
 import {
   epochCursors,
@@ -17,6 +16,7 @@ import { rawQuery } from "../../src/relay/input.ts";
 import { encodeBody, webhookMessage } from "../../src/relay/message.ts";
 import { githubSignature, verifyGithubSignature } from "../../src/relay/signature.ts";
 import { generateToken, hashSecret, parseAuthorization, secretMatches } from "../../src/relay/tokens.ts";
+import { createAuthLimiter } from "../../src/transport/auth-limiter.ts";
 
 describe("canonicalHeaderName", () => {
   const cases: Array<[string, string, string]> = [
@@ -312,29 +312,36 @@ describe("delivery log entries", () => {
 });
 
 describe("auth limiter", () => {
-  test("allows up to the limit of failures per address within a minute, then refuses until it passes", () => {
+  test("allows up to the limit of failures per address and credential within a minute, then refuses until it passes", () => {
     let now = 0;
     const limiter = createAuthLimiter({ maxFailures: 3, now: () => now });
     for (let i = 0; i < 3; i++) {
-      expect(limiter.allows("a")).toBe(true);
-      limiter.recordFailure("a");
+      expect(limiter.allows("a", "key-1")).toBe(true);
+      limiter.recordFailure("a", "key-1");
     }
-    expect(limiter.allows("a")).toBe(false);
-    expect(limiter.allows("b")).toBe(true);
+    expect(limiter.allows("a", "key-1")).toBe(false);
+    expect(limiter.allows("b", "key-1")).toBe(true);
     now = 59_999;
-    expect(limiter.allows("a")).toBe(false);
+    expect(limiter.allows("a", "key-1")).toBe(false);
     now = 60_000;
-    expect(limiter.allows("a")).toBe(true);
+    expect(limiter.allows("a", "key-1")).toBe(true);
   });
 
-  test("tracks at most maxTracked addresses, forgetting the oldest window", () => {
+  test("failures with one credential leave the same address's other credentials alone", () => {
+    const limiter = createAuthLimiter({ maxFailures: 1 });
+    limiter.recordFailure("a", "key-1");
+    expect(limiter.allows("a", "key-1")).toBe(false);
+    expect(limiter.allows("a", "key-2")).toBe(true);
+  });
+
+  test("tracks at most maxTracked pairs, forgetting the oldest window", () => {
     const limiter = createAuthLimiter({ maxFailures: 1, maxTracked: 2 });
-    limiter.recordFailure("a");
-    limiter.recordFailure("b");
-    limiter.recordFailure("c");
+    limiter.recordFailure("a", "k");
+    limiter.recordFailure("b", "k");
+    limiter.recordFailure("c", "k");
     expect(limiter.tracked()).toBe(2);
-    expect(limiter.allows("a")).toBe(true);
-    expect(limiter.allows("c")).toBe(false);
+    expect(limiter.allows("a", "k")).toBe(true);
+    expect(limiter.allows("c", "k")).toBe(false);
   });
 });
 

@@ -126,8 +126,37 @@ describe("/v1/socket authentication", () => {
     const socket = await wsConnect(server.wsUrl("/v1/socket"));
     socket.send(JSON.stringify({ action: "auth", ...token }));
     expect(await socket.closed).toEqual({ code: 4008, reason: "too many failed attempts" });
-    // The admin API shares the limit.
-    expect((await relay.api("GET", "/v1/buckets")).status).toBe(429);
+    // The admin API shares the limit for that key.
+    expect((await relay.api("GET", "/v1/buckets", undefined, { ...token, secret: "wrong" })).status).toBe(
+      429,
+    );
+  });
+
+  test("failures with one key do not lock out other keys from the same address", async () => {
+    await using server = await startTestServer({ env: { RELAY_AUTH_FAILURES_PER_MINUTE: "3" } });
+    await using relay = await relayFixture(server);
+    const guessed = await relay.createToken();
+    const other = await relay.createToken();
+    for (let i = 0; i < 3; i++) {
+      const socket = await wsConnect(server.wsUrl("/v1/socket"));
+      socket.send(JSON.stringify({ action: "auth", key: guessed.key, secret: `wrong-${i}` }));
+      expect((await socket.closed).code).toBe(4001);
+    }
+    const locked = await wsConnect(server.wsUrl("/v1/socket"));
+    locked.send(JSON.stringify({ action: "auth", ...guessed }));
+    expect((await locked.closed).code).toBe(4008);
+    // Someone else behind the same address, with their own credentials, is served.
+    (await relay.authenticated(other)).close();
+    expect((await relay.api("GET", "/v1/buckets")).status).toBe(200);
+    // Keys that do not exist share one record per address, so they are limited too.
+    for (let i = 0; i < 3; i++)
+      expect(
+        (await relay.api("GET", "/v1/buckets", undefined, { key: crypto.randomUUID(), secret: "x" })).status,
+      ).toBe(401);
+    expect(
+      (await relay.api("GET", "/v1/buckets", undefined, { key: crypto.randomUUID(), secret: "x" })).status,
+    ).toBe(429);
+    expect((await relay.api("GET", "/v1/buckets")).status).toBe(200);
   });
 
   test("auth and subscribe sent back to back are both answered, in order", async () => {
@@ -247,6 +276,11 @@ describe("/v1/socket subscriptions", () => {
     const socket = await t.relay.authenticated(limited);
     socket.send(JSON.stringify({ action: "subscribe", buckets: ["b"] }));
     expect(await socket.nextJson()).toMatchObject({ status: "error" });
+    // Asked for by id, another bucket is refused by that id: its name stays unknown to this token.
+    socket.send(JSON.stringify({ action: "subscribe", buckets: [t.b.id] }));
+    expect((await socket.nextJson()).message).toBe(
+      `cannot subscribe to "${t.b.id}": no such bucket, or not readable with this token`,
+    );
     socket.send(JSON.stringify({ action: "subscribe" }));
     expect((await socket.nextJson()).message).toBe("subscribed to buckets: a");
     await t.send(t.b, "to b");

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { openSqliteStore } from "../../src/relay/sqlite-store.ts";
-import { bodyBytes, relayFixture, type WebhookMessage } from "../helpers/relay.ts";
+import { bodyBytes, relayFixture, runCli, type WebhookMessage } from "../helpers/relay.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { type TestSocket, wsConnect } from "../helpers/ws.ts";
 
@@ -170,6 +170,104 @@ describe("limits, answers and de-duplication", () => {
       expect(response.headers.get("x-relay")).toBe("hookstream");
       expect(await response.text()).toBe("queued");
     }
+  });
+
+  test("a header named __proto__ is stored and relayed like any other header", async () => {
+    await using t = await oneBucket();
+    const socket = await t.relay.subscribed(t.token, ["hooks"]);
+    const response = await t.relay.post(t.input.id, "{}", {
+      // Pairs, not an object literal: `{ __proto__: ... }` would set the literal's prototype.
+      headers: [
+        ["__proto__", "polluted"],
+        ["constructor", "also"],
+        ["X-After", "kept"],
+      ],
+    });
+    expect(response.status).toBe(200);
+    const message = await nextWebhook(socket);
+    expect(Object.getOwnPropertyDescriptor(message.headers, "__proto__")?.value).toEqual(["polluted"]);
+    expect(message.headers.Constructor).toEqual(["also"]);
+    expect(message.headers["X-After"]).toEqual(["kept"]);
+    const [stored] = await t.relay.store.listDeliveries(t.bucket.id, null, 1);
+    expect(Object.getOwnPropertyDescriptor(stored?.headers, "__proto__")?.value).toEqual(["polluted"]);
+  });
+
+  test("a configured response is refused Set-Cookie and other credential or hop-by-hop headers, naming them", async () => {
+    await using t = await oneBucket();
+    const path = `/v1/buckets/hooks/inputs/${t.input.id}`;
+    for (const name of [
+      "Set-Cookie",
+      "set-cookie",
+      "WWW-Authenticate",
+      "Connection",
+      "Transfer-Encoding",
+      "Content-Security-Policy",
+      "Service-Worker-Allowed",
+    ]) {
+      const refused = await t.relay.api("PUT", path, { response: { headers: { [name]: "x=1" } } });
+      expect(refused.status).toBe(400);
+      const error = (await refused.json()) as { field: string; error: string };
+      expect(error.field).toBe(`response.headers.${name}`);
+      expect(error.error).toContain("cannot be configured");
+    }
+    expect((await t.relay.post(t.input.id, "{}")).headers.get("set-cookie")).toBeNull();
+    const cli = await runCli(["input", "set-response", t.input.id, "--header", "Set-Cookie: session=1"], {
+      DATA_DIR: t.server.dataDir,
+    });
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toContain("headers.Set-Cookie: Set-Cookie cannot be configured");
+  });
+
+  test("a configured header named __proto__ is refused, not silently dropped", async () => {
+    await using t = await oneBucket();
+    const refused = await t.relay.api(
+      "PUT",
+      `/v1/buckets/hooks/inputs/${t.input.id}`,
+      JSON.parse('{"response":{"headers":{"__proto__":"x","X-Relay":"kept"}}}'),
+    );
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { field: string }).field).toBe("response.headers.__proto__");
+    const cli = await runCli(["input", "set-response", t.input.id, "--header", "__proto__: x"], {
+      DATA_DIR: t.server.dataDir,
+    });
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toContain("__proto__ cannot be configured as a header name");
+  });
+
+  test("a configured HTML response is served sandboxed, so no script runs on the page's origin", async () => {
+    await using t = await oneBucket();
+    const set = await t.relay.api("PUT", `/v1/buckets/hooks/inputs/${t.input.id}`, {
+      response: {
+        body: "<script>fetch('/logs/api/entries')</script>",
+        headers: { "Content-Type": "text/html", "X-Relay": "hookstream" },
+      },
+    });
+    expect(set.status).toBe(200);
+    const response = await t.relay.post(t.input.id, "{}");
+    expect(response.headers.get("content-type")).toBe("text/html");
+    expect(response.headers.get("content-security-policy")).toBe("sandbox");
+    expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(response.headers.get("x-relay")).toBe("hookstream");
+  });
+
+  test("a Set-Cookie stored in the database before it was refused is not served", async () => {
+    await using t = await oneBucket();
+    // Written straight into the database, as an older version's API accepted it.
+    await t.relay.store.updateInput(t.input.id, {
+      response: {
+        status: 200,
+        body: "<p>hi</p>",
+        headers: {
+          "Set-Cookie": "hookstream_logs=forged; Path=/",
+          "Content-Security-Policy": "default-src *",
+        },
+      },
+    });
+    const response = await t.relay.post(t.input.id, "{}");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("set-cookie")).toBeNull();
+    expect(response.headers.get("content-security-policy")).toBe("sandbox");
+    expect(await response.text()).toBe("<p>hi</p>");
   });
 
   test("a duplicate X-GitHub-Delivery is answered again but relayed and stored once", async () => {
