@@ -29,8 +29,9 @@ async function readAll(journal: Journal, fromSeq = journal.startSeq()): Promise<
   return out;
 }
 
+/** An entry with exactly this message: built, not parsed (parsing strips control characters). */
 function entryWith(message: string): LogEntry {
-  return rawEntry(message, "2026-11-23T10:00:00.000Z");
+  return { ...rawEntry("", "2026-11-23T10:00:00.000Z"), message };
 }
 
 describe("serialised entries stay within the journal's line bound", () => {

@@ -289,6 +289,43 @@ describe("one record, one entry", () => {
     expect(twins).toMatchObject({ pairs_merged: count, held: 0 });
   }, 60_000);
 
+  test("a restart between records: a client resuming with its cursor gets every record once", async () => {
+    const writes = processorWrites(OWN_FIXTURE);
+    const split = writes.findIndex((write, i) => i > writes.length / 2 && write.file === JSON_FILE);
+    const before = writes.slice(0, split + 1);
+    const firstRecords = before.filter((write) => write.file !== TEXT).length;
+    const first = await startTestServer({
+      files: { [TEXT]: "", [JSON_FILE]: "", [TEXT_ONLY]: "" },
+      keepDataDir: true,
+    });
+    const client = await connectLogs(first);
+    for (const write of before) appendFileSync(join(first.logDir, write.file), write.text);
+    const seen = (await client.take(firstRecords, 20_000)).map(
+      (m) => JSON.parse(m) as { message: string; cursor: string },
+    );
+    await first.shutdown();
+    // Written while hookstream is down.
+    for (const write of writes.slice(split + 1)) appendFileSync(join(first.logDir, write.file), write.text);
+    await using restarted = await startTestServer({ dataDir: first.dataDir });
+    const resumed = await wsConnect(restarted.wsUrl(`/logs/ws?cursor=${seen.at(-1)?.cursor}`));
+    const rest = await resumed.take(103 - firstRecords, 20_000);
+    expect(JSON.parse(await resumed.next())).toEqual({ control: "live" });
+    const messages = [...seen, ...rest.map((m) => JSON.parse(m) as { message: string })].map(
+      (e) => e.message,
+    );
+    expect(messages).toHaveLength(103);
+    await expect(resumed.next(300)).rejects.toThrow("no message");
+    // The same entries as one server that saw every write without a restart.
+    await using reference = await startTestServer({
+      files: { [TEXT]: "", [JSON_FILE]: "", [TEXT_ONLY]: "" },
+    });
+    const all = await connectLogs(reference);
+    for (const write of writes) appendFileSync(join(reference.logDir, write.file), write.text);
+    const expected = (await all.take(103, 20_000)).map((m) => (JSON.parse(m) as { message: string }).message);
+    expect([...messages].sort()).toEqual([...expected].sort());
+    resumed.close();
+  }, 30_000);
+
   test("LOG_DEDUPE=false streams every file's lines as they are: both copies", async () => {
     await using server = await startTestServer({
       env: { LOG_DEDUPE: "false" },

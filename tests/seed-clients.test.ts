@@ -84,7 +84,7 @@ describe("seed clients", () => {
       await server.shutdown();
       expect(await client.done()).toBe(0);
       expect(client.output()).toBe(
-        "Connected to log stream\n[2026-11-23T10:00:00.000001Z] [ERROR] msg 1\nConnection closed: 1001 - Server shutdown\n",
+        "Connected to log stream\n[2026-11-23T10:00:00.000001+00:00] [ERROR] msg 1\nConnection closed: 1001 - Server shutdown\n",
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

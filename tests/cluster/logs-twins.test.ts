@@ -1,0 +1,39 @@
+/**
+ * One record, one entry in cluster mode: the writer pairs the processor's two copies before they reach the
+ * shared stream, so every instance streams each record once — also after the writer hands over.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { appendTo, startInstance, uniquePrefix } from "../helpers/cluster.ts";
+import { processorWrites } from "../helpers/gws-replay.ts";
+import { connectLogs } from "../helpers/logs.ts";
+import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+
+const FIXTURE = join(import.meta.dir, "../fixtures/gws-twins");
+const FILES = { "webhook-server.log": "", "webhooks_2026-12-02.json": "", "logs_server.log": "" };
+
+describe.skipIf(!redisAvailable)("cluster mode: one record, one entry", () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis[Symbol.asyncDispose]();
+  });
+
+  test("two instances, a directory written by the processor: 103 records, 103 entries on each", async () => {
+    const prefix = uniquePrefix();
+    await using a = await startInstance(redis, prefix, { files: FILES });
+    await using b = await startInstance(redis, prefix, { logDir: a.logDir });
+    const onA = await connectLogs(a);
+    const onB = await connectLogs(b);
+    for (const write of processorWrites(FIXTURE)) appendTo(a.logDir, write.file, write.text);
+    const seenA = await onA.take(103, 15_000);
+    const seenB = await onB.take(103, 15_000);
+    expect(seenB).toEqual(seenA);
+    await expect(onA.next(300)).rejects.toThrow("no message");
+    expect(onB.pending()).toBe(0);
+    onA.close();
+    onB.close();
+  });
+});
