@@ -1,0 +1,42 @@
+/**
+ * The client commands as processes: flags and environment in, an exit code out (see exit-codes.ts), and
+ * SIGINT/SIGTERM ending them cleanly.
+ */
+import { homedir } from "node:os";
+import { ExitCode, UsageError } from "./exit-codes.ts";
+import { runForward } from "./forward.ts";
+import { FORWARD_USAGE, parseForwardArgs } from "./forward-args.ts";
+
+export const CLIENT_COMMANDS = ["forward"] as const;
+
+export async function runClientCommand(command: string, argv: string[]): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const io = {
+    out: (line: string) => process.stdout.write(`${line}\n`),
+    err: (line: string) => process.stderr.write(`${line}\n`),
+  };
+  try {
+    switch (command) {
+      case "forward": {
+        const options = parseForwardArgs(argv, process.env, homedir());
+        if (options === null) {
+          io.out(FORWARD_USAGE);
+          return ExitCode.OK;
+        }
+        return await runForward(options, io, stop.signal);
+      }
+      default:
+        throw new UsageError(`unknown command ${command}`);
+    }
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.err(`error: ${error.message}\n${FORWARD_USAGE}`);
+    return ExitCode.USAGE;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
