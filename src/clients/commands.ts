@@ -6,8 +6,10 @@ import { homedir } from "node:os";
 import { ExitCode, UsageError } from "./exit-codes.ts";
 import { runForward } from "./forward.ts";
 import { FORWARD_USAGE, parseForwardArgs } from "./forward-args.ts";
+import { runTail } from "./tail.ts";
+import { parseTailArgs, TAIL_USAGE } from "./tail-args.ts";
 
-export const CLIENT_COMMANDS = ["forward"] as const;
+export const CLIENT_COMMANDS = ["forward", "tail"] as const;
 
 export async function runClientCommand(command: string, argv: string[]): Promise<number> {
   const stop = new AbortController();
@@ -28,12 +30,20 @@ export async function runClientCommand(command: string, argv: string[]): Promise
         }
         return await runForward(options, io, stop.signal);
       }
+      case "tail": {
+        const options = parseTailArgs(argv, process.env);
+        if (options === null) {
+          io.out(TAIL_USAGE);
+          return ExitCode.OK;
+        }
+        return await runTail(options, { ...io, isTerminal: process.stdout.isTTY === true }, stop.signal);
+      }
       default:
         throw new UsageError(`unknown command ${command}`);
     }
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    io.err(`error: ${error.message}\n${FORWARD_USAGE}`);
+    io.err(`error: ${error.message}\n${command === "tail" ? TAIL_USAGE : FORWARD_USAGE}`);
     return ExitCode.USAGE;
   } finally {
     process.off("SIGINT", onSignal);

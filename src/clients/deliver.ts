@@ -2,6 +2,7 @@
  * One webhook to the target, tried again on what may pass (a connection error, a timeout, a 5xx) with
  * bounded exponential backoff, and never on what will not (a 2xx–4xx answer is the app's verdict).
  */
+import { pause } from "./flags.ts";
 import type { TargetRequest } from "./target-request.ts";
 
 /** First pause between tries; doubled each time. */
@@ -66,19 +67,7 @@ export async function deliver(request: TargetRequest, options: DeliverOptions): 
     if (outcome.answered || attempt === options.maxAttempts || options.stop.aborted) break;
     const wait = backoffMs(attempt, Math.random());
     options.onRetry?.(attempt, error ?? "", wait);
-    await sleep(wait, options.stop);
+    await pause(wait, options.stop);
   }
   return outcome;
-}
-
-function sleep(ms: number, stop: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      stop.removeEventListener("abort", done);
-      resolve();
-    }
-    stop.addEventListener("abort", done, { once: true });
-  });
 }

@@ -1,6 +1,6 @@
 /** Exit codes of `hookstream forward` and `hookstream tail`, one table so scripts can rely on them. */
 export const ExitCode = {
-  /** Stopped by SIGINT/SIGTERM (or, for `tail --no-follow`, the backfill printed). */
+  /** Stopped by SIGINT/SIGTERM. */
   OK: 0,
   /** A fault that retrying cannot fix: the cursor file cannot be written, an unexpected error. */
   FAILURE: 1,

@@ -4,8 +4,8 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { UsageError } from "./exit-codes.ts";
+import { DEFAULT_SERVER, httpUrl, parseFlags } from "./flags.ts";
 
 export const FORWARD_USAGE = `usage: hookstream forward --target URL [--url URL] [--buckets a,b | BUCKET...] [options]
 
@@ -67,35 +67,17 @@ function integer(
   return parsed;
 }
 
-function httpUrl(flag: string, value: string): URL {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new UsageError(`--${flag} must be a URL, got "${value}"`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:")
-    throw new UsageError(`--${flag} must be an http:// or https:// URL, got "${value}"`);
-  return url;
-}
-
 /** Returns null for `--help`. */
 export function parseForwardArgs(
   argv: string[],
   env: Record<string, string | undefined>,
   home: string,
 ): ForwardOptions | null {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseFlags(argv, FLAGS);
   if (values.help) return null;
   if (values.target === undefined) throw new UsageError("--target is required");
   const target = httpUrl("target", values.target);
-  const server = httpUrl("url", values.url ?? "http://localhost:5000").href;
+  const server = httpUrl("url", values.url ?? DEFAULT_SERVER).href;
   const key = env.RELAY_KEY ?? "";
   const secret = env.RELAY_SECRET ?? "";
   if (key === "" || secret === "")
@@ -129,23 +111,16 @@ export function parseForwardArgs(
   };
 }
 
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      target: { type: "string", short: "t" },
-      url: { type: "string", short: "u" },
-      buckets: { type: "string" },
-      events: { type: "string" },
-      concurrency: { type: "string" },
-      ordered: { type: "boolean", default: false },
-      "max-attempts": { type: "string" },
-      timeout: { type: "string" },
-      "cursor-file": { type: "string" },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
-}
+const FLAGS = {
+  target: { type: "string", short: "t" },
+  url: { type: "string", short: "u" },
+  buckets: { type: "string" },
+  events: { type: "string" },
+  concurrency: { type: "string" },
+  ordered: { type: "boolean", default: false },
+  "max-attempts": { type: "string" },
+  timeout: { type: "string" },
+  "cursor-file": { type: "string" },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;

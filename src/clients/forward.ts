@@ -9,6 +9,7 @@ import { openCursorFile } from "./cursor-file.ts";
 import { type DeliveryOutcome, deliver } from "./deliver.ts";
 import { createDeliveryQueue } from "./delivery-queue.ts";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.ts";
+import { pause } from "./flags.ts";
 import type { ForwardOptions } from "./forward-args.ts";
 import { connectRelay, type RelayClose } from "./relay-connection.ts";
 import type { WebhookFrame } from "./relay-frames.ts";
@@ -164,17 +165,7 @@ export async function runForward(
     io.err(
       `connection closed (${closed.code}${closed.reason ? ` ${closed.reason}` : ""}); reconnecting in ${wait} ms`,
     );
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, wait);
-      halted.addEventListener(
-        "abort",
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
-    });
+    await pause(wait, halted);
   }
   if (failure !== null) {
     io.err(`error: ${failure}`);

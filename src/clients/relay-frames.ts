@@ -40,14 +40,23 @@ function headersOf(value: unknown): Record<string, string[]> | null {
   return out;
 }
 
-export function parseServerFrame(text: string): ServerFrame {
+/** A server's text frame as a JSON object, or why it is not one. Both socket protocols send only objects. */
+export function parseJsonObject(
+  text: string,
+): { ok: true; value: Record<string, unknown> } | { ok: false; reason: string } {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return { kind: "invalid", reason: `not JSON (${(error as Error).message})` };
+    return { ok: false, reason: `not JSON (${(error as Error).message})` };
   }
-  if (!isRecord(value)) return { kind: "invalid", reason: "not a JSON object" };
+  return isRecord(value) ? { ok: true, value } : { ok: false, reason: "not a JSON object" };
+}
+
+export function parseServerFrame(text: string): ServerFrame {
+  const parsed = parseJsonObject(text);
+  if (!parsed.ok) return { kind: "invalid", reason: parsed.reason };
+  const value = parsed.value;
   if (value.type === "status" && typeof value.status === "string")
     return {
       kind: "status",
