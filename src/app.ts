@@ -19,6 +19,7 @@ import { filtersOf, logStreamQuerySchema, startOf } from "./logs/query.ts";
 import { createLogSession, type LogStreamLimits, type LogStreamStats } from "./logs/socket.ts";
 import type { Relay } from "./relay/relay.ts";
 import { createRelayRoutes } from "./relay/routes.ts";
+import { createSmeeRoutes } from "./relay/smee.ts";
 import { StoreUnavailableError } from "./relay/store.ts";
 import type { ConnectionLimiter } from "./transport/connections.ts";
 import { createWebRoutes } from "./web/routes.ts";
@@ -163,15 +164,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     },
   );
 
-  if (deps.relay !== undefined)
-    app.route(
-      "/",
-      createRelayRoutes({
-        relay: deps.relay,
-        limiter: deps.limiter,
-        isShuttingDown: deps.lifecycle.isShuttingDown,
-      }),
-    );
+  if (deps.relay !== undefined) {
+    const relayDeps = {
+      relay: deps.relay,
+      limiter: deps.limiter,
+      isShuttingDown: deps.lifecycle.isShuttingDown,
+    };
+    app.route("/", createRelayRoutes(relayDeps));
+    app.route("/", createSmeeRoutes(relayDeps));
+  }
 
   app.route("/", createWebRoutes({ log: deps.log }));
 

@@ -3,26 +3,8 @@
  * original query appended, the original headers minus the hop-by-hop ones, and the exact body bytes (so a
  * signature over them verifies; Content-Length is computed from those bytes by fetch). Pure.
  */
+import { endToEndHeaders } from "../relay/hop-by-hop.ts";
 import type { WebhookFrame } from "./relay-frames.ts";
-
-/**
- * Meaningful only for one connection (RFC 9110 §7.6.1), or describing the relay's own transfer rather than
- * the webhook: never forwarded. Host is the target's; Content-Length is recomputed from the exact bytes.
- */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "host",
-  "content-length",
-  "expect",
-]);
 
 /** Methods fetch refuses to send with a body. */
 const BODILESS = new Set(["GET", "HEAD"]);
@@ -39,16 +21,9 @@ export interface TargetRequest {
 export function targetRequest(target: URL, webhook: WebhookFrame): TargetRequest {
   const url = new URL(target);
   if (webhook.query !== "") url.search = url.search === "" ? webhook.query : `${url.search}&${webhook.query}`;
-  const named = new Set<string>();
-  for (const [name, values] of Object.entries(webhook.headers))
-    if (name.toLowerCase() === "connection")
-      for (const value of values) for (const token of value.split(",")) named.add(token.trim().toLowerCase());
   const headers = new Headers();
-  for (const [name, values] of Object.entries(webhook.headers)) {
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+  for (const [name, values] of endToEndHeaders(webhook.headers))
     for (const value of values) headers.append(name, value);
-  }
   const method = webhook.method.toUpperCase();
   return {
     url: url.href,
