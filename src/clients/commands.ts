@@ -6,10 +6,13 @@ import { homedir } from "node:os";
 import { ExitCode, UsageError } from "./exit-codes.ts";
 import { runForward } from "./forward.ts";
 import { FORWARD_USAGE, parseForwardArgs } from "./forward-args.ts";
+import { parseReplayArgs, REPLAY_USAGE, runReplay } from "./replay-command.ts";
 import { runTail } from "./tail.ts";
 import { parseTailArgs, TAIL_USAGE } from "./tail-args.ts";
 
-export const CLIENT_COMMANDS = ["forward", "tail"] as const;
+export const CLIENT_COMMANDS = ["forward", "tail", "replay"] as const;
+
+const USAGES: Record<string, string> = { forward: FORWARD_USAGE, tail: TAIL_USAGE, replay: REPLAY_USAGE };
 
 export async function runClientCommand(command: string, argv: string[]): Promise<number> {
   const stop = new AbortController();
@@ -38,12 +41,20 @@ export async function runClientCommand(command: string, argv: string[]): Promise
         }
         return await runTail(options, { ...io, isTerminal: process.stdout.isTTY === true }, stop.signal);
       }
+      case "replay": {
+        const options = parseReplayArgs(argv, process.env);
+        if (options === null) {
+          io.out(REPLAY_USAGE);
+          return ExitCode.OK;
+        }
+        return await runReplay(options, io);
+      }
       default:
         throw new UsageError(`unknown command ${command}`);
     }
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    io.err(`error: ${error.message}\n${command === "tail" ? TAIL_USAGE : FORWARD_USAGE}`);
+    io.err(`error: ${error.message}\n${USAGES[command] ?? ""}`);
     return ExitCode.USAGE;
   } finally {
     process.off("SIGINT", onSignal);
