@@ -12,40 +12,10 @@ import { ExitCode } from "../../src/clients/exit-codes.ts";
 import { type ChildProcess, spawnChild } from "../helpers/child.ts";
 import { type CreatedBucket, type Credentials, type RelayFixture, relayFixture } from "../helpers/relay.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { type Received, startTarget } from "../helpers/target.ts";
 import { waitFor } from "../helpers/ws.ts";
 
 const SECRET = "It's a Secret to Everybody";
-
-interface Received {
-  method: string;
-  url: URL;
-  headers: Headers;
-  body: Uint8Array;
-}
-
-/** A local app: records each request and answers what `answer` says (a promise holds the request open). */
-function startTarget(
-  answer: (request: Received) => Response | Promise<Response> = () => new Response("ok"),
-  port = 0,
-) {
-  const received: Received[] = [];
-  const server = Bun.serve({
-    port,
-    hostname: "127.0.0.1",
-    maxRequestBodySize: 64 * 1024 * 1024,
-    async fetch(request) {
-      const entry = {
-        method: request.method,
-        url: new URL(request.url),
-        headers: request.headers,
-        body: new Uint8Array(await request.arrayBuffer()),
-      };
-      received.push(entry);
-      return answer(entry);
-    },
-  });
-  return { server, received, url: (path: string) => `http://127.0.0.1:${server.port}${path}` };
-}
 
 let server: TestServer;
 let relay: RelayFixture;
@@ -107,7 +77,7 @@ const postSigned = (body: Uint8Array, contentType: string, event: string, query 
 
 describe("hookstream forward", () => {
   test("JSON, form-encoded and binary bodies arrive with method, query, headers and bytes intact, and signatures verify", async () => {
-    const target = startTarget();
+    using target = startTarget();
     await using child = agent(target.url("/hook?app=1"), ["--json"]);
     await subscribed(child);
 
@@ -156,11 +126,10 @@ describe("hookstream forward", () => {
       ["POST", "/hook?app=1", 200, "forwarded"],
     ]);
     expect(typeof lines[0]?.duration_ms).toBe("number");
-    target.server.stop(true);
   }, 20_000);
 
   test("a 25 MiB JSON body arrives byte for byte and its signature verifies with @octokit/webhooks-methods", async () => {
-    const target = startTarget();
+    using target = startTarget();
     await using child = agent(target.url("/big"));
     await subscribed(child);
     const text = JSON.stringify({ blob: "x".repeat(25 * 1024 * 1024 - 11) });
@@ -186,14 +155,13 @@ describe("hookstream forward", () => {
       ),
     ).toBe(true);
     await child.waitForLine(/^\S+ POST \/big 200 \d+ms$/, "stdout");
-    target.server.stop(true);
   }, 60_000);
 
   test("killed mid-stream and restarted, it gets every delivery to the target once: only the unanswered are sent again", async () => {
     const answered = new Map<string, number>();
     let holding = true;
     const held: Array<() => void> = [];
-    const target = startTarget((request) => {
+    using target = startTarget((request) => {
       const id = request.headers.get("x-github-delivery") as string;
       if (holding && answered.size >= 10)
         return new Promise<Response>((resolve) =>
@@ -225,7 +193,6 @@ describe("hookstream forward", () => {
     // Exactly the four held (and never answered) requests were sent twice.
     expect(target.received.length).toBe(24);
     await waitFor(() => second.stdout.length === 10, 5000, "ten delivery lines from the restarted agent");
-    target.server.stop(true);
   }, 40_000);
 
   test("a target that is down is retried with backoff and gets the delivery once it is up", async () => {
@@ -236,48 +203,44 @@ describe("hookstream forward", () => {
     await subscribed(child);
     await post('{"late":true}');
     await child.waitForLine(/retrying delivery \d+ .* attempt 3/, "stderr");
-    const target = startTarget(() => new Response("ok"), port);
+    using target = startTarget(() => new Response("ok"), port);
     await waitFor(() => target.received.length === 1, 15_000, "the delivery after the target came up");
     expect(new TextDecoder().decode(target.received[0]?.body)).toBe('{"late":true}');
     await child.waitForLine(/POST \/late 200/, "stdout");
-    target.server.stop(true);
   }, 30_000);
 
   test("a target answering 5xx is tried the allowed number of times, and the agent says it gave up", async () => {
-    const target = startTarget(() => new Response("down", { status: 503 }));
+    using target = startTarget(() => new Response("down", { status: 503 }));
     await using child = agent(target.url("/broken"), ["--max-attempts", "2"]);
     await subscribed(child);
     await post("{}");
     const line = await child.waitForLine(/gave up/, "stdout");
     expect(line).toMatch(/POST \/broken gave up after 2 attempts: HTTP 503 \(delivery \d+\)/);
     expect(target.received.length).toBe(2);
-    target.server.stop(true);
   });
 
   test("4xx is the app's answer: reported once, never retried", async () => {
-    const target = startTarget(() => new Response("no", { status: 422 }));
+    using target = startTarget(() => new Response("no", { status: 422 }));
     await using child = agent(target.url("/strict"));
     await subscribed(child);
     await post("{}");
     await child.waitForLine(/POST \/strict 422/, "stdout");
     expect(target.received.length).toBe(1);
-    target.server.stop(true);
   });
 
   test("--events forwards only the named X-GitHub-Event values", async () => {
-    const target = startTarget();
+    using target = startTarget();
     await using child = agent(target.url("/only"), ["--events", "issues"]);
     await subscribed(child);
     for (const event of ["push", "issues", "pull_request", "issues"])
       await post(JSON.stringify({ event }), { "X-GitHub-Event": event });
     await waitFor(() => child.stdout.length === 2, 10_000, "two deliveries printed");
     expect(target.received.map((r) => r.headers.get("x-github-event"))).toEqual(["issues", "issues"]);
-    target.server.stop(true);
   });
 
   test("--ordered keeps a bucket's deliveries in order even when the target answers out of order", async () => {
     const order: number[] = [];
-    const target = startTarget(async (request) => {
+    using target = startTarget(async (request) => {
       const n = Number(new TextDecoder().decode(request.body));
       await Bun.sleep(n % 2 === 0 ? 30 : 0); // even ones are slower: unordered they would be overtaken
       order.push(n);
@@ -288,7 +251,6 @@ describe("hookstream forward", () => {
     for (let n = 0; n < 8; n++) await post(String(n));
     await waitFor(() => order.length === 8, 10_000, "eight in order");
     expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    target.server.stop(true);
   });
 
   const exits: Array<[string, () => ChildProcess, number, RegExp]> = [
@@ -340,7 +302,7 @@ test("a connection dropped by a server restart is resumed from the saved cursor:
   const fixture = await relayFixture(first);
   const own = await fixture.createBucket("restarted");
   const reader = await fixture.createToken({ buckets: ["restarted"] });
-  const target = startTarget();
+  using target = startTarget();
   await using child = spawnChild(
     [
       "forward",
@@ -365,6 +327,5 @@ test("a connection dropped by a server restart is resumed from the saved cursor:
   await waitFor(() => target.received.length === 4, 10_000, "the deliveries made around the restart");
   expect(target.received.map((r) => new TextDecoder().decode(r.body))).toEqual(["1", "2", "3", "4"]);
   await fixture[Symbol.asyncDispose]();
-  target.server.stop(true);
   expect(second.server.port).toBe(port);
 }, 20_000);

@@ -11,6 +11,7 @@ import { parseReplayArgs } from "../../src/clients/replay-command.ts";
 import { spawnChild } from "../helpers/child.ts";
 import { type Credentials, relayFixture, type WebhookMessage } from "../helpers/relay.ts";
 import { startTestServer } from "../helpers/server.ts";
+import { startTarget } from "../helpers/target.ts";
 import { waitFor } from "../helpers/ws.ts";
 
 async function setup() {
@@ -148,15 +149,7 @@ describe("hookstream replay", () => {
   test("re-sends through the server, and a forwarding agent reports the delivery as a replay", async () => {
     await using t = await setup();
     const scratch = mkdtempSync(join(tmpdir(), "hookstream-replay-"));
-    const received: string[] = [];
-    const target = Bun.serve({
-      port: 0,
-      hostname: "127.0.0.1",
-      async fetch(request) {
-        received.push(await request.text());
-        return new Response("ok");
-      },
-    });
+    using target = startTarget();
     try {
       await using agent = spawnChild(
         [
@@ -164,7 +157,7 @@ describe("hookstream replay", () => {
           "--url",
           t.server.httpUrl("/"),
           "-t",
-          `http://127.0.0.1:${target.port}/`,
+          target.url(),
           "--json",
           "--cursor-file",
           join(scratch, "c.json"),
@@ -186,7 +179,7 @@ describe("hookstream replay", () => {
       expect(cli.stdout.join("\n")).toMatch(new RegExp(`re-sent delivery ${original.id} as delivery \\d+`));
       await waitFor(() => agent.stdout.length === 2, 10_000, "the replay forwarded");
       expect(JSON.parse(agent.stdout[1] as string)).toMatchObject({ replay_of: original.id, status: 200 });
-      expect(received).toEqual(['{"n":1}', '{"n":1}']);
+      expect(target.texts()).toEqual(['{"n":1}', '{"n":1}']);
 
       await using missing = spawnChild(
         ["replay", "--url", t.server.httpUrl("/"), "replayed", "424242"],
@@ -199,7 +192,6 @@ describe("hookstream replay", () => {
       });
       expect(await refused.exited).toBe(ExitCode.UNAUTHORIZED);
     } finally {
-      target.stop(true);
       rmSync(scratch, { recursive: true, force: true });
     }
   }, 20_000);

@@ -9,32 +9,8 @@ import { spawnChild } from "../helpers/child.ts";
 import { relayFixture, repoRoot } from "../helpers/relay.ts";
 import { requireTool } from "../helpers/requirements.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { type Received, startTarget } from "../helpers/target.ts";
 import { waitFor } from "../helpers/ws.ts";
-
-interface Received {
-  method: string;
-  url: URL;
-  headers: Headers;
-  text: string;
-}
-
-function startTarget() {
-  const received: Received[] = [];
-  const server = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(request) {
-      received.push({
-        method: request.method,
-        url: new URL(request.url),
-        headers: request.headers,
-        text: await request.text(),
-      });
-      return new Response("ok");
-    },
-  });
-  return { server, received, url: `http://127.0.0.1:${server.port}/` };
-}
 
 async function channel(server: TestServer) {
   const relay = await relayFixture(server);
@@ -145,8 +121,8 @@ if (requireTool("node", hasNode, "apt-get install -y nodejs")) {
     test("receives what is posted to the channel: method, headers, query and body", async () => {
       await using server = await startTestServer();
       const { relay, source, path } = await channel(server);
-      const target = startTarget();
-      await using smee = spawnChild(["--url", source, "--target", target.url], {}, SMEE);
+      using target = startTarget();
+      await using smee = spawnChild(["--url", source, "--target", target.url()], {}, SMEE);
       await smee.waitForLine(/Connected to/);
       const payload = { action: "opened", number: 7, text: "naïve ✓" };
       const posted = await fetch(server.httpUrl(`${path}?from=smee`), {
@@ -166,16 +142,16 @@ if (requireTool("node", hasNode, "apt-get install -y nodejs")) {
       });
       expect(form.status).toBe(200);
       await waitFor(() => target.received.length === 2, 10_000, "two forwarded by smee-client");
-      const [json, encoded] = target.received as [Received, Received];
+      const json = target.received[0] as Received;
+      const [jsonText, encodedText] = target.texts() as [string, string];
       expect(json.method).toBe("POST");
-      expect(JSON.parse(json.text)).toEqual(payload);
+      expect(JSON.parse(jsonText)).toEqual(payload);
       expect(json.headers.get("x-github-event")).toBe("pull_request");
       expect(json.headers.get("x-github-delivery")).toBe("d-1");
       expect(json.url.searchParams.get("from")).toBe("smee");
       // smee-client re-serialises bodies as JSON: form fields arrive as a JSON object.
-      expect(JSON.parse(encoded.text)).toEqual({ payload: '{"ref":"main"}' });
+      expect(JSON.parse(encodedText)).toEqual({ payload: '{"ref":"main"}' });
       await smee.waitForLine(/POST .* - 200/);
-      target.server.stop(true);
       await relay[Symbol.asyncDispose]();
     }, 20_000);
 
@@ -183,8 +159,8 @@ if (requireTool("node", hasNode, "apt-get install -y nodejs")) {
       const first = await startTestServer({ keepDataDir: true });
       const port = first.server.port as number;
       const { relay, source, input } = await channel(first);
-      const target = startTarget();
-      await using smee = spawnChild(["--url", source, "--target", target.url], {}, SMEE);
+      using target = startTarget();
+      await using smee = spawnChild(["--url", source, "--target", target.url()], {}, SMEE);
       await smee.waitForLine(/Connected to/);
       expect(
         (await relay.post(input, '{"n":1}', { headers: { "Content-Type": "application/json" } })).status,
@@ -202,8 +178,7 @@ if (requireTool("node", hasNode, "apt-get install -y nodejs")) {
         expect(response.status).toBe(200);
       }
       await waitFor(() => target.received.length === 3, 15_000, "the two posted during the restart");
-      expect(target.received.map((r) => JSON.parse(r.text).n)).toEqual([1, 2, 3]);
-      target.server.stop(true);
+      expect(target.texts().map((text) => JSON.parse(text).n)).toEqual([1, 2, 3]);
       await relay[Symbol.asyncDispose]();
     }, 30_000);
   });
