@@ -11,6 +11,7 @@ import { createDeliveriesRoutes } from "./http/deliveries.ts";
 import { errorBody } from "./http/errors.ts";
 import { createLoginRoutes } from "./http/login.ts";
 import type { LogsAccess } from "./http/logs-access.ts";
+import { createPageReplayRoutes } from "./http/replay-page.ts";
 import { type AppEnv, upgradeToSession } from "./http/upgrade.ts";
 import type { LogHub } from "./hub/log-hub.ts";
 import type { LogFollower } from "./logs/follow.ts";
@@ -136,6 +137,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         describeIssue: describeQueryIssue,
       }),
     );
+    app.route("/", createPageReplayRoutes({ relay: deps.relay, access: deps.access }));
   }
 
   app.get(
