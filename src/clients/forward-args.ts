@@ -21,6 +21,8 @@ BUCKETS=a,b is read when no bucket is named (none: every bucket the token may re
       --ordered           one request at a time per bucket, in the order received
       --max-attempts N    tries per webhook on connection errors and 5xx before giving up (default 8)
       --timeout S         seconds to wait for the target's answer (default 30)
+      --max-held N        deliveries held in memory between the socket and the target (default 1000);
+                          past it reading stops, and resumes from the saved cursor once half are done
       --cursor-file PATH  where the position is kept (default: a file under ~/.local/state/hookstream)
       --json              one JSON object per delivery instead of a line
   -h, --help
@@ -41,6 +43,8 @@ export interface ForwardOptions {
   ordered: boolean;
   maxAttempts: number;
   timeoutMs: number;
+  /** Deliveries held between the socket and the target; past it the socket is closed until half are done. */
+  maxHeld: number;
   cursorFile: string;
   json: boolean;
 }
@@ -106,6 +110,7 @@ export function parseForwardArgs(
     ordered: values.ordered,
     maxAttempts: integer("max-attempts", values["max-attempts"], 8, 1, 100),
     timeoutMs: integer("timeout", values.timeout, 30, 1, 3600) * 1000,
+    maxHeld: integer("max-held", values["max-held"], 1000, 2, 100_000),
     cursorFile: values["cursor-file"] ?? join(stateHome, "hookstream", `forward-${hash}.json`),
     json: values.json,
   };
@@ -120,6 +125,7 @@ const FLAGS = {
   ordered: { type: "boolean", default: false },
   "max-attempts": { type: "string" },
   timeout: { type: "string" },
+  "max-held": { type: "string" },
   "cursor-file": { type: "string" },
   json: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },

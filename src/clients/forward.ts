@@ -15,9 +15,7 @@ import { connectRelay, type RelayClose } from "./relay-connection.ts";
 import type { WebhookFrame } from "./relay-frames.ts";
 import { headerValue, targetRequest } from "./target-request.ts";
 
-/** Deliveries held between the socket and the target; past it the socket is closed until half are done. */
-export const MAX_HELD_DELIVERIES = 1000;
-/** Body bytes held likewise: a burst of 25 MiB webhooks does not fill memory. */
+/** Body bytes held between the socket and the target: a burst of 25 MiB webhooks does not fill memory. */
 export const MAX_HELD_BYTES = 256 * 1024 * 1024;
 /** First pause before reconnecting after a failed connection; doubled up to the cap. */
 const RECONNECT_BASE_MS = 500;
@@ -41,10 +39,24 @@ export async function runForward(
     io.err(`error: cannot read the cursor file: ${(error as Error).message}`);
     return ExitCode.FAILURE;
   }
+  if (cursor === null) {
+    // A first run starts at the server's newest delivery, held on disk at once: a restart (or a reconnect
+    // while nothing was finished yet) then resumes there instead of going live and missing what came between.
+    cursor = await newestCursor(options.server);
+    if (cursor === null)
+      io.err("the server's /health names no relay position: starting live from the subscribe");
+    else
+      try {
+        cursorFile.save(cursor);
+      } catch (error) {
+        io.err(`error: cannot save the cursor to ${cursorFile.path}: ${(error as Error).message}`);
+        return ExitCode.FAILURE;
+      }
+  }
   const queue = createDeliveryQueue({
     concurrency: options.concurrency,
     ordered: options.ordered,
-    maxEntries: MAX_HELD_DELIVERIES,
+    maxEntries: options.maxHeld,
     maxBytes: MAX_HELD_BYTES,
   });
   let failure: string | null = null;
@@ -172,4 +184,18 @@ export async function runForward(
     return ExitCode.FAILURE;
   }
   return ExitCode.OK;
+}
+
+/** The relay's newest cursor from `/health`; null when the server does not say (then the start is live). */
+async function newestCursor(server: string): Promise<string | null> {
+  try {
+    const response = await fetch(new URL("health", server.endsWith("/") ? server : `${server}/`), {
+      signal: AbortSignal.timeout(5000),
+    });
+    const health = (await response.json()) as { relay?: { newest_cursor?: unknown } };
+    const cursor = health.relay?.newest_cursor;
+    return typeof cursor === "string" && cursor !== "" ? cursor : null;
+  } catch {
+    return null;
+  }
 }

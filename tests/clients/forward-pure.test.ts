@@ -70,6 +70,13 @@ describe("forward flags", () => {
     ["a missing target is refused", [], env, "--target is required"],
     ["a target that is not http is refused", ["-t", "ftp://a/"], env, "--target must be an http"],
     ["a missing secret is refused", ["-t", "http://a/"], { RELAY_KEY: "k" }, "RELAY_KEY and RELAY_SECRET"],
+    ["--max-held is read", ["-t", "http://a/", "--max-held", "10"], env, { maxHeld: 10 }],
+    [
+      "a --max-held under two is refused",
+      ["-t", "http://a/", "--max-held", "1"],
+      env,
+      "--max-held must be an integer from 2",
+    ],
     [
       "a concurrency of zero is refused",
       ["-t", "http://a/", "--concurrency", "0"],

@@ -329,3 +329,55 @@ test("a connection dropped by a server restart is resumed from the saved cursor:
   await fixture[Symbol.asyncDispose]();
   expect(second.server.port).toBe(port);
 }, 20_000);
+
+test("past --max-held it stops reading and resumes from its cursor: a backlog arrives once each, in order", async () => {
+  await using server2 = await startTestServer();
+  await using fixture = await relayFixture(server2);
+  const own = await fixture.createBucket("backlog");
+  const reader = await fixture.createToken({ buckets: ["backlog"] });
+  // A slow app: the agent's 4-delivery hold fills long before it has sent the backlog.
+  using target = startTarget(async () => {
+    await Bun.sleep(15);
+    return new Response("ok");
+  });
+  await using child = spawnChild(
+    [
+      "forward",
+      "--url",
+      server2.httpUrl("/"),
+      "--target",
+      target.url("/b"),
+      "--cursor-file",
+      join(scratch, "backlog.json"),
+      "--max-held",
+      "4",
+      "--concurrency",
+      "1",
+    ],
+    { RELAY_KEY: reader.key, RELAY_SECRET: reader.secret, BUCKETS: "backlog" },
+  );
+  await subscribed(child, "backlog");
+  const input = own.inputs[0]?.id as string;
+  for (let n = 0; n < 30; n++) expect((await fixture.post(input, String(n))).status).toBe(200);
+  await waitFor(() => target.received.length >= 30, 15_000, "the whole backlog");
+  await waitFor(() => child.stdout.length === 30, 5000, "thirty delivery lines");
+  expect(target.texts()).toEqual(Array.from({ length: 30 }, (_, n) => String(n)));
+  // It really stopped reading and came back for the rest.
+  expect(child.stderr.filter((line) => /subscribed to buckets: backlog/.test(line)).length).toBeGreaterThan(
+    1,
+  );
+}, 30_000);
+
+test("a first run killed before any delivery resumes from the position it started at: nothing missed", async () => {
+  using target = startTarget();
+  const cursorFile = join(scratch, "first-run.json");
+  const first = agent(target.url("/first"), [], cursorFile);
+  await subscribed(first);
+  first.kill("SIGKILL");
+  await first.exited;
+  await post('{"while":"down"}');
+  await using second = agent(target.url("/first"), [], cursorFile);
+  await waitFor(() => target.received.length === 1, 10_000, "the delivery made while no agent ran");
+  expect(target.texts()).toEqual(['{"while":"down"}']);
+  await second.waitForLine(/POST \/first 200/, "stdout");
+});
