@@ -70,6 +70,15 @@ test("the executable manages buckets and tokens, and forwards a webhook to a loc
   expect(target.texts()).toEqual(["from the binary"]);
 });
 
+test("without a command it lists them and exits 2; --help exits 0", async () => {
+  const bare = await run([]);
+  expect(bare.code).toBe(2);
+  expect(bare.stdout).toContain("forward --target URL");
+  const help = await run(["--help"]);
+  expect(help.code).toBe(0);
+  expect(help.stdout).toContain("replay BUCKET DELIVERY_ID");
+});
+
 test("bad usage of a client command exits 2 with its usage text", async () => {
   const result = await run(["tail", "--tail", "x"]);
   expect(result.code).toBe(2);
