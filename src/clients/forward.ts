@@ -9,7 +9,7 @@ import { openCursorFile } from "./cursor-file.ts";
 import { type DeliveryOutcome, deliver } from "./deliver.ts";
 import { createDeliveryQueue } from "./delivery-queue.ts";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.ts";
-import { pause } from "./flags.ts";
+import { aborted, pause } from "./flags.ts";
 import type { ForwardOptions } from "./forward-args.ts";
 import { connectRelay, type RelayClose } from "./relay-connection.ts";
 import type { WebhookFrame } from "./relay-frames.ts";
@@ -116,10 +116,8 @@ export async function runForward(
         maxAttempts: options.maxAttempts,
         timeoutMs: options.timeoutMs,
         stop: halted,
-        onRetry: (attempt, reason, waitMs) => {
-          if (!options.json)
-            io.err(`retrying delivery ${webhook.id} (${reason}) in ${waitMs} ms, attempt ${attempt + 1}`);
-        },
+        onRetry: (attempt, reason, waitMs) =>
+          io.err(`retrying delivery ${webhook.id} (${reason}) in ${waitMs} ms, attempt ${attempt + 1}`),
       }).then((outcome) => {
         // Stopped mid-request: not finished, so it is sent again after a restart.
         if (halted.aborted) return;
@@ -164,12 +162,12 @@ export async function runForward(
     if (halted.aborted) break;
     if (closed.final !== null) return closed.final;
     if (paused) {
-      if (!queue.hasRoom())
-        await new Promise<void>((resolve) => {
-          roomWaiter = resolve;
-          halted.addEventListener("abort", () => resolve(), { once: true });
-        });
-      roomWaiter = null;
+      if (!queue.hasRoom()) {
+        const room = new AbortController();
+        roomWaiter = () => room.abort();
+        await aborted(AbortSignal.any([room.signal, halted]));
+        roomWaiter = null;
+      }
       continue;
     }
     failedConnections++;
