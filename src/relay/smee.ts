@@ -7,8 +7,9 @@
  * A channel is an input: its URL is where the sender posts and where the client reads. Unlike smee.io,
  * reading needs a relay token that may read the input's bucket, as `?token=<key>:<secret>` (smee-client
  * keeps the URL's query) or `Authorization: Bearer <key>:<secret>`; failures count against the same
- * per-address limit as the socket. Without `Last-Event-ID` the stream is live from now; with it (EventSource
- * sends it on every reconnect) it continues right after that delivery.
+ * per-address limit as the socket; a revoked token's streams end within KEEPALIVE_MS. Without `Last-Event-ID`
+ * the stream is live from now; with it (EventSource sends it on every reconnect) it continues right after that
+ * delivery.
  */
 import { type Context, Hono } from "hono";
 import { errorBody } from "../http/errors.ts";
@@ -76,6 +77,7 @@ export function createSmeeRoutes({ relay, limiter, isShuttingDown }: SmeeRouteDe
       bucketId: route.bucket.id,
       cursor: lastEventId === undefined || lastEventId === "" ? null : lastEventId,
       address,
+      tokenKey: token.key,
       onEnd: () => limiter.release(address),
     });
     return new Response(stream, {
@@ -95,6 +97,8 @@ interface StreamOptions {
   bucketId: string;
   cursor: string | null;
   address: string;
+  /** The token that opened the stream: revoking it ends the stream at the next keepalive. */
+  tokenKey: string;
   onEnd: () => void;
 }
 
@@ -152,7 +156,16 @@ function openStream(relay: Relay, options: StreamOptions): ReadableStream<Uint8A
         controller = started;
         forget = relay.localTopics.open(subscriber);
         write(READY_EVENT);
-        keepalive = setInterval(() => write(KEEPALIVE), KEEPALIVE_MS);
+        keepalive = setInterval(() => {
+          write(KEEPALIVE);
+          relay.store.findToken(options.tokenKey).then(
+            (found) => {
+              if (found === null || found.token.revokedAt !== null) end(true);
+            },
+            // The store is unreachable for now (cluster mode, Redis restarting); the next tick checks again.
+            () => undefined,
+          );
+        }, KEEPALIVE_MS);
         feed = relay.startFeed(peer, {
           topics: [bucketTopic(options.bucketId)],
           bucketIds: [options.bucketId],

@@ -115,6 +115,22 @@ describe("GET /smee/<input-id>", () => {
   });
 });
 
+test("revoking the token ends its open streams", async () => {
+  await using server = await startTestServer();
+  const { relay, token, path } = await channel(server);
+  const response = await fetch(server.httpUrl(`${path}?token=${token.key}:${token.secret}`), {
+    headers: { Accept: "text/event-stream" },
+  });
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  expect(new TextDecoder().decode((await reader.read()).value)).toContain("event: ready");
+  expect((await relay.api("DELETE", `/v1/tokens/${token.key}`)).status).toBe(204);
+  const started = Date.now();
+  let done = false;
+  while (!done && Date.now() - started < 12_000) done = (await reader.read()).done;
+  expect(done).toBe(true);
+  await relay[Symbol.asyncDispose]();
+}, 15_000);
+
 const hasNode = Bun.which("node") !== null;
 if (requireTool("node", hasNode, "apt-get install -y nodejs")) {
   describe("smee-client from npm", () => {
