@@ -2,13 +2,16 @@
  * The single executable (`bun run build:binary`): built into a temporary directory, it serves (page
  * included, bundled at build time), manages buckets and tokens, and runs the clients, all from one file.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ChildProcess, spawnChild } from "../helpers/child.ts";
 import { startTarget } from "../helpers/target.ts";
 import { waitFor } from "../helpers/ws.ts";
+
+// Real servers and child processes on a shared 2-core machine: more than bun's 5 s default per test.
+setDefaultTimeout(20_000);
 
 let dir: string;
 let binary: string;

@@ -2,7 +2,7 @@
  * `hookstream forward` as a real child process between a real server and a real target (Bun.serve) that
  * checks GitHub signatures with @octokit/webhooks-methods.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +14,9 @@ import { type CreatedBucket, type Credentials, type RelayFixture, relayFixture }
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { type Received, startTarget } from "../helpers/target.ts";
 import { waitFor } from "../helpers/ws.ts";
+
+// Real servers and child processes on a shared 2-core machine: more than bun's 5 s default per test.
+setDefaultTimeout(20_000);
 
 const SECRET = "It's a Secret to Everybody";
 

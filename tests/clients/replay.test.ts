@@ -2,7 +2,7 @@
  * Replay: a stored delivery re-sent by an admin reaches the bucket's subscribers marked as a replay, live and
  * on resume; through the admin API and through `hookstream replay`, as a forwarding agent sees it.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +13,9 @@ import { type Credentials, relayFixture, type WebhookMessage } from "../helpers/
 import { startTestServer } from "../helpers/server.ts";
 import { startTarget } from "../helpers/target.ts";
 import { waitFor } from "../helpers/ws.ts";
+
+// Real servers and child processes on a shared 2-core machine: more than bun's 5 s default per test.
+setDefaultTimeout(20_000);
 
 async function setup() {
   const server = await startTestServer();

@@ -2,7 +2,7 @@
  * smee.io's event-stream on hookstream: the real `smee-client` package from npm, run by Node as a child
  * process, forwards what is posted to a channel, and resumes with Last-Event-ID across a server restart.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { smeeEvent } from "../../src/relay/smee-event.ts";
 import { spawnChild } from "../helpers/child.ts";
@@ -11,6 +11,9 @@ import { requireTool } from "../helpers/requirements.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { type Received, startTarget } from "../helpers/target.ts";
 import { waitFor } from "../helpers/ws.ts";
+
+// Real servers and child processes on a shared 2-core machine: more than bun's 5 s default per test.
+setDefaultTimeout(20_000);
 
 async function channel(server: TestServer) {
   const relay = await relayFixture(server);

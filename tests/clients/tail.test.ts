@@ -3,13 +3,16 @@
  * output, colours in a pseudo-terminal (util-linux `script`), none in a pipe, hostile escape sequences
  * stripped, reconnection with the last cursor across a server restart, and its exit codes.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { ExitCode } from "../../src/clients/exit-codes.ts";
 import { spawnChild } from "../helpers/child.ts";
 import { append, connectLogs, textLine } from "../helpers/logs.ts";
 import { requireTool } from "../helpers/requirements.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/ws.ts";
+
+// Real servers and child processes on a shared 2-core machine: more than bun's 5 s default per test.
+setDefaultTimeout(20_000);
 
 const TOKEN = "a-logs-token-of-enough-length";
 

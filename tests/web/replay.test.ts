@@ -2,10 +2,13 @@
  * The Webhooks tab's Replay button, in Chromium against a real server: a subscriber receives the copy
  * marked as a replay, and the tab shows it. Also the route the button calls, and who may call it.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { relayFixture, type WebhookMessage } from "../helpers/relay.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { openPage, requireChromium, useBrowser } from "./browser.ts";
+
+// Real servers and child processes on a shared 2-core machine: more than bun's 5 s default per test.
+setDefaultTimeout(20_000);
 
 const TOKEN = "a-logs-token-of-enough-length";
 
