@@ -12,6 +12,7 @@ import { errorBody } from "./http/errors.ts";
 import { createHostCheck } from "./http/host-check.ts";
 import { createLoginRoutes } from "./http/login.ts";
 import { type LogsAccess, refusal } from "./http/logs-access.ts";
+import { createPageReplayRoutes } from "./http/replay-page.ts";
 import { type AppEnv, upgradeToSession } from "./http/upgrade.ts";
 import type { LogHub } from "./hub/log-hub.ts";
 import type { LogFollower } from "./logs/follow.ts";
@@ -20,6 +21,7 @@ import { filtersOf, logStreamQuerySchema, startOf } from "./logs/query.ts";
 import { createLogSession, type LogStreamLimits, type LogStreamStats } from "./logs/socket.ts";
 import type { Relay } from "./relay/relay.ts";
 import { createRelayRoutes } from "./relay/routes.ts";
+import { createSmeeRoutes } from "./relay/smee.ts";
 import { StoreUnavailableError } from "./relay/store.ts";
 import type { ConnectionLimiter } from "./transport/connections.ts";
 import { createWebRoutes } from "./web/routes.ts";
@@ -162,6 +164,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         describeIssue: describeQueryIssue,
       }),
     );
+    app.route("/", createPageReplayRoutes({ relay: deps.relay, access: deps.access }));
   }
 
   app.get(
@@ -190,15 +193,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     },
   );
 
-  if (deps.relay !== undefined)
-    app.route(
-      "/",
-      createRelayRoutes({
-        relay: deps.relay,
-        limiter: deps.limiter,
-        isShuttingDown: deps.lifecycle.isShuttingDown,
-      }),
-    );
+  if (deps.relay !== undefined) {
+    const relayDeps = {
+      relay: deps.relay,
+      limiter: deps.limiter,
+      isShuttingDown: deps.lifecycle.isShuttingDown,
+    };
+    app.route("/", createRelayRoutes(relayDeps));
+    app.route("/", createSmeeRoutes(relayDeps));
+  }
 
   app.route("/", createWebRoutes({ log: deps.log }));
 

@@ -196,6 +196,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         // Bun runs each close handler as soon as the close frame is queued; the TCP connections then
         // finish the closing handshake. Wait for that (bounded), then cut whatever is left.
         transport.closeAll(CloseCode.GOING_AWAY, "Server shutdown");
+        relay.localTopics.endAll();
         const drained = await Promise.race([
           server.stop(false).then(() => true),
           Bun.sleep(config.shutdownGraceMs).then(() => false),

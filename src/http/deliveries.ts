@@ -107,6 +107,7 @@ export function createDeliveriesRoutes(deps: DeliveriesRouteDeps): Hono<AppEnv> 
             ...(truncated ? { body_truncated: true, body_bytes: delivery.body.byteLength } : {}),
             received_at: new Date(delivery.receivedAt).toISOString(),
             source_ip: delivery.sourceAddress,
+            ...(delivery.replayOf === undefined ? {} : { replay_of: delivery.replayOf }),
           };
         }),
       });

@@ -67,10 +67,17 @@ export function encodeBody(bytes: Uint8Array): EncodedBody {
  * `bucked_id` is misspelled on the wire as in the original protocol. hookstream has no outputs: `output_name`
  * and `output_destination` are empty strings, present so clients that read them still find strings.
  * `cursor` (hookstream's, beside `meta`; clients that do not know it ignore it) resumes right after this one.
+ * `replay` (likewise) is present only on a stored delivery re-sent by an admin: `{"of": "<original id>"}`.
  */
 export function webhookMessage(
   meta: WebhookMeta,
-  delivery: { method: string; headers: Record<string, string[]>; query: string; body: Uint8Array },
+  delivery: {
+    method: string;
+    headers: Record<string, string[]>;
+    query: string;
+    body: Uint8Array;
+    replayOf?: string;
+  },
   cursor: string,
 ): string {
   const encoded = encodeBody(delivery.body);
@@ -86,6 +93,7 @@ export function webhookMessage(
       output_destination: "",
     },
     cursor,
+    ...(delivery.replayOf === undefined ? {} : { replay: { of: delivery.replayOf } }),
     headers: delivery.headers,
     query: delivery.query,
     body: encoded.body,

@@ -74,6 +74,10 @@ export const MIGRATIONS: readonly string[] = [
     pruned_through INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- A delivery re-sent by an admin is stored again as a copy; this names the delivery it copies.
+  ALTER TABLE deliveries ADD COLUMN replay_of TEXT;
+  `,
 ];
 
 export function schemaVersion(db: Database): number {

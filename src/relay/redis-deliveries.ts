@@ -70,6 +70,7 @@ function toDelivery(entry: RedisValue): StoredDelivery {
     body: new Uint8Array(Buffer.from(field("d"), "base64")),
     sourceAddress: field("s"),
     receivedAt: Number(field("t")),
+    ...(fields.has("r") ? { replayOf: fields.get("r") as string } : {}),
   };
 }
 
@@ -184,6 +185,7 @@ export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliv
           toBase64(d.body),
           d.sourceAddress,
           d.receivedAt,
+          d.replayOf ?? "",
         );
       // EVAL with the source rather than `redis.eval` (EVALSHA, then EVAL on NOSCRIPT): after a Redis restart
       // a NOSCRIPT retry would be sent after appends called later, which would then get earlier ids. One

@@ -31,9 +31,9 @@ end
 `;
 
 /**
- * Appends a batch. KEYS: stream, last id. ARGV: seq limit, dedup key prefix, then 9 values per delivery:
+ * Appends a batch. KEYS: stream, last id. ARGV: seq limit, dedup key prefix, then 10 values per delivery:
  * bucket, `=` + X-GitHub-Delivery (or empty), input, method, headers JSON, query, body base64, source address,
- * received at. Returns one id per delivery, nil for a duplicate.
+ * received at, the id of the delivery it replays (or empty). Returns one id per delivery, nil for a duplicate.
  *
  * Ids are chosen here, not by XADD `*`: ms = max(Redis time, last ms used), seq = last seq + 1 within the same
  * ms, and a seq that would reach the limit moves on to the next ms. The last id is kept in its own key, so it
@@ -55,7 +55,7 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local results = {}
 local added = false
-for first = 3, #ARGV, 9 do
+for first = 3, #ARGV, 10 do
   local bucket, guid = ARGV[first], ARGV[first + 1]
   local dedup = dedupPrefix .. bucket
   local hasGuid = guid ~= ''
@@ -77,6 +77,10 @@ for first = 3, #ARGV, 9 do
     if hasGuid then
       fields[#fields + 1] = 'g'
       fields[#fields + 1] = guid
+    end
+    if ARGV[first + 9] ~= '' then
+      fields[#fields + 1] = 'r'
+      fields[#fields + 1] = ARGV[first + 9]
     end
     redis.call('XADD', stream, id, unpack(fields))
     if hasGuid then redis.call('HSET', dedup, guid, id) end

@@ -13,7 +13,8 @@ import type { Peer, SocketSession } from "../transport/peer.ts";
 import { type ByteBudget, createByteBudget } from "./byte-budget.ts";
 import { deliveryLogEntry } from "./delivery-log.ts";
 import { createFanout } from "./fanout.ts";
-import { type FeedStats, type Subscription, startFeed } from "./feed.ts";
+import { type Feed, type FeedStats, type Subscription, startFeed } from "./feed.ts";
+import { createLocalTopics, type LocalTopics } from "./local-topics.ts";
 import { webhookMessage } from "./message.ts";
 import { ALL_BUCKETS_TOPIC, type AuthResult, bucketTopic, type Grant } from "./protocol.ts";
 import { createRelaySession, type SessionHandle } from "./session.ts";
@@ -118,6 +119,10 @@ export interface Relay {
   /** Stores a delivery durably (group commit) and relays it; resolves after the commit. */
   accept(delivery: NewDelivery, context: DeliveryContext): Promise<AppendResult>;
   createSession(address: string): SocketSession;
+  /** Subscribers that are not WebSockets (event-streams), fed by the same fan-out as the sockets. */
+  readonly localTopics: LocalTopics;
+  /** What a subscribe starts, for a peer that is not a relay socket (its topics are `localTopics`). */
+  startFeed(peer: Peer, subscription: Subscription): Feed;
   /** The active token these credentials belong to, or null. Counts failures against `address`. */
   authenticate(address: string, credentials: Credentials): Promise<Token | null | "rate_limited">;
   /** Revokes the token and closes its open sockets (4003). */
@@ -137,9 +142,13 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   let closed = false;
 
   const { cursors, lastPosition } = await store.deliveryPosition();
+  const localTopics = createLocalTopics();
   const fanout = createFanout({
-    publish: options.publish,
-    subscriberCount: options.subscriberCount,
+    publish: (topic, payload) => {
+      options.publish(topic, payload);
+      localTopics.publish(topic, payload);
+    },
+    subscriberCount: (topic) => options.subscriberCount(topic) + localTopics.count(topic),
     lagBytes: options.lagBytes,
     startId: lastPosition,
   });
@@ -352,6 +361,8 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     inputUrl: (inputId) => `${options.publicUrl()}/v1/webhooks/${inputId}`,
     accept: (delivery, context) => writer.append(delivery, context),
     createSession: (address) => createRelaySession(sessionDeps, address),
+    localTopics,
+    startFeed: (peer, subscription) => startFeed(feedDeps, peer, subscription),
     authenticate,
     async revokeToken(key) {
       const found = await store.findToken(key);

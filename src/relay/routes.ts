@@ -16,6 +16,7 @@ import type { ConnectionLimiter } from "../transport/connections.ts";
 import { receiveWebhook } from "./input.ts";
 import { configureInput, issueToken, type Outcome } from "./manage.ts";
 import type { Relay } from "./relay.ts";
+import { replayDelivery } from "./replay.ts";
 import {
   addInputSchema,
   createBucketSchema,
@@ -126,6 +127,17 @@ export function createRelayRoutes({ relay, limiter, isShuttingDown }: RelayRoute
     );
     if (!outcome.ok) return failure(c, outcome);
     return c.json(inputView(outcome.value, urlOf(outcome.value.id)));
+  });
+
+  app.post("/v1/buckets/:bucket/deliveries/:id/replay", async (c) => {
+    const outcome = await replayDelivery(relay, c.req.param("bucket"), c.req.param("id"), clientAddress(c));
+    if (!outcome.ok)
+      return c.json(
+        errorBody(outcome.message, outcome.field === undefined ? {} : { field: outcome.field }),
+        outcome.status,
+        outcome.status === 503 ? { "Retry-After": "1" } : {},
+      );
+    return c.json(outcome.value, 201);
   });
 
   app.post("/v1/tokens", validJson(createTokenSchema), async (c) => {

@@ -97,6 +97,7 @@ interface DeliveryRow {
   body: Uint8Array;
   source_address: string;
   received_at: number;
+  replay_of: string | null;
 }
 
 interface ReplayRow extends DeliveryRow {
@@ -115,6 +116,7 @@ const toDelivery = (row: DeliveryRow) => ({
   body: row.body,
   sourceAddress: row.source_address,
   receivedAt: row.received_at,
+  ...(row.replay_of === null ? {} : { replayOf: row.replay_of }),
 });
 
 /** SQLite's "database or disk is full": the disk, or the `max_page_count` cap. */
@@ -271,11 +273,12 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     // zero changes instead of an error, inside the same transaction as its batch.
     insertDelivery: db.query<
       null,
-      [string, string, string | null, string, string, string, Uint8Array, string, number]
+      [string, string, string | null, string, string, string, Uint8Array, string, number, string | null]
     >(
       `INSERT INTO deliveries
-         (bucket_id, input_id, github_delivery, method, headers, query, body, source_address, received_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+         (bucket_id, input_id, github_delivery, method, headers, query, body, source_address, received_at,
+          replay_of)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     ),
     recentDeliveries: db.query<DeliveryRow, [string, number]>(
       "SELECT * FROM deliveries WHERE bucket_id = ? ORDER BY id DESC LIMIT ?",
@@ -415,6 +418,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         d.body,
         d.sourceAddress,
         d.receivedAt,
+        d.replayOf ?? null,
       );
       return result.changes === 0
         ? { id: null, duplicate: true }

@@ -110,6 +110,8 @@ export interface NewDelivery {
   body: Uint8Array;
   sourceAddress: string;
   receivedAt: number;
+  /** Set on a stored delivery re-sent by an admin (replay.ts): the id of the delivery it copies. */
+  replayOf?: string;
 }
 
 /** The new delivery's id, or `duplicate` when its `githubDelivery` was stored before in that bucket. */

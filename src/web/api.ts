@@ -6,6 +6,7 @@ export type ApiResult<T> = { ok: true; data: T } | { ok: false; status: number; 
 
 export interface Api {
   get<T>(path: string, accept: (value: unknown) => value is T): Promise<ApiResult<T>>;
+  post<T>(path: string, accept: (value: unknown) => value is T): Promise<ApiResult<T>>;
 }
 
 /** The sign-in form, coming back to this page (without the token) afterwards. */
@@ -30,33 +31,40 @@ function errorText(status: number, body: string): string {
 }
 
 export function createApi(token: string | null, onUnauthorized: () => void): Api {
+  const request = async <T>(
+    method: "GET" | "POST",
+    path: string,
+    accept: (value: unknown) => value is T,
+  ): Promise<ApiResult<T>> => {
+    let response: Response;
+    try {
+      response = await fetch(path, {
+        method,
+        credentials: "same-origin",
+        headers: token === null ? {} : { Authorization: `Bearer ${token}` },
+      });
+    } catch (error) {
+      return { ok: false, status: 0, message: `server unreachable (${String(error)})` };
+    }
+    const body = await response.text();
+    if (response.status === 401) {
+      onUnauthorized();
+      return { ok: false, status: 401, message: "sign-in required" };
+    }
+    if (!response.ok)
+      return { ok: false, status: response.status, message: errorText(response.status, body) };
+    let value: unknown;
+    try {
+      value = JSON.parse(body);
+    } catch {
+      return { ok: false, status: response.status, message: "the answer is not JSON" };
+    }
+    if (!accept(value)) return { ok: false, status: response.status, message: "unexpected answer shape" };
+    return { ok: true, data: value };
+  };
   return {
-    async get(path, accept) {
-      let response: Response;
-      try {
-        response = await fetch(path, {
-          credentials: "same-origin",
-          headers: token === null ? {} : { Authorization: `Bearer ${token}` },
-        });
-      } catch (error) {
-        return { ok: false, status: 0, message: `server unreachable (${String(error)})` };
-      }
-      const body = await response.text();
-      if (response.status === 401) {
-        onUnauthorized();
-        return { ok: false, status: 401, message: "sign-in required" };
-      }
-      if (!response.ok)
-        return { ok: false, status: response.status, message: errorText(response.status, body) };
-      let value: unknown;
-      try {
-        value = JSON.parse(body);
-      } catch {
-        return { ok: false, status: response.status, message: "the answer is not JSON" };
-      }
-      if (!accept(value)) return { ok: false, status: response.status, message: "unexpected answer shape" };
-      return { ok: true, data: value };
-    },
+    get: (path, accept) => request("GET", path, accept),
+    post: (path, accept) => request("POST", path, accept),
   };
 }
 

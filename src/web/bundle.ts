@@ -3,6 +3,7 @@
  * content hash (so they can be cached forever) and pre-compressed once.
  */
 import { basename, join } from "node:path";
+import { embeddedPage } from "./prebuilt.ts";
 
 /** Where the page's assets are served; the HTML refers to them under this prefix. */
 export const ASSET_PREFIX = "/logs/assets/";
@@ -33,6 +34,9 @@ function pageFile(body: Uint8Array<ArrayBuffer>, type: string, hash: string | nu
 }
 
 export async function buildPage(entry: string = PAGE_ENTRY): Promise<PageBundle> {
+  // The single executable carries the page bundled at build time (there is no source tree to bundle).
+  const embedded = entry === PAGE_ENTRY ? await embeddedPage() : null;
+  if (embedded !== null) return embedded;
   const result = await Bun.build({
     entrypoints: [entry],
     target: "browser",

@@ -22,6 +22,13 @@ export interface Delivery {
   /** The body is a preview: the first part of `body_bytes` bytes. */
   body_truncated?: boolean;
   body_bytes?: number;
+  /** Set on a delivery re-sent from a stored one: the original's id. */
+  replay_of?: string;
+}
+
+/** The server's answer to a replay: the copy's id. */
+function isReplayed(value: unknown): value is { id: string; replay_of: string } {
+  return isRecord(value) && typeof value.id === "string" && typeof value.replay_of === "string";
 }
 
 export interface DeliveriesAnswer {
@@ -156,6 +163,7 @@ export function createWebhooksView(api: Api): WebhooksView {
     fact("received", delivery.received_at);
     fact("source", delivery.source_ip);
     fact("query", delivery.query);
+    if (delivery.replay_of !== undefined) fact("replay of", delivery.replay_of);
     const rows = Object.entries(delivery.headers).map(([name, values]) =>
       h(
         "tr",
@@ -174,6 +182,12 @@ export function createWebhooksView(api: Api): WebhooksView {
         .join("; ");
     detail.append(
       h("h3", { text: `${delivery.method} ${delivery.received_at}` }),
+      h(
+        "p",
+        { class: "replay" },
+        h("button", { text: "Replay", attrs: { type: "button", id: "delivery-replay" } }),
+        h("span", { class: "muted", text: " re-sends it to the bucket's subscribers, marked as a replay" }),
+      ),
       facts,
       h(
         "table",
@@ -302,6 +316,27 @@ export function createWebhooksView(api: Api): WebhooksView {
       other.setAttribute("aria-current", String(chosen));
     }
     renderDetail();
+  });
+
+  /** Re-sends the shown delivery; the copy appears at the top of the list once it is stored. */
+  const replay = async (button: HTMLButtonElement, delivery: Delivery) => {
+    button.disabled = true;
+    const path = `/logs/api/deliveries/${encodeURIComponent(delivery.bucket_id)}/${encodeURIComponent(delivery.id)}/replay`;
+    const result = await api.post(path, isReplayed);
+    button.disabled = false;
+    if (!result.ok) {
+      status.textContent = `Could not replay delivery ${delivery.id}: ${result.message}`;
+      return;
+    }
+    selected = result.data.id;
+    await load();
+    status.textContent = `Delivery ${delivery.id} re-sent as delivery ${result.data.id}.`;
+  };
+
+  detail.addEventListener("click", (event) => {
+    if (!(event.target instanceof HTMLButtonElement) || event.target.id !== "delivery-replay") return;
+    const delivery = deliveries.find((d) => d.id === selected);
+    if (delivery !== undefined) void replay(event.target, delivery);
   });
 
   renderDetail();

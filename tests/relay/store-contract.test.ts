@@ -270,7 +270,7 @@ function contract(name: string, open: () => Promise<Backend>) {
       });
     });
 
-    test("bodies come back byte for byte, with method, headers, query, address and time", async () => {
+    test("bodies come back byte for byte, with method, headers, query, address, time and replay mark", async () => {
       await withStore(async (store) => {
         const bucket = await store.createBucket("a");
         const binary = new Uint8Array(70_000);
@@ -289,6 +289,7 @@ function contract(name: string, open: () => Promise<Backend>) {
           },
           { ...delivery(bucket.id, ""), githubDelivery: null, body: new Uint8Array(0) },
           { ...delivery(bucket.id, ""), body: new Uint8Array([0, 255, 0, 10, 13, 61, 61]) },
+          { ...delivery(bucket.id, "a copy"), replayOf: "12" },
         ];
         const ids = (await store.appendDeliveries(sent)).map((r) => r.id);
         const expected: StoredDelivery[] = sent.map((d, i) => ({ ...d, id: String(ids[i]) }));
