@@ -49,7 +49,13 @@ import { runIdle } from "./scenarios/idle.ts";
 import { runLatency } from "./scenarios/latency.ts";
 import { runMaxRate } from "./scenarios/maxrate.ts";
 import { runProfile } from "./scenarios/profile.ts";
-import { renderTwinsBlock, runTwinsBench, spliceTwinsBlock, type TwinsRow, twinsBlockOf } from "./twins.ts";
+import {
+  renderTwinsBlock,
+  runTwinsBench,
+  spliceTwinsBlock,
+  type TwinsResult,
+  twinsBlockOf,
+} from "./twins.ts";
 import { probeWatch } from "./watch-events.ts";
 
 const SECTIONS = [
@@ -240,7 +246,7 @@ async function perServer<T>(section: Section, run: (c: BenchContext) => Promise<
 }
 
 /** The pairing section's rows: kept apart from BenchResults, it has a block of its own in the page. */
-let twins: TwinsRow[] | null = null;
+let twins: TwinsResult | null = null;
 let exitCode = 0;
 try {
   for (const section of sections) {

@@ -11,6 +11,19 @@ import { dirname, join } from "node:path";
 import type { BenchContext } from "./scenarios/context.ts";
 import { withServer } from "./scenarios/context.ts";
 
+export interface TwinsLatency {
+  dedupe: boolean;
+  records: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export interface TwinsResult {
+  rows: TwinsRow[];
+  latency: TwinsLatency[];
+}
+
 export interface TwinsRow {
   workload: "both copies" | "JSON only";
   dedupe: boolean;
@@ -25,12 +38,16 @@ const TEXT_FILE = "webhook-server.log";
 const BATCH = 500;
 const PAD = "x".repeat(48);
 
-function copies(seq: number): { text: string; json: string } {
+/** Records per second of the latency run, and for how long. */
+const LATENCY_RATE = 50;
+const LATENCY_MS = 5_000;
+
+function copies(seq: number, sentMs = 0): { text: string; json: string } {
   const micros = String(seq % 1_000_000).padStart(6, "0");
   const ts = `2026-11-23T10:${String(Math.floor(seq / 1_000_000) % 60).padStart(2, "0")}:00.${micros}+00:00`;
   const hook = seq % 16;
   const prefix = `org/repo [pull_request][hook-${hook}][bot][PR ${12 + hook}]: `;
-  const message = `bench seq=${seq} processing ${PAD}`;
+  const message = `bench seq=${seq} t=${sentMs.toFixed(3)} processing ${PAD}`;
   return {
     text: `${ts} webhook-server.log \u001b[32mINFO\u001b[0m \u001b[38;5;160morg/repo\u001b[0m ${prefix.slice(9)}${message}\u001b[0m\n`,
     json: `${JSON.stringify({ type: "log_entry", timestamp: ts, level: "INFO", logger_name: "webhook-server.log", message: `${prefix}${message}`, hook_id: `hook-${hook}`, event_type: "pull_request", repository: "org/repo", pr_number: 12 + hook, api_user: "" })}\n`,
@@ -116,7 +133,73 @@ async function measure(
   }
 }
 
-export async function runTwinsBench(ctx: BenchContext): Promise<TwinsRow[]> {
+/**
+ * Time from the append of a record's JSON copy (the later of the two) to the client, at a trickle: what
+ * waiting for the twin adds. With pairing off, the first copy of each record to arrive counts.
+ */
+async function measureLatency(ctx: BenchContext, dedupe: boolean): Promise<TwinsLatency> {
+  process.env.LOG_DEDUPE = String(dedupe);
+  try {
+    return await withServer(
+      ctx,
+      "hookstream",
+      `twins-latency-${dedupe ? "on" : "off"}`,
+      async ({ server, logFile }) => {
+        const textFile = join(dirname(logFile), TEXT_FILE);
+        writeFileSync(textFile, "");
+        const seen = new Map<number, number>();
+        const socket = new WebSocket(server.url);
+        await new Promise<void>((resolve, reject) => {
+          socket.onopen = () => resolve();
+          socket.onerror = () => reject(new Error("connect failed"));
+        });
+        socket.onmessage = (event) => {
+          const match = /seq=(\d+) t=([\d.]+)/.exec(String(event.data));
+          if (match === null) return;
+          const seq = Number(match[1]);
+          if (!seen.has(seq)) seen.set(seq, performance.timeOrigin + performance.now() - Number(match[2]));
+        };
+        await server.settle(1, 10_000);
+        await Bun.sleep(300);
+        const records = Math.round((LATENCY_RATE * LATENCY_MS) / 1000);
+        const started = performance.now();
+        for (let seq = 0; seq < records; seq++) {
+          const due = started + (seq * 1000) / LATENCY_RATE - performance.now();
+          if (due > 0) await Bun.sleep(due);
+          // Both copies carry the time of the JSON copy's append, the later of the two.
+          const pair = copies(1_000_000 + seq, performance.timeOrigin + performance.now());
+          appendFileSync(textFile, pair.text);
+          appendFileSync(logFile, pair.json);
+        }
+        await Bun.sleep(500);
+        socket.close();
+        const latencies = [...seen.values()].sort((a, b) => a - b);
+        const at = (q: number) =>
+          latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+        return {
+          dedupe,
+          records: latencies.length,
+          p50Ms: at(0.5),
+          p99Ms: at(0.99),
+          maxMs: latencies.at(-1) ?? Number.NaN,
+        };
+      },
+    );
+  } finally {
+    delete process.env.LOG_DEDUPE;
+  }
+}
+
+export async function runTwinsBench(ctx: BenchContext): Promise<TwinsResult> {
+  const latency: TwinsLatency[] = [];
+  for (const dedupe of [true, false]) {
+    ctx.log(`twins: latency at ${LATENCY_RATE} records/s, LOG_DEDUPE=${dedupe}`);
+    const result = await measureLatency(ctx, dedupe);
+    ctx.log(
+      `  p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms over ${result.records} records`,
+    );
+    latency.push(result);
+  }
   const records = ctx.quick ? 50_000 : 200_000;
   const rows: TwinsRow[] = [];
   for (const workload of ["both copies", "JSON only"] as const) {
@@ -134,7 +217,7 @@ export async function runTwinsBench(ctx: BenchContext): Promise<TwinsRow[]> {
       rows.push(best);
     }
   }
-  return rows;
+  return { rows, latency };
 }
 
 export function renderTwinsTable(rows: TwinsRow[]): string {
@@ -178,12 +261,22 @@ export function spliceTwinsBlock(page: string, block: string): string {
   return `${page.trimEnd()}\n\n${section}`;
 }
 
+function renderLatencyTable(latency: TwinsLatency[]): string {
+  const lines = ["| pairing | records | p50 | p99 | max |", "| --- | --- | --- | --- | --- |"];
+  for (const row of latency)
+    lines.push(
+      `| ${row.dedupe ? "on" : "off (first copy)"} | ${row.records} | ${row.p50Ms.toFixed(2)} ms | ${row.p99Ms.toFixed(2)} ms | ${row.maxMs.toFixed(2)} ms |`,
+    );
+  return lines.join("\n");
+}
+
 export function renderTwinsBlock(
-  rows: TwinsRow[],
+  result: TwinsResult,
   command: string,
   date: string,
   hookstream: string,
 ): string {
+  const { rows, latency } = result;
   return [
     `Measured ${date} with \`${command}\` (${hookstream}). hookstream follows a directory where every record is`,
     "written twice, as github-webhook-server writes it: a text line, then its `log_entry` JSON line, in appends of",
@@ -192,5 +285,10 @@ export function renderTwinsBlock(
     "journaling and publishing; best of two runs each.",
     "",
     renderTwinsTable(rows),
+    "",
+    `Latency at ${LATENCY_RATE} records/s for ${LATENCY_MS / 1000} s, from the append of a record's copies (text, then`,
+    "JSON right after it) to the client: what waiting for the twin adds.",
+    "",
+    renderLatencyTable(latency),
   ].join("\n");
 }
