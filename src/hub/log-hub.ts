@@ -9,18 +9,16 @@
 import type { LogEntry } from "../logs/entry.ts";
 import type { Journal } from "../logs/journal.ts";
 import { serializeEntry } from "../logs/serialize.ts";
+import { createLagWatch, type LiveMember } from "../stream/lag.ts";
+import { createPositionWaiter } from "../stream/position-waiter.ts";
 import { createTopicRouter } from "./router.ts";
 import { type LogFilters, topicForFilters } from "./topics.ts";
 
 /** Where serialised entries go: in production `server.publish`, which fans out to every subscriber. */
 export type PublishFn = (topic: string, payload: string) => void;
 
-/** A live subscriber as the hub sees it: how far behind its socket is, and what to do when too far. */
-export interface LiveMember {
-  bufferedAmount(): number;
-  /** The member fell behind: the hub has already removed it from its topic; it must leave the Bun topic too. */
-  onLag(): void;
-}
+/** A live subscriber as the hub sees it: the stream core's; on lag the hub has already removed it from its topic. */
+export type { LiveMember } from "../stream/lag.ts";
 
 export interface LogHubOptions {
   publish: PublishFn;
@@ -51,18 +49,18 @@ export interface LogHub {
   endBatch(): void;
   /** Takes every live member whose socket is too far behind off its topic. */
   checkLag(): void;
+  /**
+   * Resolves true once the journal holds `seq` (entries are journaled before they are published), false
+   * after `timeoutMs`: a cursor another instance gave out is waited for, bounded, on the append event.
+   */
+  reached(seq: number, timeoutMs: number): Promise<boolean>;
   stats(): LogHubStats;
 }
-
-/** Entries between lag checks inside one busy stretch; idle periods are covered by the server's timer. */
-const LAG_CHECK_EVERY_ENTRIES = 2048;
 
 interface TopicState {
   topic: string;
   filters: LogFilters;
   members: Set<LiveMember>;
-  /** Whether an entry was published here since the last lag check. */
-  touched: boolean;
 }
 
 export function createLogHub({
@@ -74,47 +72,42 @@ export function createLogHub({
 }: LogHubOptions): LogHub {
   const topics = new Map<string, TopicState>();
   const router = createTopicRouter<TopicState>();
+  const topicOf = new Map<LiveMember, string>();
   let entriesSeen = 0;
   let entriesPublished = 0;
-  let entriesSinceLagCheck = 0;
-  let lagEvents = 0;
-  let lagCheckTimer: ReturnType<typeof setTimeout> | null = null;
 
   const removeMember = (topic: string, member: LiveMember) => {
     const state = topics.get(topic);
     if (state === undefined || !state.members.delete(member)) return;
+    topicOf.delete(member);
+    lag.leave(member);
     if (state.members.size > 0) return;
     topics.delete(topic);
     router.remove(state.filters);
   };
 
-  const checkLag = () => {
-    entriesSinceLagCheck = 0;
-    if (lagBytes === Number.POSITIVE_INFINITY) return;
-    const lagging: Array<[string, LiveMember]> = [];
-    for (const [topic, state] of topics) {
-      if (!state.touched) continue;
-      state.touched = false;
-      for (const member of state.members)
-        if (member.bufferedAmount() > lagBytes) lagging.push([topic, member]);
-    }
-    for (const [topic, member] of lagging) {
-      removeMember(topic, member);
-      lagEvents++;
-      member.onLag();
-    }
-  };
+  const lag = createLagWatch({
+    lagBytes,
+    trailingCheckMs: lagCheckDelayMs,
+    onLag(member) {
+      const topic = topicOf.get(member);
+      if (topic !== undefined) removeMember(topic, member);
+    },
+  });
+  const waiter = createPositionWaiter(() => (journal === undefined ? -1 : journal.endSeq() - 1));
 
   return {
     subscribe(filters, member) {
       const topic = topicForFilters(filters);
       let state = topics.get(topic);
       if (state === undefined) {
-        state = { topic, filters, members: new Set(), touched: false };
+        state = { topic, filters, members: new Set() };
         topics.set(topic, state);
         router.add(filters, state);
       }
       state.members.add(member);
+      topicOf.set(member, topic);
+      lag.join(member);
       return topic;
     },
     unsubscribe: removeMember,
@@ -126,33 +119,34 @@ export function createLogHub({
         payload = serializeEntry(entry, redact);
         journal.append(payload);
       }
-      let delivered = false;
+      let topicsReached = 0;
       router.route(entry, (state) => {
         payload ??= serializeEntry(entry, redact);
         publish(state.topic, payload);
-        state.touched = true;
-        delivered = true;
+        topicsReached++;
       });
-      if (delivered) entriesPublished++;
-      entriesSinceLagCheck++;
+      if (topicsReached === 0) return;
+      entriesPublished++;
+      // UTF-16 units, not bytes: exact for ASCII, and a check per character count keeps the hot path free of
+      // UTF-8 measuring (text of three-byte characters is checked a third as often).
+      lag.published((payload as unknown as string).length * topicsReached);
     },
     endBatch() {
       journal?.flush();
-      if (entriesSinceLagCheck >= LAG_CHECK_EVERY_ENTRIES) checkLag();
-      // A trickle never reaches the count above: check once more shortly after the last entry.
-      if (entriesSinceLagCheck > 0 && lagCheckTimer === null && lagBytes !== Number.POSITIVE_INFINITY) {
-        lagCheckTimer = setTimeout(() => {
-          lagCheckTimer = null;
-          checkLag();
-        }, lagCheckDelayMs);
-        lagCheckTimer.unref?.();
-      }
+      if (journal !== undefined) waiter.advance(journal.endSeq() - 1);
     },
-    checkLag,
+    reached: (seq, timeoutMs) => waiter.wait(seq, timeoutMs),
+    checkLag: () => lag.check(),
     stats() {
       let subscribers = 0;
       for (const state of topics.values()) subscribers += state.members.size;
-      return { topics: topics.size, subscribers, entriesSeen, entriesPublished, lagEvents };
+      return {
+        topics: topics.size,
+        subscribers,
+        entriesSeen,
+        entriesPublished,
+        lagEvents: lag.stats().lagEvents,
+      };
     },
   };
 }

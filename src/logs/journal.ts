@@ -13,6 +13,7 @@
  * mirrors the shared stream: it adopts the cluster's epoch and seqs (`reset`), so a cursor means the same entry
  * on every instance.
  */
+
 import {
   closeSync,
   constants,
@@ -28,6 +29,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import { EPOCH, formatCursor, parseCursor } from "../stream/cursor.ts";
 
 export interface JournalOptions {
   dir: string;
@@ -92,7 +94,6 @@ export interface Journal {
 }
 
 const SEQ_DIGITS = 16;
-const EPOCH = /^[0-9a-f]{8}$/;
 const SEGMENT_NAME = /^([0-9a-f]{16})\.jsonl$/;
 /** Buffered bytes that force a write even inside a batch, bounding the buffer. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -173,7 +174,7 @@ export function openJournal(options: JournalOptions): Journal {
   };
 
   const endSeq = () => (current as Segment).firstSeq + (current as Segment).count + bufferedCount;
-  const cursorOf = (seq: number) => `${epoch}-${seq.toString(16)}`;
+  const cursorOf = (seq: number) => formatCursor(epoch, seq);
 
   const closeDescriptor = () => {
     if (fd !== null) closeSync(fd);
@@ -346,10 +347,8 @@ export function openJournal(options: JournalOptions): Journal {
     endSeq,
     startSeq: () => (segments[0] as Segment).firstSeq,
     parseCursor(cursor) {
-      const match = /^([0-9a-f]{8})-([0-9a-f]{1,13})$/.exec(cursor);
-      if (match === null) return { kind: "malformed" };
-      if (match[1] !== epoch) return { kind: "foreign" };
-      return { kind: "valid", seq: Number.parseInt(match[2] as string, 16) };
+      const parsed = parseCursor(epoch, cursor);
+      return parsed.kind === "valid" ? { kind: "valid", seq: parsed.position } : parsed;
     },
     cursorOf,
     segments: () => segments,

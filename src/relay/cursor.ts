@@ -11,7 +11,9 @@
  * Pure.
  */
 
-export type ParsedCursor = { kind: "valid"; position: number } | { kind: "foreign" } | { kind: "malformed" };
+import { EPOCH_CURSOR, formatCursor, type ParsedCursor, parseCursor } from "../stream/cursor.ts";
+
+export type { ParsedCursor } from "../stream/cursor.ts";
 
 export interface CursorCodec {
   /** The position of a delivery id as the store reports it. */
@@ -20,7 +22,6 @@ export interface CursorCodec {
   parse(cursor: string): ParsedCursor;
 }
 
-const EPOCH_CURSOR = /^[0-9a-f]{8}-[0-9a-f]{1,13}$/;
 const STREAM_CURSOR = /^\d{1,15}-\d{1,4}$/;
 
 /** Shape of any cursor, whatever its store: checked before a subscribe is accepted. */
@@ -31,15 +32,8 @@ export function looksLikeCursor(value: string): boolean {
 export function epochCursors(epoch: string): CursorCodec {
   return {
     positionOf: (id) => Number(id),
-    format: (position) => `${epoch}-${position.toString(16)}`,
-    parse(cursor) {
-      if (STREAM_CURSOR.test(cursor) && !EPOCH_CURSOR.test(cursor)) return { kind: "foreign" };
-      if (!EPOCH_CURSOR.test(cursor)) return { kind: "malformed" };
-      const dash = cursor.indexOf("-");
-      if (cursor.slice(0, dash) !== epoch) return { kind: "foreign" };
-      const position = Number.parseInt(cursor.slice(dash + 1), 16);
-      return Number.isSafeInteger(position) ? { kind: "valid", position } : { kind: "malformed" };
-    },
+    format: (position) => formatCursor(epoch, position),
+    parse: (cursor) => parseCursor(epoch, cursor, (other) => STREAM_CURSOR.test(other)),
   };
 }
 

@@ -2,20 +2,13 @@
  * Live fan-out of relayed deliveries, and the one number that makes resuming exact: the highest delivery id
  * published so far. The writer publishes in store order, after each commit is durable, so every later
  * publish has a greater id. A reader that has sent everything up to `published()` and joins the live topics
- * in that same synchronous step therefore misses nothing and receives nothing twice.
- *
- * It also watches the live sockets' send buffers: one holding more than `lagBytes` is taken off the live
- * topics (its `onLag`) and catches up from the store instead, long before Bun's backpressure limit would
- * close it. A check runs each time another `lagBytes` have been published, so between two checks no live
- * socket is sent more than that: a live socket never holds more than about twice `lagBytes` plus one message.
+ * in that same synchronous step therefore misses nothing and receives nothing twice. Live sockets are held
+ * to the stream core's one lag rule (src/stream/lag.ts).
  */
+import { createLagWatch, type LiveMember } from "../stream/lag.ts";
+import { createPositionWaiter } from "../stream/position-waiter.ts";
 
-/** A socket on the live topics, as the fan-out sees it. */
-export interface LiveMember {
-  bufferedAmount(): number;
-  /** Too far behind: the fan-out already dropped it; it must leave its topics and catch up from the store. */
-  onLag(): void;
-}
+export type { LiveMember } from "../stream/lag.ts";
 
 export interface FanoutOptions {
   /** In production `server.publish`, which reaches every socket subscribed to the topic. */
@@ -41,43 +34,37 @@ export interface Fanout {
   join(member: LiveMember): void;
   leave(member: LiveMember): void;
   checkLag(): void;
+  /** Resolves true once `published()` reaches `position`, false after `timeoutMs` (event-driven). */
+  reached(position: number, timeoutMs: number): Promise<boolean>;
   stats(): FanoutStats;
+  close(): void;
 }
 
 export function createFanout(options: FanoutOptions): Fanout {
-  const members = new Set<LiveMember>();
   let published = options.startId;
-  let bytesSinceCheck = 0;
-  let lagEvents = 0;
-
-  const checkLag = () => {
-    bytesSinceCheck = 0;
-    const lagging: LiveMember[] = [];
-    for (const member of members) if (member.bufferedAmount() > options.lagBytes) lagging.push(member);
-    for (const member of lagging) {
-      members.delete(member);
-      lagEvents++;
-      member.onLag();
-    }
-  };
+  const lag = createLagWatch({ lagBytes: options.lagBytes });
+  const waiter = createPositionWaiter(() => published);
 
   return {
     published: () => published,
     publish(id, topics, message) {
       let payload: string | null = null;
+      let sent = 0;
       for (const topic of topics) {
         if (options.subscriberCount(topic) === 0) continue;
         payload ??= message();
         options.publish(topic, payload);
+        sent++;
       }
       published = Math.max(published, id);
-      if (payload === null) return;
-      bytesSinceCheck += Buffer.byteLength(payload);
-      if (bytesSinceCheck >= options.lagBytes) checkLag();
+      waiter.advance(published);
+      if (payload !== null) lag.published(Buffer.byteLength(payload) * sent);
     },
-    join: (member) => void members.add(member),
-    leave: (member) => void members.delete(member),
-    checkLag,
-    stats: () => ({ live: members.size, lagEvents }),
+    join: (member) => lag.join(member),
+    leave: (member) => lag.leave(member),
+    checkLag: () => lag.check(),
+    reached: (position, timeoutMs) => waiter.wait(position, timeoutMs),
+    stats: () => lag.stats(),
+    close: () => lag.close(),
   };
 }

@@ -9,7 +9,13 @@
  * Only a socket that drains nothing for the stall timeout (4100) or, while lagging, falls behind what
  * retention keeps (4101) is closed; it resumes with the cursor of the last delivery it received.
  */
-import { createDrainWaiter } from "../transport/drain.ts";
+import {
+  type CatchUpLimits,
+  type CatchUpStats,
+  createSubscriber,
+  type PositionedSource,
+  type SubscriberProtocol,
+} from "../stream/subscriber.ts";
 import { CloseCode, type Peer } from "../transport/peer.ts";
 import type { CursorCodec } from "./cursor.ts";
 import type { Fanout, LiveMember } from "./fanout.ts";
@@ -21,24 +27,10 @@ export const CATCH_UP_PAGE_ROWS = 256;
 /** Body bytes read per step (at least one delivery, however large): bounds a catch-up's memory. */
 export const CATCH_UP_PAGE_BYTES = 1024 * 1024;
 
-export interface FeedLimits {
-  /** Queued bytes under which a catch-up keeps sending; above it, it waits for the socket to drain. */
-  catchUpHighWaterBytes: number;
-  /** A socket that drains nothing for this long while catching up is closed with 4100. */
-  stallTimeoutMs: number;
-  /**
-   * Cluster mode: how long a cursor ahead of what this instance published is waited for. Every instance
-   * follows one stream, and the one that gave out the cursor may simply have read it a little sooner.
-   */
-  cursorAheadWaitMs?: number;
-}
-
-export interface FeedStats {
-  catchingUp: number;
-  closedTooSlow: number;
-  closedBehindRetention: number;
-  gapsReported: number;
-}
+/** The limits of a relay subscription: the stream core's. */
+export type FeedLimits = CatchUpLimits;
+/** Counters of the relay's subscriptions, for `/health`. */
+export type FeedStats = CatchUpStats;
 
 export interface FeedDeps {
   store: DeliveryStore;
@@ -64,22 +56,65 @@ export interface Feed {
   stop(leaveTopics: boolean): void;
 }
 
+const RELAY_PROTOCOL: SubscriberProtocol = {
+  live: LIVE,
+  gap: (requested, resumedFrom, reason) => gapMessage(requested ?? resumedFrom, resumedFrom, reason),
+  pruned: "deliveries before resumed_from are no longer retained",
+  behindRetention: "Fell behind the relay's retention: resume with the last cursor",
+  missing: "Deliveries missing from the store: resume with the last cursor",
+};
+
+/** The delivery store as a positioned source: a position is a delivery's place in store order. */
+export function createStoreSource(
+  deps: Pick<FeedDeps, "store" | "fanout" | "cursors">,
+  bucketIds: readonly string[] | null,
+): PositionedSource {
+  const { store, fanout, cursors } = deps;
+  const message = (delivery: ReplayedDelivery) =>
+    webhookMessage(
+      {
+        id: delivery.id,
+        bucketId: delivery.bucketId,
+        bucketName: delivery.bucketName,
+        inputId: delivery.inputId,
+        inputName: delivery.inputName,
+      },
+      delivery,
+      cursors.format(cursors.positionOf(delivery.id)),
+    );
+  return {
+    published: () => fanout.published(),
+    cursorOf: (position) => cursors.format(position),
+    reader: () => ({
+      async next(after, through) {
+        const page = await store.readDeliveries({
+          bucketIds,
+          afterPosition: after,
+          throughPosition: through,
+          maxRows: CATCH_UP_PAGE_ROWS,
+          maxBytes: CATCH_UP_PAGE_BYTES,
+        });
+        const items = page.deliveries.map((delivery) => ({
+          position: cursors.positionOf(delivery.id),
+          payload: message(delivery),
+        }));
+        // An empty page read everything up to `through`; otherwise the next read starts after its last item.
+        return {
+          items,
+          readThrough: items.at(-1)?.position ?? Math.max(after, through),
+          prunedThrough: page.prunedThrough,
+        };
+      },
+      close() {},
+    }),
+  };
+}
+
 export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription): Feed {
-  const { store, fanout, cursors, limits, stats } = deps;
-  const { topics, bucketIds } = subscription;
-  const cursorOf = (position: number) => cursors.format(position);
+  const { fanout, cursors, limits, stats } = deps;
+  const { topics } = subscription;
   let stopped = false;
   let live = false;
-
-  const member: LiveMember = {
-    bufferedAmount: () => peer.getBufferedAmount(),
-    onLag() {
-      if (stopped || !live) return;
-      leaveLive();
-      // Everything published so far for these buckets was queued on the topics: continue right after it.
-      void catchUp(fanout.published(), "close");
-    },
-  };
 
   const joinLive = () => {
     for (const topic of topics) peer.subscribe(topic);
@@ -93,111 +128,14 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
     live = false;
   };
 
-  const drain = createDrainWaiter(
-    () => stopped || peer.getBufferedAmount() <= limits.catchUpHighWaterBytes,
-    limits.stallTimeoutMs,
-  );
-
-  /**
-   * True once the socket's queue is under the high-water mark; false, after closing it with 4100, when it
-   * drained nothing for the stall timeout.
-   */
-  const room = async (): Promise<boolean> => {
-    if (peer.getBufferedAmount() <= limits.catchUpHighWaterBytes || (await drain.wait())) return true;
-    stats.closedTooSlow++;
-    peer.close(CloseCode.TOO_SLOW, "Client too slow: resume with the last cursor");
-    return false;
-  };
-
-  const send = (delivery: ReplayedDelivery) => {
-    peer.send(
-      webhookMessage(
-        {
-          id: delivery.id,
-          bucketId: delivery.bucketId,
-          bucketName: delivery.bucketName,
-          inputId: delivery.inputId,
-          inputName: delivery.inputName,
-        },
-        delivery,
-        cursorOf(cursors.positionOf(delivery.id)),
-      ),
-    );
-  };
-
-  /**
-   * Sends the subscribed buckets' deliveries after `fromId` at the socket's pace, then goes live. `onGap` says
-   * what to do when retention deleted some of them: tell the client and continue with what is kept (a
-   * requested start), or close (a lagging client, which resumes with its last cursor and is told then).
-   * `notice` is a gap to report before the first delivery whatever the floor (an unknown cursor).
-   */
-  async function catchUp(
-    fromId: number,
-    onGap: "notify" | "close",
-    requested: string | null = null,
-    notice: string | null = null,
-  ) {
-    stats.catchingUp++;
-    let position = fromId;
-    let pendingNotice = notice;
-    try {
-      while (!stopped) {
-        // Never read ahead, send, or rejoin the live topics while the socket holds more than the high-water
-        // mark: a huge webhook still queued must drain first, or the next publish could pass Bun's limit.
-        if (!(await room()) || stopped) return;
-        const target = fanout.published();
-        const page = await store.readDeliveries({
-          bucketIds,
-          afterPosition: position,
-          throughPosition: target,
-          maxRows: CATCH_UP_PAGE_ROWS,
-          maxBytes: CATCH_UP_PAGE_BYTES,
-        });
-        if (stopped) return;
-        // The page and the floor come from one snapshot: retention took deliveries this client never got.
-        if (pendingNotice === null && page.prunedThrough > position) {
-          if (onGap === "close") {
-            stats.closedBehindRetention++;
-            peer.close(
-              CloseCode.BEHIND_RETENTION,
-              "Fell behind the relay's retention: resume with the last cursor",
-            );
-            return;
-          }
-          pendingNotice = "deliveries before resumed_from are no longer retained";
-        }
-        if (pendingNotice !== null) {
-          const first = page.deliveries[0];
-          stats.gapsReported++;
-          peer.send(
-            gapMessage(
-              requested ?? cursorOf(position),
-              cursorOf(first === undefined ? target + 1 : cursors.positionOf(first.id)),
-              pendingNotice,
-            ),
-          );
-          pendingNotice = null;
-          requested = null;
-        }
-        if (page.deliveries.length === 0) {
-          // Nothing of these buckets up to `target`. If nothing was published since the read, joining now,
-          // in this synchronous step, means the next delivery arrives live: nothing lost, nothing repeated.
-          position = Math.max(position, target);
-          if (fanout.published() === target) {
-            joinLive();
-            if (onGap === "notify") peer.send(LIVE);
-            return;
-          }
-          continue;
-        }
-        for (const delivery of page.deliveries) {
-          if (!(await room()) || stopped) return;
-          send(delivery);
-          position = cursors.positionOf(delivery.id);
-        }
-      }
-    } catch (error) {
-      if (stopped) return;
+  const subscriber = createSubscriber({
+    peer,
+    source: createStoreSource(deps, subscription.bucketIds),
+    limits,
+    stats,
+    protocol: RELAY_PROTOCOL,
+    joinLive,
+    onFailure(error) {
       if (error instanceof StoreUnavailableError) {
         // The client resumes with its last cursor, here or on another instance, once the store is back.
         peer.close(CloseCode.TRY_AGAIN_LATER, "Storage temporarily unavailable: resume with the last cursor");
@@ -205,27 +143,33 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
       }
       deps.log("error", `relay catch-up failed: ${String(error)}`);
       peer.close(CloseCode.INTERNAL_ERROR, "Internal server error");
-    } finally {
-      stats.catchingUp--;
-    }
-  }
+    },
+  });
 
-  /** Waits, bounded, until this instance has published up to `position` (see `cursorAheadWaitMs`). */
-  const published = async (position: number) => {
-    const deadline = Date.now() + (limits.cursorAheadWaitMs ?? 0);
-    while (fanout.published() < position && !stopped && Date.now() < deadline) await Bun.sleep(10);
+  const member: LiveMember = {
+    bufferedAmount: () => peer.getBufferedAmount(),
+    onLag() {
+      if (stopped || !live) return;
+      leaveLive();
+      // Everything published so far for these buckets was queued on the topics: continue right after it.
+      void subscriber.catchUp(fanout.published(), "close");
+    },
   };
 
   const begin = async () => {
     if (subscription.cursor === null) return joinLive();
     const parsed = cursors.parse(subscription.cursor);
     if (parsed.kind === "valid") {
-      await published(parsed.position);
+      await fanout.reached(parsed.position, limits.cursorAheadWaitMs ?? 0);
       if (stopped) return;
       // Still ahead (a database restored from a backup): continue from the newest delivery.
-      return void catchUp(Math.min(parsed.position, fanout.published()), "notify", subscription.cursor);
+      return void subscriber.catchUp(
+        Math.min(parsed.position, fanout.published()),
+        "notify",
+        subscription.cursor,
+      );
     }
-    void catchUp(
+    void subscriber.catchUp(
       0,
       "notify",
       subscription.cursor,
@@ -236,7 +180,7 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
 
   return {
     drain() {
-      drain.drained();
+      subscriber.drained();
     },
     stop(leaveTopics) {
       if (stopped) return;
@@ -244,7 +188,7 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
       if (live && leaveTopics) leaveLive();
       else fanout.leave(member);
       live = false;
-      drain.drained();
+      subscriber.stop();
     },
   };
 }

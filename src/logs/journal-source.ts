@@ -1,0 +1,78 @@
+/**
+ * The journal as a positioned source (src/stream/subscriber.ts): a position is an entry's seq, `published()`
+ * the newest seq (entries are journaled before they are published), and a reader keeps its place in the
+ * segment files between steps, so a catch-up reads each byte once.
+ */
+import type { PositionedSource, StreamPage, StreamReader } from "../stream/subscriber.ts";
+import type { Journal } from "./journal.ts";
+import { type JournalLine, RetentionGap, readJournal } from "./journal-read.ts";
+
+/** The journal was replaced (the shared Redis lost its data): positions in the old one mean nothing now. */
+export class HistoryReset extends Error {}
+
+export interface JournalSource extends PositionedSource {
+  /** Which lines this subscriber gets (its filters, and for a `since` start its time). */
+  filter: (line: string) => boolean;
+}
+
+export function createJournalSource(journal: Journal, filter: (line: string) => boolean): JournalSource {
+  const source: JournalSource = {
+    filter,
+    published: () => journal.endSeq() - 1,
+    cursorOf: (position) => journal.cursorOf(position),
+    reader(): StreamReader {
+      const epoch = journal.epoch;
+      let iterator: ReturnType<typeof readJournal> | null = null;
+      /** The seq the open iterator yields next. */
+      let iteratorAt = -1;
+      const pruned = () => journal.startSeq() - 1;
+      return {
+        async next(after): Promise<StreamPage> {
+          if (journal.epoch !== epoch) throw new HistoryReset();
+          if (iterator === null || iteratorAt !== after + 1) {
+            await iterator?.return(undefined);
+            if (after + 1 < journal.startSeq()) {
+              iterator = null;
+              return { items: [], readThrough: pruned(), prunedThrough: pruned() };
+            }
+            iterator = readJournal(journal, after + 1);
+            iteratorAt = after + 1;
+          }
+          let step: IteratorResult<JournalLine[], void>;
+          try {
+            step = await iterator.next();
+          } catch (error) {
+            iterator = null;
+            if (journal.epoch !== epoch) throw new HistoryReset();
+            if (error instanceof RetentionGap)
+              return { items: [], readThrough: after, prunedThrough: pruned() };
+            throw error;
+          }
+          if (journal.epoch !== epoch) throw new HistoryReset();
+          if (step.done === true) {
+            iterator = null; // at the newest entry: the next step opens a reader from there
+            return { items: [], readThrough: after, prunedThrough: pruned() };
+          }
+          const items: StreamPage["items"] = [];
+          let readThrough = after;
+          for (const line of step.value) {
+            if (line.line === null) {
+              items.push({ from: line.seq, through: line.until - 1, reason: line.reason });
+              readThrough = line.until - 1;
+              continue;
+            }
+            if (source.filter(line.line)) items.push({ position: line.seq, payload: line.line });
+            readThrough = line.seq;
+          }
+          iteratorAt = readThrough + 1;
+          return { items, readThrough, prunedThrough: pruned() };
+        },
+        close() {
+          void iterator?.return(undefined);
+          iterator = null;
+        },
+      };
+    },
+  };
+  return source;
+}

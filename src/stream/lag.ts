@@ -1,0 +1,79 @@
+/**
+ * The one lag rule for live sockets, log stream and relay alike: a socket whose send buffer holds more than
+ * `lagBytes` is taken off the live fan-out (its owner's `onLag`) and catches up from storage at its own pace,
+ * long before Bun's backpressure limit would close it.
+ *
+ * Sockets are checked each time another `lagBytes` have been published (over all topics: no socket received
+ * more than that since the last check), and once more `trailingCheckMs` after the last publish, so a trickle
+ * to a stalled socket is caught too. So a live socket never holds much more than twice `lagBytes` plus one
+ * message — the same bound on both endpoints.
+ */
+
+/** A socket on the live fan-out, as the lag rule sees it. */
+export interface LiveMember {
+  bufferedAmount(): number;
+  /** Too far behind: already taken off the lag watch; its owner takes it off its topics and catches it up. */
+  onLag(): void;
+}
+
+export interface LagWatch {
+  join(member: LiveMember): void;
+  leave(member: LiveMember): void;
+  /** After publishing `bytes` to the live topics (counted once per topic they went to). */
+  published(bytes: number): void;
+  /** Takes every member over the limit off the watch and tells it. */
+  check(): void;
+  stats(): { live: number; lagEvents: number };
+  close(): void;
+}
+
+export interface LagWatchOptions {
+  lagBytes: number;
+  /** The check after the last publish; default 100 ms. */
+  trailingCheckMs?: number;
+  /** Called for a lagging member before its own `onLag` (the owner's bookkeeping, e.g. its topic). */
+  onLag?: (member: LiveMember) => void;
+}
+
+export function createLagWatch(options: LagWatchOptions): LagWatch {
+  const { lagBytes } = options;
+  const trailingCheckMs = options.trailingCheckMs ?? 100;
+  const members = new Set<LiveMember>();
+  let bytesSinceCheck = 0;
+  let lagEvents = 0;
+  let trailing: ReturnType<typeof setTimeout> | null = null;
+
+  const check = () => {
+    bytesSinceCheck = 0;
+    const lagging: LiveMember[] = [];
+    for (const member of members) if (member.bufferedAmount() > lagBytes) lagging.push(member);
+    for (const member of lagging) {
+      members.delete(member);
+      lagEvents++;
+      options.onLag?.(member);
+      member.onLag();
+    }
+  };
+
+  return {
+    join: (member) => void members.add(member),
+    leave: (member) => void members.delete(member),
+    published(bytes) {
+      if (members.size === 0 || lagBytes === Number.POSITIVE_INFINITY) return;
+      bytesSinceCheck += bytes;
+      if (bytesSinceCheck >= lagBytes) check();
+      if (trailing !== null) return;
+      trailing = setTimeout(() => {
+        trailing = null;
+        check();
+      }, trailingCheckMs);
+      trailing.unref?.();
+    },
+    check,
+    stats: () => ({ live: members.size, lagEvents }),
+    close() {
+      if (trailing !== null) clearTimeout(trailing);
+      trailing = null;
+    },
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * One subscriber of a positioned stream, log stream and relay alike. It is either *live* (on its topics, fed
+ * by Bun's fan-out) or *catching up* (fed from storage at its own pace). Catching up is how a client that asks
+ * for a starting point begins, and how a slow socket is served: when the lag rule takes it off the live
+ * topics, it continues from storage right after the last item the topics queued for it.
+ *
+ * Switching to live happens in one synchronous step: when a read found nothing after the position the live
+ * topics had reached (`published()`), and nothing was published since that read, joining the topics now means
+ * the next item arrives live — no gap and no duplicate at the seam.
+ *
+ * The socket's pace rules: nothing is read ahead, sent, or joined while the socket holds more than the
+ * high-water mark; a socket that drains nothing for the stall timeout is closed (TOO_SLOW); a lagging one that
+ * fell behind what storage keeps is closed (BEHIND_RETENTION) and told the gap when it resumes, while one that
+ * asked for a start is told at once and goes on.
+ */
+import { createDrainWaiter } from "../transport/drain.ts";
+import { CloseCode, type Peer } from "../transport/peer.ts";
+
+/** One step of a read: what to send, and how far the read went. */
+export interface StreamPage {
+  /** In order: an item to send, or positions `from`…`through` that cannot be read (reported as a gap). */
+  items: Array<{ position: number; payload: string } | { from: number; through: number; reason: string }>;
+  /** The read covered everything up to here (items it skipped, such as other filters', included). */
+  readThrough: number;
+  /** Retention removed every position up to here. */
+  prunedThrough: number;
+}
+
+/** A reader of one subscriber's view of the stream (its filters applied); it may keep state between steps. */
+export interface StreamReader {
+  /** Items after `after`, bounded in count and bytes, up to about `through`. */
+  next(after: number, through: number): Promise<StreamPage>;
+  close(): void;
+}
+
+/** The positioned source seam: where the live fan-out is, and reading from storage. */
+export interface PositionedSource {
+  /** Everything up to this position has been published to the live topics. */
+  published(): number;
+  reader(): StreamReader;
+  cursorOf(position: number): string;
+}
+
+export interface CatchUpLimits {
+  /** Queued bytes under which a catch-up keeps sending; above it, it waits for the socket to drain. */
+  catchUpHighWaterBytes: number;
+  /** A socket that drains nothing for this long while catching up is closed with TOO_SLOW. */
+  stallTimeoutMs: number;
+  /**
+   * Cluster mode: how long a cursor ahead of this instance is waited for. Every instance follows one stream,
+   * and the one that gave out the cursor may simply have read it a little sooner.
+   */
+  cursorAheadWaitMs?: number;
+}
+
+export interface CatchUpStats {
+  /** Sockets currently fed from storage (starting from a cursor or backfill, or lagging). */
+  catchingUp: number;
+  closedTooSlow: number;
+  closedBehindRetention: number;
+  gapsReported: number;
+}
+
+/** What differs between the endpoints: their frames and the words of their notices. */
+export interface SubscriberProtocol {
+  /** Sent once a client that asked for a starting point has everything and is live. */
+  live: string;
+  gap(requested: string | null, resumedFrom: string, reason: string): string;
+  /** Why a client that asked for a start is told entries are gone. */
+  pruned: string;
+  /** The close reason of a lagging client that fell behind retention. */
+  behindRetention: string;
+  /** The close reason of a lagging client whose next items cannot be read. */
+  missing: string;
+}
+
+export interface SubscriberDeps {
+  peer: Peer;
+  source: PositionedSource;
+  limits: CatchUpLimits;
+  stats: CatchUpStats;
+  protocol: SubscriberProtocol;
+  /** Joins the live topics; called in the synchronous step that found the subscriber caught up. */
+  joinLive(): void;
+  /** A read failed: the endpoint closes the socket with what fits (storage unavailable, history reset…). */
+  onFailure(error: unknown): void;
+}
+
+/** How a catch-up treats a gap: a requested start is told and goes on; a lagging client is closed. */
+export type GapMode = "notify" | "close";
+
+export interface Subscriber {
+  /**
+   * Catches up from after `after`, then goes live. `requested`: the cursor the client asked for, named in a
+   * gap notice; `notice`: a gap to report before anything else (an unknown cursor).
+   */
+  catchUp(after: number, mode: GapMode, requested?: string | null, notice?: string | null): Promise<void>;
+  /** Whether a catch-up is running. */
+  catchingUp(): boolean;
+  /** The socket drained (Bun's drain event). */
+  drained(): void;
+  /** The socket closed or the subscription ended: a running catch-up stops. */
+  stop(): void;
+}
+
+export function createSubscriber(deps: SubscriberDeps): Subscriber {
+  const { peer, source, limits, stats, protocol } = deps;
+  let stopped = false;
+  let running = false;
+  const drain = createDrainWaiter(
+    () => stopped || peer.getBufferedAmount() <= limits.catchUpHighWaterBytes,
+    limits.stallTimeoutMs,
+  );
+
+  /** True once the socket's queue is under the high-water mark; false, after closing it, when it stalled. */
+  const room = async (): Promise<boolean> => {
+    if (peer.getBufferedAmount() <= limits.catchUpHighWaterBytes || (await drain.wait())) return !stopped;
+    if (stopped) return false;
+    stats.closedTooSlow++;
+    peer.close(CloseCode.TOO_SLOW, "Client too slow: resume with the last cursor");
+    return false;
+  };
+
+  const closeBehind = (reason: string) => {
+    stats.closedBehindRetention++;
+    peer.close(CloseCode.BEHIND_RETENTION, reason);
+  };
+
+  /** Sends a page's items while the socket has room; false when the catch-up must end. */
+  async function sendPage(page: StreamPage, mode: GapMode, at: { position: number }): Promise<boolean> {
+    let index = 0;
+    while (index < page.items.length) {
+      if (!(await room())) return false;
+      let missing = false;
+      peer.cork(() => {
+        while (index < page.items.length && peer.getBufferedAmount() <= limits.catchUpHighWaterBytes) {
+          const item = page.items[index++] as StreamPage["items"][number];
+          if ("payload" in item) {
+            peer.send(item.payload);
+            at.position = item.position;
+            continue;
+          }
+          if (mode === "close") {
+            missing = true;
+            return;
+          }
+          stats.gapsReported++;
+          peer.send(protocol.gap(source.cursorOf(item.from), source.cursorOf(item.through + 1), item.reason));
+          at.position = item.through;
+        }
+      });
+      if (missing) {
+        closeBehind(protocol.missing);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  return {
+    async catchUp(after, mode, requested = null, notice = null) {
+      if (running) return;
+      running = true;
+      stats.catchingUp++;
+      const reader = source.reader();
+      const at = { position: after };
+      let pendingNotice = notice;
+      let named = requested;
+      try {
+        while (!stopped) {
+          if (!(await room())) return;
+          const target = source.published();
+          const page = await reader.next(at.position, target);
+          if (stopped) return;
+          if (pendingNotice === null && page.prunedThrough > at.position) {
+            if (mode === "close") return closeBehind(protocol.behindRetention);
+            pendingNotice = protocol.pruned;
+          }
+          if (pendingNotice !== null) {
+            const first = page.items[0];
+            const resumedFrom =
+              first === undefined ? page.readThrough + 1 : "payload" in first ? first.position : first.from;
+            stats.gapsReported++;
+            peer.send(
+              protocol.gap(
+                named ?? source.cursorOf(at.position + 1),
+                source.cursorOf(resumedFrom),
+                pendingNotice,
+              ),
+            );
+            pendingNotice = null;
+            named = null;
+            at.position = Math.max(at.position, page.prunedThrough);
+          }
+          if (!(await sendPage(page, mode, at)) || stopped) return;
+          at.position = Math.max(at.position, page.readThrough);
+          if (page.items.length > 0 || at.position < target) continue;
+          // Nothing after `target`: if nothing was published since the read, join now, in this step.
+          if (source.published() !== target) continue;
+          deps.joinLive();
+          if (mode === "notify") peer.send(protocol.live);
+          return;
+        }
+      } catch (error) {
+        if (!stopped) deps.onFailure(error);
+      } finally {
+        reader.close();
+        running = false;
+        stats.catchingUp--;
+      }
+    },
+    catchingUp: () => running,
+    drained: () => drain.drained(),
+    stop() {
+      stopped = true;
+      drain.drained();
+    },
+  };
+}

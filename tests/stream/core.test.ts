@@ -1,0 +1,90 @@
+/** The stream core's pure pieces: cursors, the bounded wait for a position, the one lag rule. */
+import { describe, expect, test } from "bun:test";
+import { formatCursor, parseCursor } from "../../src/stream/cursor.ts";
+import { createLagWatch, type LiveMember } from "../../src/stream/lag.ts";
+import { createPositionWaiter } from "../../src/stream/position-waiter.ts";
+
+describe("cursors", () => {
+  const cases: Array<[string, string, ReturnType<typeof parseCursor>]> = [
+    ["a cursor of this history gives its position", "0a1b2c3d-ff", { kind: "valid", position: 255 }],
+    ["a cursor of another epoch is foreign", "ffffffff-1", { kind: "foreign" }],
+    [
+      "a shape another store writes is foreign when the caller says so",
+      "1700000000000-3",
+      { kind: "foreign" },
+    ],
+    ["anything else is malformed", "not-a-cursor", { kind: "malformed" }],
+    ["a position past safe integers is malformed", "0a1b2c3d-fffffffffffffff", { kind: "malformed" }],
+  ];
+  for (const [name, cursor, expected] of cases) {
+    test(name, () => {
+      expect(parseCursor("0a1b2c3d", cursor, (c) => /^\d{13}-\d+$/.test(c))).toEqual(expected);
+    });
+  }
+  test("format and parse round-trip", () => {
+    for (const position of [0, 1, 4095, 2 ** 40, 2 ** 52 - 1])
+      expect(parseCursor("0a1b2c3d", formatCursor("0a1b2c3d", position))).toEqual({
+        kind: "valid",
+        position,
+      });
+  });
+});
+
+describe("waiting for a position", () => {
+  test("resolves on the event that reaches it, not on a timer", async () => {
+    let at = 3;
+    const waiter = createPositionWaiter(() => at);
+    const reached = waiter.wait(5, 10_000);
+    at = 5;
+    const started = performance.now();
+    waiter.advance(5);
+    expect(await reached).toBe(true);
+    expect(performance.now() - started).toBeLessThan(50);
+  });
+
+  test("a position already reached resolves at once; one never reached gives up at the bound", async () => {
+    const waiter = createPositionWaiter(() => 7);
+    expect(await waiter.wait(7, 10_000)).toBe(true);
+    const started = performance.now();
+    expect(await waiter.wait(8, 30)).toBe(false);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(25);
+  });
+});
+
+describe("the one lag rule", () => {
+  const member = (buffered: () => number, lagged: LiveMember[]): LiveMember => {
+    const self: LiveMember = { bufferedAmount: buffered, onLag: () => lagged.push(self) };
+    return self;
+  };
+
+  test("a member over the limit is taken off once another lagBytes were published; the others stay", () => {
+    const lagged: LiveMember[] = [];
+    const owner: LiveMember[] = [];
+    const watch = createLagWatch({ lagBytes: 1000, onLag: (m) => owner.push(m) });
+    let slowBuffered = 0;
+    const slow = member(() => slowBuffered, lagged);
+    const fast = member(() => 0, lagged);
+    watch.join(slow);
+    watch.join(fast);
+    slowBuffered = 5000;
+    watch.published(999);
+    expect(lagged).toEqual([]);
+    watch.published(1);
+    expect(lagged).toEqual([slow]);
+    expect(owner).toEqual([slow]);
+    expect(watch.stats()).toEqual({ live: 1, lagEvents: 1 });
+    watch.close();
+  });
+
+  test("a trickle is checked after the last publish too", async () => {
+    const lagged: LiveMember[] = [];
+    const watch = createLagWatch({ lagBytes: 1_000_000, trailingCheckMs: 10 });
+    const stalled = member(() => 2_000_000, lagged);
+    watch.join(stalled);
+    watch.published(10);
+    expect(lagged).toEqual([]);
+    await Bun.sleep(40);
+    expect(lagged).toEqual([stalled]);
+    watch.close();
+  });
+});
