@@ -5,6 +5,7 @@
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { z } from "zod";
+import { createFlowRoutes } from "./history/gws-routes.ts";
 import type { HistoryIndex } from "./history/index.ts";
 import { createHistoryRoutes } from "./history/routes.ts";
 import { createDeliveriesRoutes } from "./http/deliveries.ts";
@@ -139,6 +140,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // The page's scripts and styles hold no data and are fetched without the page's token: they stay public.
   for (const path of ["/", "/logs"]) app.use(path, deps.access.page);
   app.route("/", createHistoryRoutes({ ...deps.history, describeIssue: describeQueryIssue }));
+  app.route("/", createFlowRoutes({ ...deps.history, access: deps.access }));
   if (deps.relay !== undefined) {
     app.route(
       "/",
