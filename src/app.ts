@@ -5,6 +5,7 @@
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { z } from "zod";
+import { createFileBackfill } from "./history/backfill.ts";
 import { createFlowRoutes } from "./history/gws-routes.ts";
 import type { HistoryIndex } from "./history/index.ts";
 import { createHistoryRoutes } from "./history/routes.ts";
@@ -153,6 +154,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     );
   }
 
+  // `tail`/`since` reach into the log files where the journal does not go back far enough.
+  const olderThanJournal = createFileBackfill({
+    index: deps.history.index,
+    journal: deps.logs.journal,
+    positions: () => deps.logs.follower.positions(),
+    budgetMs: deps.history.budgetMs,
+  });
   app.get(
     "/logs/ws",
     async (c, next) => {
@@ -171,7 +179,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       const { hub, journal, stats, limits, follower } = deps.logs;
       return upgradeToSession(c, deps.limiter, () =>
         createLogSession(
-          { hub, journal, stats, limits, directoryExists: follower.directoryExists, log: deps.log },
+          {
+            hub,
+            journal,
+            stats,
+            limits,
+            directoryExists: follower.directoryExists,
+            log: deps.log,
+            olderThanJournal,
+          },
           filtersOf(query),
           startOf(query),
         ),

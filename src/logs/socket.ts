@@ -42,7 +42,20 @@ export interface LogStreamStats {
   gapsReported: number;
 }
 
+/**
+ * Entries older than the journal holds, from the log files (history/backfill.ts): the serialised entries, oldest
+ * first, that come before the journal's part of a `tail` or `since` backfill starting at `fromSeq`.
+ */
+export type OlderThanJournal = (request: {
+  filters: LogFilters;
+  start: { kind: "tail"; count: number } | { kind: "since"; ms: number };
+  fromSeq: number;
+  matches: (line: string) => boolean;
+}) => Promise<string[]>;
+
 export interface LogSessionDeps {
+  /** Reaches into the log files when the journal does not go back far enough; absent: the journal only. */
+  olderThanJournal?: OlderThanJournal;
   hub: LogHub;
   journal: Journal;
   directoryExists: () => boolean;
@@ -195,6 +208,20 @@ export function createLogSession(
     while (journal.endSeq() < seq && !closed && Date.now() < deadline) await Bun.sleep(10);
   }
 
+  /** Sends the files' part of a backfill at the socket's pace; false when the socket is gone or too slow. */
+  async function sendOlder(lines: readonly string[]): Promise<boolean> {
+    for (const line of lines) {
+      if (closed || peer === null) return false;
+      if (peer.getBufferedAmount() > limits.catchUpHighWaterBytes && !(await drain.wait())) {
+        stats.closedTooSlow++;
+        peer?.close(CloseCode.TOO_SLOW, "Client too slow: resume with the last cursor");
+        return false;
+      }
+      peer?.send(line);
+    }
+    return !closed && peer !== null;
+  }
+
   async function begin() {
     if (start.kind === "live") return goLive();
     const end = journal.endSeq();
@@ -216,6 +243,11 @@ export function createLogSession(
       start.kind === "tail"
         ? await findTailStart(journal, start.count, matches, end)
         : await findSinceStart(journal, start.ms);
+    // The journal starts after what was asked for (a first start on an existing directory): the files first.
+    if (deps.olderThanJournal !== undefined && from <= journal.startSeq()) {
+      const older = await deps.olderThanJournal({ filters, start, fromSeq: from, matches });
+      if (!(await sendOlder(older))) return;
+    }
     return catchUp(from, matches, "notify");
   }
 
