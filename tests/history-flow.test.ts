@@ -12,24 +12,10 @@ import {
 import { formatCount } from "../src/history/pages.ts";
 import { isTrustedAddress } from "../src/http/trusted-network.ts";
 import type { LogEntry } from "../src/logs/entry.ts";
+import { makeEntry } from "./helpers/entries.ts";
 
 function entry(timestamp: string, message: string, fields: Partial<LogEntry> = {}): LogEntry {
-  return {
-    timestamp,
-    level: "INFO",
-    logger_name: "GithubWebhook",
-    message,
-    hook_id: "h1",
-    event_type: "pull_request",
-    repository: "org/repo",
-    pr_number: 7,
-    github_user: "bot",
-    task_id: null,
-    task_type: null,
-    task_status: null,
-    token_spend: null,
-    ...fields,
-  };
+  return makeEntry({ timestamp, message, hook_id: "h1", repository: "org/repo", pr_number: 7, ...fields });
 }
 
 describe("flow ids", () => {

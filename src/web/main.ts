@@ -7,6 +7,7 @@ import type { LogEntry } from "../logs/entry.ts";
 import { createApi, loginUrl } from "./api.ts";
 import { byId, h } from "./dom.ts";
 import { createEntryList, type ListedEntry } from "./entry-list.ts";
+import { createFlowView } from "./flow.ts";
 import { createHistoryPager, type HistoryState } from "./history.ts";
 import { createLogView } from "./log-view.ts";
 import {
@@ -151,6 +152,13 @@ function start(): void {
     }
   };
 
+  const flows = createFlowView(api, {
+    onFilter: (field, value) => {
+      const known = PAGE_QUERY_FIELDS.find((f) => f === field);
+      if (known !== undefined)
+        applyQuery({ token: query.token, values: { ...query.values, [known]: value } });
+    },
+  });
   const view = createLogView({
     viewport,
     canvas,
@@ -170,6 +178,7 @@ function start(): void {
       applyQuery({ token: query.token, values: { ...query.values, [known]: value } });
       inputs.get(known)?.focus();
     },
+    onFlow: (kind, value) => (kind === "hook" ? flows.openHook(value) : flows.openPr(value)),
     onCopyEntry: (item: ListedEntry) => void copyText(JSON.stringify(item.entry, null, 2), "Entry"),
     requestRender: scheduleRender,
   });

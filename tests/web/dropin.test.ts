@@ -20,21 +20,26 @@ import {
 
 const TEST_MS = 30_000;
 const FIXTURES = join(import.meta.dir, "..", "fixtures");
+const FAILED_HOOK = "308eb698-ee0b-11f1-bbe4-02fc00000001";
 /** 103 records in gws-twins and 7 in gws-flow. */
 const RECORDS = 110;
+const FILES = fixtureFiles(join(FIXTURES, "gws-twins"), join(FIXTURES, "gws-flow"));
 
 describe.skipIf(!requireChromium())("the page on an existing log directory", () => {
   const chromium = useBrowser();
+  /** The page on the fixture directory, live, showing all of it. */
+  const openOnRecords = async (url: string) => {
+    const tab = await openPage(chromium.browser, url);
+    await waitForState(tab.page, "live");
+    await waitForCount(tab.page, RECORDS);
+    return tab;
+  };
 
   test(
     "opens on the newest records already in the files, then goes live with nothing twice",
     async () => {
-      await using server = await startTestServer({
-        files: fixtureFiles(join(FIXTURES, "gws-twins"), join(FIXTURES, "gws-flow")),
-      });
-      await using tab = await openPage(chromium.browser, server.httpUrl("/logs"));
-      await waitForState(tab.page, "live");
-      await waitForCount(tab.page, RECORDS);
+      await using server = await startTestServer({ files: FILES });
+      await using tab = await openOnRecords(server.httpUrl("/logs"));
       await screenshot(tab.page, "dropin-existing-directory.png");
       const shown = await shownMessages(tab.page);
       expect(shown.at(-1)).toBe("token *****  7 API calls (initial: 4000, remaining: 3993)");
@@ -49,6 +54,58 @@ describe.skipIf(!requireChromium())("the page on an existing log directory", () 
       const messages = await shownMessages(tab.page);
       expect(messages.filter((m) => m === "written after the page opened")).toHaveLength(1);
       expect(tab.errors).toEqual([]);
+    },
+    TEST_MS,
+  );
+
+  test(
+    "a hook id opens its timeline; a step opens its logs; a PR lists its hooks; all by keyboard too",
+    async () => {
+      await using server = await startTestServer({ files: FILES });
+      await using tab = await openOnRecords(server.httpUrl("/logs"));
+      const dialog = tab.page.locator("#flow-dialog");
+
+      await tab.page.locator("article.row .c-hook", { hasText: FAILED_HOOK }).first().click();
+      await tab.page.waitForSelector("#flow-dialog .flow-step");
+      expect(await tab.page.locator("#flow-title").textContent()).toBe(`Hook ${FAILED_HOOK}`);
+      const steps = dialog.locator(".flow-step");
+      expect(await steps.allInnerTexts()).toEqual([
+        expect.stringMatching(/^◷\s+webhook_routing\s+started\s+\+20 ms$/),
+        expect.stringMatching(/^✗\s+repo_clone\s+failed\s+77 ms\s+\+74 ms$/),
+      ]);
+      expect(await dialog.locator(".step-error").textContent()).toBe("RuntimeError: Clone failed");
+      expect(await dialog.locator(".fields").textContent()).toContain(
+        "failed: RuntimeError: Failed to fetch PR 412 ref",
+      );
+      // The first step has the focus; Tab moves to the failed one, Enter opens its logs.
+      expect(await tab.page.evaluate(() => document.activeElement?.textContent)).toContain("webhook_routing");
+      await tab.page.keyboard.press("Tab");
+      await tab.page.keyboard.press("Enter");
+      await tab.page.waitForSelector("#flow-dialog .flow-log li");
+      const logLines = await dialog.locator(".flow-log-message").allInnerTexts();
+      expect(logLines[0]).toStartWith("Failed to fetch PR 412 ref");
+      expect(logLines.at(-1)).toStartWith(
+        "Running 'git clone https://***REDACTED***@github.com/RedHatQE/mtv-api-tests.git",
+      );
+      await screenshot(tab.page, "dropin-flow-hook.png");
+      await tab.page.keyboard.press("Escape");
+      await tab.page.waitForSelector("#flow-dialog", { state: "hidden" });
+
+      await tab.page.locator("article.row .c-pr", { hasText: "#412" }).first().click();
+      await tab.page.waitForSelector("#flow-dialog .flow-hook");
+      expect(await tab.page.locator("#flow-title").textContent()).toBe("PR #412");
+      expect(await dialog.locator(".flow-hook .hook-id").allInnerTexts()).toEqual([FAILED_HOOK]);
+      await screenshot(tab.page, "dropin-flow-pr.png");
+      await tab.page.keyboard.press("Enter"); // the first hook has the focus
+      await tab.page.waitForSelector("#flow-dialog .flow-step");
+      expect(await tab.page.locator("#flow-title").textContent()).toBe(`Hook ${FAILED_HOOK}`);
+
+      // From the flow back to the log: only this hook's entries.
+      await dialog.getByRole("button", { name: "Show only this hook's entries" }).click();
+      await tab.page.waitForSelector("#flow-dialog", { state: "hidden" });
+      expect(new URL(tab.page.url()).searchParams.get("hook_id")).toBe(FAILED_HOOK);
+      expect(tab.errors).toEqual([]);
+      expect(tab.dialogs).toEqual([]);
     },
     TEST_MS,
   );
