@@ -14,6 +14,7 @@ import type { Journal } from "../logs/journal.ts";
 import { readJournal } from "../logs/journal-read.ts";
 import type { SavedPosition } from "../logs/positions.ts";
 import type { OlderThanJournal } from "../logs/socket.ts";
+import { RELAY_LOGGER_NAME } from "../relay/delivery-log.ts";
 import { isoMicros } from "./flow.ts";
 import type { HistoryIndex, IndexedEntry } from "./index.ts";
 import { historyPages } from "./pages.ts";
@@ -31,8 +32,8 @@ export interface FileBackfillDeps {
 }
 
 /**
- * The journal's oldest entry's timestamp (µs; null when it is empty) and, with `count`, how many of its lines
- * from `fromSeq` match.
+ * The timestamp (µs) of the journal's oldest entry that came from the log files (null when there is none)
+ * and, with `count`, how many of its lines from `fromSeq` match.
  */
 async function journalExtent(
   journal: Journal,
@@ -48,8 +49,9 @@ async function journalExtent(
     for (const { seq, line } of batch) {
       if (seq >= endSeq || (!count && oldestMicros !== null)) return { oldestMicros, matching };
       if (oldestMicros === null) {
-        const entry = JSON.parse(line) as { timestamp?: string };
-        oldestMicros = isoMicros(entry.timestamp ?? "");
+        const entry = JSON.parse(line) as { timestamp?: string; logger_name?: string };
+        // The relay's entries are in no file, and carry the time they were received, not a file's time.
+        if (entry.logger_name !== RELAY_LOGGER_NAME) oldestMicros = isoMicros(entry.timestamp ?? "");
       }
       if (count && seq >= fromSeq && matches(line)) matching++;
     }

@@ -9,6 +9,7 @@ import { byId, h } from "./dom.ts";
 import { createEntryList, type ListedEntry } from "./entry-list.ts";
 import { createFlowView } from "./flow.ts";
 import { createHistoryPager, type HistoryState } from "./history.ts";
+import { describeWebhook } from "./hook-webhook.ts";
 import { createLogView } from "./log-view.ts";
 import {
   createEntryMatcher,
@@ -158,6 +159,7 @@ function start(): void {
       if (known !== undefined)
         applyQuery({ token: query.token, values: { ...query.values, [known]: value } });
     },
+    describeWebhook: (hookId, into) => void describeWebhook(api, hookId, into),
   });
   const view = createLogView({
     viewport,
@@ -394,7 +396,16 @@ function start(): void {
   window.addEventListener("resize", scheduleRender);
 
   setUpThemeToggle(byId("theme-toggle", HTMLButtonElement));
-  setUpTabs(createWebhooksView(api));
+  const tabs = setUpTabs(
+    createWebhooksView(api, {
+      // A relayed GitHub delivery → the log of its processing, and its flow.
+      onHook: (hookId) => {
+        tabs.showLogs();
+        applyQuery({ token: query.token, values: { ...query.values, hook_id: hookId } });
+        flows.openHook(hookId);
+      },
+    }),
+  );
 
   fillForm();
   updateLinks();
@@ -406,7 +417,7 @@ function start(): void {
   scheduleRender();
 }
 
-function setUpTabs(webhooks: { show(): void; hide(): void }): void {
+function setUpTabs(webhooks: { show(): void; hide(): void }): { showLogs(): void } {
   const tabs = [byId("tab-logs", HTMLButtonElement), byId("tab-webhooks", HTMLButtonElement)];
   const select = (tab: HTMLButtonElement, focus: boolean) => {
     for (const other of tabs) {
@@ -436,6 +447,7 @@ function setUpTabs(webhooks: { show(): void; hide(): void }): void {
     });
   }
   if (location.hash === "#webhooks") select(tabs[1] as HTMLButtonElement, false);
+  return { showLogs: () => select(tabs[0] as HTMLButtonElement, false) };
 }
 
 start();

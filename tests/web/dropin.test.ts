@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { fixtureFiles } from "../helpers/gws-replay.ts";
 import { append } from "../helpers/logs.ts";
+import { relayFixture } from "../helpers/relay.ts";
 import { startTestServer } from "../helpers/server.ts";
 import {
   openPage,
@@ -20,6 +21,7 @@ import {
 
 const TEST_MS = 30_000;
 const FIXTURES = join(import.meta.dir, "..", "fixtures");
+const HOOK = "2f6d20ce-ee0b-11f1-bbe4-02fc00000001";
 const FAILED_HOOK = "308eb698-ee0b-11f1-bbe4-02fc00000001";
 /** 103 records in gws-twins and 7 in gws-flow. */
 const RECORDS = 110;
@@ -106,6 +108,74 @@ describe.skipIf(!requireChromium())("the page on an existing log directory", () 
       expect(new URL(tab.page.url()).searchParams.get("hook_id")).toBe(FAILED_HOOK);
       expect(tab.errors).toEqual([]);
       expect(tab.dialogs).toEqual([]);
+    },
+    TEST_MS,
+  );
+
+  test(
+    "a relayed delivery links to its processing, whose flow shows the webhook; an unrelayed hook says so",
+    async () => {
+      await using server = await startTestServer({ files: FILES });
+      await using relay = await relayFixture(server);
+      const bucket = await relay.createBucket("github");
+      const posted = await relay.post(
+        bucket.inputs[0]?.id as string,
+        '{"action": "opened", "number": 1194}',
+        {
+          headers: {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "pull_request",
+            "X-GitHub-Delivery": HOOK,
+            Authorization: "Bearer s3cr3t-value",
+          },
+        },
+      );
+      expect(posted.status).toBe(200);
+      await using tab = await openPage(chromium.browser, server.httpUrl("/logs"));
+      await waitForState(tab.page, "live");
+      await waitForCount(tab.page, RECORDS + 1); // the relay logs the delivery it received, too
+      const dialog = tab.page.locator("#flow-dialog");
+
+      await tab.page.click("#tab-webhooks");
+      await tab.page.getByRole("button", { name: `Its processing: log and flow of hook ${HOOK}` }).click();
+      await tab.page.waitForSelector("#flow-dialog .flow-step");
+      expect(await tab.page.locator("#logs-panel").isVisible()).toBe(true);
+      expect(new URL(tab.page.url()).searchParams.get("hook_id")).toBe(HOOK);
+      expect(await tab.page.locator("#flow-title").textContent()).toBe(`Hook ${HOOK}`);
+      expect(await dialog.locator(".flow-step .step-name").allTextContents()).toEqual([
+        "webhook_routing",
+        "repo_clone",
+        "pr_handler",
+      ]);
+      await dialog.locator(".flow-webhook table.headers").waitFor();
+      const headers = Object.fromEntries(
+        await dialog
+          .locator(".flow-webhook table.headers tbody tr")
+          .evaluateAll((rows) =>
+            rows.map((row) => [row.children[0]?.textContent, row.children[1]?.textContent]),
+          ),
+      );
+      expect(headers).toMatchObject({ "X-Github-Delivery": HOOK, Authorization: "Bearer *****" });
+      expect(await dialog.locator(".flow-webhook pre.body").textContent()).toContain('"number": 1194');
+      const ofHook = (await (await fetch(server.httpUrl(`/logs/api/entries?hook_id=${HOOK}`))).json()) as {
+        entries: unknown[];
+      };
+      // The log now shows this hook's entries only: those in the files, and the relay's own entry for it.
+      await waitForCount(tab.page, ofHook.entries.length + 1);
+      expect(await shownMessages(tab.page)).toContain(
+        "Webhook pull_request received on bucket github (36 bytes)",
+      );
+      await screenshot(tab.page, "dropin-flow-webhook.png");
+      await tab.page.keyboard.press("Escape");
+
+      await tab.page.goto(server.httpUrl(`/logs?hook_id=${FAILED_HOOK}`));
+      await waitForState(tab.page, "live");
+      await tab.page.locator("article.row .c-hook").first().click();
+      await dialog.locator(".not-relayed").waitFor();
+      expect(await dialog.locator(".not-relayed").textContent()).toStartWith(
+        `hookstream did not relay this webhook: no stored delivery has X-GitHub-Delivery ${FAILED_HOOK}`,
+      );
+      expect(tab.errors).toEqual([]);
     },
     TEST_MS,
   );
