@@ -19,6 +19,7 @@ import type { LogFollower } from "./logs/follow.ts";
 import type { Journal } from "./logs/journal.ts";
 import { filtersOf, logStreamQuerySchema, startOf } from "./logs/query.ts";
 import { createLogSession, type LogStreamLimits, type LogStreamStats } from "./logs/socket.ts";
+import { APP_VERSION, createMcpRoutes, mcpToolRequest } from "./mcp/routes.ts";
 import type { Relay } from "./relay/relay.ts";
 import { createRelayRoutes } from "./relay/routes.ts";
 import { StoreUnavailableError } from "./relay/store.ts";
@@ -50,6 +51,8 @@ export interface AppDeps {
   authFailuresPerMinute: number;
   /** Mask credentials in what a log reader sees (REDACT_SECRETS). */
   redactSecrets: boolean;
+  /** Serve `/mcp`, the log APIs as MCP tools (MCP_ENABLED). */
+  mcpEnabled?: boolean;
   /** The log files' history: index and per-query time budget. */
   history: { index: HistoryIndex; budgetMs: number };
   /** Cluster mode's state for `/health`; absent in the embedded mode. */
@@ -142,6 +145,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   for (const path of ["/", "/logs"]) app.use(path, deps.access.page);
   app.route("/", createHistoryRoutes({ ...deps.history, describeIssue: describeQueryIssue }));
   app.route("/", createFlowRoutes({ ...deps.history, access: deps.access }));
+  if (deps.mcpEnabled === true)
+    app.route(
+      "/",
+      createMcpRoutes({ access: deps.access, version: APP_VERSION, fetch: mcpToolRequest(app) }),
+    );
   if (deps.relay !== undefined) {
     app.route(
       "/",

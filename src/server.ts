@@ -149,6 +149,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     log,
     access: createLogsAccess(config.logsToken),
     redactSecrets: config.redactSecrets,
+    mcpEnabled: config.mcpEnabled,
     history: { index: historyIndex, budgetMs: config.historyBudgetMs },
     authFailuresPerMinute: config.relay.authFailuresPerMinute,
     ...(cluster === null
