@@ -10,6 +10,7 @@ import { createFlowRoutes } from "./history/gws-routes.ts";
 import type { HistoryIndex } from "./history/index.ts";
 import { createHistoryRoutes } from "./history/routes.ts";
 import { createDeliveriesRoutes } from "./http/deliveries.ts";
+import { addErrorDetail } from "./http/error-detail.ts";
 import { errorBody } from "./http/errors.ts";
 import { createLoginRoutes } from "./http/login.ts";
 import type { LogsAccess } from "./http/logs-access.ts";
@@ -140,6 +141,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   // Log access (LOGS_TOKEN): checked before anything else is looked at, so refusals reveal nothing.
   app.route("/", createLoginRoutes(deps.access, deps.authFailuresPerMinute));
+  app.use("/logs/api/*", addErrorDetail);
   app.use("/logs/api/*", deps.access.api);
   // The page's scripts and styles hold no data and are fetched without the page's token: they stay public.
   for (const path of ["/", "/logs"]) app.use(path, deps.access.page);

@@ -419,3 +419,17 @@ describe("the original page's requests, replayed", () => {
     expect(hooks).toEqual(new Set([HOOK]));
   });
 });
+
+describe("every error of the log APIs has detail", () => {
+  test("an unknown API path, and a refusal for want of LOGS_TOKEN", async () => {
+    const unknown = await get("/logs/api/nope");
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toEqual({ error: "Not found", detail: "Not found" });
+    await using guarded = await startTestServer({ env: { LOGS_TOKEN: "history-test-token-0123456789" } });
+    const refused = await fetch(guarded.httpUrl("/logs/api/entries"));
+    expect(refused.status).toBe(401);
+    const body = (await refused.json()) as Record<string, unknown>;
+    expect(body.detail).toBe(body.error as string);
+    expect(typeof body.detail).toBe("string");
+  });
+});

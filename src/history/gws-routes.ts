@@ -5,6 +5,7 @@
  * carry, such as `pr`) is read back from its one line. Shapes are built by the pure functions of flow.ts.
  */
 import { Hono } from "hono";
+import { errorBody } from "../http/errors.ts";
 import type { LogsAccess } from "../http/logs-access.ts";
 import { isTrustedAddress } from "../http/trusted-network.ts";
 import { type AppEnv, clientAddress } from "../http/upgrade.ts";
@@ -13,7 +14,7 @@ import type { LogEntry } from "../logs/entry.ts";
 import { buildPrFlow, isoMicros, parseFlowId, stepWindow, summaryTimeline, taggedTimeline } from "./flow.ts";
 import type { HistoryIndex, IndexedEntry } from "./index.ts";
 import { historyPages } from "./pages.ts";
-import { apiError, serialiseEntry } from "./routes.ts";
+import { serialiseEntry } from "./routes.ts";
 
 /** Entries one flow is built from at most (the original reads 10,000): a hook has a few hundred. */
 export const MAX_FLOW_ENTRIES = 10_000;
@@ -62,7 +63,7 @@ export function createFlowRoutes(deps: FlowRoutesDeps): Hono<AppEnv> {
 
   const tooLong = (value: string, name: string) =>
     value.length === 0 || value.length > MAX_PATH_PARAM
-      ? apiError(`${name} must be 1 to ${MAX_PATH_PARAM} characters`, name)
+      ? errorBody(`${name} must be 1 to ${MAX_PATH_PARAM} characters`, { field: name })
       : null;
 
   routes.get("/logs/api/pr-flow/:id", async (c) => {
@@ -70,7 +71,7 @@ export function createFlowRoutes(deps: FlowRoutesDeps): Hono<AppEnv> {
     const bad = tooLong(id, "id");
     if (bad !== null) return c.json(bad, 400);
     const parsed = parseFlowId(id);
-    if (parsed.kind === "invalid") return c.json(apiError(parsed.message, "id"), 400);
+    if (parsed.kind === "invalid") return c.json(errorBody(parsed.message, { field: "id" }), 400);
     const filters: LogFilters =
       parsed.kind === "hook" ? { hook_id: parsed.hookId } : { pr_number: String(parsed.prNumber) };
     const { items } = await collect(filters);
@@ -78,7 +79,7 @@ export function createFlowRoutes(deps: FlowRoutesDeps): Hono<AppEnv> {
       id,
       items.map((item) => item.entry),
     );
-    if (flow === null) return c.json(apiError(`No data found for hook_id: ${id}`), 404);
+    if (flow === null) return c.json(errorBody(`No data found for hook_id: ${id}`), 404);
     return c.json(flow);
   });
 
@@ -95,12 +96,12 @@ export function createFlowRoutes(deps: FlowRoutesDeps): Hono<AppEnv> {
       malformed = timeline.reason;
     }
     // No usable summary: steps from `[task_id=…][task_status=…]` tags in the hook's lines, as the original.
-    if (items.length === 0) return c.json(apiError(`No data found for hook ID: ${hookId}`), 404);
+    if (items.length === 0) return c.json(errorBody(`No data found for hook ID: ${hookId}`), 404);
     const entries: LogEntry[] = items.map((item) => item.entry);
     const tagged = taggedTimeline(hookId, entries);
     if (tagged === null) {
       const why = malformed === null ? "" : ` (its webhook_summary is malformed: ${malformed})`;
-      return c.json(apiError(`No workflow steps found for hook ID: ${hookId}${why}`), 404);
+      return c.json(errorBody(`No workflow steps found for hook ID: ${hookId}${why}`), 404);
     }
     return c.json(tagged);
   });
@@ -108,19 +109,19 @@ export function createFlowRoutes(deps: FlowRoutesDeps): Hono<AppEnv> {
   routes.get("/logs/api/step-logs/:hook_id/:step", async (c) => {
     // Step logs show a webhook's processing in detail: without LOGS_TOKEN, trusted networks only (the original's rule).
     if (!deps.access.required && !isTrustedAddress(clientAddress(c)))
-      return c.json(apiError("Access denied: Log viewer is only accessible from trusted networks."), 403);
+      return c.json(errorBody("Access denied: Log viewer is only accessible from trusted networks."), 403);
     const hookId = c.req.param("hook_id");
     const stepName = c.req.param("step");
     const bad = tooLong(hookId, "hook_id") ?? tooLong(stepName, "step");
     if (bad !== null) return c.json(bad, 400);
     const { items } = await collect({ hook_id: hookId });
     const found = await summaryRecord(items);
-    if (found === undefined) return c.json(apiError(`No JSON log entry found for hook ID: ${hookId}`), 404);
+    if (found === undefined) return c.json(errorBody(`No JSON log entry found for hook ID: ${hookId}`), 404);
     const window = stepWindow(found.record, stepName);
     if (window.ok === "absent")
-      return c.json(apiError(`Step '${stepName}' not found for hook ID: ${hookId}`), 404);
+      return c.json(errorBody(`Step '${stepName}' not found for hook ID: ${hookId}`), 404);
     if (!window.ok)
-      return c.json(apiError(`The webhook_summary of hook ${hookId} is malformed: ${window.reason}`), 422);
+      return c.json(errorBody(`The webhook_summary of hook ${hookId} is malformed: ${window.reason}`), 422);
     const { fromMicros, toMicros } = window.value;
     const inWindow = await collect(
       { hook_id: hookId },

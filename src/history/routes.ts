@@ -8,7 +8,7 @@ import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import { z } from "zod";
-import { type ErrorBody, errorBody } from "../http/errors.ts";
+import { errorBody } from "../http/errors.ts";
 import type { AppEnv } from "../http/upgrade.ts";
 import type { LogEntry } from "../logs/entry.ts";
 import { emptyAsUnset, filtersOf, isoTimestampParam, logFilterQuerySchema } from "../logs/query.ts";
@@ -21,11 +21,6 @@ export const MAX_HISTORY_LIMIT = 10_000;
 export const MAX_EXPORT_ENTRIES = 1_000_000;
 /** Deepest `offset` accepted: skipping is paged, but each skipped page is still read. */
 export const MAX_OFFSET = 1_000_000;
-
-/** An error as hookstream writes it (`error`, `field`) and as the original's clients read it (`detail`). */
-export function apiError(message: string, field?: string): ErrorBody & { detail: string } {
-  return { ...errorBody(message, field === undefined ? {} : { field }), detail: message };
-}
 
 /** A time range bound: with a zone, since a naive time is ambiguous (the original fails on one with 500). */
 const zonedTimestampParam = z
@@ -147,7 +142,7 @@ export function createHistoryRoutes(deps: HistoryRoutesDeps): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   const refuse = (error: { issues: readonly z.core.$ZodIssue[] }) => {
     const { field, message } = deps.describeIssue(error);
-    return apiError(message, field);
+    return errorBody(message, { field });
   };
 
   routes.get(
