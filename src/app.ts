@@ -5,9 +5,12 @@
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { z } from "zod";
+import { createFileBackfill } from "./history/backfill.ts";
+import { createFlowRoutes } from "./history/gws-routes.ts";
 import type { HistoryIndex } from "./history/index.ts";
 import { createHistoryRoutes } from "./history/routes.ts";
 import { createDeliveriesRoutes } from "./http/deliveries.ts";
+import { addErrorDetail } from "./http/error-detail.ts";
 import { errorBody } from "./http/errors.ts";
 import { createHostCheck } from "./http/host-check.ts";
 import { createLoginRoutes } from "./http/login.ts";
@@ -19,6 +22,7 @@ import type { LogFollower } from "./logs/follow.ts";
 import type { Journal } from "./logs/journal.ts";
 import { filtersOf, logStreamQuerySchema, startOf } from "./logs/query.ts";
 import { createLogSession, type LogStreamLimits, type LogStreamStats } from "./logs/socket.ts";
+import { APP_VERSION, createMcpRoutes, mcpToolRequest } from "./mcp/routes.ts";
 import type { Relay } from "./relay/relay.ts";
 import { createRelayRoutes } from "./relay/routes.ts";
 import { createSmeeRoutes } from "./relay/smee.ts";
@@ -51,6 +55,8 @@ export interface AppDeps {
   redactSecrets: boolean;
   /** Host names an open log side answers to besides IP literals and localhost (see host-check.ts). */
   allowedHosts: readonly string[];
+  /** Serve `/mcp`, the log APIs as MCP tools (MCP_ENABLED). */
+  mcpEnabled?: boolean;
   /** The log files' history: index and per-query time budget. */
   history: { index: HistoryIndex; budgetMs: number };
   /** Cluster mode's state for `/health`; absent in the embedded mode. */
@@ -150,10 +156,17 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   }
   // Log access (LOGS_TOKEN): checked before anything else is looked at, so refusals reveal nothing.
   app.route("/", createLoginRoutes(deps.access));
+  app.use("/logs/api/*", addErrorDetail);
   app.use("/logs/api/*", deps.access.api);
   // The page's scripts and styles hold no data and are fetched without the page's token: they stay public.
   for (const path of ["/", "/logs"]) app.use(path, deps.access.page);
   app.route("/", createHistoryRoutes({ ...deps.history, describeIssue: describeQueryIssue }));
+  app.route("/", createFlowRoutes({ ...deps.history, access: deps.access }));
+  if (deps.mcpEnabled === true)
+    app.route(
+      "/",
+      createMcpRoutes({ access: deps.access, version: APP_VERSION, fetch: mcpToolRequest(app) }),
+    );
   if (deps.relay !== undefined) {
     app.route(
       "/",
@@ -167,6 +180,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     app.route("/", createPageReplayRoutes({ relay: deps.relay, access: deps.access }));
   }
 
+  // `tail`/`since` reach into the log files where the journal does not go back far enough.
+  const olderThanJournal = createFileBackfill({
+    index: deps.history.index,
+    journal: deps.logs.journal,
+    positions: () => deps.logs.follower.positions(),
+    budgetMs: deps.history.budgetMs,
+  });
   app.get(
     "/logs/ws",
     async (c, next) => {
@@ -185,7 +205,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       const { hub, journal, stats, limits, follower } = deps.logs;
       return upgradeToSession(c, deps.limiter, () =>
         createLogSession(
-          { hub, journal, stats, limits, directoryExists: follower.directoryExists, log: deps.log },
+          {
+            hub,
+            journal,
+            stats,
+            limits,
+            directoryExists: follower.directoryExists,
+            log: deps.log,
+            olderThanJournal,
+          },
           filtersOf(query),
           startOf(query),
         ),

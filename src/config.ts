@@ -52,6 +52,7 @@ export const configSchema = z
     LOG_NAIVE_TIMEZONE: zoneOffset,
     LOG_DEDUPE: boolean(true),
     REDACT_SECRETS: boolean(true),
+    MCP_ENABLED: boolean(false),
     MAX_CONNECTIONS: integer(10_000, 1, 1_000_000),
     MAX_CONNECTIONS_PER_IP: integer(1_000, 1, 1_000_000),
     WS_MAX_PAYLOAD_BYTES: integer(64 * 1024, 1024, 16 * 1024 * 1024),
@@ -106,6 +107,8 @@ export const configSchema = z
       /** One entry per record the processor logged, whichever of its two copies is read first. */
       logDedupe: env.LOG_DEDUPE,
       redactSecrets: env.REDACT_SECRETS,
+      /** `/mcp`: the read-only log APIs as MCP tools. */
+      mcpEnabled: env.MCP_ENABLED,
       maxConnections: env.MAX_CONNECTIONS,
       maxConnectionsPerIp: env.MAX_CONNECTIONS_PER_IP,
       wsMaxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,

@@ -157,6 +157,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     access: createLogsAccess({ token: config.logsToken, limiter: authLimiter }),
     redactSecrets: config.redactSecrets,
     allowedHosts: config.allowedHosts,
+    mcpEnabled: config.mcpEnabled,
     history: { index: historyIndex, budgetMs: config.historyBudgetMs },
     ...(cluster === null
       ? {}

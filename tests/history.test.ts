@@ -210,7 +210,7 @@ describe("GET /logs/api/entries", () => {
 });
 
 describe("GET /logs/api/export", () => {
-  test("streams the selection as NDJSON and as JSON", async () => {
+  test("streams the selection as NDJSON and as the original's JSON document", async () => {
     await using server = await startTestServer({
       files: {
         "app.json": Array.from({ length: 2500 }, (_, i) => at(i, { level: i % 2 ? "ERROR" : "INFO" })).join(
@@ -228,9 +228,11 @@ describe("GET /logs/api/export", () => {
     expect(lines).toHaveLength(1250);
     expect(lines[0]?.message).toBe("msg 2499");
     expect(lines.at(-1)?.message).toBe("msg 1");
-    const json = (await (
-      await fetch(server.httpUrl("/logs/api/export?format=json&search=msg%2024"))
-    ).json()) as ApiEntry[];
+    const json = (
+      (await (await fetch(server.httpUrl("/logs/api/export?format=json&search=msg%2024"))).json()) as {
+        log_entries: ApiEntry[];
+      }
+    ).log_entries;
     const expected = Array.from({ length: 2500 }, (_, i) => 2499 - i)
       .map((seq) => `msg ${seq}`)
       .filter((message) => message.startsWith("msg 24"));

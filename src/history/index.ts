@@ -92,6 +92,11 @@ export interface HistoryIndex {
    */
   scan(file: IndexedFile, chunk: Chunk, candidate: (line: string) => boolean): Promise<IndexedEntry[] | null>;
   isCached(file: IndexedFile, chunk: Chunk): boolean;
+  /**
+   * The raw line (masked, with `redact`) that starts at `offset` of an indexed file: the record behind an
+   * entry, for answers that need fields the entry does not carry. Null when the file or line is gone.
+   */
+  readLine(file: string, offset: number): Promise<string | null>;
   stats(): HistoryIndexStats;
 }
 
@@ -306,6 +311,15 @@ export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
       return entries;
     },
     isCached: (file, chunk) => cache.has(`${file.identity}:${file.generation}:${chunk.start}`),
+    async readLine(identity, offset) {
+      const file = files.get(identity);
+      const chunk = file?.chunks.find((candidate) => candidate.start <= offset && offset < candidate.end);
+      if (file === undefined || chunk === undefined) return null;
+      const bytes = await readRange(file, offset, chunk.end);
+      if (bytes === null) return null;
+      const newline = bytes.indexOf(10);
+      return shownLine(new TextDecoder().decode(newline === -1 ? bytes : bytes.subarray(0, newline)));
+    },
     async scan(file, chunk, candidate) {
       if (file.format !== "json") return null;
       const bytes = await readRange(file, chunk.start, chunk.end);

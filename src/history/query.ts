@@ -34,6 +34,8 @@ export interface HistoryResult {
   /** False when the time budget ran out (or the index is capped) before the answer was certain. */
   complete: boolean;
   chunksRead: number;
+  /** Entries looked at in the chunks read, matching or not. */
+  examined: number;
 }
 
 /** Newest first: timestamp, then file identity, then offset, all descending. */
@@ -147,6 +149,7 @@ export async function runHistoryQuery(
   let kept: IndexedEntry[] = [];
   let complete = indexed && index.stats().complete;
   let chunksRead = 0;
+  let examined = 0;
   for (const { file, chunk, newest } of candidates) {
     const oldestKept = kept[query.limit - 1];
     if (oldestKept !== undefined && compareNewestFirst(newest, oldestKept) > 0) break; // nothing left is newer
@@ -160,6 +163,7 @@ export async function runHistoryQuery(
         ? await index.scan(file, chunk, lineCandidate)
         : null) ?? (await index.load(file, chunk));
     let added = false;
+    examined += entries.length;
     for (const item of entries) {
       if (!entryQualifies(item, query, needle)) continue;
       if (file.format === "text" && hasJsonTwin !== null && (await hasJsonTwin(item))) continue;
@@ -176,5 +180,5 @@ export async function runHistoryQuery(
     kept.length === query.limit && last !== undefined
       ? { ts: last.ts, file: last.file, offset: last.offset }
       : null;
-  return { entries: kept, next, complete, chunksRead };
+  return { entries: kept, next, complete, chunksRead, examined };
 }

@@ -1,6 +1,7 @@
 /**
  * `GET /logs/api/deliveries?bucket=<name|id>&limit=N`: the relay's recent deliveries of a bucket, newest first,
- * with headers and body, for the page's webhook view. Webhook bodies can hold anything a sender put in them,
+ * with headers and body, for the page's webhook view; `?hook_id=<X-GitHub-Delivery>`: the delivery behind a
+ * hook the processor logged (none when hookstream did not relay it). Webhook bodies can hold anything a sender put in them,
  * so without LOGS_TOKEN this answers loopback clients only. Bodies are cut to a preview size so one request
  * stays bounded however large the stored bodies are. With `redact`, credentials in headers, query and body are
  * masked as in the log stream.
@@ -9,7 +10,7 @@ import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { z } from "zod";
 import { encodeBody } from "../relay/message.ts";
-import type { RelayStore } from "../relay/store.ts";
+import type { BucketWithInputs, RelayStore, StoredDelivery } from "../relay/store.ts";
 import { MASK_LOOKAHEAD_BYTES, maskBody, maskHeaders, maskQuery } from "./delivery-masking.ts";
 import { errorBody } from "./errors.ts";
 import type { LogsAccess } from "./logs-access.ts";
@@ -21,6 +22,8 @@ export const BODY_PREVIEW_BYTES = 256 * 1024;
 
 const querySchema = z.strictObject({
   bucket: z.string().max(200).optional(),
+  // The X-GitHub-Delivery of a delivery, which the processor logs as its hook_id.
+  hook_id: z.string().min(1).max(200).optional(),
   limit: z
     .string()
     .regex(/^\d{1,3}$/, `must be an integer from 1 to ${MAX_DELIVERIES}`)
@@ -72,7 +75,7 @@ export function createDeliveriesRoutes(deps: DeliveriesRouteDeps): Hono<AppEnv> 
           403,
         );
       }
-      const { bucket: wanted, limit = 50 } = c.req.valid("query");
+      const { bucket: wanted, limit = 50, hook_id: hookId } = c.req.valid("query");
       const buckets = await deps.store.listBuckets();
       const bucket =
         wanted === undefined
@@ -80,11 +83,25 @@ export function createDeliveriesRoutes(deps: DeliveriesRouteDeps): Hono<AppEnv> 
           : buckets.find((candidate) => candidate.id === wanted || candidate.name === wanted);
       if (wanted !== undefined && bucket === undefined)
         return c.json(errorBody(`Unknown bucket "${wanted}"`, { field: "bucket" }), 404);
-      const stored = bucket === undefined ? [] : await deps.store.recentDeliveries(bucket.id, limit);
-      const names = new Map(bucket?.inputs.map((input) => [input.id, input.name]));
+      // By hook id: the delivery with that X-GitHub-Delivery in any bucket (or the one asked for).
+      const searched =
+        hookId === undefined ? [] : wanted === undefined ? buckets : [bucket as BucketWithInputs];
+      const found: Array<{ delivery: StoredDelivery; bucket: BucketWithInputs }> = [];
+      for (const candidate of searched) {
+        const delivery = await deps.store.deliveryByGithubId(candidate.id, hookId as string);
+        if (delivery !== null) found.push({ delivery, bucket: candidate });
+      }
+      const stored =
+        hookId !== undefined
+          ? found
+          : bucket === undefined
+            ? []
+            : (await deps.store.recentDeliveries(bucket.id, limit)).map((delivery) => ({ delivery, bucket }));
       return c.json({
         buckets: buckets.map(({ id, name }) => ({ id, name })),
-        deliveries: stored.map((delivery) => {
+        ...(hookId === undefined ? {} : { hook_id: hookId }),
+        deliveries: stored.map(({ delivery, bucket }) => {
+          const names = new Map(bucket.inputs.map((input) => [input.id, input.name]));
           const truncated = delivery.body.byteLength > BODY_PREVIEW_BYTES;
           const preview = deps.redact
             ? cutAtCharacter(
@@ -96,7 +113,7 @@ export function createDeliveriesRoutes(deps: DeliveriesRouteDeps): Hono<AppEnv> 
           return {
             id: delivery.id,
             bucket_id: delivery.bucketId,
-            bucket_name: bucket?.name ?? "",
+            bucket_name: bucket.name,
             input_id: delivery.inputId,
             input_name: names.get(delivery.inputId) ?? "",
             method: delivery.method,

@@ -35,7 +35,20 @@ export type LogStreamLimits = CatchUpLimits;
 /** Counters of the log stream's subscribers, for `/health`. */
 export type LogStreamStats = CatchUpStats;
 
+/**
+ * Entries older than the journal holds, from the log files (history/backfill.ts): the serialised entries, oldest
+ * first, that come before the journal's part of a `tail` or `since` backfill starting at `fromSeq`.
+ */
+export type OlderThanJournal = (request: {
+  filters: LogFilters;
+  start: { kind: "tail"; count: number } | { kind: "since"; ms: number };
+  fromSeq: number;
+  matches: (line: string) => boolean;
+}) => Promise<string[]>;
+
 export interface LogSessionDeps {
+  /** Reaches into the log files when the journal does not go back far enough; absent: the journal only. */
+  olderThanJournal?: OlderThanJournal;
   hub: LogHub;
   journal: Journal;
   directoryExists: () => boolean;
@@ -121,6 +134,11 @@ export function createLogSession(
       start.kind === "tail"
         ? await findTailStart(journal, start.count, matches, journal.endSeq())
         : await findSinceStart(journal, start.ms);
+    // The journal starts after what was asked for (a first start on an existing directory): the files first.
+    if (deps.olderThanJournal !== undefined && from <= journal.startSeq()) {
+      const older = await deps.olderThanJournal({ filters, start, fromSeq: from, matches });
+      if (!(await sub.sendAtPace(older))) return;
+    }
     return sub.catchUp(from - 1, "notify");
   }
 

@@ -63,6 +63,9 @@ export function pullRequestNumber(payload: Json, eventType: string | null): numb
  * costs no JSON parse (GitHub payloads are often tens of kilobytes). Getters in an object literal are
  * enumerable and keep their place, so the serialised field order is unchanged.
  */
+/** The logger of the entries the relay adds to the log stream (they are in no log file). */
+export const RELAY_LOGGER_NAME = "relay";
+
 export function deliveryLogEntry(facts: DeliveryFacts): LogEntry {
   const header = (name: string) => facts.headers[name]?.[0] ?? null;
   const eventType = header("X-Github-Event");
@@ -74,7 +77,7 @@ export function deliveryLogEntry(facts: DeliveryFacts): LogEntry {
   return {
     timestamp: new Date(facts.receivedAt).toISOString(),
     level: "INFO",
-    logger_name: "relay",
+    logger_name: RELAY_LOGGER_NAME,
     message: `Webhook ${eventType ?? "delivery"} received on bucket ${facts.bucketName} (${facts.body.byteLength} bytes)`,
     hook_id: header("X-Github-Delivery") ?? facts.deliveryId,
     event_type: eventType,

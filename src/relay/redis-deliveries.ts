@@ -211,6 +211,15 @@ export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliv
       return scanBucket(bucketId, limit, "backward", null);
     },
 
+    async deliveryByGithubId(bucketId, githubDelivery) {
+      // The bucket's dedup hash maps X-GitHub-Delivery to the stream id while the delivery is kept.
+      const id = await redis.send("HGET", [`${keys.dedupPrefix}${bucketId}`, githubDelivery]);
+      if (id === null) return null;
+      const streamId = replyString(id, "dedup id");
+      const [entry] = replyArray(await redis.send("XRANGE", [keys.deliveries, streamId, streamId]), "xrange");
+      return entry === undefined ? null : toDelivery(entry);
+    },
+
     async readDeliveries(read) {
       if (read.bucketIds?.length === 0) return { deliveries: [], prunedThrough: 0 };
       const buckets = read.bucketIds === null ? ["all"] : ["some", ...new Set(read.bucketIds)];

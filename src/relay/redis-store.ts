@@ -365,6 +365,7 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
     appendDeliveries: deliveries.appendDeliveries,
     listDeliveries: deliveries.listDeliveries,
     recentDeliveries: deliveries.recentDeliveries,
+    deliveryByGithubId: deliveries.deliveryByGithubId,
     readDeliveries: deliveries.readDeliveries,
     deliveryPosition: deliveries.deliveryPosition,
     pruneDeliveries: deliveries.pruneDeliveries,

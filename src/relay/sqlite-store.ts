@@ -283,6 +283,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     recentDeliveries: db.query<DeliveryRow, [string, number]>(
       "SELECT * FROM deliveries WHERE bucket_id = ? ORDER BY id DESC LIMIT ?",
     ),
+    // deliveries_github_delivery (bucket_id, github_delivery) answers it.
+    byGithubId: db.query<DeliveryRow, [string, string]>(
+      "SELECT * FROM deliveries WHERE bucket_id = ? AND github_delivery = ?",
+    ),
     deliveriesAfter: db.query<DeliveryRow, [string, number, number]>(
       "SELECT * FROM deliveries WHERE bucket_id = ? AND id > ? ORDER BY id LIMIT ?",
     ),
@@ -575,6 +579,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
     async recentDeliveries(bucketId, limit) {
       return q.recentDeliveries.all(bucketId, limit).map(toDelivery);
+    },
+    async deliveryByGithubId(bucketId, githubDelivery) {
+      const row = q.byGithubId.get(bucketId, githubDelivery);
+      return row === null ? null : toDelivery(row);
     },
     async listDeliveries(bucketId, afterId, limit) {
       return q.deliveriesAfter.all(bucketId, afterId === null ? 0 : Number(afterId), limit).map(toDelivery);

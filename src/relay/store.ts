@@ -183,6 +183,8 @@ export interface DeliveryStore {
   listDeliveries(bucketId: string, afterId: string | null, limit: number): Promise<StoredDelivery[]>;
   /** The newest `limit` deliveries of a bucket, newest first (for people looking at recent traffic). */
   recentDeliveries(bucketId: string, limit: number): Promise<StoredDelivery[]>;
+  /** The delivery of a bucket whose `X-GitHub-Delivery` is `githubDelivery` (kept once per bucket), if stored. */
+  deliveryByGithubId(bucketId: string, githubDelivery: string): Promise<StoredDelivery | null>;
   /** A page of deliveries for a reader that resumes or catches up, with what retention took from them. */
   readDeliveries(read: DeliveryRead): Promise<DeliveryPage>;
   /** How this store's cursors read, and the position of the newest delivery it ever assigned (0: none). */

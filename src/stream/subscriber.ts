@@ -95,6 +95,8 @@ export interface Subscriber {
    * gap notice; `notice`: a gap to report before anything else (an unknown cursor).
    */
   catchUp(after: number, mode: GapMode, requested?: string | null, notice?: string | null): Promise<void>;
+  /** Sends payloads from elsewhere than the source at the socket's pace; false when it closed or stalled. */
+  sendAtPace(payloads: readonly string[]): Promise<boolean>;
   /** Whether a catch-up is running. */
   catchingUp(): boolean;
   /** The socket drained (Bun's drain event). */
@@ -208,6 +210,13 @@ export function createSubscriber(deps: SubscriberDeps): Subscriber {
         running = false;
         stats.catchingUp--;
       }
+    },
+    async sendAtPace(payloads) {
+      for (const payload of payloads) {
+        if (!(await room())) return false;
+        peer.send(payload);
+      }
+      return !stopped;
     },
     catchingUp: () => running,
     drained: () => drain.drained(),

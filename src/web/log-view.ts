@@ -19,6 +19,8 @@ export interface LogViewOptions {
   /** The user scrolled up to near the oldest entry. */
   onNearTop(): void;
   onFilter(field: string, value: string): void;
+  /** A hook id (its timeline) or a PR (its hooks) was chosen. */
+  onFlow(kind: "hook" | "pr", value: string): void;
   onCopyEntry(item: ListedEntry): void;
   /** Something needs another frame (a measured height changed). */
   requestRender(): void;
@@ -321,6 +323,11 @@ export function createLogView(options: LogViewOptions): LogView {
     const filter = event.target.closest<HTMLElement>("[data-filter-field]");
     if (filter !== null) {
       options.onFilter(filter.dataset.filterField ?? "", filter.dataset.filterValue ?? "");
+      return;
+    }
+    const flow = event.target.closest<HTMLElement>("[data-flow-kind]");
+    if (flow !== null) {
+      options.onFlow(flow.dataset.flowKind === "pr" ? "pr" : "hook", flow.dataset.flowValue ?? "");
       return;
     }
     if (event.target.closest("[data-copy-entry]") !== null) {

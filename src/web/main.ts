@@ -7,7 +7,9 @@ import type { LogEntry } from "../logs/entry.ts";
 import { createApi, loginUrl } from "./api.ts";
 import { byId, h } from "./dom.ts";
 import { createEntryList, type ListedEntry } from "./entry-list.ts";
+import { createFlowView } from "./flow.ts";
 import { createHistoryPager, type HistoryState } from "./history.ts";
+import { describeWebhook } from "./hook-webhook.ts";
 import { createLogView } from "./log-view.ts";
 import {
   createEntryMatcher,
@@ -151,6 +153,14 @@ function start(): void {
     }
   };
 
+  const flows = createFlowView(api, {
+    onFilter: (field, value) => {
+      const known = PAGE_QUERY_FIELDS.find((f) => f === field);
+      if (known !== undefined)
+        applyQuery({ token: query.token, values: { ...query.values, [known]: value } });
+    },
+    describeWebhook: (hookId, into) => void describeWebhook(api, hookId, into),
+  });
   const view = createLogView({
     viewport,
     canvas,
@@ -170,6 +180,7 @@ function start(): void {
       applyQuery({ token: query.token, values: { ...query.values, [known]: value } });
       inputs.get(known)?.focus();
     },
+    onFlow: (kind, value) => (kind === "hook" ? flows.openHook(value) : flows.openPr(value)),
     onCopyEntry: (item: ListedEntry) => void copyText(JSON.stringify(item.entry, null, 2), "Entry"),
     requestRender: scheduleRender,
   });
@@ -385,7 +396,16 @@ function start(): void {
   window.addEventListener("resize", scheduleRender);
 
   setUpThemeToggle(byId("theme-toggle", HTMLButtonElement));
-  setUpTabs(createWebhooksView(api));
+  const tabs = setUpTabs(
+    createWebhooksView(api, {
+      // A relayed GitHub delivery → the log of its processing, and its flow.
+      onHook: (hookId) => {
+        tabs.showLogs();
+        applyQuery({ token: query.token, values: { ...query.values, hook_id: hookId } });
+        flows.openHook(hookId);
+      },
+    }),
+  );
 
   fillForm();
   updateLinks();
@@ -397,7 +417,7 @@ function start(): void {
   scheduleRender();
 }
 
-function setUpTabs(webhooks: { show(): void; hide(): void }): void {
+function setUpTabs(webhooks: { show(): void; hide(): void }): { showLogs(): void } {
   const tabs = [byId("tab-logs", HTMLButtonElement), byId("tab-webhooks", HTMLButtonElement)];
   const select = (tab: HTMLButtonElement, focus: boolean) => {
     for (const other of tabs) {
@@ -427,6 +447,7 @@ function setUpTabs(webhooks: { show(): void; hide(): void }): void {
     });
   }
   if (location.hash === "#webhooks") select(tabs[1] as HTMLButtonElement, false);
+  return { showLogs: () => select(tabs[0] as HTMLButtonElement, false) };
 }
 
 start();

@@ -30,6 +30,19 @@ function filterChip(field: PageQueryField, value: string | number | null, cell: 
   });
 }
 
+/** The hook id and PR chips open the flow view (a hook's timeline, a PR's hooks), as in the original's page. */
+function flowChip(kind: "hook" | "pr", value: string | number | null, cell: string, shown: string) {
+  if (value === null || value === "") return h("span", { class: `cell ${cell}` });
+  const text = String(value);
+  return h("button", {
+    class: `cell chip ${cell}`,
+    text: shown,
+    title: kind === "hook" ? `Open the flow of hook ${text}` : `List the hooks of PR #${text}`,
+    attrs: { type: "button", tabindex: "-1" },
+    data: { flowKind: kind, flowValue: text },
+  });
+}
+
 export function rowLabel(entry: LogEntry): string {
   return `${entry.level} ${entry.timestamp} ${firstLine(entry.message)}`;
 }
@@ -65,8 +78,8 @@ export function buildRow(item: ListedEntry, expanded: boolean): HTMLElement {
     ),
     filterChip("repository", entry.repository, "c-repo"),
     filterChip("event_type", entry.event_type, "c-event"),
-    filterChip("hook_id", entry.hook_id, "c-hook"),
-    filterChip("pr_number", entry.pr_number, "c-pr", entry.pr_number === null ? "" : `#${entry.pr_number}`),
+    flowChip("hook", entry.hook_id, "c-hook", entry.hook_id ?? ""),
+    flowChip("pr", entry.pr_number, "c-pr", entry.pr_number === null ? "" : `#${entry.pr_number}`),
     filterChip("github_user", entry.github_user, "c-user"),
     h("span", { class: "cell c-logger", text: entry.logger_name ?? "" }),
     h(
@@ -133,6 +146,19 @@ function detailValue(field: (typeof DETAIL_FIELDS)[number], value: unknown): HTM
         text: "filter",
         attrs: { type: "button", "aria-label": `Filter by ${FIELD_LABELS[field] ?? field} ${text}` },
         data: { filterField: field, filterValue: text },
+      }),
+    );
+  if ((field === "hook_id" || field === "pr_number") && value !== null && value !== undefined)
+    dd.appendChild(
+      h("button", {
+        class: "link-button",
+        text: field === "hook_id" ? "flow" : "hooks",
+        attrs: {
+          type: "button",
+          "aria-label":
+            field === "hook_id" ? `Open the flow of hook ${text}` : `List the hooks of PR #${text}`,
+        },
+        data: { flowKind: field === "hook_id" ? "hook" : "pr", flowValue: text },
       }),
     );
   return dd;

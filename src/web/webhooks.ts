@@ -113,12 +113,87 @@ function sizeOf(delivery: Delivery): number {
     : new TextEncoder().encode(delivery.body).length;
 }
 
+/**
+ * What the page shows of one delivery: facts, headers and body (as the server masked them), and for a
+ * GitHub delivery a button to the log of its processing (its X-GitHub-Delivery is the processor's hook id).
+ */
+export function buildDeliveryDetail(delivery: Delivery, onHook?: (hookId: string) => void): HTMLElement[] {
+  const facts = h("dl", { class: "fields" });
+  const fact = (label: string, value: string) =>
+    facts.append(
+      h("div", { class: "field-item" }, h("dt", { text: label }), h("dd", { text: value || "—" })),
+    );
+  fact("delivery", delivery.id);
+  fact("bucket", `${delivery.bucket_name} (${delivery.bucket_id})`);
+  fact("input", delivery.input_name ? `${delivery.input_name} (${delivery.input_id})` : delivery.input_id);
+  fact("method", delivery.method);
+  fact("received", delivery.received_at);
+  fact("source", delivery.source_ip);
+  fact("query", delivery.query);
+  if (delivery.replay_of !== undefined) fact("replay of", delivery.replay_of);
+  const rows = Object.entries(delivery.headers).map(([name, values]) =>
+    h(
+      "tr",
+      {},
+      h("th", { text: name, attrs: { scope: "row" } }),
+      h("td", { text: Array.isArray(values) ? values.join(", ") : String(values) }),
+    ),
+  );
+  const body = showBody(delivery);
+  if (delivery.body_truncated === true)
+    body.note = [
+      `the server sent a preview: ${typeof delivery.body_bytes === "number" ? delivery.body_bytes.toLocaleString("en") : "more"} bytes were received`,
+      body.note,
+    ]
+      .filter(Boolean)
+      .join("; ");
+  const hookId = headerValue(delivery, "X-GitHub-Delivery");
+  let processing: HTMLElement | null = null;
+  if (hookId !== "" && onHook !== undefined) {
+    processing = h("button", {
+      class: "quiet hook-link",
+      text: `Its processing: log and flow of hook ${hookId}`,
+      attrs: { type: "button" },
+    });
+    processing.addEventListener("click", () => onHook(hookId));
+  }
+  return [
+    h("h3", { text: `${delivery.method} ${delivery.received_at}` }),
+    ...(processing === null ? [] : [h("div", { class: "flow-actions" }, processing)]),
+    facts,
+    h(
+      "table",
+      { class: "headers" },
+      h("caption", { text: "Headers" }),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { text: "Name", attrs: { scope: "col" } }),
+          h("th", { text: "Values", attrs: { scope: "col" } }),
+        ),
+      ),
+      h("tbody", {}, ...rows),
+    ),
+    h("h4", { text: "Body" }),
+    ...(body.note === "" ? [] : [h("p", { class: "muted", text: body.note })]),
+    h("pre", { class: "body", text: body.text, attrs: { tabindex: "0", "aria-label": "Delivery body" } }),
+  ];
+}
+
 export interface WebhooksView {
   show(): void;
   hide(): void;
 }
 
-export function createWebhooksView(api: Api): WebhooksView {
+export interface WebhooksViewOptions {
+  /** Opens the log and flow of the processing of a GitHub delivery (its hook id). */
+  onHook(hookId: string): void;
+}
+
+export function createWebhooksView(api: Api, options: WebhooksViewOptions): WebhooksView {
   const bucketSelect = byId("bucket", HTMLSelectElement);
   const refreshButton = byId("deliveries-refresh", HTMLButtonElement);
   const auto = byId("deliveries-auto", HTMLInputElement);
@@ -151,63 +226,16 @@ export function createWebhooksView(api: Api): WebhooksView {
       detail.appendChild(h("p", { class: "muted", text: "Select a delivery to see its headers and body." }));
       return;
     }
-    const facts = h("dl", { class: "fields" });
-    const fact = (label: string, value: string) =>
-      facts.append(
-        h("div", { class: "field-item" }, h("dt", { text: label }), h("dd", { text: value || "—" })),
-      );
-    fact("delivery", delivery.id);
-    fact("bucket", `${delivery.bucket_name} (${delivery.bucket_id})`);
-    fact("input", delivery.input_name ? `${delivery.input_name} (${delivery.input_id})` : delivery.input_id);
-    fact("method", delivery.method);
-    fact("received", delivery.received_at);
-    fact("source", delivery.source_ip);
-    fact("query", delivery.query);
-    if (delivery.replay_of !== undefined) fact("replay of", delivery.replay_of);
-    const rows = Object.entries(delivery.headers).map(([name, values]) =>
-      h(
-        "tr",
-        {},
-        h("th", { text: name, attrs: { scope: "row" } }),
-        h("td", { text: Array.isArray(values) ? values.join(", ") : String(values) }),
-      ),
-    );
-    const body = showBody(delivery);
-    if (delivery.body_truncated === true)
-      body.note = [
-        `the server sent a preview: ${typeof delivery.body_bytes === "number" ? delivery.body_bytes.toLocaleString("en") : "more"} bytes were received`,
-        body.note,
-      ]
-        .filter(Boolean)
-        .join("; ");
+    const [heading, ...rest] = buildDeliveryDetail(delivery, options.onHook);
     detail.append(
-      h("h3", { text: `${delivery.method} ${delivery.received_at}` }),
+      ...(heading === undefined ? [] : [heading]),
       h(
         "p",
         { class: "replay" },
         h("button", { text: "Replay", attrs: { type: "button", id: "delivery-replay" } }),
         h("span", { class: "muted", text: " re-sends it to the bucket's subscribers, marked as a replay" }),
       ),
-      facts,
-      h(
-        "table",
-        { class: "headers" },
-        h("caption", { text: "Headers" }),
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            h("th", { text: "Name", attrs: { scope: "col" } }),
-            h("th", { text: "Values", attrs: { scope: "col" } }),
-          ),
-        ),
-        h("tbody", {}, ...rows),
-      ),
-      h("h4", { text: "Body" }),
-      ...(body.note === "" ? [] : [h("p", { class: "muted", text: body.note })]),
-      h("pre", { class: "body", text: body.text, attrs: { tabindex: "0", "aria-label": "Delivery body" } }),
+      ...rest,
     );
   };
 

@@ -3,7 +3,7 @@
  * its text copy (with its continuation lines) and then its JSON copy, summaries where they stand in the JSON
  * file, and the text-only logger's records at their time.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface ProcessorWrite {
@@ -62,3 +62,12 @@ const defaultNames = {
   json: "webhooks_2026-12-02.json",
   textOnly: "logs_server.log" as string | null,
 };
+
+/** The log files of fixture directories, by name, for `startTestServer({ files })` (README.md left out). */
+export function fixtureFiles(...dirs: string[]): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const dir of dirs)
+    for (const name of readdirSync(dir))
+      if (name !== "README.md") files[name] = readFileSync(join(dir, name), "utf8");
+  return files;
+}

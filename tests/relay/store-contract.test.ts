@@ -267,6 +267,9 @@ function contract(name: string, open: () => Promise<Backend>) {
         expect(again.map((r) => r.duplicate)).toEqual([true, false]);
         expect(text(await store.listDeliveries(a.id, null, 10))).toEqual(["1", "4", "5", "7"]);
         expect((await store.listDeliveries(a.id, null, 1))[0]?.githubDelivery).toBe("guid");
+        expect(text([(await store.deliveryByGithubId(a.id, "other")) as StoredDelivery])).toEqual(["7"]);
+        expect((await store.deliveryByGithubId(b.id, "guid"))?.bucketId).toBe(b.id);
+        expect(await store.deliveryByGithubId(a.id, "never")).toBeNull();
       });
     });
 

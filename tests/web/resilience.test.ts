@@ -98,12 +98,13 @@ describe.skipIf(!requireChromium())("log page resilience", () => {
   test(
     "Load older pages back through history and meets the backfill without repeating an entry",
     async () => {
-      // Lines in the file before start-up are history only; lines appended after are also in the journal.
-      await using server = await startTestServer({ files: { "app.log": timedLines(0, 800) } });
-      append(server, "app.log", timedLines(800, 810));
+      // Lines in the file before start-up are not in the journal; lines appended after are. The page opens
+      // on the newest 500 of both (the backfill reaches into the file), and pages back through the rest.
+      await using server = await startTestServer({ files: { "app.log": timedLines(0, 1300) } });
+      append(server, "app.log", timedLines(1300, 1310));
       await waitForEntriesSeen(server.httpUrl, 10);
       await using tab = await openPage(chromium.browser, server.httpUrl("/logs"));
-      await waitForCount(tab.page, 10);
+      await waitForCount(tab.page, 500);
       await waitForState(tab.page, "live");
       const requests: string[] = [];
       tab.page.on("request", (request) => {
@@ -111,25 +112,25 @@ describe.skipIf(!requireChromium())("log page resilience", () => {
       });
 
       await tab.page.click("#load-older");
-      // The first page ends at the oldest shown entry (msg 800), which it repeats: 499 are new.
-      await waitForCount(tab.page, 509);
+      // The first page ends at the oldest shown entry (msg 810), which it repeats: 499 are new.
+      await waitForCount(tab.page, 999);
       // Scrolling up to the oldest shown entry loads the next page by itself.
       await tab.page.mouse.move(700, 600);
-      for (let i = 0; i < 30 && !(await countText(tab.page)).startsWith("810 "); i++) {
+      for (let i = 0; i < 30 && !(await countText(tab.page)).startsWith("1,310 "); i++) {
         await tab.page.mouse.wheel(0, -5_000);
         await tab.page.waitForTimeout(50);
       }
-      await waitForCount(tab.page, 810);
+      await waitForCount(tab.page, 1310);
       await tab.page.waitForFunction(
         () => document.getElementById("load-older")?.textContent === "No older entries",
       );
       expect(requests[0]).toBe(
-        `?end_time=${encodeURIComponent("2026-11-23T10:00:08.000000+00:00")}&limit=500`,
+        `?end_time=${encodeURIComponent("2026-11-23T10:00:08.100000+00:00")}&limit=500`,
       );
       expect(requests[1]).toMatch(/&cursor=/);
 
       await tab.page.click("#jump");
-      expect((await shownMessages(tab.page)).at(-1)).toBe("msg 809");
+      expect((await shownMessages(tab.page)).at(-1)).toBe("msg 1309");
       await tab.page.focus("#log-viewport");
       await tab.page.keyboard.press("Home");
       await tab.page.waitForFunction(
