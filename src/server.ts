@@ -13,6 +13,7 @@ import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
 import { createLogPipeline } from "./logs/pipeline.ts";
 import type { LogStreamStats } from "./logs/socket.ts";
+import { createOperationsRoutes } from "./ops/routes.ts";
 import { openRedisStore } from "./relay/redis-store.ts";
 import { createRelay } from "./relay/relay.ts";
 import { openSqliteStore } from "./relay/sqlite-store.ts";
@@ -52,6 +53,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config, log: LogFn = consoleLog): Promise<RunningServer> {
   let shuttingDown = false;
+  let logsRunning = false;
   const startedAt = Date.now();
   const unlockDataDir = lockDataDir(config.dataDir);
 
@@ -151,6 +153,14 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     redactSecrets: config.redactSecrets,
     history: { index: historyIndex, budgetMs: config.historyBudgetMs },
     authFailuresPerMinute: config.relay.authFailuresPerMinute,
+    operations: createOperationsRoutes({
+      readiness: {
+        isShuttingDown: () => shuttingDown,
+        logsRunning: () => logsRunning,
+        pingStore: () => relayStore.externalChanges(),
+        ...(cluster === null ? {} : { redisUp: () => cluster.redis.isUp() }),
+      },
+    }),
     ...(cluster === null
       ? {}
       : {
@@ -170,6 +180,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     websocket: transport.websocket,
   });
   await logs.start();
+  logsRunning = true;
   // Index the existing history in the background; queries wait for it only up to their time budget.
   void historyIndex.refresh();
 
@@ -185,6 +196,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
       shutdownPromise ??= (async () => {
         // From here on /health answers 503 and new upgrades are refused.
         shuttingDown = true;
+        logsRunning = false;
         logs.stop();
         // Bun runs each close handler as soon as the close frame is queued; the TCP connections then
         // finish the closing handshake. Wait for that (bounded), then cut whatever is left.
