@@ -45,6 +45,7 @@ export const configSchema = z
     HISTORY_CACHE_CHUNKS: integer(32, 1, 100_000),
     LOGS_TOKEN: z.string().min(16, "at least 16 characters").max(512).optional(),
     LOG_FORMAT: z.enum(["text", "json"]).default("text"),
+    METRICS_TOKEN: z.string().min(16, "at least 16 characters").max(512).optional(),
     PUBLIC_URL: z
       .url({ protocol: /^https?$/ })
       .transform((url) => url.replace(/\/+$/, ""))
@@ -115,6 +116,8 @@ export const configSchema = z
       historyBudgetMs: env.HISTORY_BUDGET_MS,
       historyCacheChunks: env.HISTORY_CACHE_CHUNKS,
       logFormat: env.LOG_FORMAT,
+      /** Bearer token for /metrics; null: loopback clients only. */
+      metricsToken: env.METRICS_TOKEN ?? null,
       relay: {
         /** null: `http://localhost:<bound port>`. */
         publicUrl: env.PUBLIC_URL ?? (env.PORT === 0 ? null : `http://localhost:${env.PORT}`),

@@ -4,6 +4,7 @@
  * with port 0 and a temporary directory.
  */
 import type { Server } from "bun";
+import packageJson from "../package.json" with { type: "json" };
 import { createApp } from "./app.ts";
 import type { ClusterContext } from "./cluster/context.ts";
 import { connectRedis, redactRedisUrl, redisExposureWarning } from "./cluster/redis.ts";
@@ -13,6 +14,7 @@ import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
 import { createLogPipeline } from "./logs/pipeline.ts";
 import type { LogStreamStats } from "./logs/socket.ts";
+import { type AuthFailureCounts, createMetrics } from "./ops/metrics.ts";
 import { createOperationsRoutes } from "./ops/routes.ts";
 import { openRedisStore } from "./relay/redis-store.ts";
 import { createRelay } from "./relay/relay.ts";
@@ -130,6 +132,8 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     ...(redisStore === null ? {} : { sharedStream: redisStore }),
     log,
   });
+  // Failed authentications per endpoint, for /metrics.
+  const authFailures: AuthFailureCounts = new Map();
   if ((await relayStore.countAdminTokens()) === 0)
     log("info", "no admin token yet: create the first one with `bun run cli token create --admin`");
   const app = createApp({
@@ -159,6 +163,19 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         logsRunning: () => logsRunning,
         pingStore: () => relayStore.externalChanges(),
         ...(cluster === null ? {} : { redisUp: () => cluster.redis.isUp() }),
+      },
+      metrics: {
+        metrics: createMetrics({
+          version: packageJson.version,
+          openByEndpoint: transport.openByEndpoint,
+          logs: { hub, follower, journal, stats: logStreamStats },
+          relay,
+          authFailures,
+          ...(cluster === null ? {} : { cluster: () => logs.stats() }),
+        }),
+        token: config.metricsToken,
+        authFailuresPerMinute: config.relay.authFailuresPerMinute,
+        authFailures,
       },
     }),
     ...(cluster === null

@@ -22,7 +22,7 @@ export type Credential = "open" | "bearer" | "query" | "cookie";
 
 export type AccessResult = { ok: true; via: Credential } | { ok: false; status: 401 | 403; error: string };
 
-function sameSecret(given: string, expected: string): boolean {
+export function sameSecret(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   // Compare equal-length buffers only; the length check leaks nothing useful about a random token.

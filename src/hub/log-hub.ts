@@ -39,6 +39,10 @@ export interface LogHubStats {
   entriesSeen: number;
   entriesPublished: number;
   lagEvents: number;
+  /** Messages the live topics carried, counted once per subscribed socket. */
+  messagesSent: number;
+  /** Their payloads' length in UTF-16 units (bytes for ASCII JSON), counted once per subscribed socket. */
+  charsSent: number;
 }
 
 export interface LogHub {
@@ -78,6 +82,8 @@ export function createLogHub({
   let entriesPublished = 0;
   let entriesSinceLagCheck = 0;
   let lagEvents = 0;
+  let messagesSent = 0;
+  let charsSent = 0;
   let lagCheckTimer: ReturnType<typeof setTimeout> | null = null;
 
   const removeMember = (topic: string, member: LiveMember) => {
@@ -134,6 +140,8 @@ export function createLogHub({
           payload = redact ? redactSecrets(json) : json;
         }
         publish(state.topic, payload);
+        messagesSent += state.members.size;
+        charsSent += payload.length * state.members.size;
         state.touched = true;
         delivered = true;
       });
@@ -156,7 +164,15 @@ export function createLogHub({
     stats() {
       let subscribers = 0;
       for (const state of topics.values()) subscribers += state.members.size;
-      return { topics: topics.size, subscribers, entriesSeen, entriesPublished, lagEvents };
+      return {
+        topics: topics.size,
+        subscribers,
+        entriesSeen,
+        entriesPublished,
+        lagEvents,
+        messagesSent,
+        charsSent,
+      };
     },
   };
 }

@@ -29,6 +29,9 @@ export interface FanoutOptions {
 export interface FanoutStats {
   live: number;
   lagEvents: number;
+  /** Messages published, counted once per subscribed socket, and their bytes. */
+  messagesSent: number;
+  bytesSent: number;
 }
 
 export interface Fanout {
@@ -49,6 +52,8 @@ export function createFanout(options: FanoutOptions): Fanout {
   let published = options.startId;
   let bytesSinceCheck = 0;
   let lagEvents = 0;
+  let messagesSent = 0;
+  let bytesSent = 0;
 
   const checkLag = () => {
     bytesSinceCheck = 0;
@@ -65,19 +70,25 @@ export function createFanout(options: FanoutOptions): Fanout {
     published: () => published,
     publish(id, topics, message) {
       let payload: string | null = null;
+      let sockets = 0;
       for (const topic of topics) {
-        if (options.subscriberCount(topic) === 0) continue;
+        const subscribers = options.subscriberCount(topic);
+        if (subscribers === 0) continue;
         payload ??= message();
         options.publish(topic, payload);
+        sockets += subscribers;
       }
       published = Math.max(published, id);
       if (payload === null) return;
-      bytesSinceCheck += Buffer.byteLength(payload);
+      const bytes = Buffer.byteLength(payload);
+      messagesSent += sockets;
+      bytesSent += bytes * sockets;
+      bytesSinceCheck += bytes;
       if (bytesSinceCheck >= options.lagBytes) checkLag();
     },
     join: (member) => void members.add(member),
     leave: (member) => void members.delete(member),
     checkLag,
-    stats: () => ({ live: members.size, lagEvents }),
+    stats: () => ({ live: members.size, lagEvents, messagesSent, bytesSent }),
   };
 }
