@@ -4,6 +4,7 @@
  */
 import { resolve } from "node:path";
 import { z } from "zod";
+import { LOG_LEVELS } from "./ops/log-line.ts";
 
 const boolean = (fallback: boolean) =>
   z
@@ -45,6 +46,7 @@ export const configSchema = z
     HISTORY_CACHE_CHUNKS: integer(32, 1, 100_000),
     LOGS_TOKEN: z.string().min(16, "at least 16 characters").max(512).optional(),
     LOG_FORMAT: z.enum(["text", "json"]).default("text"),
+    LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
     METRICS_TOKEN: z.string().min(16, "at least 16 characters").max(512).optional(),
     PUBLIC_URL: z
       .url({ protocol: /^https?$/ })
@@ -116,6 +118,8 @@ export const configSchema = z
       historyBudgetMs: env.HISTORY_BUDGET_MS,
       historyCacheChunks: env.HISTORY_CACHE_CHUNKS,
       logFormat: env.LOG_FORMAT,
+      /** The least severe of the server's own lines that is written. */
+      logLevel: env.LOG_LEVEL,
       /** Bearer token for /metrics; null: loopback clients only. */
       metricsToken: env.METRICS_TOKEN ?? null,
       relay: {

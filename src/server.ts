@@ -14,6 +14,7 @@ import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
 import { createLogPipeline } from "./logs/pipeline.ts";
 import type { LogStreamStats } from "./logs/socket.ts";
+import { formatLogLine, isLogged, type LogLevel } from "./ops/log-line.ts";
 import { type AuthFailureCounts, createMetrics } from "./ops/metrics.ts";
 import { createOperationsRoutes } from "./ops/routes.ts";
 import { openRedisStore } from "./relay/redis-store.ts";
@@ -29,16 +30,16 @@ const CATCH_UP_HIGH_WATER_BYTES = 256 * 1024;
 /** Cluster mode: a log cursor ahead of this instance's journal mirror is waited for this long. */
 const CURSOR_AHEAD_WAIT_MS = 5_000;
 
-export type LogFn = (level: "info" | "warn" | "error", message: string) => void;
+export type LogFn = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
 
-/** The server's own log: `text` lines for people, `json` lines for log shippers. Warnings and errors go to stderr. */
-export function createConsoleLog(format: "text" | "json"): LogFn {
-  return (level, message) => {
-    const time = new Date().toISOString();
-    const line =
-      format === "json"
-        ? JSON.stringify({ time, level, message })
-        : `${time} ${level.toUpperCase()} ${message}`;
+/**
+ * The server's own log: `text` lines for people, `json` lines for log shippers (see log-line.ts); lines below
+ * `threshold` (LOG_LEVEL) are dropped. Warnings and errors go to stderr.
+ */
+export function createConsoleLog(format: "text" | "json", threshold: LogLevel = "info"): LogFn {
+  return (level, message, fields) => {
+    if (!isLogged(threshold, level)) return;
+    const line = formatLogLine(format, new Date().toISOString(), level, message, fields);
     if (level === "info") console.log(line);
     else console.error(line);
   };
@@ -177,6 +178,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         authFailuresPerMinute: config.relay.authFailuresPerMinute,
         authFailures,
       },
+      accessLog: log,
     }),
     ...(cluster === null
       ? {}

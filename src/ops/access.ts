@@ -11,8 +11,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { SESSION_COOKIE } from "../http/logs-access.ts";
 import type { AppEnv } from "../http/upgrade.ts";
-import { clientAddress, isUpgradeRequest } from "../http/upgrade.ts";
-import { parseAuthorization } from "../relay/tokens.ts";
+import { clientAddress } from "../http/upgrade.ts";
+import { looksLikeTokenKey, parseAuthorization } from "../relay/tokens.ts";
 import type { AuthFailureCounts } from "./metrics.ts";
 
 /** Fields of an access line; `undefined` ones are left out. */
@@ -22,9 +22,6 @@ export type AccessLog = (level: "info" | "warn", message: string, fields: Access
 
 /** Statuses that mean the client could not show valid credentials (or was rate-limited for failing to). */
 const AUTH_FAILURE_STATUSES = new Set([401, 403, 429]);
-
-/** Relay token keys are UUIDs; anything else a client sent in their place is not repeated into the log. */
-const TOKEN_KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Most query parameters repeated in one access line, and most characters of each value. */
 const MAX_LOGGED_PARAMS = 16;
@@ -49,7 +46,7 @@ export function identityOf(
     const credentials = parseAuthorization(headers.authorization);
     if (credentials === null)
       return { credential: headers.authorization === undefined ? "none" : "malformed" };
-    return { credential: "token", key: TOKEN_KEY.test(credentials.key) ? credentials.key : "malformed" };
+    return { credential: "token", key: looksLikeTokenKey(credentials.key) ? credentials.key : "malformed" };
   }
   // The relay socket authenticates in-band, after the upgrade: the relay logs its key then.
   if (endpoint === "/v1/socket") return {};
@@ -93,17 +90,19 @@ export function createAccessMiddleware(deps: {
   return async (c, next) => {
     const endpoint = auditedEndpoint(c.req.method, c.req.path);
     if (endpoint === null) return next();
+    // Read before the route runs: once a socket was handed over, Bun no longer knows the request's address.
+    const record = deps.log === undefined ? null : recordOf(c, endpoint);
     await next();
     const status = c.res.status;
     if (AUTH_FAILURE_STATUSES.has(status))
       deps.authFailures.set(endpoint, (deps.authFailures.get(endpoint) ?? 0) + 1);
-    if (deps.log === undefined) return;
-    const upgrade = isUpgradeRequest(c.req.raw);
+    if (deps.log === undefined || record === null) return;
+    const upgrade = endpoint === "/logs/ws" || endpoint === "/v1/socket";
     // A handed-over upgrade answers with an empty 200 that Bun never sends (it answers 101 itself).
     const accepted = upgrade ? status === 200 : status < 400;
     const what = upgrade ? "websocket upgrade" : "api call";
     deps.log(accepted ? "info" : "warn", `${what} ${accepted ? "accepted" : "refused"}`, {
-      ...recordOf(c, endpoint),
+      ...record,
       status: upgrade && accepted ? 101 : status,
     });
   };

@@ -26,7 +26,7 @@ import {
   type Token,
 } from "./store.ts";
 import { type DeliveryStream, followDeliveryStream } from "./stream-follower.ts";
-import { type Credentials, secretMatches } from "./tokens.ts";
+import { type Credentials, looksLikeTokenKey, secretMatches } from "./tokens.ts";
 import { type CommitDurations, createDeliveryWriter } from "./writer.ts";
 
 /**
@@ -312,7 +312,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     async authenticate(address: string, key: string, secret: string): Promise<AuthResult> {
       const token = await authenticate(address, { key, secret });
       // The access record of a relay socket: its token is known only now, after the upgrade.
-      const access = { address, endpoint: "/v1/socket", key };
+      const access = { address, endpoint: "/v1/socket", key: looksLikeTokenKey(key) ? key : "malformed" };
       if (token === "rate_limited" || token === null) {
         socketAuthFailures++;
         log("warn", "relay socket refused", { ...access, reason: token ?? "invalid" });
