@@ -4,6 +4,7 @@
  * with port 0 and a temporary directory.
  */
 import type { Server } from "bun";
+import type { Hono } from "hono";
 import packageJson from "../package.json" with { type: "json" };
 import { createApp } from "./app.ts";
 import type { ClusterContext } from "./cluster/context.ts";
@@ -12,6 +13,7 @@ import type { Config } from "./config.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
 import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
+import type { AppEnv } from "./http/upgrade.ts";
 import { createLogPipeline } from "./logs/pipeline.ts";
 import type { LogStreamStats } from "./logs/socket.ts";
 import { formatLogLine, isLogged, type LogLevel } from "./ops/log-line.ts";
@@ -49,6 +51,8 @@ export const consoleLog: LogFn = createConsoleLog("text");
 
 export interface RunningServer {
   server: Server<SocketData>;
+  /** The routes it serves (for the API reference's tests). */
+  app: Hono<AppEnv>;
   url: URL;
   /** Stops accepting, closes every socket with 1001 `Server shutdown`, waits up to the grace period. */
   shutdown(): Promise<void>;
@@ -179,6 +183,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         authFailures,
       },
       accessLog: log,
+      version: packageJson.version,
     }),
     ...(cluster === null
       ? {}
@@ -210,6 +215,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
 
   return {
     server,
+    app,
     url,
     shutdown() {
       shutdownPromise ??= (async () => {

@@ -19,7 +19,7 @@ export const MAX_DELIVERIES = 200;
 /** Body bytes returned per delivery; longer bodies are cut and marked `body_truncated`. */
 export const BODY_PREVIEW_BYTES = 256 * 1024;
 
-const querySchema = z.strictObject({
+export const deliveriesQuerySchema = z.strictObject({
   bucket: z.string().max(200).optional(),
   limit: z
     .string()
@@ -60,7 +60,7 @@ export function createDeliveriesRoutes(deps: DeliveriesRouteDeps): Hono<AppEnv> 
   const routes = new Hono<AppEnv>();
   routes.get(
     "/logs/api/deliveries",
-    zValidator("query", querySchema, (result, c) => {
+    zValidator("query", deliveriesQuerySchema, (result, c) => {
       if (result.success) return;
       const { field, message } = deps.describeIssue(result.error);
       return c.json(errorBody(message, { field }), 400);

@@ -1,10 +1,12 @@
 /**
- * What operators use, in one router that createApp mounts first: the access record, probes and metrics.
+ * What operators use, in one router that createApp mounts first: the access record, probes, metrics and the
+ * API reference.
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../http/upgrade.ts";
 import { type AccessLog, createAccessMiddleware } from "./access.ts";
 import { createMetricsRoute, type MetricsRouteDeps } from "./metrics-route.ts";
+import { createOpenApiRoute } from "./openapi.ts";
 import { createProbeRoutes, type ReadinessSources } from "./probes.ts";
 
 export interface OperationsDeps {
@@ -12,6 +14,8 @@ export interface OperationsDeps {
   metrics: MetricsRouteDeps;
   /** Where access lines go; none: only the authentication failures are counted. */
   accessLog?: AccessLog;
+  /** The version the API reference names. */
+  version: string;
 }
 
 export function createOperationsRoutes(deps: OperationsDeps): Hono<AppEnv> {
@@ -26,5 +30,6 @@ export function createOperationsRoutes(deps: OperationsDeps): Hono<AppEnv> {
   );
   routes.route("/", createProbeRoutes(deps.readiness));
   routes.route("/", createMetricsRoute(deps.metrics));
+  routes.route("/", createOpenApiRoute(deps.version));
   return routes;
 }
