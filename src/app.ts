@@ -61,6 +61,8 @@ export interface AppDeps {
   history: { index: HistoryIndex; budgetMs: number };
   /** Cluster mode's state for `/health`; absent in the embedded mode. */
   cluster?: () => ClusterHealth;
+  /** Probes, metrics and the API reference (src/ops), mounted first; absent in apps built without them. */
+  operations?: Hono<AppEnv>;
 }
 
 /** Whether this instance can reach the shared Redis, and whatever the shared parts report. */
@@ -92,6 +94,7 @@ export function describeQueryIssue(error: { issues: readonly z.core.$ZodIssue[] 
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  if (deps.operations !== undefined) app.route("/", deps.operations);
 
   app.get("/health", (c) => {
     const shuttingDown = deps.lifecycle.isShuttingDown();

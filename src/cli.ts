@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { connectRedis, type Redis, RedisUnavailableError, redactRedisUrl } from "./cluster/redis.ts";
 import { type Config, loadConfig } from "./config.ts";
+import { runHealthcheck } from "./ops/healthcheck.ts";
 import { configureInput, issueToken } from "./relay/manage.ts";
 import { openRedisStore } from "./relay/redis-store.ts";
 import { bucketNameSchema, describeIssue, githubSecretSchema, inputResponseSchema } from "./relay/schemas.ts";
@@ -28,6 +29,7 @@ const USAGE = `usage: bun run cli <command> [options]
   token create [--buckets a,b] [--admin] [--description TEXT] [--json]
   token list [--json]
   token revoke KEY
+  healthcheck [--live]       (exit 0 when the server's /readyz, or /livez, answers 200)
 
 Environment: DATA_DIR (database), REDIS_URL and REDIS_KEY_PREFIX (the shared store instead),
 PUBLIC_URL or PORT (for input URLs).`;
@@ -217,6 +219,8 @@ if (!loaded.ok) {
   process.exit(2);
 }
 const config = loaded.config;
+// Talks to the running server over HTTP, not to the store.
+if (process.argv[2] === "healthcheck") process.exit(await runHealthcheck(config, process.argv.slice(3)));
 const base = config.relay.publicUrl ?? `http://localhost:${config.port}`;
 
 /** The store the servers with this configuration use, and how to let go of it. */

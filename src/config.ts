@@ -5,6 +5,7 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { z } from "zod";
+import { LOG_LEVELS } from "./ops/log-line.ts";
 
 const boolean = (fallback: boolean) =>
   z
@@ -68,6 +69,8 @@ export const configSchema = z
     LOGS_TOKEN: z.string().min(16, "at least 16 characters").max(512).optional(),
     ALLOWED_HOSTS: hostNames.optional(),
     LOG_FORMAT: z.enum(["text", "json"]).default("text"),
+    LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+    METRICS_TOKEN: z.string().min(16, "at least 16 characters").max(512).optional(),
     PUBLIC_URL: z
       .url({ protocol: /^https?$/ })
       .transform((url) => url.replace(/\/+$/, ""))
@@ -149,6 +152,10 @@ export const configSchema = z
       historyBudgetMs: env.HISTORY_BUDGET_MS,
       historyCacheChunks: env.HISTORY_CACHE_CHUNKS,
       logFormat: env.LOG_FORMAT,
+      /** The least severe of the server's own lines that is written. */
+      logLevel: env.LOG_LEVEL,
+      /** Bearer token for /metrics; null: loopback clients only. */
+      metricsToken: env.METRICS_TOKEN ?? null,
       relay: {
         /** null: `http://localhost:<bound port>`. */
         publicUrl: env.PUBLIC_URL ?? (env.PORT === 0 ? null : `http://localhost:${env.PORT}`),

@@ -30,7 +30,7 @@ try {
   process.exit(2);
 }
 
-const consoleLog = createConsoleLog(config.logFormat);
+const consoleLog = createConsoleLog(config.logFormat, config.logLevel);
 const running = await startServer(config, consoleLog).catch((error: unknown) => {
   // A shared Redis that cannot be reached at start is an operator's problem to see at once, not a stack trace.
   consoleLog("error", `could not start: ${error instanceof Error ? error.message : String(error)}`);

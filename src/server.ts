@@ -4,6 +4,8 @@
  * with port 0 and a temporary directory.
  */
 import type { Server } from "bun";
+import type { Hono } from "hono";
+import packageJson from "../package.json" with { type: "json" };
 import { createApp } from "./app.ts";
 import type { ClusterContext } from "./cluster/context.ts";
 import { connectRedis, redactRedisUrl, redisExposureWarning } from "./cluster/redis.ts";
@@ -12,8 +14,12 @@ import { lockDataDir } from "./data-dir-lock.ts";
 import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
 import { weakTokenReason } from "./http/token-strength.ts";
+import type { AppEnv } from "./http/upgrade.ts";
 import { createLogPipeline } from "./logs/pipeline.ts";
 import type { LogStreamStats } from "./logs/socket.ts";
+import { formatLogLine, isLogged, type LogLevel } from "./ops/log-line.ts";
+import { type AuthFailureCounts, createMetrics } from "./ops/metrics.ts";
+import { createOperationsRoutes } from "./ops/routes.ts";
 import { openRedisStore } from "./relay/redis-store.ts";
 import { createRelay } from "./relay/relay.ts";
 import { openSqliteStore } from "./relay/sqlite-store.ts";
@@ -28,16 +34,16 @@ const CATCH_UP_HIGH_WATER_BYTES = 256 * 1024;
 /** Cluster mode: a log cursor ahead of this instance's journal mirror is waited for this long. */
 const CURSOR_AHEAD_WAIT_MS = 5_000;
 
-export type LogFn = (level: "info" | "warn" | "error", message: string) => void;
+export type LogFn = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
 
-/** The server's own log: `text` lines for people, `json` lines for log shippers. Warnings and errors go to stderr. */
-export function createConsoleLog(format: "text" | "json"): LogFn {
-  return (level, message) => {
-    const time = new Date().toISOString();
-    const line =
-      format === "json"
-        ? JSON.stringify({ time, level, message })
-        : `${time} ${level.toUpperCase()} ${message}`;
+/**
+ * The server's own log: `text` lines for people, `json` lines for log shippers (see log-line.ts); lines below
+ * `threshold` (LOG_LEVEL) are dropped. Warnings and errors go to stderr.
+ */
+export function createConsoleLog(format: "text" | "json", threshold: LogLevel = "info"): LogFn {
+  return (level, message, fields) => {
+    if (!isLogged(threshold, level)) return;
+    const line = formatLogLine(format, new Date().toISOString(), level, message, fields);
     if (level === "info") console.log(line);
     else console.error(line);
   };
@@ -47,6 +53,8 @@ export const consoleLog: LogFn = createConsoleLog("text");
 
 export interface RunningServer {
   server: Server<SocketData>;
+  /** The routes it serves (for the API reference's tests). */
+  app: Hono<AppEnv>;
   url: URL;
   /** Stops accepting, closes every socket with 1001 `Server shutdown`, waits up to the grace period. */
   shutdown(): Promise<void>;
@@ -54,6 +62,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config, log: LogFn = consoleLog): Promise<RunningServer> {
   let shuttingDown = false;
+  let logsRunning = false;
   const startedAt = Date.now();
   const unlockDataDir = lockDataDir(config.dataDir);
 
@@ -135,6 +144,8 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     ...(redisStore === null ? {} : { sharedStream: redisStore }),
     log,
   });
+  // Failed authentications per endpoint, for /metrics.
+  const authFailures: AuthFailureCounts = new Map();
   if ((await relayStore.countAdminTokens()) === 0)
     log("info", "no admin token yet: create the first one with `bun run cli token create --admin`");
   const app = createApp({
@@ -159,6 +170,29 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     allowedHosts: config.allowedHosts,
     mcpEnabled: config.mcpEnabled,
     history: { index: historyIndex, budgetMs: config.historyBudgetMs },
+    operations: createOperationsRoutes({
+      readiness: {
+        isShuttingDown: () => shuttingDown,
+        logsRunning: () => logsRunning,
+        pingStore: () => relayStore.externalChanges(),
+        ...(cluster === null ? {} : { redisUp: () => cluster.redis.isUp() }),
+      },
+      metrics: {
+        metrics: createMetrics({
+          version: packageJson.version,
+          openByEndpoint: transport.openByEndpoint,
+          logs: { hub, follower, journal, stats: logStreamStats },
+          relay,
+          authFailures,
+          ...(cluster === null ? {} : { cluster: () => logs.stats() }),
+        }),
+        token: config.metricsToken,
+        limiter: authLimiter,
+        authFailures,
+      },
+      accessLog: log,
+      version: packageJson.version,
+    }),
     ...(cluster === null
       ? {}
       : {
@@ -178,6 +212,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     websocket: transport.websocket,
   });
   await logs.start();
+  logsRunning = true;
   // Index the existing history in the background; queries wait for it only up to their time budget.
   void historyIndex.refresh();
 
@@ -188,11 +223,13 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
 
   return {
     server,
+    app,
     url,
     shutdown() {
       shutdownPromise ??= (async () => {
         // From here on /health answers 503 and new upgrades are refused.
         shuttingDown = true;
+        logsRunning = false;
         logs.stop();
         // Bun runs each close handler as soon as the close frame is queued; the TCP connections then
         // finish the closing handshake. Wait for that (bounded), then cut whatever is left.

@@ -19,7 +19,7 @@ test("package.json, the Containerfile and the running Bun agree on one pinned ve
 
 test("the container runs as a non-root user with a health check and a data volume", () => {
   expect(containerfile).toMatch(/^USER\s+(?!root\b)\w+/m);
-  expect(containerfile).toMatch(/^HEALTHCHECK\b[\s\S]*\/health/m);
+  expect(containerfile).toMatch(/^HEALTHCHECK\b.*\\\n\s*CMD \["bun", "src\/cli\.ts", "healthcheck"\]/m);
   expect(containerfile).toMatch(/^VOLUME\s+\["\/data"\]/m);
   expect(containerfile).toMatch(/DATA_DIR=\/data/);
 });

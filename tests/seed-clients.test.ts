@@ -7,27 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { append, textLine } from "./helpers/logs.ts";
 import { requireTool } from "./helpers/requirements.ts";
+import { NODE_SEED, runClient } from "./helpers/seed-clients.ts";
 import { startTestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/ws.ts";
 
 const repoRoot = join(import.meta.dir, "..");
-
-const NODE_SEED = `const WebSocket = require('ws');
-const ws = new WebSocket('ws://localhost:5000/logs/ws?pr_number=123');
-ws.on('open', function open() {
-console.log('Connected to log stream');
-});
-ws.on('message', function message(data) {
-const logEntry = JSON.parse(data);
-console.log(\`[\${logEntry.timestamp}] [\${logEntry.level}] \${logEntry.message}\`);
-});
-ws.on('error', function error(err) {
-console.error('WebSocket error:', err);
-});
-ws.on('close', function close(code, reason) {
-console.log(\`Connection closed: \${code} - \${reason}\`);
-});
-`;
 
 const PYTHON_SEED = `import asyncio
 import json
@@ -44,23 +28,6 @@ async def stream_logs():
             print("Connection closed")
 asyncio.run(stream_logs())
 `;
-
-/** Runs a client program, collecting its stdout; resolves the process handle and a live output reader. */
-function runClient(cmd: string[], cwd: string, env: Record<string, string> = {}) {
-  const child = Bun.spawn(cmd, { cwd, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
-  let output = "";
-  const pump = (async () => {
-    for await (const chunk of child.stdout) output += new TextDecoder().decode(chunk);
-  })();
-  return {
-    child,
-    output: () => output,
-    done: async () => {
-      await pump;
-      return await child.exited;
-    },
-  };
-}
 
 describe("seed clients", () => {
   test("the Node.js (ws) client receives its PR's entries and the shutdown close", async () => {

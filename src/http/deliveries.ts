@@ -20,7 +20,7 @@ export const MAX_DELIVERIES = 200;
 /** Body bytes returned per delivery; longer bodies are cut and marked `body_truncated`. */
 export const BODY_PREVIEW_BYTES = 256 * 1024;
 
-const querySchema = z.strictObject({
+export const deliveriesQuerySchema = z.strictObject({
   bucket: z.string().max(200).optional(),
   // The X-GitHub-Delivery of a delivery, which the processor logs as its hook_id.
   hook_id: z.string().min(1).max(200).optional(),
@@ -63,7 +63,7 @@ export function createDeliveriesRoutes(deps: DeliveriesRouteDeps): Hono<AppEnv> 
   const routes = new Hono<AppEnv>();
   routes.get(
     "/logs/api/deliveries",
-    zValidator("query", querySchema, (result, c) => {
+    zValidator("query", deliveriesQuerySchema, (result, c) => {
       if (result.success) return;
       const { field, message } = deps.describeIssue(result.error);
       return c.json(errorBody(message, { field }), 400);

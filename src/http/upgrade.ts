@@ -40,7 +40,7 @@ export function upgradeToSession(
       admission === "server_full" ? "Too many connections" : "Too many connections from this address";
     return c.json(errorBody(message), 503, { "Retry-After": "5" });
   }
-  const upgraded = c.env.upgrade(c.req.raw, { data: { ip, session: createSession() } });
+  const upgraded = c.env.upgrade(c.req.raw, { data: { ip, session: createSession(), endpoint: c.req.path } });
   if (!upgraded) {
     limiter.release(ip);
     return c.json(errorBody("WebSocket upgrade failed"), 400);

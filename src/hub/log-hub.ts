@@ -37,6 +37,10 @@ export interface LogHubStats {
   entriesSeen: number;
   entriesPublished: number;
   lagEvents: number;
+  /** Messages the live topics carried, counted once per subscribed socket. */
+  messagesSent: number;
+  /** Their payloads' length in UTF-16 units (bytes for ASCII JSON), counted once per subscribed socket. */
+  charsSent: number;
 }
 
 export interface LogHub {
@@ -75,6 +79,8 @@ export function createLogHub({
   const topicOf = new Map<LiveMember, string>();
   let entriesSeen = 0;
   let entriesPublished = 0;
+  let messagesSent = 0;
+  let charsSent = 0;
 
   const removeMember = (topic: string, member: LiveMember) => {
     const state = topics.get(topic);
@@ -124,6 +130,8 @@ export function createLogHub({
         payload ??= serializeEntry(entry, redact);
         publish(state.topic, payload);
         topicsReached++;
+        messagesSent += state.members.size;
+        charsSent += payload.length * state.members.size;
       });
       if (topicsReached === 0) return;
       entriesPublished++;
@@ -146,6 +154,8 @@ export function createLogHub({
         entriesSeen,
         entriesPublished,
         lagEvents: lag.stats().lagEvents,
+        messagesSent,
+        charsSent,
       };
     },
   };

@@ -107,8 +107,15 @@ export interface FollowerStats {
   linesTruncated: number;
   truncationsSeen: number;
   rotationsSeen: number;
+  /** Entries the files' lines made, per file format; `unparsed`: streamed raw (level UNKNOWN). */
+  entries: Record<LogFormat, EntryCounts>;
   /** Pairing of the processor's two copies of a record; null when turned off. */
   twins: TwinStats | null;
+}
+
+export interface EntryCounts {
+  read: number;
+  unparsed: number;
 }
 
 export interface LogFollower {
@@ -181,6 +188,10 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
   };
   const exact = options.exactPositions === true;
   const counters = { linesTruncated: 0, truncationsSeen: 0, rotationsSeen: 0 };
+  const entries: Record<LogFormat, EntryCounts> = {
+    text: { read: 0, unparsed: 0 },
+    json: { read: 0, unparsed: 0 },
+  };
   const twins: TwinWindow | null =
     options.pairTwins === false
       ? null
@@ -281,6 +292,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
 
   function follow(entry: LogFileEntry, offset: number): FollowedFile {
     const format = formatOfFile(entry.path);
+    const counts = entries[format];
     const pass =
       twins === null
         ? (logEntry: LogEntry) => options.emit(logEntry)
@@ -290,12 +302,12 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
               file: file.identity,
               position: exact ? position : file.stepStart,
             });
-    const emit = exact
-      ? (logEntry: LogEntry, position: number) => {
-          file.emitted = true;
-          pass(logEntry, position);
-        }
-      : pass;
+    const emit = (logEntry: LogEntry, position: number) => {
+      counts.read++;
+      if (logEntry.level === "UNKNOWN") counts.unparsed++;
+      if (exact) file.emitted = true;
+      pass(logEntry, position);
+    };
     const file: FollowedFile = {
       identity: entry.identity,
       path: entry.path,
@@ -712,6 +724,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
         directoryExists: dirExists,
         files: [...files.values()].map((f) => ({ path: f.path, offset: f.offset, format: f.format })),
         ...counters,
+        entries: { text: { ...entries.text }, json: { ...entries.json } },
         twins: twins?.stats() ?? null,
       };
     },

@@ -203,6 +203,7 @@ function createClusterPipeline(
           linesTruncated: 0,
           truncationsSeen: 0,
           rotationsSeen: 0,
+          entries: { text: { read: 0, unparsed: 0 }, json: { read: 0, unparsed: 0 } },
           twins: null,
         }
       );

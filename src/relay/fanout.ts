@@ -22,6 +22,9 @@ export interface FanoutOptions {
 export interface FanoutStats {
   live: number;
   lagEvents: number;
+  /** Messages published, counted once per subscribed socket, and their bytes. */
+  messagesSent: number;
+  bytesSent: number;
 }
 
 export interface Fanout {
@@ -44,27 +47,36 @@ export function createFanout(options: FanoutOptions): Fanout {
   let published = options.startId;
   const lag = createLagWatch({ lagBytes: options.lagBytes });
   const waiter = createPositionWaiter(() => published);
+  let messagesSent = 0;
+  let bytesSent = 0;
 
   return {
     published: () => published,
     publish(id, topics, message) {
       let payload: string | null = null;
-      let sent = 0;
+      let sockets = 0;
+      let reached = 0;
       for (const topic of topics) {
-        if (options.subscriberCount(topic) === 0) continue;
+        const subscribers = options.subscriberCount(topic);
+        if (subscribers === 0) continue;
         payload ??= message();
         options.publish(topic, payload);
-        sent++;
+        sockets += subscribers;
+        reached++;
       }
       published = Math.max(published, id);
       waiter.advance(published);
-      if (payload !== null) lag.published(Buffer.byteLength(payload) * sent);
+      if (payload === null) return;
+      const bytes = Buffer.byteLength(payload);
+      messagesSent += sockets;
+      bytesSent += bytes * sockets;
+      lag.published(bytes * reached);
     },
     join: (member) => lag.join(member),
     leave: (member) => lag.leave(member),
     checkLag: () => lag.check(),
     reached: (position, timeoutMs) => waiter.wait(position, timeoutMs),
-    stats: () => lag.stats(),
+    stats: () => ({ ...lag.stats(), messagesSent, bytesSent }),
     close: () => lag.close(),
   };
 }

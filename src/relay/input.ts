@@ -10,8 +10,29 @@ import { collectHeaders } from "./headers.ts";
 import type { Relay } from "./relay.ts";
 import { isRefusedResponseHeader } from "./schemas.ts";
 import { verifyGithubSignature } from "./signature.ts";
-import { StorageFullError } from "./store.ts";
+import { StorageFullError, StoreUnavailableError } from "./store.ts";
 import { WriterBusyError } from "./writer.ts";
+
+/** Why a delivery was refused, for the operator's counters; each answer below names its own. */
+export const WEBHOOK_REJECTIONS = [
+  "unknown_input",
+  "too_large",
+  "bad_signature",
+  "busy",
+  "storage_full",
+  "store_unavailable",
+] as const;
+export type WebhookRejection = (typeof WEBHOOK_REJECTIONS)[number];
+export type RejectionCounts = Record<WebhookRejection, number>;
+
+export const noRejections = (): RejectionCounts => ({
+  unknown_input: 0,
+  too_large: 0,
+  bad_signature: 0,
+  busy: 0,
+  storage_full: 0,
+  store_unavailable: 0,
+});
 
 const json = (body: unknown, status: number, headers: Record<string, string> = {}) =>
   Response.json(body, { status, headers });
@@ -30,16 +51,30 @@ export async function receiveWebhook(
   inputId: string,
   sourceAddress: string,
 ): Promise<Response> {
-  const route = await relay.store.resolveInput(inputId);
-  if (route === null) return json(errorBody("Unknown input", { field: "inputId" }), 404);
+  const { rejected } = relay;
+  const route = await relay.store.resolveInput(inputId).catch((error: unknown) => {
+    if (error instanceof StoreUnavailableError) rejected.store_unavailable++;
+    throw error;
+  });
+  if (route === null) {
+    rejected.unknown_input++;
+    return json(errorBody("Unknown input", { field: "inputId" }), 404);
+  }
 
-  const tooLarge = () =>
-    json(errorBody(`Body larger than ${relay.maxBodyBytes} bytes`, { limit: relay.maxBodyBytes }), 413);
+  const tooLarge = () => {
+    rejected.too_large++;
+    return json(
+      errorBody(`Body larger than ${relay.maxBodyBytes} bytes`, { limit: relay.maxBodyBytes }),
+      413,
+    );
+  };
   const declared = declaredLength(request);
   if (declared !== null && declared > relay.maxBodyBytes) return tooLarge();
   const reserved = declared ?? relay.maxBodyBytes;
-  if (!relay.bodies.reserve(reserved))
+  if (!relay.bodies.reserve(reserved)) {
+    rejected.busy++;
     return json(errorBody("Too many webhook bodies in flight"), 503, { "Retry-After": "1" });
+  }
   try {
     const read = await readBodyLimited(request, relay.maxBodyBytes);
     if (!read.ok) return tooLarge();
@@ -47,8 +82,10 @@ export async function receiveWebhook(
     if (
       route.githubSecret !== null &&
       !verifyGithubSignature(route.githubSecret, read.body, request.headers.get("x-hub-signature-256"))
-    )
+    ) {
+      rejected.bad_signature++;
       return json(errorBody("Missing or invalid X-Hub-Signature-256", { field: "X-Hub-Signature-256" }), 401);
+    }
 
     await relay.accept(
       {
@@ -65,10 +102,16 @@ export async function receiveWebhook(
       { bucketName: route.bucket.name, inputName: route.input.name },
     );
   } catch (error) {
-    if (error instanceof WriterBusyError) return json(errorBody(error.message), 503, { "Retry-After": "1" });
+    if (error instanceof WriterBusyError) {
+      rejected.busy++;
+      return json(errorBody(error.message), 503, { "Retry-After": "1" });
+    }
     // Nothing of it was stored; the sender may retry once retention or the operator freed space.
-    if (error instanceof StorageFullError)
+    if (error instanceof StorageFullError) {
+      rejected.storage_full++;
       return json(errorBody(error.message), 503, { "Retry-After": "30" });
+    }
+    if (error instanceof StoreUnavailableError) rejected.store_unavailable++;
     throw error;
   } finally {
     relay.bodies.release(reserved);

@@ -14,6 +14,7 @@ import { type ByteBudget, createByteBudget } from "./byte-budget.ts";
 import { deliveryLogEntry } from "./delivery-log.ts";
 import { createFanout } from "./fanout.ts";
 import { type Feed, type FeedStats, type Subscription, startFeed } from "./feed.ts";
+import { noRejections, type RejectionCounts } from "./input.ts";
 import { createLocalTopics, type LocalTopics } from "./local-topics.ts";
 import { webhookMessage } from "./message.ts";
 import { ALL_BUCKETS_TOPIC, type AuthResult, bucketTopic, type Grant } from "./protocol.ts";
@@ -26,8 +27,8 @@ import {
   type Token,
 } from "./store.ts";
 import { type DeliveryStream, followDeliveryStream } from "./stream-follower.ts";
-import { type Credentials, secretMatches } from "./tokens.ts";
-import { createDeliveryWriter } from "./writer.ts";
+import { type Credentials, looksLikeTokenKey, secretMatches } from "./tokens.ts";
+import { type CommitDurations, createDeliveryWriter } from "./writer.ts";
 
 /**
  * Webhook body bytes being received or waiting to be stored at once; past it senders get 503. A body with a
@@ -46,7 +47,11 @@ const CURSOR_AHEAD_WAIT_MS = 5_000;
 /** A catching-up socket is sent stored deliveries while less than this is queued on it. */
 export const CATCH_UP_HIGH_WATER_BYTES = 256 * 1024;
 
-export type LogFn = (level: "info" | "warn" | "error", message: string) => void;
+export type LogFn = (
+  level: "info" | "warn" | "error",
+  message: string,
+  fields?: Record<string, unknown>,
+) => void;
 
 export interface RelayOptions {
   store: RelayStore;
@@ -96,6 +101,9 @@ export interface RelayStats {
   /** Subscriptions fed from the store: resuming from a cursor, or lagging. */
   catching_up: number;
   lag_events: number;
+  /** Messages the live fan-out sent, once per socket, and their bytes. */
+  messages_sent: number;
+  bytes_sent: number;
   closed_too_slow: number;
   closed_behind_retention: number;
   gaps_reported: number;
@@ -108,6 +116,9 @@ export interface RelayStats {
   /** Cursor of the newest delivery published. */
   newest_cursor: string;
   auth_failures_tracked: number;
+  /** Relay sockets refused at `auth` (bad credentials or rate-limited). */
+  socket_auth_failures: number;
+  webhooks_rejected: RejectionCounts;
 }
 
 export interface Relay {
@@ -115,6 +126,8 @@ export interface Relay {
   readonly maxBodyBytes: number;
   /** Shared by all requests receiving a body. */
   readonly bodies: ByteBudget;
+  /** Refused deliveries by reason, counted by the input endpoint. */
+  readonly rejected: RejectionCounts;
   inputUrl(inputId: string): string;
   /** Stores a delivery durably (group commit) and relays it; resolves after the commit. */
   accept(delivery: NewDelivery, context: DeliveryContext): Promise<AppendResult>;
@@ -128,6 +141,8 @@ export interface Relay {
   /** Revokes the token and closes its open sockets (4003). */
   revokeToken(key: string): Promise<boolean>;
   stats(): RelayStats;
+  /** How long the store's group commits took. */
+  commitDurations(): CommitDurations;
   /** Waits for queued deliveries to commit, stops the timers and closes the store. Call after sockets closed. */
   close(): Promise<void>;
 }
@@ -139,6 +154,8 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   let authenticatedCount = 0;
   let pendingAuth = 0;
   let retentionDeleted = 0;
+  let socketAuthFailures = 0;
+  const rejected = noRejections();
   let closed = false;
 
   const { cursors, lastPosition } = await store.deliveryPosition();
@@ -310,8 +327,14 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   const sessionDeps = {
     async authenticate(address: string, key: string, secret: string): Promise<AuthResult> {
       const token = await authenticate(address, { key, secret });
-      if (token === "rate_limited") return { ok: false, reason: "rate_limited" };
-      if (token === null) return { ok: false, reason: "invalid" };
+      // The access record of a relay socket: its token is known only now, after the upgrade.
+      const access = { address, endpoint: "/v1/socket", key: looksLikeTokenKey(key) ? key : "malformed" };
+      if (token === "rate_limited" || token === null) {
+        socketAuthFailures++;
+        log("warn", "relay socket refused", { ...access, reason: token ?? "invalid" });
+        return { ok: false, reason: token ?? "invalid" };
+      }
+      log("info", "relay socket authenticated", { ...access, buckets: token.bucketIds ?? "all" });
       return { ok: true, grant: { tokenId: token.id, bucketIds: token.bucketIds } };
     },
     async lookupBuckets(refs: readonly string[] | null) {
@@ -358,6 +381,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     store,
     maxBodyBytes: options.maxBodyBytes,
     bodies: createByteBudget(Math.max(MAX_BODY_BYTES_IN_FLIGHT, options.maxBodyBytes)),
+    rejected,
     inputUrl: (inputId) => `${options.publicUrl()}/v1/webhooks/${inputId}`,
     accept: (delivery, context) => writer.append(delivery, context),
     createSession: (address) => createRelaySession(sessionDeps, address),
@@ -379,6 +403,8 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
         live: fanned.live,
         catching_up: feedStats.catchingUp,
         lag_events: fanned.lagEvents,
+        messages_sent: fanned.messagesSent,
+        bytes_sent: fanned.bytesSent,
         closed_too_slow: feedStats.closedTooSlow,
         closed_behind_retention: feedStats.closedBehindRetention,
         gaps_reported: feedStats.gapsReported,
@@ -389,8 +415,11 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
         retention_deleted: retentionDeleted,
         newest_cursor: cursors.format(fanout.published()),
         auth_failures_tracked: authLimiter.tracked(),
+        socket_auth_failures: socketAuthFailures,
+        webhooks_rejected: { ...rejected },
       };
     },
+    commitDurations: () => writer.commitDurations(),
     async close() {
       if (closed) return;
       closed = true;

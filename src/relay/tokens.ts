@@ -30,6 +30,11 @@ export function secretMatches(secret: string, storedHash: Uint8Array): boolean {
   return offered.length === storedHash.length && timingSafeEqual(offered, storedHash);
 }
 
+/** Token keys are UUIDs: anything else a client sends in their place is not repeated into logs. */
+export function looksLikeTokenKey(key: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(key);
+}
+
 export interface Credentials {
   key: string;
   secret: string;

@@ -24,6 +24,21 @@ export const MAX_QUEUED_DELIVERIES = 20_000;
 /** Body bytes waiting for a commit; same outcome past it. */
 export const MAX_QUEUED_BYTES = 512 * 1024 * 1024;
 
+/**
+ * Upper bounds (seconds) of the commit-duration histogram: from a page-cache commit (well under 1 ms) to an
+ * fsync on a busy disk.
+ */
+export const COMMIT_SECONDS_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+] as const;
+
+/** How long store transactions took, from the call to its settlement (durable or failed). */
+export interface CommitDurations {
+  /** Transactions per bucket of COMMIT_SECONDS_BUCKETS (not cumulative); the last element counts the rest. */
+  counts: number[];
+  sumSeconds: number;
+}
+
 export class WriterBusyError extends Error {
   constructor() {
     super("too many deliveries waiting to be stored");
@@ -64,6 +79,7 @@ export interface DeliveryWriter<C> {
   /** Resolves once nothing is queued or being written. */
   idle(): Promise<void>;
   stats(): WriterStats;
+  commitDurations(): CommitDurations;
 }
 
 interface Pending<C> {
@@ -87,6 +103,14 @@ export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): Deli
   let finished: Promise<void> = Promise.resolve();
   let idleWaiters: Array<() => void> = [];
   const stats = { batches: 0, committed: 0, duplicates: 0, failed: 0, largestBatch: 0 };
+  const durations: CommitDurations = { counts: COMMIT_SECONDS_BUCKETS.map(() => 0).concat(0), sumSeconds: 0 };
+  const recordDuration = (startedAt: number) => {
+    const seconds = (performance.now() - startedAt) / 1000;
+    let bucket = COMMIT_SECONDS_BUCKETS.findIndex((bound) => seconds <= bound);
+    if (bucket === -1) bucket = COMMIT_SECONDS_BUCKETS.length;
+    durations.counts[bucket] = (durations.counts[bucket] ?? 0) + 1;
+    durations.sumSeconds += seconds;
+  };
 
   const takeBatch = (): Pending<C>[] => {
     let count = 0;
@@ -149,10 +173,17 @@ export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): Deli
       inFlight++;
       // Settled into a value at once, so a failure is handled even while earlier batches are still pending.
       let outcome: Promise<() => void>;
+      const startedAt = performance.now();
       try {
         outcome = options.store.appendDeliveries(batch.map((pending) => pending.delivery)).then(
-          (results) => () => finish(batch, results),
-          (error: unknown) => () => fail(batch, error),
+          (results) => {
+            recordDuration(startedAt);
+            return () => finish(batch, results);
+          },
+          (error: unknown) => {
+            recordDuration(startedAt);
+            return () => fail(batch, error);
+          },
         );
       } catch (error) {
         outcome = Promise.resolve(() => fail(batch, error));
@@ -194,5 +225,6 @@ export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): Deli
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
     stats: () => ({ queued: queue.length, ...stats }),
+    commitDurations: () => ({ counts: [...durations.counts], sumSeconds: durations.sumSeconds }),
   };
 }

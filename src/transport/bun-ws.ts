@@ -18,12 +18,17 @@ export interface SocketTransportOptions {
 export interface SocketTransport {
   websocket: WebSocketHandler<SocketData>;
   openCount(): number;
+  /** Open sockets per upgrading endpoint. */
+  openByEndpoint(): ReadonlyMap<string, number>;
   /** Sends a close frame with this code and reason to every open socket. */
   closeAll(code: number, reason: string): void;
 }
 
 export function createSocketTransport(options: SocketTransportOptions): SocketTransport {
   const open = new Set<ServerWebSocket<SocketData>>();
+  const byEndpoint = new Map<string, number>();
+  const countEndpoint = (endpoint: string, change: 1 | -1) =>
+    byEndpoint.set(endpoint, (byEndpoint.get(endpoint) ?? 0) + change);
 
   const fail = (ws: ServerWebSocket<SocketData>, where: string, error: unknown) => {
     options.log(
@@ -44,6 +49,7 @@ export function createSocketTransport(options: SocketTransportOptions): SocketTr
     publishToSelf: false,
     open(ws) {
       open.add(ws);
+      countEndpoint(ws.data.endpoint ?? "other", 1);
       try {
         ws.data.session.open(ws);
       } catch (error) {
@@ -65,7 +71,7 @@ export function createSocketTransport(options: SocketTransportOptions): SocketTr
       }
     },
     close(ws, code, reason) {
-      open.delete(ws);
+      if (open.delete(ws)) countEndpoint(ws.data.endpoint ?? "other", -1);
       options.limiter.release(ws.data.ip);
       try {
         ws.data.session.close(ws, code, reason);
@@ -78,6 +84,7 @@ export function createSocketTransport(options: SocketTransportOptions): SocketTr
   return {
     websocket,
     openCount: () => open.size,
+    openByEndpoint: () => byEndpoint,
     closeAll(code, reason) {
       for (const ws of open) ws.close(code, reason);
     },

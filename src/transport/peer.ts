@@ -29,6 +29,8 @@ export interface SocketSession {
 export interface SocketData {
   ip: string;
   session: SocketSession;
+  /** The route that upgraded it (`/logs/ws`, `/v1/socket`): open connections are counted per endpoint. */
+  endpoint?: string;
 }
 
 /** The one table of close codes hookstream sends. */
