@@ -3,6 +3,7 @@
  * has one), answers pings, and notices a server that went silent. Reconnecting is the caller's choice; this
  * only says whether the close was final.
  */
+import { closeMeaning } from "../transport/peer.ts";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.ts";
 import { parseServerFrame, socketUrl, type WebhookFrame } from "./relay-frames.ts";
 
@@ -41,7 +42,6 @@ export interface RelayConnection {
 }
 
 /** Close codes after which the server will refuse again: bad or revoked credentials. */
-const FINAL_CLOSES = new Set([4001, 4003]);
 
 export function connectRelay(options: RelayConnectionOptions, handlers: RelayHandlers): RelayConnection {
   const socket = new WebSocket(socketUrl(options.server, "/v1/socket").href);
@@ -107,7 +107,7 @@ export function connectRelay(options: RelayConnectionOptions, handlers: RelayHan
   });
   socket.addEventListener("close", (event) => {
     clearTimeout(watchdog);
-    if (final === null && FINAL_CLOSES.has(event.code)) final = ExitCode.UNAUTHORIZED;
+    if (final === null && closeMeaning(event.code) === "final") final = ExitCode.UNAUTHORIZED;
     resolveClosed({ code: event.code, reason: event.reason, final });
   });
   return {

@@ -33,7 +33,14 @@ export interface SocketData {
   endpoint?: string;
 }
 
-/** The one table of close codes hookstream sends. */
+/**
+ * The one table of close codes hookstream sends. Its own codes sit in ranges by what a client should do, so a
+ * client that does not know a code still knows that:
+ * - 4000–4099 **final**: the same request is refused again (credentials); stop, or fix it first.
+ * - 4100–4199 **resume**: reconnect and continue from the last cursor received; nothing is lost.
+ * - 4200–4299 **retry later**: reconnect after a pause with the same request.
+ * Standard codes keep their WebSocket meaning; 1001 and 1011 are fixed by the original protocols.
+ */
 export const CloseCode = {
   /** Server shutdown: reconnect later, possibly to another instance. */
   GOING_AWAY: 1001,
@@ -43,12 +50,10 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: 1009,
   /** An internal fault: reconnect. */
   INTERNAL_ERROR: 1011,
-  /** Temporarily overloaded (too many sockets waiting to authenticate): reconnect after a pause. */
+  /** Temporarily overloaded (too many sockets waiting to authenticate, storage unavailable): reconnect after a pause. */
   TRY_AGAIN_LATER: 1013,
   /** Relay socket: bad or missing credentials. Final: official clients stop reconnecting. */
   UNAUTHORIZED: 4001,
-  /** Relay socket: no `auth` within the allowed time. Reconnect. */
-  AUTH_TIMEOUT: 4002,
   /** Relay socket: the token was revoked. Final. */
   TOKEN_REVOKED: 4003,
   /**
@@ -59,9 +64,22 @@ export const CloseCode = {
   TOO_SLOW: 4100,
   /**
    * Log stream and relay socket: a lagging client fell behind what the journal (or the relay's store)
-   * retains, or its next entries are missing from the journal. Resume with the last cursor.
+   * retains, its next entries are missing from the journal, or the history was reset. Resume with the last
+   * cursor (it is told the gap then).
    */
   BEHIND_RETENTION: 4101,
-  /** Too many failed attempts from this address; reconnect after a pause. */
-  RATE_LIMITED: 4008,
+  /** Relay socket: no `auth` within the allowed time. Reconnect (and authenticate at once). */
+  AUTH_TIMEOUT: 4202,
+  /** Too many failed attempts from this address with these credentials; reconnect after a minute. */
+  RATE_LIMITED: 4208,
 } as const;
+
+export type CloseMeaning = "final" | "resume" | "retry" | "standard";
+
+/** What a client should do on a close code: the ranges above, for any code in them. */
+export function closeMeaning(code: number): CloseMeaning {
+  if (code >= 4000 && code < 4100) return "final";
+  if (code >= 4100 && code < 4200) return "resume";
+  if (code >= 4200 && code < 4300) return "retry";
+  return "standard";
+}

@@ -121,7 +121,7 @@ describe("before authentication", () => {
     expect(closes(actions)).toEqual([{ type: "close", code: 4001, reason: "invalid credentials" }]);
   });
 
-  test("a rate-limited address closes 4008 without `unauthorized` (clients would stop reconnecting)", () => {
+  test("a rate-limited address closes 4208 without `unauthorized` (clients would stop reconnecting)", () => {
     const { actions } = step(
       { phase: "authenticating", queued: [] },
       {
@@ -129,13 +129,13 @@ describe("before authentication", () => {
         result: { ok: false, reason: "rate_limited" },
       },
     );
-    expect(actions).toEqual([{ type: "close", code: 4008, reason: "too many failed attempts" }]);
+    expect(actions).toEqual([{ type: "close", code: 4208, reason: "too many failed attempts" }]);
   });
 
-  test("the auth timeout closes 4002 while waiting or checking, and is ignored once authenticated", () => {
+  test("the auth timeout closes 4202 while waiting or checking, and is ignored once authenticated", () => {
     const timeout: ProtocolEvent = { type: "auth_timeout" };
     expect(step(INITIAL_STATE, timeout).actions).toEqual([
-      { type: "close", code: 4002, reason: "authentication timeout" },
+      { type: "close", code: 4202, reason: "authentication timeout" },
     ]);
     expect(closes(step({ phase: "authenticating", queued: [] }, timeout).actions)).toHaveLength(1);
     expect(step(ready(ALL), timeout)).toEqual({ state: ready(ALL), actions: [] });

@@ -108,13 +108,13 @@ describe("/v1/socket authentication", () => {
     }
   });
 
-  test("no auth within RELAY_AUTH_TIMEOUT_MS closes with 4002", async () => {
+  test("no auth within RELAY_AUTH_TIMEOUT_MS closes with 4202", async () => {
     await using server = await startTestServer({ env: { RELAY_AUTH_TIMEOUT_MS: "200" } });
     const socket = await wsConnect(server.wsUrl("/v1/socket"));
-    expect(await socket.closed).toEqual({ code: 4002, reason: "authentication timeout" });
+    expect(await socket.closed).toEqual({ code: 4202, reason: "authentication timeout" });
   });
 
-  test("past the failed attempts per minute, an address is closed with 4008 even with good credentials", async () => {
+  test("past the failed attempts per minute, an address is closed with 4208 even with good credentials", async () => {
     await using server = await startTestServer({ env: { RELAY_AUTH_FAILURES_PER_MINUTE: "3" } });
     await using relay = await relayFixture(server);
     const token = await relay.createToken();
@@ -125,7 +125,7 @@ describe("/v1/socket authentication", () => {
     }
     const socket = await wsConnect(server.wsUrl("/v1/socket"));
     socket.send(JSON.stringify({ action: "auth", ...token }));
-    expect(await socket.closed).toEqual({ code: 4008, reason: "too many failed attempts" });
+    expect(await socket.closed).toEqual({ code: 4208, reason: "too many failed attempts" });
     // The admin API shares the limit for that key.
     expect((await relay.api("GET", "/v1/buckets", undefined, { ...token, secret: "wrong" })).status).toBe(
       429,
@@ -144,7 +144,7 @@ describe("/v1/socket authentication", () => {
     }
     const locked = await wsConnect(server.wsUrl("/v1/socket"));
     locked.send(JSON.stringify({ action: "auth", ...guessed }));
-    expect((await locked.closed).code).toBe(4008);
+    expect((await locked.closed).code).toBe(4208);
     // Someone else behind the same address, with their own credentials, is served.
     (await relay.authenticated(other)).close();
     expect((await relay.api("GET", "/v1/buckets")).status).toBe(200);
