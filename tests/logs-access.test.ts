@@ -273,7 +273,10 @@ describe("token guessing", () => {
     const api = await fetch(server.httpUrl("/logs/api/entries"), { headers: bearer("guess-4") });
     expect(api.status).toBe(429);
     expect(api.headers.get("retry-after")).toBe("60");
-    expect(await api.json()).toEqual({ error: "Too many failed attempts; try again in a minute" });
+    expect(await api.json()).toEqual({
+      error: "Too many failed attempts; try again in a minute",
+      detail: "Too many failed attempts; try again in a minute",
+    });
     const ws = await fetch(server.httpUrl("/logs/ws?token=guess-5"), { headers: upgradeHeaders });
     expect(ws.status).toBe(429);
     expect((await signIn("guess-6")).status).toBe(429);

@@ -168,6 +168,71 @@ function describedRoutes(): Hono {
     none,
   );
 
+  // The original log viewer's flow routes: their answers are the original's documents (docs/ and
+  // GWS-LOG-VIEWER's keys), described here by what they hold rather than field by field.
+  const flow = (summary: string, extra: ResponsesWithResolver = {}) =>
+    describeRoute({
+      tags: ["history"],
+      summary,
+      security: LOGS,
+      responses: {
+        200: { description: "The document", content: { "application/json": { schema: { type: "object" } } } },
+        ...badRequest,
+        ...logsErrors,
+        404: failure("Nothing logged for it; `detail` says why"),
+        ...extra,
+      },
+    });
+  api.get(
+    "/logs/api/pr-flow/{id}",
+    flow(
+      "The seven stages of a PR's or a hook's processing (`hook-<id>`, `pr-<n>`, a PR number or a hook id)",
+    ),
+    none,
+  );
+  api.get(
+    "/logs/api/workflow-steps/{hook_id}",
+    flow("A hook's workflow steps from its summary (or its tagged text lines)"),
+    none,
+  );
+  api.get(
+    "/logs/api/step-logs/{hook_id}/{step}",
+    flow("The log lines within one step's window", {
+      403: failure("Without LOGS_TOKEN, only clients on a trusted network are answered"),
+      422: failure("The hook's summary cannot be read"),
+    }),
+    none,
+  );
+  const replay: ResponsesWithResolver = {
+    201: {
+      description: "Stored again as a copy with a new id and cursor, and sent to the bucket's subscribers",
+      content: { "application/json": { schema: { type: "object" } } },
+    },
+  };
+  api.post(
+    "/v1/buckets/{bucket}/deliveries/{id}/replay",
+    admin("Re-send a stored delivery to its bucket's subscribers, marked as a replay", {
+      ...replay,
+      404: failure("Unknown bucket or delivery"),
+    }),
+    none,
+  );
+  api.post(
+    "/logs/api/deliveries/{bucket}/{id}/replay",
+    describeRoute({
+      tags: ["deliveries"],
+      summary: "The Webhooks tab's Replay button: the same, guarded like the deliveries list",
+      security: LOGS,
+      responses: {
+        ...replay,
+        ...logsErrors,
+        403: failure("From another site, or (without LOGS_TOKEN) not a loopback client"),
+        404: failure("Unknown bucket or delivery"),
+      },
+    }),
+    none,
+  );
+
   const operations = (summary: string, responses: ResponsesWithResolver) =>
     describeRoute({ tags: ["operations"], summary, responses });
   api.get(
