@@ -3,7 +3,7 @@
  * Whatever the storage, a reader sees every item after a position once and in order, says how far it read,
  * and where retention left off.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,11 @@ import type { PositionedSource } from "../../src/stream/subscriber.ts";
 import { newDelivery } from "../helpers/deliveries.ts";
 
 const dirs: string[] = [];
+/** Stores and journals opened by a test: closed after it, not left to the garbage collector. */
+const closers: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
@@ -58,6 +63,7 @@ const implementations: Array<[string, () => Promise<Harness>]> = [
     "the relay's delivery store",
     async () => {
       const store = openSqliteStore(join(tempDir(), "relay.db"));
+      closers.push(() => store.close());
       const bucket = await store.createBucket("b");
       const { cursors, lastPosition } = await store.deliveryPosition();
       const fanout = createFanout({
