@@ -547,7 +547,11 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     // Copies waiting for a twin that will not come are let through here, once their wait is over.
     if (twins !== null && twins.held() > 0) {
       anyHot = true;
-      if (twins.release() > 0) void endBatch();
+      if (twins.release() > 0) {
+        // What was held is let through: saved positions may now move past it.
+        positionsChanged();
+        void endBatch();
+      }
     }
     if (!anyHot && hotTimer !== null) {
       clearInterval(hotTimer);
@@ -715,6 +719,8 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       if (saveTimer !== null) clearTimeout(saveTimer);
       if (hotTimer !== null) clearInterval(hotTimer);
       stopWatcher();
+      // Always at stop: entries let through since the last save move the positions without a read.
+      positionsDirty = true;
       savePositions();
       for (const file of files.values()) closeDescriptor(file);
     },
