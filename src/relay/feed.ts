@@ -13,7 +13,7 @@ import { createDrainWaiter } from "../transport/drain.ts";
 import { CloseCode, type Peer } from "../transport/peer.ts";
 import type { CursorCodec } from "./cursor.ts";
 import type { Fanout, LiveMember } from "./fanout.ts";
-import { gapMessage, LIVE, webhookMessage } from "./message.ts";
+import { gapMessage, LIVE, webhookMessages } from "./message.ts";
 import { type DeliveryStore, type ReplayedDelivery, StoreUnavailableError } from "./store.ts";
 
 /** Deliveries read from the store per step of a catch-up. */
@@ -110,19 +110,18 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
   };
 
   const send = (delivery: ReplayedDelivery) => {
-    peer.send(
-      webhookMessage(
-        {
-          id: delivery.id,
-          bucketId: delivery.bucketId,
-          bucketName: delivery.bucketName,
-          inputId: delivery.inputId,
-          inputName: delivery.inputName,
-        },
-        delivery,
-        cursorOf(cursors.positionOf(delivery.id)),
-      ),
+    const messages = webhookMessages(
+      {
+        id: delivery.id,
+        bucketId: delivery.bucketId,
+        bucketName: delivery.bucketName,
+        inputId: delivery.inputId,
+        inputName: delivery.inputName,
+      },
+      delivery,
+      cursorOf(cursors.positionOf(delivery.id)),
     );
+    for (const message of messages) peer.send(message);
   };
 
   /**

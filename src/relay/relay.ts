@@ -16,6 +16,8 @@ import { createFanout } from "./fanout.ts";
 import { type Feed, type FeedStats, type Subscription, startFeed } from "./feed.ts";
 import { createLocalTopics, type LocalTopics } from "./local-topics.ts";
 import { webhookMessage } from "./message.ts";
+import { annotateDelivery, annotatingStore } from "./outputs/annotate.ts";
+import { createOutputDirectory, type OutputDirectory } from "./outputs/directory.ts";
 import { ALL_BUCKETS_TOPIC, type AuthResult, bucketTopic, type Grant } from "./protocol.ts";
 import { createRelaySession, type SessionHandle } from "./session.ts";
 import {
@@ -119,6 +121,8 @@ export interface Relay {
   /** Stores a delivery durably (group commit) and relays it; resolves after the commit. */
   accept(delivery: NewDelivery, context: DeliveryContext): Promise<AppendResult>;
   createSession(address: string): SocketSession;
+  /** Outputs and passthrough settings as messages carry them; refresh after changing them. */
+  readonly outputs: OutputDirectory;
   /** Subscribers that are not WebSockets (event-streams), fed by the same fan-out as the sockets. */
   readonly localTopics: LocalTopics;
   /** What a subscribe starts, for a peer that is not a relay socket (its topics are `localTopics`). */
@@ -142,6 +146,8 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   let closed = false;
 
   const { cursors, lastPosition } = await store.deliveryPosition();
+  const outputs = createOutputDirectory(store);
+  await outputs.refresh();
   const localTopics = createLocalTopics();
   const fanout = createFanout({
     publish: (topic, payload) => {
@@ -154,7 +160,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   });
   const feedStats: FeedStats = { catchingUp: 0, closedTooSlow: 0, closedBehindRetention: 0, gapsReported: 0 };
   const feedDeps = {
-    store,
+    store: annotatingStore(store, outputs),
     fanout,
     cursors,
     limits: {
@@ -166,22 +172,26 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     log,
   };
 
-  /** Serialised once, however many sockets receive it, and only when someone listens. */
+  /**
+   * One message per output of the bucket (one with empty output fields when it has none), all at the
+   * delivery's position in one synchronous step. Each is serialised once, however many sockets receive it,
+   * and only when someone listens.
+   */
   const publishLive = (id: string, delivery: NewDelivery, names: DeliveryContext) => {
     const position = cursors.positionOf(id);
-    fanout.publish(position, [bucketTopic(delivery.bucketId), ALL_BUCKETS_TOPIC], () =>
-      webhookMessage(
-        {
-          id,
-          bucketId: delivery.bucketId,
-          bucketName: names.bucketName,
-          inputId: delivery.inputId,
-          inputName: names.inputName,
-        },
-        delivery,
-        cursors.format(position),
-      ),
-    );
+    const annotated = annotateDelivery(outputs, delivery, Date.now());
+    const meta = {
+      id,
+      bucketId: delivery.bucketId,
+      bucketName: names.bucketName,
+      inputId: delivery.inputId,
+      inputName: names.inputName,
+    };
+    const topics = [bucketTopic(delivery.bucketId), ALL_BUCKETS_TOPIC];
+    const cursor = cursors.format(position);
+    const targets = annotated.outputs.length === 0 ? [null] : annotated.outputs;
+    for (const output of targets)
+      fanout.publish(position, topics, () => webhookMessage(meta, annotated, cursor, output));
   };
   const { sharedStream } = options;
   const streamFollower =
@@ -231,7 +241,9 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     try {
       const version = await store.externalChanges();
       if (version === lastVersion) return;
+      const first = lastVersion === null;
       lastVersion = version;
+      if (!first) await outputs.refresh();
       if (sessionsByToken.size === 0) return;
       for (const tokenId of await store.inactiveTokens([...sessionsByToken.keys()])) revokeSessions(tokenId);
     } catch (error) {
@@ -361,6 +373,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     inputUrl: (inputId) => `${options.publicUrl()}/v1/webhooks/${inputId}`,
     accept: (delivery, context) => writer.append(delivery, context),
     createSession: (address) => createRelaySession(sessionDeps, address),
+    outputs,
     localTopics,
     startFeed: (peer, subscription) => startFeed(feedDeps, peer, subscription),
     authenticate,

@@ -5,6 +5,7 @@
  */
 
 import type { CursorCodec } from "./cursor.ts";
+import type { OutputRef } from "./message.ts";
 
 export interface Bucket {
   id: string;
@@ -157,6 +158,9 @@ export interface StoredDelivery extends NewDelivery {
 export interface ReplayedDelivery extends StoredDelivery {
   bucketName: string;
   inputName: string;
+  /** Added by the relay on its way to a socket, never by a store: see message.ts. */
+  outputs?: readonly OutputRef[];
+  passthroughMs?: number;
 }
 
 export interface DeliveryRead {
