@@ -5,6 +5,7 @@
  * ends, so neither a dropped connection nor a restart loses or repeats a delivery the target answered.
  */
 
+import { headerValue, targetRequest } from "../relay/target-request.ts";
 import { openCursorFile } from "./cursor-file.ts";
 import { type DeliveryOutcome, deliver } from "./deliver.ts";
 import { createDeliveryQueue } from "./delivery-queue.ts";
@@ -13,7 +14,6 @@ import { aborted, pause } from "./flags.ts";
 import type { ForwardOptions } from "./forward-args.ts";
 import { connectRelay, type RelayClose } from "./relay-connection.ts";
 import type { WebhookFrame } from "./relay-frames.ts";
-import { headerValue, targetRequest } from "./target-request.ts";
 
 /** Body bytes held between the socket and the target: a burst of 25 MiB webhooks does not fill memory. */
 export const MAX_HELD_BYTES = 256 * 1024 * 1024;

@@ -9,7 +9,7 @@ import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { z } from "zod";
 import { encodeBody } from "../relay/message.ts";
-import type { RelayStore } from "../relay/store.ts";
+import type { OutputAttempt, RelayStore } from "../relay/store.ts";
 import { MASK_LOOKAHEAD_BYTES, maskBody, maskHeaders, maskQuery } from "./delivery-masking.ts";
 import { errorBody } from "./errors.ts";
 import type { LogsAccess } from "./logs-access.ts";
@@ -48,6 +48,23 @@ export function isLoopback(address: string): boolean {
   );
 }
 
+/** How an output delivery hookstream makes went, as the Webhooks tab shows it. */
+function outcomeView(attempt: OutputAttempt, redact: boolean) {
+  return {
+    name: attempt.outputName,
+    destination: attempt.destination,
+    state: attempt.state,
+    attempts: attempt.attempts,
+    status: attempt.status,
+    error: attempt.error,
+    response_body: redact
+      ? new TextDecoder().decode(maskBody(new TextEncoder().encode(attempt.responseBody)))
+      : attempt.responseBody,
+    next_attempt_at: attempt.nextAt === null ? null : new Date(attempt.nextAt).toISOString(),
+    updated_at: new Date(attempt.updatedAt).toISOString(),
+  };
+}
+
 export interface DeliveriesRouteDeps {
   store: RelayStore;
   access: LogsAccess;
@@ -82,6 +99,10 @@ export function createDeliveriesRoutes(deps: DeliveriesRouteDeps): Hono<AppEnv> 
         return c.json(errorBody(`Unknown bucket "${wanted}"`, { field: "bucket" }), 404);
       const stored = bucket === undefined ? [] : await deps.store.recentDeliveries(bucket.id, limit);
       const names = new Map(bucket?.inputs.map((input) => [input.id, input.name]));
+      const attempts = Map.groupBy(
+        await deps.store.outputAttempts(stored.map((delivery) => delivery.id)),
+        (attempt) => attempt.deliveryId,
+      );
       return c.json({
         buckets: buckets.map(({ id, name }) => ({ id, name })),
         deliveries: stored.map((delivery) => {
@@ -108,6 +129,9 @@ export function createDeliveriesRoutes(deps: DeliveriesRouteDeps): Hono<AppEnv> 
             received_at: new Date(delivery.receivedAt).toISOString(),
             source_ip: delivery.sourceAddress,
             ...(delivery.replayOf === undefined ? {} : { replay_of: delivery.replayOf }),
+            ...(attempts.has(delivery.id)
+              ? { outputs: (attempts.get(delivery.id) ?? []).map((a) => outcomeView(a, deps.redact)) }
+              : {}),
           };
         }),
       });

@@ -18,6 +18,7 @@ import { createLocalTopics, type LocalTopics } from "./local-topics.ts";
 import { webhookMessage } from "./message.ts";
 import { annotateDelivery, annotatingStore } from "./outputs/annotate.ts";
 import { createOutputDirectory, type OutputDirectory } from "./outputs/directory.ts";
+import { type DispatcherStats, startDispatcher } from "./outputs/dispatcher.ts";
 import { ALL_BUCKETS_TOPIC, type AuthResult, bucketTopic, type Grant } from "./protocol.ts";
 import { createRelaySession, type SessionHandle } from "./session.ts";
 import {
@@ -110,6 +111,8 @@ export interface RelayStats {
   /** Cursor of the newest delivery published. */
   newest_cursor: string;
   auth_failures_tracked: number;
+  /** This process's deliveries to outputs hookstream delivers. */
+  outputs: DispatcherStats;
 }
 
 export interface Relay {
@@ -205,11 +208,14 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
           log,
         });
 
+  const dispatcher = startDispatcher({ store, log });
   const writer = createDeliveryWriter<DeliveryContext>({
     store,
     log,
     onCommitted({ id, delivery, context }) {
       if (streamFollower === null) publishLive(id, delivery, context);
+      if (outputs.outputsOf(delivery.bucketId).some((output) => output.deliveredBy === "hookstream"))
+        dispatcher.wake();
       // The log entry is written once, by the instance that accepted the delivery.
       options.logs.publish(
         deliveryLogEntry({
@@ -402,6 +408,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
         retention_deleted: retentionDeleted,
         newest_cursor: cursors.format(fanout.published()),
         auth_failures_tracked: authLimiter.tracked(),
+        outputs: dispatcher.stats(),
       };
     },
     async close() {
@@ -413,6 +420,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       const following = streamFollower?.stop();
       await pruning;
       await writer.idle();
+      await dispatcher.close();
       // Closing the store also ends the stream read under way.
       await store.close();
       await following;

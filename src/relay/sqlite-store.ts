@@ -776,7 +776,9 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return committed(q.deleteOutput.run(bucketId, idOrName, idOrName).changes > 0);
     },
     async claimOutputAttempts(now, leaseMs, limit) {
-      return committed(claimAttempts.immediate(now, leaseMs, limit));
+      const claimed = claimAttempts.immediate(now, leaseMs, limit);
+      // Polled every second: an empty claim changed nothing worth an fsync (a lost lease only repeats a claim).
+      return claimed.length === 0 ? claimed : committed(claimed);
     },
     async recordOutputAttempt(attempt) {
       await committed(recordAttempt(attempt));

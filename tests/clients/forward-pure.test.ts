@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { backoffMs, RETRY_CAP_MS } from "../../src/clients/deliver.ts";
 import { createDeliveryQueue } from "../../src/clients/delivery-queue.ts";
 import { UsageError } from "../../src/clients/exit-codes.ts";
 import { parseForwardArgs } from "../../src/clients/forward-args.ts";
 import { parseServerFrame, socketUrl, type WebhookFrame } from "../../src/clients/relay-frames.ts";
-import { targetRequest } from "../../src/clients/target-request.ts";
+import { backoffMs, RETRY_CAP_MS } from "../../src/relay/http-attempt.ts";
+import { targetRequest } from "../../src/relay/target-request.ts";
 
 const env = { RELAY_KEY: "k", RELAY_SECRET: "s" };
 
