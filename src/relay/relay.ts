@@ -10,6 +10,7 @@
 import type { LogEntry } from "../logs/entry.ts";
 import type { AuthLimiter } from "../transport/auth-limiter.ts";
 import type { Peer, SocketSession } from "../transport/peer.ts";
+import type { Answer } from "./answer-frame.ts";
 import { type ByteBudget, createByteBudget } from "./byte-budget.ts";
 import { deliveryLogEntry } from "./delivery-log.ts";
 import { createFanout } from "./fanout.ts";
@@ -19,6 +20,7 @@ import { webhookMessage } from "./message.ts";
 import { annotateDelivery, annotatingStore } from "./outputs/annotate.ts";
 import { createOutputDirectory, type OutputDirectory } from "./outputs/directory.ts";
 import { type DispatcherStats, startDispatcher } from "./outputs/dispatcher.ts";
+import { type AnswerBus, createPassthrough, type Passthrough } from "./passthrough.ts";
 import { ALL_BUCKETS_TOPIC, type AuthResult, bucketTopic, type Grant } from "./protocol.ts";
 import { createRelaySession, type SessionHandle } from "./session.ts";
 import {
@@ -81,6 +83,8 @@ export interface RelayOptions {
    * this instance's own), instead of right after this instance's commits.
    */
   sharedStream?: DeliveryStream;
+  /** Cluster mode: carries passthrough answers to the instance holding the sender. */
+  answerBus?: AnswerBus;
   log: LogFn;
 }
 
@@ -124,6 +128,8 @@ export interface Relay {
   /** Stores a delivery durably (group commit) and relays it; resolves after the commit. */
   accept(delivery: NewDelivery, context: DeliveryContext): Promise<AppendResult>;
   createSession(address: string): SocketSession;
+  /** Senders waiting for an agent's answer. */
+  readonly passthrough: Passthrough;
   /** Outputs and passthrough settings as messages carry them; refresh after changing them. */
   readonly outputs: OutputDirectory;
   /** Subscribers that are not WebSockets (event-streams), fed by the same fan-out as the sockets. */
@@ -150,6 +156,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
 
   const { cursors, lastPosition } = await store.deliveryPosition();
   const outputs = createOutputDirectory(store);
+  const passthrough = createPassthrough({ log, ...(options.answerBus ? { bus: options.answerBus } : {}) });
   await outputs.refresh();
   const localTopics = createLocalTopics();
   const fanout = createFanout({
@@ -367,6 +374,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       pendingAuth--;
     },
     startFeed: (peer: Peer, subscription: Subscription) => startFeed(feedDeps, peer, subscription),
+    answer: (grant: Grant, id: string, answer: Answer) => passthrough.answer(grant.bucketIds, id, answer),
     pingMaxQueuedBytes: options.lagBytes,
     authTimeoutMs: options.authTimeoutMs,
     log,
@@ -380,6 +388,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     accept: (delivery, context) => writer.append(delivery, context),
     createSession: (address) => createRelaySession(sessionDeps, address),
     outputs,
+    passthrough,
     localTopics,
     startFeed: (peer, subscription) => startFeed(feedDeps, peer, subscription),
     authenticate,
@@ -415,6 +424,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       if (closed) return;
       closed = true;
       stopPings();
+      passthrough.close();
       clearInterval(recheckTimer);
       if (pruneTimer !== null) clearInterval(pruneTimer);
       const following = streamFollower?.stop();
