@@ -208,6 +208,8 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
       shutdownPromise ??= (async () => {
         // From here on /health answers 503 and new upgrades are refused.
         shuttingDown = true;
+        // Senders waiting for an agent's answer get their configured response now, not at the grace's end.
+        relay.passthrough.close();
         logs.stop();
         // Bun runs each close handler as soon as the close frame is queued; the TCP connections then
         // finish the closing handshake. Wait for that (bounded), then cut whatever is left.

@@ -34,7 +34,7 @@ export interface Passthrough {
   /** A payload another instance published. */
   received(payload: string): void;
   waiting(): number;
-  /** Lets every waiting sender go with its configured response. */
+  /** Lets every waiting sender go with its configured response, and later ones at once (shutdown). */
   close(): void;
 }
 
@@ -51,6 +51,7 @@ export function createPassthrough(options: {
   log: (level: "info" | "warn" | "error", message: string) => void;
 }): Passthrough {
   const waiters = new Map<string, { bucketId: string; settle(answer: Answer | null): void }>();
+  let closed = false;
 
   /** True when a local waiter was found (whether or not the token could answer it). */
   const take = (bucketIds: readonly string[] | null, id: string, answer: Answer): boolean => {
@@ -62,7 +63,8 @@ export function createPassthrough(options: {
 
   return {
     wait(deliveryId, bucketId, timeoutMs) {
-      if (waiters.size >= MAX_WAITING_SENDERS || waiters.has(deliveryId)) return Promise.resolve(null);
+      if (closed || waiters.size >= MAX_WAITING_SENDERS || waiters.has(deliveryId))
+        return Promise.resolve(null);
       return new Promise((resolve) => {
         const timer = setTimeout(() => settle(null), timeoutMs);
         const settle = (answer: Answer | null) => {
@@ -103,6 +105,7 @@ export function createPassthrough(options: {
     },
     waiting: () => waiters.size,
     close() {
+      closed = true;
       for (const waiter of [...waiters.values()]) waiter.settle(null);
     },
   };

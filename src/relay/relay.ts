@@ -117,6 +117,8 @@ export interface RelayStats {
   auth_failures_tracked: number;
   /** This process's deliveries to outputs hookstream delivers. */
   outputs: DispatcherStats;
+  /** Senders waiting here for an agent's answer (response passthrough). */
+  passthrough_waiting: number;
 }
 
 export interface Relay {
@@ -418,6 +420,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
         newest_cursor: cursors.format(fanout.published()),
         auth_failures_tracked: authLimiter.tracked(),
         outputs: dispatcher.stats(),
+        passthrough_waiting: passthrough.waiting(),
       };
     },
     async close() {

@@ -22,12 +22,11 @@ import { type FileHandle, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { epochCursors } from "./cursor.ts";
 import { migrate } from "./migrations.ts";
+import { openSqliteOutputs } from "./sqlite-outputs.ts";
 import {
   type AppendResult,
-  type AttemptState,
   type Bucket,
   type BucketWithInputs,
-  type ClaimedAttempt,
   DEFAULT_INPUT_NAME,
   DEFAULT_INPUT_RESPONSE,
   DEFAULT_PASSTHROUGH_TIMEOUT_MS,
@@ -36,12 +35,7 @@ import {
   type InputRoute,
   NameTakenError,
   type NewDelivery,
-  type NewOutput,
   type NewToken,
-  type Output,
-  type OutputAttempt,
-  type OutputDeliverer,
-  OutputNameTakenError,
   type RelayStore,
   type ReplayedDelivery,
   type RetentionPolicy,
@@ -83,29 +77,6 @@ interface InputRow {
   passthrough: number;
   passthrough_timeout_ms: number;
   created_at: number;
-}
-
-interface OutputRow {
-  id: string;
-  bucket_id: string;
-  name: string;
-  destination: string;
-  delivered_by: OutputDeliverer;
-  created_at: number;
-}
-
-interface AttemptRow {
-  delivery_id: number;
-  output_id: string;
-  output_name: string;
-  destination: string;
-  state: AttemptState;
-  attempts: number;
-  next_at: number | null;
-  status: number | null;
-  error: string | null;
-  response_body: string;
-  updated_at: number;
 }
 
 interface TokenRow {
@@ -176,29 +147,6 @@ const toInput = (row: InputRow): Input => ({
   passthrough: row.passthrough === 1,
   passthroughTimeoutMs: row.passthrough_timeout_ms,
   createdAt: row.created_at,
-});
-
-const toOutput = (row: OutputRow): Output => ({
-  id: row.id,
-  bucketId: row.bucket_id,
-  name: row.name,
-  destination: row.destination,
-  deliveredBy: row.delivered_by,
-  createdAt: row.created_at,
-});
-
-const toAttempt = (row: AttemptRow): OutputAttempt => ({
-  deliveryId: String(row.delivery_id),
-  outputId: row.output_id,
-  outputName: row.output_name,
-  destination: row.destination,
-  state: row.state,
-  attempts: row.attempts,
-  nextAt: row.next_at,
-  status: row.status,
-  error: row.error,
-  responseBody: row.response_body,
-  updatedAt: row.updated_at,
 });
 
 /** Creates the file owner-only before SQLite opens it; an existing file keeps its mode. */
@@ -302,45 +250,6 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       `UPDATE inputs SET name = ?, response_status = ?, response_body = ?, response_headers = ?,
          passthrough = ?, passthrough_timeout_ms = ? WHERE id = ?`,
     ),
-    outputsOf: db.query<OutputRow, [string]>(
-      "SELECT * FROM outputs WHERE bucket_id = ? ORDER BY created_at, id",
-    ),
-    outputs: db.query<OutputRow, []>("SELECT * FROM outputs ORDER BY created_at, id"),
-    outputByName: db.query<OutputRow, [string, string]>(
-      "SELECT * FROM outputs WHERE bucket_id = ? AND name = ?",
-    ),
-    insertOutput: db.query<null, [string, string, string, string, string, number]>(
-      `INSERT INTO outputs (id, bucket_id, name, destination, delivered_by, created_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-    ),
-    deleteOutput: db.query<null, [string, string, string]>(
-      "DELETE FROM outputs WHERE bucket_id = ? AND (id = ? OR name = ?)",
-    ),
-    // In the delivery's transaction: one pending attempt per output hookstream delivers, due at once.
-    insertAttempts: db.query<null, [number, number, number, string]>(
-      `INSERT INTO output_attempts
-         (delivery_id, output_id, output_name, destination, state, attempts, next_at, response_body, updated_at)
-       SELECT ?1, id, name, destination, 'pending', 0, ?2, '', ?3 FROM outputs
-        WHERE bucket_id = ?4 AND delivered_by = 'hookstream'`,
-    ),
-    dueAttempts: db.query<AttemptRow & { output_exists: number }, [number, number]>(
-      `SELECT a.*, (SELECT count(*) FROM outputs o WHERE o.id = a.output_id) AS output_exists
-         FROM output_attempts a WHERE a.state = 'pending' AND a.next_at <= ? ORDER BY a.next_at LIMIT ?`,
-    ),
-    lease: db.query<null, [number, number, string]>(
-      "UPDATE output_attempts SET next_at = ? WHERE delivery_id = ? AND output_id = ?",
-    ),
-    deliveryById: db.query<DeliveryRow, [number]>("SELECT * FROM deliveries WHERE id = ?"),
-    recordAttempt: db.query<
-      null,
-      [string, number, number | null, number | null, string | null, string, number, number, string]
-    >(
-      `UPDATE output_attempts SET state = ?, attempts = ?, next_at = ?, status = ?, error = ?,
-         response_body = ?, updated_at = ? WHERE delivery_id = ? AND output_id = ?`,
-    ),
-    attemptsOf: db.query<AttemptRow, [number]>(
-      "SELECT * FROM output_attempts WHERE delivery_id = ? ORDER BY output_name",
-    ),
     updateSecret: db.query<null, [string | null, string]>("UPDATE inputs SET github_secret = ? WHERE id = ?"),
     insertToken: db.query<
       { id: number; created_at: number },
@@ -427,7 +336,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     ),
     deleteFloor: db.query<null, [string]>("DELETE FROM retention_floor WHERE bucket_id = ?"),
     dataVersion: db.query<{ data_version: number }, []>("PRAGMA data_version"),
+    deliveryById: db.query<DeliveryRow, [number]>("SELECT * FROM deliveries WHERE id = ?"),
   };
+
+  const outputs = openSqliteOutputs(db, committed, (id) => {
+    const row = q.deliveryById.get(id);
+    return row === null ? null : toDelivery(row);
+  });
 
   /**
    * Input routes by input id: a read per webhook costs more than the rest of the request together, and inputs
@@ -441,7 +356,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const withInputs = (row: BucketRow): BucketWithInputs => ({
     ...toBucket(row),
     inputs: inputsByBucket(row.id),
-    outputs: q.outputsOf.all(row.id).map(toOutput),
+    outputs: outputs.outputsOf(row.id),
   });
 
   const toToken = (row: TokenRow, bucketIds: string[] | null): Token => ({
@@ -534,60 +449,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       );
       if (result.changes === 0) return { id: null, duplicate: true };
       const id = Number(result.lastInsertRowid);
-      q.insertAttempts.run(id, d.receivedAt, d.receivedAt, d.bucketId);
+      outputs.addAttempts(id, d.bucketId, d.receivedAt);
       return { id: String(id), duplicate: false };
     }),
   );
-
-  const createOutput = db.transaction((bucketId: string, output: NewOutput): Output | null => {
-    if (q.bucketById.get(bucketId) === null) return null;
-    if (q.outputByName.get(bucketId, output.name) !== null) throw new OutputNameTakenError(output.name);
-    const created: Output = { id: crypto.randomUUID(), bucketId, ...output, createdAt: Date.now() };
-    q.insertOutput.run(
-      created.id,
-      bucketId,
-      created.name,
-      created.destination,
-      created.deliveredBy,
-      created.createdAt,
-    );
-    return created;
-  });
-
-  const claimAttempts = db.transaction((now: number, leaseMs: number, limit: number): ClaimedAttempt[] => {
-    const claimed: ClaimedAttempt[] = [];
-    for (const row of q.dueAttempts.all(now, limit)) {
-      const delivery = q.deliveryById.get(row.delivery_id);
-      if (delivery === null) continue;
-      const attempt = toAttempt(row);
-      if (row.output_exists === 0) {
-        recordAttempt({
-          ...attempt,
-          state: "cancelled",
-          nextAt: null,
-          error: "output deleted",
-          updatedAt: now,
-        });
-        continue;
-      }
-      q.lease.run(now + leaseMs, row.delivery_id, row.output_id);
-      claimed.push({ attempt: { ...attempt, nextAt: now + leaseMs }, delivery: toDelivery(delivery) });
-    }
-    return claimed;
-  });
-
-  const recordAttempt = (a: OutputAttempt) =>
-    q.recordAttempt.run(
-      a.state,
-      a.attempts,
-      a.nextAt,
-      a.status,
-      a.error,
-      a.responseBody,
-      a.updatedAt,
-      Number(a.deliveryId),
-      a.outputId,
-    );
 
   /** Ids of the next deliveries of these buckets in the range, in store order (a merge of per-bucket scans). */
   const idsInRange = (read: Parameters<RelayStore["readDeliveries"]>[0]): number[] => {
@@ -650,11 +515,11 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
     async listBuckets() {
       const inputs = Map.groupBy(q.inputs.all().map(toInput), (input) => input.bucketId);
-      const outputs = Map.groupBy(q.outputs.all().map(toOutput), (output) => output.bucketId);
+      const byBucket = Map.groupBy(outputs.allOutputs(), (output) => output.bucketId);
       return q.buckets.all().map((row) => ({
         ...toBucket(row),
         inputs: inputs.get(row.id) ?? [],
-        outputs: outputs.get(row.id) ?? [],
+        outputs: byBucket.get(row.id) ?? [],
       }));
     },
     async findBucket(idOrName) {
@@ -769,23 +634,11 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return pruneDeliveries.immediate(policy, limit);
     },
 
-    async createOutput(bucketId, output) {
-      return committed(createOutput.immediate(bucketId, output));
-    },
-    async deleteOutput(bucketId, idOrName) {
-      return committed(q.deleteOutput.run(bucketId, idOrName, idOrName).changes > 0);
-    },
-    async claimOutputAttempts(now, leaseMs, limit) {
-      const claimed = claimAttempts.immediate(now, leaseMs, limit);
-      // Polled every second: an empty claim changed nothing worth an fsync (a lost lease only repeats a claim).
-      return claimed.length === 0 ? claimed : committed(claimed);
-    },
-    async recordOutputAttempt(attempt) {
-      await committed(recordAttempt(attempt));
-    },
-    async outputAttempts(deliveryIds) {
-      return deliveryIds.flatMap((id) => q.attemptsOf.all(Number(id)).map(toAttempt));
-    },
+    createOutput: outputs.createOutput,
+    deleteOutput: outputs.deleteOutput,
+    claimOutputAttempts: outputs.claimOutputAttempts,
+    recordOutputAttempt: outputs.recordOutputAttempt,
+    outputAttempts: outputs.outputAttempts,
 
     async externalChanges() {
       const version = q.dataVersion.get()?.data_version ?? 0;
