@@ -41,7 +41,9 @@ export interface OutputOutcome {
 /** One line per output: where it stands, the last answer, and when it is tried next. */
 export function describeOutcome(outcome: OutputOutcome): string {
   const answer = outcome.status === null ? "" : ` · HTTP ${outcome.status}`;
-  const error = outcome.error === null ? "" : ` · ${outcome.error}`;
+  // A 5xx or 4xx is its own error: say it once.
+  const error =
+    outcome.error === null || outcome.error === `HTTP ${outcome.status}` ? "" : ` · ${outcome.error}`;
   const tries = `${outcome.attempts} ${outcome.attempts === 1 ? "attempt" : "attempts"}`;
   const next = outcome.next_attempt_at === null ? "" : ` · next ${outcome.next_attempt_at}`;
   return `${outcome.state}${answer}${error} · ${tries}${next} → ${outcome.destination}`;
