@@ -3,9 +3,13 @@
  * (one per output of the bucket, live and when resuming from a cursor), next to a bucket without outputs
  * whose messages keep empty output fields.
  */
-import { describe, expect, test } from "bun:test";
-import { relayFixture } from "../helpers/relay.ts";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { relayFixture, runCli } from "../helpers/relay.ts";
 import { startTestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/ws.ts";
+
+// The CLI runs as real child processes on a shared machine: more than bun's 5 s default per test.
+setDefaultTimeout(20_000);
 
 interface Message {
   type: string;
@@ -152,6 +156,49 @@ describe("messages of a bucket with outputs", () => {
       body: "after",
       meta: { output_name: "" },
     });
+    socket.close();
+  });
+});
+
+describe("the CLI", () => {
+  test("manages outputs and passthrough on the server's database, and the running server follows", async () => {
+    await using server = await startTestServer({ env: { RELAY_RECHECK_MS: "50" } });
+    await using relay = await relayFixture(server);
+    const env = { DATA_DIR: server.dataDir };
+    const bucket = await relay.createBucket("shop");
+    const token = await relay.createToken();
+    const socket = await relay.subscribed(token, ["shop"]);
+    const added = await runCli(
+      ["output", "add", "shop", "laptop", "http://localhost:3000/hook", "--agent", "--json"],
+      env,
+    );
+    expect(added.code).toBe(0);
+    expect(JSON.parse(added.stdout)).toMatchObject({ name: "laptop", delivered_by: "agent" });
+    const refused = await runCli(["output", "add", "shop", "ci", "file:///etc/passwd"], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("destination");
+    expect((await runCli(["output", "add", "shop", "laptop", "http://x.example/"], env)).code).toBe(1);
+    expect((await runCli(["output", "add", "nope", "x", "http://x.example/"], env)).code).toBe(1);
+    const listed = await runCli(["output", "list", "shop", "--json"], env);
+    expect((JSON.parse(listed.stdout) as Array<{ name: string }>).map((o) => o.name)).toEqual(["laptop"]);
+    const input = bucket.inputs[0]?.id as string;
+    // The server picks the change up within RELAY_RECHECK_MS: probe until a message names the output.
+    await waitFor(
+      async () => {
+        await relay.post(input, "probe");
+        return (JSON.parse(await socket.next()) as Message).meta.output_name === "laptop";
+      },
+      5000,
+      "the server names the output",
+    );
+    const passthrough = await runCli(["input", "set-passthrough", input, "--timeout", "2000", "--json"], env);
+    expect(JSON.parse(passthrough.stdout)).toMatchObject({ passthrough: true, passthrough_timeout_ms: 2000 });
+    expect((await runCli(["input", "set-passthrough", input, "--timeout", "99999"], env)).code).toBe(2);
+    expect((await runCli(["input", "set-passthrough", input, "--off", "--json"], env)).stdout).toContain(
+      '"passthrough":false',
+    );
+    expect((await runCli(["output", "delete", "shop", "laptop"], env)).code).toBe(0);
+    expect((await runCli(["output", "delete", "shop", "laptop"], env)).code).toBe(1);
     socket.close();
   });
 });
