@@ -256,9 +256,9 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     try {
       const version = await store.externalChanges();
       if (version === lastVersion) return;
-      const first = lastVersion === null;
+      // Before the version is taken as seen: a refresh that failed is tried again on the next tick.
+      if (lastVersion !== null) await outputs.refresh();
       lastVersion = version;
-      if (!first) await outputs.refresh();
       if (sessionsByToken.size === 0) return;
       for (const tokenId of await store.inactiveTokens([...sessionsByToken.keys()])) revokeSessions(tokenId);
     } catch (error) {
