@@ -11,12 +11,19 @@ import { parseArgs } from "node:util";
 import { connectRedis, type Redis, RedisUnavailableError, redactRedisUrl } from "./cluster/redis.ts";
 import { type Config, loadConfig } from "./config.ts";
 import { runHealthcheck } from "./ops/healthcheck.ts";
-import { configureInput, issueToken } from "./relay/manage.ts";
+import { addOutput, configureInput, issueToken, removeOutput } from "./relay/manage.ts";
 import { openRedisStore } from "./relay/redis-store.ts";
-import { bucketNameSchema, describeIssue, githubSecretSchema, inputResponseSchema } from "./relay/schemas.ts";
+import {
+  bucketNameSchema,
+  createOutputSchema,
+  describeIssue,
+  githubSecretSchema,
+  inputResponseSchema,
+  updateInputSchema,
+} from "./relay/schemas.ts";
 import { openSqliteStore } from "./relay/sqlite-store.ts";
 import { type BucketWithInputs, NameTakenError, type RelayStore } from "./relay/store.ts";
-import { bucketView, inputView, tokenView } from "./relay/views.ts";
+import { bucketView, inputView, outputView, tokenView } from "./relay/views.ts";
 
 const USAGE = `usage: bun run cli <command> [options]
 
@@ -26,6 +33,10 @@ const USAGE = `usage: bun run cli <command> [options]
   input add BUCKET NAME [--json]
   input set-response INPUT_ID [--status N] [--body TEXT] [--header 'Name: value']... [--json]
   input set-secret INPUT_ID [SECRET] [--clear]     (no SECRET: read from standard input)
+  input set-passthrough INPUT_ID [--timeout MS] [--off]
+  output add BUCKET NAME DESTINATION [--agent] [--json]   (--agent: delivered by \`hookstream forward\`)
+  output list BUCKET [--json]
+  output delete BUCKET NAME|ID
   token create [--buckets a,b] [--admin] [--description TEXT] [--json]
   token list [--json]
   token revoke KEY
@@ -65,6 +76,9 @@ async function run(store: RelayStore, argv: string[], urlOf: (id: string) => str
       body: { type: "string" },
       header: { type: "string", multiple: true },
       clear: { type: "boolean", default: false },
+      agent: { type: "boolean", default: false },
+      off: { type: "boolean", default: false },
+      timeout: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -158,6 +172,68 @@ async function run(store: RelayStore, argv: string[], urlOf: (id: string) => str
       const outcome = await configureInput(store, inputId, { githubSecret: secret });
       if (!outcome.ok) throw new Refused(outcome.message);
       print(`input ${inputId}: GitHub secret ${secret === null ? "removed" : "set"}`, false);
+      return;
+    }
+    case "input set-passthrough": {
+      const parsed = updateInputSchema.safeParse({
+        passthrough: !values.off,
+        passthrough_timeout_ms: values.timeout === undefined ? undefined : Number(values.timeout),
+      });
+      if (!parsed.success) throw new UsageError(describeIssue(parsed.error).message);
+      const outcome = await configureInput(store, arg(0, "INPUT_ID"), {
+        passthrough: parsed.data.passthrough,
+        passthroughTimeoutMs: parsed.data.passthrough_timeout_ms,
+      });
+      if (!outcome.ok) throw new Refused(outcome.message);
+      const view = inputView(outcome.value, urlOf(outcome.value.id));
+      print(
+        asJson
+          ? view
+          : view.passthrough
+            ? `input ${view.id} answers with the agent's response within ${view.passthrough_timeout_ms} ms`
+            : `input ${view.id} answers with its configured response`,
+        asJson,
+      );
+      return;
+    }
+    case "output add": {
+      const parsed = createOutputSchema.safeParse({
+        name: arg(1, "NAME"),
+        destination: arg(2, "DESTINATION"),
+        delivered_by: values.agent ? "agent" : "hookstream",
+      });
+      if (!parsed.success) throw new UsageError(describeIssue(parsed.error).message);
+      const outcome = await addOutput(store, arg(0, "BUCKET"), {
+        name: parsed.data.name,
+        destination: parsed.data.destination,
+        deliveredBy: parsed.data.delivered_by ?? "hookstream",
+      });
+      if (!outcome.ok) throw new Refused(outcome.message);
+      const view = outputView(outcome.value);
+      print(
+        asJson ? view : `output ${view.name} (${view.id}) → ${view.destination}, by ${view.delivered_by}`,
+        asJson,
+      );
+      return;
+    }
+    case "output list": {
+      const bucket = await store.findBucket(arg(0, "BUCKET"));
+      if (bucket === null) throw new Refused("no such bucket");
+      const views = bucket.outputs.map(outputView);
+      if (asJson) print(views, true);
+      else
+        print(
+          views.length === 0
+            ? "no outputs"
+            : views.map((o) => `${o.name}  ${o.destination}  by ${o.delivered_by}  (${o.id})`).join("\n"),
+          false,
+        );
+      return;
+    }
+    case "output delete": {
+      const outcome = await removeOutput(store, arg(0, "BUCKET"), arg(1, "NAME|ID"));
+      if (!outcome.ok) throw new Refused(outcome.message);
+      print(`deleted output ${arg(1, "NAME|ID")}`, false);
       return;
     }
     case "token create": {

@@ -132,6 +132,8 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
   const authLimiter = createAuthLimiter({ maxFailures: config.relay.authFailuresPerMinute });
   const tokenWeakness = config.logsToken === null ? null : weakTokenReason(config.logsToken);
   if (tokenWeakness !== null) log("warn", tokenWeakness);
+  // Cluster mode: passthrough answers reach the instance holding the sender's request over pub/sub.
+  const answerChannel = cluster === null ? null : `${cluster.settings.keyPrefix}passthrough-answers`;
   const relay = await createRelay({
     ...config.relay,
     authLimiter,
@@ -142,10 +144,24 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     publicUrl: () => config.relay.publicUrl ?? `http://localhost:${server.port}`,
     logs: { publish: (entry) => logs.publish(entry) },
     ...(redisStore === null ? {} : { sharedStream: redisStore }),
+    ...(cluster === null || answerChannel === null
+      ? {}
+      : {
+          answerBus: {
+            publish: (payload: string) =>
+              void cluster.redis.send("PUBLISH", [answerChannel, payload]).catch((error: unknown) => {
+                log("warn", `passing an answer to the other instances failed: ${String(error)}`);
+              }),
+          },
+        }),
     log,
   });
   // Failed authentications per endpoint, for /metrics.
   const authFailures: AuthFailureCounts = new Map();
+  const stopAnswers =
+    cluster === null || answerChannel === null
+      ? null
+      : await cluster.redis.subscribe(answerChannel, (payload) => relay.passthrough.received(payload));
   if ((await relayStore.countAdminTokens()) === 0)
     log("info", "no admin token yet: create the first one with `bun run cli token create --admin`");
   const app = createApp({
@@ -230,6 +246,8 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         // From here on /health answers 503 and new upgrades are refused.
         shuttingDown = true;
         logsRunning = false;
+        // Senders waiting for an agent's answer get their configured response now, not at the grace's end.
+        relay.passthrough.close();
         logs.stop();
         // Bun runs each close handler as soon as the close frame is queued; the TCP connections then
         // finish the closing handshake. Wait for that (bounded), then cut whatever is left.
@@ -241,6 +259,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         ]);
         if (!drained) log("warn", `connections still open after ${config.shutdownGraceMs} ms; closing them`);
         await server.stop(true);
+        stopAnswers?.();
         await relay.close();
         // Relayed log entries still queued reach Redis before its connection closes (bounded).
         await logs.close();

@@ -7,13 +7,16 @@ import { join } from "node:path";
 import { UsageError } from "./exit-codes.ts";
 import { DEFAULT_SERVER, httpUrl, parseFlags } from "./flags.ts";
 
-export const FORWARD_USAGE = `usage: hookstream forward --target URL [--url URL] [--buckets a,b | BUCKET...] [options]
+export const FORWARD_USAGE = `usage: hookstream forward (--target URL | --output NAME) [--url URL] [--buckets a,b | BUCKET...] [options]
 
 Replays every webhook of the buckets to the target: same method, query, headers and exact body bytes.
+With --output, only the bucket's messages for that output, each to the output's destination.
+When an input asks for response passthrough, the app's answer is sent back to the waiting sender.
 Credentials come from the environment: RELAY_KEY, RELAY_SECRET (a token that can read the buckets);
 BUCKETS=a,b is read when no bucket is named (none: every bucket the token may read).
 
-  -t, --target URL        where to send each webhook (required), e.g. http://localhost:3000/hook
+  -t, --target URL        where to send each webhook, e.g. http://localhost:3000/hook
+  -o, --output NAME       serve this output (delivered by an agent): its destination, unless --target
   -u, --url URL           the hookstream server (default http://localhost:5000)
       --buckets a,b       buckets by name or id
       --events a,b        only these X-GitHub-Event values (others are skipped)
@@ -32,7 +35,10 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 failure (cursor file not writable), 2
 
 export interface ForwardOptions {
   server: string;
-  target: URL;
+  /** null: each message's output destination (with `output`). */
+  target: URL | null;
+  /** Only messages for this output; null: every delivery once, whatever its outputs. */
+  output: string | null;
   key: string;
   secret: string;
   /** null: every bucket the token may read. */
@@ -79,8 +85,10 @@ export function parseForwardArgs(
 ): ForwardOptions | null {
   const { values, positionals } = parseFlags(argv, FLAGS);
   if (values.help) return null;
-  if (values.target === undefined) throw new UsageError("--target is required");
-  const target = httpUrl("target", values.target);
+  if (values.target === undefined && values.output === undefined)
+    throw new UsageError("--target or --output is required");
+  const target = values.target === undefined ? null : httpUrl("target", values.target);
+  const output = values.output === undefined || values.output === "" ? null : values.output;
   const server = httpUrl("url", values.url ?? DEFAULT_SERVER).href;
   const key = env.RELAY_KEY ?? "";
   const secret = env.RELAY_SECRET ?? "";
@@ -97,11 +105,17 @@ export function parseForwardArgs(
   const events = list(values.events);
   const stateHome = env.XDG_STATE_HOME || join(home, ".local", "state");
   // One position per server, subscription and target: another target or bucket set starts on its own.
-  const identity = JSON.stringify([server, [...(buckets ?? [])].sort(), target.href]);
+  const identity = JSON.stringify([
+    server,
+    [...(buckets ?? [])].sort(),
+    target?.href ?? null,
+    ...(output === null ? [] : [output]),
+  ]);
   const hash = createHash("sha256").update(identity).digest("hex").slice(0, 16);
   return {
     server,
     target,
+    output,
     key,
     secret,
     buckets,
@@ -118,6 +132,7 @@ export function parseForwardArgs(
 
 const FLAGS = {
   target: { type: "string", short: "t" },
+  output: { type: "string", short: "o" },
   url: { type: "string", short: "u" },
   buckets: { type: "string" },
   events: { type: "string" },

@@ -5,15 +5,15 @@
  * ends, so neither a dropped connection nor a restart loses or repeats a delivery the target answered.
  */
 
+import { headerValue, targetRequest } from "../relay/target-request.ts";
 import { openCursorFile } from "./cursor-file.ts";
 import { type DeliveryOutcome, deliver } from "./deliver.ts";
 import { createDeliveryQueue } from "./delivery-queue.ts";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.ts";
 import { aborted, pause } from "./flags.ts";
 import type { ForwardOptions } from "./forward-args.ts";
-import { connectRelay, type RelayClose } from "./relay-connection.ts";
-import type { WebhookFrame } from "./relay-frames.ts";
-import { headerValue, targetRequest } from "./target-request.ts";
+import { connectRelay, type RelayClose, type RelayConnection } from "./relay-connection.ts";
+import { answerFrame, type WebhookFrame } from "./relay-frames.ts";
 
 /** Body bytes held between the socket and the target: a burst of 25 MiB webhooks does not fill memory. */
 export const MAX_HELD_BYTES = 256 * 1024 * 1024;
@@ -108,10 +108,31 @@ export async function runForward(
     pump();
   };
 
+  /** The connection frames go out on; answers for waiting senders use whichever is open. */
+  let current: RelayConnection | null = null;
+
+  /** Where this webhook goes: --target, else the destination of the output it names. */
+  const destinationOf = (webhook: WebhookFrame): URL | string => {
+    if (options.target !== null) return options.target;
+    try {
+      const url = new URL(webhook.outputDestination);
+      if (url.protocol === "http:" || url.protocol === "https:") return url;
+    } catch {
+      // Reported below like any other undeliverable webhook.
+    }
+    return `output ${webhook.outputName} has no http(s) destination: "${webhook.outputDestination}"`;
+  };
+
   const pump = () => {
     if (halted.aborted) return;
     for (const webhook of queue.take()) {
-      const request = targetRequest(options.target, webhook);
+      const destination = destinationOf(webhook);
+      if (typeof destination === "string") {
+        io.err(`skipping delivery ${webhook.id}: ${destination}`);
+        finished(webhook.id);
+        continue;
+      }
+      const request = targetRequest(destination, webhook);
       void deliver(request, {
         maxAttempts: options.maxAttempts,
         timeoutMs: options.timeoutMs,
@@ -121,6 +142,9 @@ export async function runForward(
       }).then((outcome) => {
         // Stopped mid-request: not finished, so it is sent again after a restart.
         if (halted.aborted) return;
+        // The sender of this webhook waits for the app's answer; a server past the wait ignores it.
+        if (webhook.passthroughMs !== null && outcome.answered && outcome.status !== null)
+          current?.send(answerFrame(webhook.id, outcome.status, outcome.headers, outcome.body));
         report(webhook, request.path, outcome);
         finished(webhook.id);
       });
@@ -130,15 +154,22 @@ export async function runForward(
   let failedConnections = 0;
   while (!halted.aborted) {
     let paused = false;
+    let lastId: string | null = null;
     const connection = connectRelay(
       { server: options.server, key: options.key, secret: options.secret, buckets: options.buckets, cursor },
       {
         onSubscribed(message) {
           failedConnections = 0;
-          io.err(`${message}; forwarding to ${options.target.href}`);
+          io.err(
+            `${message}; forwarding to ${options.target?.href ?? `the destination of output ${options.output}`}`,
+          );
         },
         onWebhook(webhook) {
           if (paused) return;
+          // A bucket with outputs sends one message per output, one after another: serve the chosen
+          // output's, or (without --output) each delivery once.
+          if (options.output !== null ? webhook.outputName !== options.output : webhook.id === lastId) return;
+          lastId = webhook.id;
           const added = queue.add(webhook);
           if (added === "full") {
             // Read no further: the server keeps everything, and we resume from the saved cursor.
@@ -155,6 +186,7 @@ export async function runForward(
         onNotice: (text) => io.err(text),
       },
     );
+    current = connection;
     const onHalt = () => connection.close("stopping");
     halted.addEventListener("abort", onHalt, { once: true });
     const closed: RelayClose = await connection.closed;

@@ -39,6 +39,8 @@ export interface RelayClose {
 export interface RelayConnection {
   closed: Promise<RelayClose>;
   close(reason: string): void;
+  /** Sends a frame while the connection is open; false when it is not. */
+  send(text: string): boolean;
 }
 
 /** Close codes after which the server will refuse again: bad or revoked credentials. */
@@ -114,6 +116,11 @@ export function connectRelay(options: RelayConnectionOptions, handlers: RelayHan
     closed,
     close(reason) {
       socket.close(1000, reason);
+    },
+    send(text) {
+      if (socket.readyState !== WebSocket.OPEN) return false;
+      socket.send(text);
+      return true;
     },
   };
 }

@@ -17,6 +17,11 @@ export interface WebhookFrame {
   body: Uint8Array;
   /** Set on a re-sent stored delivery: the id of the original. */
   replayOf: string | null;
+  /** The output this message is for; empty for a bucket without outputs. */
+  outputName: string;
+  outputDestination: string;
+  /** Set while the sender waits for the app's answer (response passthrough): how long, in ms. */
+  passthroughMs: number | null;
 }
 
 export type ServerFrame =
@@ -84,8 +89,39 @@ export function parseServerFrame(text: string): ServerFrame {
       query: typeof value.query === "string" ? value.query : "",
       body: base64 ? new Uint8Array(Buffer.from(value.body, "base64")) : encoder.encode(value.body),
       replayOf: isRecord(value.replay) && typeof value.replay.of === "string" ? value.replay.of : null,
+      outputName: typeof meta.output_name === "string" ? meta.output_name : "",
+      outputDestination: typeof meta.output_destination === "string" ? meta.output_destination : "",
+      passthroughMs:
+        isRecord(value.passthrough) && typeof value.passthrough.timeout_ms === "number"
+          ? value.passthrough.timeout_ms
+          : null,
     },
   };
+}
+
+/**
+ * Headers of the app's answer that do not describe its body as passed on: fetch has already decoded a
+ * compressed body, and the server frames the response itself.
+ */
+const NOT_PASSED_ON = new Set(["content-encoding", "content-length", "transfer-encoding", "connection"]);
+
+/** The `response` frame carrying the app's answer to a webhook whose sender waits for it. */
+export function answerFrame(id: string, status: number, headers: Headers, body: Uint8Array): string {
+  const collected: Record<string, string[]> = {};
+  for (const [name, value] of headers) {
+    if (NOT_PASSED_ON.has(name)) continue;
+    const values = collected[name];
+    if (values === undefined) collected[name] = [value];
+    else values.push(value);
+  }
+  return JSON.stringify({
+    action: "response",
+    id,
+    status,
+    headers: collected,
+    body: Buffer.from(body).toString("base64"),
+    body_encoding: "base64",
+  });
 }
 
 /**

@@ -3,8 +3,10 @@
  * Lua scripts, and whether Redis answers right now.
  *
  * Bun's client reconnects by itself after Redis restarts, but fails the commands sent while it was away
- * (`ERR_REDIS_CONNECTION_CLOSED`) and drops pub/sub subscriptions silently. So nothing here relies on pub/sub:
- * shared streams are followed with XREAD loops that resume from the last id they saw, and a failed command
+ * (`ERR_REDIS_CONNECTION_CLOSED`) and drops pub/sub subscriptions silently. So nothing that must not be lost
+ * relies on pub/sub: shared streams are followed with XREAD loops that resume from the last id they saw.
+ * Pub/sub carries only what may be lost (passthrough answers, whose senders then get the configured
+ * response), on a connection of its own that subscribes again whenever it reconnects. A failed command
  * marks Redis down until a probe answers again. The offline queue is off, so a command never waits unbounded
  * for a Redis that is away: it fails at once with `RedisUnavailableError`, and callers answer 503 or retry.
  */
@@ -26,6 +28,11 @@ export interface Redis {
   eval(script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<RedisValue>;
   /** A second connection, for blocking commands (XREAD BLOCK) that would stall everything else. */
   duplicate(): Promise<Redis>;
+  /**
+   * Listens to a channel on a connection of its own (renewed on every reconnect: messages published while
+   * it was away are lost). The returned function stops listening and closes that connection.
+   */
+  subscribe(channel: string, listener: (message: string) => void): Promise<() => void>;
   /** Whether the last command reached Redis (or a probe since answered). */
   isUp(): boolean;
   /** Called with the new state whenever Redis goes down or comes back. */
@@ -196,6 +203,30 @@ async function openConnection(options: RedisOptions, listeners: Set<(up: boolean
       }
     },
     duplicate: () => openConnection(options, new Set()),
+    async subscribe(channel, listener) {
+      const subscriber = new RedisClient(options.url, {
+        autoReconnect: true,
+        enableOfflineQueue: false,
+        maxRetries: 4_294_967_295,
+        connectionTimeout: 2_000,
+      });
+      let connects = 0;
+      subscriber.onconnect = () => {
+        // The first connect is followed by the subscribe below; Bun forgets subscriptions on a reconnect.
+        if (++connects > 1)
+          subscriber.subscribe(channel, listener).catch((error: unknown) => {
+            options.log("warn", `subscribing to ${channel} again failed: ${String(error)}`);
+          });
+      };
+      try {
+        await subscriber.connect();
+        await subscriber.subscribe(channel, listener);
+      } catch (error) {
+        subscriber.close();
+        throw new RedisUnavailableError(error);
+      }
+      return () => subscriber.close();
+    },
     isUp: () => up,
     onStateChange(listener) {
       listeners.add(listener);

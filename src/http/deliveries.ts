@@ -10,7 +10,7 @@ import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { z } from "zod";
 import { encodeBody } from "../relay/message.ts";
-import type { BucketWithInputs, RelayStore, StoredDelivery } from "../relay/store.ts";
+import type { BucketWithInputs, OutputAttempt, RelayStore, StoredDelivery } from "../relay/store.ts";
 import { MASK_LOOKAHEAD_BYTES, maskBody, maskHeaders, maskQuery } from "./delivery-masking.ts";
 import { errorBody } from "./errors.ts";
 import type { LogsAccess } from "./logs-access.ts";
@@ -49,6 +49,23 @@ export function isLoopback(address: string): boolean {
     address.startsWith("::ffff:127.") ||
     address.startsWith("127.")
   );
+}
+
+/** How an output delivery hookstream makes went, as the Webhooks tab shows it. */
+function outcomeView(attempt: OutputAttempt, redact: boolean) {
+  return {
+    name: attempt.outputName,
+    destination: attempt.destination,
+    state: attempt.state,
+    attempts: attempt.attempts,
+    status: attempt.status,
+    error: attempt.error,
+    response_body: redact
+      ? new TextDecoder().decode(maskBody(new TextEncoder().encode(attempt.responseBody)))
+      : attempt.responseBody,
+    next_attempt_at: attempt.nextAt === null ? null : new Date(attempt.nextAt).toISOString(),
+    updated_at: new Date(attempt.updatedAt).toISOString(),
+  };
 }
 
 export interface DeliveriesRouteDeps {
@@ -97,6 +114,10 @@ export function createDeliveriesRoutes(deps: DeliveriesRouteDeps): Hono<AppEnv> 
           : bucket === undefined
             ? []
             : (await deps.store.recentDeliveries(bucket.id, limit)).map((delivery) => ({ delivery, bucket }));
+      const attempts = Map.groupBy(
+        await deps.store.outputAttempts(stored.map(({ delivery }) => delivery.id)),
+        (attempt) => attempt.deliveryId,
+      );
       return c.json({
         buckets: buckets.map(({ id, name }) => ({ id, name })),
         ...(hookId === undefined ? {} : { hook_id: hookId }),
@@ -125,6 +146,9 @@ export function createDeliveriesRoutes(deps: DeliveriesRouteDeps): Hono<AppEnv> 
             received_at: new Date(delivery.receivedAt).toISOString(),
             source_ip: delivery.sourceAddress,
             ...(delivery.replayOf === undefined ? {} : { replay_of: delivery.replayOf }),
+            ...(attempts.has(delivery.id)
+              ? { outputs: (attempts.get(delivery.id) ?? []).map((a) => outcomeView(a, deps.redact)) }
+              : {}),
           };
         }),
       });

@@ -19,7 +19,7 @@ import {
 import { CloseCode, type Peer } from "../transport/peer.ts";
 import type { CursorCodec } from "./cursor.ts";
 import type { Fanout, LiveMember } from "./fanout.ts";
-import { gapMessage, LIVE, webhookMessage } from "./message.ts";
+import { gapMessage, LIVE, webhookMessages } from "./message.ts";
 import { type DeliveryStore, type ReplayedDelivery, StoreUnavailableError } from "./store.ts";
 
 /** Deliveries read from the store per step of a catch-up. */
@@ -70,8 +70,9 @@ export function createStoreSource(
   bucketIds: readonly string[] | null,
 ): PositionedSource {
   const { store, fanout, cursors } = deps;
-  const message = (delivery: ReplayedDelivery) =>
-    webhookMessage(
+  // One message per output of the bucket (the seed's shape), all at the delivery's position.
+  const messages = (delivery: ReplayedDelivery) =>
+    webhookMessages(
       {
         id: delivery.id,
         bucketId: delivery.bucketId,
@@ -94,10 +95,10 @@ export function createStoreSource(
           maxRows: CATCH_UP_PAGE_ROWS,
           maxBytes: CATCH_UP_PAGE_BYTES,
         });
-        const items = page.deliveries.map((delivery) => ({
-          position: cursors.positionOf(delivery.id),
-          payload: message(delivery),
-        }));
+        const items = page.deliveries.flatMap((delivery) => {
+          const position = cursors.positionOf(delivery.id);
+          return messages(delivery).map((payload) => ({ position, payload }));
+        });
         // An empty page read everything up to `through`; otherwise the next read starts after its last item.
         return {
           items,

@@ -5,12 +5,13 @@
  * is kept (the disk or the database size cap is full, or too much is waiting to be stored).
  */
 import { errorBody } from "../http/errors.ts";
+import type { Answer } from "./answer-frame.ts";
 import { declaredLength, readBodyLimited } from "./body.ts";
 import { collectHeaders } from "./headers.ts";
 import type { Relay } from "./relay.ts";
-import { isRefusedResponseHeader } from "./schemas.ts";
+import { BODILESS_STATUSES, isRefusedResponseHeader } from "./schemas.ts";
 import { verifyGithubSignature } from "./signature.ts";
-import { StorageFullError, StoreUnavailableError } from "./store.ts";
+import { type AppendResult, StorageFullError, StoreUnavailableError } from "./store.ts";
 import { WriterBusyError } from "./writer.ts";
 
 /** Why a delivery was refused, for the operator's counters; each answer below names its own. */
@@ -75,6 +76,7 @@ export async function receiveWebhook(
     rejected.busy++;
     return json(errorBody("Too many webhook bodies in flight"), 503, { "Retry-After": "1" });
   }
+  let accepted: AppendResult;
   try {
     const read = await readBodyLimited(request, relay.maxBodyBytes);
     if (!read.ok) return tooLarge();
@@ -87,7 +89,7 @@ export async function receiveWebhook(
       return json(errorBody("Missing or invalid X-Hub-Signature-256", { field: "X-Hub-Signature-256" }), 401);
     }
 
-    await relay.accept(
+    accepted = await relay.accept(
       {
         bucketId: route.bucket.id,
         inputId: route.input.id,
@@ -117,6 +119,16 @@ export async function receiveWebhook(
     relay.bodies.release(reserved);
   }
 
+  // Stored first: whether an answer comes in time only decides what the sender is told. Registered in the
+  // step right after the commit, before any agent can have received the message and answered it.
+  if (route.input.passthrough && accepted.id !== null) {
+    const answer = await relay.passthrough.wait(
+      accepted.id,
+      route.bucket.id,
+      route.input.passthroughTimeoutMs,
+    );
+    if (answer !== null) return answerResponse(answer);
+  }
   const { status, body, headers } = route.input.response;
   return new Response(body === "" ? null : body, { status, headers: sandboxedHeaders(headers) });
 }
@@ -126,11 +138,23 @@ export async function receiveWebhook(
  * and a browser does not guess a script type, and without the headers configuration refuses (also when an
  * older version stored them).
  */
-export function sandboxedHeaders(configured: Record<string, string>): Headers {
+export function sandboxedHeaders(configured: Record<string, string | readonly string[]>): Headers {
   const headers = new Headers();
   for (const [name, value] of Object.entries(configured))
-    if (!isRefusedResponseHeader(name)) headers.append(name, value);
+    if (!isRefusedResponseHeader(name)) for (const one of [value].flat()) headers.append(name, one);
   headers.set("Content-Security-Policy", "sandbox");
   headers.set("X-Content-Type-Options", "nosniff");
   return headers;
+}
+
+/**
+ * The agent's answer as the sender gets it: sanitised exactly like a configured response (refused headers
+ * dropped, sandboxed), and without a body where its status allows none.
+ */
+export function answerResponse(answer: Answer): Response {
+  const body = BODILESS_STATUSES.has(answer.status) || answer.body.byteLength === 0 ? null : answer.body;
+  return new Response(body as BodyInit | null, {
+    status: answer.status,
+    headers: sandboxedHeaders(answer.headers),
+  });
 }

@@ -2,12 +2,20 @@
  * Management operations shared by the admin API and the CLI, so both apply the same rules.
  */
 import { BODILESS_STATUSES } from "./schemas.ts";
-import type { Input, InputResponse, RelayStore, Token } from "./store.ts";
+import {
+  type Input,
+  type InputResponse,
+  type NewOutput,
+  type Output,
+  OutputNameTakenError,
+  type RelayStore,
+  type Token,
+} from "./store.ts";
 import { generateToken } from "./tokens.ts";
 
 export type Outcome<T> =
   | { ok: true; value: T }
-  | { ok: false; status: 400 | 404; field: string; message: string };
+  | { ok: false; status: 400 | 404 | 409; field: string; message: string };
 
 export interface IssuedToken {
   token: Token;
@@ -46,6 +54,8 @@ export interface InputChanges {
   name?: string;
   response?: Partial<InputResponse>;
   githubSecret?: string | null;
+  passthrough?: boolean;
+  passthroughTimeoutMs?: number;
 }
 
 /** Applies the changes; a partial response is merged over the current one. */
@@ -77,7 +87,41 @@ export async function configureInput(
     name: changes.name,
     response,
     githubSecret: changes.githubSecret,
+    passthrough: changes.passthrough,
+    passthroughTimeoutMs: changes.passthroughTimeoutMs,
   });
   if (input === null) return { ok: false, status: 404, field: "inputId", message: "Unknown input" };
   return { ok: true, value: input };
+}
+
+const unknownBucket = { ok: false, status: 404, field: "bucket", message: "Unknown bucket" } as const;
+
+/** Adds an output (already validated) to the bucket named by id or name. */
+export async function addOutput(
+  store: RelayStore,
+  bucketRef: string,
+  output: NewOutput,
+): Promise<Outcome<Output>> {
+  const bucket = await store.findBucket(bucketRef);
+  try {
+    const created = bucket === null ? null : await store.createOutput(bucket.id, output);
+    return created === null ? unknownBucket : { ok: true, value: created };
+  } catch (error) {
+    if (error instanceof OutputNameTakenError)
+      return { ok: false, status: 409, field: "name", message: error.message };
+    throw error;
+  }
+}
+
+/** Removes the output (by id or name) from the bucket named by id or name. */
+export async function removeOutput(
+  store: RelayStore,
+  bucketRef: string,
+  outputRef: string,
+): Promise<Outcome<null>> {
+  const bucket = await store.findBucket(bucketRef);
+  if (bucket === null) return unknownBucket;
+  if (!(await store.deleteOutput(bucket.id, outputRef)))
+    return { ok: false, status: 404, field: "output", message: "No such output in this bucket" };
+  return { ok: true, value: null };
 }

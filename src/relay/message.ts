@@ -63,22 +63,39 @@ export function encodeBody(bytes: Uint8Array): EncodedBody {
   }
 }
 
+/** The output a message is for: named in `meta.output_name` and `meta.output_destination`. */
+export interface OutputRef {
+  name: string;
+  destination: string;
+}
+
+export interface RelayedDelivery {
+  method: string;
+  headers: Record<string, string[]>;
+  query: string;
+  body: Uint8Array;
+  replayOf?: string;
+  /** The bucket's outputs: one message for each, or one message with empty output fields when none. */
+  outputs?: readonly OutputRef[];
+  /** Set while the sender waits for the agent's answer (response passthrough): how long it waits, in ms. */
+  passthroughMs?: number;
+}
+
 /**
- * `bucked_id` is misspelled on the wire as in the original protocol. hookstream has no outputs: `output_name`
- * and `output_destination` are empty strings, present so clients that read them still find strings.
- * `cursor` (hookstream's, beside `meta`; clients that do not know it ignore it) resumes right after this one.
+ * `bucked_id` is misspelled on the wire as in the original protocol. `output_name` and `output_destination`
+ * name the output the message is for, as Webhook Relay sends them; for a bucket without outputs they are
+ * empty strings, present so clients that read them still find strings.
+ * `cursor` (hookstream's, beside `meta`; clients that do not know it ignore it) resumes right after this one;
+ * every message of one delivery carries the same cursor.
  * `replay` (likewise) is present only on a stored delivery re-sent by an admin: `{"of": "<original id>"}`.
+ * `passthrough` (likewise) is present only while the sender waits for the agent's answer:
+ * `{"timeout_ms": N}`; a client answers with a `response` frame keyed by `meta.id` (see passthrough.ts).
  */
 export function webhookMessage(
   meta: WebhookMeta,
-  delivery: {
-    method: string;
-    headers: Record<string, string[]>;
-    query: string;
-    body: Uint8Array;
-    replayOf?: string;
-  },
+  delivery: RelayedDelivery,
   cursor: string,
+  output: OutputRef | null = null,
 ): string {
   const encoded = encodeBody(delivery.body);
   const message: Record<string, unknown> = {
@@ -89,11 +106,12 @@ export function webhookMessage(
       bucket_name: meta.bucketName,
       input_id: meta.inputId,
       input_name: meta.inputName,
-      output_name: "",
-      output_destination: "",
+      output_name: output?.name ?? "",
+      output_destination: output?.destination ?? "",
     },
     cursor,
     ...(delivery.replayOf === undefined ? {} : { replay: { of: delivery.replayOf } }),
+    ...(delivery.passthroughMs === undefined ? {} : { passthrough: { timeout_ms: delivery.passthroughMs } }),
     headers: delivery.headers,
     query: delivery.query,
     body: encoded.body,
@@ -101,4 +119,11 @@ export function webhookMessage(
   if (encoded.encoding !== undefined) message.body_encoding = encoded.encoding;
   message.method = delivery.method;
   return JSON.stringify(message);
+}
+
+/** The messages of one delivery: one per output of its bucket, in the outputs' order, as Webhook Relay sends. */
+export function webhookMessages(meta: WebhookMeta, delivery: RelayedDelivery, cursor: string): string[] {
+  const outputs = delivery.outputs ?? [];
+  if (outputs.length === 0) return [webhookMessage(meta, delivery, cursor)];
+  return outputs.map((output) => webhookMessage(meta, delivery, cursor, output));
 }

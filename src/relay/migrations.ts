@@ -78,6 +78,42 @@ export const MIGRATIONS: readonly string[] = [
   -- A delivery re-sent by an admin is stored again as a copy; this names the delivery it copies.
   ALTER TABLE deliveries ADD COLUMN replay_of TEXT;
   `,
+  `
+  -- An input may answer its sender with the forwarding agent's response (0: never).
+  ALTER TABLE inputs ADD COLUMN passthrough INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE inputs ADD COLUMN passthrough_timeout_ms INTEGER NOT NULL DEFAULT 10000;
+  -- A bucket's named destinations, delivered by hookstream itself or by an agent.
+  CREATE TABLE outputs (
+    id TEXT PRIMARY KEY,
+    bucket_id TEXT NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    delivered_by TEXT NOT NULL CHECK (delivered_by IN ('hookstream', 'agent')),
+    created_at INTEGER NOT NULL,
+    UNIQUE (bucket_id, name)
+  );
+  -- One row per delivery and output hookstream delivers, inserted with the delivery in one transaction.
+  -- Like deliveries, no foreign keys: the trigger below removes a delivery's attempts with it.
+  CREATE TABLE output_attempts (
+    delivery_id INTEGER NOT NULL,
+    output_id TEXT NOT NULL,
+    output_name TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_at INTEGER,
+    status INTEGER,
+    error TEXT,
+    response_body TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (delivery_id, output_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX output_attempts_due ON output_attempts(next_at) WHERE state = 'pending';
+  CREATE TRIGGER output_attempts_follow_deliveries AFTER DELETE ON deliveries
+  BEGIN
+    DELETE FROM output_attempts WHERE delivery_id = old.id;
+  END;
+  `,
 ];
 
 export function schemaVersion(db: Database): number {

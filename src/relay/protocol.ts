@@ -10,6 +10,7 @@
  * Frames carry the time they arrived, so the subscribe rate limit is a rule here too.
  */
 import { CloseCode } from "../transport/peer.ts";
+import { type Answer, parseAnswerFrame } from "./answer-frame.ts";
 import { looksLikeCursor } from "./cursor.ts";
 import { AUTHENTICATED, statusMessage } from "./message.ts";
 
@@ -94,7 +95,9 @@ export type ProtocolAction =
       topics: readonly string[];
       bucketIds: readonly string[] | null;
       cursor: string | null;
-    };
+    }
+  /** Hand an agent's answer to the sender waiting for it, if the grant may read its bucket. */
+  | { type: "answer"; grant: Grant; id: string; answer: Answer };
 
 export interface Step {
   state: ProtocolState;
@@ -175,6 +178,14 @@ function onFrameWhenReady(state: ReadyState, text: string, at: number): Step {
       return { state, actions: [] };
     case "auth":
       return { state, actions: [error("already authenticated")] };
+    case "response": {
+      const parsed = parseAnswerFrame(frame.body);
+      if (!parsed.ok) return { state, actions: [error(parsed.message)] };
+      return {
+        state,
+        actions: [{ type: "answer", grant: state.grant, id: parsed.id, answer: parsed.answer }],
+      };
+    }
     case "subscribe": {
       const list = parseBucketList(frame.body.buckets);
       if (!list.ok) return { state, actions: [error(list.message)] };

@@ -27,6 +27,12 @@ import { APPEND_SCRIPT, BUCKET_SCAN_SCRIPT, PRUNE_SCRIPT, READ_SCRIPT } from "./
 import type { AppendResult, DeliveryStore, ReplayedDelivery, StoredDelivery } from "./store.ts";
 
 /**
+ * How long an output attempt's record outlives its last change. Retention trims the stream without knowing
+ * attempt keys, so they expire instead; an outcome stays visible this long after it settled.
+ */
+export const ATTEMPT_RECORD_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+
+/**
  * Entries one read script scans at most before handing back where to continue, so a reader looking for a
  * quiet bucket in a long stream never blocks Redis for more than about a millisecond at a time.
  */
@@ -49,7 +55,7 @@ const toBase64 = (bytes: Uint8Array) =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 
 /** A stream entry (`[id, [field, value, ...]]`) as a stored delivery. */
-function toDelivery(entry: RedisValue): StoredDelivery {
+export function toDelivery(entry: RedisValue): StoredDelivery {
   const [id, list] = replyArray(entry, "stream entry");
   const flat = replyStrings(list ?? null, "stream entry fields");
   const fields = new Map<string, string>();
@@ -173,7 +179,13 @@ export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliv
   const deliveries: RedisDeliveries = {
     async appendDeliveries(batch) {
       if (batch.length === 0) return [];
-      const args: (string | number)[] = [STREAM_SEQ_LIMIT, keys.dedupPrefix];
+      const args: (string | number)[] = [
+        STREAM_SEQ_LIMIT,
+        keys.dedupPrefix,
+        keys.outputsPrefix,
+        keys.attemptsPrefix,
+        ATTEMPT_RECORD_TTL_MS,
+      ];
       for (const d of batch)
         args.push(
           d.bucketId,
@@ -191,7 +203,7 @@ export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliv
       // a NOSCRIPT retry would be sent after appends called later, which would then get earlier ids. One
       // command per call, sent in call order on one connection, keeps ids in call order.
       const reply = await writing(
-        redis.send("EVAL", [APPEND_SCRIPT.source, 2, keys.deliveries, keys.lastId, ...args]),
+        redis.send("EVAL", [APPEND_SCRIPT.source, 3, keys.deliveries, keys.lastId, keys.outputDue, ...args]),
       );
       return replyArray(reply, "append").map(
         (id): AppendResult =>

@@ -16,6 +16,9 @@
  *   deliveries:last-id          string  the last stream id ever assigned (survives an emptied stream)
  *   deliveries:pruned-through   hash    bucket id → highest stream id retention deleted of that bucket
  *   deliveries:dedup:<bucket>   hash    X-GitHub-Delivery → stream id, while that delivery is kept
+ *   outputs:<bucket id>         hash    output id → output JSON
+ *   output-due                  zset    `<stream id>/<output id>` of pending attempts, scored by when due (ms)
+ *   output-attempts:<stream id> hash    output id → attempt JSON (expires, see redis-outputs.ts)
  */
 import { RedisUnavailableError, type RedisValue } from "../cluster/redis.ts";
 import { StorageFullError } from "./store.ts";
@@ -37,6 +40,11 @@ export interface RedisKeys {
   prunedThrough: string;
   /** Prefix of the per-bucket dedup hashes (the scripts append the bucket id). */
   dedupPrefix: string;
+  /** Prefix of the per-bucket output hashes (the append script appends the bucket id). */
+  outputsPrefix: string;
+  outputDue: string;
+  /** Prefix of the per-delivery attempt hashes (the append script appends the stream id). */
+  attemptsPrefix: string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -53,6 +61,9 @@ export function redisKeys(prefix: string): RedisKeys {
     lastId: `${prefix}deliveries:last-id`,
     prunedThrough: `${prefix}deliveries:pruned-through`,
     dedupPrefix: `${prefix}deliveries:dedup:`,
+    outputsPrefix: `${prefix}outputs:`,
+    outputDue: `${prefix}output-due`,
+    attemptsPrefix: `${prefix}output-attempts:`,
   };
 }
 

@@ -31,19 +31,24 @@ end
 `;
 
 /**
- * Appends a batch. KEYS: stream, last id. ARGV: seq limit, dedup key prefix, then 10 values per delivery:
+ * Appends a batch. KEYS: stream, last id, output-due. ARGV: seq limit, dedup key prefix, outputs key prefix,
+ * attempts key prefix, attempt record lifetime (ms), then 10 values per delivery:
  * bucket, `=` + X-GitHub-Delivery (or empty), input, method, headers JSON, query, body base64, source address,
  * received at, the id of the delivery it replays (or empty). Returns one id per delivery, nil for a duplicate.
  *
  * Ids are chosen here, not by XADD `*`: ms = max(Redis time, last ms used), seq = last seq + 1 within the same
  * ms, and a seq that would reach the limit moves on to the next ms. The last id is kept in its own key, so it
  * survives a stream emptied by retention, and ids are never reused.
+ *
+ * Each delivery also gets a pending attempt, due at once, for every output of its bucket that hookstream
+ * delivers, in the same script: an attempt exists exactly when its delivery does.
  */
 export const APPEND_SCRIPT = luaScript(`#!lua
 ${HELPERS}
-local stream, lastKey = KEYS[1], KEYS[2]
+local stream, lastKey, due = KEYS[1], KEYS[2], KEYS[3]
 local seqLimit = tonumber(ARGV[1])
 local dedupPrefix = ARGV[2]
+local outputsPrefix, attemptsPrefix, attemptTtl = ARGV[3], ARGV[4], ARGV[5]
 local last = redis.call('GET', lastKey)
 if not last then
   local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
@@ -55,7 +60,7 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local results = {}
 local added = false
-for first = 3, #ARGV, 10 do
+for first = 6, #ARGV, 10 do
   local bucket, guid = ARGV[first], ARGV[first + 1]
   local dedup = dedupPrefix .. bucket
   local hasGuid = guid ~= ''
@@ -84,6 +89,19 @@ for first = 3, #ARGV, 10 do
     end
     redis.call('XADD', stream, id, unpack(fields))
     if hasGuid then redis.call('HSET', dedup, guid, id) end
+    for _, json in ipairs(redis.call('HVALS', outputsPrefix .. bucket)) do
+      local output = cjson.decode(json)
+      if output.deliveredBy == 'hookstream' then
+        local attempt = cjson.encode({
+          deliveryId = id, outputId = output.id, outputName = output.name, destination = output.destination,
+          state = 'pending', attempts = 0, nextAt = now, status = cjson.null, error = cjson.null,
+          responseBody = '', updatedAt = now,
+        })
+        redis.call('HSET', attemptsPrefix .. id, output.id, attempt)
+        redis.call('PEXPIRE', attemptsPrefix .. id, attemptTtl)
+        redis.call('ZADD', due, now, id .. '/' .. output.id)
+      end
+    end
     results[#results + 1] = id
     added = true
   end
@@ -291,7 +309,8 @@ return 1
 /**
  * Deletes a bucket, its inputs, its retention floor and its dedup keys. Its stream entries stay until retention
  * reaches them; every reader skips entries of buckets that no longer exist. KEYS: buckets, bucket names,
- * inputs, the bucket's input set, pruned-through hash, the bucket's dedup hash, version. ARGV: bucket id.
+ * inputs, the bucket's input set, pruned-through hash, the bucket's dedup hash, version, the bucket's outputs
+ * (its pending attempts are cancelled when claimed). ARGV: bucket id.
  * Returns 0 when it did not exist.
  */
 export const DELETE_BUCKET_SCRIPT = luaScript(`#!lua flags=allow-oom
@@ -300,10 +319,64 @@ if not json then return 0 end
 local name = cjson.decode(json).name
 if redis.call('HGET', KEYS[2], name) == ARGV[1] then redis.call('HDEL', KEYS[2], name) end
 for _, input in ipairs(redis.call('SMEMBERS', KEYS[4])) do redis.call('HDEL', KEYS[3], input) end
-redis.call('DEL', KEYS[4], KEYS[6])
+redis.call('DEL', KEYS[4], KEYS[6], KEYS[8])
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1])
 redis.call('INCR', KEYS[7])
+return 1
+`);
+
+/**
+ * Adds an output. KEYS: buckets, the bucket's outputs, version. ARGV: bucket id, output id, name, output JSON.
+ * Returns -1 when the bucket does not exist, 0 when the name is taken, 1 when added.
+ */
+export const CREATE_OUTPUT_SCRIPT = luaScript(`#!lua
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
+for _, json in ipairs(redis.call('HVALS', KEYS[2])) do
+  if cjson.decode(json).name == ARGV[3] then return 0 end
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+redis.call('INCR', KEYS[3])
+return 1
+`);
+
+/** Deletes an output by id or name. KEYS: the bucket's outputs, version. ARGV: id or name. Returns 0 or 1. */
+export const DELETE_OUTPUT_SCRIPT = luaScript(`#!lua flags=allow-oom
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i] == ARGV[1] or cjson.decode(all[i + 1]).name == ARGV[1] then
+    redis.call('HDEL', KEYS[1], all[i])
+    redis.call('INCR', KEYS[2])
+    return 1
+  end
+end
+return 0
+`);
+
+/**
+ * Leases due attempts. KEYS: output-due. ARGV: now, lease ms, limit. Returns the members (`<stream id>/<output
+ * id>`) it moved to now + lease, oldest due first.
+ */
+export const CLAIM_ATTEMPTS_SCRIPT = luaScript(`#!lua
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local leased = tonumber(ARGV[1]) + tonumber(ARGV[2])
+for _, member in ipairs(members) do redis.call('ZADD', KEYS[1], leased, member) end
+return members
+`);
+
+/**
+ * Stores an attempt's new state. KEYS: the delivery's attempts, output-due. ARGV: output id, attempt JSON,
+ * due member, next due ms (empty: settled, no longer due), record lifetime ms. Does nothing when the record is
+ * gone (expired or never created).
+ */
+export const RECORD_ATTEMPT_SCRIPT = luaScript(`#!lua flags=allow-oom
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if ARGV[4] == '' then redis.call('ZREM', KEYS[2], ARGV[3]) else redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
 return 1
 `);
 

@@ -18,6 +18,7 @@ import { z } from "zod";
 import type { Redis } from "../cluster/redis.ts";
 import { createRedisDeliveries } from "./redis-deliveries.ts";
 import { REDIS_LAYOUT, redisKeys, replyNumber, replyString, replyStrings, writing } from "./redis-keys.ts";
+import { createRedisOutputs } from "./redis-outputs.ts";
 import {
   ADD_INPUT_SCRIPT,
   CREATE_BUCKET_SCRIPT,
@@ -30,6 +31,7 @@ import {
   type Bucket,
   DEFAULT_INPUT_NAME,
   DEFAULT_INPUT_RESPONSE,
+  DEFAULT_PASSTHROUGH_TIMEOUT_MS,
   type Input,
   type InputRoute,
   NameTakenError,
@@ -72,6 +74,9 @@ const inputRecord = z.object({
   name: z.string(),
   response: z.object({ status: z.number(), body: z.string(), headers: z.record(z.string(), z.string()) }),
   githubSecret: z.string().nullable(),
+  // Absent in records written before passthrough existed.
+  passthrough: z.boolean().default(false),
+  passthroughTimeoutMs: z.number().int().default(DEFAULT_PASSTHROUGH_TIMEOUT_MS),
   createdAt: z.number(),
 });
 
@@ -86,7 +91,7 @@ const tokenRecord = z.object({
   revokedAt: z.number().nullable(),
 });
 
-type InputRecord = z.infer<typeof inputRecord>;
+type InputRecord = z.output<typeof inputRecord>;
 type TokenRecord = z.infer<typeof tokenRecord>;
 
 function parseRecord<T>(schema: z.ZodType<T>, json: string, what: string): T {
@@ -117,6 +122,7 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
       `the Redis keys under "${options.keyPrefix}" have layout ${String(layout)}, this hookstream reads ${REDIS_LAYOUT}`,
     );
   const deliveries = createRedisDeliveries(redis, keys);
+  const outputs = createRedisOutputs(redis, keys);
 
   /**
    * Input routes by input id, as in the SQLite store. `generation` counts clears, so a lookup that raced
@@ -212,6 +218,8 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
         name: DEFAULT_INPUT_NAME,
         response: DEFAULT_INPUT_RESPONSE,
         githubSecret: null,
+        passthrough: false,
+        passthroughTimeoutMs: DEFAULT_PASSTHROUGH_TIMEOUT_MS,
         createdAt: now,
       };
       const created = await writing(
@@ -222,17 +230,20 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
         ),
       );
       if (created === 0) throw new NameTakenError(name);
-      return { ...bucket, inputs: [toInput(input)] };
+      return { ...bucket, inputs: [toInput(input)], outputs: [] };
     },
     async listBuckets() {
       const inputs = Map.groupBy(
         (await hvals(keys.inputs)).map((json) => toInput(parseRecord(inputRecord, json, "input"))),
         (input) => input.bucketId,
       );
-      return (await hvals(keys.buckets))
+      const buckets = (await hvals(keys.buckets))
         .map((json) => parseRecord(bucketRecord, json, "bucket"))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
         .map((bucket) => ({ ...bucket, inputs: (inputs.get(bucket.id) ?? []).sort(byCreation) }));
+      const listed = [];
+      for (const bucket of buckets) listed.push({ ...bucket, outputs: await outputs.outputsOf(bucket.id) });
+      return listed;
     },
     async findBucket(idOrName) {
       let bucket = await readBucket(idOrName);
@@ -240,7 +251,9 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
         const id = await hget(keys.bucketNames, idOrName);
         bucket = id === null ? null : await readBucket(id);
       }
-      return bucket === null ? null : { ...bucket, inputs: await inputsOf(bucket.id) };
+      return bucket === null
+        ? null
+        : { ...bucket, inputs: await inputsOf(bucket.id), outputs: await outputs.outputsOf(bucket.id) };
     },
     async deleteBucket(id) {
       const deleted = await redis.eval(
@@ -253,6 +266,7 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
           keys.prunedThrough,
           `${keys.dedupPrefix}${id}`,
           keys.version,
+          `${keys.outputsPrefix}${id}`,
         ],
         [id],
       );
@@ -266,6 +280,8 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
         name,
         response: DEFAULT_INPUT_RESPONSE,
         githubSecret: null,
+        passthrough: false,
+        passthroughTimeoutMs: DEFAULT_PASSTHROUGH_TIMEOUT_MS,
         createdAt: Date.now(),
       };
       const added = await writing(
@@ -287,6 +303,8 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
           name: patch.name ?? input.name,
           response: patch.response ?? input.response,
           githubSecret: patch.githubSecret === undefined ? input.githubSecret : patch.githubSecret,
+          passthrough: patch.passthrough ?? input.passthrough,
+          passthroughTimeoutMs: patch.passthroughTimeoutMs ?? input.passthroughTimeoutMs,
         }),
       );
       // After the write: a lookup that read the old settings meanwhile must not stay cached.
@@ -370,6 +388,12 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
     deliveryPosition: deliveries.deliveryPosition,
     pruneDeliveries: deliveries.pruneDeliveries,
     waitForDeliveries: deliveries.waitForDeliveries,
+
+    createOutput: outputs.createOutput,
+    deleteOutput: outputs.deleteOutput,
+    claimOutputAttempts: outputs.claimOutputAttempts,
+    recordOutputAttempt: outputs.recordOutputAttempt,
+    outputAttempts: outputs.outputAttempts,
 
     async externalChanges() {
       const value = await redis.send("GET", [keys.version]);

@@ -10,6 +10,7 @@
 import type { LogEntry } from "../logs/entry.ts";
 import type { AuthLimiter } from "../transport/auth-limiter.ts";
 import type { Peer, SocketSession } from "../transport/peer.ts";
+import type { Answer } from "./answer-frame.ts";
 import { type ByteBudget, createByteBudget } from "./byte-budget.ts";
 import { deliveryLogEntry } from "./delivery-log.ts";
 import { createFanout } from "./fanout.ts";
@@ -17,6 +18,10 @@ import { type Feed, type FeedStats, type Subscription, startFeed } from "./feed.
 import { noRejections, type RejectionCounts } from "./input.ts";
 import { createLocalTopics, type LocalTopics } from "./local-topics.ts";
 import { webhookMessage } from "./message.ts";
+import { annotateDelivery, annotatingStore } from "./outputs/annotate.ts";
+import { createOutputDirectory, type OutputDirectory } from "./outputs/directory.ts";
+import { type DispatcherStats, startDispatcher } from "./outputs/dispatcher.ts";
+import { type AnswerBus, createPassthrough, type Passthrough } from "./passthrough.ts";
 import { ALL_BUCKETS_TOPIC, type AuthResult, bucketTopic, type Grant } from "./protocol.ts";
 import { createRelaySession, type SessionHandle } from "./session.ts";
 import {
@@ -83,6 +88,8 @@ export interface RelayOptions {
    * this instance's own), instead of right after this instance's commits.
    */
   sharedStream?: DeliveryStream;
+  /** Cluster mode: carries passthrough answers to the instance holding the sender. */
+  answerBus?: AnswerBus;
   log: LogFn;
 }
 
@@ -119,6 +126,10 @@ export interface RelayStats {
   /** Relay sockets refused at `auth` (bad credentials or rate-limited). */
   socket_auth_failures: number;
   webhooks_rejected: RejectionCounts;
+  /** This process's deliveries to outputs hookstream delivers. */
+  outputs: DispatcherStats;
+  /** Senders waiting here for an agent's answer (response passthrough). */
+  passthrough_waiting: number;
 }
 
 export interface Relay {
@@ -132,6 +143,10 @@ export interface Relay {
   /** Stores a delivery durably (group commit) and relays it; resolves after the commit. */
   accept(delivery: NewDelivery, context: DeliveryContext): Promise<AppendResult>;
   createSession(address: string): SocketSession;
+  /** Senders waiting for an agent's answer. */
+  readonly passthrough: Passthrough;
+  /** Outputs and passthrough settings as messages carry them; refresh after changing them. */
+  readonly outputs: OutputDirectory;
   /** Subscribers that are not WebSockets (event-streams), fed by the same fan-out as the sockets. */
   readonly localTopics: LocalTopics;
   /** What a subscribe starts, for a peer that is not a relay socket (its topics are `localTopics`). */
@@ -159,6 +174,9 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   let closed = false;
 
   const { cursors, lastPosition } = await store.deliveryPosition();
+  const outputs = createOutputDirectory(store);
+  const passthrough = createPassthrough({ log, ...(options.answerBus ? { bus: options.answerBus } : {}) });
+  await outputs.refresh();
   const localTopics = createLocalTopics();
   const fanout = createFanout({
     publish: (topic, payload) => {
@@ -171,7 +189,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   });
   const feedStats: FeedStats = { catchingUp: 0, closedTooSlow: 0, closedBehindRetention: 0, gapsReported: 0 };
   const feedDeps = {
-    store,
+    store: annotatingStore(store, outputs),
     fanout,
     cursors,
     limits: {
@@ -183,22 +201,26 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     log,
   };
 
-  /** Serialised once, however many sockets receive it, and only when someone listens. */
+  /**
+   * One message per output of the bucket (one with empty output fields when it has none), all at the
+   * delivery's position in one synchronous step. Each is serialised once, however many sockets receive it,
+   * and only when someone listens.
+   */
   const publishLive = (id: string, delivery: NewDelivery, names: DeliveryContext) => {
     const position = cursors.positionOf(id);
-    fanout.publish(position, [bucketTopic(delivery.bucketId), ALL_BUCKETS_TOPIC], () =>
-      webhookMessage(
-        {
-          id,
-          bucketId: delivery.bucketId,
-          bucketName: names.bucketName,
-          inputId: delivery.inputId,
-          inputName: names.inputName,
-        },
-        delivery,
-        cursors.format(position),
-      ),
-    );
+    const annotated = annotateDelivery(outputs, delivery, Date.now());
+    const meta = {
+      id,
+      bucketId: delivery.bucketId,
+      bucketName: names.bucketName,
+      inputId: delivery.inputId,
+      inputName: names.inputName,
+    };
+    const topics = [bucketTopic(delivery.bucketId), ALL_BUCKETS_TOPIC];
+    const cursor = cursors.format(position);
+    const targets = annotated.outputs.length === 0 ? [null] : annotated.outputs;
+    for (const output of targets)
+      fanout.publish(position, topics, () => webhookMessage(meta, annotated, cursor, output));
   };
   const { sharedStream } = options;
   const streamFollower =
@@ -212,11 +234,14 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
           log,
         });
 
+  const dispatcher = startDispatcher({ store, log });
   const writer = createDeliveryWriter<DeliveryContext>({
     store,
     log,
     onCommitted({ id, delivery, context }) {
       if (streamFollower === null) publishLive(id, delivery, context);
+      if (outputs.outputsOf(delivery.bucketId).some((output) => output.deliveredBy === "hookstream"))
+        dispatcher.wake();
       // The log entry is written once, by the instance that accepted the delivery.
       options.logs.publish(
         deliveryLogEntry({
@@ -248,6 +273,8 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     try {
       const version = await store.externalChanges();
       if (version === lastVersion) return;
+      // Before the version is taken as seen: a refresh that failed is tried again on the next tick.
+      if (lastVersion !== null) await outputs.refresh();
       lastVersion = version;
       if (sessionsByToken.size === 0) return;
       for (const tokenId of await store.inactiveTokens([...sessionsByToken.keys()])) revokeSessions(tokenId);
@@ -372,6 +399,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       pendingAuth--;
     },
     startFeed: (peer: Peer, subscription: Subscription) => startFeed(feedDeps, peer, subscription),
+    answer: (grant: Grant, id: string, answer: Answer) => passthrough.answer(grant.bucketIds, id, answer),
     pingMaxQueuedBytes: options.lagBytes,
     authTimeoutMs: options.authTimeoutMs,
     log,
@@ -385,6 +413,8 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     inputUrl: (inputId) => `${options.publicUrl()}/v1/webhooks/${inputId}`,
     accept: (delivery, context) => writer.append(delivery, context),
     createSession: (address) => createRelaySession(sessionDeps, address),
+    outputs,
+    passthrough,
     localTopics,
     startFeed: (peer, subscription) => startFeed(feedDeps, peer, subscription),
     authenticate,
@@ -417,6 +447,8 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
         auth_failures_tracked: authLimiter.tracked(),
         socket_auth_failures: socketAuthFailures,
         webhooks_rejected: { ...rejected },
+        outputs: dispatcher.stats(),
+        passthrough_waiting: passthrough.waiting(),
       };
     },
     commitDurations: () => writer.commitDurations(),
@@ -424,11 +456,13 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       if (closed) return;
       closed = true;
       stopPings();
+      passthrough.close();
       clearInterval(recheckTimer);
       if (pruneTimer !== null) clearInterval(pruneTimer);
       const following = streamFollower?.stop();
       await pruning;
       await writer.idle();
+      await dispatcher.close();
       // Closing the store also ends the stream read under way.
       await store.close();
       await following;

@@ -14,19 +14,20 @@ import { errorBody } from "../http/errors.ts";
 import { type AppEnv, clientAddress, upgradeToSession } from "../http/upgrade.ts";
 import type { ConnectionLimiter } from "../transport/connections.ts";
 import { receiveWebhook } from "./input.ts";
-import { configureInput, issueToken, type Outcome } from "./manage.ts";
+import { addOutput, configureInput, issueToken, type Outcome, removeOutput } from "./manage.ts";
 import type { Relay } from "./relay.ts";
 import { replayDelivery } from "./replay.ts";
 import {
   addInputSchema,
   createBucketSchema,
+  createOutputSchema,
   createTokenSchema,
   describeIssue,
   updateInputSchema,
 } from "./schemas.ts";
 import { NameTakenError } from "./store.ts";
 import { parseAuthorization } from "./tokens.ts";
-import { bucketView, inputView, tokenView } from "./views.ts";
+import { bucketView, inputView, outputView, tokenView } from "./views.ts";
 
 export interface RelayRouteDeps {
   relay: Relay;
@@ -122,11 +123,43 @@ export function createRelayRoutes({ relay, limiter, isShuttingDown }: RelayRoute
     const outcome = await configureInput(
       store,
       c.req.param("inputId"),
-      { name: body.name, response: body.response, githubSecret: body.github_secret },
+      {
+        name: body.name,
+        response: body.response,
+        githubSecret: body.github_secret,
+        passthrough: body.passthrough,
+        passthroughTimeoutMs: body.passthrough_timeout_ms,
+      },
       bucket.id,
     );
     if (!outcome.ok) return failure(c, outcome);
+    await relay.outputs.refresh();
     return c.json(inputView(outcome.value, urlOf(outcome.value.id)));
+  });
+
+  app.post("/v1/buckets/:bucket/outputs", validJson(createOutputSchema), async (c) => {
+    const body = c.req.valid("json");
+    const outcome = await addOutput(store, c.req.param("bucket"), {
+      name: body.name,
+      destination: body.destination,
+      deliveredBy: body.delivered_by ?? "hookstream",
+    });
+    if (!outcome.ok) return failure(c, outcome);
+    await relay.outputs.refresh();
+    return c.json(outputView(outcome.value), 201);
+  });
+
+  app.get("/v1/buckets/:bucket/outputs", async (c) => {
+    const bucket = await store.findBucket(c.req.param("bucket"));
+    if (bucket === null) return c.json(errorBody("Unknown bucket", { field: "bucket" }), 404);
+    return c.json(bucket.outputs.map(outputView));
+  });
+
+  app.delete("/v1/buckets/:bucket/outputs/:output", async (c) => {
+    const outcome = await removeOutput(store, c.req.param("bucket"), c.req.param("output"));
+    if (!outcome.ok) return failure(c, outcome);
+    await relay.outputs.refresh();
+    return c.body(null, 204);
   });
 
   app.post("/v1/buckets/:bucket/deliveries/:id/replay", async (c) => {

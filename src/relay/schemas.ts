@@ -97,12 +97,61 @@ export const createBucketSchema = z
 
 export const addInputSchema = z.object({ name: z.string().min(1).max(100) }).strict();
 
+/**
+ * Longest a sender may be kept waiting for the agent's answer: its request, and the body budget it reserved,
+ * stay open that long. GitHub itself gives up after 10 s (the default).
+ */
+export const MAX_PASSTHROUGH_TIMEOUT_MS = 30_000;
+
 export const updateInputSchema = z
   .object({
     name: z.string().min(1).max(100).optional(),
     response: inputResponseSchema.optional(),
     /** A string sets the secret, null removes it. */
     github_secret: githubSecretSchema.nullable().optional(),
+    passthrough: z.boolean().optional(),
+    passthrough_timeout_ms: z.number().int().min(100).max(MAX_PASSTHROUGH_TIMEOUT_MS).optional(),
+  })
+  .strict();
+
+/** Output names are shown in every message and chosen on the command line (`forward --output`): a slug. */
+export const outputNameSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+  );
+
+/**
+ * Every subscriber of the bucket sees an output's destination in its messages, so it may hold no
+ * credentials; hookstream sends requests to it, so only http(s).
+ */
+export const outputDestinationSchema = z
+  .string()
+  .max(2048)
+  .superRefine((value, context) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      context.addIssue({ code: "custom", message: "must be an absolute http or https URL" });
+      return;
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:")
+      context.addIssue({ code: "custom", message: "must be an http or https URL" });
+    else if (url.username !== "" || url.password !== "")
+      context.addIssue({
+        code: "custom",
+        message: "must not hold credentials: subscribers of the bucket see the destination",
+      });
+  });
+
+export const createOutputSchema = z
+  .object({
+    name: outputNameSchema,
+    destination: outputDestinationSchema,
+    /** Who sends the webhooks there: hookstream itself (default), or an agent (`hookstream forward`). */
+    delivered_by: z.enum(["hookstream", "agent"]).optional(),
   })
   .strict();
 

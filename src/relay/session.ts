@@ -3,6 +3,7 @@
  * machine and carries out the actions it returns. Nothing here decides protocol behaviour.
  */
 import { CloseCode, type Peer, type SocketSession } from "../transport/peer.ts";
+import type { Answer } from "./answer-frame.ts";
 import type { Feed, Subscription } from "./feed.ts";
 import { PING } from "./message.ts";
 import {
@@ -31,6 +32,8 @@ export interface RelaySessionDeps {
   /** Counts the session as waiting for auth; false when too many are, and the socket is turned away. */
   admitPending(): boolean;
   releasePending(): void;
+  /** An agent's answer for a sender waiting on it (response passthrough); unknown ids are ignored. */
+  answer(grant: Grant, id: string, answer: Answer): void;
   /** Starts feeding the socket this subscription (live, or from the store first). */
   startFeed(peer: Peer, subscription: Subscription): Feed;
   /**
@@ -102,6 +105,9 @@ export function createRelaySession(deps: RelaySessionDeps, address: string): Soc
           (found) => dispatch({ type: "buckets", requested: action.refs, found }),
           (error: unknown) => fail("subscribe", error),
         );
+        return;
+      case "answer":
+        deps.answer(action.grant, action.id, action.answer);
         return;
       case "subscribe":
         // Replaces the previous subscription in this synchronous step: no delivery slips in between.

@@ -132,6 +132,8 @@ function openStream(relay: Relay, options: StreamOptions): ReadableStream<Uint8A
     end: () => end(true),
   };
 
+  /** The `id:` line of the last event written: a bucket with outputs sends one message per output. */
+  let lastIdLine: string | null = null;
   const peer: Peer = {
     remoteAddress: options.address,
     send(data) {
@@ -140,7 +142,13 @@ function openStream(relay: Relay, options: StreamOptions): ReadableStream<Uint8A
         options.inputId,
         Date.now(),
       );
-      return event === null ? 1 : write(event);
+      if (event === null) return 1;
+      if (event.startsWith("id: ")) {
+        const idLine = event.slice(0, event.indexOf("\n"));
+        if (idLine === lastIdLine) return 1;
+        lastIdLine = idLine;
+      }
+      return write(event);
     },
     subscribe: (topic) => relay.localTopics.subscribe(topic, subscriber),
     unsubscribe: (topic) => relay.localTopics.unsubscribe(topic, subscriber),

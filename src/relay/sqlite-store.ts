@@ -22,12 +22,14 @@ import { type FileHandle, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { epochCursors } from "./cursor.ts";
 import { migrate } from "./migrations.ts";
+import { openSqliteOutputs } from "./sqlite-outputs.ts";
 import {
   type AppendResult,
   type Bucket,
   type BucketWithInputs,
   DEFAULT_INPUT_NAME,
   DEFAULT_INPUT_RESPONSE,
+  DEFAULT_PASSTHROUGH_TIMEOUT_MS,
   type Input,
   type InputResponse,
   type InputRoute,
@@ -72,6 +74,8 @@ interface InputRow {
   response_body: string;
   response_headers: string;
   github_secret: string | null;
+  passthrough: number;
+  passthrough_timeout_ms: number;
   created_at: number;
 }
 
@@ -140,6 +144,8 @@ const toInput = (row: InputRow): Input => ({
     headers: JSON.parse(row.response_headers) as Record<string, string>,
   },
   hasSecret: row.github_secret !== null,
+  passthrough: row.passthrough === 1,
+  passthroughTimeoutMs: row.passthrough_timeout_ms,
   createdAt: row.created_at,
 });
 
@@ -240,8 +246,9 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       `INSERT INTO inputs (id, bucket_id, name, response_status, response_body, response_headers, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ),
-    updateInput: db.query<null, [string, number, string, string, string]>(
-      `UPDATE inputs SET name = ?, response_status = ?, response_body = ?, response_headers = ? WHERE id = ?`,
+    updateInput: db.query<null, [string, number, string, string, number, number, string]>(
+      `UPDATE inputs SET name = ?, response_status = ?, response_body = ?, response_headers = ?,
+         passthrough = ?, passthrough_timeout_ms = ? WHERE id = ?`,
     ),
     updateSecret: db.query<null, [string | null, string]>("UPDATE inputs SET github_secret = ? WHERE id = ?"),
     insertToken: db.query<
@@ -333,7 +340,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     ),
     deleteFloor: db.query<null, [string]>("DELETE FROM retention_floor WHERE bucket_id = ?"),
     dataVersion: db.query<{ data_version: number }, []>("PRAGMA data_version"),
+    deliveryById: db.query<DeliveryRow, [number]>("SELECT * FROM deliveries WHERE id = ?"),
   };
+
+  const outputs = openSqliteOutputs(db, committed, (id) => {
+    const row = q.deliveryById.get(id);
+    return row === null ? null : toDelivery(row);
+  });
 
   /**
    * Input routes by input id: a read per webhook costs more than the rest of the request together, and inputs
@@ -347,6 +360,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const withInputs = (row: BucketRow): BucketWithInputs => ({
     ...toBucket(row),
     inputs: inputsByBucket(row.id),
+    outputs: outputs.outputsOf(row.id),
   });
 
   const toToken = (row: TokenRow, bucketIds: string[] | null): Token => ({
@@ -370,7 +384,16 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       JSON.stringify(response.headers),
       now,
     );
-    return { id, bucketId, name, response, hasSecret: false, createdAt: now };
+    return {
+      id,
+      bucketId,
+      name,
+      response,
+      hasSecret: false,
+      passthrough: false,
+      passthroughTimeoutMs: DEFAULT_PASSTHROUGH_TIMEOUT_MS,
+      createdAt: now,
+    };
   };
 
   const createBucket = db.transaction((name: string, description: string): BucketWithInputs => {
@@ -378,7 +401,11 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     const now = Date.now();
     const bucket: Bucket = { id: crypto.randomUUID(), name, description, createdAt: now };
     q.insertBucket.run(bucket.id, name, description, now);
-    return { ...bucket, inputs: [insertInput(bucket.id, DEFAULT_INPUT_NAME, DEFAULT_INPUT_RESPONSE, now)] };
+    return {
+      ...bucket,
+      inputs: [insertInput(bucket.id, DEFAULT_INPUT_NAME, DEFAULT_INPUT_RESPONSE, now)],
+      outputs: [],
+    };
   });
 
   const deleteBucket = db.transaction((id: string): boolean => {
@@ -424,9 +451,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         d.receivedAt,
         d.replayOf ?? null,
       );
-      return result.changes === 0
-        ? { id: null, duplicate: true }
-        : { id: String(result.lastInsertRowid), duplicate: false };
+      if (result.changes === 0) return { id: null, duplicate: true };
+      const id = Number(result.lastInsertRowid);
+      outputs.addAttempts(id, d.bucketId, d.receivedAt);
+      return { id: String(id), duplicate: false };
     }),
   );
 
@@ -491,7 +519,12 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
     async listBuckets() {
       const inputs = Map.groupBy(q.inputs.all().map(toInput), (input) => input.bucketId);
-      return q.buckets.all().map((row) => ({ ...toBucket(row), inputs: inputs.get(row.id) ?? [] }));
+      const byBucket = Map.groupBy(outputs.allOutputs(), (output) => output.bucketId);
+      return q.buckets.all().map((row) => ({
+        ...toBucket(row),
+        inputs: inputs.get(row.id) ?? [],
+        outputs: byBucket.get(row.id) ?? [],
+      }));
     },
     async findBucket(idOrName) {
       return findBucket(idOrName);
@@ -513,11 +546,21 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
           const current = toInput(row);
           const name = patch.name ?? current.name;
           const response = patch.response ?? current.response;
-          q.updateInput.run(name, response.status, response.body, JSON.stringify(response.headers), inputId);
+          const passthrough = patch.passthrough ?? current.passthrough;
+          const passthroughTimeoutMs = patch.passthroughTimeoutMs ?? current.passthroughTimeoutMs;
+          q.updateInput.run(
+            name,
+            response.status,
+            response.body,
+            JSON.stringify(response.headers),
+            passthrough ? 1 : 0,
+            passthroughTimeoutMs,
+            inputId,
+          );
           if (patch.githubSecret !== undefined) q.updateSecret.run(patch.githubSecret, inputId);
           const hasSecret =
             patch.githubSecret === undefined ? current.hasSecret : patch.githubSecret !== null;
-          return { ...current, name, response, hasSecret };
+          return { ...current, name, response, hasSecret, passthrough, passthroughTimeoutMs };
         })
         .immediate();
       return committed(input);
@@ -598,6 +641,12 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     async pruneDeliveries(policy, limit) {
       return pruneDeliveries.immediate(policy, limit);
     },
+
+    createOutput: outputs.createOutput,
+    deleteOutput: outputs.deleteOutput,
+    claimOutputAttempts: outputs.claimOutputAttempts,
+    recordOutputAttempt: outputs.recordOutputAttempt,
+    outputAttempts: outputs.outputAttempts,
 
     async externalChanges() {
       const version = q.dataVersion.get()?.data_version ?? 0;

@@ -5,6 +5,7 @@
  */
 
 import type { CursorCodec } from "./cursor.ts";
+import type { OutputRef } from "./message.ts";
 
 export interface Bucket {
   id: string;
@@ -27,11 +28,40 @@ export interface Input {
   response: InputResponse;
   /** Whether a GitHub secret is set; the secret itself never leaves the store through listings. */
   hasSecret: boolean;
+  /**
+   * Answer the sender with the forwarding agent's response when it arrives within `passthroughTimeoutMs`,
+   * else with `response` (see passthrough.ts).
+   */
+  passthrough: boolean;
+  passthroughTimeoutMs: number;
   createdAt: number;
+}
+
+/** Who sends a bucket's webhooks to an output's destination. */
+export type OutputDeliverer = "hookstream" | "agent";
+
+/** A named destination of a bucket's webhooks (see outputs/). */
+export interface Output {
+  id: string;
+  bucketId: string;
+  /** Unique within the bucket. */
+  name: string;
+  /** An http(s) URL. */
+  destination: string;
+  deliveredBy: OutputDeliverer;
+  createdAt: number;
+}
+
+export interface NewOutput {
+  name: string;
+  destination: string;
+  deliveredBy: OutputDeliverer;
 }
 
 export interface BucketWithInputs extends Bucket {
   inputs: Input[];
+  /** In creation order. */
+  outputs: Output[];
 }
 
 /** Everything the input endpoint needs for one request: the input, its bucket, and the secret to verify. */
@@ -46,6 +76,8 @@ export interface InputPatch {
   response?: InputResponse;
   /** A string sets the secret, null removes it, undefined leaves it. */
   githubSecret?: string | null;
+  passthrough?: boolean;
+  passthroughTimeoutMs?: number;
 }
 
 export interface BucketStore {
@@ -126,6 +158,9 @@ export interface StoredDelivery extends NewDelivery {
 export interface ReplayedDelivery extends StoredDelivery {
   bucketName: string;
   inputName: string;
+  /** Added by the relay on its way to a socket, never by a store: see message.ts. */
+  outputs?: readonly OutputRef[];
+  passthroughMs?: number;
 }
 
 export interface DeliveryRead {
@@ -193,7 +228,63 @@ export interface DeliveryStore {
   pruneDeliveries(policy: RetentionPolicy, limit: number): Promise<number>;
 }
 
-export interface RelayStore extends BucketStore, TokenStore, DeliveryStore {
+/** Where hookstream's own delivery of one webhook to one output stands. */
+export type AttemptState = "pending" | "delivered" | "failed" | "cancelled";
+
+/**
+ * One webhook to one output delivered by hookstream. Created pending, in the same transaction as the
+ * delivery, for every such output its bucket has then; so an attempt is durable exactly when its delivery is.
+ */
+export interface OutputAttempt {
+  deliveryId: string;
+  outputId: string;
+  /** As the output was named when the webhook arrived. */
+  outputName: string;
+  destination: string;
+  state: AttemptState;
+  /** Requests made so far. */
+  attempts: number;
+  /** When a pending attempt is due next (ms); null once it is settled. */
+  nextAt: number | null;
+  /** The destination's last answer, or null when it never answered. */
+  status: number | null;
+  /** Why the last request failed (connection error, timeout, 5xx). */
+  error: string | null;
+  /** The start of the last answer's body (bounded by the dispatcher). */
+  responseBody: string;
+  updatedAt: number;
+}
+
+/** A due attempt, leased to the caller, with its delivery. */
+export interface ClaimedAttempt {
+  attempt: OutputAttempt;
+  delivery: StoredDelivery;
+}
+
+export class OutputNameTakenError extends Error {
+  constructor(readonly outputName: string) {
+    super(`this bucket already has an output named "${outputName}"`);
+  }
+}
+
+export interface OutputStore {
+  /** Null when the bucket does not exist; throws `OutputNameTakenError` when the bucket has that name. */
+  createOutput(bucketId: string, output: NewOutput): Promise<Output | null>;
+  /** By id or name; false when the bucket has no such output. Its pending attempts are cancelled when claimed. */
+  deleteOutput(bucketId: string, idOrName: string): Promise<boolean>;
+  /**
+   * Up to `limit` pending attempts due at `now`, oldest due first, each leased until `now + leaseMs` (a
+   * process that dies holding one leaves it due again then). Attempts whose delivery or output is gone are
+   * settled as cancelled instead of returned.
+   */
+  claimOutputAttempts(now: number, leaseMs: number, limit: number): Promise<ClaimedAttempt[]>;
+  /** Stores the attempt's new state; ignored when its delivery is gone. */
+  recordOutputAttempt(attempt: OutputAttempt): Promise<void>;
+  /** The attempts of these deliveries, in no particular order. */
+  outputAttempts(deliveryIds: readonly string[]): Promise<OutputAttempt[]>;
+}
+
+export interface RelayStore extends BucketStore, TokenStore, DeliveryStore, OutputStore {
   /**
    * Changes whenever another process (the CLI) committed to the store since the last call, so the server
    * can re-check open sockets' tokens; also makes those commits visible to `resolveInput`.
@@ -209,6 +300,9 @@ export class NameTakenError extends Error {
 }
 
 export const DEFAULT_INPUT_NAME = "Default public endpoint";
+
+/** GitHub gives up on a webhook after 10 s: a passthrough answer later than that reaches nobody. */
+export const DEFAULT_PASSTHROUGH_TIMEOUT_MS = 10_000;
 
 export const DEFAULT_INPUT_RESPONSE: InputResponse = {
   status: 200,

@@ -24,6 +24,29 @@ export interface Delivery {
   body_bytes?: number;
   /** Set on a delivery re-sent from a stored one: the original's id. */
   replay_of?: string;
+  /** How hookstream's own deliveries of it to the bucket's outputs went. */
+  outputs?: OutputOutcome[];
+}
+
+export interface OutputOutcome {
+  name: string;
+  destination: string;
+  state: string;
+  attempts: number;
+  status: number | null;
+  error: string | null;
+  next_attempt_at: string | null;
+}
+
+/** One line per output: where it stands, the last answer, and when it is tried next. */
+export function describeOutcome(outcome: OutputOutcome): string {
+  const answer = outcome.status === null ? "" : ` · HTTP ${outcome.status}`;
+  // A 5xx or 4xx is its own error: say it once.
+  const error =
+    outcome.error === null || outcome.error === `HTTP ${outcome.status}` ? "" : ` · ${outcome.error}`;
+  const tries = `${outcome.attempts} ${outcome.attempts === 1 ? "attempt" : "attempts"}`;
+  const next = outcome.next_attempt_at === null ? "" : ` · next ${outcome.next_attempt_at}`;
+  return `${outcome.state}${answer}${error} · ${tries}${next} → ${outcome.destination}`;
 }
 
 /** The server's answer to a replay: the copy's id. */
@@ -131,6 +154,8 @@ export function buildDeliveryDetail(delivery: Delivery, onHook?: (hookId: string
   fact("source", delivery.source_ip);
   fact("query", delivery.query);
   if (delivery.replay_of !== undefined) fact("replay of", delivery.replay_of);
+  for (const outcome of Array.isArray(delivery.outputs) ? delivery.outputs : [])
+    fact(`output ${outcome.name}`, describeOutcome(outcome));
   const rows = Object.entries(delivery.headers).map(([name, values]) =>
     h(
       "tr",

@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { backoffMs, RETRY_CAP_MS } from "../../src/clients/deliver.ts";
 import { createDeliveryQueue } from "../../src/clients/delivery-queue.ts";
 import { UsageError } from "../../src/clients/exit-codes.ts";
 import { parseForwardArgs } from "../../src/clients/forward-args.ts";
 import { parseServerFrame, socketUrl, type WebhookFrame } from "../../src/clients/relay-frames.ts";
-import { targetRequest } from "../../src/clients/target-request.ts";
+import { backoffMs, RETRY_CAP_MS } from "../../src/relay/http-attempt.ts";
+import { targetRequest } from "../../src/relay/target-request.ts";
 
 const env = { RELAY_KEY: "k", RELAY_SECRET: "s" };
 
@@ -67,7 +67,13 @@ describe("forward flags", () => {
       env,
       { ordered: true, json: true, concurrency: 2, maxAttempts: 3, timeoutMs: 5000 },
     ],
-    ["a missing target is refused", [], env, "--target is required"],
+    ["a missing target and output is refused", [], env, "--target or --output is required"],
+    [
+      "an output alone takes its destination from the messages",
+      ["-o", "laptop"],
+      env,
+      { target: null, output: "laptop" },
+    ],
     ["a target that is not http is refused", ["-t", "ftp://a/"], env, "--target must be an http"],
     ["a missing secret is refused", ["-t", "http://a/"], { RELAY_KEY: "k" }, "RELAY_KEY and RELAY_SECRET"],
     ["--max-held is read", ["-t", "http://a/", "--max-held", "10"], env, { maxHeld: 10 }],
@@ -173,6 +179,9 @@ const webhook = (overrides: Partial<WebhookFrame> = {}): WebhookFrame => ({
   method: "POST",
   headers: {},
   query: "",
+  outputName: "",
+  outputDestination: "",
+  passthroughMs: null,
   body: new Uint8Array(),
   replayOf: null,
   ...overrides,

@@ -142,3 +142,89 @@ describe("the seed's client.js", () => {
     }
   });
 });
+
+describe("the seed's client.js with a bucket that has outputs", () => {
+  test("prints one message per output, each naming it, as the seed's own output shows", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookstream-seed-outputs-"));
+    try {
+      await using server = await startTestServer();
+      await using relay = await relayFixture(server);
+      const bucket = await relay.createBucket("my-bucket");
+      const outputs = [
+        ["22", "https://bin.example.com/v1/webhooks/e9274477-c8a7-4497-8f7a-a10d7fcb6ba9"],
+        ["111", "https://bin.example.com/v1/webhooks/a0572aa4-bb90-4638-b97c-a37654798c73"],
+      ];
+      for (const [name, destination] of outputs)
+        expect(
+          (
+            await relay.api("POST", "/v1/buckets/my-bucket/outputs", {
+              name,
+              destination,
+              delivered_by: "agent",
+            })
+          ).status,
+        ).toBe(201);
+      const token = await relay.createToken();
+      writeFileSync(
+        join(dir, "client.js"),
+        CLIENT_JS.replace("wss://my.webhookrelay.com/v1/socket", server.wsUrl("/v1/socket")),
+      );
+      const child = Bun.spawn(["node", "client.js"], {
+        cwd: dir,
+        env: {
+          ...process.env,
+          NODE_PATH: join(repoRoot, "node_modules"),
+          RELAY_KEY: token.key,
+          RELAY_SECRET: token.secret,
+        },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      let output = "";
+      const pump = (async () => {
+        for await (const chunk of child.stdout) output += new TextDecoder().decode(chunk);
+      })();
+      const lines = () => output.split("\n").filter((line) => line !== "");
+      try {
+        await waitFor(() => lines().length >= 3, 10_000, "client subscribed");
+        const sent = await relay.post(bucket.inputs[0]?.id ?? "", '{"hi": "there"}', {
+          query: "foo=bar",
+          headers: { "Content-Type": "application/json" },
+        });
+        expect(sent.status).toBe(200);
+        await waitFor(() => lines().length >= 5, 5000, "two webhooks printed");
+      } finally {
+        child.kill();
+        await child.exited;
+        await pump;
+      }
+      const stored = await relay.store.listDeliveries(bucket.id, null, 10);
+      expect(stored).toHaveLength(1);
+      const cursor = (await relay.store.deliveryPosition()).cursors.format(Number(stored[0]?.id));
+      const printed = lines().slice(3, 5);
+      expect(printed).toHaveLength(2);
+      outputs.forEach(([name, destination], index) => {
+        const full: WebhookMessage = {
+          type: "webhook",
+          meta: {
+            id: stored[0]?.id ?? "",
+            bucked_id: bucket.id,
+            bucket_name: "my-bucket",
+            input_id: bucket.inputs[0]?.id ?? "",
+            input_name: "Default public endpoint",
+            output_name: name ?? "",
+            output_destination: destination ?? "",
+          },
+          cursor,
+          headers: stored[0]?.headers ?? {},
+          query: "foo=bar",
+          body: '{"hi": "there"}',
+          method: "POST",
+        };
+        expectPrinted(printed[index], JSON.stringify(full));
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

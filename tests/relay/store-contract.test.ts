@@ -12,8 +12,11 @@ import { openSqliteStore } from "../../src/relay/sqlite-store.ts";
 import {
   type AppendResult,
   type DeliveryPage,
+  type Input,
   NameTakenError,
   type NewDelivery,
+  type OutputAttempt,
+  OutputNameTakenError,
   type RelayStore,
   type StoredDelivery,
 } from "../../src/relay/store.ts";
@@ -172,6 +175,145 @@ function contract(name: string, open: () => Promise<Backend>) {
         await other.close();
         expect(await store.externalChanges()).not.toBe(changed);
         expect(await store.resolveInput(inputId)).toBeNull();
+      });
+    });
+  });
+
+  describe(`${name} store: outputs`, () => {
+    const hook = (name: string) => ({
+      name,
+      destination: `http://127.0.0.1:9/${name}`,
+      deliveredBy: "hookstream" as const,
+    });
+
+    test("outputs belong to a bucket, are unique by name there, listed in creation order, deleted by id or name", async () => {
+      await withStore(async (store) => {
+        const a = await store.createBucket("a");
+        const b = await store.createBucket("b");
+        const first = await store.createOutput(a.id, hook("ci"));
+        expect(first).toMatchObject({ bucketId: a.id, name: "ci", deliveredBy: "hookstream" });
+        await Bun.sleep(2);
+        const agent = await store.createOutput(a.id, {
+          name: "laptop",
+          destination: "http://localhost:3000/hook",
+          deliveredBy: "agent",
+        });
+        await expect(store.createOutput(a.id, hook("ci"))).rejects.toBeInstanceOf(OutputNameTakenError);
+        // Another bucket may use the same name.
+        expect(await store.createOutput(b.id, hook("ci"))).toMatchObject({ bucketId: b.id });
+        expect(await store.createOutput(crypto.randomUUID(), hook("x"))).toBeNull();
+        expect((await store.findBucket(a.id))?.outputs).toEqual([first, agent].filter((o) => o !== null));
+        expect((await store.listBuckets()).map((bucket) => bucket.outputs.map((o) => o.name))).toEqual([
+          ["ci", "laptop"],
+          ["ci"],
+        ]);
+        expect(await store.deleteOutput(a.id, "laptop")).toBe(true);
+        expect(await store.deleteOutput(a.id, first?.id ?? "")).toBe(true);
+        expect(await store.deleteOutput(a.id, "ci")).toBe(false);
+        expect((await store.findBucket(a.id))?.outputs).toEqual([]);
+        expect((await store.findBucket(b.id))?.outputs).toHaveLength(1);
+      });
+    });
+
+    test("a delivery gets one pending attempt per output hookstream delivers, claimed under a lease until settled", async () => {
+      await withStore(async (store) => {
+        const bucket = await store.createBucket("a");
+        const output = await store.createOutput(bucket.id, hook("ci"));
+        await store.createOutput(bucket.id, { ...hook("agent"), deliveredBy: "agent" });
+        const other = await store.createBucket("quiet");
+        const [result] = await store.appendDeliveries([delivery(bucket.id, "x"), delivery(other.id, "y")]);
+        const now = Date.now() + 1000;
+        const claimed = await store.claimOutputAttempts(now, 60_000, 10);
+        expect(claimed).toHaveLength(1);
+        expect(claimed[0]?.attempt).toMatchObject({
+          deliveryId: result?.id,
+          outputId: output?.id,
+          outputName: "ci",
+          destination: "http://127.0.0.1:9/ci",
+          state: "pending",
+          attempts: 0,
+        });
+        expect(text([claimed[0]?.delivery ?? { body: new Uint8Array() }])).toEqual(["x"]);
+        // Leased: nobody else gets it until the lease runs out, then it is due again (its holder died).
+        expect(await store.claimOutputAttempts(now + 1000, 60_000, 10)).toEqual([]);
+        const again = await store.claimOutputAttempts(now + 61_000, 60_000, 10);
+        expect(again.map((c) => c.attempt.outputName)).toEqual(["ci"]);
+        const attempt = again[0]?.attempt as OutputAttempt;
+        await store.recordOutputAttempt({
+          ...attempt,
+          attempts: 1,
+          state: "pending",
+          nextAt: now + 70_000,
+          status: 503,
+          error: "HTTP 503",
+          updatedAt: now,
+        });
+        expect(await store.claimOutputAttempts(now + 65_000, 1000, 10)).toEqual([]);
+        const third = await store.claimOutputAttempts(now + 70_000, 1000, 10);
+        expect(third[0]?.attempt).toMatchObject({ attempts: 1, status: 503, error: "HTTP 503" });
+        await store.recordOutputAttempt({
+          ...attempt,
+          attempts: 2,
+          state: "delivered",
+          nextAt: null,
+          status: 200,
+          error: null,
+          responseBody: "thanks",
+          updatedAt: now,
+        });
+        expect(await store.claimOutputAttempts(now + 10_000_000, 1000, 10)).toEqual([]);
+        expect(await store.outputAttempts([result?.id ?? ""])).toEqual([
+          {
+            ...attempt,
+            attempts: 2,
+            state: "delivered",
+            nextAt: null,
+            status: 200,
+            error: null,
+            responseBody: "thanks",
+            updatedAt: now,
+          },
+        ]);
+      });
+    });
+
+    test("attempts of a deleted output are cancelled, and those of deleted deliveries are dropped", async () => {
+      await withStore(async (store) => {
+        const bucket = await store.createBucket("a");
+        await store.createOutput(bucket.id, hook("gone"));
+        const [kept] = await store.appendDeliveries([delivery(bucket.id, "x")]);
+        await store.deleteOutput(bucket.id, "gone");
+        await store.createOutput(bucket.id, hook("pruned"));
+        await store.appendDeliveries([delivery(bucket.id, "y")]);
+        const now = Date.now() + 1000;
+        // The second delivery's attempt goes with it; the first one's is cancelled when claimed.
+        await store.pruneDeliveries({ receivedBefore: null, keepNewest: 1 }, 10);
+        await store.pruneDeliveries({ receivedBefore: now, keepNewest: null }, 10);
+        expect(await store.claimOutputAttempts(now, 1000, 10)).toEqual([]);
+        const other = await store.createBucket("b");
+        await store.createOutput(other.id, hook("ci"));
+        const [fresh] = await store.appendDeliveries([delivery(other.id, "z")]);
+        await store.deleteOutput(other.id, "ci");
+        expect(await store.claimOutputAttempts(Date.now() + 1000, 1000, 10)).toEqual([]);
+        expect(await store.outputAttempts([fresh?.id ?? ""])).toMatchObject([
+          { state: "cancelled", error: "output deleted", nextAt: null },
+        ]);
+        expect(kept?.id).toBeString();
+      });
+    });
+
+    test("an input's response passthrough is off by default, set and kept with its timeout", async () => {
+      await withStore(async (store) => {
+        const bucket = await store.createBucket("a");
+        const input = bucket.inputs[0] as Input;
+        expect(input).toMatchObject({ passthrough: false, passthroughTimeoutMs: 10_000 });
+        const updated = await store.updateInput(input.id, { passthrough: true, passthroughTimeoutMs: 2500 });
+        expect(updated).toMatchObject({ passthrough: true, passthroughTimeoutMs: 2500 });
+        expect(await store.updateInput(input.id, { name: "renamed" })).toMatchObject({
+          passthrough: true,
+          passthroughTimeoutMs: 2500,
+        });
+        expect((await store.resolveInput(input.id))?.input).toMatchObject({ passthrough: true });
       });
     });
   });

@@ -21,7 +21,13 @@ import {
   streamUrl,
 } from "../../src/web/query.ts";
 import { MAX_RETRY_MS, parseStreamMessage, retryDelay } from "../../src/web/stream.ts";
-import { headerValue, MAX_BODY_CHARS, showBody } from "../../src/web/webhooks.ts";
+import {
+  describeOutcome,
+  headerValue,
+  MAX_BODY_CHARS,
+  type OutputOutcome,
+  showBody,
+} from "../../src/web/webhooks.ts";
 
 function entry(message: string, overrides: Partial<LogEntry> = {}): LogEntry {
   return {
@@ -317,4 +323,41 @@ test("a delivery's header is found whatever the case of its name", () => {
   const headers = { "X-Github-Event": ["push", "ignored"], "Content-Type": ["application/json"] };
   expect(headerValue({ headers }, "x-github-event")).toBe("push");
   expect(headerValue({ headers }, "X-Missing")).toBe("");
+});
+
+describe("an output's outcome in the Webhooks tab", () => {
+  const base: OutputOutcome = {
+    name: "ci",
+    destination: "https://ci.example.com/hook",
+    state: "delivered",
+    attempts: 1,
+    status: 202,
+    error: null,
+    next_attempt_at: null,
+  };
+  const cases: Array<[string, Partial<OutputOutcome>, string]> = [
+    [
+      "a delivered one shows its answer and where it went",
+      {},
+      "delivered · HTTP 202 · 1 attempt → https://ci.example.com/hook",
+    ],
+    [
+      "a pending one shows why the last try failed and when the next is due",
+      {
+        state: "pending",
+        attempts: 3,
+        status: null,
+        error: "connection refused",
+        next_attempt_at: "2026-12-02T06:00:00.000Z",
+      },
+      "pending · connection refused · 3 attempts · next 2026-12-02T06:00:00.000Z → https://ci.example.com/hook",
+    ],
+    [
+      "a failed one shows the answer that ended it",
+      { state: "failed", attempts: 2, status: 404, error: "HTTP 404" },
+      "failed · HTTP 404 · 2 attempts → https://ci.example.com/hook",
+    ],
+  ];
+  for (const [name, change, expected] of cases)
+    test(name, () => expect(describeOutcome({ ...base, ...change })).toBe(expected));
 });

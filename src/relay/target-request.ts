@@ -1,10 +1,20 @@
 /**
- * The request a relayed webhook becomes at the local target: the original method, the target's path with the
+ * The request a relayed webhook becomes at its destination (the agent's local target, or an output hookstream
+ * delivers): the original method, the target's path with the
  * original query appended, the original headers minus the hop-by-hop ones, and the exact body bytes (so a
  * signature over them verifies; Content-Length is computed from those bytes by fetch). Pure.
  */
-import { endToEndHeaders } from "../relay/hop-by-hop.ts";
-import type { WebhookFrame } from "./relay-frames.ts";
+import { endToEndHeaders } from "./hop-by-hop.ts";
+
+/** What of a webhook is re-sent. */
+export interface RelayedRequest {
+  method: string;
+  /** Canonical header name → values. */
+  headers: Record<string, string[]>;
+  /** Raw, without `?`. */
+  query: string;
+  body: Uint8Array;
+}
 
 /** Methods fetch refuses to send with a body. */
 const BODILESS = new Set(["GET", "HEAD"]);
@@ -18,7 +28,7 @@ export interface TargetRequest {
   body: Uint8Array | null;
 }
 
-export function targetRequest(target: URL, webhook: WebhookFrame): TargetRequest {
+export function targetRequest(target: URL, webhook: RelayedRequest): TargetRequest {
   const url = new URL(target);
   if (webhook.query !== "") url.search = url.search === "" ? webhook.query : `${url.search}&${webhook.query}`;
   const headers = new Headers();

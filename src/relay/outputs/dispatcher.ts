@@ -1,0 +1,187 @@
+/**
+ * Delivery of webhooks to the outputs hookstream itself delivers. The pending attempts live in the store
+ * (created with their delivery, see store.ts), not here: this process claims due ones under a lease, sends
+ * each as one HTTP request with the exact bytes received, and records the outcome, scheduling the next try
+ * with backoff when the request may pass later. A restart, or another instance in cluster mode, picks up
+ * whatever is due or whose lease ran out; so delivery is at least once (a process that dies between the
+ * answer and the record sends that webhook again).
+ *
+ * Ingest never waits for it: it runs beside the input endpoint, woken after a commit and by a timer, and
+ * at most MAX_CONCURRENT_REQUESTS deliveries (each holding its body) are in memory at once.
+ */
+import { backoffMs, isRetryable, sendOnce } from "../http-attempt.ts";
+import type { LogFn } from "../relay.ts";
+import {
+  type ClaimedAttempt,
+  type OutputAttempt,
+  type OutputStore,
+  StoreUnavailableError,
+} from "../store.ts";
+import { targetRequest } from "../target-request.ts";
+
+/** Requests to destinations at once, per process; each holds its webhook's body (up to the body limit). */
+export const MAX_CONCURRENT_REQUESTS = 8;
+/**
+ * Requests per webhook and output before the attempt is recorded as failed: with the backoff below, a
+ * destination gets about half an hour to come back.
+ */
+export const MAX_ATTEMPTS = 16;
+/** Longest pause between two requests of one attempt: a destination back up is reached within this long. */
+export const BACKOFF_CAP_MS = 5 * 60_000;
+/** Bytes of a destination's answer kept with the outcome (shown in the Webhooks tab). */
+export const MAX_KEPT_RESPONSE_BYTES = 4096;
+/** How long one request may take. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** A claim's lease: longer than a request, so no two processes send one attempt at the same time. */
+export const LEASE_MS = 2 * REQUEST_TIMEOUT_MS;
+/** How often the store is asked for due attempts (retries, other instances' deliveries) when not woken. */
+export const POLL_MS = 1_000;
+
+export interface DispatcherOptions {
+  store: OutputStore;
+  log: LogFn;
+  pollMs?: number;
+  requestTimeoutMs?: number;
+}
+
+export interface DispatcherStats {
+  in_flight: number;
+  delivered: number;
+  failed: number;
+  retries_scheduled: number;
+}
+
+export interface Dispatcher {
+  /** Looks for due attempts soon (a delivery with such outputs was just stored). */
+  wake(): void;
+  stats(): DispatcherStats;
+  /** Stops claiming and cuts the requests under way (their leases run out, and they are sent again). */
+  close(): Promise<void>;
+}
+
+const decoder = new TextDecoder();
+
+/** The next state of an attempt after one request; pure. */
+export function settle(
+  attempt: OutputAttempt,
+  result: { status: number | null; error: string | null; body: Uint8Array },
+  now: number,
+  random: number,
+): OutputAttempt {
+  const attempts = attempt.attempts + 1;
+  const retry = isRetryable(result.status) && attempts < MAX_ATTEMPTS;
+  const state = retry ? "pending" : result.status !== null && result.status < 300 ? "delivered" : "failed";
+  return {
+    ...attempt,
+    attempts,
+    state,
+    nextAt: retry ? now + backoffMs(attempts, random, BACKOFF_CAP_MS) : null,
+    status: result.status,
+    error: result.error ?? (state === "failed" ? `HTTP ${result.status}` : null),
+    responseBody: decoder.decode(result.body),
+    updatedAt: now,
+  };
+}
+
+export function startDispatcher(options: DispatcherOptions): Dispatcher {
+  const { store, log } = options;
+  const stop = new AbortController();
+  const requests = new Set<Promise<void>>();
+  const counts = { delivered: 0, failed: 0, retries: 0 };
+  let claiming: Promise<void> | null = null;
+  let again = false;
+  let failing = false;
+
+  const send = async ({ attempt, delivery }: ClaimedAttempt) => {
+    const result = await sendOnce(targetRequest(new URL(attempt.destination), delivery), {
+      timeoutMs: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+      stop: stop.signal,
+      maxBodyBytes: MAX_KEPT_RESPONSE_BYTES,
+    });
+    // Cut short by a shutdown: the lease runs out and the next start sends it again.
+    if (stop.signal.aborted) return;
+    const next = settle(attempt, result, Date.now(), Math.random());
+    if (next.state === "delivered") counts.delivered++;
+    else if (next.state === "failed") {
+      counts.failed++;
+      log(
+        "warn",
+        `output ${attempt.outputName}: gave up on delivery ${attempt.deliveryId} after ${next.attempts} attempts (${next.error})`,
+      );
+    } else counts.retries++;
+    try {
+      await store.recordOutputAttempt(next);
+    } catch (error) {
+      // Unrecorded, the attempt is claimed again when its lease runs out: sent once more, never lost.
+      log(
+        "error",
+        `recording output ${attempt.outputName} of delivery ${attempt.deliveryId} failed: ${String(error)}`,
+      );
+    }
+  };
+
+  const claim = async () => {
+    do {
+      again = false;
+      while (!stop.signal.aborted && requests.size < MAX_CONCURRENT_REQUESTS) {
+        let claimed: ClaimedAttempt[];
+        try {
+          claimed = await store.claimOutputAttempts(
+            Date.now(),
+            LEASE_MS,
+            MAX_CONCURRENT_REQUESTS - requests.size,
+          );
+          failing = false;
+        } catch (error) {
+          // Reported once per outage; the next poll tries again.
+          if (!failing)
+            log(
+              error instanceof StoreUnavailableError ? "warn" : "error",
+              `claiming output deliveries failed: ${String(error)}`,
+            );
+          failing = true;
+          return;
+        }
+        if (claimed.length === 0) break;
+        for (const item of claimed) {
+          const request: Promise<void> = send(item).finally(() => {
+            requests.delete(request);
+            wake();
+          });
+          requests.add(request);
+        }
+      }
+    } while (again && !stop.signal.aborted);
+  };
+
+  const wake = () => {
+    if (stop.signal.aborted) return;
+    if (claiming !== null) {
+      again = true;
+      return;
+    }
+    claiming = claim().finally(() => {
+      claiming = null;
+    });
+  };
+
+  const timer = setInterval(wake, options.pollMs ?? POLL_MS);
+  timer.unref();
+  wake();
+
+  return {
+    wake,
+    stats: () => ({
+      in_flight: requests.size,
+      delivered: counts.delivered,
+      failed: counts.failed,
+      retries_scheduled: counts.retries,
+    }),
+    async close() {
+      clearInterval(timer);
+      stop.abort();
+      await claiming;
+      await Promise.all(requests);
+    },
+  };
+}
