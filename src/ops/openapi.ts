@@ -13,6 +13,7 @@ import { deliveriesQuerySchema } from "../http/deliveries.ts";
 import {
   addInputSchema,
   createBucketSchema,
+  createOutputSchema,
   createTokenSchema,
   updateInputSchema,
 } from "../relay/schemas.ts";
@@ -200,6 +201,42 @@ function describedRoutes(): Hono {
     flow("The log lines within one step's window", {
       403: failure("Without LOGS_TOKEN, only clients on a trusted network are answered"),
       422: failure("The hook's summary cannot be read"),
+    }),
+    none,
+  );
+  const output: ResponsesWithResolver = {
+    201: {
+      description: "The output: name, destination, who delivers it",
+      content: { "application/json": { schema: { type: "object" } } },
+    },
+  };
+  api.post(
+    "/v1/buckets/{bucket}/outputs",
+    admin("Add a named output (a destination, delivered by hookstream or by an agent)", {
+      ...output,
+      ...badRequest,
+      404: failure("Unknown bucket"),
+      409: failure("The name is taken"),
+    }),
+    validator("json", createOutputSchema),
+    none,
+  );
+  api.get(
+    "/v1/buckets/{bucket}/outputs",
+    admin("A bucket's outputs", {
+      200: {
+        description: "Its outputs",
+        content: { "application/json": { schema: { type: "array", items: { type: "object" } } } },
+      },
+      404: failure("Unknown bucket"),
+    }),
+    none,
+  );
+  api.delete(
+    "/v1/buckets/{bucket}/outputs/{output}",
+    admin("Remove an output (by id or name)", {
+      204: { description: "Removed" },
+      404: failure("Unknown bucket or output"),
     }),
     none,
   );
