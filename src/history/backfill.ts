@@ -9,12 +9,11 @@
  * anything, it is older than the journal's oldest entry. Entries the follower reads later are journaled and
  * reach the client through the journal: nothing twice, nothing missed where the two meet.
  */
-import type { LogEntry } from "../logs/entry.ts";
+import { type LogEntry, RELAY_LOGGER_NAME } from "../logs/entry.ts";
 import type { Journal } from "../logs/journal.ts";
 import { readJournal } from "../logs/journal-read.ts";
 import type { SavedPosition } from "../logs/positions.ts";
 import type { OlderThanJournal } from "../logs/socket.ts";
-import { RELAY_LOGGER_NAME } from "../relay/delivery-log.ts";
 import { isoMicros } from "./flow.ts";
 import type { HistoryIndex, IndexedEntry } from "./index.ts";
 import { historyPages } from "./pages.ts";

@@ -36,6 +36,9 @@ export interface WebhookSummaryDetails {
   error: unknown;
 }
 
+/** The logger of the entries the relay adds to the log stream (they are in no log file). */
+export const RELAY_LOGGER_NAME = "relay";
+
 /** Levels the processor writes; `UNKNOWN` marks lines hookstream could not parse but still streams. */
 export const LOG_LEVELS = [
   "DEBUG",

@@ -3,7 +3,7 @@
  * declared as JSON (or GitHub's form encoding, `payload=<json>`); a payload that does not parse still yields
  * an entry, with those fields null. Pure (the lazy fields read only the facts given).
  */
-import type { LogEntry } from "../logs/entry.ts";
+import { type LogEntry, RELAY_LOGGER_NAME } from "../logs/entry.ts";
 
 /** Larger payloads are not parsed for context: parsing runs on the request path of every delivery. */
 export const MAX_PARSED_PAYLOAD_BYTES = 1024 * 1024;
@@ -63,9 +63,6 @@ export function pullRequestNumber(payload: Json, eventType: string | null): numb
  * costs no JSON parse (GitHub payloads are often tens of kilobytes). Getters in an object literal are
  * enumerable and keep their place, so the serialised field order is unchanged.
  */
-/** The logger of the entries the relay adds to the log stream (they are in no log file). */
-export const RELAY_LOGGER_NAME = "relay";
-
 export function deliveryLogEntry(facts: DeliveryFacts): LogEntry {
   const header = (name: string) => facts.headers[name]?.[0] ?? null;
   const eventType = header("X-Github-Event");
