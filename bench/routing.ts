@@ -4,10 +4,11 @@
  * distinct ones spread over eight field masks, on the same entries. Run alone with
  * `bun bench/routing.ts [--quick]`; `bun bench/run.ts` includes it.
  */
-import { createLogHub } from "../src/hub/log-hub.ts";
-import type { LogFilters } from "../src/hub/topics.ts";
+
 import type { LogEntry } from "../src/logs/entry.ts";
+import { createLogHub } from "../src/logs/log-hub.ts";
 import { redactSecrets } from "../src/logs/redact.ts";
+import type { LogFilters } from "../src/logs/topics.ts";
 import { median } from "./lib/stats.ts";
 
 export const COMBINATIONS = 10_000;

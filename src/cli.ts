@@ -9,8 +9,8 @@
  */
 import { parseArgs } from "node:util";
 import { connectRedis, type Redis, RedisUnavailableError, redactRedisUrl } from "./cluster/redis.ts";
-import { type Config, loadConfig } from "./config.ts";
 import { runHealthcheck } from "./ops/healthcheck.ts";
+import { type Config, loadConfig } from "./process/config.ts";
 import { addOutput, configureInput, issueToken, removeOutput } from "./relay/manage.ts";
 import { openRedisStore } from "./relay/redis-store.ts";
 import {

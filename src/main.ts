@@ -2,7 +2,7 @@
  * Entry point: environment → config (exit 2 on a bad value), start, and shut down cleanly on SIGTERM/SIGINT.
  */
 import { mkdirSync } from "node:fs";
-import { loadConfig } from "./config.ts";
+import { loadConfig } from "./process/config.ts";
 import { createConsoleLog, startServer } from "./server.ts";
 
 const loaded = loadConfig(process.env);

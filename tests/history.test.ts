@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { renameSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bloomAdd, bloomMayContain, createBloom } from "../src/history/bloom.ts";
-import { compareNewestFirst, decodePosition, encodePosition } from "../src/history/query.ts";
+import { compareNewestFirst, decodePosition, encodePosition } from "../src/history/search.ts";
 import { MAX_LINE_BYTES } from "../src/logs/follow.ts";
 import { append, connectLogs, jsonLine } from "./helpers/logs.ts";
 import { startTestServer, type TestServer } from "./helpers/server.ts";

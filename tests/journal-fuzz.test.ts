@@ -8,7 +8,6 @@ import { appendFileSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { loadConfig } from "../src/config.ts";
 import { MAX_ENTRY_CHARS } from "../src/logs/assemble.ts";
 import { MAX_LINE_BYTES, READ_CHUNK_BYTES } from "../src/logs/follow.ts";
 import { openJournal } from "../src/logs/journal.ts";
@@ -16,6 +15,7 @@ import { JOURNAL_READ_CHUNK_BYTES, type JournalLine, readJournal } from "../src/
 import { rawEntry } from "../src/logs/parse.ts";
 import { createLogPipeline } from "../src/logs/pipeline.ts";
 import { MAX_JOURNAL_LINE_BYTES, serializeEntry } from "../src/logs/serialize.ts";
+import { loadConfig } from "../src/process/config.ts";
 import { waitFor } from "./helpers/ws.ts";
 
 const root = mkdtempSync(join(tmpdir(), "hookstream-journal-fuzz-"));

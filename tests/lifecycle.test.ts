@@ -3,12 +3,12 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
-import { loadConfig } from "../src/config.ts";
-import { createHistoryIndex } from "../src/history/index.ts";
+import { createHistoryIndex } from "../src/history/chunk-index.ts";
 import { createLogsAccess } from "../src/http/logs-access.ts";
-import { createLogHub } from "../src/hub/log-hub.ts";
 import { createLogFollower } from "../src/logs/follow.ts";
 import { openJournal } from "../src/logs/journal.ts";
+import { createLogHub } from "../src/logs/log-hub.ts";
+import { loadConfig } from "../src/process/config.ts";
 import { createAuthLimiter } from "../src/transport/auth-limiter.ts";
 import { createConnectionLimiter } from "../src/transport/connections.ts";
 import { connectLogs } from "./helpers/logs.ts";

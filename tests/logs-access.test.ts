@@ -384,7 +384,7 @@ describe("without LOGS_TOKEN", () => {
   });
 
   test("the listening name, PUBLIC_URL's host and ALLOWED_HOSTS are the names served", async () => {
-    const { loadConfig } = await import("../src/config.ts");
+    const { loadConfig } = await import("../src/process/config.ts");
     const loaded = loadConfig({
       HOST: "Box.lan",
       PUBLIC_URL: "https://hooks.example.com/base",
@@ -398,14 +398,14 @@ describe("without LOGS_TOKEN", () => {
   });
 
   test("ALLOWED_HOSTS takes host names only", async () => {
-    const { loadConfig } = await import("../src/config.ts");
+    const { loadConfig } = await import("../src/process/config.ts");
     const loaded = loadConfig({ ALLOWED_HOSTS: "ok.example, http://no.example/" });
     expect(loaded.ok).toBe(false);
     if (!loaded.ok) expect(loaded.problems.join()).toContain("ALLOWED_HOSTS");
   });
 
   test("a LOGS_TOKEN shorter than 16 characters is a configuration error", async () => {
-    const { loadConfig } = await import("../src/config.ts");
+    const { loadConfig } = await import("../src/process/config.ts");
     const loaded = loadConfig({ LOGS_TOKEN: "short" });
     expect(loaded.ok).toBe(false);
     if (!loaded.ok) expect(loaded.problems.join()).toContain("LOGS_TOKEN");

@@ -6,8 +6,8 @@
 import { expect, test } from "bun:test";
 import { copyFileSync, existsSync, renameSync, truncateSync } from "node:fs";
 import { join } from "node:path";
-import { entryMatches, type LogFilters } from "../src/hub/topics.ts";
 import type { LogEntry } from "../src/logs/entry.ts";
+import { entryMatches, type LogFilters } from "../src/logs/topics.ts";
 import { append, connectLogs, jsonLine, type LineFields, textLine } from "./helpers/logs.ts";
 import { rawConnect } from "./helpers/raw-ws.ts";
 import { startTestServer, type TestServer } from "./helpers/server.ts";

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, renameSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { entryMatches, type LogFilters } from "../src/hub/topics.ts";
 import { parseTextLine } from "../src/logs/parse.ts";
+import { entryMatches, type LogFilters } from "../src/logs/topics.ts";
 import { append, connectLogs, jsonLine, type LineFields, seqOf, textLine } from "./helpers/logs.ts";
 import { startTestServer } from "./helpers/server.ts";
 import { wsConnect } from "./helpers/ws.ts";

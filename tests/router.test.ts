@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { createTopicRouter } from "../src/hub/router.ts";
-import { entryMatches, type LogFilters } from "../src/hub/topics.ts";
 import type { LogEntry } from "../src/logs/entry.ts";
+import { createTopicRouter } from "../src/logs/topic-router.ts";
+import { entryMatches, type LogFilters } from "../src/logs/topics.ts";
 import { makeEntry as entry } from "./helpers/entries.ts";
 
 const routed = (router: ReturnType<typeof createTopicRouter<string>>, e: LogEntry) => {

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { createLogHub, type LiveMember } from "../src/hub/log-hub.ts";
-import { entryMatches, type LogFilters, topicForFilters } from "../src/hub/topics.ts";
 import type { LogEntry } from "../src/logs/entry.ts";
+import { createLogHub, type LiveMember } from "../src/logs/log-hub.ts";
+import { entryMatches, type LogFilters, topicForFilters } from "../src/logs/topics.ts";
 import { makeEntry as entry } from "./helpers/entries.ts";
 
 /** A live member that never lags. */

@@ -1,5 +1,5 @@
 /** What every cluster-mode part receives: the shared Redis, the settings, and this instance's identity. */
-import type { Config } from "../config.ts";
+import type { Config } from "../process/config.ts";
 import type { Redis } from "./redis.ts";
 
 export interface ClusterContext {

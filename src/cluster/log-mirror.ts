@@ -10,9 +10,9 @@
  * stream's epoch and restarts its journal at the oldest entry the stream still holds.
  */
 import { z } from "zod";
-import type { LogHub } from "../hub/log-hub.ts";
 import type { LogEntry } from "../logs/entry.ts";
 import type { Journal } from "../logs/journal.ts";
+import type { LogHub } from "../logs/log-hub.ts";
 import { rawEntry } from "../logs/parse.ts";
 import { type LogKeys, randomHex8, SYNC_SCRIPT } from "./log-scripts.ts";
 import type { Redis, RedisValue } from "./redis.ts";

@@ -11,7 +11,7 @@
  * for a Redis that is away: it fails at once with `RedisUnavailableError`, and callers answer 503 or retry.
  */
 import { RedisClient } from "bun";
-import { StoreUnavailableError } from "../relay/store.ts";
+import { StoreUnavailableError } from "../transport/errors.ts";
 
 export class RedisUnavailableError extends StoreUnavailableError {
   constructor(cause: unknown) {

@@ -14,8 +14,8 @@ import type { Journal } from "../logs/journal.ts";
 import { readJournal } from "../logs/journal-read.ts";
 import type { SavedPosition } from "../logs/positions.ts";
 import type { OlderThanJournal } from "../logs/socket.ts";
+import type { HistoryIndex, IndexedEntry } from "./chunk-index.ts";
 import { isoMicros } from "./flow.ts";
-import type { HistoryIndex, IndexedEntry } from "./index.ts";
 import { historyPages } from "./pages.ts";
 
 /** Entries one backfill takes from the files at most (the most `tail` asks for); they are held until sent. */

@@ -2,8 +2,8 @@
  * History walked page by page: a selection larger than one query (an export, an `offset` far down) is read
  * in pages of PAGE_ENTRIES, each continuing before the previous one's last entry, so memory holds one page.
  */
-import type { HistoryIndex } from "./index.ts";
-import { type HistoryQuery, type HistoryResult, runHistoryQuery } from "./query.ts";
+import type { HistoryIndex } from "./chunk-index.ts";
+import { type HistoryQuery, type HistoryResult, runHistoryQuery } from "./search.ts";
 
 /** Entries one page holds: the memory bound of a walk, and few enough queries for a 1,000,000-entry export. */
 export const PAGE_ENTRIES = 1_000;

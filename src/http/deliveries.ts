@@ -11,10 +11,10 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { encodeBody } from "../relay/message.ts";
 import type { BucketWithInputs, OutputAttempt, RelayStore, StoredDelivery } from "../relay/store.ts";
+import { errorBody } from "../transport/errors.ts";
+import { type AppEnv, clientAddress } from "../transport/upgrade.ts";
 import { MASK_LOOKAHEAD_BYTES, maskBody, maskHeaders, maskQuery } from "./delivery-masking.ts";
-import { errorBody } from "./errors.ts";
 import type { LogsAccess } from "./logs-access.ts";
-import { type AppEnv, clientAddress } from "./upgrade.ts";
 
 export const MAX_DELIVERIES = 200;
 /** Body bytes returned per delivery; longer bodies are cut and marked `body_truncated`. */

@@ -4,7 +4,7 @@
  * `error` text) to any that lacks it — validation, not found, access, and faults alike.
  */
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "./upgrade.ts";
+import type { AppEnv } from "../transport/upgrade.ts";
 
 export const addErrorDetail: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();

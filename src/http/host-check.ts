@@ -7,8 +7,8 @@
  */
 import { isIP } from "node:net";
 import type { MiddlewareHandler } from "hono";
-import { errorBody } from "./errors.ts";
-import type { AppEnv } from "./upgrade.ts";
+import { errorBody } from "../transport/errors.ts";
+import type { AppEnv } from "../transport/upgrade.ts";
 
 /** The host name of a `Host` header value, lower case, without port, brackets or a trailing dot; null if malformed. */
 export function hostNameOf(host: string): string | null {

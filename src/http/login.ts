@@ -5,8 +5,8 @@
 import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { RETRY_AFTER_SECONDS } from "../transport/auth-limiter.ts";
+import { type AppEnv, clientAddress } from "../transport/upgrade.ts";
 import { type LogsAccess, SESSION_COOKIE } from "./logs-access.ts";
-import { type AppEnv, clientAddress } from "./upgrade.ts";
 
 /** Only paths on this server: `next` must never send the browser elsewhere after sign-in. */
 export function safeNext(next: string | undefined): string {

@@ -19,7 +19,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { type AuthLimiter, RETRY_AFTER_SECONDS } from "../transport/auth-limiter.ts";
-import { errorBody } from "./errors.ts";
+import { errorBody } from "../transport/errors.ts";
+import { type AppEnv, clientAddress } from "../transport/upgrade.ts";
 import {
   createSessionCookieValue,
   createSessionRevocations,
@@ -28,7 +29,6 @@ import {
   type SessionRevocations,
   sameSecret,
 } from "./sessions.ts";
-import { type AppEnv, clientAddress } from "./upgrade.ts";
 
 export const SESSION_COOKIE = "hookstream_logs";
 export type Credential = "open" | "bearer" | "query" | "cookie";

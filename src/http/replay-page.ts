@@ -9,10 +9,10 @@
 import { Hono } from "hono";
 import type { Relay } from "../relay/relay.ts";
 import { replayDelivery } from "../relay/replay.ts";
+import { errorBody } from "../transport/errors.ts";
+import { type AppEnv, clientAddress } from "../transport/upgrade.ts";
 import { isLoopback } from "./deliveries.ts";
-import { errorBody } from "./errors.ts";
 import type { LogsAccess } from "./logs-access.ts";
-import { type AppEnv, clientAddress } from "./upgrade.ts";
 
 /** True unless a browser says the request comes from another origin than the one it is sent to. */
 export function sameOrigin(request: Request): boolean {

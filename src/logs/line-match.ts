@@ -2,8 +2,9 @@
  * Filtering journal lines (serialised entries) without the live router: a substring test per filter on the
  * canonical JSON rejects most lines cheaply, and a parse confirms the rest exactly. Pure.
  */
-import { entryMatches, type LogFilters } from "../hub/topics.ts";
+
 import type { LogEntry } from "./entry.ts";
+import { entryMatches, type LogFilters } from "./topics.ts";
 
 export type LineMatcher = (line: string) => boolean;
 

@@ -12,11 +12,11 @@ import { createLogAppender } from "../cluster/log-append.ts";
 import { createLogMirror } from "../cluster/log-mirror.ts";
 import { logKeys } from "../cluster/log-scripts.ts";
 import { createLogWriter } from "../cluster/log-writer.ts";
-import type { Config } from "../config.ts";
-import { createLogHub, type LogHub, type PublishFn } from "../hub/log-hub.ts";
+import type { Config } from "../process/config.ts";
 import type { LogEntry } from "./entry.ts";
 import { createLogFollower, type FollowerStats, type LogFollower } from "./follow.ts";
 import { type Journal, openJournal } from "./journal.ts";
+import { createLogHub, type LogHub, type PublishFn } from "./log-hub.ts";
 import { createPositionFile } from "./positions.ts";
 import { serializeEntry } from "./serialize.ts";
 

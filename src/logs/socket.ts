@@ -6,8 +6,7 @@
  * the topic queued for it — then rejoins the live topic once it has caught up. Switching happens in one
  * synchronous step at the journal's end, so there is no gap and no duplicate at the seam.
  */
-import type { LogHub } from "../hub/log-hub.ts";
-import type { LogFilters } from "../hub/topics.ts";
+
 import type { LiveMember } from "../stream/lag.ts";
 import {
   type CatchUpLimits,
@@ -21,6 +20,8 @@ import type { Journal } from "./journal.ts";
 import { findSinceStart, findTailStart } from "./journal-read.ts";
 import { createJournalSource, HistoryReset } from "./journal-source.ts";
 import { createLineMatcher } from "./line-match.ts";
+import type { LogHub } from "./log-hub.ts";
+import type { LogFilters } from "./topics.ts";
 
 export const LOG_DIRECTORY_MISSING = JSON.stringify({ error: "Log directory not found" });
 

@@ -12,7 +12,7 @@ import { type Context, Hono } from "hono";
 import { z } from "zod";
 import packageJson from "../../package.json" with { type: "json" };
 import type { LogsAccess } from "../http/logs-access.ts";
-import type { AppEnv } from "../http/upgrade.ts";
+import type { AppEnv } from "../transport/upgrade.ts";
 
 /** What a tool call runs: a GET of `path` (with query) through the app, on behalf of the MCP request. */
 export type Fetcher = (c: Context<AppEnv>, path: string) => Promise<Response>;

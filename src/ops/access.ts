@@ -10,9 +10,9 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { SESSION_COOKIE } from "../http/logs-access.ts";
-import type { AppEnv } from "../http/upgrade.ts";
-import { clientAddress } from "../http/upgrade.ts";
 import { looksLikeTokenKey, parseAuthorization } from "../relay/tokens.ts";
+import type { AppEnv } from "../transport/upgrade.ts";
+import { clientAddress } from "../transport/upgrade.ts";
 import type { AuthFailureCounts } from "./metrics.ts";
 
 /** Fields of an access line; `undefined` ones are left out. */

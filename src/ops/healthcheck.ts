@@ -3,7 +3,7 @@
  * `/livez`) and exits 0 when it answers 200, 1 otherwise. The container's HEALTHCHECK runs it, so the image
  * needs no curl and the check means what the orchestrators' probes mean.
  */
-import type { Config } from "../config.ts";
+import type { Config } from "../process/config.ts";
 
 /** Under the container HEALTHCHECK's own timeout (3 s), so the command reports why instead of being killed. */
 export const HEALTHCHECK_TIMEOUT_MS = 2_500;

@@ -5,10 +5,10 @@
  */
 import { Hono } from "hono";
 import { isLoopback } from "../http/deliveries.ts";
-import { errorBody } from "../http/errors.ts";
 import { sameSecret } from "../http/sessions.ts";
-import { type AppEnv, clientAddress } from "../http/upgrade.ts";
 import type { AuthLimiter } from "../transport/auth-limiter.ts";
+import { errorBody } from "../transport/errors.ts";
+import { type AppEnv, clientAddress } from "../transport/upgrade.ts";
 import type { AuthFailureCounts, Metrics } from "./metrics.ts";
 
 export const METRICS_PATH = "/metrics";

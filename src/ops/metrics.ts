@@ -9,9 +9,9 @@
  * sets; no bucket, repository or token names.
  */
 import { collectDefaultMetrics, type Metric, Registry } from "prom-client";
-import type { LogHub } from "../hub/log-hub.ts";
 import type { LogFollower } from "../logs/follow.ts";
 import type { Journal } from "../logs/journal.ts";
+import type { LogHub } from "../logs/log-hub.ts";
 import type { LogClusterStats } from "../logs/pipeline.ts";
 import type { LogStreamStats } from "../logs/socket.ts";
 import { WEBHOOK_REJECTIONS } from "../relay/input.ts";

@@ -8,8 +8,8 @@
 import { Hono } from "hono";
 import { describeRoute, generateSpecs, type ResponsesWithResolver, resolver, validator } from "hono-openapi";
 import type { z } from "zod";
-import { historyQuerySchema } from "../history/routes.ts";
 import { deliveriesQuerySchema } from "../http/deliveries.ts";
+import { historyQuerySchema } from "../http/history-routes.ts";
 import {
   addInputSchema,
   createBucketSchema,

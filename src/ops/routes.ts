@@ -3,7 +3,7 @@
  * API reference.
  */
 import { Hono } from "hono";
-import type { AppEnv } from "../http/upgrade.ts";
+import type { AppEnv } from "../transport/upgrade.ts";
 import { type AccessLog, createAccessMiddleware } from "./access.ts";
 import { createMetricsRoute, type MetricsRouteDeps } from "./metrics-route.ts";
 import { createOpenApiRoute } from "./openapi.ts";

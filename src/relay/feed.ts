@@ -16,11 +16,12 @@ import {
   type PositionedSource,
   type SubscriberProtocol,
 } from "../stream/subscriber.ts";
+import { StoreUnavailableError } from "../transport/errors.ts";
 import { CloseCode, type Peer } from "../transport/peer.ts";
 import type { CursorCodec } from "./cursor.ts";
 import type { Fanout, LiveMember } from "./fanout.ts";
 import { gapMessage, LIVE, webhookMessages } from "./message.ts";
-import { type DeliveryStore, type ReplayedDelivery, StoreUnavailableError } from "./store.ts";
+import type { DeliveryStore, ReplayedDelivery } from "./store.ts";
 
 /** Deliveries read from the store per step of a catch-up. */
 export const CATCH_UP_PAGE_ROWS = 256;

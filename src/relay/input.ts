@@ -4,14 +4,14 @@
  * answer without being stored or relayed again. A delivery that could not be stored gets 503 and nothing of it
  * is kept (the disk or the database size cap is full, or too much is waiting to be stored).
  */
-import { errorBody } from "../http/errors.ts";
+import { errorBody, StoreUnavailableError } from "../transport/errors.ts";
 import type { Answer } from "./answer-frame.ts";
 import { declaredLength, readBodyLimited } from "./body.ts";
 import { collectHeaders } from "./headers.ts";
 import type { Relay } from "./relay.ts";
 import { BODILESS_STATUSES, isRefusedResponseHeader } from "./schemas.ts";
 import { verifyGithubSignature } from "./signature.ts";
-import { type AppendResult, StorageFullError, StoreUnavailableError } from "./store.ts";
+import { type AppendResult, StorageFullError } from "./store.ts";
 import { WriterBusyError } from "./writer.ts";
 
 /** Why a delivery was refused, for the operator's counters; each answer below names its own. */

@@ -9,6 +9,7 @@
  */
 import type { LogEntry } from "../logs/entry.ts";
 import type { AuthLimiter } from "../transport/auth-limiter.ts";
+import { StoreUnavailableError } from "../transport/errors.ts";
 import type { Peer, SocketSession } from "../transport/peer.ts";
 import type { Answer } from "./answer-frame.ts";
 import { type ByteBudget, createByteBudget } from "./byte-budget.ts";
@@ -24,13 +25,7 @@ import { type DispatcherStats, startDispatcher } from "./outputs/dispatcher.ts";
 import { type AnswerBus, createPassthrough, type Passthrough } from "./passthrough.ts";
 import { ALL_BUCKETS_TOPIC, type AuthResult, bucketTopic, type Grant } from "./protocol.ts";
 import { createRelaySession, type SessionHandle } from "./session.ts";
-import {
-  type AppendResult,
-  type NewDelivery,
-  type RelayStore,
-  StoreUnavailableError,
-  type Token,
-} from "./store.ts";
+import type { AppendResult, NewDelivery, RelayStore, Token } from "./store.ts";
 import { type DeliveryStream, followDeliveryStream } from "./stream-follower.ts";
 import { type Credentials, looksLikeTokenKey, secretMatches } from "./tokens.ts";
 import { type CommitDurations, createDeliveryWriter } from "./writer.ts";

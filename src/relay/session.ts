@@ -2,6 +2,8 @@
  * One `/v1/socket` connection: feeds socket frames, lookup results and timers into the protocol state
  * machine and carries out the actions it returns. Nothing here decides protocol behaviour.
  */
+
+import { StoreUnavailableError } from "../transport/errors.ts";
 import { CloseCode, type Peer, type SocketSession } from "../transport/peer.ts";
 import type { Answer } from "./answer-frame.ts";
 import type { Feed, Subscription } from "./feed.ts";
@@ -16,7 +18,6 @@ import {
   type ProtocolState,
   step,
 } from "./protocol.ts";
-import { StoreUnavailableError } from "./store.ts";
 
 /** A handle the relay keeps per authenticated session: to ping it, and to close it when its token is revoked. */
 export interface SessionHandle {

@@ -12,10 +12,10 @@
  * delivery.
  */
 import { type Context, Hono } from "hono";
-import { errorBody } from "../http/errors.ts";
-import { type AppEnv, clientAddress } from "../http/upgrade.ts";
 import type { ConnectionLimiter } from "../transport/connections.ts";
+import { errorBody } from "../transport/errors.ts";
 import type { Peer } from "../transport/peer.ts";
+import { type AppEnv, clientAddress } from "../transport/upgrade.ts";
 import type { Feed } from "./feed.ts";
 import { receiveWebhook } from "./input.ts";
 import type { LocalSubscriber } from "./local-topics.ts";

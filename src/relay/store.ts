@@ -194,12 +194,6 @@ export interface RetentionPolicy {
   keepNewest: number | null;
 }
 
-/**
- * The store cannot be reached right now (a shared Redis restarting): nothing was read or written, and the
- * same call may succeed later. Requests get 503 with Retry-After; sockets are asked to come back (1013).
- */
-export class StoreUnavailableError extends Error {}
-
 export class StorageFullError extends Error {
   constructor() {
     super("Storage full: the delivery was not stored");

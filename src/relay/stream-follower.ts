@@ -6,8 +6,10 @@
  *
  * A failed read (Redis restarting) is retried from the same position: nothing is skipped or read twice.
  */
+
+import { StoreUnavailableError } from "../transport/errors.ts";
 import type { CursorCodec } from "./cursor.ts";
-import { type ReplayedDelivery, StoreUnavailableError } from "./store.ts";
+import type { ReplayedDelivery } from "./store.ts";
 
 export interface DeliveryStream {
   /** Deliveries after this position, in order, waiting up to `blockMs` for the first one. */

@@ -4,8 +4,8 @@
  * kept; a failed build is logged and retried on the next request.
  */
 import { type Context, Hono } from "hono";
-import { errorBody } from "../http/errors.ts";
-import type { AppEnv } from "../http/upgrade.ts";
+import { errorBody } from "../transport/errors.ts";
+import type { AppEnv } from "../transport/upgrade.ts";
 import { buildPage, type PageBundle, type PageFile } from "./bundle.ts";
 
 export interface WebRoutesDeps {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { type Config, loadConfig } from "../../src/config.ts";
+import { type Config, loadConfig } from "../../src/process/config.ts";
 import { repoRoot } from "../helpers/relay.ts";
 import { requireTool } from "../helpers/requirements.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";

@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Config, loadConfig } from "../../src/config.ts";
+import { type Config, loadConfig } from "../../src/process/config.ts";
 import { type LogFn, type RunningServer, startServer } from "../../src/server.ts";
 
 export interface TestServer extends RunningServer {

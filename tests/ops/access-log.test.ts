@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { auditedEndpoint, filtersOf, identityOf } from "../../src/ops/access.ts";
-import { formatLogLine, isLogged, type LogLevel } from "../../src/ops/log-line.ts";
+import { formatLogLine, isLogged, type LogLevel } from "../../src/process/log-line.ts";
 import type { LogFn } from "../../src/server.ts";
 import { freePort } from "../helpers/redis.ts";
 import { relayFixture, repoRoot } from "../helpers/relay.ts";

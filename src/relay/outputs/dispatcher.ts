@@ -9,14 +9,11 @@
  * Ingest never waits for it: it runs beside the input endpoint, woken after a commit and by a timer, and
  * at most MAX_CONCURRENT_REQUESTS deliveries (each holding its body) are in memory at once.
  */
+
+import { StoreUnavailableError } from "../../transport/errors.ts";
 import { backoffMs, isRetryable, sendOnce } from "../http-attempt.ts";
 import type { LogFn } from "../relay.ts";
-import {
-  type ClaimedAttempt,
-  type OutputAttempt,
-  type OutputStore,
-  StoreUnavailableError,
-} from "../store.ts";
+import type { ClaimedAttempt, OutputAttempt, OutputStore } from "../store.ts";
 import { targetRequest } from "../target-request.ts";
 
 /** Requests to destinations at once, per process; each holds its webhook's body (up to the body limit). */

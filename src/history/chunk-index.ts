@@ -12,13 +12,14 @@
  * Memory: 100 bytes to 2 KiB per chunk (1 GB of logs ≈ 4,000 chunks ≈ 1–8 MB) plus the cache, bounded by
  * `cacheChunks`; past MAX_INDEX_CHUNKS the oldest files are left out and queries say they are incomplete.
  */
-import { fieldValue } from "../hub/topics.ts";
+
 import { createLineAssembler } from "../logs/assemble.ts";
 import { FILTER_FIELDS, type LogEntry } from "../logs/entry.ts";
 import { createLogFileAccess, type LogFileEntry } from "../logs/file-access.ts";
 import { MAX_LINE_BYTES } from "../logs/follow.ts";
 import { formatOfFile, type LogFormat, type ParseOptions, parseJsonLine } from "../logs/parse.ts";
 import { redactEntry, redactSecrets } from "../logs/redact.ts";
+import { fieldValue } from "../logs/topics.ts";
 import { type Bloom, bloomAdd, createBloom } from "./bloom.ts";
 
 /** Target size of a chunk: small enough to parse in about a millisecond, large enough to keep the index small. */

@@ -5,16 +5,23 @@
  * carry, such as `pr`) is read back from its one line. Shapes are built by the pure functions of flow.ts.
  */
 import { Hono } from "hono";
-import { errorBody } from "../http/errors.ts";
-import type { LogsAccess } from "../http/logs-access.ts";
-import { isTrustedAddress } from "../http/trusted-network.ts";
-import { type AppEnv, clientAddress } from "../http/upgrade.ts";
-import type { LogFilters } from "../hub/topics.ts";
+import type { HistoryIndex, IndexedEntry } from "../history/chunk-index.ts";
+import {
+  buildPrFlow,
+  isoMicros,
+  parseFlowId,
+  stepWindow,
+  summaryTimeline,
+  taggedTimeline,
+} from "../history/flow.ts";
+import { historyPages } from "../history/pages.ts";
 import type { LogEntry } from "../logs/entry.ts";
-import { buildPrFlow, isoMicros, parseFlowId, stepWindow, summaryTimeline, taggedTimeline } from "./flow.ts";
-import type { HistoryIndex, IndexedEntry } from "./index.ts";
-import { historyPages } from "./pages.ts";
-import { serialiseEntry } from "./routes.ts";
+import type { LogFilters } from "../logs/topics.ts";
+import { errorBody } from "../transport/errors.ts";
+import { type AppEnv, clientAddress } from "../transport/upgrade.ts";
+import { serialiseEntry } from "./history-routes.ts";
+import type { LogsAccess } from "./logs-access.ts";
+import { isTrustedAddress } from "./trusted-network.ts";
 
 /** Entries one flow is built from at most (the original reads 10,000): a hook has a few hundred. */
 export const MAX_FLOW_ENTRIES = 10_000;

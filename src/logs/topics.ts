@@ -7,7 +7,7 @@
  * use, the one topic the entry's own values would produce — O(masks in use) ≤ 64 lookups, however many
  * distinct filter combinations clients hold.
  */
-import { FILTER_FIELDS, type FilterField, type LogEntry } from "../logs/entry.ts";
+import { FILTER_FIELDS, type FilterField, type LogEntry } from "./entry.ts";
 
 export type LogFilters = Partial<Record<FilterField, string>>;
 

@@ -8,13 +8,13 @@ import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import { z } from "zod";
-import { errorBody } from "../http/errors.ts";
-import type { AppEnv } from "../http/upgrade.ts";
+import type { HistoryIndex, IndexedEntry } from "../history/chunk-index.ts";
+import { formatCount, historyPages, recordCountEstimate } from "../history/pages.ts";
+import { decodePosition, encodePosition, type HistoryQuery, type Position } from "../history/search.ts";
 import type { LogEntry } from "../logs/entry.ts";
-import { emptyAsUnset, filtersOf, isoTimestampParam, logFilterQuerySchema } from "../logs/query.ts";
-import type { HistoryIndex, IndexedEntry } from "./index.ts";
-import { formatCount, historyPages, recordCountEstimate } from "./pages.ts";
-import { decodePosition, encodePosition, type HistoryQuery, type Position } from "./query.ts";
+import { emptyAsUnset, filtersOf, isoTimestampParam, logFilterQuerySchema } from "../logs/stream-query.ts";
+import { errorBody } from "../transport/errors.ts";
+import type { AppEnv } from "../transport/upgrade.ts";
 
 export const MAX_HISTORY_LIMIT = 10_000;
 /** Most entries one export streams; past it the stream ends with a note saying so. */

@@ -5,7 +5,7 @@
  * engine caches on the string — so the cost is a few Map lookups per mask in use, whatever the number of
  * distinct filter combinations. Pure data structure; no I/O.
  */
-import { FILTER_FIELDS, type FilterField, type LogEntry } from "../logs/entry.ts";
+import { FILTER_FIELDS, type FilterField, type LogEntry } from "./entry.ts";
 import { fieldValue, type LogFilters, maskOf } from "./topics.ts";
 
 type Node<T> = Map<string, Node<T> | Leaf<T>>;

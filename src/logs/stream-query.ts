@@ -3,9 +3,9 @@
  * parameter named, so a typo (`repo=`) fails loudly instead of silently streaming everything.
  */
 import { z } from "zod";
-import type { LogFilters } from "../hub/topics.ts";
 import { FILTER_FIELDS, LOG_LEVELS } from "./entry.ts";
 import type { StreamStart } from "./socket.ts";
+import type { LogFilters } from "./topics.ts";
 
 /** Longest filter value accepted; real hook ids, repositories and users are far shorter. */
 export const MAX_FILTER_VALUE_CHARS = 256;

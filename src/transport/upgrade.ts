@@ -3,9 +3,9 @@
  * HTTP, check it is an upgrade, take a connection slot, and hand the session to the transport.
  */
 import type { Context } from "hono";
-import type { ConnectionLimiter } from "../transport/connections.ts";
-import type { SocketData, SocketSession } from "../transport/peer.ts";
+import type { ConnectionLimiter } from "./connections.ts";
 import { errorBody } from "./errors.ts";
+import type { SocketData, SocketSession } from "./peer.ts";
 
 /** What Bun passes as the second argument of `fetch` (Hono's `c.env`): the part of `Server` we use. */
 export interface Upgrader {

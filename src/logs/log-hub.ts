@@ -6,12 +6,13 @@
  * With a journal, every entry gets the journal position as its `cursor` and is journaled before it is
  * published, so a client that leaves the live topic can continue from the journal without a gap.
  */
-import type { LogEntry } from "../logs/entry.ts";
-import type { Journal } from "../logs/journal.ts";
-import { serializeEntry } from "../logs/serialize.ts";
+
 import { createLagWatch, type LiveMember } from "../stream/lag.ts";
 import { createPositionWaiter } from "../stream/position-waiter.ts";
-import { createTopicRouter } from "./router.ts";
+import type { LogEntry } from "./entry.ts";
+import type { Journal } from "./journal.ts";
+import { serializeEntry } from "./serialize.ts";
+import { createTopicRouter } from "./topic-router.ts";
 import { type LogFilters, topicForFilters } from "./topics.ts";
 
 /** Where serialised entries go: in production `server.publish`, which fans out to every subscriber. */

@@ -5,10 +5,16 @@
  * an entry newer than the oldest kept — so a filtered query reads few chunks however large the directory is.
  * Order is (timestamp, file, offset) descending, a total order, so pages never overlap or skip.
  */
-import { entryMatches, type LogFilters } from "../hub/topics.ts";
+import { entryMatches, type LogFilters } from "../logs/topics.ts";
 import { twinKey } from "../logs/twins.ts";
 import { bloomMayContain } from "./bloom.ts";
-import { bloomKey, type Chunk, type HistoryIndex, type IndexedEntry, type IndexedFile } from "./index.ts";
+import {
+  bloomKey,
+  type Chunk,
+  type HistoryIndex,
+  type IndexedEntry,
+  type IndexedFile,
+} from "./chunk-index.ts";
 
 export interface Position {
   ts: number;

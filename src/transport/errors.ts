@@ -8,6 +8,13 @@ export interface ErrorBody {
   [detail: string]: unknown;
 }
 
+/**
+ * A store cannot be reached right now (a shared Redis restarting): nothing was read or written, and the
+ * same call may succeed later. Requests get 503 with Retry-After; sockets are asked to come back (1013).
+ * Below both sides, so the relay's stores and the Redis client share it without importing each other.
+ */
+export class StoreUnavailableError extends Error {}
+
 export function errorBody(error: string, details: Omit<ErrorBody, "error"> = {}): ErrorBody {
   return { error, ...details };
 }

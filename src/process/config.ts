@@ -5,7 +5,7 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { z } from "zod";
-import { LOG_LEVELS } from "./ops/log-line.ts";
+import { LOG_LEVELS } from "./log-line.ts";
 
 const boolean = (fallback: boolean) =>
   z
