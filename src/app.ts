@@ -18,8 +18,8 @@ import { type LogsAccess, refusal } from "./http/logs-access.ts";
 import { createPageReplayRoutes } from "./http/replay-page.ts";
 import { type AppEnv, upgradeToSession } from "./http/upgrade.ts";
 import type { LogHub } from "./hub/log-hub.ts";
-import type { LogFollower } from "./logs/follow.ts";
 import type { Journal } from "./logs/journal.ts";
+import type { FollowerView } from "./logs/pipeline.ts";
 import { filtersOf, logStreamQuerySchema, startOf } from "./logs/query.ts";
 import { createLogSession, type LogStreamLimits, type LogStreamStats } from "./logs/socket.ts";
 import { APP_VERSION, createMcpRoutes, mcpToolRequest } from "./mcp/routes.ts";
@@ -38,7 +38,7 @@ export interface Lifecycle {
 export interface AppDeps {
   logs: {
     hub: LogHub;
-    follower: LogFollower;
+    follower: FollowerView;
     journal: Journal;
     stats: LogStreamStats;
     limits: LogStreamLimits;

@@ -1,38 +1,29 @@
 /**
- * The composition root: builds the follower, hub, transport and app from a Config, serves them with
- * Bun.serve, and shuts them down in order. main.ts calls it with the environment's config; tests call it
- * with port 0 and a temporary directory.
+ * The composition root: opens the backend the Config asks for, builds the log pipeline, relay, transport and
+ * app on it, serves them with Bun.serve, and shuts them down in order. main.ts calls it with the
+ * environment's config; tests call it with port 0 and a temporary directory.
  */
 import type { Server } from "bun";
 import type { Hono } from "hono";
 import packageJson from "../package.json" with { type: "json" };
 import { createApp } from "./app.ts";
-import type { ClusterContext } from "./cluster/context.ts";
-import { connectRedis, redactRedisUrl, redisExposureWarning } from "./cluster/redis.ts";
 import type { Config } from "./config.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
 import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
 import { weakTokenReason } from "./http/token-strength.ts";
 import type { AppEnv } from "./http/upgrade.ts";
-import { createLogPipeline } from "./logs/pipeline.ts";
 import type { LogStreamStats } from "./logs/socket.ts";
+import { openBackend } from "./open-backend.ts";
 import { formatLogLine, isLogged, type LogLevel } from "./ops/log-line.ts";
 import { type AuthFailureCounts, createMetrics } from "./ops/metrics.ts";
 import { createOperationsRoutes } from "./ops/routes.ts";
-import { openRedisStore } from "./relay/redis-store.ts";
 import { createRelay } from "./relay/relay.ts";
-import { openSqliteStore } from "./relay/sqlite-store.ts";
+import { CATCH_UP_HIGH_WATER_BYTES } from "./stream/subscriber.ts";
 import { createAuthLimiter } from "./transport/auth-limiter.ts";
 import { createSocketTransport } from "./transport/bun-ws.ts";
 import { createConnectionLimiter } from "./transport/connections.ts";
 import { CloseCode, type SocketData } from "./transport/peer.ts";
-
-/** A catching-up log socket is sent journal lines while less than this is queued on it. */
-const CATCH_UP_HIGH_WATER_BYTES = 256 * 1024;
-
-/** Cluster mode: a log cursor ahead of this instance's journal mirror is waited for this long. */
-const CURSOR_AHEAD_WAIT_MS = 5_000;
 
 export type LogFn = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
 
@@ -77,30 +68,11 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     idleTimeoutSeconds: config.wsIdleTimeoutSeconds,
     log,
   });
-  // Cluster mode: one Redis shared by every instance; the embedded mode needs nothing outside the process.
-  const cluster: ClusterContext | null =
-    config.cluster === null
-      ? null
-      : {
-          redis: await connectRedis({ url: config.cluster.redisUrl, log }),
-          settings: config.cluster,
-          instanceId: crypto.randomUUID(),
-        };
-  if (cluster !== null) {
-    log(
-      "info",
-      `cluster mode: instance ${cluster.instanceId} sharing ${redactRedisUrl(cluster.settings.redisUrl)} under "${cluster.settings.keyPrefix}"`,
-    );
-    const exposure = redisExposureWarning(cluster.settings.redisUrl);
-    if (exposure !== null) log("warn", exposure);
-  }
+  // Embedded or cluster mode: the stores and streams every other part is built on.
+  const backend = await openBackend(config, log);
+  const relayStore = backend.store;
   // The pipeline publishes through the server created below; no entry is read before it exists.
-  const logs = await createLogPipeline(
-    config,
-    (topic, payload) => server.publish(topic, payload),
-    log,
-    cluster,
-  );
+  const logs = await backend.openLogs((topic, payload) => server.publish(topic, payload));
   const { hub, journal, follower } = logs;
   const logStreamStats: LogStreamStats = {
     catchingUp: 0,
@@ -117,17 +89,6 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     log,
     pairTwins: config.logDedupe,
   });
-  // Cluster mode keeps buckets, tokens and deliveries in Redis, and every instance follows one stream.
-  const redisStore =
-    cluster === null
-      ? null
-      : await openRedisStore(cluster.redis, { keyPrefix: cluster.settings.keyPrefix, log });
-  const relayStore =
-    redisStore ??
-    openSqliteStore(config.relay.databasePath, {
-      durability: config.relay.durability,
-      maxBytes: config.relay.maxDatabaseBytes,
-    });
   // One limiter for every credential path: relay tokens and LOGS_TOKEN however presented.
   const authLimiter = createAuthLimiter({ maxFailures: config.relay.authFailuresPerMinute });
   const tokenWeakness = config.logsToken === null ? null : weakTokenReason(config.logsToken);
@@ -141,7 +102,8 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     subscriberCount: (topic) => server.subscriberCount(topic),
     publicUrl: () => config.relay.publicUrl ?? `http://localhost:${server.port}`,
     logs: { publish: (entry) => logs.publish(entry) },
-    ...(redisStore === null ? {} : { sharedStream: redisStore }),
+    deliveries: backend.deliveries,
+    cursorAheadWaitMs: backend.cursorAheadWaitMs,
     log,
   });
   // Failed authentications per endpoint, for /metrics.
@@ -157,7 +119,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
       limits: {
         catchUpHighWaterBytes: CATCH_UP_HIGH_WATER_BYTES,
         stallTimeoutMs: config.logStallTimeoutMs,
-        cursorAheadWaitMs: cluster === null ? 0 : CURSOR_AHEAD_WAIT_MS,
+        cursorAheadWaitMs: backend.cursorAheadWaitMs,
       },
     },
     relay,
@@ -175,7 +137,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         isShuttingDown: () => shuttingDown,
         logsRunning: () => logsRunning,
         pingStore: () => relayStore.externalChanges(),
-        ...(cluster === null ? {} : { redisUp: () => cluster.redis.isUp() }),
+        redisUp: backend.health.redisUp,
       },
       metrics: {
         metrics: createMetrics({
@@ -184,7 +146,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
           logs: { hub, follower, journal, stats: logStreamStats },
           relay,
           authFailures,
-          ...(cluster === null ? {} : { cluster: () => logs.stats() }),
+          cluster: backend.health.logs,
         }),
         token: config.metricsToken,
         limiter: authLimiter,
@@ -193,15 +155,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
       accessLog: log,
       version: packageJson.version,
     }),
-    ...(cluster === null
-      ? {}
-      : {
-          cluster: () => ({
-            instance: cluster.instanceId,
-            redis: cluster.redis.isUp() ? "up" : "down",
-            logs: logs.stats(),
-          }),
-        }),
+    cluster: backend.health.report,
   });
 
   const server: Server<SocketData> = Bun.serve<SocketData>({
@@ -244,7 +198,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         await relay.close();
         // Relayed log entries still queued reach Redis before its connection closes (bounded).
         await logs.close();
-        cluster?.redis.close();
+        await backend.close();
         unlockDataDir();
       })();
       return shutdownPromise;

@@ -64,24 +64,27 @@ const RELAY_PROTOCOL: SubscriberProtocol = {
   missing: "Deliveries missing from the store: resume with the last cursor",
 };
 
+/** The `webhook` message of a stored delivery, live or read back from the store. */
+export function relayedMessage(delivery: ReplayedDelivery, cursor: string): string {
+  return webhookMessage(
+    {
+      id: delivery.id,
+      bucketId: delivery.bucketId,
+      bucketName: delivery.bucketName,
+      inputId: delivery.inputId,
+      inputName: delivery.inputName,
+    },
+    delivery,
+    cursor,
+  );
+}
+
 /** The delivery store as a positioned source: a position is a delivery's place in store order. */
 export function createStoreSource(
   deps: Pick<FeedDeps, "store" | "fanout" | "cursors">,
   bucketIds: readonly string[] | null,
 ): PositionedSource {
   const { store, fanout, cursors } = deps;
-  const message = (delivery: ReplayedDelivery) =>
-    webhookMessage(
-      {
-        id: delivery.id,
-        bucketId: delivery.bucketId,
-        bucketName: delivery.bucketName,
-        inputId: delivery.inputId,
-        inputName: delivery.inputName,
-      },
-      delivery,
-      cursors.format(cursors.positionOf(delivery.id)),
-    );
   return {
     published: () => fanout.published(),
     cursorOf: (position) => cursors.format(position),
@@ -96,7 +99,7 @@ export function createStoreSource(
         });
         const items = page.deliveries.map((delivery) => ({
           position: cursors.positionOf(delivery.id),
-          payload: message(delivery),
+          payload: relayedMessage(delivery, cursors.format(cursors.positionOf(delivery.id))),
         }));
         // An empty page read everything up to `through`; otherwise the next read starts after its last item.
         return {
