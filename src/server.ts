@@ -13,15 +13,17 @@ import { createHistoryIndex } from "./history/index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
 import { weakTokenReason } from "./http/token-strength.ts";
 import type { AppEnv } from "./http/upgrade.ts";
+import type { LogPipeline } from "./logs/pipeline.ts";
 import type { LogStreamStats } from "./logs/socket.ts";
-import { openBackend } from "./open-backend.ts";
+import { type Backend, openBackend } from "./open-backend.ts";
 import { formatLogLine, isLogged, type LogLevel } from "./ops/log-line.ts";
-import { type AuthFailureCounts, createMetrics } from "./ops/metrics.ts";
+import { type AuthFailureCounts, createMetrics, type MetricsSources } from "./ops/metrics.ts";
+import type { ReadinessSources } from "./ops/probes.ts";
 import { createOperationsRoutes } from "./ops/routes.ts";
-import { createRelay } from "./relay/relay.ts";
+import { createRelay, type Relay } from "./relay/relay.ts";
 import { CATCH_UP_HIGH_WATER_BYTES } from "./stream/subscriber.ts";
-import { createAuthLimiter } from "./transport/auth-limiter.ts";
-import { createSocketTransport } from "./transport/bun-ws.ts";
+import { type AuthLimiter, createAuthLimiter } from "./transport/auth-limiter.ts";
+import { createSocketTransport, type SocketTransport } from "./transport/bun-ws.ts";
 import { createConnectionLimiter } from "./transport/connections.ts";
 import { CloseCode, type SocketData } from "./transport/peer.ts";
 
@@ -70,7 +72,6 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
   });
   // Embedded or cluster mode: the stores and streams every other part is built on.
   const backend = await openBackend(config, log);
-  const relayStore = backend.store;
   // The pipeline publishes through the server created below; no entry is read before it exists.
   const logs = await backend.openLogs((topic, payload) => server.publish(topic, payload));
   const { hub, journal, follower } = logs;
@@ -80,23 +81,13 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     closedBehindRetention: 0,
     gapsReported: 0,
   };
-  const historyIndex = createHistoryIndex({
-    dir: config.logDir,
-    followSymlinks: config.logFollowSymlinks,
-    parse: { naiveZone: config.naiveZone },
-    cacheChunks: config.historyCacheChunks,
-    redact: config.redactSecrets,
-    log,
-    pairTwins: config.logDedupe,
-  });
+  const historyIndex = openHistoryIndex(config, log);
   // One limiter for every credential path: relay tokens and LOGS_TOKEN however presented.
   const authLimiter = createAuthLimiter({ maxFailures: config.relay.authFailuresPerMinute });
-  const tokenWeakness = config.logsToken === null ? null : weakTokenReason(config.logsToken);
-  if (tokenWeakness !== null) log("warn", tokenWeakness);
   const relay = await createRelay({
     ...config.relay,
     authLimiter,
-    store: relayStore,
+    store: backend.store,
     // Called only once requests or sockets exist, i.e. after `server` below is assigned.
     publish: (topic, payload) => server.publish(topic, payload),
     subscriberCount: (topic) => server.subscriberCount(topic),
@@ -106,10 +97,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     cursorAheadWaitMs: backend.cursorAheadWaitMs,
     log,
   });
-  // Failed authentications per endpoint, for /metrics.
-  const authFailures: AuthFailureCounts = new Map();
-  if ((await relayStore.countAdminTokens()) === 0)
-    log("info", "no admin token yet: create the first one with `bun run cli token create --admin`");
+  await warnAtStart(config, backend, log);
   const app = createApp({
     logs: {
       hub,
@@ -132,28 +120,15 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     allowedHosts: config.allowedHosts,
     mcpEnabled: config.mcpEnabled,
     history: { index: historyIndex, budgetMs: config.historyBudgetMs },
-    operations: createOperationsRoutes({
-      readiness: {
-        isShuttingDown: () => shuttingDown,
-        logsRunning: () => logsRunning,
-        pingStore: () => relayStore.externalChanges(),
-        redisUp: backend.health.redisUp,
-      },
-      metrics: {
-        metrics: createMetrics({
-          version: packageJson.version,
-          openByEndpoint: transport.openByEndpoint,
-          logs: { hub, follower, journal, stats: logStreamStats },
-          relay,
-          authFailures,
-          cluster: backend.health.logs,
-        }),
-        token: config.metricsToken,
-        limiter: authLimiter,
-        authFailures,
-      },
-      accessLog: log,
-      version: packageJson.version,
+    operations: createOperations({
+      config,
+      backend,
+      relay,
+      metricsLogs: { hub, follower, journal, stats: logStreamStats },
+      openByEndpoint: transport.openByEndpoint,
+      authLimiter,
+      readiness: { isShuttingDown: () => shuttingDown, logsRunning: () => logsRunning },
+      log,
     }),
     cluster: backend.health.report,
   });
@@ -184,24 +159,100 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         // From here on /health answers 503 and new upgrades are refused.
         shuttingDown = true;
         logsRunning = false;
-        logs.stop();
-        // Bun runs each close handler as soon as the close frame is queued; the TCP connections then
-        // finish the closing handshake. Wait for that (bounded), then cut whatever is left.
-        transport.closeAll(CloseCode.GOING_AWAY, "Server shutdown");
-        relay.localTopics.endAll();
-        const drained = await Promise.race([
-          server.stop(false).then(() => true),
-          Bun.sleep(config.shutdownGraceMs).then(() => false),
-        ]);
-        if (!drained) log("warn", `connections still open after ${config.shutdownGraceMs} ms; closing them`);
-        await server.stop(true);
-        await relay.close();
-        // Relayed log entries still queued reach Redis before its connection closes (bounded).
-        await logs.close();
-        await backend.close();
+        await stopInOrder({ config, log, server, transport, relay, logs, backend });
         unlockDataDir();
       })();
       return shutdownPromise;
     },
   };
+}
+
+interface OperationsParts {
+  config: Config;
+  backend: Backend;
+  relay: Relay;
+  metricsLogs: MetricsSources["logs"];
+  openByEndpoint: MetricsSources["openByEndpoint"];
+  authLimiter: AuthLimiter;
+  readiness: Pick<ReadinessSources, "isShuttingDown" | "logsRunning">;
+  log: LogFn;
+}
+
+/** Probes, metrics and the API reference, on what the backend reports. */
+function createOperations(parts: OperationsParts) {
+  const { config, backend, authLimiter } = parts;
+  // Failed authentications per endpoint, for /metrics.
+  const authFailures: AuthFailureCounts = new Map();
+  return createOperationsRoutes({
+    readiness: {
+      ...parts.readiness,
+      pingStore: () => backend.store.externalChanges(),
+      redisUp: backend.health.redisUp,
+    },
+    metrics: {
+      metrics: createMetrics({
+        version: packageJson.version,
+        openByEndpoint: parts.openByEndpoint,
+        logs: parts.metricsLogs,
+        relay: parts.relay,
+        authFailures,
+        cluster: backend.health.logs,
+      }),
+      token: config.metricsToken,
+      limiter: authLimiter,
+      authFailures,
+    },
+    accessLog: parts.log,
+    version: packageJson.version,
+  });
+}
+
+interface RunningParts {
+  config: Config;
+  log: LogFn;
+  server: Server<SocketData>;
+  transport: SocketTransport;
+  relay: Relay;
+  logs: LogPipeline;
+  backend: Backend;
+}
+
+/** Stops following, closes every socket (bounded by the grace period), then closes the parts in order. */
+async function stopInOrder({ config, log, server, transport, relay, logs, backend }: RunningParts) {
+  logs.stop();
+  // Bun runs each close handler as soon as the close frame is queued; the TCP connections then
+  // finish the closing handshake. Wait for that (bounded), then cut whatever is left.
+  transport.closeAll(CloseCode.GOING_AWAY, "Server shutdown");
+  relay.localTopics.endAll();
+  const drained = await Promise.race([
+    server.stop(false).then(() => true),
+    Bun.sleep(config.shutdownGraceMs).then(() => false),
+  ]);
+  if (!drained) log("warn", `connections still open after ${config.shutdownGraceMs} ms; closing them`);
+  await server.stop(true);
+  await relay.close();
+  // Relayed log entries still queued reach Redis before its connection closes (bounded).
+  await logs.close();
+  await backend.close();
+}
+
+/** The index of the log files' history, read with the follower's rules. */
+function openHistoryIndex(config: Config, log: LogFn) {
+  return createHistoryIndex({
+    dir: config.logDir,
+    followSymlinks: config.logFollowSymlinks,
+    parse: { naiveZone: config.naiveZone },
+    cacheChunks: config.historyCacheChunks,
+    redact: config.redactSecrets,
+    log,
+    pairTwins: config.logDedupe,
+  });
+}
+
+/** What an operator should know at start: a weak LOGS_TOKEN, and how to create the first admin token. */
+async function warnAtStart(config: Config, backend: Backend, log: LogFn) {
+  const tokenWeakness = config.logsToken === null ? null : weakTokenReason(config.logsToken);
+  if (tokenWeakness !== null) log("warn", tokenWeakness);
+  if ((await backend.store.countAdminTokens()) === 0)
+    log("info", "no admin token yet: create the first one with `bun run cli token create --admin`");
 }
