@@ -15,9 +15,9 @@ import { createHostCheck } from "./http/host-check.ts";
 import { createLoginRoutes } from "./http/login.ts";
 import { type LogsAccess, refusal } from "./http/logs-access.ts";
 import { createPageReplayRoutes } from "./http/replay-page.ts";
-import type { LogFollower } from "./logs/follow.ts";
 import type { Journal } from "./logs/journal.ts";
 import type { LogHub } from "./logs/log-hub.ts";
+import type { FollowerView } from "./logs/pipeline.ts";
 import { createLogSession, type LogStreamLimits, type LogStreamStats } from "./logs/socket.ts";
 import { filtersOf, logStreamQuerySchema, startOf } from "./logs/stream-query.ts";
 import { APP_VERSION, createMcpRoutes, mcpToolRequest } from "./mcp/routes.ts";
@@ -37,7 +37,7 @@ export interface Lifecycle {
 export interface AppDeps {
   logs: {
     hub: LogHub;
-    follower: LogFollower;
+    follower: FollowerView;
     journal: Journal;
     stats: LogStreamStats;
     limits: LogStreamLimits;

@@ -8,11 +8,11 @@
  * reached, 2 bad usage or config.
  */
 import { parseArgs } from "node:util";
-import { connectRedis, type Redis, RedisUnavailableError, redactRedisUrl } from "./cluster/redis.ts";
+import { RedisUnavailableError, redactRedisUrl } from "./cluster/redis.ts";
+import { type Backend, openBackend } from "./open-backend.ts";
 import { runHealthcheck } from "./ops/healthcheck.ts";
-import { type Config, loadConfig } from "./process/config.ts";
+import { loadConfig } from "./process/config.ts";
 import { addOutput, configureInput, issueToken, removeOutput } from "./relay/manage.ts";
-import { openRedisStore } from "./relay/redis-store.ts";
 import {
   bucketNameSchema,
   createOutputSchema,
@@ -21,7 +21,6 @@ import {
   inputResponseSchema,
   updateInputSchema,
 } from "./relay/schemas.ts";
-import { openSqliteStore } from "./relay/sqlite-store.ts";
 import { type BucketWithInputs, NameTakenError, type RelayStore } from "./relay/store.ts";
 import { bucketView, inputView, outputView, tokenView } from "./relay/views.ts";
 
@@ -299,16 +298,14 @@ const config = loaded.config;
 if (process.argv[2] === "healthcheck") process.exit(await runHealthcheck(config, process.argv.slice(3)));
 const base = config.relay.publicUrl ?? `http://localhost:${config.port}`;
 
-/** The store the servers with this configuration use, and how to let go of it. */
-async function openStore(settings: Config): Promise<{ store: RelayStore; close(): Promise<void> }> {
-  if (settings.cluster === null) {
-    const store = openSqliteStore(settings.relay.databasePath, { durability: settings.relay.durability });
-    return { store, close: () => store.close() };
-  }
+/** The backend the servers with this configuration use, with the same stores and limits. */
+async function open(): Promise<Backend> {
   const log = (level: string, message: string) => {
     if (level !== "info") console.error(`${level}: ${message}`);
   };
-  const { redisUrl } = settings.cluster;
+  const opening = openBackend(config, log, { connectDeadlineMs: REDIS_CONNECT_DEADLINE_MS, announce: false });
+  if (config.cluster === null) return opening;
+  const { redisUrl } = config.cluster;
   // Bun's client keeps trying while Redis is away, so the deadline is kept here; exiting ends the attempt.
   const deadline = new Promise<never>((_, reject) =>
     setTimeout(
@@ -321,29 +318,13 @@ async function openStore(settings: Config): Promise<{ store: RelayStore; close()
       REDIS_CONNECT_DEADLINE_MS,
     ).unref(),
   );
-  const redis: Redis = await Promise.race([
-    connectRedis({ url: redisUrl, log }, REDIS_CONNECT_DEADLINE_MS),
-    deadline,
-  ]);
-  try {
-    const store = await openRedisStore(redis, { keyPrefix: settings.cluster.keyPrefix, log });
-    return {
-      store,
-      async close() {
-        await store.close();
-        redis.close();
-      },
-    };
-  } catch (error) {
-    redis.close();
-    throw error;
-  }
+  return Promise.race([opening, deadline]);
 }
 
 let exitCode = 0;
-let opened: { store: RelayStore; close(): Promise<void> } | null = null;
+let opened: Backend | null = null;
 try {
-  opened = await openStore(config);
+  opened = await open();
   await run(opened.store, process.argv.slice(2), (inputId) => `${base}/v1/webhooks/${inputId}`);
 } catch (error) {
   if (error instanceof RedisUnavailableError) {

@@ -1,38 +1,31 @@
 /**
- * The composition root: builds the follower, hub, transport and app from a Config, serves them with
- * Bun.serve, and shuts them down in order. main.ts calls it with the environment's config; tests call it
- * with port 0 and a temporary directory.
+ * The composition root: opens the backend the Config asks for, builds the log pipeline, relay, transport and
+ * app on it, serves them with Bun.serve, and shuts them down in order. main.ts calls it with the
+ * environment's config; tests call it with port 0 and a temporary directory.
  */
 import type { Server } from "bun";
 import type { Hono } from "hono";
 import packageJson from "../package.json" with { type: "json" };
 import { createApp } from "./app.ts";
-import type { ClusterContext } from "./cluster/context.ts";
-import { connectRedis, redactRedisUrl, redisExposureWarning } from "./cluster/redis.ts";
 import { createHistoryIndex } from "./history/chunk-index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
 import { weakTokenReason } from "./http/token-strength.ts";
-import { createLogPipeline } from "./logs/pipeline.ts";
+import type { LogPipeline } from "./logs/pipeline.ts";
 import type { LogStreamStats } from "./logs/socket.ts";
-import { type AuthFailureCounts, createMetrics } from "./ops/metrics.ts";
+import { type Backend, openBackend } from "./open-backend.ts";
+import { type AuthFailureCounts, createMetrics, type MetricsSources } from "./ops/metrics.ts";
+import type { ReadinessSources } from "./ops/probes.ts";
 import { createOperationsRoutes } from "./ops/routes.ts";
 import type { Config } from "./process/config.ts";
 import { lockDataDir } from "./process/data-dir-lock.ts";
 import { formatLogLine, isLogged, type LogLevel } from "./process/log-line.ts";
-import { openRedisStore } from "./relay/redis-store.ts";
-import { createRelay } from "./relay/relay.ts";
-import { openSqliteStore } from "./relay/sqlite-store.ts";
-import { createAuthLimiter } from "./transport/auth-limiter.ts";
-import { createSocketTransport } from "./transport/bun-ws.ts";
+import { createRelay, type Relay } from "./relay/relay.ts";
+import { CATCH_UP_HIGH_WATER_BYTES } from "./stream/subscriber.ts";
+import { type AuthLimiter, createAuthLimiter } from "./transport/auth-limiter.ts";
+import { createSocketTransport, type SocketTransport } from "./transport/bun-ws.ts";
 import { createConnectionLimiter } from "./transport/connections.ts";
 import { CloseCode, type SocketData } from "./transport/peer.ts";
 import type { AppEnv } from "./transport/upgrade.ts";
-
-/** A catching-up log socket is sent journal lines while less than this is queued on it. */
-const CATCH_UP_HIGH_WATER_BYTES = 256 * 1024;
-
-/** Cluster mode: a log cursor ahead of this instance's journal mirror is waited for this long. */
-const CURSOR_AHEAD_WAIT_MS = 5_000;
 
 export type LogFn = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
 
@@ -77,30 +70,10 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     idleTimeoutSeconds: config.wsIdleTimeoutSeconds,
     log,
   });
-  // Cluster mode: one Redis shared by every instance; the embedded mode needs nothing outside the process.
-  const cluster: ClusterContext | null =
-    config.cluster === null
-      ? null
-      : {
-          redis: await connectRedis({ url: config.cluster.redisUrl, log }),
-          settings: config.cluster,
-          instanceId: crypto.randomUUID(),
-        };
-  if (cluster !== null) {
-    log(
-      "info",
-      `cluster mode: instance ${cluster.instanceId} sharing ${redactRedisUrl(cluster.settings.redisUrl)} under "${cluster.settings.keyPrefix}"`,
-    );
-    const exposure = redisExposureWarning(cluster.settings.redisUrl);
-    if (exposure !== null) log("warn", exposure);
-  }
+  // Embedded or cluster mode: the stores and streams every other part is built on.
+  const backend = await openBackend(config, log);
   // The pipeline publishes through the server created below; no entry is read before it exists.
-  const logs = await createLogPipeline(
-    config,
-    (topic, payload) => server.publish(topic, payload),
-    log,
-    cluster,
-  );
+  const logs = await backend.openLogs((topic, payload) => server.publish(topic, payload));
   const { hub, journal, follower } = logs;
   const logStreamStats: LogStreamStats = {
     catchingUp: 0,
@@ -108,62 +81,26 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     closedBehindRetention: 0,
     gapsReported: 0,
   };
-  const historyIndex = createHistoryIndex({
-    dir: config.logDir,
-    followSymlinks: config.logFollowSymlinks,
-    parse: { naiveZone: config.naiveZone },
-    cacheChunks: config.historyCacheChunks,
-    redact: config.redactSecrets,
-    log,
-    pairTwins: config.logDedupe,
-  });
-  // Cluster mode keeps buckets, tokens and deliveries in Redis, and every instance follows one stream.
-  const redisStore =
-    cluster === null
-      ? null
-      : await openRedisStore(cluster.redis, { keyPrefix: cluster.settings.keyPrefix, log });
-  const relayStore =
-    redisStore ??
-    openSqliteStore(config.relay.databasePath, {
-      durability: config.relay.durability,
-      maxBytes: config.relay.maxDatabaseBytes,
-    });
+  const historyIndex = openHistoryIndex(config, log);
   // One limiter for every credential path: relay tokens and LOGS_TOKEN however presented.
   const authLimiter = createAuthLimiter({ maxFailures: config.relay.authFailuresPerMinute });
-  const tokenWeakness = config.logsToken === null ? null : weakTokenReason(config.logsToken);
-  if (tokenWeakness !== null) log("warn", tokenWeakness);
-  // Cluster mode: passthrough answers reach the instance holding the sender's request over pub/sub.
-  const answerChannel = cluster === null ? null : `${cluster.settings.keyPrefix}passthrough-answers`;
   const relay = await createRelay({
     ...config.relay,
     authLimiter,
-    store: relayStore,
+    store: backend.store,
     // Called only once requests or sockets exist, i.e. after `server` below is assigned.
     publish: (topic, payload) => server.publish(topic, payload),
     subscriberCount: (topic) => server.subscriberCount(topic),
     publicUrl: () => config.relay.publicUrl ?? `http://localhost:${server.port}`,
     logs: { publish: (entry) => logs.publish(entry) },
-    ...(redisStore === null ? {} : { sharedStream: redisStore }),
-    ...(cluster === null || answerChannel === null
-      ? {}
-      : {
-          answerBus: {
-            publish: (payload: string) =>
-              void cluster.redis.send("PUBLISH", [answerChannel, payload]).catch((error: unknown) => {
-                log("warn", `passing an answer to the other instances failed: ${String(error)}`);
-              }),
-          },
-        }),
+    deliveries: backend.deliveries,
+    cursorAheadWaitMs: backend.cursorAheadWaitMs,
+    ...(backend.answers === undefined ? {} : { answerBus: backend.answers }),
     log,
   });
-  // Failed authentications per endpoint, for /metrics.
-  const authFailures: AuthFailureCounts = new Map();
   const stopAnswers =
-    cluster === null || answerChannel === null
-      ? null
-      : await cluster.redis.subscribe(answerChannel, (payload) => relay.passthrough.received(payload));
-  if ((await relayStore.countAdminTokens()) === 0)
-    log("info", "no admin token yet: create the first one with `bun run cli token create --admin`");
+    (await backend.answers?.subscribe((payload) => relay.passthrough.received(payload))) ?? null;
+  await warnAtStart(config, backend, log);
   const app = createApp({
     logs: {
       hub,
@@ -173,7 +110,7 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
       limits: {
         catchUpHighWaterBytes: CATCH_UP_HIGH_WATER_BYTES,
         stallTimeoutMs: config.logStallTimeoutMs,
-        cursorAheadWaitMs: cluster === null ? 0 : CURSOR_AHEAD_WAIT_MS,
+        cursorAheadWaitMs: backend.cursorAheadWaitMs,
       },
     },
     relay,
@@ -186,38 +123,17 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     allowedHosts: config.allowedHosts,
     mcpEnabled: config.mcpEnabled,
     history: { index: historyIndex, budgetMs: config.historyBudgetMs },
-    operations: createOperationsRoutes({
-      readiness: {
-        isShuttingDown: () => shuttingDown,
-        logsRunning: () => logsRunning,
-        pingStore: () => relayStore.externalChanges(),
-        ...(cluster === null ? {} : { redisUp: () => cluster.redis.isUp() }),
-      },
-      metrics: {
-        metrics: createMetrics({
-          version: packageJson.version,
-          openByEndpoint: transport.openByEndpoint,
-          logs: { hub, follower, journal, stats: logStreamStats },
-          relay,
-          authFailures,
-          ...(cluster === null ? {} : { cluster: () => logs.stats() }),
-        }),
-        token: config.metricsToken,
-        limiter: authLimiter,
-        authFailures,
-      },
-      accessLog: log,
-      version: packageJson.version,
+    operations: createOperations({
+      config,
+      backend,
+      relay,
+      metricsLogs: { hub, follower, journal, stats: logStreamStats },
+      openByEndpoint: transport.openByEndpoint,
+      authLimiter,
+      readiness: { isShuttingDown: () => shuttingDown, logsRunning: () => logsRunning },
+      log,
     }),
-    ...(cluster === null
-      ? {}
-      : {
-          cluster: () => ({
-            instance: cluster.instanceId,
-            redis: cluster.redis.isUp() ? "up" : "down",
-            logs: logs.stats(),
-          }),
-        }),
+    cluster: backend.health.report,
   });
 
   const server: Server<SocketData> = Bun.serve<SocketData>({
@@ -246,27 +162,106 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         // From here on /health answers 503 and new upgrades are refused.
         shuttingDown = true;
         logsRunning = false;
-        // Senders waiting for an agent's answer get their configured response now, not at the grace's end.
-        relay.passthrough.close();
-        logs.stop();
-        // Bun runs each close handler as soon as the close frame is queued; the TCP connections then
-        // finish the closing handshake. Wait for that (bounded), then cut whatever is left.
-        transport.closeAll(CloseCode.GOING_AWAY, "Server shutdown");
-        relay.localTopics.endAll();
-        const drained = await Promise.race([
-          server.stop(false).then(() => true),
-          Bun.sleep(config.shutdownGraceMs).then(() => false),
-        ]);
-        if (!drained) log("warn", `connections still open after ${config.shutdownGraceMs} ms; closing them`);
-        await server.stop(true);
-        stopAnswers?.();
-        await relay.close();
-        // Relayed log entries still queued reach Redis before its connection closes (bounded).
-        await logs.close();
-        cluster?.redis.close();
+        await stopInOrder({ config, log, server, transport, relay, logs, backend, stopAnswers });
         unlockDataDir();
       })();
       return shutdownPromise;
     },
   };
+}
+
+interface OperationsParts {
+  config: Config;
+  backend: Backend;
+  relay: Relay;
+  metricsLogs: MetricsSources["logs"];
+  openByEndpoint: MetricsSources["openByEndpoint"];
+  authLimiter: AuthLimiter;
+  readiness: Pick<ReadinessSources, "isShuttingDown" | "logsRunning">;
+  log: LogFn;
+}
+
+/** Probes, metrics and the API reference, on what the backend reports. */
+function createOperations(parts: OperationsParts) {
+  const { config, backend, authLimiter } = parts;
+  // Failed authentications per endpoint, for /metrics.
+  const authFailures: AuthFailureCounts = new Map();
+  return createOperationsRoutes({
+    readiness: {
+      ...parts.readiness,
+      pingStore: () => backend.store.externalChanges(),
+      redisUp: backend.health.redisUp,
+    },
+    metrics: {
+      metrics: createMetrics({
+        version: packageJson.version,
+        openByEndpoint: parts.openByEndpoint,
+        logs: parts.metricsLogs,
+        relay: parts.relay,
+        authFailures,
+        cluster: backend.health.logs,
+      }),
+      token: config.metricsToken,
+      limiter: authLimiter,
+      authFailures,
+    },
+    accessLog: parts.log,
+    version: packageJson.version,
+  });
+}
+
+interface RunningParts {
+  config: Config;
+  log: LogFn;
+  server: Server<SocketData>;
+  transport: SocketTransport;
+  relay: Relay;
+  logs: LogPipeline;
+  backend: Backend;
+  /** Cluster mode: leaves the channel of passthrough answers. */
+  stopAnswers: (() => void) | null;
+}
+
+/** Stops following, closes every socket (bounded by the grace period), then closes the parts in order. */
+async function stopInOrder(parts: RunningParts) {
+  const { config, log, server, transport, relay, logs, backend } = parts;
+  // Senders waiting for an agent's answer get their configured response now, not at the grace's end.
+  relay.passthrough.close();
+  logs.stop();
+  // Bun runs each close handler as soon as the close frame is queued; the TCP connections then
+  // finish the closing handshake. Wait for that (bounded), then cut whatever is left.
+  transport.closeAll(CloseCode.GOING_AWAY, "Server shutdown");
+  relay.localTopics.endAll();
+  const drained = await Promise.race([
+    server.stop(false).then(() => true),
+    Bun.sleep(config.shutdownGraceMs).then(() => false),
+  ]);
+  if (!drained) log("warn", `connections still open after ${config.shutdownGraceMs} ms; closing them`);
+  await server.stop(true);
+  parts.stopAnswers?.();
+  await relay.close();
+  // Relayed log entries still queued reach Redis before its connection closes (bounded).
+  await logs.close();
+  await backend.close();
+}
+
+/** The index of the log files' history, read with the follower's rules. */
+function openHistoryIndex(config: Config, log: LogFn) {
+  return createHistoryIndex({
+    dir: config.logDir,
+    followSymlinks: config.logFollowSymlinks,
+    parse: { naiveZone: config.naiveZone },
+    cacheChunks: config.historyCacheChunks,
+    redact: config.redactSecrets,
+    log,
+    pairTwins: config.logDedupe,
+  });
+}
+
+/** What an operator should know at start: a weak LOGS_TOKEN, and how to create the first admin token. */
+async function warnAtStart(config: Config, backend: Backend, log: LogFn) {
+  const tokenWeakness = config.logsToken === null ? null : weakTokenReason(config.logsToken);
+  if (tokenWeakness !== null) log("warn", tokenWeakness);
+  if ((await backend.store.countAdminTokens()) === 0)
+    log("info", "no admin token yet: create the first one with `bun run cli token create --admin`");
 }

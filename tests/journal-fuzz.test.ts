@@ -80,7 +80,6 @@ describe("the journal round trip", () => {
       loaded.config,
       (_topic, payload) => streamed.set((JSON.parse(payload) as { cursor: string }).cursor, payload),
       () => {},
-      null,
     );
     pipeline.hub.subscribe({}, { bufferedAmount: () => 0, onLag: () => {} });
     await pipeline.start();

@@ -9,10 +9,10 @@
  * sets; no bucket, repository or token names.
  */
 import { collectDefaultMetrics, type Metric, Registry } from "prom-client";
-import type { LogFollower } from "../logs/follow.ts";
+import type { LogClusterStats } from "../backend/seam.ts";
 import type { Journal } from "../logs/journal.ts";
 import type { LogHub } from "../logs/log-hub.ts";
-import type { LogClusterStats } from "../logs/pipeline.ts";
+import type { FollowerView } from "../logs/pipeline.ts";
 import type { LogStreamStats } from "../logs/socket.ts";
 import { WEBHOOK_REJECTIONS } from "../relay/input.ts";
 import type { Relay } from "../relay/relay.ts";
@@ -28,7 +28,7 @@ export type AuthFailureCounts = Map<string, number>;
 export interface MetricsSources {
   version: string;
   openByEndpoint(): ReadonlyMap<string, number>;
-  logs: { hub: LogHub; follower: LogFollower; journal: Journal; stats: LogStreamStats };
+  logs: { hub: LogHub; follower: FollowerView; journal: Journal; stats: LogStreamStats };
   relay?: Relay;
   authFailures: AuthFailureCounts;
   /** Cluster mode only. */

@@ -65,6 +65,17 @@ const RELAY_PROTOCOL: SubscriberProtocol = {
   missing: "Deliveries missing from the store: resume with the last cursor",
 };
 
+/** What a relayed message names of its delivery. */
+export function metaOf(delivery: ReplayedDelivery) {
+  return {
+    id: delivery.id,
+    bucketId: delivery.bucketId,
+    bucketName: delivery.bucketName,
+    inputId: delivery.inputId,
+    inputName: delivery.inputName,
+  };
+}
+
 /** The delivery store as a positioned source: a position is a delivery's place in store order. */
 export function createStoreSource(
   deps: Pick<FeedDeps, "store" | "fanout" | "cursors">,
@@ -73,17 +84,7 @@ export function createStoreSource(
   const { store, fanout, cursors } = deps;
   // One message per output of the bucket (the seed's shape), all at the delivery's position.
   const messages = (delivery: ReplayedDelivery) =>
-    webhookMessages(
-      {
-        id: delivery.id,
-        bucketId: delivery.bucketId,
-        bucketName: delivery.bucketName,
-        inputId: delivery.inputId,
-        inputName: delivery.inputName,
-      },
-      delivery,
-      cursors.format(cursors.positionOf(delivery.id)),
-    );
+    webhookMessages(metaOf(delivery), delivery, cursors.format(cursors.positionOf(delivery.id)));
   return {
     published: () => fanout.published(),
     cursorOf: (position) => cursors.format(position),

@@ -41,6 +41,9 @@ export interface PositionedSource {
   cursorOf(position: number): string;
 }
 
+/** A catching-up socket, log stream or relay, is sent stored items while less than this is queued on it. */
+export const CATCH_UP_HIGH_WATER_BYTES = 256 * 1024;
+
 export interface CatchUpLimits {
   /** Queued bytes under which a catch-up keeps sending; above it, it waits for the socket to drain. */
   catchUpHighWaterBytes: number;

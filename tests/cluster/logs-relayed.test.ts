@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type ClusterLogPipeline, createClusterLogPipeline } from "../../src/cluster/log-pipeline.ts";
 import { connectRedis } from "../../src/cluster/redis.ts";
 import type { LiveMember } from "../../src/logs/log-hub.ts";
-import { createLogPipeline, type LogPipeline } from "../../src/logs/pipeline.ts";
 import { loadConfig } from "../../src/process/config.ts";
 import { uniquePrefix } from "../helpers/cluster.ts";
 import { makeEntry } from "../helpers/entries.ts";
@@ -18,7 +18,7 @@ import { quietLog } from "../helpers/server.ts";
 import { waitFor } from "../helpers/ws.ts";
 
 interface Instance {
-  pipeline: LogPipeline;
+  pipeline: ClusterLogPipeline;
   /** Payloads published to the catch-all topic, in order. */
   received: string[];
   close(): Promise<void>;
@@ -41,7 +41,7 @@ async function startPipeline(redis: TestRedis, prefix: string, options: { seesLo
   if (!loaded.ok) throw new Error(loaded.problems.join("; "));
   const connection = await connectRedis({ url: redis.url, log: quietLog });
   const received: string[] = [];
-  const pipeline = await createLogPipeline(
+  const pipeline = await createClusterLogPipeline(
     loaded.config,
     (_topic, payload) => received.push(payload),
     quietLog,

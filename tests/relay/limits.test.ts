@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MAX_QUEUED_FRAMES, MAX_SUBSCRIBES_PER_WINDOW } from "../../src/relay/protocol.ts";
-import { MAX_PENDING_AUTH } from "../../src/relay/relay.ts";
+import { MAX_PENDING_AUTH } from "../../src/relay/sessions.ts";
 import { type RawWebSocket, rawConnect } from "../helpers/raw-ws.ts";
 import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
 import {

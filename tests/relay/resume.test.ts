@@ -1,6 +1,7 @@
 /**
- * Cursors and resuming on `/v1/socket`: what was stored while a client was away arrives once, in store order,
- * then live, with no gap and no duplicate at the seam; a gap is told exactly when retention took something.
+ * Cursors and resuming on `/v1/socket` with the embedded store: the cursor's form, resuming across a restart,
+ * and gaps told exactly when retention took something. What every backend does alike (resuming, unknown and
+ * malformed cursors) is the contract in resume-contract.test.ts.
  */
 import { describe, expect, test } from "bun:test";
 import {
@@ -11,21 +12,9 @@ import {
   relayHealth,
   type WebhookMessage,
 } from "../helpers/relay.ts";
+import { bodies, inputOf, LIVE, next, post } from "../helpers/relay-resume.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
-import { type TestSocket, waitFor } from "../helpers/ws.ts";
-
-interface Status {
-  type: "status";
-  status: string;
-  message?: string;
-  requested?: string;
-  resumed_from?: string;
-}
-type Message = WebhookMessage | Status;
-
-const LIVE: Status = { type: "status", status: "live", message: "caught up: live from here" };
-
-const inputOf = (bucket: CreatedBucket) => (bucket.inputs[0] as { id: string }).id;
+import { waitFor } from "../helpers/ws.ts";
 
 async function setup(env: Record<string, string> = {}, dataDir?: string) {
   const server = await startTestServer({ env, dataDir });
@@ -40,31 +29,6 @@ async function setup(env: Record<string, string> = {}, dataDir?: string) {
       await server[Symbol.asyncDispose]();
     },
   };
-}
-
-async function post(relay: RelayFixture, bucket: CreatedBucket, body: string) {
-  const response = await relay.post(inputOf(bucket), body);
-  expect(response.status).toBe(200);
-}
-
-async function next(socket: TestSocket, timeoutMs?: number): Promise<Message> {
-  return JSON.parse(await socket.next(timeoutMs)) as Message;
-}
-
-async function bodies(socket: TestSocket, count: number): Promise<string[]> {
-  const out: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const message = await next(socket);
-    if (message.type !== "webhook") throw new Error(`expected a webhook, got ${JSON.stringify(message)}`);
-    out.push(message.body);
-  }
-  return out;
-}
-
-/** A cursor of this server's database whose epoch is certainly not the server's. */
-function foreignCursor(cursor: string): string {
-  const epoch = cursor.slice(0, 8);
-  return `${epoch.startsWith("0") ? "1" : "0"}${epoch.slice(1)}-5`;
 }
 
 describe("cursors", () => {
@@ -85,145 +49,6 @@ describe("cursors", () => {
 });
 
 describe("resuming", () => {
-  test("a cursor continues right after it: what was stored meanwhile once, in order, then live", async () => {
-    await using t = await setup();
-    const a = await t.relay.createBucket("a");
-    const b = await t.relay.createBucket("b");
-    const c = await t.relay.createBucket("c");
-    const first = await t.relay.subscribed(t.token, ["a", "b"]);
-    await post(t.relay, a, "a1");
-    await post(t.relay, b, "b1");
-    const seen = (await first.take(2)).map((raw) => JSON.parse(raw) as WebhookMessage);
-    expect(seen.map((m) => m.body)).toEqual(["a1", "b1"]);
-    first.close();
-    await first.closed;
-
-    for (const [bucket, body] of [
-      [a, "a2"],
-      [c, "c1"],
-      [b, "b2"],
-      [a, "a3"],
-    ] as const)
-      await post(t.relay, bucket, body);
-    const resumed = await t.relay.subscribed(t.token, ["a", "b"], seen[1]?.cursor);
-    expect(await bodies(resumed, 3)).toEqual(["a2", "b2", "a3"]);
-    expect(await next(resumed)).toEqual(LIVE);
-    await post(t.relay, c, "c2");
-    await post(t.relay, b, "b3");
-    await post(t.relay, a, "a4");
-    expect(await bodies(resumed, 2)).toEqual(["b3", "a4"]);
-    expect(resumed.pending()).toBe(0);
-  });
-
-  test("the seam: resuming while deliveries keep arriving gives each exactly once, in store order", async () => {
-    await using t = await setup();
-    const a = await t.relay.createBucket("a");
-    const b = await t.relay.createBucket("b");
-    await post(t.relay, a, "start");
-    const [start] = await t.relay.store.listDeliveries(a.id, null, 1);
-    const epoch = (await t.relay.store.deliveryPosition()).cursors.format(0).slice(0, 8);
-    const startCursor = `${epoch}-${Number(start?.id).toString(16)}`;
-
-    // Senders keep both buckets busy while clients resume from the start, one after another.
-    let sending = true;
-    let sent = 0;
-    const senders = Array.from({ length: 8 }, async (_, k) => {
-      while (sending) {
-        const n = sent++;
-        await post(t.relay, (n + k) % 3 === 0 ? b : a, `n${n}`);
-      }
-    });
-    const clients: Array<{ socket: TestSocket; received: WebhookMessage[]; live: boolean }> = [];
-    for (let i = 0; i < 6; i++) {
-      await Bun.sleep(60);
-      const socket = await t.relay.subscribed(t.token, ["a"], startCursor);
-      const client = { socket, received: [] as WebhookMessage[], live: false };
-      socket.socket.addEventListener("message", (event) => {
-        const message = JSON.parse(String(event.data)) as Message;
-        if (message.type === "webhook") client.received.push(message);
-        else if (message.status === "live") {
-          expect(client.live).toBe(false);
-          client.live = true;
-        }
-      });
-      clients.push(client);
-    }
-    await Bun.sleep(100);
-    sending = false;
-    await Promise.all(senders);
-    await post(t.relay, a, "sentinel");
-
-    const stored = await t.relay.store.listDeliveries(a.id, start?.id ?? null, 100_000);
-    expect(stored.length).toBeGreaterThan(100);
-    expect(stored.at(-1)?.body).toEqual(new TextEncoder().encode("sentinel"));
-    for (const client of clients) {
-      await waitFor(
-        () => client.received.at(-1)?.body === "sentinel",
-        10_000,
-        "sentinel at a resumed client",
-      );
-      expect(client.live).toBe(true);
-      expect(client.received.map((m) => m.meta.id)).toEqual(stored.map((d) => d.id));
-      client.socket.close();
-    }
-  }, 30_000);
-
-  test("subscribing again with a cursor replaces the subscription and replays the new buckets", async () => {
-    await using t = await setup();
-    const a = await t.relay.createBucket("a");
-    const b = await t.relay.createBucket("b");
-    const socket = await t.relay.subscribed(t.token, ["a"]);
-    await post(t.relay, b, "b1");
-    await post(t.relay, a, "a1");
-    const a1 = JSON.parse(await socket.next()) as WebhookMessage;
-    expect(a1.body).toBe("a1");
-    await post(t.relay, b, "b2");
-    const epoch = (await t.relay.store.deliveryPosition()).cursors.format(0).slice(0, 8);
-    socket.send(JSON.stringify({ action: "subscribe", buckets: ["b"], cursor: `${epoch}-0` }));
-    expect(await next(socket)).toMatchObject({ status: "subscribed", message: "subscribed to buckets: b" });
-    expect(await bodies(socket, 2)).toEqual(["b1", "b2"]);
-    expect(await next(socket)).toEqual(LIVE);
-    await post(t.relay, a, "a2");
-    await post(t.relay, b, "b3");
-    expect(await bodies(socket, 1)).toEqual(["b3"]);
-  });
-
-  test("a cursor from another database gets one gap status, then the oldest retained deliveries", async () => {
-    await using t = await setup();
-    const a = await t.relay.createBucket("a");
-    const live = await t.relay.subscribed(t.token, ["a"]);
-    await post(t.relay, a, "1");
-    await post(t.relay, a, "2");
-    const [one] = (await live.take(2)).map((raw) => JSON.parse(raw) as WebhookMessage);
-    const foreign = foreignCursor(one?.cursor ?? "");
-    const socket = await t.relay.subscribed(t.token, ["a"], foreign);
-    expect(await next(socket)).toEqual({
-      type: "status",
-      status: "gap",
-      message: "cursor unknown to this relay (from another server or a reset database)",
-      requested: foreign,
-      resumed_from: one?.cursor,
-    });
-    expect(await bodies(socket, 2)).toEqual(["1", "2"]);
-    expect(await next(socket)).toEqual(LIVE);
-    expect((await relayHealth(t.server)).gaps_reported).toBe(1);
-  });
-
-  test("a malformed cursor gets an error status and the subscription stays as it was", async () => {
-    await using t = await setup();
-    const a = await t.relay.createBucket("a");
-    await t.relay.createBucket("b");
-    const socket = await t.relay.subscribed(t.token, ["a"]);
-    socket.send(JSON.stringify({ action: "subscribe", buckets: ["b"], cursor: "1234" }));
-    expect(await next(socket)).toEqual({
-      type: "status",
-      status: "error",
-      message: '"cursor" must be the cursor of a webhook message, as received',
-    });
-    await post(t.relay, a, "still a");
-    expect(await bodies(socket, 1)).toEqual(["still a"]);
-  });
-
   test("a cursor from before a restart resumes after it, with what was stored meanwhile", async () => {
     const first = await setup({}, undefined);
     const a = await first.relay.createBucket("a");

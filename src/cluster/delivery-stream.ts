@@ -6,10 +6,10 @@
  *
  * A failed read (Redis restarting) is retried from the same position: nothing is skipped or read twice.
  */
-
+import type { CursorCodec } from "../relay/cursor.ts";
+import type { DeliverySource } from "../relay/delivery-source.ts";
+import type { ReplayedDelivery } from "../relay/store.ts";
 import { StoreUnavailableError } from "../transport/errors.ts";
-import type { CursorCodec } from "./cursor.ts";
-import type { ReplayedDelivery } from "./store.ts";
 
 export interface DeliveryStream {
   /** Deliveries after this position, in order, waiting up to `blockMs` for the first one. */
@@ -77,6 +77,27 @@ export function followDeliveryStream(options: StreamFollowerOptions): StreamFoll
     async stop() {
       stopped = true;
       await done;
+    },
+  };
+}
+
+export interface StreamSource extends DeliverySource {
+  /** Stops every follow and resolves once each ended; call after the store closed, which cuts reads short. */
+  close(): Promise<void>;
+}
+
+/** Cluster mode's delivery source: the shared stream, which carries this instance's commits as well. */
+export function createStreamSource(stream: DeliveryStream, log: StreamFollowerOptions["log"]): StreamSource {
+  const follows = new Set<StreamFollower>();
+  return {
+    follow(fromPosition, cursors, publish) {
+      const follower = followDeliveryStream({ stream, cursors, fromPosition, publish, log });
+      follows.add(follower);
+      return follower;
+    },
+    committed() {},
+    async close() {
+      await Promise.all([...follows].map((follower) => follower.stop()));
     },
   };
 }
