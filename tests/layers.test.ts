@@ -17,8 +17,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ["logs"], // the log side: follower, parser, pairing, journal, hub and filters
   ["history"], // the log files' index and search
   ["relay"], // the relay side: stores, protocol, fan-out, feed
+  ["backend"], // the backend seam, and its embedded implementation
   ["cluster"], // the Redis backend of both sides
-  ["backend"], // one opener for embedded or Redis mode
   ["http"], // the HTTP routes and what guards them
   ["web", "mcp"], // the dashboard's server side and its page; MCP tools over the log APIs
   ["ops"], // probes, metrics, OpenAPI, access log

@@ -5,11 +5,11 @@
  */
 import type { Backend, BackendLog } from "../backend/seam.ts";
 import type { Config } from "../process/config.ts";
-import { openRedisStore } from "../relay/redis-store.ts";
 import type { ClusterContext } from "./context.ts";
 import { createStreamSource } from "./delivery-stream.ts";
 import type { ClusterLogPipeline } from "./log-pipeline.ts";
 import { connectRedis, redactRedisUrl, redisExposureWarning } from "./redis.ts";
+import { openRedisStore } from "./relay-store.ts";
 
 /** A log or relay cursor ahead of this instance's copy of the shared streams is waited for this long. */
 const CURSOR_AHEAD_WAIT_MS = 5_000;

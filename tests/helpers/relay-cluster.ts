@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { connectRedis } from "../../src/cluster/redis.ts";
-import { openRedisStore } from "../../src/relay/redis-store.ts";
+import { openRedisStore } from "../../src/cluster/relay-store.ts";
 import type { RelayStore } from "../../src/relay/store.ts";
 import { freePort, type TestRedis } from "./redis.ts";
 import { type Credentials, issueAdmin, type RelayFixture, relayFixture, repoRoot } from "./relay.ts";

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectRedis } from "../../src/cluster/redis.ts";
-import { openRedisStore } from "../../src/relay/redis-store.ts";
+import { openRedisStore } from "../../src/cluster/relay-store.ts";
 import { openSqliteStore } from "../../src/relay/sqlite-store.ts";
 import {
   type AppendResult,

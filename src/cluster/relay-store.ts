@@ -15,18 +15,7 @@
  * call may succeed once Redis is back.
  */
 import { z } from "zod";
-import type { Redis } from "../cluster/redis.ts";
-import { createRedisDeliveries } from "./redis-deliveries.ts";
-import { REDIS_LAYOUT, redisKeys, replyNumber, replyString, replyStrings, writing } from "./redis-keys.ts";
-import { createRedisOutputs } from "./redis-outputs.ts";
-import {
-  ADD_INPUT_SCRIPT,
-  CREATE_BUCKET_SCRIPT,
-  CREATE_TOKEN_SCRIPT,
-  DELETE_BUCKET_SCRIPT,
-  REPLACE_FIELD_SCRIPT,
-} from "./redis-scripts.ts";
-import type { LogFn } from "./relay.ts";
+import type { LogFn } from "../relay/relay.ts";
 import {
   type Bucket,
   DEFAULT_INPUT_NAME,
@@ -38,7 +27,18 @@ import {
   type RelayStore,
   type ReplayedDelivery,
   type Token,
-} from "./store.ts";
+} from "../relay/store.ts";
+import type { Redis } from "./redis.ts";
+import { createRedisDeliveries } from "./relay-deliveries.ts";
+import { REDIS_LAYOUT, redisKeys, replyNumber, replyString, replyStrings, writing } from "./relay-keys.ts";
+import { createRedisOutputs } from "./relay-outputs.ts";
+import {
+  ADD_INPUT_SCRIPT,
+  CREATE_BUCKET_SCRIPT,
+  CREATE_TOKEN_SCRIPT,
+  DELETE_BUCKET_SCRIPT,
+  REPLACE_FIELD_SCRIPT,
+} from "./relay-scripts.ts";
 
 /** Input routes held in memory; past it the cache starts over (it refills from hits). */
 const MAX_CACHED_ROUTES = 10_000;

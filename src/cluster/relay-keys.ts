@@ -20,8 +20,9 @@
  *   output-due                  zset    `<stream id>/<output id>` of pending attempts, scored by when due (ms)
  *   output-attempts:<stream id> hash    output id → attempt JSON (expires, see redis-outputs.ts)
  */
-import { RedisUnavailableError, type RedisValue } from "../cluster/redis.ts";
-import { StorageFullError } from "./store.ts";
+
+import { StorageFullError } from "../relay/store.ts";
+import { RedisUnavailableError, type RedisValue } from "./redis.ts";
 
 /** Bumped when the layout changes incompatibly. */
 export const REDIS_LAYOUT = "1";

@@ -10,7 +10,7 @@
  * Stream ids are handled as strings: Lua numbers print with 14 significant digits, so a position
  * (`ms * 1024 + seq`, 16 digits) would lose precision. Milliseconds (13 digits) convert exactly.
  */
-import { luaScript } from "../cluster/redis.ts";
+import { luaScript } from "./redis.ts";
 
 /** Shared helpers: fields of a stream entry, id comparison. */
 const HELPERS = `

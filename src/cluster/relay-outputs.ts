@@ -5,22 +5,22 @@
  * dies holding one leaves it due again for any instance.
  */
 import { z } from "zod";
-import type { Redis } from "../cluster/redis.ts";
-import { ATTEMPT_RECORD_TTL_MS, toDelivery } from "./redis-deliveries.ts";
-import { type RedisKeys, replyArray, replyNumber, replyStrings, writing } from "./redis-keys.ts";
-import {
-  CLAIM_ATTEMPTS_SCRIPT,
-  CREATE_OUTPUT_SCRIPT,
-  DELETE_OUTPUT_SCRIPT,
-  RECORD_ATTEMPT_SCRIPT,
-} from "./redis-scripts.ts";
 import {
   type ClaimedAttempt,
   type Output,
   type OutputAttempt,
   OutputNameTakenError,
   type OutputStore,
-} from "./store.ts";
+} from "../relay/store.ts";
+import type { Redis } from "./redis.ts";
+import { ATTEMPT_RECORD_TTL_MS, toDelivery } from "./relay-deliveries.ts";
+import { type RedisKeys, replyArray, replyNumber, replyStrings, writing } from "./relay-keys.ts";
+import {
+  CLAIM_ATTEMPTS_SCRIPT,
+  CREATE_OUTPUT_SCRIPT,
+  DELETE_OUTPUT_SCRIPT,
+  RECORD_ATTEMPT_SCRIPT,
+} from "./relay-scripts.ts";
 
 const outputRecord = z.object({
   id: z.string(),

@@ -12,8 +12,10 @@
  *
  * Bodies are stored base64, so any bytes survive Redis's string replies.
  */
-import { type Redis, RedisUnavailableError, type RedisValue } from "../cluster/redis.ts";
-import { STREAM_SEQ_LIMIT, streamCursors } from "./cursor.ts";
+
+import { STREAM_SEQ_LIMIT, streamCursors } from "../relay/cursor.ts";
+import type { AppendResult, DeliveryStore, ReplayedDelivery, StoredDelivery } from "../relay/store.ts";
+import { type Redis, RedisUnavailableError, type RedisValue } from "./redis.ts";
 import {
   type RedisKeys,
   replyArray,
@@ -22,9 +24,8 @@ import {
   replyStrings,
   UnexpectedReplyError,
   writing,
-} from "./redis-keys.ts";
-import { APPEND_SCRIPT, BUCKET_SCAN_SCRIPT, PRUNE_SCRIPT, READ_SCRIPT } from "./redis-scripts.ts";
-import type { AppendResult, DeliveryStore, ReplayedDelivery, StoredDelivery } from "./store.ts";
+} from "./relay-keys.ts";
+import { APPEND_SCRIPT, BUCKET_SCAN_SCRIPT, PRUNE_SCRIPT, READ_SCRIPT } from "./relay-scripts.ts";
 
 /**
  * How long an output attempt's record outlives its last change. Retention trims the stream without knowing
