@@ -26,6 +26,8 @@ export const READ_CHUNK_BYTES = 256 * 1024;
 export const MAX_LINE_BYTES = 1024 * 1024;
 /** Appends up to this size are read with a positioned readSync (about 1 µs) instead of an async slice. */
 const SMALL_READ_BYTES = 64 * 1024;
+/** Stateless (no `stream` option), so one decoder serves every file. */
+const decoder = new TextDecoder();
 
 export interface EntryCounts {
   read: number;
@@ -133,160 +135,171 @@ export function formatPresent(files: Iterable<FollowedFile>, format: LogFormat):
   return false;
 }
 
+/** A file to follow from `offset`, not ready yet; its head is remembered as far as it is read. */
+function createFollowedFile(entry: LogFileEntry, offset: number, options: TailerOptions): FollowedFile {
+  const { twins, exact } = options;
+  const format = formatOfFile(entry.path);
+  const counts = options.entries[format];
+  const pass =
+    twins === null
+      ? (logEntry: LogEntry) => options.emit(logEntry)
+      : (logEntry: LogEntry, position: number) =>
+          twins.offer(logEntry, {
+            format,
+            file: file.identity,
+            position: exact ? position : file.stepStart,
+          });
+  const emit = (logEntry: LogEntry, position: number) => {
+    counts.read++;
+    if (logEntry.level === "UNKNOWN") counts.unparsed++;
+    if (exact) file.emitted = true;
+    pass(logEntry, position);
+  };
+  const file: FollowedFile = {
+    identity: entry.identity,
+    path: entry.path,
+    format,
+    offset,
+    fd: null,
+    fdUsed: false,
+    lastActivity: Date.now(),
+    assembler: createLineAssembler(format, options.parse, emit),
+    skippingLongLine: false,
+    reading: null,
+    readAgain: false,
+    ready: false,
+    head: new Uint8Array(0),
+    hotUntil: 0,
+    heldFrom: null,
+    emitted: false,
+    stepStart: 0,
+  };
+  rememberHead(options.access, file);
+  return file;
+}
+
+/** Extends the remembered head to what has been read (a positioned read of at most COPY_HEAD_BYTES). */
+function rememberHead(access: LogFileAccess, file: FollowedFile): void {
+  const length = Math.min(COPY_HEAD_BYTES, file.offset);
+  if (file.head.length >= length) return;
+  const head =
+    file.fd === null ? readHead(access, file.path, file.identity, length) : readHeadOf(file.fd, length);
+  if (head !== null) file.head = head;
+}
+
+function closeDescriptor(file: FollowedFile) {
+  if (file.fd === null) return;
+  closeSync(file.fd);
+  file.fd = null;
+  file.fdUsed = false;
+}
+
+/** Opens the file by path and checks it is still the inode we follow; false when the name moved on. */
+function openDescriptor(access: LogFileAccess, file: FollowedFile): boolean {
+  const fd = access.open(file.path, file.identity);
+  if (fd === null) return false;
+  file.fd = fd;
+  file.fdUsed = false;
+  return true;
+}
+
+/**
+ * Reads [start, end) through the descriptor. Bun reads `slice(0, n)` of a descriptor from the descriptor's
+ * current position instead of seeking to 0, so a read at offset 0 happens only on a freshly opened one.
+ */
+async function readSlice(
+  access: LogFileAccess,
+  file: FollowedFile,
+  start: number,
+  end: number,
+): Promise<Uint8Array | null> {
+  if (end - start <= SMALL_READ_BYTES) {
+    // Positioned read (pread): independent of the descriptor's own position.
+    const bytes = new Uint8Array(end - start);
+    const read = readSync(file.fd as number, bytes, 0, bytes.length, start);
+    return read === bytes.length ? bytes : bytes.subarray(0, read);
+  }
+  if (start === 0 && file.fdUsed) {
+    closeDescriptor(file);
+    if (!openDescriptor(access, file)) return null;
+  }
+  file.fdUsed = true;
+  return await Bun.file(file.fd as number)
+    .slice(start, end)
+    .bytes();
+}
+
+/** Hands the lines of `chunk` (exactly what consumableLength allowed) to the assembler. */
+function consumeLines(
+  file: FollowedFile,
+  chunk: Uint8Array,
+  exact: boolean,
+  counters: TailerOptions["counters"],
+): void {
+  let start = 0;
+  if (file.skippingLongLine) {
+    const newline = chunk.indexOf(10);
+    if (newline === -1) return;
+    start = newline + 1;
+    file.skippingLongLine = false;
+  }
+  if (start === chunk.length) return;
+  const now = new Date().toISOString();
+  if (chunk[chunk.length - 1] !== 10) {
+    // A whole chunk without a newline: cut the line here, skip the rest of it.
+    file.assembler.pushTruncated(
+      decoder.decode(chunk.subarray(start)),
+      now,
+      file.offset - chunk.length + start,
+    );
+    file.skippingLongLine = true;
+    counters.linesTruncated++;
+    return;
+  }
+  const text = decoder.decode(chunk.subarray(start, chunk.length - 1));
+  const assembler = file.assembler;
+  if (exact) {
+    consumeLinesExactly(file, text, file.offset - chunk.length + start, now);
+    return;
+  }
+  for (let line of text.split("\n")) {
+    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+    assembler.push(line, now);
+  }
+}
+
+/**
+ * consumeLines for exactPositions: after it, `heldFrom ?? offset` is where a reader must start again to get
+ * exactly what was not emitted yet. The text assembler holds at most the entry of the last line, so it is
+ * flushed; the JSON assembler holds lines only while it gathers a pretty-printed record and lets go of all
+ * of them whenever it emits, so a push that emits nothing and is not blank starts (or continues) a hold.
+ */
+function consumeLinesExactly(file: FollowedFile, text: string, position: number, now: string): void {
+  const assembler = file.assembler;
+  for (let line of text.split("\n")) {
+    const bytes = Buffer.byteLength(line) + 1;
+    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+    file.emitted = false;
+    assembler.push(line, now, position);
+    if (file.emitted) file.heldFrom = null;
+    else if (file.heldFrom === null && line.trim().length > 0) file.heldFrom = position;
+    position += bytes;
+  }
+  flushText(file);
+}
+
+/**
+ * End of a read step for a text file: the entry held for continuation lines is emitted, so nothing read is
+ * held any more (a JSON assembler has no such entry: its hold lasts until the record's closing line).
+ */
+function flushText(file: FollowedFile): void {
+  if (file.format !== "text") return;
+  file.assembler.flush();
+  file.heldFrom = null;
+}
+
 export function createTailer(options: TailerOptions): Tailer {
-  const { access, copies, exact, twins, counters, log } = options;
-  const decoder = new TextDecoder();
-
-  function create(entry: LogFileEntry, offset: number): FollowedFile {
-    const format = formatOfFile(entry.path);
-    const counts = options.entries[format];
-    const pass =
-      twins === null
-        ? (logEntry: LogEntry) => options.emit(logEntry)
-        : (logEntry: LogEntry, position: number) =>
-            twins.offer(logEntry, {
-              format,
-              file: file.identity,
-              position: exact ? position : file.stepStart,
-            });
-    const emit = (logEntry: LogEntry, position: number) => {
-      counts.read++;
-      if (logEntry.level === "UNKNOWN") counts.unparsed++;
-      if (exact) file.emitted = true;
-      pass(logEntry, position);
-    };
-    const file: FollowedFile = {
-      identity: entry.identity,
-      path: entry.path,
-      format,
-      offset,
-      fd: null,
-      fdUsed: false,
-      lastActivity: Date.now(),
-      assembler: createLineAssembler(format, options.parse, emit),
-      skippingLongLine: false,
-      reading: null,
-      readAgain: false,
-      ready: false,
-      head: new Uint8Array(0),
-      hotUntil: 0,
-      heldFrom: null,
-      emitted: false,
-      stepStart: 0,
-    };
-    rememberHead(file);
-    return file;
-  }
-
-  /** Extends the remembered head to what has been read (a positioned read of at most COPY_HEAD_BYTES). */
-  function rememberHead(file: FollowedFile): void {
-    const length = Math.min(COPY_HEAD_BYTES, file.offset);
-    if (file.head.length >= length) return;
-    const head =
-      file.fd === null ? readHead(access, file.path, file.identity, length) : readHeadOf(file.fd, length);
-    if (head !== null) file.head = head;
-  }
-
-  function closeDescriptor(file: FollowedFile) {
-    if (file.fd === null) return;
-    closeSync(file.fd);
-    file.fd = null;
-    file.fdUsed = false;
-  }
-
-  /** Opens the file by path and checks it is still the inode we follow; false when the name moved on. */
-  function openDescriptor(file: FollowedFile): boolean {
-    const fd = access.open(file.path, file.identity);
-    if (fd === null) return false;
-    file.fd = fd;
-    file.fdUsed = false;
-    return true;
-  }
-
-  /**
-   * Reads [start, end) through the descriptor. Bun reads `slice(0, n)` of a descriptor from the descriptor's
-   * current position instead of seeking to 0, so a read at offset 0 happens only on a freshly opened one.
-   */
-  async function readSlice(file: FollowedFile, start: number, end: number): Promise<Uint8Array | null> {
-    if (end - start <= SMALL_READ_BYTES) {
-      // Positioned read (pread): independent of the descriptor's own position.
-      const bytes = new Uint8Array(end - start);
-      const read = readSync(file.fd as number, bytes, 0, bytes.length, start);
-      return read === bytes.length ? bytes : bytes.subarray(0, read);
-    }
-    if (start === 0 && file.fdUsed) {
-      closeDescriptor(file);
-      if (!openDescriptor(file)) return null;
-    }
-    file.fdUsed = true;
-    return await Bun.file(file.fd as number)
-      .slice(start, end)
-      .bytes();
-  }
-
-  /** Hands the lines of `chunk` (exactly what consumableLength allowed) to the assembler. */
-  function consumeLines(file: FollowedFile, chunk: Uint8Array): void {
-    let start = 0;
-    if (file.skippingLongLine) {
-      const newline = chunk.indexOf(10);
-      if (newline === -1) return;
-      start = newline + 1;
-      file.skippingLongLine = false;
-    }
-    if (start === chunk.length) return;
-    const now = new Date().toISOString();
-    if (chunk[chunk.length - 1] !== 10) {
-      // A whole chunk without a newline: cut the line here, skip the rest of it.
-      file.assembler.pushTruncated(
-        decoder.decode(chunk.subarray(start)),
-        now,
-        file.offset - chunk.length + start,
-      );
-      file.skippingLongLine = true;
-      counters.linesTruncated++;
-      return;
-    }
-    const text = decoder.decode(chunk.subarray(start, chunk.length - 1));
-    const assembler = file.assembler;
-    if (exact) {
-      consumeLinesExactly(file, text, file.offset - chunk.length + start, now);
-      return;
-    }
-    for (let line of text.split("\n")) {
-      if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-      assembler.push(line, now);
-    }
-  }
-
-  /**
-   * consumeLines for exactPositions: after it, `heldFrom ?? offset` is where a reader must start again to get
-   * exactly what was not emitted yet. The text assembler holds at most the entry of the last line, so it is
-   * flushed; the JSON assembler holds lines only while it gathers a pretty-printed record and lets go of all
-   * of them whenever it emits, so a push that emits nothing and is not blank starts (or continues) a hold.
-   */
-  function consumeLinesExactly(file: FollowedFile, text: string, position: number, now: string): void {
-    const assembler = file.assembler;
-    for (let line of text.split("\n")) {
-      const bytes = Buffer.byteLength(line) + 1;
-      if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-      file.emitted = false;
-      assembler.push(line, now, position);
-      if (file.emitted) file.heldFrom = null;
-      else if (file.heldFrom === null && line.trim().length > 0) file.heldFrom = position;
-      position += bytes;
-    }
-    flushText(file);
-  }
-
-  /**
-   * End of a read step for a text file: the entry held for continuation lines is emitted, so nothing read is
-   * held any more (a JSON assembler has no such entry: its hold lasts until the record's closing line).
-   */
-  function flushText(file: FollowedFile): void {
-    if (file.format !== "text") return;
-    file.assembler.flush();
-    file.heldFrom = null;
-  }
+  const { access, copies, counters, log } = options;
 
   /** Starts reading the next chunk after the file's offset; null when there is nothing new. */
   function requestChunk(
@@ -309,10 +322,10 @@ export function createTailer(options: TailerOptions): Tailer {
       options.rescan();
       return null;
     }
-    rememberHead(file);
+    rememberHead(access, file);
     if (size === file.offset) return null;
     const start = file.offset;
-    return { start, length, bytes: readSlice(file, start, Math.min(size, start + length)) };
+    return { start, length, bytes: readSlice(access, file, start, Math.min(size, start + length)) };
   }
 
   /**
@@ -321,7 +334,7 @@ export function createTailer(options: TailerOptions): Tailer {
    */
   async function drain(file: FollowedFile): Promise<void> {
     if (options.stopped()) return;
-    if (file.fd === null && !openDescriptor(file)) {
+    if (file.fd === null && !openDescriptor(access, file)) {
       options.rescan(); // the name now points elsewhere
       return;
     }
@@ -346,12 +359,18 @@ export function createTailer(options: TailerOptions): Tailer {
       options.progressed(file);
       next = requestChunk(file);
       file.stepStart = file.offset - length;
-      consumeLines(file, length === bytes.length ? bytes : bytes.subarray(0, length));
+      consumeLines(
+        file,
+        length === bytes.length ? bytes : bytes.subarray(0, length),
+        options.exact,
+        counters,
+      );
       // Awaited only when the callback asks to wait: this is the hot path.
       const backpressure = options.batchEnd();
       if (backpressure !== undefined) await backpressure;
       // This file ran far ahead of its twin file (a catch-up): let the other one catch up first.
-      while (twins?.mustPause(file.format) === true && !options.stopped()) await twins.room(file.format);
+      while (options.twins?.mustPause(file.format) === true && !options.stopped())
+        await options.twins.room(file.format);
     }
     flushText(file);
     await options.endBatch();
@@ -378,5 +397,5 @@ export function createTailer(options: TailerOptions): Tailer {
     return file.reading;
   }
 
-  return { create, pump, closeDescriptor };
+  return { create: (entry, offset) => createFollowedFile(entry, offset, options), pump, closeDescriptor };
 }
