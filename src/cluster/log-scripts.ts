@@ -9,8 +9,8 @@
  * - `logs:seq`        the last seq handed out (INCR per entry, dense).
  * - `logs:epoch`      8 hex digits; created with the stream. A new epoch (Redis lost its data) starts a new
  *                     history: journals reset and old cursors are reported as unknown.
- * - `logs:writer`     the writer's lease: `<instance id>/<token>`, PX. A fresh token per acquisition fences off
- *                     a writer that lost the lease, even if it would renew the same key later.
+ * - `logs:writer`     the writer's lease (lease.ts): `<instance id>/<token>`, PX. A fresh token per acquisition
+ *                     fences off a writer that lost the lease, even if it would renew the same key later.
  * - `logs:positions`  hash: file identity → `{"path","offset"}`, where the writer continues after the last
  *                     committed batch; and `followed` → "1" once a writer term committed (the next one takes
  *                     over: files the hash does not name are read from their start).
@@ -129,39 +129,6 @@ for i = 1, tonumber(ARGV[at]) do
 end
 if KEYS[6] then redis.call('SET', KEYS[6], ARGV[5], 'PX', ARGV[6]) end
 return seq
-`);
-
-/**
- * KEYS: writer, directory. ARGV: lease value, ms, this instance's prefix (`<instance id>/`).
- * Takes the lease when it is free or held by an earlier, already ended term of this same instance (after
- * Redis came back, its old lease may outlive the term it belonged to), and records that the writer sees the
- * log directory (only an instance that does competes). 1 when taken, else 0.
- */
-export const ACQUIRE_LEASE_SCRIPT = luaScript(`
-local holder = redis.call('GET', KEYS[1])
-if holder and string.sub(holder, 1, #ARGV[3]) ~= ARGV[3] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SET', KEYS[2], '1')
-return 1
-`);
-
-/**
- * KEYS: writer, directory. ARGV: lease value, ms, directory flag ("1"/"0").
- * Extends the lease only if this exact value still holds it, and records whether the writer sees the log
- * directory: 1, else 0.
- */
-export const RENEW_LEASE_SCRIPT = luaScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('SET', KEYS[2], ARGV[3])
-return 1
-`);
-
-/** KEYS: writer. ARGV: lease value. Deletes the lease only if this exact value holds it. */
-export const RELEASE_LEASE_SCRIPT = luaScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-return 1
 `);
 
 /** Builds APPEND_SCRIPT's arguments. */

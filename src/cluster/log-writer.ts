@@ -12,48 +12,15 @@
  */
 import type { LogEntry } from "../logs/entry.ts";
 import type { LogFollower } from "../logs/follow.ts";
-import type { PositionStore } from "../logs/positions.ts";
-import {
-  createPositionCodec,
-  decodePositions,
-  encodePosition,
-  FOLLOWED_FIELD,
-  hashEntries,
-  type PositionCodec,
-  positionChanges,
-  sharedPositionStore,
-} from "./log-positions.ts";
+import { createLease, leaseHolder, renewIntervalMs } from "./lease.ts";
+import { createPositionCodec, type PositionCodec } from "./log-positions.ts";
 import type { LogKeys } from "./log-scripts.ts";
-import {
-  ACQUIRE_LEASE_SCRIPT,
-  APPEND_SCRIPT,
-  appendArgs,
-  RELEASE_LEASE_SCRIPT,
-  RENEW_LEASE_SCRIPT,
-  randomHex8,
-} from "./log-scripts.ts";
+import { createWriterTerm, type WriterHooks, type WriterTerm } from "./log-writer-term.ts";
 import type { Redis, RedisValue } from "./redis.ts";
 
+export type { WriterHooks } from "./log-writer-term.ts";
+
 type LogFn = (level: "info" | "warn" | "error", message: string) => void;
-
-/** Most entries and bytes in one append script: bounds a script's run time and its arguments. */
-const MAX_SCRIPT_ENTRIES = 4096;
-const MAX_SCRIPT_BYTES = 4 * 1024 * 1024;
-/** Uncommitted bytes past which the follower waits for Redis, and under which it continues. */
-const QUEUE_HIGH_WATER_BYTES = 16 * 1024 * 1024;
-const QUEUE_LOW_WATER_BYTES = 4 * 1024 * 1024;
-
-/** What a writer term hands the follower it builds. */
-export interface WriterHooks {
-  positions: PositionStore;
-  /**
-   * When an earlier term last committed (minus clock skew), if one did: files its positions do not name and
-   * that changed since are read from their start.
-   */
-  takeOverSince: number | undefined;
-  emit(entry: LogEntry): void;
-  onBatchEnd(): Promise<void> | undefined;
-}
 
 export interface LogWriterOptions {
   redis: Redis;
@@ -96,48 +63,17 @@ export interface LogWriter {
   stats(): LogWriterStats;
 }
 
-interface Batch {
-  entries: string[];
-  bytes: number;
-  /** Positions right after the batch: Redis field → stored value. */
-  positions: Map<string, string>;
-}
-
-interface Term {
-  lease: string;
-  follower: LogFollower | null;
-  codec: PositionCodec;
-  active: boolean;
-  /** Entries emitted since the last batch end. */
-  current: string[];
-  currentBytes: number;
-  /** Batches not yet committed, oldest first; the first ones may be in flight. */
-  pending: Batch[];
-  pendingBytes: number;
-  /** Positions in Redis after the last commit (or as read at the start of the term). */
-  committed: Map<string, string>;
-  sending: boolean;
-  waiters: Array<() => void>;
-  firstPass: Promise<void>;
-  /** The first pass over the directory is done: from then on a missing directory is really gone. */
-  scanned: boolean;
-}
-
-/** Whether `next` (files only) holds the same positions as `previous` (files and the commit time). */
-function sameFiles(previous: ReadonlyMap<string, string>, next: ReadonlyMap<string, string>): boolean {
-  const previousFiles = previous.has(FOLLOWED_FIELD) ? previous.size - 1 : previous.size;
-  if (previousFiles !== next.size) return false;
-  for (const [key, value] of next) if (previous.get(key) !== value) return false;
-  return true;
-}
-
-/** Clocks of the hosts sharing a directory may differ by this much; erring early re-reads, never skips. */
-const CLOCK_SKEW_MS = 2_000;
-
 export function createLogWriter(options: LogWriterOptions): LogWriter {
   const { redis, keys, instanceId, leaseMs, log } = options;
-  const tickMs = Math.max(100, Math.floor(leaseMs / 3));
-  let term: Term | null = null;
+  const lease = createLease({
+    redis,
+    keys: { lease: keys.writer, status: keys.directory },
+    instanceId,
+    leaseMs,
+    log,
+  });
+  let term: WriterTerm | null = null;
+  let firstPass: Promise<void> = Promise.resolve();
   let stopped = false;
   let ticking = false;
   let timer: ReturnType<typeof setInterval> | null = null;
@@ -150,197 +86,55 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
     termsLost: 0,
   };
 
-  const wake = (current: Term) => {
-    for (const resolve of current.waiters.splice(0)) resolve();
-  };
-
-  /** Ends a term: nothing it read and did not commit is kept; the next term reads it again. */
-  const endTerm = (ended: Term, reason: string | null) => {
-    if (!ended.active) return;
-    ended.active = false;
-    ended.follower?.stop();
-    ended.pending = [];
-    ended.pendingBytes = 0;
-    ended.current = [];
-    wake(ended);
-    if (term === ended) term = null;
-    if (reason !== null) {
-      status.termsLost++;
-      log("warn", `stopped writing the log directory to the shared stream: ${reason}`);
-    }
-  };
-
-  const send = async (current: Term) => {
-    if (current.sending) return;
-    current.sending = true;
-    try {
-      while (current.active && current.pending.length > 0) {
-        let count = 0;
-        let entries = 0;
-        let bytes = 0;
-        for (const batch of current.pending) {
-          if (
-            count > 0 &&
-            (entries + batch.entries.length > MAX_SCRIPT_ENTRIES || bytes + batch.bytes > MAX_SCRIPT_BYTES)
-          )
-            break;
-          count++;
-          entries += batch.entries.length;
-          bytes += batch.bytes;
-        }
-        const taken = current.pending.slice(0, count);
-        const last = taken.at(-1) as Batch;
-        const { set, remove } = positionChanges(current.committed, last.positions);
-        let result: RedisValue;
-        try {
-          result = await redis.eval(
-            APPEND_SCRIPT,
-            [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions],
-            appendArgs({
-              lease: current.lease,
-              candidateEpoch: randomHex8(),
-              minSeq: options.minSeq(),
-              maxEntries: options.maxEntries,
-              batchId: "",
-              markerTtlMs: 0,
-              entries: taken.flatMap((batch) => batch.entries),
-              set,
-              remove,
-            }),
-          );
-        } catch (error) {
-          endTerm(current, `appending to the stream failed (${String(error)}); retrying when Redis answers`);
-          return;
-        }
-        if (result === -1) {
-          endTerm(current, "the writer lease was lost");
-          return;
-        }
-        if (!current.active) return;
-        current.pending.splice(0, count);
-        current.pendingBytes -= bytes;
-        current.committed = last.positions;
-        status.entriesWritten += entries;
-        if (current.pendingBytes <= QUEUE_LOW_WATER_BYTES) wake(current);
-      }
-    } finally {
-      current.sending = false;
-    }
-  };
-
-  const hooksFor = (
-    current: Term,
-    positions: PositionStore,
-    takeOverSince: number | undefined,
-  ): WriterHooks => ({
-    positions,
-    takeOverSince,
-    emit(entry) {
-      if (!current.active) return;
-      const json = options.serialize(entry);
-      current.current.push(json);
-      current.currentBytes += json.length;
-    },
-    onBatchEnd() {
-      if (!current.active || current.follower === null) return undefined;
-      // The directory is gone from here (not its files): committing would drop every file's position, and a
-      // successor that still sees them would read them again. This term ends instead (see tick).
-      if (current.scanned && !current.follower.directoryExists()) return undefined;
-      const positions = new Map<string, string>();
-      for (const position of current.follower.positions())
-        positions.set(current.codec.field(position.identity), encodePosition(position));
-      const previous = current.pending.at(-1)?.positions ?? current.committed;
-      // Nothing new: no commit, except a term's first, which tells a successor that it takes over.
-      if (current.current.length === 0 && previous.has(FOLLOWED_FIELD) && sameFiles(previous, positions))
-        return undefined;
-      // When this writer last committed: a successor reads files that changed after it from their start.
-      positions.set(FOLLOWED_FIELD, String(Date.now()));
-      current.pending.push({ entries: current.current, bytes: current.currentBytes, positions });
-      current.pendingBytes += current.currentBytes;
-      current.current = [];
-      current.currentBytes = 0;
-      void send(current);
-      if (current.pendingBytes <= QUEUE_HIGH_WATER_BYTES) return undefined;
-      return new Promise<void>((resolve) => current.waiters.push(resolve));
-    },
-  });
-
-  /** Takes the lease if it is free; on success starts a term from the positions in Redis. */
+  /** Takes the lease if it is free (saying this instance sees the directory); on success starts a term. */
   const acquire = async () => {
-    const lease = `${instanceId}/${randomHex8()}`;
-    const taken = await redis.eval(
-      ACQUIRE_LEASE_SCRIPT,
-      [keys.writer, keys.directory],
-      [lease, leaseMs, `${instanceId}/`],
-    );
-    if (taken !== 1) return;
+    const token = await lease.acquire("1");
+    if (token === null) return;
     let codec: PositionCodec;
     let reply: RedisValue;
     try {
       codec = createPositionCodec(options.dir);
       reply = await redis.send("HGETALL", [keys.positions]);
     } catch (error) {
-      void release(lease);
+      void lease.release(token);
       throw error;
     }
     if (stopped) {
-      void release(lease);
+      void lease.release(token);
       return;
     }
-    const next: Term = {
-      lease,
-      follower: null,
+    const next: WriterTerm = createWriterTerm({
+      redis,
+      keys,
+      lease: token,
       codec,
-      active: true,
-      current: [],
-      currentBytes: 0,
-      pending: [],
-      pendingBytes: 0,
-      committed: new Map(hashEntries(reply)),
-      sending: false,
-      waiters: [],
-      firstPass: Promise.resolve(),
-      scanned: false,
-    };
-    const lastCommit = Number(next.committed.get(FOLLOWED_FIELD));
-    const hooks = hooksFor(
-      next,
-      sharedPositionStore(decodePositions(reply, codec, log)),
-      Number.isFinite(lastCommit) && next.committed.has(FOLLOWED_FIELD)
-        ? lastCommit - CLOCK_SKEW_MS
-        : undefined,
-    );
-    const follower = options.createFollower(hooks);
-    next.follower = follower;
+      positionsReply: reply,
+      maxEntries: options.maxEntries,
+      createFollower: options.createFollower,
+      minSeq: options.minSeq,
+      serialize: options.serialize,
+      committed: (entries) => {
+        status.entriesWritten += entries;
+      },
+      ended: (reason) => {
+        if (term === next) term = null;
+        if (reason === null) return;
+        status.termsLost++;
+        log("warn", `stopped writing the log directory to the shared stream: ${reason}`);
+      },
+      log,
+    });
     term = next;
     status.termsStarted++;
     status.leaseHolder = instanceId;
-    log("info", `writing the log directory to the shared stream (writer lease ${lease})`);
-    next.firstPass = follower
-      .start()
-      // Commits where the first pass starts even when it followed no file, so the next term takes over.
-      .then(() => {
-        next.scanned = true;
-        void hooks.onBatchEnd();
-      })
-      .catch((error: unknown) => {
-        endTerm(next, `following the log directory failed: ${String(error)}`);
-      });
-  };
-
-  const release = async (lease: string) => {
-    try {
-      // EVAL, not EVALSHA: at shutdown the connection closes right after, leaving no time for a NOSCRIPT retry.
-      await redis.send("EVAL", [RELEASE_LEASE_SCRIPT.source, 1, keys.writer, lease]);
-    } catch (error) {
-      log("warn", `could not release the writer lease (it expires by itself): ${String(error)}`);
-    }
+    log("info", `writing the log directory to the shared stream (writer lease ${token})`);
+    firstPass = next.begin();
   };
 
   const refreshStatus = async () => {
     const reply = await redis.send("MGET", [keys.writer, keys.seq, keys.directory]);
     const [holder, seq, directory] = Array.isArray(reply) ? reply : [];
-    status.leaseHolder = typeof holder === "string" ? (holder.split("/")[0] ?? null) : null;
+    status.leaseHolder = leaseHolder(holder);
     status.streamSeq = Number(seq ?? 0) || 0;
     status.writerSeesDirectory = status.leaseHolder === null || directory == null ? null : directory === "1";
   };
@@ -350,27 +144,22 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
     ticking = true;
     const current = term;
     try {
-      if (current?.scanned && current.follower?.directoryExists() === false) {
+      if (current?.directoryGone()) {
         // This instance lost the directory (an unmounted volume): hand the lease to one that sees it. What
         // was committed is where the next writer, possibly this one again later, continues.
-        endTerm(current, null);
+        current.end(null);
         log("warn", "the log directory is gone here: handing the writer lease to an instance that sees it");
-        await release(current.lease);
+        await lease.release(current.lease);
       } else if (current !== null) {
-        const directory = current.follower?.directoryExists() ? "1" : "0";
-        const renewed = await redis.eval(
-          RENEW_LEASE_SCRIPT,
-          [keys.writer, keys.directory],
-          [current.lease, leaseMs, directory],
-        );
-        if (renewed !== 1) endTerm(current, "the writer lease was lost");
+        const directory = current.follower.directoryExists() ? "1" : "0";
+        if (!(await lease.renew(current.lease, directory))) current.end("the writer lease was lost");
       } else if (options.canFollow()) {
         await acquire();
       }
       await refreshStatus();
     } catch (error) {
-      if (current !== null) endTerm(current, `renewing the writer lease failed (${String(error)})`);
-      else if (term !== null) endTerm(term, `starting to write failed (${String(error)})`);
+      if (current !== null) current.end(`renewing the writer lease failed (${String(error)})`);
+      else if (term !== null) term.end(`starting to write failed (${String(error)})`);
     } finally {
       ticking = false;
     }
@@ -379,10 +168,10 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
   return {
     async start() {
       if (timer !== null || stopped) return;
-      timer = setInterval(() => void tick(), tickMs);
+      timer = setInterval(() => void tick(), renewIntervalMs(leaseMs));
       timer.unref?.();
       await tick();
-      await term?.firstPass;
+      if (term !== null) await firstPass;
     },
     stop() {
       stopped = true;
@@ -390,8 +179,8 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
       timer = null;
       const current = term;
       if (current === null) return;
-      endTerm(current, null);
-      void release(current.lease);
+      current.end(null);
+      void lease.release(current.lease);
     },
     follower: () => term?.follower ?? null,
     stats: () => ({

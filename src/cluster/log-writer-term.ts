@@ -1,0 +1,249 @@
+/**
+ * One term of the log writer: a follower started from the positions in Redis, whose entries are gathered in
+ * batches, each with the follower positions right after it, and appended by the fenced append script. A term
+ * ends at its first failure (see log-writer.ts), dropping what it did not commit.
+ */
+import type { LogEntry } from "../logs/entry.ts";
+import type { LogFollower } from "../logs/follow.ts";
+import type { PositionStore } from "../logs/positions.ts";
+import {
+  decodePositions,
+  encodePosition,
+  FOLLOWED_FIELD,
+  hashEntries,
+  type PositionCodec,
+  positionChanges,
+  sharedPositionStore,
+} from "./log-positions.ts";
+import { APPEND_SCRIPT, appendArgs, type LogKeys, randomHex8 } from "./log-scripts.ts";
+import type { Redis, RedisValue } from "./redis.ts";
+
+type LogFn = (level: "info" | "warn" | "error", message: string) => void;
+
+/** Most entries and bytes in one append script: bounds a script's run time and its arguments. */
+const MAX_SCRIPT_ENTRIES = 4096;
+const MAX_SCRIPT_BYTES = 4 * 1024 * 1024;
+/** Uncommitted bytes past which the follower waits for Redis, and under which it continues. */
+const QUEUE_HIGH_WATER_BYTES = 16 * 1024 * 1024;
+const QUEUE_LOW_WATER_BYTES = 4 * 1024 * 1024;
+/** Clocks of the hosts sharing a directory may differ by this much; erring early re-reads, never skips. */
+const CLOCK_SKEW_MS = 2_000;
+
+/** What a writer term hands the follower it builds. */
+export interface WriterHooks {
+  positions: PositionStore;
+  /**
+   * When an earlier term last committed (minus clock skew), if one did: files its positions do not name and
+   * that changed since are read from their start.
+   */
+  takeOverSince: number | undefined;
+  emit(entry: LogEntry): void;
+  onBatchEnd(): Promise<void> | undefined;
+}
+
+export interface Batch {
+  entries: string[];
+  bytes: number;
+  /** Positions right after the batch: Redis field → stored value. */
+  positions: Map<string, string>;
+}
+
+export interface WriterTermOptions {
+  redis: Redis;
+  keys: LogKeys;
+  /** The fencing token of the lease this term holds. */
+  lease: string;
+  codec: PositionCodec;
+  /** The positions hash as read when the lease was taken (HGETALL reply). */
+  positionsReply: RedisValue;
+  maxEntries: number;
+  /** A new follower for the term, reading with exact positions. */
+  createFollower(hooks: WriterHooks): LogFollower;
+  minSeq(): number;
+  serialize(entry: LogEntry): string;
+  /** Entries appended to the stream. */
+  committed(entries: number): void;
+  /** The term ended; `reason` says why when it was lost rather than handed over. */
+  ended(reason: string | null): void;
+  log: LogFn;
+}
+
+export interface WriterTerm {
+  readonly lease: string;
+  readonly follower: LogFollower;
+  /** Starts the follower's first pass; resolves once it is over (or the term ended during it). */
+  begin(): Promise<void>;
+  /** The first pass is over and the follower no longer sees the directory. */
+  directoryGone(): boolean;
+  /** Nothing read and not committed is kept: the next term reads it again. */
+  end(reason: string | null): void;
+}
+
+/** Whether `next` (files only) holds the same positions as `previous` (files and the commit time). */
+export function sameFiles(previous: ReadonlyMap<string, string>, next: ReadonlyMap<string, string>): boolean {
+  const previousFiles = previous.has(FOLLOWED_FIELD) ? previous.size - 1 : previous.size;
+  if (previousFiles !== next.size) return false;
+  for (const [key, value] of next) if (previous.get(key) !== value) return false;
+  return true;
+}
+
+/**
+ * How many of the oldest pending batches one append script takes: at least one, then as many as fit in
+ * `maxEntries` and `maxBytes`.
+ */
+export function batchesPerScript(
+  pending: ReadonlyArray<Pick<Batch, "entries" | "bytes">>,
+  maxEntries = MAX_SCRIPT_ENTRIES,
+  maxBytes = MAX_SCRIPT_BYTES,
+): { count: number; entries: number; bytes: number } {
+  let count = 0;
+  let entries = 0;
+  let bytes = 0;
+  for (const batch of pending) {
+    if (count > 0 && (entries + batch.entries.length > maxEntries || bytes + batch.bytes > maxBytes)) break;
+    count++;
+    entries += batch.entries.length;
+    bytes += batch.bytes;
+  }
+  return { count, entries, bytes };
+}
+
+/** When the previous term last committed, minus the clock skew; undefined when no term committed yet. */
+export function takeOverSince(committed: ReadonlyMap<string, string>): number | undefined {
+  const lastCommit = Number(committed.get(FOLLOWED_FIELD));
+  return Number.isFinite(lastCommit) && committed.has(FOLLOWED_FIELD)
+    ? lastCommit - CLOCK_SKEW_MS
+    : undefined;
+}
+
+export function createWriterTerm(options: WriterTermOptions): WriterTerm {
+  const { redis, keys, lease, codec, log } = options;
+  let active = true;
+  /** Entries emitted since the last batch end. */
+  let current: string[] = [];
+  let currentBytes = 0;
+  /** Batches not yet committed, oldest first; the first ones may be in flight. */
+  let pending: Batch[] = [];
+  let pendingBytes = 0;
+  /** Positions in Redis after the last commit (or as read at the start of the term). */
+  let committed = new Map(hashEntries(options.positionsReply));
+  let sending = false;
+  let waiters: Array<() => void> = [];
+  /** The first pass over the directory is done: from then on a missing directory is really gone. */
+  let scanned = false;
+
+  const wake = () => {
+    const woken = waiters;
+    waiters = [];
+    for (const resolve of woken) resolve();
+  };
+
+  const end = (reason: string | null) => {
+    if (!active) return;
+    active = false;
+    follower.stop();
+    pending = [];
+    pendingBytes = 0;
+    current = [];
+    wake();
+    options.ended(reason);
+  };
+
+  const send = async () => {
+    if (sending) return;
+    sending = true;
+    try {
+      while (active && pending.length > 0) {
+        const { count, entries, bytes } = batchesPerScript(pending);
+        const taken = pending.slice(0, count);
+        const last = taken.at(-1) as Batch;
+        const { set, remove } = positionChanges(committed, last.positions);
+        let result: RedisValue;
+        try {
+          result = await redis.eval(
+            APPEND_SCRIPT,
+            [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions],
+            appendArgs({
+              lease,
+              candidateEpoch: randomHex8(),
+              minSeq: options.minSeq(),
+              maxEntries: options.maxEntries,
+              batchId: "",
+              markerTtlMs: 0,
+              entries: taken.flatMap((batch) => batch.entries),
+              set,
+              remove,
+            }),
+          );
+        } catch (error) {
+          end(`appending to the stream failed (${String(error)}); retrying when Redis answers`);
+          return;
+        }
+        if (result === -1) {
+          end("the writer lease was lost");
+          return;
+        }
+        if (!active) return;
+        pending.splice(0, count);
+        pendingBytes -= bytes;
+        committed = last.positions;
+        options.committed(entries);
+        if (pendingBytes <= QUEUE_LOW_WATER_BYTES) wake();
+      }
+    } finally {
+      sending = false;
+    }
+  };
+
+  const hooks: WriterHooks = {
+    positions: sharedPositionStore(decodePositions(options.positionsReply, codec, log)),
+    takeOverSince: takeOverSince(committed),
+    emit(entry) {
+      if (!active) return;
+      const json = options.serialize(entry);
+      current.push(json);
+      currentBytes += json.length;
+    },
+    onBatchEnd() {
+      if (!active) return undefined;
+      // The directory is gone from here (not its files): committing would drop every file's position, and a
+      // successor that still sees them would read them again. This term ends instead (see the writer's tick).
+      if (scanned && !follower.directoryExists()) return undefined;
+      const positions = new Map<string, string>();
+      for (const position of follower.positions())
+        positions.set(codec.field(position.identity), encodePosition(position));
+      const previous = pending.at(-1)?.positions ?? committed;
+      // Nothing new: no commit, except a term's first, which tells a successor that it takes over.
+      if (current.length === 0 && previous.has(FOLLOWED_FIELD) && sameFiles(previous, positions))
+        return undefined;
+      // When this writer last committed: a successor reads files that changed after it from their start.
+      positions.set(FOLLOWED_FIELD, String(Date.now()));
+      pending.push({ entries: current, bytes: currentBytes, positions });
+      pendingBytes += currentBytes;
+      current = [];
+      currentBytes = 0;
+      void send();
+      if (pendingBytes <= QUEUE_HIGH_WATER_BYTES) return undefined;
+      return new Promise<void>((resolve) => waiters.push(resolve));
+    },
+  };
+  const follower = options.createFollower(hooks);
+
+  return {
+    lease,
+    follower,
+    begin: () =>
+      follower
+        .start()
+        // Commits where the first pass starts even when it followed no file, so the next term takes over.
+        .then(() => {
+          scanned = true;
+          void hooks.onBatchEnd();
+        })
+        .catch((error: unknown) => {
+          end(`following the log directory failed: ${String(error)}`);
+        }),
+    directoryGone: () => scanned && !follower.directoryExists(),
+    end,
+  };
+}
