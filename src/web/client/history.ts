@@ -2,7 +2,7 @@
  * Older entries from `GET /logs/api/entries` (newest first, paged by `next_cursor`), prepended to the list
  * without repeating what the stream's backfill already showed.
  */
-import type { LogEntry } from "../logs/entry.ts";
+import type { LogEntry } from "../../logs/entry.ts";
 import { type Api, isRecord } from "./api.ts";
 import type { EntryList } from "./entry-list.ts";
 import { historyUrl, type PageQuery } from "./query.ts";

@@ -3,7 +3,7 @@
  * windowed list and the webhook tab, wired together. Incoming entries are batched and the list is
  * rendered at most once per animation frame.
  */
-import type { LogEntry } from "../logs/entry.ts";
+import type { LogEntry } from "../../logs/entry.ts";
 import { createApi, loginUrl } from "./api.ts";
 import { byId, h } from "./dom.ts";
 import { createEntryList, type ListedEntry } from "./entry-list.ts";
