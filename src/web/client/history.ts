@@ -70,7 +70,8 @@ export interface HistoryPagerOptions {
   onChange(state: HistoryState): void;
 }
 
-function freshState(): HistoryState {
+/** Before any load: nothing loaded, nothing known to be missing. */
+export function freshState(): HistoryState {
   return {
     loading: false,
     exhausted: false,

@@ -1,22 +1,25 @@
 /**
- * The log page: filters in the URL, the stream with its backfill and reconnects, history, pause, the
- * windowed list and the webhook tab, wired together. Incoming entries are batched and the list is
- * rendered at most once per animation frame.
+ * The log page, wired: the filters (URL and form), the stream with its backfill and reconnects, history, the
+ * pause buffer, the list rendered once per frame, the notices, the flows and the tabs. Each is its own
+ * module; this one holds the page's query and connects them.
  */
 import type { LogEntry } from "../../logs/entry.ts";
 import { createApi, loginUrl } from "./api.ts";
-import { byId, h } from "./dom.ts";
-import { createEntryList, type ListedEntry } from "./entry-list.ts";
+import { type BackfillGate, createBackfillGate } from "./backfill-gate.ts";
+import { byId } from "./dom.ts";
+import { createEntryList, type EntryList } from "./entry-list.ts";
+import { createFilterForm, type FilterForm } from "./filter-form.ts";
 import { createFlowView } from "./flow.ts";
-import { createHistoryPager, type HistoryState } from "./history.ts";
+import { createHistoryPager, type HistoryPager } from "./history.ts";
 import { describeWebhook } from "./hook-webhook.ts";
-import { createLogView } from "./log-view.ts";
+import { createListView, pageField } from "./list-view.ts";
+import type { LogView } from "./log-view.ts";
+import { gapNotice, serverErrorNotice } from "./notice-text.ts";
+import { createNotices, type Notices } from "./notices.ts";
+import { createPauseBuffer, type PauseBuffer } from "./pause-buffer.ts";
 import {
   createEntryMatcher,
-  emptyQuery,
-  exportUrl,
   isHistoryMode,
-  PAGE_QUERY_FIELDS,
   type PageQuery,
   type PageQueryField,
   pageUrl,
@@ -24,376 +27,193 @@ import {
   sameValues,
   shareUrl,
 } from "./query.ts";
-import { buildRow } from "./row.ts";
-import { type ConnectionState, createLogStream } from "./stream.ts";
+import type { RenderBatch } from "./render-batch.ts";
+import { type ConnectionState, createLogStream, type LogStream } from "./stream.ts";
+import { setUpTabs } from "./tabs.ts";
 import { setUpThemeToggle } from "./theme.ts";
+import { setUpToolbar, type Toolbar } from "./toolbar.ts";
 import { createWebhooksView } from "./webhooks.ts";
 
 /** Entries held for the view; past it the oldest are dropped (and the page says so). */
 const MAX_ENTRIES = 100_000;
-/** Entries held between frames before the list takes them anyway (no frames come while the tab is hidden). */
-const MAX_PENDING = 10_000;
-/** Entries kept while paused; when full the stream is closed and resumed from its cursor on resume. */
-const PAUSE_BUFFER_MAX = 50_000;
-/** Must match `--row-height` in logs.css. */
-const ROW_HEIGHT = 28;
-/** Rows rendered above and below the visible ones, so fast scrolling does not show blank space. */
-const OVERSCAN = 8;
 /** History waits this long for the stream's backfill before loading anyway. */
 const BACKFILL_WAIT_MS = 3_000;
-/** Typing in a filter applies it after this pause. */
-const TYPING_DEBOUNCE_MS = 500;
 
-const TIME_FIELDS = new Set<PageQueryField>(["start_time", "end_time"]);
-
-/** ISO timestamp → the local `YYYY-MM-DDTHH:MM:SS` a datetime-local input shows. */
-function toLocalInput(iso: string): string {
-  const date = new Date(iso);
-  if (iso === "" || Number.isNaN(date.getTime())) return "";
-  const pad = (n: number) => String(n).padStart(2, "0");
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+/** The page's state and its parts, once wired. */
+interface Page {
+  query: PageQuery;
+  matcher: (entry: LogEntry) => boolean;
+  connection: ConnectionState;
+  list: EntryList;
+  pause: PauseBuffer;
+  notices: Notices;
+  backfill: BackfillGate;
+  form: FilterForm;
+  view: LogView;
+  batch: RenderBatch;
+  pager: HistoryPager;
+  stream: LogStream;
+  toolbar: Toolbar;
 }
 
-function fromLocalInput(value: string): string {
-  if (value === "") return "";
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? "" : date.toISOString();
+function showCounts(page: Page): void {
+  page.notices.counts({
+    entries: page.list.length,
+    droppedOldest: page.list.droppedOldest,
+    maxEntries: MAX_ENTRIES,
+    held: page.pause.paused ? page.pause.held : null,
+  });
 }
 
-function connectionText(state: ConnectionState): string {
-  switch (state.kind) {
-    case "connecting":
-      return "Connecting…";
-    case "catching_up":
-      return "Reconnected, catching up…";
-    case "live":
-      return "Live";
-    case "reconnecting":
-      return `Reconnecting in ${(state.inMs / 1000).toFixed(1)} s (attempt ${state.attempt}): ${state.reason}`;
-    case "suspended":
-      return "Paused: stream held, resumes from the last entry";
-    case "failed":
-      return `Stopped: ${state.message}`;
+const showConnection = (page: Page) =>
+  page.notices.connection(page.connection, page.pause.paused, page.pause.held);
+
+/** A matching entry from the stream goes to the list, or to the pause buffer while paused. */
+function receive(page: Page, entry: LogEntry): void {
+  if (!page.matcher(entry)) return;
+  const arrival = page.pause.offer(entry);
+  if (arrival === "show") {
+    page.batch.add(entry);
+    return;
+  }
+  if (arrival === "full") page.stream.suspend();
+  page.batch.schedule();
+}
+
+function togglePause(page: Page): boolean {
+  const released = page.pause.toggle();
+  if (!page.pause.paused) {
+    page.batch.release(released);
+    if (page.connection.kind === "suspended") page.stream.resume();
+  }
+  showConnection(page);
+  showCounts(page);
+  return page.pause.paused;
+}
+
+/** New filters: everything shown so far goes, the stream and history start over for the new query. */
+function applyQuery(page: Page, query: PageQuery): void {
+  if (sameValues(query, page.query)) return;
+  page.query = query;
+  page.matcher = createEntryMatcher(query);
+  window.history.replaceState(null, "", `${pageUrl(location.pathname, query)}${location.hash}`);
+  page.form.fill(query);
+  page.toolbar.follow(query);
+  page.batch.clear();
+  page.pause.clear();
+  page.list.clear();
+  page.view.reset();
+  page.notices.restart(isHistoryMode(query));
+  page.backfill.reset();
+  page.stream.reconfigure(query);
+  page.pager.reset(query);
+  if (isHistoryMode(query)) void page.pager.loadOlder();
+  showCounts(page);
+}
+
+/** A value chosen in a row, a flow or a delivery as a filter, added to the page's filters. */
+function filterOn(page: Page, field: PageQueryField, value: string): void {
+  applyQuery(page, { token: page.query.token, values: { ...page.query.values, [field]: value } });
+}
+
+async function copyText(text: string, what: string, say: (text: string) => void): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+    say(`${what} copied`);
+  } catch {
+    // No clipboard (plain http on another host, permission refused): let the user copy it by hand.
+    window.prompt(`Copy the ${what.toLowerCase()}:`, text);
   }
 }
 
 function start(): void {
-  const form = byId("filters", HTMLFormElement);
-  const inputs = new Map<PageQueryField, HTMLInputElement | HTMLSelectElement>();
-  for (const field of PAGE_QUERY_FIELDS) {
-    const input = document.getElementById(`f-${field}`);
-    if (input instanceof HTMLInputElement || input instanceof HTMLSelectElement) inputs.set(field, input);
-  }
-  const connection = byId("connection", HTMLElement);
-  const connectionLabel = byId("connection-text", HTMLElement);
-  const counts = byId("counts", HTMLElement);
-  const toolbarStatus = byId("toolbar-status", HTMLElement);
-  const notices = byId("notices", HTMLElement);
-  const viewport = byId("log-viewport", HTMLElement);
-  const canvas = byId("log-canvas", HTMLElement);
-  const empty = byId("empty", HTMLElement);
-  const jump = byId("jump", HTMLButtonElement);
-  const pauseButton = byId("pause", HTMLButtonElement);
-  const olderButton = byId("load-older", HTMLButtonElement);
-  const exportNdjson = byId("export-ndjson", HTMLAnchorElement);
-  const exportJson = byId("export-json", HTMLAnchorElement);
-
-  let query = parsePageQuery(new URLSearchParams(location.search));
-  let matcher = createEntryMatcher(query);
-  let connectionState: ConnectionState = { kind: "connecting" };
-  let pending: LogEntry[] = [];
-  let pauseBuffer: LogEntry[] = [];
-  let paused = false;
-  let frame = 0;
+  const query = parsePageQuery(new URLSearchParams(location.search));
   let sentToLogin = false;
-
   const goToLogin = () => {
     if (sentToLogin) return;
     sentToLogin = true;
-    location.assign(loginUrl(shareUrl(location.pathname, query)));
+    location.assign(loginUrl(shareUrl(location.pathname, page.query)));
   };
   const api = createApi(query.token, goToLogin);
-
-  // The backfill of the current connection: history waits for it so the two meet without repeats.
-  let backfillResolve: () => void = () => {};
-  let backfill = Promise.resolve();
-  const resetBackfill = () => {
-    backfill = new Promise<void>((resolve) => {
-      backfillResolve = resolve;
-      window.setTimeout(resolve, BACKFILL_WAIT_MS);
-    });
-  };
-
   const list = createEntryList(MAX_ENTRIES);
+  const notices = createNotices();
+  const backfill = createBackfillGate(BACKFILL_WAIT_MS);
 
-  const scheduleRender = () => {
-    if (frame === 0) frame = requestAnimationFrame(flush);
-  };
-
-  const showNotice = (key: string, kind: "warning" | "error" | "info", text: string) => {
-    if (notices.querySelector(`[data-key="${CSS.escape(key)}"]`) !== null) return;
-    const dismiss = h("button", { class: "quiet", text: "Dismiss", attrs: { type: "button" } });
-    const notice = h(
-      "div",
-      { class: `notice ${kind}`, attrs: { role: kind === "info" ? "status" : "alert" }, data: { key } },
-      h("span", { text }),
-      dismiss,
-    );
-    dismiss.addEventListener("click", () => notice.remove());
-    notices.appendChild(notice);
-  };
-
-  const copyText = async (text: string, what: string) => {
-    try {
-      await navigator.clipboard.writeText(text);
-      toolbarStatus.textContent = `${what} copied`;
-    } catch {
-      // No clipboard (plain http on another host, permission refused): let the user copy it by hand.
-      window.prompt(`Copy the ${what.toLowerCase()}:`, text);
-    }
-  };
-
+  const form = createFilterForm(
+    () => page.query,
+    (next) => applyQuery(page, next),
+  );
   const flows = createFlowView(api, {
     onFilter: (field, value) => {
-      const known = PAGE_QUERY_FIELDS.find((f) => f === field);
-      if (known !== undefined)
-        applyQuery({ token: query.token, values: { ...query.values, [known]: value } });
+      const known = pageField(field);
+      if (known !== undefined) filterOn(page, known, value);
     },
     describeWebhook: (hookId, into) => void describeWebhook(api, hookId, into),
   });
-  const view = createLogView({
-    viewport,
-    canvas,
+  const { view, batch } = createListView({
     list,
-    rowHeight: ROW_HEIGHT,
-    overscan: OVERSCAN,
-    buildRow,
-    onStickChange: (stuck) => {
-      jump.hidden = stuck;
-    },
     onNearTop: () => {
-      if (!pager.state.loading) void pager.loadOlder();
+      if (!page.pager.state.loading) void page.pager.loadOlder();
     },
     onFilter: (field, value) => {
-      const known = PAGE_QUERY_FIELDS.find((f) => f === field);
-      if (known === undefined) return;
-      applyQuery({ token: query.token, values: { ...query.values, [known]: value } });
-      inputs.get(known)?.focus();
+      filterOn(page, field, value);
+      form.focus(field);
     },
     onFlow: (kind, value) => (kind === "hook" ? flows.openHook(value) : flows.openPr(value)),
-    onCopyEntry: (item: ListedEntry) => void copyText(JSON.stringify(item.entry, null, 2), "Entry"),
-    requestRender: scheduleRender,
+    onCopyEntry: (item) => void copyText(JSON.stringify(item.entry, null, 2), "Entry", notices.say),
+    rendered: () => {
+      showCounts(page);
+      if (page.pause.paused) showConnection(page);
+    },
   });
-
-  const updateCounts = () => {
-    const parts = [`${list.length.toLocaleString("en")} entries`];
-    if (list.droppedOldest > 0)
-      parts.push(
-        `${list.droppedOldest.toLocaleString("en")} older dropped from view (keeping the newest ${MAX_ENTRIES.toLocaleString("en")})`,
-      );
-    if (paused) parts.push(`${pauseBuffer.length.toLocaleString("en")} new while paused`);
-    counts.textContent = parts.join(" · ");
-    empty.hidden = list.length > 0;
-  };
-
-  const updateConnection = () => {
-    const shown = paused && connectionState.kind !== "failed" ? "paused" : connectionState.kind;
-    connection.dataset.state = shown;
-    connectionLabel.textContent =
-      shown === "paused"
-        ? `Paused: ${pauseBuffer.length.toLocaleString("en")} new entries buffered`
-        : connectionText(connectionState);
-    viewport.setAttribute("aria-busy", String(connectionState.kind === "connecting"));
-    if (connectionState.kind === "failed") empty.textContent = `Not streaming: ${connectionState.message}`;
-  };
-
-  const updateHistory = (state: HistoryState) => {
-    // Not disabled while loading: a disabled button would drop the keyboard focus; repeat presses are ignored.
-    olderButton.disabled = state.exhausted || state.unavailable !== null;
-    olderButton.setAttribute("aria-busy", String(state.loading));
-    olderButton.textContent = state.loading
-      ? "Loading…"
-      : state.exhausted
-        ? "No older entries"
-        : "Load older";
-    olderButton.title = state.unavailable ?? "";
-    const parts: string[] = [];
-    if (state.unavailable !== null) parts.push(state.unavailable);
-    if (state.error !== null) parts.push(state.error);
-    if (!state.loading && state.lastTookMs !== null)
-      parts.push(
-        `${state.lastAdded.toLocaleString("en")} older entries loaded in ${state.lastTookMs} ms${state.partial ? " (search incomplete)" : ""}`,
-      );
-    toolbarStatus.textContent = parts.join(" · ");
-    updateCounts();
-  };
-
   const pager = createHistoryPager({
     api,
     list,
     query,
-    backfillDone: () => backfill,
+    backfillDone: backfill.passed,
     keepAnchor: (change) => view.keepAnchor(change),
     onChange: (state) => {
-      updateHistory(state);
-      scheduleRender();
+      notices.history(state);
+      showCounts(page);
+      batch.schedule();
     },
   });
-
-  /** Moves the entries received since the last frame into the list (which bounds and counts them). */
-  const ingest = () => {
-    if (pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    view.keepAnchor(() => list.append(batch));
-  };
-
-  function flush() {
-    frame = 0;
-    ingest();
-    view.render();
-    updateCounts();
-    if (paused) updateConnection();
-  }
-
   const stream = createLogStream({
     origin: location,
     query,
     events: {
-      entry(entry) {
-        if (!matcher(entry)) return;
-        if (paused) {
-          pauseBuffer.push(entry);
-          if (pauseBuffer.length >= PAUSE_BUFFER_MAX) stream.suspend();
-          scheduleRender();
-          return;
-        }
-        pending.push(entry);
-        // A hidden tab gets no animation frames: the list takes the entries without a render meanwhile.
-        if (pending.length >= MAX_PENDING) ingest();
-        scheduleRender();
-      },
-      gap(notice) {
-        showNotice(
-          `gap-${notice.resumed_from}`,
-          "warning",
-          `Some entries were missed: the server no longer holds entries before ${notice.resumed_from} (asked to resume after ${notice.requested}). ${notice.message}`,
-        );
-      },
-      serverError(message) {
-        showNotice(`server-${message}`, "error", `Server: ${message}`);
-      },
+      entry: (entry) => receive(page, entry),
+      gap: (notice) => notices.show(gapNotice(notice)),
+      serverError: (message) => notices.show(serverErrorNotice(message)),
       state(state) {
-        connectionState = state;
-        if (state.kind === "live" || state.kind === "failed") backfillResolve();
-        updateConnection();
+        page.connection = state;
+        if (state.kind === "live" || state.kind === "failed") backfill.open();
+        showConnection(page);
       },
       unauthorized: goToLogin,
     },
   });
-
-  const fillForm = () => {
-    for (const [field, input] of inputs)
-      input.value = TIME_FIELDS.has(field) ? toLocalInput(query.values[field]) : query.values[field];
+  const toolbar = setUpToolbar({
+    togglePause: () => togglePause(page),
+    loadOlder: () => void pager.loadOlder(),
+    copyLink: () =>
+      void copyText(shareUrl(`${location.origin}${location.pathname}`, page.query), "Link", notices.say),
+  });
+  const page: Page = {
+    query,
+    matcher: createEntryMatcher(query),
+    connection: { kind: "connecting" },
+    list,
+    pause: createPauseBuffer(),
+    notices,
+    backfill,
+    form,
+    view,
+    batch,
+    pager,
+    stream,
+    toolbar,
   };
-
-  const readForm = (): PageQuery => {
-    const next = emptyQuery();
-    next.token = query.token;
-    for (const [field, input] of inputs) {
-      const value = input.value.trim();
-      // A time the user did not touch keeps its URL form, so it does not count as a change.
-      next.values[field] = TIME_FIELDS.has(field)
-        ? value === toLocalInput(query.values[field])
-          ? query.values[field]
-          : fromLocalInput(value)
-        : field === "level"
-          ? value.toUpperCase()
-          : value;
-    }
-    return next;
-  };
-
-  const updateLinks = () => {
-    exportNdjson.href = exportUrl(query, "ndjson");
-    exportJson.href = exportUrl(query, "json");
-  };
-
-  function applyQuery(next: PageQuery) {
-    if (sameValues(next, query)) return;
-    query = next;
-    matcher = createEntryMatcher(query);
-    window.history.replaceState(null, "", `${pageUrl(location.pathname, query)}${location.hash}`);
-    fillForm();
-    updateLinks();
-    pending = [];
-    pauseBuffer = [];
-    list.clear();
-    view.reset();
-    notices.replaceChildren();
-    empty.textContent = isHistoryMode(query) ? "No matching entries yet…" : "Waiting for log entries…";
-    resetBackfill();
-    stream.reconfigure(query);
-    pager.reset(query);
-    if (isHistoryMode(query)) void pager.loadOlder();
-    updateCounts();
-  }
-
-  // Filters apply on Enter, on leaving a changed field, on a select change, and after a pause in typing.
-  let typingTimer = 0;
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    window.clearTimeout(typingTimer);
-    applyQuery(readForm());
-  });
-  form.addEventListener("change", () => {
-    window.clearTimeout(typingTimer);
-    applyQuery(readForm());
-  });
-  form.addEventListener("input", (event) => {
-    if (
-      event.target instanceof HTMLInputElement &&
-      event.target.type !== "text" &&
-      event.target.type !== "search"
-    )
-      return;
-    window.clearTimeout(typingTimer);
-    typingTimer = window.setTimeout(() => applyQuery(readForm()), TYPING_DEBOUNCE_MS);
-  });
-  byId("clear-filters", HTMLButtonElement).addEventListener("click", () => {
-    const next = emptyQuery();
-    next.token = query.token;
-    applyQuery(next);
-  });
-
-  pauseButton.addEventListener("click", () => {
-    paused = !paused;
-    // The label says what a press does; no aria-pressed, whose label would have to stay the same.
-    pauseButton.textContent = paused ? "Resume" : "Pause";
-    pauseButton.classList.toggle("active", paused);
-    if (!paused) {
-      pending.push(...pauseBuffer);
-      pauseBuffer = [];
-      if (connectionState.kind === "suspended") stream.resume();
-      scheduleRender();
-    }
-    updateConnection();
-    updateCounts();
-  });
-  olderButton.addEventListener("click", () => void pager.loadOlder());
-  jump.addEventListener("click", () => {
-    view.jumpToNewest();
-    viewport.focus();
-  });
-  byId("copy-link", HTMLButtonElement).addEventListener(
-    "click",
-    () => void copyText(shareUrl(`${location.origin}${location.pathname}`, query), "Link"),
-  );
-  // Back online: skip the rest of the backoff wait.
-  window.addEventListener("online", () => {
-    if (connectionState.kind === "reconnecting") stream.resume();
-  });
-  window.addEventListener("resize", scheduleRender);
 
   setUpThemeToggle(byId("theme-toggle", HTMLButtonElement));
   const tabs = setUpTabs(
@@ -401,53 +221,29 @@ function start(): void {
       // A relayed GitHub delivery → the log of its processing, and its flow.
       onHook: (hookId) => {
         tabs.showLogs();
-        applyQuery({ token: query.token, values: { ...query.values, hook_id: hookId } });
+        filterOn(page, "hook_id", hookId);
         flows.openHook(hookId);
       },
     }),
   );
-
-  fillForm();
-  updateLinks();
-  updateCounts();
-  updateHistory(pager.state);
-  resetBackfill();
-  stream.start();
-  if (isHistoryMode(query)) void pager.loadOlder();
-  scheduleRender();
+  begin(page);
 }
 
-function setUpTabs(webhooks: { show(): void; hide(): void }): { showLogs(): void } {
-  const tabs = [byId("tab-logs", HTMLButtonElement), byId("tab-webhooks", HTMLButtonElement)];
-  const select = (tab: HTMLButtonElement, focus: boolean) => {
-    for (const other of tabs) {
-      const chosen = other === tab;
-      other.setAttribute("aria-selected", String(chosen));
-      other.tabIndex = chosen ? 0 : -1;
-      const panel = document.getElementById(other.getAttribute("aria-controls") ?? "");
-      if (panel !== null) panel.hidden = !chosen;
-    }
-    if (focus) tab.focus();
-    const onWebhooks = tab.id === "tab-webhooks";
-    if (onWebhooks) webhooks.show();
-    else webhooks.hide();
-    window.history.replaceState(
-      null,
-      "",
-      `${location.pathname}${location.search}${onWebhooks ? "#webhooks" : ""}`,
-    );
-  };
-  for (const [index, tab] of tabs.entries()) {
-    tab.addEventListener("click", () => select(tab, false));
-    tab.addEventListener("keydown", (event) => {
-      const step = event.key === "ArrowRight" ? 1 : event.key === "ArrowLeft" ? -1 : 0;
-      if (step === 0) return;
-      event.preventDefault();
-      select(tabs[(index + step + tabs.length) % tabs.length] as HTMLButtonElement, true);
-    });
-  }
-  if (location.hash === "#webhooks") select(tabs[1] as HTMLButtonElement, false);
-  return { showLogs: () => select(tabs[0] as HTMLButtonElement, false) };
+/** Shows the starting state, connects the stream and, for a time range, loads history. */
+function begin(page: Page): void {
+  // Back online: skip the rest of the backoff wait.
+  window.addEventListener("online", () => {
+    if (page.connection.kind === "reconnecting") page.stream.resume();
+  });
+  page.form.fill(page.query);
+  page.toolbar.follow(page.query);
+  showCounts(page);
+  page.notices.history(page.pager.state);
+  showCounts(page);
+  page.backfill.reset();
+  page.stream.start();
+  if (isHistoryMode(page.query)) void page.pager.loadOlder();
+  page.batch.schedule();
 }
 
 start();
