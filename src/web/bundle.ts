@@ -22,7 +22,7 @@ export interface PageBundle {
   assets: Map<string, PageFile>;
 }
 
-export const PAGE_ENTRY = join(import.meta.dir, "logs.html");
+export const PAGE_ENTRY = join(import.meta.dir, "client", "logs.html");
 
 function pageFile(body: Uint8Array<ArrayBuffer>, type: string, hash: string | null): PageFile {
   return {

@@ -10,7 +10,7 @@ import { buildPage, type PageBundle, type PageFile } from "./bundle.ts";
 
 export interface WebRoutesDeps {
   log: (level: "info" | "warn" | "error", message: string) => void;
-  /** Builds the page bundle; defaults to bundling src/web/logs.html. */
+  /** Builds the page bundle; defaults to bundling src/web/client/logs.html. */
   build?: () => Promise<PageBundle>;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { LogEntry } from "../../src/logs/entry.ts";
-import { hooksOfEntries, readTimeline, relativeTime, stepMark } from "../../src/web/flow-model.ts";
+import { hooksOfEntries, readTimeline, relativeTime, stepMark } from "../../src/web/client/flow-model.ts";
 import { makeEntry } from "../helpers/entries.ts";
 
 const entry = (timestamp: string, hook: string | null, fields: Partial<LogEntry> = {}): LogEntry =>

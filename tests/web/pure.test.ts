@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { LogEntry } from "../../src/logs/entry.ts";
-import { createEntryList } from "../../src/web/entry-list.ts";
+import { createEntryList } from "../../src/web/client/entry-list.ts";
 import {
   describeError,
   duration,
@@ -8,7 +8,7 @@ import {
   levelClass,
   shortTime,
   workflowStepRows,
-} from "../../src/web/format.ts";
+} from "../../src/web/client/format.ts";
 import {
   createEntryMatcher,
   dedupeKey,
@@ -19,15 +19,15 @@ import {
   parsePageQuery,
   shareUrl,
   streamUrl,
-} from "../../src/web/query.ts";
-import { MAX_RETRY_MS, parseStreamMessage, retryDelay } from "../../src/web/stream.ts";
+} from "../../src/web/client/query.ts";
+import { MAX_RETRY_MS, parseStreamMessage, retryDelay } from "../../src/web/client/stream.ts";
 import {
   describeOutcome,
   headerValue,
   MAX_BODY_CHARS,
   type OutputOutcome,
   showBody,
-} from "../../src/web/webhooks.ts";
+} from "../../src/web/client/webhooks.ts";
 
 function entry(message: string, overrides: Partial<LogEntry> = {}): LogEntry {
   return {

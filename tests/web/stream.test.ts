@@ -1,12 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { parsePageQuery } from "../../src/web/query.ts";
+import { parsePageQuery } from "../../src/web/client/query.ts";
 import {
   type ConnectionState,
   createLogStream,
   type ProbeAnswer,
   type SocketLike,
   type StreamEvents,
-} from "../../src/web/stream.ts";
+} from "../../src/web/client/stream.ts";
 
 class FakeSocket implements SocketLike {
   onopen: ((event: Event) => void) | null = null;

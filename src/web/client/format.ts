@@ -1,5 +1,5 @@
 /** Pure formatting of entry fields for display: timestamps, levels, summary steps. */
-import { LOG_LEVELS } from "../logs/entry.ts";
+import { LOG_LEVELS } from "../../logs/entry.ts";
 
 /** `2026-11-23T10:00:00.123456Z` → `11-23 10:00:00.123`: date and time to the millisecond, as written. */
 export function shortTime(timestamp: string): string {

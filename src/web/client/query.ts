@@ -3,8 +3,8 @@
  * in the page URL. Pure: builds the stream, history, export and share URLs and the client-side matcher, so
  * the same rules hold in the browser and in table tests.
  */
-import type { LogEntry } from "../logs/entry.ts";
-import { FILTER_FIELDS, type FilterField } from "../logs/entry.ts";
+import type { LogEntry } from "../../logs/entry.ts";
+import { FILTER_FIELDS, type FilterField } from "../../logs/entry.ts";
 
 /** Filters the server applies (exact match) plus what only the history API and the page apply. */
 export const PAGE_QUERY_FIELDS = [...FILTER_FIELDS, "search", "start_time", "end_time"] as const;

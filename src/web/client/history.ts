@@ -2,7 +2,7 @@
  * Older entries from `GET /logs/api/entries` (newest first, paged by `next_cursor`), prepended to the list
  * without repeating what the stream's backfill already showed.
  */
-import type { LogEntry } from "../logs/entry.ts";
+import type { LogEntry } from "../../logs/entry.ts";
 import { type Api, isRecord } from "./api.ts";
 import type { EntryList } from "./entry-list.ts";
 import { historyUrl, type PageQuery } from "./query.ts";
@@ -70,7 +70,8 @@ export interface HistoryPagerOptions {
   onChange(state: HistoryState): void;
 }
 
-function freshState(): HistoryState {
+/** Before any load: nothing loaded, nothing known to be missing. */
+export function freshState(): HistoryState {
   return {
     loading: false,
     exhausted: false,

@@ -3,7 +3,7 @@
  * row can be filtered by are buttons carrying `data-filter-field`/`data-filter-value`; the list handles
  * their clicks by delegation.
  */
-import type { LogEntry } from "../logs/entry.ts";
+import type { LogEntry } from "../../logs/entry.ts";
 import { h } from "./dom.ts";
 import type { ListedEntry } from "./entry-list.ts";
 import { describeError, duration, firstLine, levelClass, shortTime, workflowStepRows } from "./format.ts";

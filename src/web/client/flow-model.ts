@@ -2,7 +2,7 @@
  * Pure parts of the page's flow view: the answers of `/logs/api/workflow-steps`, `/logs/api/step-logs` and
  * a PR's entries read into what the view shows (status marks, relative times, a PR's hooks).
  */
-import type { LogEntry } from "../logs/entry.ts";
+import type { LogEntry } from "../../logs/entry.ts";
 import { isRecord } from "./api.ts";
 import { describeError, duration } from "./format.ts";
 

@@ -3,7 +3,7 @@
  * history prepended gets decreasing ones, so ids stay sorted and an id finds its row by binary search.
  * Bounded: past `max` the oldest are dropped and counted. Pure (no DOM).
  */
-import type { LogEntry } from "../logs/entry.ts";
+import type { LogEntry } from "../../logs/entry.ts";
 import { dedupeKey } from "./query.ts";
 
 export interface ListedEntry {

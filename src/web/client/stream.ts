@@ -4,7 +4,7 @@
  * 0.5 s to 10 s, so nothing is missed or repeated across a dropped connection. No DOM: the page passes
  * callbacks, tests can pass a fake socket.
  */
-import type { LogEntry } from "../logs/entry.ts";
+import type { LogEntry } from "../../logs/entry.ts";
 import { BACKFILL_TAIL, type PageQuery, streamUrl } from "./query.ts";
 
 export type ConnectionState =
