@@ -20,14 +20,14 @@ import type { LogHub } from "./logs/log-hub.ts";
 import type { FollowerView } from "./logs/pipeline.ts";
 import { createLogSession, type LogStreamLimits, type LogStreamStats } from "./logs/socket.ts";
 import { filtersOf, logStreamQuerySchema, startOf } from "./logs/stream-query.ts";
-import { APP_VERSION, createMcpRoutes, mcpToolRequest } from "./mcp/routes.ts";
+import { APP_VERSION, createMcpRoutes, mcpToolRequest } from "./mcp/mcp-routes.ts";
 import { createRelayRoutes } from "./relay/admin-routes.ts";
 import type { Relay } from "./relay/relay.ts";
 import { createSmeeRoutes } from "./relay/smee.ts";
 import type { ConnectionLimiter } from "./transport/connections.ts";
 import { errorBody, StoreUnavailableError } from "./transport/errors.ts";
 import { type AppEnv, upgradeToSession } from "./transport/upgrade.ts";
-import { createWebRoutes } from "./web/routes.ts";
+import { createWebRoutes } from "./web/page-routes.ts";
 
 export interface Lifecycle {
   startedAt: number;

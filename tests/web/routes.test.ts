@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { gunzipSync } from "node:zlib";
 import { buildPage } from "../../src/web/bundle.ts";
-import { createWebRoutes } from "../../src/web/routes.ts";
+import { createWebRoutes } from "../../src/web/page-routes.ts";
 import { startTestServer } from "../helpers/server.ts";
 
 const noLog = () => {};
