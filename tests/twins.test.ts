@@ -293,7 +293,7 @@ describe("pairing the processor's two copies of a record", () => {
     expect(window.heldPositions().get("t")).toBe(300);
   });
 
-  test("the file that ran ahead is told to pause, and resumes once its copies pair", async () => {
+  test("the file that ran ahead is told to pause, and may go on once its copies pair", () => {
     const out: LogEntry[] = [];
     const window = createTwinWindow({ emit: (e) => out.push(e), formatBusy: () => true, pauseHeld: 4 });
     window.offer(parsedText(textCopy(TS, "INFO", "warm-up")), { format: "text", file: "t", position: 0 });
@@ -303,15 +303,10 @@ describe("pairing the processor's two copies of a record", () => {
       window.offer(parsedText(textCopy(TS, "INFO", `m${n}`)), { format: "text", file: "t", position: n });
     expect(window.mustPause("text")).toBe(true);
     expect(window.mustPause("json")).toBe(false);
-    let resumed = false;
-    const room = window.room("text").then(() => {
-      resumed = true;
-    });
     for (let n = 0; n < 4; n++)
       window.offer(parsedJson(jsonCopy(TS, "INFO", `m${n}`)), { format: "json", file: "j", position: n + 1 });
-    await room;
-    expect(resumed).toBe(true);
     expect(window.mustPause("text")).toBe(false);
+    expect(out.map((e) => e.message)).toEqual(["warm-up", "m0", "m1", "m2", "m3"]);
   });
 });
 

@@ -9,7 +9,7 @@
  * - A size below our position means copy-truncate: the file is read again from 0 once the next directory
  *   pass has read the rest of its copy, if it has one (copy-truncate.ts).
  */
-import { closeSync, fstatSync, readSync } from "node:fs";
+import { closeSync, fstatSync, readSync, statSync } from "node:fs";
 import { createLineAssembler, type LineAssembler } from "./assemble.ts";
 import { COPY_HEAD_BYTES, type CopyTracker, readHead, readHeadOf } from "./copy-truncate.ts";
 import type { LogEntry } from "./entry.ts";
@@ -57,6 +57,11 @@ export interface FollowedFile {
   head: Uint8Array;
   /** Until when the file is re-checked by the hot-file poll (it grew recently). */
   hotUntil: number;
+  /**
+   * Stopped reading because the pairing window is full of its copies (a catch-up that ran ahead of the twin
+   * file): the hot poll reads it again once the window has room. Its unread bytes may hold twins.
+   */
+  paused: boolean;
   /** With exactPositions: byte offset of the first line the assembler still holds, if any. */
   heldFrom: number | null;
   /** With exactPositions: whether the assembler emitted during the current push. */
@@ -124,10 +129,20 @@ export function resumeOffset(
 export function formatBusy(files: Iterable<FollowedFile>, format: LogFormat): boolean {
   for (const file of files) {
     if (file.format !== format) continue;
-    if (file.reading !== null) return true;
+    if (file.reading !== null || file.paused) return true;
     if (file.fd !== null && fstatSync(file.fd).size !== file.offset) return true;
+    // Not opened yet (a file found by this scan, read after the ones before it): ask by path.
+    if (file.fd === null && sizeByPath(file.path) > file.offset) return true;
   }
   return false;
+}
+
+function sizeByPath(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0; // gone: nothing more will come from it
+  }
 }
 
 export function formatPresent(files: Iterable<FollowedFile>, format: LogFormat): boolean {
@@ -170,6 +185,7 @@ function createFollowedFile(entry: LogFileEntry, offset: number, options: Tailer
     ready: false,
     head: new Uint8Array(0),
     hotUntil: 0,
+    paused: false,
     heldFrom: null,
     emitted: false,
     stepStart: 0,
@@ -368,9 +384,12 @@ export function createTailer(options: TailerOptions): Tailer {
       // Awaited only when the callback asks to wait: this is the hot path.
       const backpressure = options.batchEnd();
       if (backpressure !== undefined) await backpressure;
-      // This file ran far ahead of its twin file (a catch-up): let the other one catch up first.
-      while (options.twins?.mustPause(file.format) === true && !options.stopped())
-        await options.twins.room(file.format);
+      // This file ran far ahead of its twin file (a catch-up): stop here, so the directory scan and the
+      // other file go on; the hot poll reads on once the window has room (follow-schedule.ts).
+      if (options.twins?.mustPause(file.format) === true) {
+        file.paused = true;
+        break;
+      }
     }
     flushText(file);
     await options.endBatch();

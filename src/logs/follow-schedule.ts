@@ -96,6 +96,14 @@ export function createFollowSchedule(options: FollowScheduleOptions): FollowSche
     const now = Date.now();
     let anyHot = false;
     for (const file of files.values()) {
+      if (file.paused) {
+        anyHot = true;
+        if (twins !== null && !twins.mustPause(file.format)) {
+          file.paused = false;
+          void options.pump(file);
+        }
+        continue;
+      }
       if (file.hotUntil < now || file.fd === null) continue;
       anyHot = true;
       if (file.reading === null && fstatSync(file.fd).size !== file.offset) void options.pump(file);

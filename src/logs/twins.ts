@@ -68,8 +68,6 @@ export interface TwinWindow {
   held(): number;
   /** Whether a file of this format should stop reading: the window is full of its copies. */
   mustPause(format: LogFormat): boolean;
-  /** Resolves when a reader of this format may go on (at once if it need not pause). */
-  room(format: LogFormat): Promise<void>;
   /** Per file identity: the earliest position of an entry still held from it. */
   heldPositions(): Map<string, number>;
   stats(): TwinStats;
@@ -205,7 +203,6 @@ export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
   const seenFormats = new Set<LogFormat>();
   /** Per logger: unpaired releases in a row (a pairing resets it). */
   const unpairedRun = new Map<string, number>();
-  let roomWaiters: Array<{ format: LogFormat; resolve: () => void }> = [];
   const stats = { pairsMerged: 0, twinNeverCame: 0, lateTwinsDropped: 0, releasedAtLimit: 0 };
 
   const heldCount = () => queue.length - head;
@@ -286,7 +283,9 @@ export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
     if (unpaired) {
       listRemove(waiting, item.entry.timestamp, item);
       remember(item.entry, item.format, at);
-      noteLogger(item.entry, false);
+      // Only a copy whose twin could have been read teaches that its logger writes one copy: at start-up
+      // the other format's file may simply not have been read yet.
+      if (seenFormats.has(otherFormat(item.format))) noteLogger(item.entry, false);
     }
     options.emit(item.entry);
   };
@@ -315,16 +314,6 @@ export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
     } else if (head > 1024 && head * 2 > queue.length) {
       queue = queue.slice(head);
       head = 0;
-    }
-    // A paused reader resumes as soon as the window no longer waits on it: when it has emptied to half, or
-    // when the copy at its head is of the other format (then this reader holds the twin it waits for).
-    if (roomWaiters.length > 0) {
-      const still: typeof roomWaiters = [];
-      for (const waiter of roomWaiters) {
-        if (heldCount() <= pauseHeld / 2 || !mustPause(waiter.format)) waiter.resolve();
-        else still.push(waiter);
-      }
-      roomWaiters = still;
     }
     if (count > 0 && ringSize > 0) forgetOld(at);
     return count;
@@ -382,10 +371,6 @@ export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
     release,
     held: heldCount,
     mustPause,
-    room(format) {
-      if (!mustPause(format)) return Promise.resolve();
-      return new Promise((resolve) => roomWaiters.push({ format, resolve }));
-    },
     heldPositions() {
       const positions = new Map<string, number>();
       for (let i = head; i < queue.length; i++) {
