@@ -7,7 +7,7 @@ import {
   readSessionCookie,
 } from "../src/http/sessions.ts";
 import { weakTokenReason } from "../src/http/token-strength.ts";
-import { append, textLine } from "./helpers/logs.ts";
+import { append, connectLogs, textLine } from "./helpers/logs.ts";
 import { relayFixture } from "./helpers/relay.ts";
 import { startTestServer } from "./helpers/server.ts";
 import { wsConnect } from "./helpers/ws.ts";
@@ -114,8 +114,7 @@ describe("with LOGS_TOKEN set", () => {
 
   test("the token as a query parameter opens the stream", async () => {
     await using server = await startTestServer({ env: { LOGS_TOKEN: TOKEN }, files: { "server.log": "" } });
-    const client = await wsConnect(server.wsUrl(`/logs/ws?token=${TOKEN}&level=INFO`));
-    await Bun.sleep(50);
+    const client = await connectLogs(server, `token=${TOKEN}&level=INFO`);
     append(server, "server.log", textLine({ seq: 1 }));
     expect((await client.nextJson<{ message: string }>()).message).toBe("msg 1");
     client.close();

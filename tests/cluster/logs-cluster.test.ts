@@ -159,8 +159,9 @@ describe.skipIf(!redisAvailable)("cluster mode: backfill and resume across insta
     // The cursor of the entry two lines from now: as if A had mirrored them and B not yet.
     const [epoch, hex] = last.cursor.split("-") as [string, string];
     const ahead = `${epoch}-${(Number.parseInt(hex, 16) + 2).toString(16)}`;
+    // B's open handler registers the wait for the cursor before the client sees the socket open (one process,
+    // one thread): writing right away still finds the cursor ahead of B.
     const onB = await wsConnect(b.wsUrl(`/logs/ws?cursor=${ahead}`));
-    await Bun.sleep(50);
     appendTo(logs.path, "server.log", [3, 4, 5, 6].map((seq) => textLine({ seq })).join(""));
     const messages = await onB.take(3);
     const entries = messages.filter((m) => JSON.parse(m).control === undefined);

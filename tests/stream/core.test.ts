@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { formatCursor, parseCursor } from "../../src/stream/cursor.ts";
 import { createLagWatch, type LiveMember } from "../../src/stream/lag.ts";
 import { createPositionWaiter } from "../../src/stream/position-waiter.ts";
+import { waitFor } from "../helpers/ws.ts";
 
 describe("cursors", () => {
   const cases: Array<[string, string, ReturnType<typeof parseCursor>]> = [
@@ -83,7 +84,7 @@ describe("the one lag rule", () => {
     watch.join(stalled);
     watch.published(10);
     expect(lagged).toEqual([]);
-    await Bun.sleep(40);
+    await waitFor(() => lagged.length > 0, 1000, "the trailing lag check");
     expect(lagged).toEqual([stalled]);
     watch.close();
   });
