@@ -3,21 +3,16 @@
  * them too. A replay asked of one instance reaches a subscriber of the other, marked; a stream read from
  * one instance carries what was posted to the other.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { suiteRedis } from "../helpers/cluster.ts";
+import { redisAvailable } from "../helpers/redis.ts";
 import type { RelayFixture, WebhookMessage } from "../helpers/relay.ts";
 import { startRelayCluster } from "../helpers/relay-cluster.ts";
 
 setDefaultTimeout(20_000);
 
 describe.skipIf(!redisAvailable)("clients across instances", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
 
   test("a replay asked of one instance reaches a subscriber of the other, marked, with a stream cursor", async () => {
     await using cluster = await startRelayCluster(redis, 2);

@@ -2,12 +2,12 @@
  * The append script and the appender of relayed entries against a real Redis: a batch that fails writes
  * nothing and is appended by its retry; a batch whose reply was lost is not appended twice.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createLogAppender, type LogAppender } from "../../src/cluster/log-append.ts";
 import { APPEND_SCRIPT, appendArgs, type LogKeys, logKeys } from "../../src/cluster/log-scripts.ts";
 import { connectRedis, type Redis } from "../../src/cluster/redis.ts";
-import { uniquePrefix } from "../helpers/cluster.ts";
-import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { suiteRedis, uniquePrefix } from "../helpers/cluster.ts";
+import { redisAvailable, type TestRedis } from "../helpers/redis.ts";
 import { waitFor } from "../helpers/ws.ts";
 
 interface Appender {
@@ -53,13 +53,7 @@ async function startAppender(redis: TestRedis): Promise<Appender> {
 }
 
 describe.skipIf(!redisAvailable)("cluster mode: appending relayed entries", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
 
   const failures: Array<{
     name: string;

@@ -2,13 +2,20 @@
  * Cluster mode of the log stream: instances sharing one Redis behave as one server — every entry once on
  * every instance, the same cursors everywhere, backfill and resume across instances.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { appendTo, leaseHolder, sharedLogDir, startInstance, uniquePrefix } from "../helpers/cluster.ts";
+import {
+  appendTo,
+  leaseHolder,
+  sharedLogDir,
+  startInstance,
+  suiteRedis,
+  uniquePrefix,
+} from "../helpers/cluster.ts";
 import { connectLogs, jsonLine, seqOf, textLine } from "../helpers/logs.ts";
-import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { redisAvailable } from "../helpers/redis.ts";
 import { type TestSocket, wsConnect } from "../helpers/ws.ts";
 
 interface Streamed {
@@ -27,13 +34,7 @@ async function takeExactly(client: TestSocket, count: number, timeoutMs = 10_000
 }
 
 describe.skipIf(!redisAvailable)("cluster mode: one stream across instances", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
 
   test("two instances sharing the directory: each line once on both, with the same cursor", async () => {
     const prefix = uniquePrefix();
@@ -84,13 +85,7 @@ describe.skipIf(!redisAvailable)("cluster mode: one stream across instances", ()
 });
 
 describe.skipIf(!redisAvailable)("cluster mode: backfill and resume across instances", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
 
   test("tail, since and cursor on B answer from entries written through A, then go live", async () => {
     const prefix = uniquePrefix();

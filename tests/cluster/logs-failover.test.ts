@@ -3,18 +3,19 @@
  * sees the directory takes over within the lease time and continues exactly where the last committed batch
  * ended — every line once, none lost.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { rmSync, symlinkSync, unlinkSync, utimesSync } from "node:fs";
 import {
   appendTo,
   leaseHolder,
   sharedLogDir,
   startInstance,
+  suiteRedis,
   uniquePrefix,
   waitForLeaseHolder,
 } from "../helpers/cluster.ts";
 import { connectLogs, seqOf, textLine } from "../helpers/logs.ts";
-import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { redisAvailable, type TestRedis } from "../helpers/redis.ts";
 import { clusterEnv, spawnInstance } from "../helpers/relay-cluster.ts";
 import { type TestSocket, waitFor, wsConnect } from "../helpers/ws.ts";
 
@@ -57,13 +58,7 @@ async function writeSlowly(dir: string, client: TestSocket, from: number, to: nu
 }
 
 describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
 
   /** A real server process on the directory, started first so it takes the writer lease: it can be killed. */
   const spawnWriter = (prefix: string, logDir: string) =>

@@ -2,7 +2,7 @@
  * The mirror's own Redis connection (the blocking XREAD one) is closed with the mirror, whatever the loop was
  * waiting for when close() came: a sync, or the connection being opened.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,8 +11,8 @@ import { logKeys } from "../../src/cluster/log-scripts.ts";
 import { connectRedis, type Redis } from "../../src/cluster/redis.ts";
 import { openJournal } from "../../src/logs/journal.ts";
 import { createLogHub } from "../../src/logs/log-hub.ts";
-import { uniquePrefix } from "../helpers/cluster.ts";
-import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { suiteRedis, uniquePrefix } from "../helpers/cluster.ts";
+import { redisAvailable, type TestRedis } from "../helpers/redis.ts";
 import { quietLog } from "../helpers/server.ts";
 import { waitFor } from "../helpers/ws.ts";
 
@@ -32,13 +32,7 @@ function gate() {
 }
 
 describe.skipIf(!redisAvailable)("cluster mode: the log mirror's connection", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
 
   for (const waitingFor of ["duplicate", "sync"] as const)
     test(`close() while the loop waits for ${waitingFor === "sync" ? "a sync" : "its connection"}: no connection stays open`, async () => {

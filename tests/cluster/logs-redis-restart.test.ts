@@ -2,10 +2,10 @@
  * Redis goes away mid-stream: instances keep their clients connected, and once Redis is back everything
  * resumes by itself — the lines written meanwhile arrive once each, in order, on every instance.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { appendTo, sharedLogDir, startInstance, uniquePrefix } from "../helpers/cluster.ts";
+import { describe, expect, test } from "bun:test";
+import { appendTo, sharedLogDir, startInstance, suiteRedis, uniquePrefix } from "../helpers/cluster.ts";
 import { connectLogs, jsonLine, seqOf, textLine } from "../helpers/logs.ts";
-import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { redisAvailable } from "../helpers/redis.ts";
 import { type TestSocket, waitFor, wsConnect } from "../helpers/ws.ts";
 
 const LEASE_MS = 1000;
@@ -28,13 +28,7 @@ async function takeSeqs(client: TestSocket, count: number, timeoutMs = 20_000): 
 }
 
 describe.skipIf(!redisAvailable)("cluster mode: Redis restarts", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
 
   test("lines written while Redis is down arrive once on every instance when it is back", async () => {
     const prefix = uniquePrefix();

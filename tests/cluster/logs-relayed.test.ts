@@ -3,7 +3,7 @@
  * mode: appended by the instance that has them, streamed by every instance with the cluster's cursors, kept
  * while Redis is away; and the cluster state the pipeline reports for /health.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,9 +11,9 @@ import { type ClusterLogPipeline, createClusterLogPipeline } from "../../src/clu
 import { connectRedis } from "../../src/cluster/redis.ts";
 import type { LiveMember } from "../../src/logs/log-hub.ts";
 import { loadConfig } from "../../src/process/config.ts";
-import { uniquePrefix } from "../helpers/cluster.ts";
+import { suiteRedis, uniquePrefix } from "../helpers/cluster.ts";
 import { makeEntry } from "../helpers/entries.ts";
-import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { redisAvailable, type TestRedis } from "../helpers/redis.ts";
 import { quietLog } from "../helpers/server.ts";
 import { waitFor } from "../helpers/ws.ts";
 
@@ -77,13 +77,7 @@ async function startPipeline(redis: TestRedis, prefix: string, options: { seesLo
 const messages = (instance: Instance) => instance.received.map((payload) => JSON.parse(payload).message);
 
 describe.skipIf(!redisAvailable)("cluster mode: entries published by an instance", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
 
   test("an entry published on one instance streams once on every instance, with one cursor", async () => {
     const prefix = uniquePrefix();

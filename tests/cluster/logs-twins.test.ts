@@ -2,24 +2,18 @@
  * One record, one entry in cluster mode: the writer pairs the processor's two copies before they reach the
  * shared stream, so every instance streams each record once — also after the writer hands over.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { appendTo, startInstance, uniquePrefix } from "../helpers/cluster.ts";
+import { appendTo, startInstance, suiteRedis, uniquePrefix } from "../helpers/cluster.ts";
 import { processorWrites } from "../helpers/gws-replay.ts";
 import { connectLogs } from "../helpers/logs.ts";
-import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { redisAvailable } from "../helpers/redis.ts";
 
 const FIXTURE = join(import.meta.dir, "../fixtures/gws-twins");
 const FILES = { "webhook-server.log": "", "webhooks_2026-12-02.json": "", "logs_server.log": "" };
 
 describe.skipIf(!redisAvailable)("cluster mode: one record, one entry", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
 
   test("two instances, a directory written by the processor: 103 records, 103 entries on each", async () => {
     const prefix = uniquePrefix();

@@ -3,12 +3,13 @@
  * out once each whichever instance claims them, and an agent's answer given to one instance reaches the
  * sender waiting on the other.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnChild } from "../helpers/child.ts";
-import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { suiteRedis } from "../helpers/cluster.ts";
+import { redisAvailable } from "../helpers/redis.ts";
 import type { RelayFixture } from "../helpers/relay.ts";
 import { startRelayCluster } from "../helpers/relay-cluster.ts";
 import { startTarget } from "../helpers/target.ts";
@@ -17,13 +18,7 @@ import { waitFor } from "../helpers/ws.ts";
 setDefaultTimeout(20_000);
 
 describe.skipIf(!redisAvailable)("outputs and passthrough across instances", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
 
   test("an output hookstream delivers gets each webhook once, whichever instance received it", async () => {
     await using cluster = await startRelayCluster(redis, 2);

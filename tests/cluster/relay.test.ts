@@ -3,9 +3,10 @@
  * by any instance reaches subscribers on all of them, once, in one order with the same cursors; a client
  * resumes on another instance with its cursor; Redis restarting or an instance dying loses nothing.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
+import { suiteRedis } from "../helpers/cluster.ts";
 import { newDelivery } from "../helpers/deliveries.ts";
-import { freePort, redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { freePort, redisAvailable } from "../helpers/redis.ts";
 import {
   type CreatedBucket,
   type RelayFixture,
@@ -53,13 +54,7 @@ function streamOrder(cursors: string[]): boolean {
 }
 
 describe.skipIf(!redisAvailable)("relay across instances", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
   // A test that stopped Redis and failed half-way must not take the next tests down with it.
   afterEach(async () => {
     await redis?.start();

@@ -2,13 +2,45 @@
  * Log-stream cluster helpers: in-process instances sharing one Redis (and, when asked, one log directory),
  * and a reader of the writer lease. Real server processes come from relay-cluster.ts's spawnInstance.
  */
+import { afterAll, beforeAll } from "bun:test";
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TestRedis } from "./redis.ts";
+import { startRedis, type TestRedis } from "./redis.ts";
 import { clusterEnv } from "./relay-cluster.ts";
 import { startTestServer, type TestServer, type TestServerOptions } from "./server.ts";
 import { waitFor } from "./ws.ts";
+
+/**
+ * One real Redis for the enclosing `describe`: started in its `beforeAll`, stopped in its `afterAll`. The value
+ * returned stands for it from the first test on; tests share it under prefixes of their own (`uniquePrefix`).
+ */
+export function suiteRedis(): TestRedis {
+  let started: TestRedis | null = null;
+  const current = (): TestRedis => {
+    if (started === null) throw new Error("the suite's Redis starts in beforeAll: use it inside a test");
+    return started;
+  };
+  beforeAll(async () => {
+    started = await startRedis();
+  });
+  afterAll(async () => {
+    await started?.[Symbol.asyncDispose]();
+    started = null;
+  });
+  return {
+    get url() {
+      return current().url;
+    },
+    get port() {
+      return current().port;
+    },
+    stop: () => current().stop(),
+    start: () => current().start(),
+    cli: (...args) => current().cli(...args),
+    [Symbol.asyncDispose]: () => current()[Symbol.asyncDispose](),
+  };
+}
 
 /** A key prefix no other test uses, so tests can share one Redis. */
 export function uniquePrefix(): string {

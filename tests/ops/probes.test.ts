@@ -2,11 +2,11 @@
  * /livez, /readyz and the `healthcheck` command against the real server: readiness follows Redis going away
  * and coming back, and shutdown; liveness stays up through both.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { probeUrl } from "../../src/ops/healthcheck.ts";
 import { checkReadiness, type ReadinessSources } from "../../src/ops/probes.ts";
-import { startInstance, uniquePrefix } from "../helpers/cluster.ts";
-import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { startInstance, suiteRedis, uniquePrefix } from "../helpers/cluster.ts";
+import { redisAvailable } from "../helpers/redis.ts";
 import { runCli } from "../helpers/relay.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/ws.ts";
@@ -102,13 +102,7 @@ describe("embedded instance", () => {
 });
 
 describe.skipIf(!redisAvailable)("cluster instance", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
 
   test("is not ready while Redis is away, ready again when it is back, and live throughout", async () => {
     await using server = await startInstance(redis, uniquePrefix());

@@ -3,15 +3,16 @@
  * many sockets waiting to authenticate, and a full disk while storing a delivery.
  */
 import { Database } from "bun:sqlite";
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MAX_QUEUED_FRAMES, MAX_SUBSCRIBES_PER_WINDOW } from "../../src/relay/protocol.ts";
 import { MAX_PENDING_AUTH } from "../../src/relay/sessions.ts";
+import { suiteRedis } from "../helpers/cluster.ts";
 import { type RawWebSocket, rawConnect } from "../helpers/raw-ws.ts";
-import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { redisAvailable } from "../helpers/redis.ts";
 import {
   type CreatedBucket,
   maskedFrame,
@@ -97,13 +98,7 @@ describe("subscribe flood", () => {
 });
 
 describe.skipIf(!redisAvailable)("frames waiting for a lookup", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
 
   // With Redis every credential check is a network round trip, so frames sent with `auth` in one write
   // arrive while it runs and wait; with SQLite the check completes before the next frame is read.

@@ -3,7 +3,7 @@
  * away and coming back, the per-millisecond sequence cap, a full Redis, the key layout, and the CLI working
  * on the shared store. The behaviour every store shares is in store-contract.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import { openRedisStore, type RedisRelayStore } from "../../src/cluster/relay-st
 import { STREAM_SEQ_LIMIT, streamCursors } from "../../src/relay/cursor.ts";
 import { StorageFullError } from "../../src/relay/store.ts";
 import { generateToken, secretMatches } from "../../src/relay/tokens.ts";
+import { suiteRedis } from "../helpers/cluster.ts";
 import { newDelivery as delivery } from "../helpers/deliveries.ts";
 import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
 import { runCli } from "../helpers/relay.ts";
@@ -56,13 +57,7 @@ async function onceReachable<T>(attempt: () => Promise<T>, deadlineMs = 10_000):
 }
 
 if (redisAvailable) {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis[Symbol.asyncDispose]();
-  });
+  const redis = suiteRedis();
 
   /** Instances sharing one fresh key prefix, closed after the test. */
   const withInstances = async (count: number, run: (...instances: RelayInstances) => Promise<void>) => {
