@@ -1,0 +1,116 @@
+/**
+ * The journal's writer and reader on real files: what the writer can produce, the reader reads whole; what it
+ * cannot (a damaged line, a line longer than any entry) comes back as a gap, never as an error.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { LogEntry } from "../../src/logs/entry.ts";
+import { type Journal, openJournal } from "../../src/logs/journal.ts";
+import { type JournalLine, readJournal, UNREADABLE_LINE } from "../../src/logs/journal-read.ts";
+import { rawEntry } from "../../src/logs/parse.ts";
+import { MAX_JOURNAL_LINE_BYTES, serializeEntry } from "../../src/logs/serialize.ts";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempJournal(): Journal {
+  const dir = mkdtempSync(join(tmpdir(), "hookstream-journal-"));
+  dirs.push(dir);
+  return openJournal({ dir, segmentBytes: 64 * 1024 * 1024, maxBytes: 1024 * 1024 * 1024, log: () => {} });
+}
+
+async function readAll(journal: Journal, fromSeq = journal.startSeq()): Promise<JournalLine[]> {
+  const out: JournalLine[] = [];
+  for await (const batch of readJournal(journal, fromSeq)) out.push(...batch);
+  return out;
+}
+
+/** An entry with exactly this message: built, not parsed (parsing strips control characters). */
+function entryWith(message: string): LogEntry {
+  return { ...rawEntry("", "2026-11-23T10:00:00.000Z"), message };
+}
+
+describe("serialised entries stay within the journal's line bound", () => {
+  const cases: Array<[string, string, boolean]> = [
+    ["a 1 MiB message of plain text is kept whole", "x".repeat(1024 * 1024), false],
+    [
+      "a 1 MiB message of control characters, six bytes each escaped, is kept whole",
+      "\u0001".repeat(1024 * 1024),
+      false,
+    ],
+    ["a 1 MiB message of lone surrogates is kept whole", "\ud800".repeat(1024 * 1024), false],
+    ["a 3 MiB message of control characters is cut and marked", "\u0001".repeat(3 * 1024 * 1024), true],
+    ["a 10 MB message of three-byte characters is cut and marked", "€".repeat(10_000_000), true],
+  ];
+  for (const [name, message, cut] of cases) {
+    test(name, () => {
+      const json = serializeEntry(entryWith(message), false);
+      expect(Buffer.byteLength(json)).toBeLessThanOrEqual(MAX_JOURNAL_LINE_BYTES);
+      const back = JSON.parse(json) as LogEntry;
+      if (cut) {
+        expect(back.truncated).toBe(true);
+        expect(message.startsWith(back.message)).toBe(true);
+        expect(back.message.length).toBeGreaterThan(0);
+      } else {
+        expect(back.truncated).toBeUndefined();
+        expect(back.message).toBe(message);
+      }
+    });
+  }
+});
+
+describe("reading the journal", () => {
+  test("a line longer than one read step, within the writer's bound, is read whole", async () => {
+    const journal = tempJournal();
+    const long = serializeEntry(entryWith("\u0001".repeat(1024 * 1024)), false);
+    expect(Buffer.byteLength(long)).toBeGreaterThan(6 * 1024 * 1024);
+    const short = serializeEntry(entryWith("after"), false);
+    journal.append(long);
+    journal.append(short);
+    journal.flush();
+    expect(await readAll(journal)).toEqual([
+      { seq: 1, line: long },
+      { seq: 2, line: short },
+    ]);
+  });
+
+  test("a line longer than any the writer produces is one gap, and the lines around it are read", async () => {
+    const journal = tempJournal();
+    const before = serializeEntry(entryWith("before"), false);
+    const after = serializeEntry(entryWith("after"), false);
+    journal.append(before);
+    journal.append(`{"message":"${"x".repeat(MAX_JOURNAL_LINE_BYTES + 10)}"}`);
+    journal.append(after);
+    journal.flush();
+    expect(await readAll(journal)).toEqual([
+      { seq: 1, line: before },
+      { seq: 2, line: null, until: 3, reason: UNREADABLE_LINE },
+      { seq: 3, line: after },
+    ]);
+  });
+
+  const damaged: Array<[string, string]> = [
+    ["text that is not JSON", "not json at all"],
+    ["a line of zeros, as a crash can leave", "\u0000".repeat(4096)],
+    ["a JSON value that is not an object", "[1,2,3]"],
+    ["an object cut short", '{"timestamp":"2026-11-23T10:00:00Z","message":"half'],
+    ["an empty line", ""],
+  ];
+  for (const [name, line] of damaged) {
+    test(`${name} is reported as a gap, not returned as an entry`, async () => {
+      const journal = tempJournal();
+      const good = serializeEntry(entryWith("good"), false);
+      journal.append(line);
+      journal.append(good);
+      journal.flush();
+      expect(await readAll(journal)).toEqual([
+        { seq: 1, line: null, until: 2, reason: UNREADABLE_LINE },
+        { seq: 2, line: good },
+      ]);
+    });
+  }
+});
