@@ -3,7 +3,7 @@
  * tokens are JSON records in hashes (key layout in redis-keys.ts); deliveries are one stream
  * (redis-deliveries.ts). Semantics are the SQLite store's; the contract suite runs against both.
  *
- * Every change that touches several keys is one Lua script (redis-scripts.ts), so it is atomic across
+ * Every change that touches several keys is one Lua script (relay-scripts.ts, relay-record-scripts.ts), so it is atomic across
  * instances; read-modify-write changes (an input's settings, a revocation) are compare-and-set, retried on
  * a concurrent change. Every change to buckets, inputs or tokens increments one version counter: that is
  * `externalChanges()`, which each instance polls to re-check tokens and to drop its cached input routes.
@@ -38,7 +38,7 @@ import {
   CREATE_TOKEN_SCRIPT,
   DELETE_BUCKET_SCRIPT,
   REPLACE_FIELD_SCRIPT,
-} from "./relay-scripts.ts";
+} from "./relay-record-scripts.ts";
 
 /** Input routes held in memory; past it the cache starts over (it refills from hits). */
 const MAX_CACHED_ROUTES = 10_000;
