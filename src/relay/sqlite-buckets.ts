@@ -10,6 +10,7 @@ import type { Committed } from "./sqlite-durability.ts";
 import type { SqliteOutputs } from "./sqlite-outputs.ts";
 import {
   type Bucket,
+  type BucketStore,
   type BucketWithInputs,
   DEFAULT_INPUT_NAME,
   DEFAULT_INPUT_RESPONSE,
@@ -19,7 +20,6 @@ import {
   type InputResponse,
   type InputRoute,
   NameTakenError,
-  type RelayStore,
 } from "./store.ts";
 
 /** Input routes held in memory; past it the cache starts over (it refills from hits). */
@@ -45,17 +45,7 @@ interface InputRow {
   created_at: number;
 }
 
-export interface SqliteBuckets
-  extends Pick<
-    RelayStore,
-    | "createBucket"
-    | "listBuckets"
-    | "findBucket"
-    | "deleteBucket"
-    | "addInput"
-    | "updateInput"
-    | "resolveInput"
-  > {
+export interface SqliteBuckets extends BucketStore {
   /** Drops the cached input routes: another process may have changed inputs or buckets. */
   forgetRoutes(): void;
 }

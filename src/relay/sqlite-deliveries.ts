@@ -8,8 +8,9 @@ import { epochCursors } from "./cursor.ts";
 import { type Committed, isStorageFull } from "./sqlite-durability.ts";
 import {
   type AppendResult,
+  type DeliveryRead,
+  type DeliveryStore,
   type NewDelivery,
-  type RelayStore,
   type ReplayedDelivery,
   type RetentionPolicy,
   StorageFullError,
@@ -35,19 +36,7 @@ interface ReplayRow extends DeliveryRow {
   input_name: string;
 }
 
-type DeliveryRead = Parameters<RelayStore["readDeliveries"]>[0];
-
-export interface SqliteDeliveries
-  extends Pick<
-    RelayStore,
-    | "appendDeliveries"
-    | "recentDeliveries"
-    | "deliveryByGithubId"
-    | "listDeliveries"
-    | "readDeliveries"
-    | "deliveryPosition"
-    | "pruneDeliveries"
-  > {
+export interface SqliteDeliveries extends DeliveryStore {
   deliveryById(id: number): StoredDelivery | null;
 }
 

@@ -4,7 +4,7 @@
  */
 import type { Database } from "bun:sqlite";
 import type { Committed } from "./sqlite-durability.ts";
-import type { NewToken, RelayStore, Token } from "./store.ts";
+import type { NewToken, Token, TokenStore } from "./store.ts";
 
 interface TokenRow {
   id: number;
@@ -16,11 +16,6 @@ interface TokenRow {
   created_at: number;
   revoked_at: number | null;
 }
-
-export type SqliteTokens = Pick<
-  RelayStore,
-  "createToken" | "listTokens" | "findToken" | "revokeToken" | "inactiveTokens" | "countAdminTokens"
->;
 
 const toToken = (row: TokenRow, bucketIds: string[] | null): Token => ({
   id: row.id,
@@ -63,7 +58,7 @@ function tokenQueries(db: Database) {
 }
 
 /** `committed` resolves once the write it follows is durable. */
-export function openSqliteTokens(db: Database, committed: Committed): SqliteTokens {
+export function openSqliteTokens(db: Database, committed: Committed): TokenStore {
   const q = tokenQueries(db);
 
   const createToken = db.transaction((token: NewToken): Token => {
