@@ -3,6 +3,7 @@
  * (key layout in relay-keys.ts), and the cache of input routes the webhook endpoint reads.
  */
 import { z } from "zod";
+import { createRouteCache } from "../relay/route-cache.ts";
 import {
   type Bucket,
   type BucketStore,
@@ -10,7 +11,6 @@ import {
   DEFAULT_INPUT_RESPONSE,
   DEFAULT_PASSTHROUGH_TIMEOUT_MS,
   type Input,
-  type InputRoute,
   NameTakenError,
 } from "../relay/store.ts";
 import type { Redis } from "./redis.ts";
@@ -18,9 +18,6 @@ import { type RedisKeys, replyStrings, writing } from "./relay-keys.ts";
 import type { RedisOutputs } from "./relay-outputs.ts";
 import { ADD_INPUT_SCRIPT, CREATE_BUCKET_SCRIPT, DELETE_BUCKET_SCRIPT } from "./relay-record-scripts.ts";
 import { parseRecord, type RedisRecords } from "./relay-records.ts";
-
-/** Input routes held in memory; past it the cache starts over (it refills from hits). */
-const MAX_CACHED_ROUTES = 10_000;
 
 const bucketRecord = z.object({
   id: z.string(),
@@ -74,16 +71,8 @@ export function createRedisBuckets(
   records: RedisRecords,
   outputs: RedisOutputs,
 ): RedisBuckets {
-  /**
-   * Input routes by input id, as in the SQLite store. `generation` counts clears, so a lookup that raced
-   * with a clear does not put what it read before the change back into the cache.
-   */
-  const routes = new Map<string, InputRoute>();
-  let generation = 0;
-  const forgetRoutes = () => {
-    routes.clear();
-    generation++;
-  };
+  const routes = createRouteCache();
+  const forgetRoutes = routes.forget;
 
   const readBucket = async (id: string) => {
     const json = await records.hget(keys.buckets, id);
@@ -190,20 +179,13 @@ export function createRedisBuckets(
       return updated === null ? null : toInput(updated);
     },
     async resolveInput(inputId) {
-      const cached = routes.get(inputId);
-      if (cached !== undefined) return cached;
-      const lookup = generation;
-      const input = await readInput(inputId);
-      if (input === null) return null;
-      const bucket = await readBucket(input.record.bucketId);
-      if (bucket === null) return null;
-      const route = { input: toInput(input.record), bucket, githubSecret: input.record.githubSecret };
-      // Unknown ids are not cached, so probing random ids cannot evict the real ones.
-      if (lookup === generation) {
-        if (routes.size >= MAX_CACHED_ROUTES) routes.clear();
-        routes.set(inputId, route);
-      }
-      return route;
+      return routes.resolve(inputId, async () => {
+        const input = await readInput(inputId);
+        if (input === null) return null;
+        const bucket = await readBucket(input.record.bucketId);
+        if (bucket === null) return null;
+        return { input: toInput(input.record), bucket, githubSecret: input.record.githubSecret };
+      });
     },
   };
 }

@@ -6,6 +6,7 @@
  * only (sqlite-durability.ts), and secrets never leave the store through listings.
  */
 import type { Database } from "bun:sqlite";
+import { createRouteCache } from "./route-cache.ts";
 import type { Committed } from "./sqlite-durability.ts";
 import type { SqliteOutputs } from "./sqlite-outputs.ts";
 import {
@@ -18,12 +19,8 @@ import {
   type Input,
   type InputPatch,
   type InputResponse,
-  type InputRoute,
   NameTakenError,
 } from "./store.ts";
-
-/** Input routes held in memory; past it the cache starts over (it refills from hits). */
-const MAX_CACHED_ROUTES = 10_000;
 
 interface BucketRow {
   id: string;
@@ -104,12 +101,7 @@ function bucketQueries(db: Database) {
 export function openSqliteBuckets(db: Database, committed: Committed, outputs: SqliteOutputs): SqliteBuckets {
   const q = bucketQueries(db);
 
-  /**
-   * Input routes by input id: a read per webhook costs more than the rest of the request together, and inputs
-   * rarely change. Cleared by this store's own writes and whenever externalChanges() sees another process's
-   * commit.
-   */
-  const routes = new Map<string, InputRoute>();
+  const routes = createRouteCache();
 
   const withInputs = (row: BucketRow): BucketWithInputs => ({
     ...toBucket(row),
@@ -198,7 +190,7 @@ export function openSqliteBuckets(db: Database, committed: Committed, outputs: S
       return row === null ? null : withInputs(row);
     },
     async deleteBucket(id) {
-      routes.clear();
+      routes.forget();
       return committed(deleteBucket.immediate(id));
     },
     async addInput(bucketId, name) {
@@ -206,24 +198,18 @@ export function openSqliteBuckets(db: Database, committed: Committed, outputs: S
       return committed(insertInput(bucketId, name, DEFAULT_INPUT_RESPONSE, Date.now()));
     },
     async updateInput(inputId, patch) {
-      routes.clear();
+      routes.forget();
       return committed(updateInput.immediate(inputId, patch));
     },
     async resolveInput(inputId) {
-      const cached = routes.get(inputId);
-      if (cached !== undefined) return cached;
-      const row = q.inputById.get(inputId);
-      if (row === null) return null;
-      const bucket = q.bucketById.get(row.bucket_id);
-      if (bucket === null) return null;
-      const route = { input: toInput(row), bucket: toBucket(bucket), githubSecret: row.github_secret };
-      // Unknown ids are not cached, so probing random ids cannot evict the real ones.
-      if (routes.size >= MAX_CACHED_ROUTES) routes.clear();
-      routes.set(inputId, route);
-      return route;
+      return routes.resolve(inputId, () => {
+        const row = q.inputById.get(inputId);
+        if (row === null) return null;
+        const bucket = q.bucketById.get(row.bucket_id);
+        if (bucket === null) return null;
+        return { input: toInput(row), bucket: toBucket(bucket), githubSecret: row.github_secret };
+      });
     },
-    forgetRoutes() {
-      routes.clear();
-    },
+    forgetRoutes: routes.forget,
   };
 }
