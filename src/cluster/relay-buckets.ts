@@ -65,15 +65,8 @@ const newInput = (bucketId: string, name: string, response = DEFAULT_INPUT_RESPO
   createdAt: Date.now(),
 });
 
-export function createRedisBuckets(
-  redis: Redis,
-  keys: RedisKeys,
-  records: RedisRecords,
-  outputs: RedisOutputs,
-): RedisBuckets {
-  const routes = createRouteCache();
-  const forgetRoutes = routes.forget;
-
+/** Reads of bucket and input records; a missing one is null, a malformed one an error. */
+function bucketReads(redis: Redis, keys: RedisKeys, records: RedisRecords) {
   const readBucket = async (id: string) => {
     const json = await records.hget(keys.buckets, id);
     return json === null ? null : parseRecord(bucketRecord, json, "bucket");
@@ -91,6 +84,19 @@ export function createRedisBuckets(
       if (typeof json === "string") inputs.push(toInput(parseRecord(inputRecord, json, "input")));
     return inputs.sort(byCreation);
   };
+  return { readBucket, readInput, inputsOf };
+}
+
+export function createRedisBuckets(
+  redis: Redis,
+  keys: RedisKeys,
+  records: RedisRecords,
+  outputs: RedisOutputs,
+): RedisBuckets {
+  const routes = createRouteCache();
+  const forgetRoutes = routes.forget;
+
+  const { readBucket, readInput, inputsOf } = bucketReads(redis, keys, records);
 
   return {
     forgetRoutes,

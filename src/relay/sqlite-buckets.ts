@@ -97,6 +97,36 @@ function bucketQueries(db: Database) {
   };
 }
 
+/** Inserts an input with the default settings and no secret. */
+function insertInput(
+  q: ReturnType<typeof bucketQueries>,
+  bucketId: string,
+  name: string,
+  response: InputResponse,
+  now: number,
+): Input {
+  const id = crypto.randomUUID();
+  q.insertInput.run(
+    id,
+    bucketId,
+    name,
+    response.status,
+    response.body,
+    JSON.stringify(response.headers),
+    now,
+  );
+  return {
+    id,
+    bucketId,
+    name,
+    response,
+    hasSecret: false,
+    passthrough: false,
+    passthroughTimeoutMs: DEFAULT_PASSTHROUGH_TIMEOUT_MS,
+    createdAt: now,
+  };
+}
+
 /** `committed` resolves once the write it follows is durable; `outputs` lists each bucket's outputs. */
 export function openSqliteBuckets(db: Database, committed: Committed, outputs: SqliteOutputs): SqliteBuckets {
   const q = bucketQueries(db);
@@ -109,29 +139,6 @@ export function openSqliteBuckets(db: Database, committed: Committed, outputs: S
     outputs: outputs.outputsOf(row.id),
   });
 
-  const insertInput = (bucketId: string, name: string, response: InputResponse, now: number): Input => {
-    const id = crypto.randomUUID();
-    q.insertInput.run(
-      id,
-      bucketId,
-      name,
-      response.status,
-      response.body,
-      JSON.stringify(response.headers),
-      now,
-    );
-    return {
-      id,
-      bucketId,
-      name,
-      response,
-      hasSecret: false,
-      passthrough: false,
-      passthroughTimeoutMs: DEFAULT_PASSTHROUGH_TIMEOUT_MS,
-      createdAt: now,
-    };
-  };
-
   const createBucket = db.transaction((name: string, description: string): BucketWithInputs => {
     if (q.bucketByName.get(name) !== null) throw new NameTakenError(name);
     const now = Date.now();
@@ -139,7 +146,7 @@ export function openSqliteBuckets(db: Database, committed: Committed, outputs: S
     q.insertBucket.run(bucket.id, name, description, now);
     return {
       ...bucket,
-      inputs: [insertInput(bucket.id, DEFAULT_INPUT_NAME, DEFAULT_INPUT_RESPONSE, now)],
+      inputs: [insertInput(q, bucket.id, DEFAULT_INPUT_NAME, DEFAULT_INPUT_RESPONSE, now)],
       outputs: [],
     };
   });
@@ -195,7 +202,7 @@ export function openSqliteBuckets(db: Database, committed: Committed, outputs: S
     },
     async addInput(bucketId, name) {
       if (q.bucketById.get(bucketId) === null) return null;
-      return committed(insertInput(bucketId, name, DEFAULT_INPUT_RESPONSE, Date.now()));
+      return committed(insertInput(q, bucketId, name, DEFAULT_INPUT_RESPONSE, Date.now()));
     },
     async updateInput(inputId, patch) {
       routes.forget();

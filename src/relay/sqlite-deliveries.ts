@@ -127,6 +127,29 @@ function retentionQueries(db: Database) {
   };
 }
 
+/** Ids of the next deliveries of these buckets in the range, in store order (a merge of per-bucket scans). */
+function idsInRange(q: ReturnType<typeof deliveryQueries>, read: DeliveryRead): number[] {
+  if (read.bucketIds === null)
+    return q.idsInRange.all(read.afterPosition, read.throughPosition, read.maxRows).map((row) => row.id);
+  const ids: number[] = [];
+  for (const bucketId of new Set(read.bucketIds))
+    for (const row of q.bucketIdsInRange.all(
+      bucketId,
+      read.afterPosition,
+      read.throughPosition,
+      read.maxRows,
+    ))
+      ids.push(row.id);
+  return ids.sort((a, b) => a - b).slice(0, read.maxRows);
+}
+
+function floorOf(r: ReturnType<typeof retentionQueries>, bucketIds: readonly string[] | null): number {
+  if (bucketIds === null) return r.highestFloor.get()?.pruned_through ?? 0;
+  let floor = 0;
+  for (const bucketId of bucketIds) floor = Math.max(floor, r.bucketFloor.get(bucketId)?.pruned_through ?? 0);
+  return floor;
+}
+
 /**
  * `committed` resolves once the write it follows is durable. `onAppended` runs inside the transaction that
  * appended a delivery (not for a duplicate), so what it writes commits or rolls back with the batch.
@@ -160,42 +183,18 @@ export function openSqliteDeliveries(
     }),
   );
 
-  /** Ids of the next deliveries of these buckets in the range, in store order (a merge of per-bucket scans). */
-  const idsInRange = (read: DeliveryRead): number[] => {
-    if (read.bucketIds === null)
-      return q.idsInRange.all(read.afterPosition, read.throughPosition, read.maxRows).map((row) => row.id);
-    const ids: number[] = [];
-    for (const bucketId of new Set(read.bucketIds))
-      for (const row of q.bucketIdsInRange.all(
-        bucketId,
-        read.afterPosition,
-        read.throughPosition,
-        read.maxRows,
-      ))
-        ids.push(row.id);
-    return ids.sort((a, b) => a - b).slice(0, read.maxRows);
-  };
-
-  const floorOf = (bucketIds: readonly string[] | null): number => {
-    if (bucketIds === null) return r.highestFloor.get()?.pruned_through ?? 0;
-    let floor = 0;
-    for (const bucketId of bucketIds)
-      floor = Math.max(floor, r.bucketFloor.get(bucketId)?.pruned_through ?? 0);
-    return floor;
-  };
-
   // One read transaction: the page and the retention floor come from the same snapshot.
   const readDeliveries = db.transaction((read: DeliveryRead) => {
     const deliveries: ReplayedDelivery[] = [];
     let bytes = 0;
-    for (const id of idsInRange(read)) {
+    for (const id of idsInRange(q, read)) {
       const row = q.replayRow.get(id);
       if (row === null) continue;
       deliveries.push({ ...toDelivery(row), bucketName: row.bucket_name, inputName: row.input_name });
       bytes += row.body.byteLength;
       if (bytes >= read.maxBytes) break;
     }
-    return { deliveries, prunedThrough: floorOf(read.bucketIds) };
+    return { deliveries, prunedThrough: floorOf(r, read.bucketIds) };
   });
 
   const pruneDeliveries = db.transaction((policy: RetentionPolicy, limit: number): number => {
