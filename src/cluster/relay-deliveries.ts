@@ -1,6 +1,6 @@
 /**
  * Deliveries in Redis: one stream for every bucket, so every instance sees one order. Stream ids are chosen
- * by the append script (see redis-scripts.ts) and are the deliveries' ids and cursors at once; positions are
+ * by the append script (see relay-scripts.ts) and are the deliveries' ids and cursors at once; positions are
  * `streamCursors.positionOf(id)`.
  *
  * Reads filter the stream by bucket, scanning it in bounded pages: memory is bounded, but finding a quiet

@@ -1,5 +1,5 @@
 /**
- * Outputs and output attempts in Redis (key layout in redis-keys.ts). Semantics are the SQLite store's; the
+ * Outputs and output attempts in Redis (key layout in relay-keys.ts). Semantics are the SQLite store's; the
  * contract suite runs against both. Pending attempts are created by the append script with their delivery;
  * the due set orders them by when they are due, and a claim moves them a lease ahead, so an instance that
  * dies holding one leaves it due again for any instance.
@@ -20,7 +20,7 @@ import {
   CREATE_OUTPUT_SCRIPT,
   DELETE_OUTPUT_SCRIPT,
   RECORD_ATTEMPT_SCRIPT,
-} from "./relay-scripts.ts";
+} from "./relay-record-scripts.ts";
 
 const outputRecord = z.object({
   id: z.string(),

@@ -68,13 +68,8 @@ export interface SqliteOutputs extends OutputStore {
   addAttempts(deliveryId: number, bucketId: string, now: number): void;
 }
 
-/** `committed` resolves once the write it follows is durable; `readDelivery` reads one delivery by id. */
-export function openSqliteOutputs(
-  db: Database,
-  committed: <T>(value: T) => Promise<T>,
-  readDelivery: (id: number) => StoredDelivery | null,
-): SqliteOutputs {
-  const q = {
+function outputQueries(db: Database) {
+  return {
     bucketById: db.query<{ id: string }, [string]>("SELECT id FROM buckets WHERE id = ?"),
     outputsOf: db.query<OutputRow, [string]>(
       "SELECT * FROM outputs WHERE bucket_id = ? ORDER BY created_at, id",
@@ -85,7 +80,7 @@ export function openSqliteOutputs(
     ),
     insertOutput: db.query<null, [string, string, string, string, string, number]>(
       `INSERT INTO outputs (id, bucket_id, name, destination, delivered_by, created_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?)`,
     ),
     deleteOutput: db.query<null, [string, string, string]>(
       "DELETE FROM outputs WHERE bucket_id = ? AND (id = ? OR name = ?)",
@@ -93,13 +88,13 @@ export function openSqliteOutputs(
     // In the delivery's transaction: one pending attempt per output hookstream delivers, due at once.
     insertAttempts: db.query<null, [number, number, number, string]>(
       `INSERT INTO output_attempts
-         (delivery_id, output_id, output_name, destination, state, attempts, next_at, response_body, updated_at)
-       SELECT ?1, id, name, destination, 'pending', 0, ?2, '', ?3 FROM outputs
-        WHERE bucket_id = ?4 AND delivered_by = 'hookstream'`,
+           (delivery_id, output_id, output_name, destination, state, attempts, next_at, response_body, updated_at)
+         SELECT ?1, id, name, destination, 'pending', 0, ?2, '', ?3 FROM outputs
+          WHERE bucket_id = ?4 AND delivered_by = 'hookstream'`,
     ),
     dueAttempts: db.query<AttemptRow & { output_exists: number }, [number, number]>(
       `SELECT a.*, (SELECT count(*) FROM outputs o WHERE o.id = a.output_id) AS output_exists
-         FROM output_attempts a WHERE a.state = 'pending' AND a.next_at <= ? ORDER BY a.next_at LIMIT ?`,
+           FROM output_attempts a WHERE a.state = 'pending' AND a.next_at <= ? ORDER BY a.next_at LIMIT ?`,
     ),
     lease: db.query<null, [number, number, string]>(
       "UPDATE output_attempts SET next_at = ? WHERE delivery_id = ? AND output_id = ?",
@@ -109,12 +104,21 @@ export function openSqliteOutputs(
       [string, number, number | null, number | null, string | null, string, number, number, string]
     >(
       `UPDATE output_attempts SET state = ?, attempts = ?, next_at = ?, status = ?, error = ?,
-         response_body = ?, updated_at = ? WHERE delivery_id = ? AND output_id = ?`,
+           response_body = ?, updated_at = ? WHERE delivery_id = ? AND output_id = ?`,
     ),
     attemptsOf: db.query<AttemptRow, [number]>(
       "SELECT * FROM output_attempts WHERE delivery_id = ? ORDER BY output_name",
     ),
   };
+}
+
+/** `committed` resolves once the write it follows is durable; `readDelivery` reads one delivery by id. */
+export function openSqliteOutputs(
+  db: Database,
+  committed: <T>(value: T) => Promise<T>,
+  readDelivery: (id: number) => StoredDelivery | null,
+): SqliteOutputs {
+  const q = outputQueries(db);
 
   const createOutput = db.transaction((bucketId: string, output: NewOutput): Output | null => {
     if (q.bucketById.get(bucketId) === null) return null;
