@@ -278,14 +278,15 @@ export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
     return first !== undefined && !first.paired && first.format === format;
   };
 
-  const emitHead = (item: Held, unpaired: boolean, at: number) => {
+  /** `unpaired`: let through without its twin; `waitedOut`: because its wait ended, not because of the bound. */
+  const emitHead = (item: Held, unpaired: boolean, at: number, waitedOut = unpaired) => {
     head++;
     if (unpaired) {
       listRemove(waiting, item.entry.timestamp, item);
       remember(item.entry, item.format, at);
-      // Only a copy whose twin could have been read teaches that its logger writes one copy: at start-up
-      // the other format's file may simply not have been read yet.
-      if (seenFormats.has(otherFormat(item.format))) noteLogger(item.entry, false);
+      // It waited until the other format had nothing left to read (files not opened yet count by their
+      // size), so its twin is not there: a lesson about its logger, whether or not that format was seen.
+      if (waitedOut) noteLogger(item.entry, false);
     }
     options.emit(item.entry);
   };
@@ -299,7 +300,7 @@ export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
         emitHead(item, false, at);
       } else if (heldCount() > maxHeld) {
         stats.releasedAtLimit++;
-        emitHead(item, true, at);
+        emitHead(item, true, at, false);
       } else if (item.deadline <= at && !options.formatBusy(otherFormat(item.format))) {
         stats.twinNeverCame++;
         emitHead(item, true, at);

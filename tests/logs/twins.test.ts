@@ -271,6 +271,17 @@ describe("pairing the processor's two copies of a record", () => {
     expect(h.window.held()).toBe(0);
   });
 
+  test("beside an idle file of the other format, a logger stops waiting after a few records", () => {
+    const h = harness();
+    for (let n = 0; n < 3; n++) {
+      h.write("webhooks_2026-12-02.json", jsonCopy(TS, "INFO", `json only ${n}`));
+      h.advance(TWIN_WAIT_MS);
+    }
+    h.write("webhooks_2026-12-02.json", jsonCopy(TS, "INFO", "json only 3"));
+    expect(h.out.map((e) => e.message)).toEqual(["json only 0", "json only 1", "json only 2", "json only 3"]);
+    expect(h.window.held()).toBe(0);
+  });
+
   test("with one format in the directory nothing waits", () => {
     const h = harness("Z", null, ["text"]);
     h.write("webhook-server.log", textCopy(TS, "INFO", "a"));
