@@ -6,14 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  appendTo,
-  leaseHolder,
-  sharedLogDir,
-  startInstance,
-  suiteRedis,
-  uniquePrefix,
-} from "../helpers/cluster.ts";
+import { appendTo, clusterOf, leaseHolder, suiteRedis } from "../helpers/cluster.ts";
 import { connectLogs, jsonLine, seqOf, textLine } from "../helpers/logs.ts";
 import { redisAvailable } from "../helpers/redis.ts";
 import { type TestSocket, wsConnect } from "../helpers/ws.ts";
@@ -37,16 +30,18 @@ describe.skipIf(!redisAvailable)("cluster mode: one stream across instances", ()
   const redis = suiteRedis();
 
   test("two instances sharing the directory: each line once on both, with the same cursor", async () => {
-    const prefix = uniquePrefix();
-    await using a = await startInstance(redis, prefix, { files: { "server.log": "", "webhooks.json": "" } });
-    await using b = await startInstance(redis, prefix, { logDir: a.logDir });
-    const writers = new Set([await leaseHolder(redis, prefix)]);
+    await using cluster = await clusterOf(redis, {
+      instances: 2,
+      files: { "server.log": "", "webhooks.json": "" },
+    });
+    const [a, b] = [cluster.at(0), cluster.at(1)];
+    const writers = new Set([await leaseHolder(redis, cluster.prefix)]);
     expect(writers.size).toBe(1);
     const onA = await connectLogs(a);
     const onB = await connectLogs(b);
     for (let i = 0; i < 100; i++) {
       appendTo(
-        a.logDir,
+        cluster.logDir,
         i % 2 === 0 ? "server.log" : "webhooks.json",
         (i % 2 ? jsonLine : textLine)({ seq: i }),
       );
@@ -58,7 +53,7 @@ describe.skipIf(!redisAvailable)("cluster mode: one stream across instances", ()
     expect(new Set(seenA.map(seqOf)).size).toBe(100);
     expect(new Set(seenA.map((m) => parse(m).cursor)).size).toBe(100);
     // A sentinel: nothing else was queued on either side.
-    appendTo(a.logDir, "server.log", textLine({ seq: 1000 }));
+    appendTo(cluster.logDir, "server.log", textLine({ seq: 1000 }));
     expect(seqOf(await onA.next())).toBe(1000);
     expect(seqOf(await onB.next())).toBe(1000);
     onA.close();
@@ -66,13 +61,12 @@ describe.skipIf(!redisAvailable)("cluster mode: one stream across instances", ()
   }, 30_000);
 
   test("an instance that cannot see the log directory streams its entries too", async () => {
-    const prefix = uniquePrefix();
     const elsewhere = join(mkdtempSync(join(tmpdir(), "hookstream-nodir-")), "missing");
-    await using a = await startInstance(redis, prefix, { files: { "server.log": "" } });
-    await using c = await startInstance(redis, prefix, { logDir: elsewhere });
+    await using cluster = await clusterOf(redis, { instances: 1, files: { "server.log": "" } });
+    const c = await cluster.add({ logDir: elsewhere });
     const client = await connectLogs(c, "level=ERROR");
-    appendTo(a.logDir, "server.log", textLine({ seq: 1, level: "ERROR" }) + textLine({ seq: 2 }));
-    appendTo(a.logDir, "server.log", textLine({ seq: 3, level: "ERROR" }));
+    appendTo(cluster.logDir, "server.log", textLine({ seq: 1, level: "ERROR" }) + textLine({ seq: 2 }));
+    appendTo(cluster.logDir, "server.log", textLine({ seq: 3, level: "ERROR" }));
     // The first message is an entry: not "Log directory not found", since the writer sees it.
     expect((await client.take(2)).map(seqOf)).toEqual([1, 3]);
     const health = (await (await fetch(c.httpUrl("/health"))).json()) as {
@@ -88,20 +82,18 @@ describe.skipIf(!redisAvailable)("cluster mode: backfill and resume across insta
   const redis = suiteRedis();
 
   test("tail, since and cursor on B answer from entries written through A, then go live", async () => {
-    const prefix = uniquePrefix();
-    using logs = sharedLogDir();
-    appendTo(logs.path, "server.log", "");
-    await using a = await startInstance(redis, prefix, { logDir: logs.path });
+    await using cluster = await clusterOf(redis, { instances: 1, files: { "server.log": "" } });
+    const a = cluster.at(0);
     const onA = await connectLogs(a);
     // One millisecond apart (the seq is the microsecond), so `since` can split them.
     appendTo(
-      logs.path,
+      cluster.logDir,
       "server.log",
       Array.from({ length: 20 }, (_, i) => textLine({ seq: i * 1000 })).join(""),
     );
     const written = await takeExactly(onA, 20);
     // B starts after the entries were written: it copies them from the stream.
-    await using b = await startInstance(redis, prefix, { logDir: logs.path });
+    const b = await cluster.add();
     const tail = await wsConnect(b.wsUrl("/logs/ws?tail=5"));
     const since = await wsConnect(b.wsUrl("/logs/ws?since=2026-11-23T10:00:00.010Z"));
     const cursor = await wsConnect(b.wsUrl(`/logs/ws?cursor=${(written[7] as Streamed).cursor}`));
@@ -110,30 +102,27 @@ describe.skipIf(!redisAvailable)("cluster mode: backfill and resume across insta
     expect((await since.take(10)).map(parse)).toEqual(written.slice(10));
     expect((await cursor.take(12)).map(parse)).toEqual(written.slice(8));
     for (const client of [tail, since, cursor]) expect(await client.nextJson()).toEqual(LIVE);
-    appendTo(logs.path, "server.log", textLine({ seq: 20 }));
+    appendTo(cluster.logDir, "server.log", textLine({ seq: 20 }));
     const live = parse(await onA.next());
     for (const client of [tail, since, cursor]) expect(parse(await client.next())).toEqual(live);
     for (const client of [onA, tail, since, cursor]) client.close();
   }, 30_000);
 
   test("a client of A resumes on B with its last cursor: nothing lost, nothing twice", async () => {
-    const prefix = uniquePrefix();
-    using logs = sharedLogDir();
-    appendTo(logs.path, "webhooks.json", "");
-    await using a = await startInstance(redis, prefix, { logDir: logs.path });
-    await using b = await startInstance(redis, prefix, { logDir: logs.path });
+    await using cluster = await clusterOf(redis, { instances: 2, files: { "webhooks.json": "" } });
+    const [a, b] = [cluster.at(0), cluster.at(1)];
     const onA = await connectLogs(a, "level=ERROR");
     const lines = Array.from({ length: 60 }, (_, i) => jsonLine({ seq: i, level: i % 3 ? "INFO" : "ERROR" }));
-    appendTo(logs.path, "webhooks.json", lines.slice(0, 20).join(""));
+    appendTo(cluster.logDir, "webhooks.json", lines.slice(0, 20).join(""));
     const seen = await takeExactly(onA, 7);
     expect(seen.map((e) => seqOf(JSON.stringify(e)))).toEqual([0, 3, 6, 9, 12, 15, 18]);
     onA.close();
     await onA.closed;
-    appendTo(logs.path, "webhooks.json", lines.slice(20, 40).join(""));
+    appendTo(cluster.logDir, "webhooks.json", lines.slice(20, 40).join(""));
     const resumed = await wsConnect(
       b.wsUrl(`/logs/ws?level=ERROR&cursor=${(seen.at(-1) as Streamed).cursor}`),
     );
-    appendTo(logs.path, "webhooks.json", lines.slice(40).join(""));
+    appendTo(cluster.logDir, "webhooks.json", lines.slice(40).join(""));
     // B may still be mirroring the second part when the client arrives: the live notice then comes earlier.
     const messages = await resumed.take(14);
     expect(messages.filter((m) => JSON.parse(m).control === "live")).toHaveLength(1);
@@ -143,13 +132,10 @@ describe.skipIf(!redisAvailable)("cluster mode: backfill and resume across insta
   }, 30_000);
 
   test("a cursor ahead of this instance's mirror (another mirrored sooner) is waited for: nothing repeated", async () => {
-    const prefix = uniquePrefix();
-    using logs = sharedLogDir();
-    appendTo(logs.path, "server.log", "");
-    await using a = await startInstance(redis, prefix, { logDir: logs.path });
-    await using b = await startInstance(redis, prefix, { logDir: logs.path });
+    await using cluster = await clusterOf(redis, { instances: 2, files: { "server.log": "" } });
+    const [a, b] = [cluster.at(0), cluster.at(1)];
     const onA = await connectLogs(a);
-    appendTo(logs.path, "server.log", textLine({ seq: 1 }) + textLine({ seq: 2 }));
+    appendTo(cluster.logDir, "server.log", textLine({ seq: 1 }) + textLine({ seq: 2 }));
     const last = (await takeExactly(onA, 2)).at(-1) as Streamed;
     // The cursor of the entry two lines from now: as if A had mirrored them and B not yet.
     const [epoch, hex] = last.cursor.split("-") as [string, string];
@@ -157,7 +143,7 @@ describe.skipIf(!redisAvailable)("cluster mode: backfill and resume across insta
     // B's open handler registers the wait for the cursor before the client sees the socket open (one process,
     // one thread): writing right away still finds the cursor ahead of B.
     const onB = await wsConnect(b.wsUrl(`/logs/ws?cursor=${ahead}`));
-    appendTo(logs.path, "server.log", [3, 4, 5, 6].map((seq) => textLine({ seq })).join(""));
+    appendTo(cluster.logDir, "server.log", [3, 4, 5, 6].map((seq) => textLine({ seq })).join(""));
     const messages = await onB.take(3);
     const entries = messages.filter((m) => JSON.parse(m).control === undefined);
     expect(entries.map(seqOf)).toEqual([5, 6]);

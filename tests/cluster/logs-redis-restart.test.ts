@@ -3,7 +3,7 @@
  * resumes by itself — the lines written meanwhile arrive once each, in order, on every instance.
  */
 import { describe, expect, test } from "bun:test";
-import { appendTo, sharedLogDir, startInstance, suiteRedis, uniquePrefix } from "../helpers/cluster.ts";
+import { appendTo, clusterOf, suiteRedis } from "../helpers/cluster.ts";
 import { connectLogs, jsonLine, seqOf, textLine } from "../helpers/logs.ts";
 import { redisAvailable } from "../helpers/redis.ts";
 import { type TestSocket, waitFor, wsConnect } from "../helpers/ws.ts";
@@ -31,17 +31,17 @@ describe.skipIf(!redisAvailable)("cluster mode: Redis restarts", () => {
   const redis = suiteRedis();
 
   test("lines written while Redis is down arrive once on every instance when it is back", async () => {
-    const prefix = uniquePrefix();
-    using logs = sharedLogDir();
-    appendTo(logs.path, "server.log", "");
-    appendTo(logs.path, "webhooks.json", "");
-    await using a = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
-    await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    await using cluster = await clusterOf(redis, {
+      instances: 2,
+      files: { "server.log": "", "webhooks.json": "" },
+      leaseMs: LEASE_MS,
+    });
+    const [a, b] = [cluster.at(0), cluster.at(1)];
     const clients = [await connectLogs(a), await connectLogs(b)];
     const write = (from: number, to: number) => {
       for (let seq = from; seq < to; seq++)
         appendTo(
-          logs.path,
+          cluster.logDir,
           seq % 2 ? "webhooks.json" : "server.log",
           (seq % 2 ? jsonLine : textLine)({ seq }),
         );
@@ -71,14 +71,16 @@ describe.skipIf(!redisAvailable)("cluster mode: Redis restarts", () => {
   }, 60_000);
 
   test("Redis loses its data: a new epoch continues past every journal, and old cursors are reported unknown", async () => {
-    const prefix = uniquePrefix();
-    using logs = sharedLogDir();
-    appendTo(logs.path, "server.log", "");
-    await using a = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
-    await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    await using cluster = await clusterOf(redis, {
+      instances: 2,
+      files: { "server.log": "" },
+      leaseMs: LEASE_MS,
+    });
+    const [a, b] = [cluster.at(0), cluster.at(1)];
+    const { prefix } = cluster;
     const clients = [await connectLogs(a), await connectLogs(b)];
     appendTo(
-      logs.path,
+      cluster.logDir,
       "server.log",
       range(0, 10)
         .map((seq) => textLine({ seq }))
@@ -92,7 +94,7 @@ describe.skipIf(!redisAvailable)("cluster mode: Redis restarts", () => {
     // The writer notices at its next renewal, takes the lease again and its first commit starts a new epoch.
     await waitFor(async () => !["", oldEpoch].includes(await redis.cli("GET", `${prefix}logs:epoch`)), 5000);
     appendTo(
-      logs.path,
+      cluster.logDir,
       "server.log",
       range(10, 20)
         .map((seq) => textLine({ seq }))

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { appendTo, startInstance, suiteRedis, uniquePrefix } from "../helpers/cluster.ts";
+import { appendTo, clusterOf, suiteRedis } from "../helpers/cluster.ts";
 import { processorWrites } from "../helpers/gws-replay.ts";
 import { connectLogs } from "../helpers/logs.ts";
 import { redisAvailable } from "../helpers/redis.ts";
@@ -16,12 +16,11 @@ describe.skipIf(!redisAvailable)("cluster mode: one record, one entry", () => {
   const redis = suiteRedis();
 
   test("two instances, a directory written by the processor: 103 records, 103 entries on each", async () => {
-    const prefix = uniquePrefix();
-    await using a = await startInstance(redis, prefix, { files: FILES });
-    await using b = await startInstance(redis, prefix, { logDir: a.logDir });
+    await using cluster = await clusterOf(redis, { instances: 2, files: FILES });
+    const [a, b] = [cluster.at(0), cluster.at(1)];
     const onA = await connectLogs(a);
     const onB = await connectLogs(b);
-    for (const write of processorWrites(FIXTURE)) appendTo(a.logDir, write.file, write.text);
+    for (const write of processorWrites(FIXTURE)) appendTo(cluster.logDir, write.file, write.text);
     const seenA = await onA.take(103, 15_000);
     const seenB = await onB.take(103, 15_000);
     expect(seenB).toEqual(seenA);

@@ -76,6 +76,75 @@ export function sharedLogDir(): { path: string; [Symbol.dispose](): void } {
   return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
 }
 
+export interface ClusterOfOptions {
+  /** Instances started at once, in order (the first usually takes the writer lease); more come from `add`. */
+  instances?: number;
+  /** Every instance follows one temporary directory (the default); false: each follows its own. */
+  sharedLogDir?: boolean;
+  /** Files written into the shared directory before the first instance starts. */
+  files?: Record<string, string>;
+  leaseMs?: number;
+}
+
+/** Instances in cluster mode under one fresh key prefix, disposed (last started first) with their directory. */
+export interface InstanceCluster {
+  prefix: string;
+  /** The shared log directory (throws when each instance follows its own). */
+  readonly logDir: string;
+  /** In the order they started, including those `add` started. */
+  instances: TestServer[];
+  /** The instance started `index`-th (from 0); throws if there is none. */
+  at(index: number): TestServer;
+  /** Starts one more instance with the cluster's settings; `options` overrides them. */
+  add(options?: ClusterOptions): Promise<TestServer>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export async function clusterOf(redis: TestRedis, options: ClusterOfOptions = {}): Promise<InstanceCluster> {
+  const prefix = uniquePrefix();
+  const dir = options.sharedLogDir === false ? null : sharedLogDir();
+  for (const [name, text] of Object.entries(options.files ?? {})) {
+    if (dir === null) throw new Error("files need the shared log directory");
+    appendTo(dir.path, name, text);
+  }
+  const instances: TestServer[] = [];
+  const add = async (overrides: ClusterOptions = {}): Promise<TestServer> => {
+    const instance = await startInstance(redis, prefix, {
+      ...(dir === null ? {} : { logDir: dir.path }),
+      ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+      ...overrides,
+    });
+    instances.push(instance);
+    return instance;
+  };
+  const cluster: InstanceCluster = {
+    prefix,
+    get logDir() {
+      if (dir === null) throw new Error("each instance of this cluster follows its own log directory");
+      return dir.path;
+    },
+    instances,
+    at(index) {
+      const instance = instances[index];
+      if (instance === undefined)
+        throw new Error(`the cluster has ${instances.length} instances, not ${index + 1}`);
+      return instance;
+    },
+    add,
+    async [Symbol.asyncDispose]() {
+      for (const instance of instances.toReversed()) await instance[Symbol.asyncDispose]();
+      dir?.[Symbol.dispose]();
+    },
+  };
+  try {
+    for (let index = 0; index < (options.instances ?? 0); index++) await add();
+  } catch (error) {
+    await cluster[Symbol.asyncDispose]();
+    throw error;
+  }
+  return cluster;
+}
+
 /** Appends to a file of a log directory. */
 export function appendTo(dir: string, name: string, text: string): void {
   appendFileSync(join(dir, name), text);

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { createSocketTransport } from "../src/transport/bun-ws.ts";
-import { createConnectionLimiter } from "../src/transport/connections.ts";
-import { CloseCode, closeMeaning, type SocketData, type SocketSession } from "../src/transport/peer.ts";
-import { wsConnect } from "./helpers/ws.ts";
+import { createSocketTransport } from "../../src/transport/bun-ws.ts";
+import { createConnectionLimiter } from "../../src/transport/connections.ts";
+import { CloseCode, closeMeaning, type SocketData, type SocketSession } from "../../src/transport/peer.ts";
+import { wsConnect } from "../helpers/ws.ts";
 
 test("a fault inside a session closes its socket with 1011 Internal server error", async () => {
   const errors: string[] = [];
