@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { rmSync, symlinkSync, unlinkSync, utimesSync } from "node:fs";
 import {
   appendTo,
+  clusterOf,
   leaseHolder,
   sharedLogDir,
   startInstance,
@@ -70,68 +71,65 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
     });
 
   test("the writer shuts down: the other instance takes over at once and misses nothing", async () => {
-    const prefix = uniquePrefix();
-    using logs = sharedLogDir();
-    appendTo(logs.path, "server.log", "");
-    await using a = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    await using cluster = await clusterOf(redis, { files: { "server.log": "" }, leaseMs: LEASE_MS });
+    const { prefix, logDir } = cluster;
+    const a = await cluster.add();
     const writer = await holderOf(redis, prefix);
-    await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    const b = await cluster.add();
     const client = await connectLogs(b);
-    appendTo(logs.path, "server.log", lines(0, 50));
+    appendTo(logDir, "server.log", lines(0, 50));
     expect(await takeSeqs(client, 50)).toEqual(range(0, 50));
 
     await a.shutdown();
     const stoppedAt = Date.now();
-    appendTo(logs.path, "server.log", lines(50, 100));
+    appendTo(logDir, "server.log", lines(50, 100));
     // The lease was released: B takes it at its next tick, well within the lease time.
     await waitForLeaseHolder(redis, prefix, (holder) => holder !== null && holder !== writer, LEASE_MS);
     expect(await takeSeqs(client, 50)).toEqual(range(50, 100));
     // Before the lease could have expired: it was handed over, not waited out.
     expect(Date.now() - stoppedAt).toBeLessThan(LEASE_MS);
-    appendTo(logs.path, "server.log", lines(100, 101));
+    appendTo(logDir, "server.log", lines(100, 101));
     expect(await takeSeqs(client, 1)).toEqual([100]);
     client.close();
   }, 30_000);
 
   test("a slowly written log: its committed position follows every line, and a handover repeats none", async () => {
-    const prefix = uniquePrefix();
-    using logs = sharedLogDir();
-    appendTo(logs.path, "server.log", "");
-    await using a = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    await using cluster = await clusterOf(redis, { files: { "server.log": "" }, leaseMs: LEASE_MS });
+    const { prefix, logDir } = cluster;
+    const a = await cluster.add();
     const writer = await holderOf(redis, prefix);
-    await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    const b = await cluster.add();
     const client = await connectLogs(b);
-    expect(await writeSlowly(logs.path, client, 0, 10)).toEqual(range(0, 10));
-    const size = Bun.file(`${logs.path}/server.log`).size;
+    expect(await writeSlowly(logDir, client, 0, 10)).toEqual(range(0, 10));
+    const size = Bun.file(`${logDir}/server.log`).size;
     await waitFor(async () => (await committedOffset(redis, prefix)) === size, 5000, "committed offset");
 
     await a.shutdown();
     await waitForLeaseHolder(redis, prefix, (holder) => holder !== null && holder !== writer, LEASE_MS);
     // A sentinel: anything read again by the new writer would arrive before it.
-    appendTo(logs.path, "server.log", lines(10, 11));
+    appendTo(logDir, "server.log", lines(10, 11));
     expect(await takeSeqs(client, 1)).toEqual([10]);
-    expect(await writeSlowly(logs.path, client, 11, 15)).toEqual(range(11, 15));
-    const end = Bun.file(`${logs.path}/server.log`).size;
+    expect(await writeSlowly(logDir, client, 11, 15)).toEqual(range(11, 15));
+    const end = Bun.file(`${logDir}/server.log`).size;
     await waitFor(async () => (await committedOffset(redis, prefix)) === end, 5000, "committed offset");
     client.close();
   }, 30_000);
 
   test("a slowly written log: a killed writer's successor repeats none of its lines", async () => {
-    const prefix = uniquePrefix();
-    using logs = sharedLogDir();
-    appendTo(logs.path, "server.log", "");
-    await using proc = await spawnWriter(prefix, logs.path);
+    await using cluster = await clusterOf(redis, { files: { "server.log": "" }, leaseMs: LEASE_MS });
+    const { prefix, logDir } = cluster;
+    await using proc = await spawnWriter(prefix, logDir);
     const writer = await holderOf(redis, prefix);
-    await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    const b = await cluster.add();
     const client = await connectLogs(b);
-    expect(await writeSlowly(logs.path, client, 0, 10)).toEqual(range(0, 10));
-    const size = Bun.file(`${logs.path}/server.log`).size;
+    expect(await writeSlowly(logDir, client, 0, 10)).toEqual(range(0, 10));
+    const size = Bun.file(`${logDir}/server.log`).size;
     await waitFor(async () => (await committedOffset(redis, prefix)) === size, 5000, "committed offset");
 
     proc.process.kill("SIGKILL");
     await proc.process.exited;
     await waitForLeaseHolder(redis, prefix, (holder) => holder !== null && holder !== writer, 3 * LEASE_MS);
-    appendTo(logs.path, "server.log", lines(10, 11));
+    appendTo(logDir, "server.log", lines(10, 11));
     expect(await takeSeqs(client, 1)).toEqual([10]);
     client.close();
   }, 30_000);
@@ -141,20 +139,19 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
     { name: " (the directory was empty at the first start)", files: {} },
   ])
     test(`a file created while no writer holds the lease is read from its start${name}`, async () => {
-      const prefix = uniquePrefix();
-      using logs = sharedLogDir();
-      for (const [file, text] of Object.entries(files)) appendTo(logs.path, file, text);
-      await using proc = await spawnWriter(prefix, logs.path);
+      await using cluster = await clusterOf(redis, { files, leaseMs: LEASE_MS });
+      const { prefix, logDir } = cluster;
+      await using proc = await spawnWriter(prefix, logDir);
       const writer = await holderOf(redis, prefix);
-      await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+      const b = await cluster.add();
       const client = await connectLogs(b);
 
       proc.process.kill("SIGKILL");
       await proc.process.exited;
-      appendTo(logs.path, "late.log", lines(0, 5));
+      appendTo(logDir, "late.log", lines(0, 5));
       expect(await leaseHolder(redis, prefix)).toBe(writer);
       await waitForLeaseHolder(redis, prefix, (holder) => holder !== null && holder !== writer, 3 * LEASE_MS);
-      appendTo(logs.path, "late.log", lines(5, 6));
+      appendTo(logDir, "late.log", lines(5, 6));
       // Lines present at the first writer's start (900…) stay unstreamed, as in single mode.
       expect(await takeSeqs(client, 6)).toEqual(range(0, 6));
       client.close();
@@ -189,22 +186,17 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
   }, 30_000);
 
   test("a writer that loses the directory hands the lease to an instance that still sees it", async () => {
-    const prefix = uniquePrefix();
-    using logs = sharedLogDir();
-    appendTo(logs.path, "server.log", "");
+    await using cluster = await clusterOf(redis, { files: { "server.log": "" }, leaseMs: LEASE_MS });
+    const { prefix, logDir } = cluster;
     // A reaches the directory through a link (a mount, say), B directly; removing the link takes it from A only.
-    const link = `${logs.path}-link`;
-    symlinkSync(logs.path, link);
+    const link = `${logDir}-link`;
+    symlinkSync(logDir, link);
     try {
-      await using a = await startInstance(redis, prefix, {
-        logDir: link,
-        leaseMs: LEASE_MS,
-        env: { LOG_POLL_INTERVAL_MS: "50" },
-      });
+      const a = await cluster.add({ logDir: link, env: { LOG_POLL_INTERVAL_MS: "50" } });
       const writer = await holderOf(redis, prefix);
-      await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+      const b = await cluster.add();
       const client = await connectLogs(a);
-      appendTo(logs.path, "server.log", lines(0, 2));
+      appendTo(logDir, "server.log", lines(0, 2));
       expect(await takeSeqs(client, 2)).toEqual([0, 1]);
       unlinkSync(link);
       await waitForLeaseHolder(redis, prefix, (holder) => holder !== null && holder !== writer, 5 * LEASE_MS);
@@ -212,7 +204,7 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
         cluster: { logs: { writer: boolean } };
       };
       expect(health.cluster.logs.writer).toBe(true);
-      appendTo(logs.path, "server.log", lines(2, 4));
+      appendTo(logDir, "server.log", lines(2, 4));
       // A still streams the shared stream to its clients; B now writes it.
       expect(await takeSeqs(client, 2)).toEqual([2, 3]);
       client.close();
@@ -222,27 +214,26 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
   }, 30_000);
 
   test("the writer process is killed mid-burst: the other takes over within the lease, every line once", async () => {
-    const prefix = uniquePrefix();
-    using logs = sharedLogDir();
-    appendTo(logs.path, "server.log", "");
-    await using proc = await spawnWriter(prefix, logs.path);
+    await using cluster = await clusterOf(redis, { files: { "server.log": "" }, leaseMs: LEASE_MS });
+    const { prefix, logDir } = cluster;
+    await using proc = await spawnWriter(prefix, logDir);
     const writer = await holderOf(redis, prefix);
-    await using b = await startInstance(redis, prefix, { logDir: logs.path, leaseMs: LEASE_MS });
+    const b = await cluster.add();
     expect(await holderOf(redis, prefix)).toBe(writer);
     const client = await connectLogs(b);
     const onProcess = await wsConnect(proc.wsUrl("/logs/ws"));
-    appendTo(logs.path, "server.log", lines(0, 50));
+    appendTo(logDir, "server.log", lines(0, 50));
     expect(await takeSeqs(client, 50)).toEqual(range(0, 50));
     expect((await onProcess.take(50)).map(seqOf)).toEqual(range(0, 50));
 
     // A burst (2 MB, several read steps and batches), and the kill once part of it is committed.
-    appendTo(logs.path, "server.log", lines(50, 20_050));
+    appendTo(logDir, "server.log", lines(50, 20_050));
     expect(seqOf(await client.next())).toBe(50);
     proc.process.kill("SIGKILL");
     await proc.process.exited;
     const killedAt = Date.now();
     expect(Number(await redis.cli("GET", `${prefix}logs:seq`))).toBeLessThan(20_050);
-    appendTo(logs.path, "server.log", lines(20_050, 20_100));
+    appendTo(logDir, "server.log", lines(20_050, 20_100));
     expect(await takeSeqs(client, 20_049)).toEqual(range(51, 20_100));
     expect(Date.now() - killedAt).toBeLessThan(LEASE_MS + LEASE_MS / 3 + 1000);
     expect(await holderOf(redis, prefix)).not.toBe(writer);
