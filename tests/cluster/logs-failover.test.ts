@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { rmSync, symlinkSync, unlinkSync, utimesSync } from "node:fs";
 import {
   appendTo,
+  clusterEnv,
   clusterOf,
   leaseHolder,
   sharedLogDir,
@@ -17,7 +18,7 @@ import {
 } from "../helpers/cluster.ts";
 import { connectLogs, seqOf, textLine } from "../helpers/logs.ts";
 import { redisAvailable, type TestRedis } from "../helpers/redis.ts";
-import { clusterEnv, spawnInstance } from "../helpers/relay-cluster.ts";
+import { spawnInstance } from "../helpers/relay-cluster.ts";
 import { type TestSocket, waitFor, wsConnect } from "../helpers/ws.ts";
 
 const LEASE_MS = 1000;

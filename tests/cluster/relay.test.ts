@@ -4,7 +4,7 @@
  * resumes on another instance with its cursor; Redis restarting or an instance dying loses nothing.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { suiteRedis } from "../helpers/cluster.ts";
+import { clusterEnv, suiteRedis } from "../helpers/cluster.ts";
 import { newDelivery } from "../helpers/deliveries.ts";
 import { freePort, redisAvailable } from "../helpers/redis.ts";
 import {
@@ -14,7 +14,7 @@ import {
   runCli,
   type WebhookMessage,
 } from "../helpers/relay.ts";
-import { clusterEnv, openSharedStore, spawnInstance, startRelayCluster } from "../helpers/relay-cluster.ts";
+import { openSharedStore, spawnInstance, startRelayCluster } from "../helpers/relay-cluster.ts";
 import type { TestServer } from "../helpers/server.ts";
 import { type TestSocket, waitFor } from "../helpers/ws.ts";
 

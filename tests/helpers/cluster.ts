@@ -7,7 +7,6 @@ import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startRedis, type TestRedis } from "./redis.ts";
-import { clusterEnv } from "./relay-cluster.ts";
 import { startTestServer, type TestServer, type TestServerOptions } from "./server.ts";
 import { waitFor } from "./ws.ts";
 
@@ -40,6 +39,11 @@ export function suiteRedis(): TestRedis {
     cli: (...args) => current().cli(...args),
     [Symbol.asyncDispose]: () => current()[Symbol.asyncDispose](),
   };
+}
+
+/** Env that puts an instance into cluster mode on this Redis, under a key prefix of its own test. */
+export function clusterEnv(redis: TestRedis, prefix: string): Record<string, string> {
+  return { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, RELAY_RECHECK_MS: "100" };
 }
 
 /** A key prefix no other test uses, so tests can share one Redis. */
@@ -84,6 +88,8 @@ export interface ClusterOfOptions {
   /** Files written into the shared directory before the first instance starts. */
   files?: Record<string, string>;
   leaseMs?: number;
+  /** Added to every instance's environment. */
+  env?: Record<string, string>;
 }
 
 /** Instances in cluster mode under one fresh key prefix, disposed (last started first) with their directory. */
@@ -113,6 +119,7 @@ export async function clusterOf(redis: TestRedis, options: ClusterOfOptions = {}
       ...(dir === null ? {} : { logDir: dir.path }),
       ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
       ...overrides,
+      env: { ...options.env, ...overrides.env },
     });
     instances.push(instance);
     return instance;

@@ -9,17 +9,11 @@ import type { Subprocess } from "bun";
 import { connectRedis } from "../../src/cluster/redis.ts";
 import { openRedisStore } from "../../src/cluster/relay-store.ts";
 import type { RelayStore } from "../../src/relay/store.ts";
+import { clusterOf } from "./cluster.ts";
 import { freePort, type TestRedis } from "./redis.ts";
 import { type Credentials, issueAdmin, type RelayFixture, relayFixture, repoRoot } from "./relay.ts";
-import { quietLog, startTestServer, type TestServer } from "./server.ts";
+import { quietLog, type TestServer } from "./server.ts";
 import { waitFor } from "./ws.ts";
-
-let clusters = 0;
-
-/** Env that puts an instance into cluster mode on this Redis, under a key prefix of its own test. */
-export function clusterEnv(redis: TestRedis, prefix: string): Record<string, string> {
-  return { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, RELAY_RECHECK_MS: "100" };
-}
 
 export interface RelayCluster {
   prefix: string;
@@ -53,13 +47,12 @@ export async function startRelayCluster(
   count: number,
   env: Record<string, string> = {},
 ): Promise<RelayCluster> {
-  const prefix = `hs-test-${process.pid}-${++clusters}:`;
+  const cluster = await clusterOf(redis, { sharedLogDir: false, env });
+  const { prefix, instances } = cluster;
   const shared = await openSharedStore(redis, prefix);
   const { store } = shared;
   const admin = await issueAdmin(store);
-  const instances: TestServer[] = [];
-  for (let index = 0; index < count; index++)
-    instances.push(await startTestServer({ env: { ...clusterEnv(redis, prefix), ...env } }));
+  for (let index = 0; index < count; index++) await cluster.add();
   const fixtures = await Promise.all(instances.map((server) => relayFixture(server, { store, admin })));
   return {
     prefix,
@@ -68,7 +61,7 @@ export async function startRelayCluster(
     instances,
     fixtures,
     async [Symbol.asyncDispose]() {
-      for (const server of instances) await server[Symbol.asyncDispose]();
+      await cluster[Symbol.asyncDispose]();
       await shared.close();
     },
   };
