@@ -116,21 +116,59 @@ export function takeOverSince(committed: ReadonlyMap<string, string>): number | 
     : undefined;
 }
 
-export function createWriterTerm(options: WriterTermOptions): WriterTerm {
-  const { redis, keys, lease, codec, log } = options;
-  let active = true;
-  /** Entries emitted since the last batch end. */
-  let current: string[] = [];
-  let currentBytes = 0;
-  /** Batches not yet committed, oldest first; the first ones may be in flight. */
+/** One append script call for `taken`, moving the stored positions from `committed` to the last batch's. */
+function appendBatches(
+  options: WriterTermOptions,
+  committed: ReadonlyMap<string, string>,
+  taken: readonly Batch[],
+): Promise<RedisValue> {
+  const { redis, keys } = options;
+  const { set, remove } = positionChanges(committed, (taken.at(-1) as Batch).positions);
+  return redis.eval(
+    APPEND_SCRIPT,
+    [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions],
+    appendArgs({
+      lease: options.lease,
+      candidateEpoch: randomHex8(),
+      minSeq: options.minSeq(),
+      maxEntries: options.maxEntries,
+      batchId: "",
+      markerTtlMs: 0,
+      entries: taken.flatMap((batch) => batch.entries),
+      set,
+      remove,
+    }),
+  );
+}
+
+/** The follower's positions as the positions hash stores them: Redis field → stored value. */
+function storedPositions(follower: LogFollower, codec: PositionCodec): Map<string, string> {
+  const positions = new Map<string, string>();
+  for (const position of follower.positions())
+    positions.set(codec.field(position.identity), encodePosition(position));
+  return positions;
+}
+
+interface CommitQueue {
+  /** Positions in Redis after the last commit (or as read at the start of the term). */
+  committed(): ReadonlyMap<string, string>;
+  /** Positions after the newest batch, committed or not. */
+  latest(): ReadonlyMap<string, string>;
+  /** Queues a batch and starts sending; resolves once the queue is under its low water, if it is over its high. */
+  push(batch: Batch): Promise<void> | undefined;
+  /** Drops every batch not committed and releases whoever waits for room. */
+  close(): void;
+}
+
+/** Batches not yet committed, oldest first, sent by one append script at a time; `fail` ends the term. */
+function createCommitQueue(options: WriterTermOptions, fail: (reason: string) => void): CommitQueue {
+  let open = true;
+  /** The first ones may be in flight. */
   let pending: Batch[] = [];
   let pendingBytes = 0;
-  /** Positions in Redis after the last commit (or as read at the start of the term). */
   let committed = new Map(hashEntries(options.positionsReply));
   let sending = false;
   let waiters: Array<() => void> = [];
-  /** The first pass over the directory is done: from then on a missing directory is really gone. */
-  let scanned = false;
 
   const wake = () => {
     const woken = waiters;
@@ -138,55 +176,28 @@ export function createWriterTerm(options: WriterTermOptions): WriterTerm {
     for (const resolve of woken) resolve();
   };
 
-  const end = (reason: string | null) => {
-    if (!active) return;
-    active = false;
-    follower.stop();
-    pending = [];
-    pendingBytes = 0;
-    current = [];
-    wake();
-    options.ended(reason);
-  };
-
   const send = async () => {
     if (sending) return;
     sending = true;
     try {
-      while (active && pending.length > 0) {
+      while (open && pending.length > 0) {
         const { count, entries, bytes } = batchesPerScript(pending);
         const taken = pending.slice(0, count);
-        const last = taken.at(-1) as Batch;
-        const { set, remove } = positionChanges(committed, last.positions);
         let result: RedisValue;
         try {
-          result = await redis.eval(
-            APPEND_SCRIPT,
-            [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions],
-            appendArgs({
-              lease,
-              candidateEpoch: randomHex8(),
-              minSeq: options.minSeq(),
-              maxEntries: options.maxEntries,
-              batchId: "",
-              markerTtlMs: 0,
-              entries: taken.flatMap((batch) => batch.entries),
-              set,
-              remove,
-            }),
-          );
+          result = await appendBatches(options, committed, taken);
         } catch (error) {
-          end(`appending to the stream failed (${String(error)}); retrying when Redis answers`);
+          fail(`appending to the stream failed (${String(error)}); retrying when Redis answers`);
           return;
         }
         if (result === -1) {
-          end("the writer lease was lost");
+          fail("the writer lease was lost");
           return;
         }
-        if (!active) return;
+        if (!open) return;
         pending.splice(0, count);
         pendingBytes -= bytes;
-        committed = last.positions;
+        committed = (taken.at(-1) as Batch).positions;
         options.committed(entries);
         if (pendingBytes <= QUEUE_LOW_WATER_BYTES) wake();
       }
@@ -195,9 +206,47 @@ export function createWriterTerm(options: WriterTermOptions): WriterTerm {
     }
   };
 
+  return {
+    committed: () => committed,
+    latest: () => pending.at(-1)?.positions ?? committed,
+    push(batch) {
+      pending.push(batch);
+      pendingBytes += batch.bytes;
+      void send();
+      if (pendingBytes <= QUEUE_HIGH_WATER_BYTES) return undefined;
+      return new Promise<void>((resolve) => waiters.push(resolve));
+    },
+    close() {
+      open = false;
+      pending = [];
+      pendingBytes = 0;
+      wake();
+    },
+  };
+}
+
+export function createWriterTerm(options: WriterTermOptions): WriterTerm {
+  const { lease, codec, log } = options;
+  let active = true;
+  /** Entries emitted since the last batch end. */
+  let current: string[] = [];
+  let currentBytes = 0;
+  /** The first pass over the directory is done: from then on a missing directory is really gone. */
+  let scanned = false;
+
+  const end = (reason: string | null) => {
+    if (!active) return;
+    active = false;
+    follower.stop();
+    queue.close();
+    current = [];
+    options.ended(reason);
+  };
+  const queue = createCommitQueue(options, end);
+
   const hooks: WriterHooks = {
     positions: sharedPositionStore(decodePositions(options.positionsReply, codec, log)),
-    takeOverSince: takeOverSince(committed),
+    takeOverSince: takeOverSince(queue.committed()),
     emit(entry) {
       if (!active) return;
       const json = options.serialize(entry);
@@ -209,22 +258,17 @@ export function createWriterTerm(options: WriterTermOptions): WriterTerm {
       // The directory is gone from here (not its files): committing would drop every file's position, and a
       // successor that still sees them would read them again. This term ends instead (see the writer's tick).
       if (scanned && !follower.directoryExists()) return undefined;
-      const positions = new Map<string, string>();
-      for (const position of follower.positions())
-        positions.set(codec.field(position.identity), encodePosition(position));
-      const previous = pending.at(-1)?.positions ?? committed;
+      const positions = storedPositions(follower, codec);
+      const previous = queue.latest();
       // Nothing new: no commit, except a term's first, which tells a successor that it takes over.
       if (current.length === 0 && previous.has(FOLLOWED_FIELD) && sameFiles(previous, positions))
         return undefined;
       // When this writer last committed: a successor reads files that changed after it from their start.
       positions.set(FOLLOWED_FIELD, String(Date.now()));
-      pending.push({ entries: current, bytes: currentBytes, positions });
-      pendingBytes += currentBytes;
+      const batch: Batch = { entries: current, bytes: currentBytes, positions };
       current = [];
       currentBytes = 0;
-      void send();
-      if (pendingBytes <= QUEUE_HIGH_WATER_BYTES) return undefined;
-      return new Promise<void>((resolve) => waiters.push(resolve));
+      return queue.push(batch);
     },
   };
   const follower = options.createFollower(hooks);

@@ -63,6 +63,62 @@ export interface LogWriter {
   stats(): LogWriterStats;
 }
 
+type WriterStatus = Omit<LogWriterStats, "writer">;
+
+/** The writer's status as one MGET of the lease, the seq counter and the directory flag answers it. */
+export function statusFromReply(
+  reply: RedisValue,
+): Pick<LogWriterStats, "leaseHolder" | "streamSeq" | "writerSeesDirectory"> {
+  const [holder, seq, directory] = Array.isArray(reply) ? reply : [];
+  const holderId = leaseHolder(holder);
+  return {
+    leaseHolder: holderId,
+    streamSeq: Number(seq ?? 0) || 0,
+    writerSeesDirectory: holderId === null || directory == null ? null : directory === "1",
+  };
+}
+
+/** The codec and the stored positions a term starts from; the lease is released when they cannot be read. */
+async function readTermStart(
+  options: LogWriterOptions,
+  release: () => void,
+): Promise<{ codec: PositionCodec; reply: RedisValue }> {
+  try {
+    const codec = createPositionCodec(options.dir);
+    const reply = await options.redis.send("HGETALL", [options.keys.positions]);
+    return { codec, reply };
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+/** A term under lease `token`, counting into `status`; `ended` hears whether it was lost. */
+function newTerm(
+  options: LogWriterOptions,
+  start: { token: string; codec: PositionCodec; reply: RedisValue },
+  status: WriterStatus,
+  ended: (term: WriterTerm, reason: string | null) => void,
+): WriterTerm {
+  const term: WriterTerm = createWriterTerm({
+    redis: options.redis,
+    keys: options.keys,
+    lease: start.token,
+    codec: start.codec,
+    positionsReply: start.reply,
+    maxEntries: options.maxEntries,
+    createFollower: options.createFollower,
+    minSeq: options.minSeq,
+    serialize: options.serialize,
+    committed: (entries) => {
+      status.entriesWritten += entries;
+    },
+    ended: (reason) => ended(term, reason),
+    log: options.log,
+  });
+  return term;
+}
+
 export function createLogWriter(options: LogWriterOptions): LogWriter {
   const { redis, keys, instanceId, leaseMs, log } = options;
   const lease = createLease({
@@ -77,53 +133,32 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
   let stopped = false;
   let ticking = false;
   let timer: ReturnType<typeof setInterval> | null = null;
-  const status = {
-    leaseHolder: null as string | null,
-    writerSeesDirectory: null as boolean | null,
+  const status: WriterStatus = {
+    leaseHolder: null,
+    writerSeesDirectory: null,
     streamSeq: 0,
     entriesWritten: 0,
     termsStarted: 0,
     termsLost: 0,
   };
 
+  const ended = (ending: WriterTerm, reason: string | null) => {
+    if (term === ending) term = null;
+    if (reason === null) return;
+    status.termsLost++;
+    log("warn", `stopped writing the log directory to the shared stream: ${reason}`);
+  };
+
   /** Takes the lease if it is free (saying this instance sees the directory); on success starts a term. */
   const acquire = async () => {
     const token = await lease.acquire("1");
     if (token === null) return;
-    let codec: PositionCodec;
-    let reply: RedisValue;
-    try {
-      codec = createPositionCodec(options.dir);
-      reply = await redis.send("HGETALL", [keys.positions]);
-    } catch (error) {
-      void lease.release(token);
-      throw error;
-    }
+    const { codec, reply } = await readTermStart(options, () => void lease.release(token));
     if (stopped) {
       void lease.release(token);
       return;
     }
-    const next: WriterTerm = createWriterTerm({
-      redis,
-      keys,
-      lease: token,
-      codec,
-      positionsReply: reply,
-      maxEntries: options.maxEntries,
-      createFollower: options.createFollower,
-      minSeq: options.minSeq,
-      serialize: options.serialize,
-      committed: (entries) => {
-        status.entriesWritten += entries;
-      },
-      ended: (reason) => {
-        if (term === next) term = null;
-        if (reason === null) return;
-        status.termsLost++;
-        log("warn", `stopped writing the log directory to the shared stream: ${reason}`);
-      },
-      log,
-    });
+    const next = newTerm(options, { token, codec, reply }, status, ended);
     term = next;
     status.termsStarted++;
     status.leaseHolder = instanceId;
@@ -132,11 +167,7 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
   };
 
   const refreshStatus = async () => {
-    const reply = await redis.send("MGET", [keys.writer, keys.seq, keys.directory]);
-    const [holder, seq, directory] = Array.isArray(reply) ? reply : [];
-    status.leaseHolder = leaseHolder(holder);
-    status.streamSeq = Number(seq ?? 0) || 0;
-    status.writerSeesDirectory = status.leaseHolder === null || directory == null ? null : directory === "1";
+    Object.assign(status, statusFromReply(await redis.send("MGET", [keys.writer, keys.seq, keys.directory])));
   };
 
   const tick = async () => {
@@ -183,14 +214,6 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
       void lease.release(current.lease);
     },
     follower: () => term?.follower ?? null,
-    stats: () => ({
-      writer: term !== null,
-      leaseHolder: status.leaseHolder,
-      writerSeesDirectory: status.writerSeesDirectory,
-      streamSeq: status.streamSeq,
-      entriesWritten: status.entriesWritten,
-      termsStarted: status.termsStarted,
-      termsLost: status.termsLost,
-    }),
+    stats: () => ({ writer: term !== null, ...status }),
   };
 }

@@ -11,6 +11,7 @@ import {
   DEFAULT_INPUT_RESPONSE,
   DEFAULT_PASSTHROUGH_TIMEOUT_MS,
   type Input,
+  type InputPatch,
   NameTakenError,
 } from "../relay/store.ts";
 import type { Redis } from "./redis.ts";
@@ -87,6 +88,63 @@ function bucketReads(redis: Redis, keys: RedisKeys, records: RedisRecords) {
   return { readBucket, readInput, inputsOf };
 }
 
+/** An input record with a patch applied: absent fields keep their value, a null secret removes it. */
+export function patchInput(input: InputRecord, patch: InputPatch): InputRecord {
+  return {
+    ...input,
+    name: patch.name ?? input.name,
+    response: patch.response ?? input.response,
+    githubSecret: patch.githubSecret === undefined ? input.githubSecret : patch.githubSecret,
+    passthrough: patch.passthrough ?? input.passthrough,
+    passthroughTimeoutMs: patch.passthroughTimeoutMs ?? input.passthroughTimeoutMs,
+  };
+}
+
+/** Every key a bucket's deletion removes or touches, in the delete script's order. */
+function bucketDeletionKeys(keys: RedisKeys, id: string): string[] {
+  return [
+    keys.buckets,
+    keys.bucketNames,
+    keys.inputs,
+    keys.bucketInputs(id),
+    keys.prunedThrough,
+    `${keys.dedupPrefix}${id}`,
+    keys.version,
+    `${keys.outputsPrefix}${id}`,
+  ];
+}
+
+/** A bucket with its default input, made in one script; NameTakenError when the name is taken. */
+async function createBucket(redis: Redis, keys: RedisKeys, name: string, description: string) {
+  const now = Date.now();
+  const bucket: Bucket = { id: crypto.randomUUID(), name, description, createdAt: now };
+  const input: InputRecord = { ...newInput(bucket.id, DEFAULT_INPUT_NAME), createdAt: now };
+  const created = await writing(
+    redis.eval(
+      CREATE_BUCKET_SCRIPT,
+      [keys.buckets, keys.bucketNames, keys.inputs, keys.bucketInputs(bucket.id), keys.version],
+      [bucket.id, name, JSON.stringify(bucket), input.id, JSON.stringify(input)],
+    ),
+  );
+  if (created === 0) throw new NameTakenError(name);
+  return { ...bucket, inputs: [toInput(input)], outputs: [] };
+}
+
+/** Every bucket by name, each with its inputs by creation and its outputs. */
+async function listBuckets(keys: RedisKeys, records: RedisRecords, outputs: RedisOutputs) {
+  const inputs = Map.groupBy(
+    (await records.hvals(keys.inputs)).map((json) => toInput(parseRecord(inputRecord, json, "input"))),
+    (input) => input.bucketId,
+  );
+  const buckets = (await records.hvals(keys.buckets))
+    .map((json) => parseRecord(bucketRecord, json, "bucket"))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((bucket) => ({ ...bucket, inputs: (inputs.get(bucket.id) ?? []).sort(byCreation) }));
+  const listed = [];
+  for (const bucket of buckets) listed.push({ ...bucket, outputs: await outputs.outputsOf(bucket.id) });
+  return listed;
+}
+
 export function createRedisBuckets(
   redis: Redis,
   keys: RedisKeys,
@@ -100,33 +158,8 @@ export function createRedisBuckets(
 
   return {
     forgetRoutes,
-    async createBucket(name, description = "") {
-      const now = Date.now();
-      const bucket: Bucket = { id: crypto.randomUUID(), name, description, createdAt: now };
-      const input: InputRecord = { ...newInput(bucket.id, DEFAULT_INPUT_NAME), createdAt: now };
-      const created = await writing(
-        redis.eval(
-          CREATE_BUCKET_SCRIPT,
-          [keys.buckets, keys.bucketNames, keys.inputs, keys.bucketInputs(bucket.id), keys.version],
-          [bucket.id, name, JSON.stringify(bucket), input.id, JSON.stringify(input)],
-        ),
-      );
-      if (created === 0) throw new NameTakenError(name);
-      return { ...bucket, inputs: [toInput(input)], outputs: [] };
-    },
-    async listBuckets() {
-      const inputs = Map.groupBy(
-        (await records.hvals(keys.inputs)).map((json) => toInput(parseRecord(inputRecord, json, "input"))),
-        (input) => input.bucketId,
-      );
-      const buckets = (await records.hvals(keys.buckets))
-        .map((json) => parseRecord(bucketRecord, json, "bucket"))
-        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-        .map((bucket) => ({ ...bucket, inputs: (inputs.get(bucket.id) ?? []).sort(byCreation) }));
-      const listed = [];
-      for (const bucket of buckets) listed.push({ ...bucket, outputs: await outputs.outputsOf(bucket.id) });
-      return listed;
-    },
+    createBucket: (name, description = "") => createBucket(redis, keys, name, description),
+    listBuckets: () => listBuckets(keys, records, outputs),
     async findBucket(idOrName) {
       let bucket = await readBucket(idOrName);
       if (bucket === null) {
@@ -138,20 +171,7 @@ export function createRedisBuckets(
         : { ...bucket, inputs: await inputsOf(bucket.id), outputs: await outputs.outputsOf(bucket.id) };
     },
     async deleteBucket(id) {
-      const deleted = await redis.eval(
-        DELETE_BUCKET_SCRIPT,
-        [
-          keys.buckets,
-          keys.bucketNames,
-          keys.inputs,
-          keys.bucketInputs(id),
-          keys.prunedThrough,
-          `${keys.dedupPrefix}${id}`,
-          keys.version,
-          `${keys.outputsPrefix}${id}`,
-        ],
-        [id],
-      );
+      const deleted = await redis.eval(DELETE_BUCKET_SCRIPT, bucketDeletionKeys(keys, id), [id]);
       forgetRoutes();
       return deleted === 1;
     },
@@ -171,14 +191,7 @@ export function createRedisBuckets(
         keys.inputs,
         inputId,
         () => readInput(inputId),
-        (input) => ({
-          ...input,
-          name: patch.name ?? input.name,
-          response: patch.response ?? input.response,
-          githubSecret: patch.githubSecret === undefined ? input.githubSecret : patch.githubSecret,
-          passthrough: patch.passthrough ?? input.passthrough,
-          passthroughTimeoutMs: patch.passthroughTimeoutMs ?? input.passthroughTimeoutMs,
-        }),
+        (input) => patchInput(input, patch),
       );
       // After the write: a lookup that read the old settings meanwhile must not stay cached.
       forgetRoutes();

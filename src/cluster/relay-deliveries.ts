@@ -14,8 +14,16 @@
  */
 
 import { STREAM_SEQ_LIMIT, streamCursors } from "../relay/cursor.ts";
-import type { AppendResult, DeliveryStore, ReplayedDelivery, StoredDelivery } from "../relay/store.ts";
-import { type Redis, RedisUnavailableError, type RedisValue } from "./redis.ts";
+import type {
+  AppendResult,
+  DeliveryRead,
+  DeliveryStore,
+  NewDelivery,
+  ReplayedDelivery,
+  StoredDelivery,
+} from "../relay/store.ts";
+import { createBlockingConnection } from "./blocking-connection.ts";
+import type { Redis, RedisValue } from "./redis.ts";
 import {
   type RedisKeys,
   replyArray,
@@ -41,9 +49,6 @@ const READ_SCAN_BUDGET = 2048;
 
 /** Body bytes one wait for deliveries returns at most (but always at least one delivery). */
 const WAIT_PAGE_BYTES = 1024 * 1024;
-
-/** How long a wait for deliveries waits for its own connection to open before reporting Redis away. */
-const BLOCKING_CONNECT_TIMEOUT_MS = 2_000;
 
 const STREAM_ID = /^\d+-\d+$/;
 
@@ -92,190 +97,196 @@ function xreadEntries(reply: RedisValue, stream: string): RedisValue[] {
   throw new UnexpectedReplyError("XREAD", reply);
 }
 
-export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliveries {
-  const positionOf = (id: string) => streamCursors.positionOf(id);
-
-  const bucketExists = async (bucketId: string) =>
-    (await redis.send("HEXISTS", [keys.buckets, bucketId])) === 1;
-
-  /** One bucket's entries from an XRANGE/XREVRANGE scan, in scan order, at most `limit`. */
-  /** One bucket's deliveries after (forward) or before (backward) an id, matched inside Redis. */
-  const scanBucket = async (
-    bucketId: string,
-    limit: number,
-    direction: "forward" | "backward",
-    after: string | null,
-  ): Promise<StoredDelivery[]> => {
-    const found: StoredDelivery[] = [];
-    if (limit <= 0 || !(await bucketExists(bucketId))) return found;
-    let start = after ?? "";
-    while (found.length < limit) {
-      const [entries, resume] = replyArray(
-        await redis.eval(
-          BUCKET_SCAN_SCRIPT,
-          [keys.deliveries],
-          [direction, start, bucketId, limit - found.length, READ_SCAN_BUDGET],
-        ),
-        "bucket scan",
-      );
-      for (const entry of replyArray(entries ?? null, "bucket scan rows")) found.push(toDelivery(entry));
-      start = replyString(resume ?? null, "bucket scan resume");
-      if (start === "") break;
-    }
-    return found;
-  };
-
-  /**
-   * The connection XREAD BLOCK waits on, opened on first use: a blocked read would stall shared commands.
-   * Bun's client does not give up connecting while Redis is away, so the one attempt is kept (never a new
-   * client per retry) and each wait for it is bounded.
-   */
-  let blocking: Redis | null = null;
-  let opening: Promise<Redis> | null = null;
-  let closed = false;
-  /** Waits for the connection to open, failed at once by close(). */
-  const waitingToOpen = new Set<(error: RedisUnavailableError) => void>();
-  const blockingConnection = (): Promise<Redis> => {
-    if (closed) return Promise.reject(new RedisUnavailableError("the store is closed"));
-    if (blocking !== null) return Promise.resolve(blocking);
-    opening ??= redis.duplicate().then(
-      (connection) => {
-        opening = null;
-        if (closed) {
-          connection.close();
-          throw new RedisUnavailableError("the store is closed");
-        }
-        blocking = connection;
-        return connection;
-      },
-      (error: unknown) => {
-        opening = null;
-        throw error instanceof RedisUnavailableError ? error : new RedisUnavailableError(error);
-      },
+/** The append script's arguments after its keys: the limits and prefixes, then ten fields per delivery. */
+function appendArgs(keys: RedisKeys, batch: readonly NewDelivery[]): (string | number)[] {
+  const args: (string | number)[] = [
+    STREAM_SEQ_LIMIT,
+    keys.dedupPrefix,
+    keys.outputsPrefix,
+    keys.attemptsPrefix,
+    ATTEMPT_RECORD_TTL_MS,
+  ];
+  for (const d of batch)
+    args.push(
+      d.bucketId,
+      d.githubDelivery === null ? "" : `=${d.githubDelivery}`,
+      d.inputId,
+      d.method,
+      JSON.stringify(d.headers),
+      d.query,
+      toBase64(d.body),
+      d.sourceAddress,
+      d.receivedAt,
+      d.replayOf ?? "",
     );
-    const attempt = opening;
-    return new Promise((resolve, reject) => {
-      const settle = () => {
-        clearTimeout(timer);
-        waitingToOpen.delete(reject);
-      };
-      const timer = setTimeout(() => {
-        settle();
-        reject(new RedisUnavailableError(`no connection within ${BLOCKING_CONNECT_TIMEOUT_MS} ms`));
-      }, BLOCKING_CONNECT_TIMEOUT_MS);
-      waitingToOpen.add(reject);
-      attempt.then(
-        (connection) => {
-          settle();
-          resolve(connection);
-        },
-        (error: unknown) => {
-          settle();
-          reject(error);
-        },
-      );
-    });
+  return args;
+}
+
+async function appendDeliveries(redis: Redis, keys: RedisKeys, batch: readonly NewDelivery[]) {
+  if (batch.length === 0) return [];
+  // EVAL with the source rather than `redis.eval` (EVALSHA, then EVAL on NOSCRIPT): after a Redis restart
+  // a NOSCRIPT retry would be sent after appends called later, which would then get earlier ids. One
+  // command per call, sent in call order on one connection, keeps ids in call order.
+  const reply = await writing(
+    redis.send("EVAL", [
+      APPEND_SCRIPT.source,
+      3,
+      keys.deliveries,
+      keys.lastId,
+      keys.outputDue,
+      ...appendArgs(keys, batch),
+    ]),
+  );
+  return replyArray(reply, "append").map(
+    (id): AppendResult =>
+      id === null ? { id: null, duplicate: true } : { id: replyString(id, "appended id"), duplicate: false },
+  );
+}
+
+/** One bucket's deliveries after (forward) or before (backward) an id, matched inside Redis. */
+async function scanBucket(
+  redis: Redis,
+  keys: RedisKeys,
+  bucketId: string,
+  limit: number,
+  direction: "forward" | "backward",
+  after: string | null,
+): Promise<StoredDelivery[]> {
+  const found: StoredDelivery[] = [];
+  if (limit <= 0 || (await redis.send("HEXISTS", [keys.buckets, bucketId])) !== 1) return found;
+  let start = after ?? "";
+  while (found.length < limit) {
+    const [entries, resume] = replyArray(
+      await redis.eval(
+        BUCKET_SCAN_SCRIPT,
+        [keys.deliveries],
+        [direction, start, bucketId, limit - found.length, READ_SCAN_BUDGET],
+      ),
+      "bucket scan",
+    );
+    for (const entry of replyArray(entries ?? null, "bucket scan rows")) found.push(toDelivery(entry));
+    start = replyString(resume ?? null, "bucket scan resume");
+    if (start === "") break;
+  }
+  return found;
+}
+
+async function deliveryByGithubId(redis: Redis, keys: RedisKeys, bucketId: string, githubDelivery: string) {
+  // The bucket's dedup hash maps X-GitHub-Delivery to the stream id while the delivery is kept.
+  const id = await redis.send("HGET", [`${keys.dedupPrefix}${bucketId}`, githubDelivery]);
+  if (id === null) return null;
+  const streamId = replyString(id, "dedup id");
+  const [entry] = replyArray(await redis.send("XRANGE", [keys.deliveries, streamId, streamId]), "xrange");
+  return entry === undefined ? null : toDelivery(entry);
+}
+
+/** A read script row (`[id, fields, bucket name, input name]`) as a replayed delivery. */
+function toReplayed(row: RedisValue): ReplayedDelivery {
+  const [id, fields, bucketName, inputName] = replyArray(row, "read row");
+  return {
+    ...toDelivery([id ?? null, fields ?? null]),
+    bucketName: replyString(bucketName ?? null, "bucket name"),
+    inputName: replyString(inputName ?? null, "input name"),
   };
+}
 
-  const deliveries: RedisDeliveries = {
-    async appendDeliveries(batch) {
-      if (batch.length === 0) return [];
-      const args: (string | number)[] = [
-        STREAM_SEQ_LIMIT,
-        keys.dedupPrefix,
-        keys.outputsPrefix,
-        keys.attemptsPrefix,
-        ATTEMPT_RECORD_TTL_MS,
-      ];
-      for (const d of batch)
-        args.push(
-          d.bucketId,
-          d.githubDelivery === null ? "" : `=${d.githubDelivery}`,
-          d.inputId,
-          d.method,
-          JSON.stringify(d.headers),
-          d.query,
-          toBase64(d.body),
-          d.sourceAddress,
-          d.receivedAt,
-          d.replayOf ?? "",
-        );
-      // EVAL with the source rather than `redis.eval` (EVALSHA, then EVAL on NOSCRIPT): after a Redis restart
-      // a NOSCRIPT retry would be sent after appends called later, which would then get earlier ids. One
-      // command per call, sent in call order on one connection, keeps ids in call order.
-      const reply = await writing(
-        redis.send("EVAL", [APPEND_SCRIPT.source, 3, keys.deliveries, keys.lastId, keys.outputDue, ...args]),
-      );
-      return replyArray(reply, "append").map(
-        (id): AppendResult =>
-          id === null
-            ? { id: null, duplicate: true }
-            : { id: replyString(id, "appended id"), duplicate: false },
-      );
-    },
+async function readDeliveries(redis: Redis, keys: RedisKeys, read: DeliveryRead) {
+  if (read.bucketIds?.length === 0) return { deliveries: [], prunedThrough: 0 };
+  const buckets = read.bucketIds === null ? ["all"] : ["some", ...new Set(read.bucketIds)];
+  const through = streamCursors.format(read.throughPosition);
+  let after = streamCursors.format(read.afterPosition);
+  // The floor comes from the same script call as the page. When a call scanned its budget without
+  // finding anything, the next one continues; its floor is the one returned. That is exact: whatever
+  // retention deleted between the calls of these buckets lies before the range scanned so far, where
+  // nothing of these buckets was found, so it was never part of this read.
+  for (;;) {
+    const [floor, resume, rows] = replyArray(
+      await redis.eval(
+        READ_SCRIPT,
+        [keys.deliveries, keys.prunedThrough, keys.buckets, keys.inputs],
+        [`(${after}`, through, read.maxRows, read.maxBytes, READ_SCAN_BUDGET, ...buckets],
+      ),
+      "read",
+    );
+    const deliveries = replyArray(rows ?? null, "read rows").map(toReplayed);
+    const next = replyString(resume ?? null, "read resume");
+    if (deliveries.length > 0 || next === "") {
+      const floorId = replyString(floor ?? null, "read floor");
+      return { deliveries, prunedThrough: floorId === "" ? 0 : streamCursors.positionOf(floorId) };
+    }
+    after = next;
+  }
+}
 
+/** The position of the stream's newest entry, or null when the stream is empty. */
+async function newestPosition(redis: Redis, keys: RedisKeys): Promise<number | null> {
+  const top = await redis.send("XREVRANGE", [keys.deliveries, "+", "-", "COUNT", 1]);
+  const newest = replyArray(top, "newest entry")[0];
+  if (newest === undefined) return null;
+  return streamCursors.positionOf(replyString(replyArray(newest, "newest entry")[0] ?? null, "newest id"));
+}
+
+async function waitForDeliveries(
+  redis: Redis,
+  keys: RedisKeys,
+  connection: Redis,
+  afterPosition: number,
+  blockMs: number,
+  maxRows: number,
+): Promise<ReplayedDelivery[]> {
+  const deadline = Date.now() + blockMs;
+  let after = afterPosition;
+  for (;;) {
+    const remaining = deadline - Date.now();
+    // XREAD BLOCK 0 would wait forever: once the time is up, one more read that does not block.
+    const block = remaining >= 1 ? ["BLOCK", Math.ceil(remaining)] : [];
+    // One entry tells that something is new; the page itself is read by the byte-bounded read script,
+    // so a follower behind many large bodies never holds more than WAIT_PAGE_BYTES of them at once.
+    const reply = await connection.send("XREAD", [
+      "COUNT",
+      1,
+      ...block,
+      "STREAMS",
+      keys.deliveries,
+      streamCursors.format(after),
+    ]);
+    if (xreadEntries(reply, keys.deliveries).length === 0) return [];
+    const through = await newestPosition(redis, keys);
+    if (through === null) return [];
+    const page = await readDeliveries(redis, keys, {
+      bucketIds: null,
+      afterPosition: after,
+      throughPosition: through,
+      maxRows,
+      maxBytes: WAIT_PAGE_BYTES,
+    });
+    // Everything new belonged to deleted buckets: wait on from there rather than answer with nothing,
+    // which would bring the caller back to the same entries.
+    if (page.deliveries.length > 0 || block.length === 0) return page.deliveries;
+    after = through;
+  }
+}
+
+export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliveries {
+  const blocking = createBlockingConnection(redis);
+  return {
+    appendDeliveries: (batch) => appendDeliveries(redis, keys, batch),
     listDeliveries(bucketId, afterId, limit) {
       if (afterId !== null && !STREAM_ID.test(afterId))
         return Promise.reject(new TypeError(`not a delivery id: ${afterId}`));
-      return scanBucket(bucketId, limit, "forward", afterId);
+      return scanBucket(redis, keys, bucketId, limit, "forward", afterId);
     },
-
-    recentDeliveries(bucketId, limit) {
-      return scanBucket(bucketId, limit, "backward", null);
-    },
-
-    async deliveryByGithubId(bucketId, githubDelivery) {
-      // The bucket's dedup hash maps X-GitHub-Delivery to the stream id while the delivery is kept.
-      const id = await redis.send("HGET", [`${keys.dedupPrefix}${bucketId}`, githubDelivery]);
-      if (id === null) return null;
-      const streamId = replyString(id, "dedup id");
-      const [entry] = replyArray(await redis.send("XRANGE", [keys.deliveries, streamId, streamId]), "xrange");
-      return entry === undefined ? null : toDelivery(entry);
-    },
-
-    async readDeliveries(read) {
-      if (read.bucketIds?.length === 0) return { deliveries: [], prunedThrough: 0 };
-      const buckets = read.bucketIds === null ? ["all"] : ["some", ...new Set(read.bucketIds)];
-      const through = streamCursors.format(read.throughPosition);
-      let after = streamCursors.format(read.afterPosition);
-      // The floor comes from the same script call as the page. When a call scanned its budget without
-      // finding anything, the next one continues; its floor is the one returned. That is exact: whatever
-      // retention deleted between the calls of these buckets lies before the range scanned so far, where
-      // nothing of these buckets was found, so it was never part of this read.
-      for (;;) {
-        const [floor, resume, rows] = replyArray(
-          await redis.eval(
-            READ_SCRIPT,
-            [keys.deliveries, keys.prunedThrough, keys.buckets, keys.inputs],
-            [`(${after}`, through, read.maxRows, read.maxBytes, READ_SCAN_BUDGET, ...buckets],
-          ),
-          "read",
-        );
-        const deliveries = replyArray(rows ?? null, "read rows").map((row): ReplayedDelivery => {
-          const [id, fields, bucketName, inputName] = replyArray(row, "read row");
-          return {
-            ...toDelivery([id ?? null, fields ?? null]),
-            bucketName: replyString(bucketName ?? null, "bucket name"),
-            inputName: replyString(inputName ?? null, "input name"),
-          };
-        });
-        const next = replyString(resume ?? null, "read resume");
-        if (deliveries.length > 0 || next === "") {
-          const floorId = replyString(floor ?? null, "read floor");
-          return { deliveries, prunedThrough: floorId === "" ? 0 : positionOf(floorId) };
-        }
-        after = next;
-      }
-    },
-
+    recentDeliveries: (bucketId, limit) => scanBucket(redis, keys, bucketId, limit, "backward", null),
+    deliveryByGithubId: (bucketId, githubDelivery) =>
+      deliveryByGithubId(redis, keys, bucketId, githubDelivery),
+    readDeliveries: (read) => readDeliveries(redis, keys, read),
     async deliveryPosition() {
       const last = await redis.send("GET", [keys.lastId]);
       return {
         cursors: streamCursors,
-        lastPosition: last === null ? 0 : positionOf(replyString(last, "last id")),
+        lastPosition: last === null ? 0 : streamCursors.positionOf(replyString(last, "last id")),
       };
     },
-
     async pruneDeliveries(policy, limit) {
       if (limit <= 0 || (policy.receivedBefore === null && policy.keepNewest === null)) return 0;
       const deleted = await redis.eval(
@@ -285,52 +296,11 @@ export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliv
       );
       return replyNumber(deleted, "prune");
     },
-
     async waitForDeliveries(afterPosition, blockMs, maxRows) {
-      const connection = await blockingConnection();
-      const deadline = Date.now() + blockMs;
-      let after = afterPosition;
-      for (;;) {
-        const remaining = deadline - Date.now();
-        // XREAD BLOCK 0 would wait forever: once the time is up, one more read that does not block.
-        const block = remaining >= 1 ? ["BLOCK", Math.ceil(remaining)] : [];
-        // One entry tells that something is new; the page itself is read by the byte-bounded read script,
-        // so a follower behind many large bodies never holds more than WAIT_PAGE_BYTES of them at once.
-        const reply = await connection.send("XREAD", [
-          "COUNT",
-          1,
-          ...block,
-          "STREAMS",
-          keys.deliveries,
-          streamCursors.format(after),
-        ]);
-        if (xreadEntries(reply, keys.deliveries).length === 0) return [];
-        const top = await redis.send("XREVRANGE", [keys.deliveries, "+", "-", "COUNT", 1]);
-        const newest = replyArray(top, "newest entry")[0];
-        if (newest === undefined) return [];
-        const through = positionOf(replyString(replyArray(newest, "newest entry")[0] ?? null, "newest id"));
-        const page = await deliveries.readDeliveries({
-          bucketIds: null,
-          afterPosition: after,
-          throughPosition: through,
-          maxRows,
-          maxBytes: WAIT_PAGE_BYTES,
-        });
-        // Everything new belonged to deleted buckets: wait on from there rather than answer with nothing,
-        // which would bring the caller back to the same entries.
-        if (page.deliveries.length > 0 || block.length === 0) return page.deliveries;
-        after = through;
-      }
+      return waitForDeliveries(redis, keys, await blocking.get(), afterPosition, blockMs, maxRows);
     },
-
     async close() {
-      // A connection still being opened is closed as soon as it opens (see blockingConnection).
-      closed = true;
-      for (const reject of waitingToOpen) reject(new RedisUnavailableError("the store is closed"));
-      waitingToOpen.clear();
-      blocking?.close();
-      blocking = null;
+      blocking.close();
     },
   };
-  return deliveries;
 }

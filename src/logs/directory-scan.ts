@@ -92,8 +92,115 @@ export function startUpOffset(
   return takeOverSince !== undefined && entry.mtimeMs >= takeOverSince ? 0 : entry.size;
 }
 
+/** Deleted (or no longer a log file): reads what is left through the open descriptor, then lets go. */
+async function forget(options: DirectoryScanOptions, files: Map<string, FollowedFile>, file: FollowedFile) {
+  file.ready = true;
+  if (file.fd !== null) await options.tailer.pump(file);
+  options.tailer.closeDescriptor(file);
+  files.delete(file.identity);
+  await options.endBatch();
+}
+
+/**
+ * Where to start a file: at start-up see startUpOffset; later its start, or where its original had been
+ * read for a copy (null: not yet, see copy-truncate.ts).
+ */
+function startOffset(
+  options: DirectoryScanOptions,
+  entry: LogFileEntry,
+  atStartUp: boolean,
+  sources: CopySource[],
+): number | null {
+  if (atStartUp)
+    return startUpOffset(entry, options.savedPositions.get(entry.identity), options.takeOverSince);
+  const first = () => readHead(options.access, entry.path, entry.identity, COPY_HEAD_BYTES);
+  return options.copies.startOf(entry, sources, first, Date.now());
+}
+
+/** What one pass reads, in this order: copies, then known files, then new files. */
+interface ReadPlan {
+  /** Files not ready before the pass: they become ready once the copies are read. */
+  held: FollowedFile[];
+  known: FollowedFile[];
+  added: Array<{ file: FollowedFile; size: number }>;
+  copied: FollowedFile[];
+}
+
+/**
+ * Followed files against the listing: gone ones are forgotten, renamed ones counted as rotations, grown ones
+ * planned for reading, idle ones closed. Each file still listed is taken out of `present`.
+ */
+async function sortKnownFiles(
+  options: DirectoryScanOptions,
+  files: Map<string, FollowedFile>,
+  present: Map<string, LogFileEntry>,
+): Promise<Pick<ReadPlan, "known" | "held">> {
+  const known: FollowedFile[] = [];
+  const held: FollowedFile[] = [];
+  for (const file of [...files.values()]) {
+    if (!file.ready) held.push(file);
+    const entry = present.get(file.identity);
+    if (entry === undefined) {
+      await forget(options, files, file);
+      continue;
+    }
+    if (entry.path !== file.path) {
+      options.counters.rotationsSeen++;
+      file.path = entry.path;
+    }
+    present.delete(file.identity);
+    const step = knownFileStep(file, entry, Date.now());
+    if (step === "read") known.push(file);
+    else if (step === "close") options.tailer.closeDescriptor(file);
+  }
+  return { known, held };
+}
+
+/** Starts following the files listed for the first time, sorted into ordinary new files and copies. */
+function addNewFiles(
+  options: DirectoryScanOptions,
+  files: Map<string, FollowedFile>,
+  present: ReadonlyMap<string, LogFileEntry>,
+  listing: LogFileEntry[],
+  fromEnd: boolean,
+): Pick<ReadPlan, "added" | "copied"> {
+  const added: ReadPlan["added"] = [];
+  const copied: FollowedFile[] = [];
+  let sources: CopySource[] | undefined;
+  for (const entry of present.values()) {
+    sources ??= fromEnd ? [] : copySources(files.values(), listing);
+    const offset = startOffset(options, entry, fromEnd, sources);
+    if (offset === null) continue; // maybe a copy whose original is not emptied yet: seen again next pass
+    const file = options.tailer.create(entry, offset);
+    files.set(entry.identity, file);
+    if (fromEnd || offset === 0) added.push({ file, size: entry.size });
+    else {
+      options.log("info", `${entry.path} is a copy of a followed file; reading it from byte ${offset}`);
+      copied.push(file);
+    }
+  }
+  return { added, copied };
+}
+
+async function readInOrder(options: DirectoryScanOptions, plan: ReadPlan): Promise<void> {
+  const { tailer } = options;
+  // The new files' starting positions count as progress: a writer taking over must not follow them from
+  // their end again.
+  if (plan.added.length + plan.copied.length > 0) await options.endBatch();
+  for (const file of plan.copied) {
+    file.ready = true;
+    await tailer.pump(file);
+  }
+  for (const file of plan.held) file.ready = true;
+  for (const file of plan.known) await tailer.pump(file);
+  for (const { file, size } of plan.added) {
+    file.ready = true;
+    if (file.offset < size) await tailer.pump(file);
+  }
+}
+
 export function createDirectoryScan(options: DirectoryScanOptions): DirectoryScan {
-  const { dir, access, copies, tailer, log } = options;
+  const { dir, access, log } = options;
   const files = new Map<string, FollowedFile>();
   const identityByPath = new Map<string, string>();
   let dirExists = false;
@@ -118,31 +225,11 @@ export function createDirectoryScan(options: DirectoryScanOptions): DirectorySca
     return newestFiles(listing, MAX_FOLLOWED_FILES);
   }
 
-  /**
-   * Where to start a file: at start-up see startUpOffset; later its start, or where its original had been
-   * read for a copy (null: not yet, see copy-truncate.ts).
-   */
-  function startOffset(entry: LogFileEntry, atStartUp: boolean, sources: CopySource[]): number | null {
-    if (atStartUp)
-      return startUpOffset(entry, options.savedPositions.get(entry.identity), options.takeOverSince);
-    const first = () => readHead(access, entry.path, entry.identity, COPY_HEAD_BYTES);
-    return copies.startOf(entry, sources, first, Date.now());
-  }
-
-  /** Deleted (or no longer a log file): reads what is left through the open descriptor, then lets go. */
-  async function forget(file: FollowedFile): Promise<void> {
-    file.ready = true;
-    if (file.fd !== null) await tailer.pump(file);
-    tailer.closeDescriptor(file);
-    files.delete(file.identity);
-    await options.endBatch();
-  }
-
   async function scanOnce(): Promise<void> {
     const listing = listDirectory();
     if (listing === null) {
       setDirectoryExists(false);
-      for (const file of [...files.values()]) await forget(file);
+      for (const file of [...files.values()]) await forget(options, files, file);
       identityByPath.clear();
       firstScanDone = true;
       return;
@@ -153,55 +240,11 @@ export function createDirectoryScan(options: DirectoryScanOptions): DirectorySca
     const present = new Map(listing.map((entry) => [entry.identity, entry]));
     identityByPath.clear();
     for (const entry of listing) identityByPath.set(entry.path, entry.identity);
-
     // Known files first (a rotated file's rest comes before its successor), then new ones; a copy's rest
     // before the new lines of its emptied original.
-    const known: FollowedFile[] = [];
-    const held: FollowedFile[] = [];
-    for (const file of [...files.values()]) {
-      if (!file.ready) held.push(file);
-      const entry = present.get(file.identity);
-      if (entry === undefined) {
-        await forget(file);
-        continue;
-      }
-      if (entry.path !== file.path) {
-        options.counters.rotationsSeen++;
-        file.path = entry.path;
-      }
-      present.delete(file.identity);
-      const step = knownFileStep(file, entry, Date.now());
-      if (step === "read") known.push(file);
-      else if (step === "close") tailer.closeDescriptor(file);
-    }
-    const added: Array<{ file: FollowedFile; size: number }> = [];
-    const copied: FollowedFile[] = [];
-    let sources: CopySource[] | undefined;
-    for (const entry of present.values()) {
-      sources ??= fromEnd ? [] : copySources(files.values(), listing);
-      const offset = startOffset(entry, fromEnd, sources);
-      if (offset === null) continue; // maybe a copy whose original is not emptied yet: seen again next pass
-      const file = tailer.create(entry, offset);
-      files.set(entry.identity, file);
-      if (fromEnd || offset === 0) added.push({ file, size: entry.size });
-      else {
-        log("info", `${entry.path} is a copy of a followed file; reading it from byte ${offset}`);
-        copied.push(file);
-      }
-    }
-    // The new files' starting positions count as progress: a writer taking over must not follow them from
-    // their end again.
-    if (added.length + copied.length > 0) await options.endBatch();
-    for (const file of copied) {
-      file.ready = true;
-      await tailer.pump(file);
-    }
-    for (const file of held) file.ready = true;
-    for (const file of known) await tailer.pump(file);
-    for (const { file, size } of added) {
-      file.ready = true;
-      if (file.offset < size) await tailer.pump(file);
-    }
+    const known = await sortKnownFiles(options, files, present);
+    const fresh = addNewFiles(options, files, present, listing, fromEnd);
+    await readInOrder(options, { ...known, ...fresh });
   }
 
   function scan(): Promise<void> {

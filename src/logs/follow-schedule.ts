@@ -53,32 +53,10 @@ export interface FollowSchedule {
   expecting(format: LogFormat): void;
 }
 
-export function createFollowSchedule(options: FollowScheduleOptions): FollowSchedule {
-  const { dir, files, twins, log } = options;
+/** The directory's watcher: a hint only, so a failure to watch is logged and the poll carries on. */
+function createDirectoryWatcher(options: FollowScheduleOptions) {
+  const { dir, log } = options;
   let watcher: FSWatcher | null = null;
-  let pollTimer: ReturnType<typeof setInterval> | null = null;
-  let hotTimer: ReturnType<typeof setInterval> | null = null;
-  /** Armed when positions change, so a quiet follower runs no timer. */
-  let saveTimer: ReturnType<typeof setTimeout> | null = null;
-  let positionsDirty = false;
-
-  function startWatcher() {
-    if (watcher !== null || options.stopped()) return;
-    try {
-      watcher = watch(dir, { persistent: false }, (event, name) => onWatchEvent(event, name));
-      watcher.on("error", (error) => {
-        log("warn", `watching ${dir} failed (${String(error)}); polling continues`);
-        stopWatcher();
-      });
-    } catch (error) {
-      log("warn", `cannot watch ${dir} (${String(error)}); polling every ${options.pollIntervalMs} ms`);
-    }
-  }
-
-  function stopWatcher() {
-    watcher?.close();
-    watcher = null;
-  }
 
   function onWatchEvent(event: string, name: string | Buffer | null) {
     const file = typeof name === "string" ? options.fileNamed(name) : undefined;
@@ -86,55 +64,35 @@ export function createFollowSchedule(options: FollowScheduleOptions): FollowSche
     else void options.scan();
   }
 
-  function startHotTimer() {
-    if (hotTimer !== null || options.stopped()) return;
-    hotTimer = setInterval(checkHotFiles, HOT_POLL_MS);
-    hotTimer.unref?.();
+  function stop() {
+    watcher?.close();
+    watcher = null;
   }
 
-  function checkHotFiles() {
-    const now = Date.now();
-    let anyHot = false;
-    for (const file of files.values()) {
-      if (file.paused) {
-        anyHot = true;
-        if (twins !== null && !twins.mustPause(file.format)) {
-          file.paused = false;
-          void options.pump(file);
-        }
-        continue;
-      }
-      if (file.hotUntil < now || file.fd === null) continue;
-      anyHot = true;
-      if (file.reading === null && fstatSync(file.fd).size !== file.offset) void options.pump(file);
-    }
-    // Copies waiting for a twin that will not come are let through here, once their wait is over.
-    if (twins !== null && twins.held() > 0) {
-      anyHot = true;
-      if (twins.release() > 0) {
-        // What was held is let through: saved positions may now move past it.
-        positionsChanged();
-        void options.endBatch();
-      }
-    }
-    if (!anyHot && hotTimer !== null) {
-      clearInterval(hotTimer);
-      hotTimer = null;
+  function start() {
+    if (watcher !== null || options.stopped()) return;
+    try {
+      watcher = watch(dir, { persistent: false }, (event, name) => onWatchEvent(event, name));
+      watcher.on("error", (error) => {
+        log("warn", `watching ${dir} failed (${String(error)}); polling continues`);
+        stop();
+      });
+    } catch (error) {
+      log("warn", `cannot watch ${dir} (${String(error)}); polling every ${options.pollIntervalMs} ms`);
     }
   }
 
-  function positionsChanged() {
-    positionsDirty = true;
-    if (saveTimer !== null || options.positions === undefined || options.stopped()) return;
-    saveTimer = setTimeout(() => {
-      saveTimer = null;
-      savePositions();
-    }, options.positionSaveIntervalMs ?? POSITION_SAVE_INTERVAL_MS);
-    saveTimer.unref?.();
-  }
+  return { start, stop };
+}
+
+/** Saves positions a while after they change (so a quiet follower runs no timer), and once more at stop. */
+function createPositionSaver(options: FollowScheduleOptions) {
+  const { files, twins, log } = options;
+  let saveTimer: ReturnType<typeof setTimeout> | null = null;
+  let positionsDirty = false;
 
   /** Saves the read offsets, never past an entry the pairing window still holds. */
-  function savePositions() {
+  function save() {
     if (options.positions === undefined || !positionsDirty) return;
     positionsDirty = false;
     const held = twins?.heldPositions() ?? null;
@@ -152,28 +110,97 @@ export function createFollowSchedule(options: FollowScheduleOptions): FollowSche
   }
 
   return {
+    changed() {
+      positionsDirty = true;
+      if (saveTimer !== null || options.positions === undefined || options.stopped()) return;
+      saveTimer = setTimeout(() => {
+        saveTimer = null;
+        save();
+      }, options.positionSaveIntervalMs ?? POSITION_SAVE_INTERVAL_MS);
+      saveTimer.unref?.();
+    },
+    stop() {
+      if (saveTimer !== null) clearTimeout(saveTimer);
+      // Always at stop: entries let through since the last save move the positions without a read.
+      positionsDirty = true;
+      save();
+    },
+  };
+}
+
+/**
+ * One hot-poll round: reads hot files that grew, resumes paused ones the pairing window lets go, and lets
+ * through copies whose wait is over. Whether anything is still hot (false: the hot timer can stop).
+ */
+function pollHotFiles(options: FollowScheduleOptions, positionsChanged: () => void): boolean {
+  const { files, twins } = options;
+  const now = Date.now();
+  let anyHot = false;
+  for (const file of files.values()) {
+    if (file.paused) {
+      anyHot = true;
+      if (twins !== null && !twins.mustPause(file.format)) {
+        file.paused = false;
+        void options.pump(file);
+      }
+      continue;
+    }
+    if (file.hotUntil < now || file.fd === null) continue;
+    anyHot = true;
+    if (file.reading === null && fstatSync(file.fd).size !== file.offset) void options.pump(file);
+  }
+  // Copies waiting for a twin that will not come are let through here, once their wait is over.
+  if (twins !== null && twins.held() > 0) {
+    anyHot = true;
+    if (twins.release() > 0) {
+      // What was held is let through: saved positions may now move past it.
+      positionsChanged();
+      void options.endBatch();
+    }
+  }
+  return anyHot;
+}
+
+export function createFollowSchedule(options: FollowScheduleOptions): FollowSchedule {
+  const { files } = options;
+  const watcher = createDirectoryWatcher(options);
+  const saver = createPositionSaver(options);
+  let pollTimer: ReturnType<typeof setInterval> | null = null;
+  let hotTimer: ReturnType<typeof setInterval> | null = null;
+
+  function checkHotFiles() {
+    if (!pollHotFiles(options, saver.changed) && hotTimer !== null) {
+      clearInterval(hotTimer);
+      hotTimer = null;
+    }
+  }
+
+  function startHotTimer() {
+    if (hotTimer !== null || options.stopped()) return;
+    hotTimer = setInterval(checkHotFiles, HOT_POLL_MS);
+    hotTimer.unref?.();
+  }
+
+  return {
     start() {
       pollTimer = setInterval(() => void options.scan(), options.pollIntervalMs);
       pollTimer.unref?.();
     },
     stop() {
       if (pollTimer !== null) clearInterval(pollTimer);
-      if (saveTimer !== null) clearTimeout(saveTimer);
       if (hotTimer !== null) clearInterval(hotTimer);
-      stopWatcher();
-      // Always at stop: entries let through since the last save move the positions without a read.
-      positionsDirty = true;
-      savePositions();
+      watcher.stop();
+      saver.stop();
     },
     directoryChanged(exists) {
-      if (exists) startWatcher();
-      else stopWatcher();
+      if (exists) watcher.start();
+      else watcher.stop();
       options.onDirectoryChange?.(exists);
     },
     progressed(file) {
       file.hotUntil = file.lastActivity + HOT_WINDOW_MS;
       startHotTimer();
-      positionsChanged();
+      saver.changed();
     },
     expecting(format) {
       // A watch event for the twin's file may be dropped.

@@ -112,15 +112,25 @@ function outputQueries(db: Database) {
   };
 }
 
-/** `committed` resolves once the write it follows is durable; `readDelivery` reads one delivery by id. */
-export function openSqliteOutputs(
-  db: Database,
-  committed: <T>(value: T) => Promise<T>,
-  readDelivery: (id: number) => StoredDelivery | null,
-): SqliteOutputs {
-  const q = outputQueries(db);
+type OutputQueries = ReturnType<typeof outputQueries>;
 
-  const createOutput = db.transaction((bucketId: string, output: NewOutput): Output | null => {
+function recordAttempt(q: OutputQueries, a: OutputAttempt) {
+  return q.recordAttempt.run(
+    a.state,
+    a.attempts,
+    a.nextAt,
+    a.status,
+    a.error,
+    a.responseBody,
+    a.updatedAt,
+    Number(a.deliveryId),
+    a.outputId,
+  );
+}
+
+/** The output, or null when the bucket does not exist; OutputNameTakenError when the name is taken. */
+function createOutputTransaction(db: Database, q: OutputQueries) {
+  return db.transaction((bucketId: string, output: NewOutput): Output | null => {
     if (q.bucketById.get(bucketId) === null) return null;
     if (q.outputByName.get(bucketId, output.name) !== null) throw new OutputNameTakenError(output.name);
     const created: Output = { id: crypto.randomUUID(), bucketId, ...output, createdAt: Date.now() };
@@ -134,15 +144,22 @@ export function openSqliteOutputs(
     );
     return created;
   });
+}
 
-  const claimAttempts = db.transaction((now: number, leaseMs: number, limit: number): ClaimedAttempt[] => {
+/** Leases due attempts for `leaseMs`; an attempt whose output was deleted is cancelled instead. */
+function claimTransaction(
+  db: Database,
+  q: OutputQueries,
+  readDelivery: (id: number) => StoredDelivery | null,
+) {
+  return db.transaction((now: number, leaseMs: number, limit: number): ClaimedAttempt[] => {
     const claimed: ClaimedAttempt[] = [];
     for (const row of q.dueAttempts.all(now, limit)) {
       const delivery = readDelivery(row.delivery_id);
       if (delivery === null) continue;
       const attempt = toAttempt(row);
       if (row.output_exists === 0) {
-        recordAttempt({
+        recordAttempt(q, {
           ...attempt,
           state: "cancelled",
           nextAt: null,
@@ -156,19 +173,17 @@ export function openSqliteOutputs(
     }
     return claimed;
   });
+}
 
-  const recordAttempt = (a: OutputAttempt) =>
-    q.recordAttempt.run(
-      a.state,
-      a.attempts,
-      a.nextAt,
-      a.status,
-      a.error,
-      a.responseBody,
-      a.updatedAt,
-      Number(a.deliveryId),
-      a.outputId,
-    );
+/** `committed` resolves once the write it follows is durable; `readDelivery` reads one delivery by id. */
+export function openSqliteOutputs(
+  db: Database,
+  committed: <T>(value: T) => Promise<T>,
+  readDelivery: (id: number) => StoredDelivery | null,
+): SqliteOutputs {
+  const q = outputQueries(db);
+  const createOutput = createOutputTransaction(db, q);
+  const claimAttempts = claimTransaction(db, q, readDelivery);
 
   return {
     outputsOf: (bucketId) => q.outputsOf.all(bucketId).map(toOutput),
@@ -188,7 +203,7 @@ export function openSqliteOutputs(
       return claimed.length === 0 ? claimed : committed(claimed);
     },
     async recordOutputAttempt(attempt) {
-      await committed(recordAttempt(attempt));
+      await committed(recordAttempt(q, attempt));
     },
     async outputAttempts(deliveryIds) {
       return deliveryIds.flatMap((id) => q.attemptsOf.all(Number(id)).map(toAttempt));
