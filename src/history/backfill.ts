@@ -14,9 +14,17 @@ import type { Journal } from "../logs/journal.ts";
 import { readJournal } from "../logs/journal-read.ts";
 import type { SavedPosition } from "../logs/positions.ts";
 import type { OlderThanJournal } from "../logs/socket.ts";
+import { TWIN_MAX_HELD } from "../logs/twins.ts";
 import type { HistoryIndex, IndexedEntry } from "./chunk-index.ts";
 import { isoMicros } from "./flow.ts";
 import { historyPages } from "./pages.ts";
+
+/**
+ * The journal's first entries are not in time order across files (the follower reads files side by side,
+ * and the pairing window holds up to TWIN_MAX_HELD entries), so the seam is the oldest time among this many
+ * of them, not the first entry's: a file's line older than it was never journaled.
+ */
+const OLDEST_AMONG_FIRST = TWIN_MAX_HELD;
 
 /** Entries one backfill takes from the files at most (the most `tail` asks for); they are held until sent. */
 export const MAX_FILE_BACKFILL = 10_000;
@@ -31,7 +39,7 @@ export interface FileBackfillDeps {
 }
 
 /**
- * The timestamp (µs) of the journal's oldest entry that came from the log files (null when there is none)
+ * The oldest timestamp (µs) among the journal's first entries from the log files (null when there are none)
  * and, with `count`, how many of its lines from `fromSeq` match.
  */
 async function journalExtent(
@@ -42,16 +50,21 @@ async function journalExtent(
   count: boolean,
 ): Promise<{ oldestMicros: number | null; matching: number }> {
   let oldestMicros: number | null = null;
+  let seen = 0;
   let matching = 0;
   if (endSeq <= journal.startSeq()) return { oldestMicros, matching };
   for await (const batch of readJournal(journal, journal.startSeq())) {
     for (const { seq, line } of batch) {
-      if (seq >= endSeq || (!count && oldestMicros !== null)) return { oldestMicros, matching };
+      if (seq >= endSeq || (!count && seen >= OLDEST_AMONG_FIRST)) return { oldestMicros, matching };
       if (line === null) continue; // entries that cannot be read: neither a time nor a match
-      if (oldestMicros === null) {
+      if (seen < OLDEST_AMONG_FIRST) {
         const entry = JSON.parse(line) as { timestamp?: string; logger_name?: string };
         // The relay's entries are in no file, and carry the time they were received, not a file's time.
-        if (entry.logger_name !== RELAY_LOGGER_NAME) oldestMicros = isoMicros(entry.timestamp ?? "");
+        if (entry.logger_name !== RELAY_LOGGER_NAME) {
+          seen++;
+          const at = isoMicros(entry.timestamp ?? "");
+          if (at !== null && (oldestMicros === null || at < oldestMicros)) oldestMicros = at;
+        }
       }
       if (count && seq >= fromSeq && matches(line)) matching++;
     }
