@@ -103,4 +103,20 @@ describe("backfill from the log files", () => {
     expect(seqOf(await client.next())).toBe(11);
     client.close();
   });
+
+  test("lines journaled out of time order across files are taken from the journal only, never twice", async () => {
+    await using server = await startTestServer({ files: { "a.log": "", "b.log": "" } });
+    const line = (second: number, text: string) =>
+      `2026-11-23T10:00:0${second}.000000+00:00 app INFO ${text}\n`;
+    // The newer line is journaled first; the older ones after it, as when files are read side by side.
+    append(server, "a.log", line(5, "newest, journaled first"));
+    await waitForEntriesSeen(server.httpUrl, 1);
+    append(server, "b.log", line(1, "older one") + line(2, "older two"));
+    await waitForEntriesSeen(server.httpUrl, 3);
+    const client = await wsConnect(server.wsUrl("/logs/ws?tail=100"));
+    const messages = (await client.take(3)).map((m) => (JSON.parse(m) as { message: string }).message);
+    expect(messages.sort()).toEqual(["newest, journaled first", "older one", "older two"]);
+    expect(await client.nextJson()).toEqual({ control: "live" });
+    client.close();
+  });
 });
