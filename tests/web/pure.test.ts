@@ -20,7 +20,13 @@ import {
   shareUrl,
   streamUrl,
 } from "../../src/web/client/query.ts";
-import { MAX_RETRY_MS, parseStreamMessage, retryDelay } from "../../src/web/client/stream.ts";
+import {
+  classifyRefusal,
+  MAX_RETRY_MS,
+  parseStreamMessage,
+  type Refusal,
+  retryDelay,
+} from "../../src/web/client/stream.ts";
 import {
   describeOutcome,
   headerValue,
@@ -235,6 +241,31 @@ describe("stream messages and backoff", () => {
     expect(retryDelay(0, 0)).toBe(400);
     expect(retryDelay(10, 1)).toBe(MAX_RETRY_MS * 1.2);
   });
+
+  const refusals: Array<[string, Parameters<typeof classifyRefusal>[0], Refusal]> = [
+    ["an unreachable server is retried", null, { kind: "retry", reason: "server unreachable" }],
+    ["a 401 asks for a sign-in", { status: 401, body: "" }, { kind: "unauthorized" }],
+    [
+      "a 400 is final and shows the JSON error",
+      { status: 400, body: '{"error":"bad level"}' },
+      { kind: "failed", message: "bad level" },
+    ],
+    [
+      "a 403 that is not JSON shows its text",
+      { status: 403, body: "forbidden here" },
+      { kind: "failed", message: "forbidden here" },
+    ],
+    ["an empty 400 says refused", { status: 400, body: "" }, { kind: "failed", message: "refused" }],
+    [
+      "a 503 is retried and named",
+      { status: 503, body: "busy" },
+      { kind: "retry", reason: "server answered 503" },
+    ],
+  ];
+  for (const [name, answer, expected] of refusals)
+    test(`a refused upgrade: ${name}`, () => {
+      expect(classifyRefusal(answer)).toEqual(expected);
+    });
 });
 
 describe("formatting", () => {
