@@ -65,6 +65,8 @@ export interface RowGeometry {
   layout(): void;
   offsetOf(index: number): number;
   indexAt(y: number): number;
+  /** The rows to have in the DOM for a viewport at `top`: those in view and `overscan` more each side. */
+  window(top: number, height: number, overscan: number): [first: number, last: number];
   /** The height of row `index`: measured when expanded, else the fixed height. */
   heightAt(index: number): number;
   collapse(id: number): void;
@@ -100,6 +102,14 @@ export function createRowGeometry(list: EntryList, rowHeight: number): RowGeomet
     },
     offsetOf: (index) => offsetOf(extras, rowHeight, index),
     indexAt: (y) => indexAt(extras, rowHeight, list.length, y),
+    window(top, height, overscan) {
+      if (list.length === 0) return [0, -1];
+      const first = Math.max(0, indexAt(extras, rowHeight, list.length, top) - overscan);
+      return [
+        first,
+        Math.min(list.length - 1, indexAt(extras, rowHeight, list.length, top + height) + overscan),
+      ];
+    },
     heightAt: (index) => heights.get((list.items[index] as ListedEntry).id) ?? rowHeight,
     collapse(id) {
       expanded.delete(id);

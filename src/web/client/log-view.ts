@@ -155,13 +155,7 @@ export function createLogView(options: LogViewOptions): LogView {
   const { viewport, canvas, list, rowHeight: H, overscan } = options;
   const geometry = createRowGeometry(list, H);
   const rows = createRowPool({ canvas, list, geometry, buildRow: options.buildRow });
-  const scroll = createScrollState({
-    viewport,
-    rowHeight: H,
-    onStickChange: options.onStickChange,
-    onNearTop: options.onNearTop,
-  });
-  const { setStuck, setTop } = scroll;
+  const scroll = createScrollState({ ...options, rowHeight: H });
   let viewportHeight = viewport.clientHeight;
   let canvasHeight = -1;
   /** A row just expanded, to be scrolled into view once measured. */
@@ -183,7 +177,8 @@ export function createLogView(options: LogViewOptions): LogView {
     if (index === -1) return;
     const rowTop = geometry.offsetOf(index);
     const rowBottom = rowTop + geometry.heightAt(index);
-    if (rowBottom > scroll.lastTop + viewportHeight) setTop(Math.min(rowTop, rowBottom - viewportHeight));
+    if (rowBottom > scroll.lastTop + viewportHeight)
+      scroll.setTop(Math.min(rowTop, rowBottom - viewportHeight));
   };
 
   /**
@@ -195,15 +190,9 @@ export function createLogView(options: LogViewOptions): LogView {
     const height = viewportHeight;
     const bottom = Math.max(0, geometry.total - height);
     const top = scroll.stuck ? bottom : Math.min(scroll.lastTop, bottom);
-    const n = list.length;
-    if (n > 0)
-      rows.show(
-        Math.max(0, geometry.indexAt(top) - overscan),
-        Math.min(n - 1, geometry.indexAt(top + height) + overscan),
-      );
-    else rows.show(0, -1);
+    rows.show(...geometry.window(top, height, overscan));
     if (canvasHeight !== geometry.total) setCanvasHeight();
-    if (scroll.stuck && Math.abs(scroll.lastTop - top) >= 1) setTop(top);
+    if (scroll.stuck && Math.abs(scroll.lastTop - top) >= 1) scroll.setTop(top);
     // Expanded rows built this frame are measured (one layout); their offsets below follow next frame.
     const remeasure = rows.measure();
     if (remeasure) options.requestRender();
@@ -220,7 +209,7 @@ export function createLogView(options: LogViewOptions): LogView {
       geometry.expanded.add(id);
       reveal = id;
       // Reading an entry: new ones must not scroll it away (the jump button brings the newest back).
-      setStuck(false);
+      scroll.setStuck(false);
     }
     rows.rebuild(id);
     render();
@@ -245,14 +234,14 @@ export function createLogView(options: LogViewOptions): LogView {
     keepAnchor: (change) => keepAnchor(parts, change),
     toggle,
     jumpToNewest() {
-      setStuck(true);
+      scroll.setStuck(true);
       render();
     },
     reset() {
       rows.clear();
       scroll.forgetTop();
       geometry.clear();
-      setStuck(true);
+      scroll.setStuck(true);
       render();
     },
     get stuck() {

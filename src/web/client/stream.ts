@@ -209,6 +209,24 @@ function detach(socket: SocketLike): void {
   socket.close(1000, "client closing");
 }
 
+interface SocketHandlers {
+  message(text: string): void;
+  /** `opened` tells a dropped connection from an upgrade that never succeeded. */
+  close(opened: boolean, event: CloseEvent): void;
+}
+
+function openSocket(ws: SocketLike, on: SocketHandlers): SocketLike {
+  let opened = false;
+  ws.onopen = () => {
+    opened = true;
+  };
+  ws.onmessage = (event) => {
+    if (typeof event.data === "string") on.message(event.data);
+  };
+  ws.onclose = (event) => on.close(opened, event);
+  return ws;
+}
+
 export function createLogStream(options: LogStreamOptions): LogStream {
   const deps = resolveDeps(options);
   const { events } = options;
@@ -247,15 +265,13 @@ export function createLogStream(options: LogStreamOptions): LogStream {
     }, inMs);
   };
 
-  const hooks: MessageHooks = {
-    cursor(next) {
-      cursor = next;
-    },
-    live() {
-      attempt = 0;
-      wentLiveOnce = true;
-      setState({ kind: "live" });
-    },
+  const setCursor = (next: string) => {
+    cursor = next;
+  };
+  const goLive = () => {
+    attempt = 0;
+    wentLiveOnce = true;
+    setState({ kind: "live" });
   };
 
   /** The upgrade failed: a browser does not say why, the HTTP answer to the same URL does. */
@@ -271,22 +287,18 @@ export function createLogStream(options: LogStreamOptions): LogStream {
     const mine = ++generation;
     const url = streamUrl(options.origin, query, cursor === null ? { tail: BACKFILL_TAIL } : { cursor });
     setState(wentLiveOnce ? { kind: "catching_up" } : { kind: "connecting" });
-    let opened = false;
-    const ws = deps.createSocket(url);
-    socket = ws;
-    ws.onopen = () => {
-      opened = true;
-    };
-    ws.onmessage = (event) => {
-      if (mine !== generation || typeof event.data !== "string") return;
-      dispatchMessage(parseStreamMessage(event.data), events, hooks);
-    };
-    ws.onclose = (event) => {
-      if (mine !== generation) return;
-      socket = null;
-      if (opened) scheduleRetry(event.reason === "" ? `closed (${event.code})` : event.reason);
-      else void explainRefusal(url, mine);
-    };
+    socket = openSocket(deps.createSocket(url), {
+      message(text) {
+        if (mine === generation)
+          dispatchMessage(parseStreamMessage(text), events, { cursor: setCursor, live: goLive });
+      },
+      close(opened, event) {
+        if (mine !== generation) return;
+        socket = null;
+        if (opened) scheduleRetry(event.reason === "" ? `closed (${event.code})` : event.reason);
+        else void explainRefusal(url, mine);
+      },
+    });
   };
 
   return {
@@ -308,9 +320,7 @@ export function createLogStream(options: LogStreamOptions): LogStream {
       attempt = 0;
       connect();
     },
-    stop() {
-      dropSocket();
-    },
+    stop: dropSocket,
     get cursor() {
       return cursor;
     },

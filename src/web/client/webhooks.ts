@@ -62,6 +62,14 @@ export function keepSelection(deliveries: Pick<Delivery, "id">[], selected: stri
   return deliveries[0]?.id ?? null;
 }
 
+/** Asks the server to re-send a delivery, with its button disabled meanwhile. */
+async function postReplay(api: Api, button: HTMLButtonElement, delivery: Delivery) {
+  button.disabled = true;
+  const result = await api.post(replayPath(delivery), isReplayed);
+  button.disabled = false;
+  return result;
+}
+
 /** Why the deliveries could not be loaded, in the words the tab shows. */
 export function loadFailure(status: number, message: string): string {
   // A 404 of the app itself ("Not found") means no such API; the API's own 404 names the bucket.
@@ -227,9 +235,7 @@ export function createWebhooksView(api: Api, options: WebhooksViewOptions): Webh
 
   /** Re-sends the shown delivery; the copy appears at the top of the list once it is stored. */
   const replay = async (button: HTMLButtonElement, delivery: Delivery) => {
-    button.disabled = true;
-    const result = await api.post(replayPath(delivery), isReplayed);
-    button.disabled = false;
+    const result = await postReplay(api, button, delivery);
     if (!result.ok) {
       status.textContent = `Could not replay delivery ${delivery.id}: ${result.message}`;
       return;
