@@ -1,6 +1,15 @@
 import { describe, expect, test } from "bun:test";
 import type { LogEntry } from "../../src/logs/entry.ts";
-import { hooksOfEntries, readTimeline, relativeTime, stepMark } from "../../src/web/client/flow-model.ts";
+import {
+  hookCounts,
+  hooksOfEntries,
+  markClass,
+  readTimeline,
+  relativeTime,
+  stepLabel,
+  stepMark,
+  timelineResult,
+} from "../../src/web/client/flow-model.ts";
 import { makeEntry } from "../helpers/entries.ts";
 
 const entry = (timestamp: string, hook: string | null, fields: Partial<LogEntry> = {}): LogEntry =>
@@ -88,5 +97,37 @@ describe("flow view model", () => {
       ["a", "2026-12-02T04:45:24+00:00", 1, 0],
       ["b", "2026-12-02T04:45:25.25+00:00", 2, 1],
     ]);
+  });
+});
+
+describe("flow view wording", () => {
+  const results: Array<[string, boolean | null, string, string]> = [
+    ["a hook still unknown shows no result", null, "", ""],
+    ["a hook that succeeded says so", true, "ignored", "succeeded"],
+    ["a failed hook names its error", false, "boom", "failed: boom"],
+    ["a failed hook without an error just failed", false, "", "failed"],
+  ];
+  for (const [name, success, error, text] of results)
+    test(name, () => expect(timelineResult({ success, error })).toBe(text));
+
+  const marks: Array<[string, "✓" | "✗" | "◷", string]> = [
+    ["a done step is drawn ok", "✓", "mark-ok"],
+    ["a failed step is drawn failed", "✗", "mark-failed"],
+    ["a started step is drawn pending", "◷", "mark-pending"],
+  ];
+  for (const [name, mark, cls] of marks) test(name, () => expect(markClass(mark)).toBe(cls));
+
+  const labels: Array<[string, number | null, boolean, string]> = [
+    ["a step with logs offers them", 1250, true, "clone: completed, 1.3 s; show its logs"],
+    ["a step from tagged lines offers nothing", 1250, false, "clone: completed, 1.3 s"],
+    ["a step without a duration leaves it out", null, true, "clone: completed; show its logs"],
+  ];
+  for (const [name, durationMs, hasLogs, label] of labels)
+    test(`step label: ${name}`, () =>
+      expect(stepLabel({ name: "clone", status: "completed", durationMs }, hasLogs)).toBe(label));
+
+  test("a PR hook counts its entries, and its errors only when there are some", () => {
+    expect(hookCounts({ entries: 3, errors: 0 })).toBe("3 entries");
+    expect(hookCounts({ entries: 3, errors: 2 })).toBe("3 entries, 2 errors");
   });
 });

@@ -20,12 +20,22 @@ import {
   shareUrl,
   streamUrl,
 } from "../../src/web/client/query.ts";
-import { MAX_RETRY_MS, parseStreamMessage, retryDelay } from "../../src/web/client/stream.ts";
 import {
+  classifyRefusal,
+  MAX_RETRY_MS,
+  parseStreamMessage,
+  type Refusal,
+  retryDelay,
+} from "../../src/web/client/stream.ts";
+import {
+  deliveriesPath,
   describeOutcome,
   headerValue,
+  keepSelection,
+  loadFailure,
   MAX_BODY_CHARS,
   type OutputOutcome,
+  replayPath,
   showBody,
 } from "../../src/web/client/webhooks.ts";
 
@@ -235,6 +245,31 @@ describe("stream messages and backoff", () => {
     expect(retryDelay(0, 0)).toBe(400);
     expect(retryDelay(10, 1)).toBe(MAX_RETRY_MS * 1.2);
   });
+
+  const refusals: Array<[string, Parameters<typeof classifyRefusal>[0], Refusal]> = [
+    ["an unreachable server is retried", null, { kind: "retry", reason: "server unreachable" }],
+    ["a 401 asks for a sign-in", { status: 401, body: "" }, { kind: "unauthorized" }],
+    [
+      "a 400 is final and shows the JSON error",
+      { status: 400, body: '{"error":"bad level"}' },
+      { kind: "failed", message: "bad level" },
+    ],
+    [
+      "a 403 that is not JSON shows its text",
+      { status: 403, body: "forbidden here" },
+      { kind: "failed", message: "forbidden here" },
+    ],
+    ["an empty 400 says refused", { status: 400, body: "" }, { kind: "failed", message: "refused" }],
+    [
+      "a 503 is retried and named",
+      { status: 503, body: "busy" },
+      { kind: "retry", reason: "server answered 503" },
+    ],
+  ];
+  for (const [name, answer, expected] of refusals)
+    test(`a refused upgrade: ${name}`, () => {
+      expect(classifyRefusal(answer)).toEqual(expected);
+    });
 });
 
 describe("formatting", () => {
@@ -360,4 +395,47 @@ describe("an output's outcome in the Webhooks tab", () => {
   ];
   for (const [name, change, expected] of cases)
     test(name, () => expect(describeOutcome({ ...base, ...change })).toBe(expected));
+});
+
+describe("the Webhooks tab's list", () => {
+  const failures: Array<[string, number, string, string]> = [
+    [
+      "the app's own 404 means the server has no deliveries API",
+      404,
+      "Not found",
+      "Webhook deliveries are not available on this server.",
+    ],
+    ["the API's 404 names the bucket and is shown as it is", 404, "no bucket b1", "no bucket b1"],
+    ["a 403 is shown as it is", 403, "forbidden", "forbidden"],
+    ["anything else says the load failed", 500, "boom", "Could not load deliveries: boom"],
+  ];
+  for (const [name, status, message, shown] of failures)
+    test(name, () => {
+      expect(loadFailure(status, message)).toBe(shown);
+    });
+
+  const selections: Array<[string, string[], string | null, string | null]> = [
+    ["a delivery still listed stays selected", ["a", "b"], "b", "b"],
+    ["a delivery no longer listed gives way to the newest", ["a", "b"], "x", "a"],
+    ["with nothing selected the newest is shown", ["a", "b"], null, "a"],
+    ["an empty list selects nothing", [], "a", null],
+  ];
+  for (const [name, ids, selected, kept] of selections)
+    test(name, () => {
+      expect(
+        keepSelection(
+          ids.map((id) => ({ id })),
+          selected,
+        ),
+      ).toBe(kept);
+    });
+
+  test("the list asks for one bucket by name, or lets the server pick", () => {
+    expect(deliveriesPath("")).toBe("/logs/api/deliveries?limit=50");
+    expect(deliveriesPath("a b")).toBe("/logs/api/deliveries?limit=50&bucket=a+b");
+  });
+
+  test("a replay names the bucket and delivery, escaped", () => {
+    expect(replayPath({ bucket_id: "b/1", id: "d 2" })).toBe("/logs/api/deliveries/b%2F1/d%202/replay");
+  });
 });

@@ -142,3 +142,29 @@ export function readEntries(value: unknown): LogEntry[] | null {
     (entry): entry is LogEntry => isRecord(entry) && typeof entry.timestamp === "string",
   );
 }
+
+/** How a hook ended, as its facts show it: empty while unknown. */
+export function timelineResult(timeline: Pick<Timeline, "success" | "error">): string {
+  if (timeline.success === null) return "";
+  if (timeline.success) return "succeeded";
+  return `failed${timeline.error ? `: ${timeline.error}` : ""}`;
+}
+
+/** The class a step's mark is drawn with. */
+export function markClass(mark: TimelineStep["mark"]): string {
+  return `mark-${mark === "✓" ? "ok" : mark === "✗" ? "failed" : "pending"}`;
+}
+
+/** What a screen reader says of a step's button; only steps from the summary have logs to open. */
+export function stepLabel(
+  step: Pick<TimelineStep, "name" | "status" | "durationMs">,
+  hasLogs: boolean,
+): string {
+  const took = step.durationMs === null ? "" : `, ${duration(step.durationMs)}`;
+  return `${step.name}: ${step.status}${took}${hasLogs ? "; show its logs" : ""}`;
+}
+
+/** A PR hook's size: its entries, and its errors when there are any. */
+export function hookCounts(hook: Pick<PrHook, "entries" | "errors">): string {
+  return `${hook.entries} entries${hook.errors > 0 ? `, ${hook.errors} errors` : ""}`;
+}

@@ -5,15 +5,8 @@
  */
 import type { Api } from "./api.ts";
 import { byId, clear, h } from "./dom.ts";
-import {
-  hooksOfEntries,
-  readEntries,
-  readStepLogs,
-  readTimeline,
-  relativeTime,
-  type Timeline,
-} from "./flow-model.ts";
-import { duration, firstLine, levelClass, shortTime } from "./format.ts";
+import { hooksOfEntries, readEntries, readStepLogs, readTimeline, type Timeline } from "./flow-model.ts";
+import { hookList, flowStatus as status, stepList, stepLogList, timelineFacts } from "./flow-parts.ts";
 
 /** Entries a PR's hook list is built from: the original's PR view asks for as many. */
 const PR_ENTRIES = 10_000;
@@ -30,8 +23,33 @@ export interface FlowViewOptions {
   describeWebhook?(hookId: string, into: HTMLElement): void;
 }
 
-function fact(label: string, value: string): HTMLElement {
-  return h("div", { class: "field-item" }, h("dt", { text: label }), h("dd", { text: value || "—" }));
+/** A step's log lines into `into`; `current` says whether the dialog still shows the hook they are for. */
+async function showStepLogs(
+  api: Api,
+  hookId: string,
+  step: string,
+  into: HTMLElement,
+  current: () => boolean,
+): Promise<void> {
+  clear(into);
+  into.append(h("h3", { text: `Logs of ${step}` }), status("Loading…"));
+  const answer = await api.get(
+    `/logs/api/step-logs/${encodeURIComponent(hookId)}/${encodeURIComponent(step)}`,
+    (value): value is unknown => readStepLogs(value) !== null,
+  );
+  if (!current()) return;
+  clear(into);
+  into.append(h("h3", { text: `Logs of ${step}` }));
+  if (!answer.ok) {
+    into.append(status(`Could not load the step's logs: ${answer.message}`));
+    return;
+  }
+  const { logs } = readStepLogs(answer.data) as NonNullable<ReturnType<typeof readStepLogs>>;
+  if (logs.length === 0) {
+    into.append(status("No log lines in this step's time window."));
+    return;
+  }
+  into.append(stepLogList(step, logs));
 }
 
 export function createFlowView(api: Api, options: FlowViewOptions): FlowView {
@@ -48,114 +66,31 @@ export function createFlowView(api: Api, options: FlowViewOptions): FlowView {
     if (!dialog.open) dialog.showModal();
     return ++generation;
   };
-  const status = (text: string) => h("p", { class: "muted flow-status", text, attrs: { role: "status" } });
-  const filterButton = (label: string, field: string, value: string) => {
+  /** A button that closes the dialog and filters the log view by one field. */
+  const filterActions = (label: string, field: string, value: string) => {
     const button = h("button", { class: "quiet", text: label, attrs: { type: "button" } });
     button.addEventListener("click", () => {
       dialog.close();
       options.onFilter(field, value);
     });
-    return button;
+    return h("div", { class: "flow-actions" }, button);
   };
 
   function renderTimeline(timeline: Timeline, into: HTMLElement) {
-    const facts = h(
-      "dl",
-      { class: "fields" },
-      fact("hook", timeline.hookId),
-      fact("repository", timeline.repository),
-      fact("event", timeline.event),
-      fact("started", timeline.startTime),
-      fact("steps", String(timeline.steps.length)),
-      fact("duration", duration(timeline.totalMs)),
-      fact("token spend", timeline.tokenSpend === null ? "" : `${timeline.tokenSpend} API calls`),
-      fact(
-        "result",
-        timeline.success === null
-          ? ""
-          : timeline.success
-            ? "succeeded"
-            : `failed${timeline.error ? `: ${timeline.error}` : ""}`,
-      ),
-    );
     const logs = h("section", {
       class: "flow-step-logs",
       attrs: { "aria-label": "Step logs", "aria-live": "polite" },
     });
-    const list = h("ol", { class: "flow-steps", attrs: { "aria-label": "Workflow steps" } });
-    for (const step of timeline.steps) {
-      const button = h(
-        "button",
-        {
-          class: `flow-step mark-${step.mark === "✓" ? "ok" : step.mark === "✗" ? "failed" : "pending"}`,
-          attrs: {
-            type: "button",
-            "aria-label": `${step.name}: ${step.status}${step.durationMs === null ? "" : `, ${duration(step.durationMs)}`}${timeline.fromSummary ? "; show its logs" : ""}`,
-          },
-        },
-        h("span", { class: "mark", text: step.mark, attrs: { "aria-hidden": "true" } }),
-        h("span", { class: "step-name", text: step.name }),
-        h("span", { class: "step-status", text: step.status }),
-        h("span", { class: "num", text: duration(step.durationMs) }),
-        h("span", { class: "num muted", text: relativeTime(step.relativeMs), title: step.timestamp }),
-      );
-      if (!timeline.fromSummary) button.disabled = true;
-      button.addEventListener("click", () => void showStepLogs(timeline.hookId, step.name, logs));
-      list.appendChild(
-        h("li", {}, button, step.error ? h("p", { class: "step-error", text: step.error }) : null),
-      );
-    }
+    const list = stepList(timeline, (step) => {
+      const mine = generation;
+      void showStepLogs(api, timeline.hookId, step.name, logs, () => mine === generation);
+    });
     into.append(
-      facts,
-      h(
-        "div",
-        { class: "flow-actions" },
-        filterButton("Show only this hook's entries", "hook_id", timeline.hookId),
-      ),
+      timelineFacts(timeline),
+      filterActions("Show only this hook's entries", "hook_id", timeline.hookId),
       h("h3", { text: "Workflow steps" }),
       list,
       logs,
-    );
-  }
-
-  async function showStepLogs(hookId: string, step: string, into: HTMLElement) {
-    const mine = generation;
-    clear(into);
-    into.append(h("h3", { text: `Logs of ${step}` }), status("Loading…"));
-    const answer = await api.get(
-      `/logs/api/step-logs/${encodeURIComponent(hookId)}/${encodeURIComponent(step)}`,
-      (value): value is unknown => readStepLogs(value) !== null,
-    );
-    if (mine !== generation) return;
-    clear(into);
-    into.append(h("h3", { text: `Logs of ${step}` }));
-    if (!answer.ok) {
-      into.append(status(`Could not load the step's logs: ${answer.message}`));
-      return;
-    }
-    const { logs } = readStepLogs(answer.data) as NonNullable<ReturnType<typeof readStepLogs>>;
-    if (logs.length === 0) {
-      into.append(status("No log lines in this step's time window."));
-      return;
-    }
-    into.append(
-      h(
-        "ol",
-        { class: "flow-log", attrs: { tabindex: "0", "aria-label": `Log lines of ${step}, newest first` } },
-        ...logs.map((entry) =>
-          h(
-            "li",
-            {},
-            h("time", {
-              class: "c-time",
-              text: shortTime(entry.timestamp),
-              attrs: { datetime: entry.timestamp },
-            }),
-            h("span", { class: `badge ${levelClass(entry.level)}`, text: entry.level }),
-            h("span", { class: "flow-log-message", text: firstLine(entry.message) }),
-          ),
-        ),
-      ),
     );
   }
 
@@ -174,7 +109,7 @@ export function createFlowView(api: Api, options: FlowViewOptions): FlowView {
     if (!answer.ok) {
       timelineArea.append(
         status(answer.message),
-        h("div", { class: "flow-actions" }, filterButton("Show only this hook's entries", "hook_id", hookId)),
+        filterActions("Show only this hook's entries", "hook_id", hookId),
       );
       return;
     }
@@ -196,30 +131,11 @@ export function createFlowView(api: Api, options: FlowViewOptions): FlowView {
       return;
     }
     const hooks = hooksOfEntries(readEntries(answer.data) ?? []);
-    const list = h("ul", { class: "flow-hooks", attrs: { "aria-label": `Hooks of PR #${prNumber}` } });
-    for (const hook of hooks) {
-      const button = h(
-        "button",
-        { class: "flow-hook", attrs: { type: "button" } },
-        h("span", { class: "hook-id", text: hook.hookId }),
-        h("span", { text: hook.event }),
-        h("time", { class: "c-time", text: shortTime(hook.firstAt), attrs: { datetime: hook.firstAt } }),
-        h("span", {
-          class: hook.errors > 0 ? "step-error" : "muted",
-          text: `${hook.entries} entries${hook.errors > 0 ? `, ${hook.errors} errors` : ""}`,
-        }),
-      );
-      button.addEventListener("click", () => void openHook(hook.hookId));
-      list.appendChild(h("li", {}, button));
-    }
+    const list = hookList(prNumber, hooks, (hookId) => void openHook(hookId));
     body.append(
       h("p", { text: `${hooks.length} hook${hooks.length === 1 ? "" : "s"} for PR #${prNumber}` }),
       list,
-      h(
-        "div",
-        { class: "flow-actions" },
-        filterButton(`Show only PR #${prNumber}'s entries`, "pr_number", prNumber),
-      ),
+      filterActions(`Show only PR #${prNumber}'s entries`, "pr_number", prNumber),
     );
     list.querySelector<HTMLButtonElement>("button")?.focus();
   }

@@ -4,8 +4,8 @@
  * (masked by the server); or a sentence saying hookstream did not relay it.
  */
 import type { Api } from "./api.ts";
+import { buildDeliveryDetail, isDeliveriesAnswer } from "./delivery.ts";
 import { clear, h } from "./dom.ts";
-import { buildDeliveryDetail, isDeliveriesAnswer } from "./webhooks.ts";
 
 export async function describeWebhook(api: Api, hookId: string, into: HTMLElement): Promise<void> {
   const heading = h("h3", { text: "The webhook behind it" });

@@ -143,12 +143,92 @@ async function defaultProbe(url: string): Promise<ProbeAnswer | null> {
   }
 }
 
+/** What a refused upgrade means, from the HTTP answer to the same URL (null: the server is unreachable). */
+export type Refusal =
+  | { kind: "unauthorized" }
+  | { kind: "failed"; message: string }
+  | { kind: "retry"; reason: string };
+
+/** 401 asks for a sign-in and 400/403 are final (reconnecting cannot help); anything else is retried. */
+export function classifyRefusal(answer: ProbeAnswer | null): Refusal {
+  if (answer === null) return { kind: "retry", reason: "server unreachable" };
+  if (answer.status === 401) return { kind: "unauthorized" };
+  if (answer.status === 400 || answer.status === 403)
+    return { kind: "failed", message: errorOf(answer.body) };
+  return { kind: "retry", reason: `server answered ${answer.status}` };
+}
+
+interface StreamDeps {
+  createSocket: (url: string) => SocketLike;
+  probe: (url: string) => Promise<ProbeAnswer | null>;
+  random: () => number;
+  setTimer: (run: () => void, ms: number) => number;
+  clearTimer: (id: number) => void;
+}
+
+function resolveDeps(options: LogStreamOptions): StreamDeps {
+  return {
+    createSocket: options.createSocket ?? ((url: string) => new WebSocket(url)),
+    probe: options.probe ?? defaultProbe,
+    random: options.random ?? Math.random,
+    setTimer: options.setTimer ?? ((run, ms) => window.setTimeout(run, ms)),
+    clearTimer: options.clearTimer ?? ((id) => window.clearTimeout(id)),
+  };
+}
+
+/** What the stream itself does with a message: move the cursor on an entry, reset the backoff on live. */
+interface MessageHooks {
+  cursor(cursor: string): void;
+  live(): void;
+}
+
+function dispatchMessage(message: StreamMessage, events: StreamEvents, hooks: MessageHooks): void {
+  switch (message.kind) {
+    case "entry":
+      if (typeof message.entry.cursor === "string") hooks.cursor(message.entry.cursor);
+      events.entry(message.entry);
+      break;
+    case "live":
+      hooks.live();
+      break;
+    case "gap":
+      events.gap(message.notice);
+      break;
+    case "error":
+      events.serverError(message.message);
+      break;
+    case "unknown":
+      break;
+  }
+}
+
+function detach(socket: SocketLike): void {
+  socket.onopen = null;
+  socket.onmessage = null;
+  socket.onclose = null;
+  socket.close(1000, "client closing");
+}
+
+interface SocketHandlers {
+  message(text: string): void;
+  /** `opened` tells a dropped connection from an upgrade that never succeeded. */
+  close(opened: boolean, event: CloseEvent): void;
+}
+
+function openSocket(ws: SocketLike, on: SocketHandlers): SocketLike {
+  let opened = false;
+  ws.onopen = () => {
+    opened = true;
+  };
+  ws.onmessage = (event) => {
+    if (typeof event.data === "string") on.message(event.data);
+  };
+  ws.onclose = (event) => on.close(opened, event);
+  return ws;
+}
+
 export function createLogStream(options: LogStreamOptions): LogStream {
-  const createSocket = options.createSocket ?? ((url: string) => new WebSocket(url));
-  const probe = options.probe ?? defaultProbe;
-  const random = options.random ?? Math.random;
-  const setTimer = options.setTimer ?? ((run, ms) => window.setTimeout(run, ms));
-  const clearTimer = options.clearTimer ?? ((id) => window.clearTimeout(id));
+  const deps = resolveDeps(options);
   const { events } = options;
 
   let query = options.query;
@@ -168,81 +248,57 @@ export function createLogStream(options: LogStreamOptions): LogStream {
 
   const dropSocket = () => {
     generation++;
-    if (retryTimer !== null) clearTimer(retryTimer);
+    if (retryTimer !== null) deps.clearTimer(retryTimer);
     retryTimer = null;
-    if (socket !== null) {
-      socket.onopen = null;
-      socket.onmessage = null;
-      socket.onclose = null;
-      socket.close(1000, "client closing");
-      socket = null;
-    }
+    if (socket !== null) detach(socket);
+    socket = null;
   };
 
   const scheduleRetry = (reason: string) => {
-    const inMs = retryDelay(attempt, random());
+    const inMs = retryDelay(attempt, deps.random());
     setState({ kind: "reconnecting", attempt: attempt + 1, inMs, reason });
     attempt++;
     const mine = generation;
-    retryTimer = setTimer(() => {
+    retryTimer = deps.setTimer(() => {
       retryTimer = null;
       if (mine === generation) connect();
     }, inMs);
+  };
+
+  const setCursor = (next: string) => {
+    cursor = next;
+  };
+  const goLive = () => {
+    attempt = 0;
+    wentLiveOnce = true;
+    setState({ kind: "live" });
+  };
+
+  /** The upgrade failed: a browser does not say why, the HTTP answer to the same URL does. */
+  const explainRefusal = async (url: string, mine: number) => {
+    const refusal = classifyRefusal(await deps.probe(url));
+    if (mine !== generation) return;
+    if (refusal.kind === "retry") return scheduleRetry(refusal.reason);
+    if (refusal.kind === "unauthorized") events.unauthorized();
+    setState({ kind: "failed", message: refusal.kind === "failed" ? refusal.message : "sign-in required" });
   };
 
   const connect = () => {
     const mine = ++generation;
     const url = streamUrl(options.origin, query, cursor === null ? { tail: BACKFILL_TAIL } : { cursor });
     setState(wentLiveOnce ? { kind: "catching_up" } : { kind: "connecting" });
-    let opened = false;
-    const ws = createSocket(url);
-    socket = ws;
-    ws.onopen = () => {
-      opened = true;
-    };
-    ws.onmessage = (event) => {
-      if (mine !== generation || typeof event.data !== "string") return;
-      const message = parseStreamMessage(event.data);
-      switch (message.kind) {
-        case "entry":
-          if (typeof message.entry.cursor === "string") cursor = message.entry.cursor;
-          events.entry(message.entry);
-          break;
-        case "live":
-          attempt = 0;
-          wentLiveOnce = true;
-          setState({ kind: "live" });
-          break;
-        case "gap":
-          events.gap(message.notice);
-          break;
-        case "error":
-          events.serverError(message.message);
-          break;
-        case "unknown":
-          break;
-      }
-    };
-    ws.onclose = (event) => {
-      if (mine !== generation) return;
-      socket = null;
-      if (opened) {
-        scheduleRetry(event.reason === "" ? `closed (${event.code})` : event.reason);
-        return;
-      }
-      // The upgrade failed: a browser does not say why, the HTTP answer to the same URL does.
-      void probe(url).then((answer) => {
+    socket = openSocket(deps.createSocket(url), {
+      message(text) {
+        if (mine === generation)
+          dispatchMessage(parseStreamMessage(text), events, { cursor: setCursor, live: goLive });
+      },
+      close(opened, event) {
         if (mine !== generation) return;
-        if (answer?.status === 401) {
-          events.unauthorized();
-          setState({ kind: "failed", message: "sign-in required" });
-        } else if (answer?.status === 400 || answer?.status === 403) {
-          setState({ kind: "failed", message: errorOf(answer.body) });
-        } else {
-          scheduleRetry(answer === null ? "server unreachable" : `server answered ${answer.status}`);
-        }
-      });
-    };
+        socket = null;
+        if (opened) scheduleRetry(event.reason === "" ? `closed (${event.code})` : event.reason);
+        else void explainRefusal(url, mine);
+      },
+    });
   };
 
   return {
@@ -264,9 +320,7 @@ export function createLogStream(options: LogStreamOptions): LogStream {
       attempt = 0;
       connect();
     },
-    stop() {
-      dropSocket();
-    },
+    stop: dropSocket,
     get cursor() {
       return cursor;
     },
