@@ -7,6 +7,7 @@
 import { z } from "zod";
 import {
   type ClaimedAttempt,
+  cancelledAttempt,
   type Output,
   type OutputAttempt,
   OutputNameTakenError,
@@ -128,13 +129,7 @@ export function createRedisOutputs(redis: Redis, keys: RedisKeys): RedisOutputs 
         const delivery = toDelivery(entries[0]);
         const attempt = { ...parse(attemptRecord, json, "output attempt"), nextAt: now + leaseMs };
         if ((await redis.send("HEXISTS", [outputsKey(delivery.bucketId), outputId])) !== 1) {
-          await record({
-            ...attempt,
-            state: "cancelled",
-            nextAt: null,
-            error: "output deleted",
-            updatedAt: now,
-          });
+          await record(cancelledAttempt(attempt, now));
           continue;
         }
         claimed.push({ attempt, delivery });

@@ -6,6 +6,7 @@ import type { Database } from "bun:sqlite";
 import {
   type AttemptState,
   type ClaimedAttempt,
+  cancelledAttempt,
   type NewOutput,
   type Output,
   type OutputAttempt,
@@ -159,13 +160,7 @@ function claimTransaction(
       if (delivery === null) continue;
       const attempt = toAttempt(row);
       if (row.output_exists === 0) {
-        recordAttempt(q, {
-          ...attempt,
-          state: "cancelled",
-          nextAt: null,
-          error: "output deleted",
-          updatedAt: now,
-        });
+        recordAttempt(q, cancelledAttempt(attempt, now));
         continue;
       }
       q.lease.run(now + leaseMs, row.delivery_id, row.output_id);

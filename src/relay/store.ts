@@ -249,6 +249,11 @@ export interface OutputAttempt {
   updatedAt: number;
 }
 
+/** What a claim records for an attempt whose output was deleted since its webhook arrived: settled, not sent. */
+export function cancelledAttempt(attempt: OutputAttempt, now: number): OutputAttempt {
+  return { ...attempt, state: "cancelled", nextAt: null, error: "output deleted", updatedAt: now };
+}
+
 /** A due attempt, leased to the caller, with its delivery. */
 export interface ClaimedAttempt {
   attempt: OutputAttempt;
