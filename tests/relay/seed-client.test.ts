@@ -54,6 +54,32 @@ function printedMessage(line: string): { prefix: string; length: number } {
   return { prefix: bytes.toString("utf8"), length: bytes.length + Number(buffer[2] ?? 0) };
 }
 
+/** Runs the seed's client.js with node in `dir`, pointed at `url`; what it prints is collected as it comes. */
+function startSeedClient(dir: string, url: string, token: { key: string; secret: string }) {
+  writeFileSync(join(dir, "client.js"), CLIENT_JS.replace("wss://my.webhookrelay.com/v1/socket", url));
+  const child = Bun.spawn(["node", "client.js"], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      NODE_PATH: join(repoRoot, "node_modules"),
+      RELAY_KEY: token.key,
+      RELAY_SECRET: token.secret,
+    },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let printed = "";
+  const pump = (async () => {
+    for await (const chunk of child.stdout) printed += new TextDecoder().decode(chunk);
+  })();
+  return {
+    child,
+    pump,
+    output: () => printed,
+    lines: () => printed.split("\n").filter((line) => line !== ""),
+  };
+}
+
 function expectPrinted(line: string | undefined, message: string) {
   const printed = printedMessage(line ?? "");
   expect(message.startsWith(printed.prefix)).toBe(true);
@@ -68,26 +94,7 @@ describe("the seed's client.js", () => {
       await using relay = await relayFixture(server);
       const bucket = await relay.createBucket("my-bucket");
       const token = await relay.createToken();
-      writeFileSync(
-        join(dir, "client.js"),
-        CLIENT_JS.replace("wss://my.webhookrelay.com/v1/socket", server.wsUrl("/v1/socket")),
-      );
-      const child = Bun.spawn(["node", "client.js"], {
-        cwd: dir,
-        env: {
-          ...process.env,
-          NODE_PATH: join(repoRoot, "node_modules"),
-          RELAY_KEY: token.key,
-          RELAY_SECRET: token.secret,
-        },
-        stdout: "pipe",
-        stderr: "pipe",
-      });
-      let output = "";
-      const pump = (async () => {
-        for await (const chunk of child.stdout) output += new TextDecoder().decode(chunk);
-      })();
-      const lines = () => output.split("\n").filter((line) => line !== "");
+      const { child, pump, output, lines } = startSeedClient(dir, server.wsUrl("/v1/socket"), token);
       try {
         await waitFor(() => lines().length >= 3, 10_000, "client subscribed");
         const input = bucket.inputs[0]?.id ?? "";
@@ -98,7 +105,7 @@ describe("the seed's client.js", () => {
         expect(sent.status).toBe(200);
         await waitFor(() => lines().length >= 4, 5000, "webhook printed");
         await server.shutdown();
-        await waitFor(() => output.includes("socket closed, reconnecting"), 5000, "close printed");
+        await waitFor(() => output().includes("socket closed, reconnecting"), 5000, "close printed");
       } finally {
         child.kill();
         await child.exited;
@@ -165,26 +172,7 @@ describe("the seed's client.js with a bucket that has outputs", () => {
           ).status,
         ).toBe(201);
       const token = await relay.createToken();
-      writeFileSync(
-        join(dir, "client.js"),
-        CLIENT_JS.replace("wss://my.webhookrelay.com/v1/socket", server.wsUrl("/v1/socket")),
-      );
-      const child = Bun.spawn(["node", "client.js"], {
-        cwd: dir,
-        env: {
-          ...process.env,
-          NODE_PATH: join(repoRoot, "node_modules"),
-          RELAY_KEY: token.key,
-          RELAY_SECRET: token.secret,
-        },
-        stdout: "pipe",
-        stderr: "pipe",
-      });
-      let output = "";
-      const pump = (async () => {
-        for await (const chunk of child.stdout) output += new TextDecoder().decode(chunk);
-      })();
-      const lines = () => output.split("\n").filter((line) => line !== "");
+      const { child, pump, lines } = startSeedClient(dir, server.wsUrl("/v1/socket"), token);
       try {
         await waitFor(() => lines().length >= 3, 10_000, "client subscribed");
         const sent = await relay.post(bucket.inputs[0]?.id ?? "", '{"hi": "there"}', {
