@@ -91,6 +91,33 @@ export function describeQueryIssue(error: { issues: readonly z.core.$ZodIssue[] 
   };
 }
 
+/**
+ * The history index in `/health`: how much of the log directory it covers, what indexing it read since the
+ * start (after a restart with the saved index, only what was appended meanwhile) and its saves.
+ */
+function historyHealth(index: HistoryIndex) {
+  const { indexing, saved, ...stats } = index.stats();
+  return {
+    files: stats.files,
+    chunks: stats.chunks,
+    indexed_bytes: stats.indexedBytes,
+    complete: stats.complete,
+    bytes_indexed: indexing.bytesIndexed,
+    files_restored: indexing.filesRestored,
+    bytes_restored: indexing.bytesRestored,
+    files_reindexed: indexing.filesReindexed,
+    saved:
+      saved === null
+        ? null
+        : {
+            saves: saved.saves,
+            save_failures: saved.saveFailures,
+            bytes: saved.savedBytes,
+            files_left_out: saved.filesLeftOut,
+          },
+  };
+}
+
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   if (deps.operations !== undefined) app.route("/", deps.operations);
@@ -144,6 +171,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           journal_unwritten: journal.unwritten,
           journal_not_journaled: journal.notJournaled,
         },
+        history: historyHealth(deps.history.index),
         ...(deps.relay === undefined ? {} : { relay: deps.relay.stats() }),
         ...(cluster === undefined ? {} : { cluster }),
       },

@@ -8,13 +8,8 @@
 import { entryMatches, type LogFilters } from "../logs/topics.ts";
 import { twinKey } from "../logs/twins.ts";
 import { bloomMayContain } from "./bloom.ts";
-import {
-  bloomKey,
-  type Chunk,
-  type HistoryIndex,
-  type IndexedEntry,
-  type IndexedFile,
-} from "./chunk-index.ts";
+import type { HistoryIndex, IndexedFile } from "./chunk-index.ts";
+import { bloomKey, type Chunk, type IndexedEntry } from "./chunk-parse.ts";
 
 export interface Position {
   ts: number;

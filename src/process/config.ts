@@ -151,6 +151,8 @@ export const configSchema = z
       ],
       historyBudgetMs: env.HISTORY_BUDGET_MS,
       historyCacheChunks: env.HISTORY_CACHE_CHUNKS,
+      /** The history index kept between runs, beside the journal. */
+      historyIndexPath: `${dataDir}/history.index`,
       logFormat: env.LOG_FORMAT,
       /** The least severe of the server's own lines that is written. */
       logLevel: env.LOG_LEVEL,

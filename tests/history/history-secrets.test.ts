@@ -3,6 +3,8 @@
  * the masked text, so probing a secret character by character learns nothing.
  */
 import { describe, expect, test } from "bun:test";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 const GH_TOKEN = "ghp_16C7e42F292c6912E7710c838347Ae178B4a";
@@ -94,4 +96,23 @@ describe("history search sees only masked text", () => {
     expect(await found(search("token=*****"))).toEqual(["fetching with token=*****"]);
     expect(await found("github_user=ghp_*****")).toEqual(["nothing to hide"]);
   });
+
+  test("the saved index holds no secret, and a server restarted from it learns nothing either", async () => {
+    const first = await startTestServer({ files, keepDataDir: true });
+    try {
+      await observe(first, "limit=100");
+      await first.shutdown();
+      const saved = readFileSync(join(first.dataDir, "history.index")).toString("latin1");
+      for (const secret of [GH_TOKEN, HEX_SECRET, BEARER, GH_TOKEN.slice(4, 12), HEX_SECRET.slice(0, 8)])
+        expect({ secret, saved: saved.includes(secret) }).toEqual({ secret, saved: false });
+      await using restarted = await startTestServer({ dataDir: first.dataDir });
+      await expectProbesLearnNothing(restarted);
+      const health = (await (await fetch(restarted.httpUrl("/health"))).json()) as {
+        history: { files_restored: number; bytes_indexed: number };
+      };
+      expect(health.history).toMatchObject({ files_restored: 2, bytes_indexed: 0 });
+    } finally {
+      rmSync(first.dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
