@@ -49,14 +49,17 @@ export interface IndexStore {
   stats(): IndexStoreStats;
 }
 
-/** The files that fit MAX_SAVED_INDEX_BYTES, newest first (the oldest are left out), and how many did not. */
-function withinBound(files: Iterable<IndexedFile>): { kept: IndexedFile[]; leftOut: number } {
+/** The files that fit `maxBytes`, newest first (the oldest are left out), and how many did not. */
+export function withinBound(
+  files: Iterable<IndexedFile>,
+  maxBytes = MAX_SAVED_INDEX_BYTES,
+): { kept: IndexedFile[]; leftOut: number } {
   const newestFirst = [...files].sort((a, b) => b.mtimeMs - a.mtimeMs);
   const kept: IndexedFile[] = [];
   let bytes = 0;
   for (const file of newestFirst) {
     bytes += savedBytesOf(file);
-    if (bytes > MAX_SAVED_INDEX_BYTES) break;
+    if (bytes > maxBytes) break;
     kept.push(file);
   }
   return { kept, leftOut: newestFirst.length - kept.length };
@@ -88,8 +91,13 @@ export function createIndexStore(options: IndexStoreOptions): IndexStore {
   async function save(): Promise<void> {
     dirty = false;
     lastSaveAt = Date.now();
-    const { kept, leftOut } = withinBound(options.snapshot());
-    const bytes = encodeIndex(options.settings, kept);
+    const { kept, leftOut: pastEstimate } = withinBound(options.snapshot());
+    const fitted = kept.length;
+    let bytes = encodeIndex(options.settings, kept);
+    // The bound is counted from an estimate; the loader refuses more, so the rare overshoot drops a file more.
+    while (bytes.length > MAX_SAVED_INDEX_BYTES && kept.pop() !== undefined)
+      bytes = encodeIndex(options.settings, kept);
+    const leftOut = pastEstimate + fitted - kept.length;
     stats.filesLeftOut = leftOut;
     if (leftOut > 0 && !warnedBound) {
       warnedBound = true;

@@ -7,6 +7,7 @@ import {
   INDEX_FORMAT_VERSION,
   type IndexSettings,
 } from "../../src/history/index-file.ts";
+import { withinBound } from "../../src/history/index-store.ts";
 
 const settings: IndexSettings = {
   logDir: "/var/log/gws",
@@ -155,4 +156,38 @@ describe("the saved history index", () => {
       expect(decoded.ok).toBe(false);
       expect(decoded.ok ? "" : decoded.reason).toContain(reason);
     });
+});
+
+describe("the saved index's size bound", () => {
+  const file = (name: string, mtimeMs: number, chunks: number): IndexedFile => ({
+    ...(files[1] as IndexedFile),
+    identity: name,
+    path: `/var/log/gws/${name}`,
+    mtimeMs,
+    chunks: Array.from({ length: chunks }, (_, i) => ({
+      start: i * 10,
+      end: i * 10 + 10,
+      minTs: 0,
+      maxTs: 0,
+      count: 1,
+      bloom: createBloom(5000), // 2 KiB each
+      precedingTimestamp: "",
+    })),
+    indexedTo: chunks * 10,
+  });
+  const all = [file("old", 1, 10), file("newest", 3, 10), file("middle", 2, 10)];
+  const names = (kept: IndexedFile[]) => kept.map((f) => f.identity);
+
+  test("everything is saved, newest first, while it fits", () => {
+    const { kept, leftOut } = withinBound(all, 1_000_000);
+    expect({ kept: names(kept), leftOut }).toEqual({ kept: ["newest", "middle", "old"], leftOut: 0 });
+  });
+  test("past the bound the oldest files are left out, and counted", () => {
+    const { kept, leftOut } = withinBound(all, 50_000);
+    expect({ kept: names(kept), leftOut }).toEqual({ kept: ["newest", "middle"], leftOut: 1 });
+    expect(encodeIndex(settings, kept).length).toBeLessThanOrEqual(50_000);
+  });
+  test("a bound smaller than one file saves no file rather than a part of one", () => {
+    expect(withinBound(all, 1_000)).toEqual({ kept: [], leftOut: 3 });
+  });
 });
