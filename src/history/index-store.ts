@@ -5,7 +5,7 @@
  * damaged, cut short, another format version, another LOG_DIR or other settings) is ignored with one log line
  * and the directory is indexed again: never a crash.
  */
-import { open, rename, rm, stat } from "node:fs/promises";
+import { open, rename, stat } from "node:fs/promises";
 import type { IndexedFile } from "./chunk-index.ts";
 import { decodeIndex, encodeIndex, type IndexSettings, savedBytesOf } from "./index-file.ts";
 
@@ -138,22 +138,22 @@ export function createIndexStore(options: IndexStoreOptions): IndexStore {
   return {
     async load() {
       const none = new Map<string, IndexedFile>();
-      let size: number;
+      const notUsed = (why: string) => {
+        log("warn", `saved history index ${path} not used: ${why}; indexing LOG_DIR again`);
+        return none;
+      };
+      let bytes: Uint8Array;
       try {
-        size = (await stat(path)).size;
-      } catch {
+        const { size } = await stat(path);
+        if (size > MAX_SAVED_INDEX_BYTES) return notUsed(`it is larger than ${MAX_SAVED_INDEX_BYTES} bytes`);
+        bytes = await Bun.file(path).bytes();
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") return notUsed(String(error));
         log("info", `no saved history index at ${path}: indexing LOG_DIR`);
         return none;
       }
-      const decoded =
-        size > MAX_SAVED_INDEX_BYTES
-          ? { ok: false as const, reason: `it is larger than ${MAX_SAVED_INDEX_BYTES} bytes` }
-          : decodeIndex(await Bun.file(path).bytes(), options.settings);
-      if (!decoded.ok) {
-        log("warn", `saved history index ${path} not used: ${decoded.reason}; indexing LOG_DIR again`);
-        await rm(path, { force: true });
-        return none;
-      }
+      const decoded = decodeIndex(bytes, options.settings);
+      if (!decoded.ok) return notUsed(decoded.reason);
       return new Map(decoded.files.map((file) => [file.identity, file]));
     },
     changed() {

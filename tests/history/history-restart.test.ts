@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import {
   appendFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   renameSync,
@@ -298,6 +299,29 @@ describe("history index kept between runs", () => {
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
       rmSync(outside, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  test("a directory where the saved index should be: one log line at start, one at the save, answers all the same", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "hookstream-restart-"));
+    try {
+      const files = { "webhooks_2026-11-23.json": jsonLines(0, 1100) };
+      mkdirSync(join(dataDir, "history.index"));
+      const warnings: string[] = [];
+      const log: LogFn = (level, message) => {
+        if (level !== "info") warnings.push(message);
+      };
+      {
+        await using server = await startTestServer({ dataDir, keepDataDir: true, files, log });
+        expect((await answers(server)).length).toBe(QUERIES.length);
+        expect(await health(server)).toMatchObject({ complete: true, files: 1, files_restored: 0 });
+      }
+      expect(warnings).toEqual([
+        expect.stringContaining("not used: Error: Directories cannot be read"),
+        expect.stringContaining("history index not saved"),
+      ]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   }, 60_000);
 });
