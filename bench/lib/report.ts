@@ -348,6 +348,15 @@ function historyRows(history: HistoryBenchResult): Row[] {
       ratio: false,
     },
     {
+      metric: "History, after a restart: first filtered query after start (ms)",
+      cells: only(
+        history.restartFirstQueryMs,
+        `from the saved index (${fmt(history.savedIndexBytes / 1048576, 1)} MB), ${fmt(history.restartBytesIndexed)} log bytes indexed again; cold ÷ restart ×${fmt(history.coldFirstQueryMs / history.restartFirstQueryMs, 1)}; listening after ${fmt(history.listeningMs.restart)} ms, answered ${fmt(history.restartAfterListeningMs)} ms after that`,
+      ),
+      format: (v) => fmt(v),
+      ratio: false,
+    },
+    {
       metric: "History, warm filtered query p50 (ms)",
       cells: only(
         history.warm.p50,

@@ -77,6 +77,29 @@ async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
   await rename(temp, path);
 }
 
+/** The saved files by identity; empty, with one log line, when nothing usable is saved. */
+async function loadSaved(options: IndexStoreOptions): Promise<Map<string, IndexedFile>> {
+  const { path, log } = options;
+  const none = new Map<string, IndexedFile>();
+  const notUsed = (why: string) => {
+    log("warn", `saved history index ${path} not used: ${why}; indexing LOG_DIR again`);
+    return none;
+  };
+  let bytes: Uint8Array;
+  try {
+    const { size } = await stat(path);
+    if (size > MAX_SAVED_INDEX_BYTES) return notUsed(`it is larger than ${MAX_SAVED_INDEX_BYTES} bytes`);
+    bytes = await Bun.file(path).bytes();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") return notUsed(String(error));
+    log("info", `no saved history index at ${path}: indexing LOG_DIR`);
+    return none;
+  }
+  const decoded = decodeIndex(bytes, options.settings);
+  if (!decoded.ok) return notUsed(decoded.reason);
+  return new Map(decoded.files.map((file) => [file.identity, file]));
+}
+
 export function createIndexStore(options: IndexStoreOptions): IndexStore {
   const { path, log } = options;
   const stats: IndexStoreStats = { saves: 0, saveFailures: 0, savedBytes: 0, filesLeftOut: 0 };
@@ -136,26 +159,7 @@ export function createIndexStore(options: IndexStoreOptions): IndexStore {
   }
 
   return {
-    async load() {
-      const none = new Map<string, IndexedFile>();
-      const notUsed = (why: string) => {
-        log("warn", `saved history index ${path} not used: ${why}; indexing LOG_DIR again`);
-        return none;
-      };
-      let bytes: Uint8Array;
-      try {
-        const { size } = await stat(path);
-        if (size > MAX_SAVED_INDEX_BYTES) return notUsed(`it is larger than ${MAX_SAVED_INDEX_BYTES} bytes`);
-        bytes = await Bun.file(path).bytes();
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "ENOENT") return notUsed(String(error));
-        log("info", `no saved history index at ${path}: indexing LOG_DIR`);
-        return none;
-      }
-      const decoded = decodeIndex(bytes, options.settings);
-      if (!decoded.ok) return notUsed(decoded.reason);
-      return new Map(decoded.files.map((file) => [file.identity, file]));
-    },
+    load: () => loadSaved(options),
     changed() {
       dirty = true;
       schedule();
