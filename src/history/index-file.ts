@@ -98,8 +98,14 @@ export function encodeIndex(settings: IndexSettings, files: readonly IndexedFile
   const table = new Float64Array(out.buffer, metaEnd, chunks.length * CHUNK_FIELDS);
   const blooms = new Uint32Array(out.buffer, bloomStart, words);
   let word = 0;
-  for (const [i, chunk] of chunks.entries()) {
-    table.set([chunk.start, chunk.end, chunk.minTs, chunk.maxTs, chunk.count, chunk.bloom.length], i * 6);
+  let at = 0;
+  for (const chunk of chunks) {
+    table[at++] = chunk.start;
+    table[at++] = chunk.end;
+    table[at++] = chunk.minTs;
+    table[at++] = chunk.maxTs;
+    table[at++] = chunk.count;
+    table[at++] = chunk.bloom.length;
     blooms.set(chunk.bloom, word);
     word += chunk.bloom.length;
   }
@@ -161,16 +167,13 @@ export function decodeIndex(bytes: Uint8Array, settings: IndexSettings): Decoded
     let end = 0;
     for (const precedingTimestamp of preceding) {
       if (next >= chunkCount) return { ok: false, reason: "it holds fewer chunks than its file list" };
-      const field = (k: number) => table[next * CHUNK_FIELDS + k] as number;
-      const [start, chunkEnd, minTs, maxTs, count, words] = [0, 1, 2, 3, 4, 5].map(field) as [
-        number,
-        number,
-        number,
-        number,
-        number,
-        number,
-      ];
-      next++;
+      const at = next++ * CHUNK_FIELDS;
+      const start = table[at] as number;
+      const chunkEnd = table[at + 1] as number;
+      const minTs = table[at + 2] as number;
+      const maxTs = table[at + 3] as number;
+      const count = table[at + 4] as number;
+      const words = table[at + 5] as number;
       if (start !== end || !(chunkEnd > start) || !Number.isInteger(count) || !isBloomSize(words))
         return { ok: false, reason: `a chunk of ${saved.path} is malformed` };
       if (bloomStart + (word + words) * 4 > own.length) return { ok: false, reason: "it is cut short" };
