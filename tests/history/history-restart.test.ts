@@ -20,6 +20,7 @@ import { join } from "node:path";
 import type { LogFn } from "../../src/server.ts";
 import { textLine } from "../helpers/logs.ts";
 import { quietLog, startTestServer, type TestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/ws.ts";
 
 interface HistoryHealth {
   files: number;
@@ -112,6 +113,9 @@ describe("history index kept between runs", () => {
         });
         await answers(first);
         expect((await health(first)).bytes_indexed).toBe(directorySize(first.logDir, names));
+        // Saved once the indexing work is done, not only at a clean stop.
+        await waitFor(async () => (await health(first)).saved?.saves === 1, 5000, "the save after indexing");
+        expect(existsSync(join(dataDir, "history.index"))).toBe(true);
       }
       expect(existsSync(join(dataDir, "history.index"))).toBe(true);
 
@@ -129,6 +133,29 @@ describe("history index kept between runs", () => {
       const cold = await coldAnswers(second.logDir);
       expect(cold.health.bytes_indexed).toBe(directorySize(second.logDir, names));
       expect(restarted).toEqual(cold.answers);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  test("what was indexed after the last save is saved at a clean stop", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "hookstream-restart-"));
+    try {
+      {
+        await using first = await startTestServer({
+          dataDir,
+          keepDataDir: true,
+          files: { "a.json": jsonLines(0, 1100) },
+        });
+        await answers(first);
+        await waitFor(async () => (await health(first)).saved?.saves === 1, 5000, "the save after indexing");
+        appendFileSync(join(first.logDir, "a.json"), jsonLines(1100, 300));
+        await answers(first); // indexes the new lines; the next save is due only SAVE_INTERVAL_MS later
+        expect((await health(first)).saved?.saves).toBe(1);
+      }
+      await using second = await startKept(dataDir);
+      await answers(second);
+      expect(await health(second)).toMatchObject({ files_restored: 1, bytes_indexed: 0 });
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
