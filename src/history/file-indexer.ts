@@ -23,6 +23,12 @@ import {
   summariseChunk,
 } from "./chunk-parse.ts";
 
+/**
+ * Bytes read past CHUNK_BYTES to find where the chunk ends, before reading up to a whole line's limit: reading
+ * CHUNK_BYTES + MAX_LINE_BYTES for every chunk read five times what it used.
+ */
+const CHUNK_READ_SLACK = 64 * 1024;
+
 /** Chunks indexed at most (about 25 GB of logs); past it the oldest files are not indexed. */
 export const MAX_INDEX_CHUNKS = 100_000;
 
@@ -134,12 +140,12 @@ async function indexChunk(
   stats: FileIndexerStats,
 ): Promise<boolean> {
   const start = file.indexedTo;
-  const bytes = await deps.access.read(
-    file.path,
-    file.identity,
-    start,
-    Math.min(size, start + CHUNK_BYTES + MAX_LINE_BYTES),
-  );
+  const readTo = (length: number) =>
+    deps.access.read(file.path, file.identity, start, Math.min(size, start + length));
+  // Most chunks end within a few lines past CHUNK_BYTES: the long read is only for a line that does not.
+  let bytes = await readTo(CHUNK_BYTES + CHUNK_READ_SLACK);
+  if (bytes !== null && bytes.indexOf(10, CHUNK_BYTES) === -1 && start + bytes.length < size)
+    bytes = await readTo(CHUNK_BYTES + MAX_LINE_BYTES);
   if (bytes === null) return false;
   let end = chunkEnd(bytes);
   if (end === 0) {

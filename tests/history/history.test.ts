@@ -123,6 +123,21 @@ describe("GET /logs/api/entries", () => {
     live.close();
   });
 
+  test("a long line where a chunk should end is indexed whole, with the lines around it", async () => {
+    // 700 short lines stay under the chunk size; the 400 KB line after them runs past it and past the first
+    // read beyond it, so the chunk's end is found by a second, longer read.
+    const short = Array.from({ length: 700 }, (_, i) => at(i, { message: `msg ${i} ${"s".repeat(200)}` }));
+    expect(short.join("").length).toBeLessThan(256 * 1024);
+    const long = at(700, { message: `msg 700 ${"l".repeat(400_000)}` });
+    const after = Array.from({ length: 10 }, (_, i) => at(701 + i));
+    await using server = await startTestServer({
+      files: { "app.json": [...short, long, ...after].join("") },
+    });
+    const page = await entries(server, "limit=2000");
+    expect(seqs(page)).toEqual(Array.from({ length: 711 }, (_, i) => 710 - i));
+    expect(page.entries.find((e) => e.message.startsWith("msg 700 "))?.message.length).toBe(400_008);
+  });
+
   test("lines appended after start-up, rotations and truncations are seen", async () => {
     await using server = await startTestServer({ files: { "app.json": at(1) } });
     expect(seqs(await entries(server, ""))).toEqual([1]);
