@@ -7,7 +7,7 @@ import type { Server } from "bun";
 import type { Hono } from "hono";
 import packageJson from "../package.json" with { type: "json" };
 import { createApp } from "./app.ts";
-import { createHistoryIndex, type HistoryIndex } from "./history/chunk-index.ts";
+import { createHistoryIndex } from "./history/chunk-index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
 import { weakTokenReason } from "./http/token-strength.ts";
 import type { LogPipeline } from "./logs/pipeline.ts";
@@ -162,17 +162,9 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
         // From here on /health answers 503 and new upgrades are refused.
         shuttingDown = true;
         logsRunning = false;
-        await stopInOrder({
-          config,
-          log,
-          server,
-          transport,
-          relay,
-          logs,
-          backend,
-          stopAnswers,
-          historyIndex,
-        });
+        await stopInOrder({ config, log, server, transport, relay, logs, backend, stopAnswers });
+        // What was indexed since the last save, so the next start reads only what is appended meanwhile.
+        await historyIndex.close();
         unlockDataDir();
       })();
       return shutdownPromise;
@@ -230,7 +222,6 @@ interface RunningParts {
   backend: Backend;
   /** Cluster mode: leaves the channel of passthrough answers. */
   stopAnswers: (() => void) | null;
-  historyIndex: HistoryIndex;
 }
 
 /** Stops following, closes every socket (bounded by the grace period), then closes the parts in order. */
@@ -253,8 +244,6 @@ async function stopInOrder(parts: RunningParts) {
   await relay.close();
   // Relayed log entries still queued reach Redis before its connection closes (bounded).
   await logs.close();
-  // What was indexed since the last save, so the next start reads only what is appended meanwhile.
-  await parts.historyIndex.close();
   await backend.close();
 }
 
