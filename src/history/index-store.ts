@@ -110,6 +110,7 @@ export function createIndexStore(options: IndexStoreOptions): IndexStore {
   let saving: Promise<void> | null = null;
   let warnedBound = false;
   let closed = false;
+  let failing = false;
 
   async function save(): Promise<void> {
     dirty = false;
@@ -133,9 +134,14 @@ export function createIndexStore(options: IndexStoreOptions): IndexStore {
       await writeAtomically(path, bytes);
       stats.saves++;
       stats.savedBytes = bytes.length;
+      if (failing) log("info", `history index saved to ${path} again`);
+      failing = false;
     } catch (error) {
-      dirty = true; // retried at the next change or at the stop
-      if (stats.saveFailures++ === 0) log("warn", `history index not saved to ${path}: ${String(error)}`);
+      dirty = true; // retried SAVE_INTERVAL_MS later, or at the stop
+      stats.saveFailures++;
+      // One line when saving starts failing and one when it works again, not one per attempt.
+      if (!failing) log("warn", `history index not saved to ${path}: ${String(error)}`);
+      failing = true;
     }
   }
 

@@ -329,24 +329,36 @@ describe("history index kept between runs", () => {
     }
   }, 60_000);
 
-  test("a directory where the saved index should be: one log line at start, one at the save, answers all the same", async () => {
+  test("a directory where the saved index should be: one line at start, one when saving fails, one when it works again", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "hookstream-restart-"));
     try {
       const files = { "webhooks_2026-11-23.json": jsonLines(0, 1100) };
       mkdirSync(join(dataDir, "history.index"));
-      const warnings: string[] = [];
+      const lines: string[] = [];
       const log: LogFn = (level, message) => {
-        if (level !== "info") warnings.push(message);
+        if (message.includes("history index")) lines.push(`${level}: ${message}`);
       };
       {
         await using server = await startTestServer({ dataDir, keepDataDir: true, files, log });
         expect((await answers(server)).length).toBe(QUERIES.length);
         expect(await health(server)).toMatchObject({ complete: true, files: 1, files_restored: 0 });
-      }
-      expect(warnings).toEqual([
-        expect.stringContaining("not used: Error: Directories cannot be read"),
-        expect.stringContaining("history index not saved"),
+        const failures = async () =>
+          (
+            (await (await fetch(server.httpUrl("/health"))).json()) as {
+              history: { saved: { save_failures: number } };
+            }
+          ).history.saved.save_failures;
+        await waitFor(async () => (await failures()) === 1, 5000, "the failed save after indexing");
+        rmSync(join(dataDir, "history.index"), { recursive: true });
+      } // the stop saves what the failed save did not
+      expect(lines).toEqual([
+        expect.stringMatching(/^warn: saved history index .* not used: Error: Directories cannot be read/),
+        expect.stringMatching(/^warn: history index not saved to /),
+        expect.stringMatching(/^info: history index saved to .* again$/),
       ]);
+      await using second = await startKept(dataDir);
+      await answers(second);
+      expect(await health(second)).toMatchObject({ files_restored: 1, bytes_indexed: 0 });
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
