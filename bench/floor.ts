@@ -15,7 +15,7 @@ import type { ServerKind } from "./lib/peers.ts";
 import { sampleRss } from "./lib/proc.ts";
 import { type Summary, summarise } from "./lib/stats.ts";
 import { spawnWriter, type WriterRequest } from "./lib/writer.ts";
-import { type BenchContext, withServer } from "./scenarios/context.ts";
+import { type BenchContext, type ServerRun, withServer } from "./scenarios/context.ts";
 
 export const FLOOR_SCENARIOS = ["latency", "cpu", "max", "fanout"] as const;
 export type FloorScenario = (typeof FLOOR_SCENARIOS)[number];
@@ -34,6 +34,18 @@ export interface FloorRun {
   peakRssKb: number;
   loss: number;
   firstClose: string | null;
+  /** hookstream: times the live socket fell behind and was fed from the journal (/health `lag_events`). */
+  lagEvents: number | null;
+}
+
+/** hookstream's count of live sockets switched to catch-up; null for the other servers. */
+async function lagEventsOf(run: ServerRun): Promise<number | null> {
+  if (run.server.name !== "hookstream") return null;
+  const url = run.server.url.replace("ws://", "http://").replace("/logs/ws", "/health");
+  const health = (await (await fetch(url, { signal: AbortSignal.timeout(5000) })).json()) as {
+    logs?: { lag_events?: number };
+  };
+  return health.logs?.lag_events ?? null;
 }
 
 interface Spec {
@@ -74,10 +86,17 @@ function specOf(scenario: FloorScenario, quick: boolean): Spec {
   }
 }
 
-async function measure(ctx: BenchContext, node: string, scenario: FloorScenario, server: ServerKind) {
+/** One run of one scenario; `cpuProfileDir`: hookstream writes a CPU profile there as it exits. */
+export async function measureFloorRun(
+  ctx: BenchContext,
+  node: string,
+  scenario: FloorScenario,
+  server: ServerKind,
+  options: { cpuProfileDir?: string } = {},
+) {
   const spec = specOf(scenario, ctx.quick);
   const capMs = 60_000;
-  return withServer(ctx, server, `floor-${scenario}`, async (run): Promise<FloorRun> => {
+  const body = async (run: ServerRun): Promise<FloorRun> => {
     const clients = await connectNodeClients({
       node,
       url: run.server.url,
@@ -111,12 +130,14 @@ async function measure(ctx: BenchContext, node: string, scenario: FloorScenario,
         peakRssKb,
         loss: load.missing + load.duplicateOrReordered,
         firstClose: load.firstClose,
+        lagEvents: await lagEventsOf(run),
       };
     } finally {
       await writer.stop();
       await clients.stop();
     }
-  });
+  };
+  return withServer(ctx, server, `floor-${scenario}`, body, options);
 }
 
 /** Which of two runs of one scenario and server is kept. */
@@ -144,7 +165,8 @@ function describe(run: FloorRun): string {
   return (
     `  ${run.server}: ${run.deliveries} deliveries, ${cpu.toFixed(2)} µs CPU each, ` +
     `${Math.round(run.receiveRate)} lines/s to a client${latency}, peak RSS ${(run.peakRssKb / 1024).toFixed(0)} MB, ` +
-    `loss ${run.loss}${run.firstClose === null ? "" : `, closed ${run.firstClose}`}`
+    `loss ${run.loss}${run.firstClose === null ? "" : `, closed ${run.firstClose}`}` +
+    `${run.lagEvents === null ? "" : `, fell behind ${run.lagEvents} times`}`
   );
 }
 
@@ -163,7 +185,7 @@ export async function runFloorBench(ctx: BenchContext, options: FloorOptions): P
     for (let round = 1; round <= options.rounds; round++) {
       for (const server of servers) {
         ctx.log(`floor ${scenario} ${server} (round ${round})`);
-        const run = await measure(ctx, node, scenario, server);
+        const run = await measureFloorRun(ctx, node, scenario, server);
         ctx.log(describe(run));
         const key = `${scenario} ${server}`;
         const previous = kept.get(key);
