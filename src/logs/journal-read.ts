@@ -49,10 +49,14 @@ async function readRange(segment: Segment, start: number, end: number): Promise<
   }
 }
 
-/** Byte offset of `seq`'s line in its segment, found by counting newlines chunk by chunk. */
-async function offsetOf(segment: Segment, seq: number): Promise<number> {
-  let toSkip = seq - segment.firstSeq;
-  let offset = 0;
+/**
+ * Byte offset of `seq`'s line in its segment, found by counting newlines chunk by chunk from the nearest line
+ * start the journal knows.
+ */
+async function offsetOf(journal: Journal, segment: Segment, seq: number): Promise<number> {
+  const known = journal.lineStart(segment, seq);
+  let toSkip = seq - known.seq;
+  let offset = known.offset;
   while (toSkip > 0) {
     const bytes = await readRange(
       segment,
@@ -167,7 +171,7 @@ export async function* readJournal(journal: Journal, fromSeq: number): AsyncGene
   const first = segmentOf(journal, seq);
   if (first === undefined) return;
   let segment: Segment = first;
-  let offset = await offsetOf(segment, seq);
+  let offset = await offsetOf(journal, segment, seq);
   while (true) {
     journal.flush();
     if (offset >= segment.bytes) {

@@ -75,6 +75,11 @@ export interface Journal {
   parseCursor(cursor: string): ParsedCursor;
   cursorOf(seq: number): string;
   segments(): readonly Segment[];
+  /**
+   * A known line start at or before `seq` in `segment`: where the newest batches began, so a reader near the
+   * newest entry need not count lines from the segment's start; the segment's start when none is known.
+   */
+  lineStart(segment: Segment, seq: number): { seq: number; offset: number };
   /** Whether writing works, for `/health`. */
   stats(): JournalStats;
   /**
@@ -93,6 +98,47 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
  */
 export const MAX_UNWRITTEN_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Line starts remembered (one per written batch): seconds of a busy stream, so a socket that fell behind the
+ * live topic, or a client resuming with a recent cursor, starts reading right there. Past it the oldest are
+ * forgotten and a reader from further back counts lines from its segment's start, as before.
+ */
+const MAX_LINE_STARTS = 4096;
+
+/** Where written batches began, oldest first: seq, byte offset and segment side by side. */
+interface LineStarts {
+  seqs: number[];
+  offsets: number[];
+  segments: Segment[];
+}
+
+function rememberLineStart(starts: LineStarts, segment: Segment, seq: number, offset: number): void {
+  starts.seqs.push(seq);
+  starts.offsets.push(offset);
+  starts.segments.push(segment);
+  if (starts.seqs.length < 2 * MAX_LINE_STARTS) return;
+  // Trimmed in halves, so a batch costs O(1) amortised.
+  starts.seqs.splice(0, MAX_LINE_STARTS);
+  starts.offsets.splice(0, MAX_LINE_STARTS);
+  starts.segments.splice(0, MAX_LINE_STARTS);
+}
+
+function findLineStart(starts: LineStarts, segment: Segment, seq: number): { seq: number; offset: number } {
+  // The last remembered start at or before `seq` (seqs only grow between resets, which clear the list).
+  let low = 0;
+  let high = starts.seqs.length - 1;
+  let found = -1;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    if ((starts.seqs[mid] as number) <= seq) {
+      found = mid;
+      low = mid + 1;
+    } else high = mid - 1;
+  }
+  if (found === -1 || starts.segments[found] !== segment) return { seq: segment.firstSeq, offset: 0 };
+  return { seq: starts.seqs[found] as number, offset: starts.offsets[found] as number };
+}
+
 /** The journal's mutable state, shared by the steps below. */
 interface JournalState {
   options: JournalOptions;
@@ -108,9 +154,12 @@ interface JournalState {
   /** A failed write may have left part of a batch past the segment's end. */
   tornTail: boolean;
   failures: WriteFailures;
+  lineStarts: LineStarts;
 }
 
 const endSeqOf = (state: JournalState) => state.current.firstSeq + state.current.count + state.bufferedCount;
+
+const emptyLineStarts = (): LineStarts => ({ seqs: [], offsets: [], segments: [] });
 
 const clearBuffer = (state: JournalState) => {
   state.buffer = [];
@@ -189,6 +238,7 @@ function flushJournal(state: JournalState, force: boolean): void {
     if (state.bufferedBytes > MAX_UNWRITTEN_BYTES) dropUnwritten(state);
     return;
   }
+  rememberLineStart(state.lineStarts, segment, segment.firstSeq + segment.count, segment.bytes);
   segment.bytes += bytes;
   segment.count += state.bufferedCount;
   state.totalBytes += bytes;
@@ -207,6 +257,7 @@ function flushJournal(state: JournalState, force: boolean): void {
 function resetJournal(state: JournalState, epoch: string, startSeq: number): void {
   if (!EPOCH.test(epoch)) throw new Error(`not a journal epoch: ${epoch}`);
   clearBuffer(state);
+  state.lineStarts = emptyLineStarts();
   state.writer.close();
   for (const segment of state.segments.splice(0)) deleteSegment(segment, state.options.log);
   state.totalBytes = 0;
@@ -236,6 +287,7 @@ export function openJournal(options: JournalOptions): Journal {
     bufferedBytes: 0,
     bufferedCount: 0,
     tornTail: false,
+    lineStarts: emptyLineStarts(),
     failures: createWriteFailures({
       log: options.log,
       retry: () => flushJournal(state, false),
@@ -265,6 +317,7 @@ export function openJournal(options: JournalOptions): Journal {
     },
     cursorOf,
     segments: () => state.segments,
+    lineStart: (segment, seq) => findLineStart(state.lineStarts, segment, seq),
     reset: (epoch, startSeq) => resetJournal(state, epoch, startSeq),
     stats: () => ({ ...state.failures.stats(), unwritten: state.bufferedCount }),
     close() {
