@@ -108,7 +108,7 @@ export interface SegmentWriter {
    * appended: a disk that fills mid-batch writes part of it (a short count, then ENOSPC), and what a failed
    * batch left behind the segment's end is cut (`cutTail`) or overwritten by the retry instead of becoming lines.
    */
-  write(segment: Segment, data: string, cutTornTail: boolean): number;
+  write(segment: Segment, data: Uint8Array, cutTornTail: boolean): number;
   /** Cuts the segment back to its recorded end after a failed write. */
   cutTail(segment: Segment): void;
   close(): void;
@@ -119,15 +119,11 @@ export function createSegmentWriter(): SegmentWriter {
   return {
     write(segment, data, cutTornTail) {
       fd ??= openSync(segment.path, constants.O_WRONLY | constants.O_CREAT, 0o644);
-      const expected = Buffer.byteLength(data);
-      let written = writeSync(fd, data, segment.bytes);
-      if (written < expected) {
-        const encoded = Buffer.from(data);
-        while (written < expected) {
-          const step = writeSync(fd, encoded, written, expected - written, segment.bytes + written);
-          if (step === 0) throw new Error(`journal write to ${segment.path} made no progress`);
-          written += step;
-        }
+      let written = 0;
+      while (written < data.length) {
+        const step = writeSync(fd, data, written, data.length - written, segment.bytes + written);
+        if (step === 0) throw new Error(`journal write to ${segment.path} made no progress`);
+        written += step;
       }
       if (cutTornTail) ftruncateSync(fd, segment.bytes + written);
       return written;

@@ -17,6 +17,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EPOCH, formatCursor, parseCursor } from "../stream/cursor.ts";
+import { createWrittenBatches, type WrittenBatch, type WrittenBatches } from "./journal-batches.ts";
 import { createWriteFailures, type WriteFailures } from "./journal-failures.ts";
 import {
   createSegmentWriter,
@@ -62,8 +63,12 @@ export interface Journal {
   readonly epoch: string;
   /** The cursor the next appended entry will get. */
   nextCursor(): string;
-  /** Appends one serialised entry (which already contains its cursor from nextCursor()). */
-  append(json: string): void;
+  /**
+   * Appends one serialised entry (which already contains its cursor from nextCursor()). `serialised`: the
+   * caller made it with serializeEntry, so it is an entry as written; a reader that gets the batch back
+   * unchanged need not check its lines one by one.
+   */
+  append(json: string, serialised?: boolean): void;
   /** Writes buffered entries; called at the end of every synchronous batch of appends. */
   flush(): void;
   /** Entries appended and not written yet, the first with seq `seq` (readers serve them from memory). */
@@ -80,6 +85,8 @@ export interface Journal {
    * newest entry need not count lines from the segment's start; the segment's start when none is known.
    */
   lineStart(segment: Segment, seq: number): { seq: number; offset: number };
+  /** Newest written batches wholly within bytes [from, to) of `segment`, for a read from line `seq` on. */
+  writtenBatches(segment: Segment, seq: number, from: number, to: number): readonly WrittenBatch[];
   /** Whether writing works, for `/health`. */
   stats(): JournalStats;
   /**
@@ -98,47 +105,6 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
  */
 export const MAX_UNWRITTEN_BYTES = 16 * 1024 * 1024;
 
-/**
- * Line starts remembered (one per written batch): seconds of a busy stream, so a socket that fell behind the
- * live topic, or a client resuming with a recent cursor, starts reading right there. Past it the oldest are
- * forgotten and a reader from further back counts lines from its segment's start, as before.
- */
-const MAX_LINE_STARTS = 4096;
-
-/** Where written batches began, oldest first: seq, byte offset and segment side by side. */
-interface LineStarts {
-  seqs: number[];
-  offsets: number[];
-  segments: Segment[];
-}
-
-function rememberLineStart(starts: LineStarts, segment: Segment, seq: number, offset: number): void {
-  starts.seqs.push(seq);
-  starts.offsets.push(offset);
-  starts.segments.push(segment);
-  if (starts.seqs.length < 2 * MAX_LINE_STARTS) return;
-  // Trimmed in halves, so a batch costs O(1) amortised.
-  starts.seqs.splice(0, MAX_LINE_STARTS);
-  starts.offsets.splice(0, MAX_LINE_STARTS);
-  starts.segments.splice(0, MAX_LINE_STARTS);
-}
-
-function findLineStart(starts: LineStarts, segment: Segment, seq: number): { seq: number; offset: number } {
-  // The last remembered start at or before `seq` (seqs only grow between resets, which clear the list).
-  let low = 0;
-  let high = starts.seqs.length - 1;
-  let found = -1;
-  while (low <= high) {
-    const mid = (low + high) >> 1;
-    if ((starts.seqs[mid] as number) <= seq) {
-      found = mid;
-      low = mid + 1;
-    } else high = mid - 1;
-  }
-  if (found === -1 || starts.segments[found] !== segment) return { seq: segment.firstSeq, offset: 0 };
-  return { seq: starts.seqs[found] as number, offset: starts.offsets[found] as number };
-}
-
 /** The journal's mutable state, shared by the steps below. */
 interface JournalState {
   options: JournalOptions;
@@ -151,17 +117,18 @@ interface JournalState {
   buffer: string[];
   bufferedBytes: number;
   bufferedCount: number;
+  /** Every buffered line was appended as a serialised entry. */
+  bufferSerialised: boolean;
   /** A failed write may have left part of a batch past the segment's end. */
   tornTail: boolean;
   failures: WriteFailures;
-  lineStarts: LineStarts;
+  batches: WrittenBatches;
 }
 
 const endSeqOf = (state: JournalState) => state.current.firstSeq + state.current.count + state.bufferedCount;
 
-const emptyLineStarts = (): LineStarts => ({ seqs: [], offsets: [], segments: [] });
-
 const clearBuffer = (state: JournalState) => {
+  state.bufferSerialised = true;
   state.buffer = [];
   state.bufferedBytes = 0;
   state.bufferedCount = 0;
@@ -222,9 +189,11 @@ function flushJournal(state: JournalState, force: boolean): void {
     return;
   }
   const segment = state.current;
+  // Encoded once: the same bytes are written and checksummed.
+  const data = Buffer.from(`${state.buffer.join("\n")}\n`);
   let bytes: number;
   try {
-    bytes = state.writer.write(segment, `${state.buffer.join("\n")}\n`, state.tornTail);
+    bytes = state.writer.write(segment, data, state.tornTail);
     state.tornTail = false;
   } catch (error) {
     state.tornTail = true;
@@ -238,7 +207,11 @@ function flushJournal(state: JournalState, force: boolean): void {
     if (state.bufferedBytes > MAX_UNWRITTEN_BYTES) dropUnwritten(state);
     return;
   }
-  rememberLineStart(state.lineStarts, segment, segment.firstSeq + segment.count, segment.bytes);
+  state.batches.remember(segment, segment.firstSeq + segment.count, {
+    offset: segment.bytes,
+    length: bytes,
+    checksum: state.bufferSerialised ? Bun.hash.crc32(data) : null,
+  });
   segment.bytes += bytes;
   segment.count += state.bufferedCount;
   state.totalBytes += bytes;
@@ -257,7 +230,7 @@ function flushJournal(state: JournalState, force: boolean): void {
 function resetJournal(state: JournalState, epoch: string, startSeq: number): void {
   if (!EPOCH.test(epoch)) throw new Error(`not a journal epoch: ${epoch}`);
   clearBuffer(state);
-  state.lineStarts = emptyLineStarts();
+  state.batches.clear();
   state.writer.close();
   for (const segment of state.segments.splice(0)) deleteSegment(segment, state.options.log);
   state.totalBytes = 0;
@@ -286,8 +259,9 @@ export function openJournal(options: JournalOptions): Journal {
     buffer: [],
     bufferedBytes: 0,
     bufferedCount: 0,
+    bufferSerialised: true,
     tornTail: false,
-    lineStarts: emptyLineStarts(),
+    batches: createWrittenBatches(),
     failures: createWriteFailures({
       log: options.log,
       retry: () => flushJournal(state, false),
@@ -301,7 +275,8 @@ export function openJournal(options: JournalOptions): Journal {
       return state.epoch;
     },
     nextCursor: () => cursorOf(endSeq()),
-    append(json) {
+    append(json, serialised = false) {
+      if (!serialised) state.bufferSerialised = false;
       state.buffer.push(json);
       state.bufferedBytes += json.length + 1;
       state.bufferedCount++;
@@ -317,7 +292,8 @@ export function openJournal(options: JournalOptions): Journal {
     },
     cursorOf,
     segments: () => state.segments,
-    lineStart: (segment, seq) => findLineStart(state.lineStarts, segment, seq),
+    lineStart: (segment, seq) => state.batches.lineStart(segment, seq),
+    writtenBatches: (segment, seq, from, to) => state.batches.within(segment, seq, from, to),
     reset: (epoch, startSeq) => resetJournal(state, epoch, startSeq),
     stats: () => ({ ...state.failures.stats(), unwritten: state.bufferedCount }),
     close() {

@@ -3,7 +3,7 @@
  * cannot (a damaged line, a line longer than any entry) comes back as a gap, never as an error.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LogEntry } from "../../src/logs/entry.ts";
@@ -134,6 +134,27 @@ describe("reading from a recent seq", () => {
       const all = await readAll(journal);
       expect(first).toEqual(all.find((line) => line.seq === seq));
     }
+    journal.close();
+  });
+});
+
+describe("batches read back unchanged", () => {
+  test("a damaged byte in a batch of serialised entries makes its line a gap, the rest come back as written", async () => {
+    const journal = tempJournal();
+    const lines = ["one", "two", "three"].map((message) => serializeEntry(entryWith(message), false));
+    for (const line of lines) journal.append(line, true);
+    journal.flush();
+    const segment = journal.segments().at(-1)?.path as string;
+    // The first quote of the middle line, so it is no JSON any more; same length, so later seqs hold.
+    const at = Buffer.byteLength(lines[0] as string) + 1 + 1;
+    const fd = openSync(segment, "r+");
+    writeSync(fd, "#", at);
+    closeSync(fd);
+    expect(await readAll(journal)).toEqual([
+      { seq: 1, line: lines[0] as string },
+      { seq: 2, line: null, until: 3, reason: UNREADABLE_LINE },
+      { seq: 3, line: lines[2] as string },
+    ]);
     journal.close();
   });
 });
