@@ -30,6 +30,8 @@ export interface FloorRun {
   seconds: number;
   /** Lines per second one client received, first to last arrival. */
   receiveRate: number;
+  /** Lines per second the writer appended: a run whose writer was slower than this is writer-bound. */
+  writeRate: number;
   latency: Summary | null;
   peakRssKb: number;
   loss: number;
@@ -126,6 +128,7 @@ export async function measureFloorRun(
         cpuSeconds,
         seconds: (load.lastRecvMs - written.startMs) / 1000,
         receiveRate: load.received / spec.connections / ((load.lastRecvMs - load.firstRecvMs) / 1000),
+        writeRate: written.count / ((written.endMs - written.startMs) / 1000),
         latency: spec.latencyFromSeq === null ? null : summarise(load.latencies),
         peakRssKb,
         loss: load.missing + load.duplicateOrReordered,
@@ -164,7 +167,7 @@ function describe(run: FloorRun): string {
     run.latency === null ? "" : `, p50 ${run.latency.p50.toFixed(2)} / p99 ${run.latency.p99.toFixed(2)} ms`;
   return (
     `  ${run.server}: ${run.deliveries} deliveries, ${cpu.toFixed(2)} µs CPU each, ` +
-    `${Math.round(run.receiveRate)} lines/s to a client${latency}, peak RSS ${(run.peakRssKb / 1024).toFixed(0)} MB, ` +
+    `${Math.round(run.receiveRate)} lines/s to a client (writer ${Math.round(run.writeRate)}/s)${latency}, peak RSS ${(run.peakRssKb / 1024).toFixed(0)} MB, ` +
     `loss ${run.loss}${run.firstClose === null ? "" : `, closed ${run.firstClose}`}` +
     `${run.lagEvents === null ? "" : `, fell behind ${run.lagEvents} times`}`
   );
