@@ -60,6 +60,14 @@ const ROWS: Row[] = [
     bound: null,
   },
   {
+    label: "max rate: server waiting for a CPU (run queue)",
+    of: "max",
+    value: (r) => (100 * r.runQueueSeconds) / r.seconds,
+    format: (v) => `${v.toFixed(0)} %`,
+    goal: "",
+    bound: null,
+  },
+  {
     label: "max rate: latency p50",
     of: "max",
     value: (r) => r.latency?.p50 ?? Number.NaN,

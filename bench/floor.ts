@@ -12,7 +12,7 @@
  */
 import { connectNodeClients } from "./lib/node-clients.ts";
 import type { ServerKind } from "./lib/peers.ts";
-import { sampleRss } from "./lib/proc.ts";
+import { runQueueSeconds, sampleRss } from "./lib/proc.ts";
 import { type Summary, summarise } from "./lib/stats.ts";
 import { spawnWriter, type WriterRequest } from "./lib/writer.ts";
 import { type BenchContext, type ServerRun, withServer } from "./scenarios/context.ts";
@@ -32,6 +32,8 @@ export interface FloorRun {
   receiveRate: number;
   /** Lines per second the writer appended: a run whose writer was slower than this is writer-bound. */
   writeRate: number;
+  /** Seconds the server was runnable but waiting for a CPU (the machine is shared). */
+  runQueueSeconds: number;
   latency: Summary | null;
   peakRssKb: number;
   loss: number;
@@ -113,12 +115,14 @@ export async function measureFloorRun(
     try {
       await run.server.settle(spec.connections, 30_000);
       const cpuBefore = run.server.stats().cpuSeconds;
+      const queuedBefore = runQueueSeconds(run.server.pid);
       const rss = sampleRss(run.server.pid, run.server.forks);
       writer.send(spec.load(run.logFile));
       const written = await writer.next("written", capMs);
       await clients.waitComplete(capMs);
       const peakRssKb = rss.stop();
       const cpuSeconds = run.server.stats().cpuSeconds - cpuBefore;
+      const queued = runQueueSeconds(run.server.pid) - queuedBefore;
       const load = await clients.collect();
       return {
         scenario,
@@ -129,6 +133,7 @@ export async function measureFloorRun(
         seconds: (load.lastRecvMs - written.startMs) / 1000,
         receiveRate: load.received / spec.connections / ((load.lastRecvMs - load.firstRecvMs) / 1000),
         writeRate: written.count / ((written.endMs - written.startMs) / 1000),
+        runQueueSeconds: queued,
         latency: spec.latencyFromSeq === null ? null : summarise(load.latencies),
         peakRssKb,
         loss: load.missing + load.duplicateOrReordered,
@@ -168,6 +173,7 @@ function describe(run: FloorRun): string {
   return (
     `  ${run.server}: ${run.deliveries} deliveries, ${cpu.toFixed(2)} µs CPU each, ` +
     `${Math.round(run.receiveRate)} lines/s to a client (writer ${Math.round(run.writeRate)}/s)${latency}, peak RSS ${(run.peakRssKb / 1024).toFixed(0)} MB, ` +
+    `CPU ${((100 * run.cpuSeconds) / run.seconds).toFixed(0)} % and waiting for a CPU ${((100 * run.runQueueSeconds) / run.seconds).toFixed(0)} % of the time, ` +
     `loss ${run.loss}${run.firstClose === null ? "" : `, closed ${run.firstClose}`}` +
     `${run.lagEvents === null ? "" : `, fell behind ${run.lagEvents} times`}`
   );

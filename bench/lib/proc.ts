@@ -89,6 +89,26 @@ export function cpuSeconds(pid: number): number {
   return ns / 1e9 + reapedTicks / CLOCK_TICKS_PER_SECOND;
 }
 
+/**
+ * Seconds the process's live threads were runnable but waiting for a CPU (the run queue, second field of
+ * /proc/<pid>/task/<tid>/schedstat): on a busy machine a server that is not using a whole core may simply
+ * be waiting its turn.
+ */
+export function runQueueSeconds(pid: number): number {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  let ns = 0;
+  for (const tid of tids) {
+    const text = readText(`/proc/${pid}/task/${tid}/schedstat`);
+    if (text !== null) ns += Number(text.split(" ")[1]);
+  }
+  return ns / 1e9;
+}
+
 export interface TreeStats {
   processes: number;
   /** VmRSS of the process itself. */
