@@ -146,7 +146,7 @@ export function renderFloorBlock(runs: readonly FloorRun[], measured: string): s
     "The floor (`bench/lib/floor-server.ts`) reads the appended bytes (fs.watch as a hint, a 2 ms poll), cuts",
     "lines and publishes each unchanged to one topic, with a backpressure limit no run reaches (so it never",
     "drops a line: it buffers for a slow reader instead). Clients are Node `ws` in other processes (two for",
-    "500 connections); 300-byte JSON `log_entry` lines; best of the rounds, loss and peak RSS from all of them.",
+    "500 connections); 344-byte JSON `log_entry` lines; best of two rounds, loss and peak RSS from both.",
     "",
     renderFloorTable(runs),
   ].join("\n");
