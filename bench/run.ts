@@ -12,6 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { CLUSTER_PARTS, type ClusterPart, clusterDefaults, runClusterBench } from "./cluster.ts";
+import { FLOOR_SCENARIOS, type FloorRun, runFloorBench } from "./floor.ts";
+import { floorBlockOf, renderFloorBlock, renderFloorTable, spliceFloorBlock } from "./floor-report.ts";
 import { runHistoryBench } from "./history.ts";
 import { installCleanup, OPEN_FILES_LIMIT, stopAll, withOpenFilesLimit } from "./lib/children.ts";
 import {
@@ -69,12 +71,13 @@ const SECTIONS = [
   "relay",
   "cluster",
   "twins",
+  "floor",
   "watch",
   "profile",
 ] as const;
 type Section = (typeof SECTIONS)[number];
 /** Sections with a block of their own in the page: run alone, they replace only that block. */
-const BLOCK_SECTIONS: readonly Section[] = ["cluster", "twins"];
+const BLOCK_SECTIONS: readonly Section[] = ["cluster", "twins", "floor"];
 
 const DOCS_FILE = join(REPO_ROOT, "docs/benchmarks.md");
 const PROFILE_DIR = join(REPO_ROOT, "bench/profiles");
@@ -190,8 +193,10 @@ log(`sections: ${sections.join(", ")}; servers: ${servers.join(", ")}${quick ? "
 const openFiles = describeOpenFiles();
 log(`open-files limit: ${openFiles}`);
 
-// The block sections run hookstream alone: no peer needs installing for them.
-const install = ensurePeers(blockOnly ? [] : servers);
+// The block sections run hookstream alone (the floor section beside websocketd): no other peer is needed.
+const install = ensurePeers(
+  blockOnly ? servers.filter((s) => s === "websocketd" && sections.includes("floor")) : servers,
+);
 for (const note of install.notes) log(`peers: ${note}`);
 const peerVersions: string[] = [];
 if (install.websocketd !== null) {
@@ -247,6 +252,7 @@ async function perServer<T>(section: Section, run: (c: BenchContext) => Promise<
 
 /** The pairing section's rows: kept apart from BenchResults, it has a block of its own in the page. */
 let twins: TwinsResult | null = null;
+let floor: FloorRun[] | null = null;
 let exitCode = 0;
 try {
   for (const section of sections) {
@@ -316,6 +322,11 @@ try {
           });
         }
         break;
+      case "floor":
+        await attempt("floor", async () => {
+          floor = await runFloorBench(ctx, { scenarios: FLOOR_SCENARIOS, rounds: quick ? 1 : 2 });
+        });
+        break;
       case "watch":
         await attempt("watch", async () => {
           log("watch: fs.watch events for appends 1 ms apart, in bursts of 50");
@@ -354,6 +365,7 @@ if (twins !== null)
   log(
     `\n## One record, one entry\n\n${renderTwinsBlock(twins, "bun run bench", "now", describeHookstream())}`,
   );
+if (floor !== null) log(`\n## The log pipe against the floor\n\n${renderFloorTable(floor)}`);
 if (results.profile !== null) log(`\n## Profile\n\n${profile}\n\nProfile file: ${results.profile.file}`);
 
 if (writeDocs) {
@@ -390,9 +402,17 @@ if (writeDocs) {
           });
   const twinsBlock =
     twins === null ? twinsBlockOf(previous) : renderTwinsBlock(twins, command, date, describeHookstream());
+  const floorBlock =
+    floor === null
+      ? floorBlockOf(previous)
+      : renderFloorBlock(
+          floor,
+          `Measured ${date} with \`${command}\` (${describeHookstream()}); load average ${loadAtStart} at the start, ${loadAverage()} at the end.`,
+        );
+  const withBlocks = (page: string) => spliceFloorBlock(spliceTwinsBlock(page, twinsBlock), floorBlock);
   if (blockOnly && previous !== "") {
-    if (results.cluster !== null || twins !== null) {
-      writeFileSync(DOCS_FILE, spliceTwinsBlock(spliceClusterBlock(previous, cluster), twinsBlock));
+    if (results.cluster !== null || twins !== null || floor !== null) {
+      writeFileSync(DOCS_FILE, withBlocks(spliceClusterBlock(previous, cluster)));
       log(`\nwrote the ${sections.join(" and ")} block of ${DOCS_FILE}`);
     } else log("\ndocs/benchmarks.md left as it is (the block sections failed)");
   } else {
@@ -413,7 +433,7 @@ if (writeDocs) {
         analysis,
       }),
     );
-    writeFileSync(DOCS_FILE, spliceTwinsBlock(readFileSync(DOCS_FILE, "utf8"), twinsBlock));
+    writeFileSync(DOCS_FILE, withBlocks(readFileSync(DOCS_FILE, "utf8")));
     log(`\nwrote ${DOCS_FILE}`);
   }
 } else log("\ndocs/benchmarks.md left as it is (partial or quick run; --docs writes it)");

@@ -44,6 +44,21 @@ export interface LoadGroup {
   close(): Promise<void>;
 }
 
+/** The latency samples the client processes wrote (Float64 files), in one array; null entries are skipped. */
+export async function readSamples(files: ReadonlyArray<string | null>): Promise<Float64Array> {
+  const parts: Float64Array[] = [];
+  for (const file of files) {
+    if (file !== null) parts.push(new Float64Array(await Bun.file(file).arrayBuffer()));
+  }
+  const samples = new Float64Array(parts.reduce((sum, p) => sum + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    samples.set(part, offset);
+    offset += part.length;
+  }
+  return samples;
+}
+
 export function createLoadGroup(
   processes: number,
   scratchDir: string,
@@ -88,16 +103,7 @@ export function createLoadGroup(
         worker.send({ cmd: "collect", latencyFile: files[i] ?? null });
       });
       const replies: ClientResult[] = await Promise.all(workers.map((w) => w.next("result", 30_000)));
-      const parts: Float64Array[] = [];
-      for (const file of files) {
-        if (file !== null) parts.push(new Float64Array(await Bun.file(file).arrayBuffer()));
-      }
-      const latencies = new Float64Array(parts.reduce((sum, p) => sum + p.length, 0));
-      let offset = 0;
-      for (const part of parts) {
-        latencies.set(part, offset);
-        offset += part.length;
-      }
+      const latencies = await readSamples(files);
       const received = replies.filter((r) => r.firstRecvMs > 0);
       return {
         sockets: replies.reduce((sum, r) => sum + r.sockets, 0),

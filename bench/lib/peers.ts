@@ -2,7 +2,8 @@
  * The servers under test, each started fresh on a fresh file and stopped with everything it forked:
  * - hookstream: `bun src/main.ts` following `$DATA_DIR/logs`;
  * - websocketd: `websocketd tail -n0 -F <file>` (a `tail` process per connection);
- * - frontail: the npm package under node (one `tail -n 0 -F`, socket.io 2 broadcast of each line).
+ * - frontail: the npm package under node (one `tail -n 0 -F`, socket.io 2 broadcast of each line);
+ * - floor: lib/floor-server.ts, the least a Bun server must do (read, cut lines, publish to one topic).
  * The peers are installed on first use: websocketd from Debian, frontail into bench/.peers (gitignored).
  */
 import { createHash } from "node:crypto";
@@ -15,6 +16,8 @@ import { descendantsOf, type TreeStats, treeStats } from "./proc.ts";
 
 export const SERVER_NAMES = ["hookstream", "websocketd", "frontail"] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
+/** Every server a scenario can start: the compared servers, and the floor (lib/floor-server.ts). */
+export type ServerKind = ServerName | "floor";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
 const PEERS_DIR = join(REPO_ROOT, "bench/.peers");
@@ -159,7 +162,7 @@ export interface StartOptions {
 }
 
 export interface RunningServer {
-  readonly name: ServerName;
+  readonly name: ServerKind;
   readonly pid: number;
   readonly url: string;
   readonly clientKind: ClientKind;
@@ -224,7 +227,7 @@ function tailsHolding(pid: number, file: string): number {
 const SETTLE_MS = 300;
 
 export async function startServer(
-  name: ServerName,
+  name: ServerKind,
   install: PeerInstall,
   options: StartOptions,
 ): Promise<RunningServer> {
@@ -263,6 +266,12 @@ export async function startServer(
       ];
       url = `ws://127.0.0.1:${port}/`;
       ready = () => answers(`http://127.0.0.1:${port}/`, async () => true);
+      break;
+    }
+    case "floor": {
+      cmd = [process.execPath, join(import.meta.dir, "floor-server.ts"), logFile, String(port)];
+      url = `ws://127.0.0.1:${port}/`;
+      ready = () => answers(`http://127.0.0.1:${port}/`, async (r) => r.ok);
       break;
     }
     case "frontail": {
@@ -307,7 +316,7 @@ export async function startServer(
     await stopChild(proc);
     throw error;
   }
-  const forks = name !== "hookstream";
+  const forks = name !== "hookstream" && name !== "floor";
   return {
     name,
     pid: proc.pid,

@@ -70,8 +70,8 @@ export function pssKb(pid: number): number {
   return match ? Number(match[1]) : 0;
 }
 
-/** CPU seconds of one process: every live thread's run time, plus the children it has already reaped. */
-export function cpuSeconds(pid: number): number {
+/** A field of /proc/<pid>/task/<tid>/schedstat summed over the live threads, in seconds (0: run, 1: queued). */
+function threadSchedSeconds(pid: number, field: 0 | 1): number {
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -81,13 +81,24 @@ export function cpuSeconds(pid: number): number {
   let ns = 0;
   for (const tid of tids) {
     const text = readText(`/proc/${pid}/task/${tid}/schedstat`);
-    if (text !== null) ns += Number(text.split(" ")[0]);
+    if (text !== null) ns += Number(text.split(" ")[field]);
   }
+  return ns / 1e9;
+}
+
+/** CPU seconds of one process: every live thread's run time, plus the children it has already reaped. */
+export function cpuSeconds(pid: number): number {
   const fields = statFields(pid);
   // After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
   const reapedTicks = fields === null ? 0 : Number(fields[13]) + Number(fields[14]);
-  return ns / 1e9 + reapedTicks / CLOCK_TICKS_PER_SECOND;
+  return threadSchedSeconds(pid, 0) + reapedTicks / CLOCK_TICKS_PER_SECOND;
 }
+
+/**
+ * Seconds the process's live threads were runnable but waiting for a CPU (the run queue): on a busy machine
+ * a server that is not using a whole core may simply be waiting its turn.
+ */
+export const runQueueSeconds = (pid: number): number => threadSchedSeconds(pid, 1);
 
 export interface TreeStats {
   processes: number;

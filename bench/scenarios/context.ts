@@ -8,6 +8,7 @@ import {
   freePort,
   type PeerInstall,
   type RunningServer,
+  type ServerKind,
   type ServerName,
   startServer,
 } from "../lib/peers.ts";
@@ -32,7 +33,7 @@ let runCounter = 0;
 
 export async function withServer<T>(
   ctx: BenchContext,
-  name: ServerName,
+  name: ServerKind,
   label: string,
   body: (run: ServerRun) => Promise<T>,
   options: { cpuProfileDir?: string } = {},

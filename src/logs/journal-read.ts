@@ -49,10 +49,14 @@ async function readRange(segment: Segment, start: number, end: number): Promise<
   }
 }
 
-/** Byte offset of `seq`'s line in its segment, found by counting newlines chunk by chunk. */
-async function offsetOf(segment: Segment, seq: number): Promise<number> {
-  let toSkip = seq - segment.firstSeq;
-  let offset = 0;
+/**
+ * Byte offset of `seq`'s line in its segment, found by counting newlines chunk by chunk from the nearest line
+ * start the journal knows.
+ */
+async function offsetOf(journal: Journal, segment: Segment, seq: number): Promise<number> {
+  const known = journal.lineStart(segment, seq);
+  let toSkip = seq - known.seq;
+  let offset = known.offset;
   while (toSkip > 0) {
     const bytes = await readRange(
       segment,
@@ -99,6 +103,40 @@ function linesOf(decoder: TextDecoder, bytes: Uint8Array, seq: number, validate:
   return lines;
 }
 
+/**
+ * The lines of `region` (whole lines read at `offset` of `segment`, the last newline included), checked: a
+ * batch of serialised entries the journal wrote there whose bytes come back unchanged (same CRC-32) needs no
+ * line-by-line check; every other line is checked as an entry.
+ */
+function checkedLinesOf(
+  journal: Journal,
+  segment: Segment,
+  decoder: TextDecoder,
+  region: Uint8Array,
+  offset: number,
+  seq: number,
+): JournalLine[] {
+  const batches = journal.writtenBatches(segment, seq, offset, offset + region.length);
+  if (batches.length === 0) return linesOf(decoder, region.subarray(0, region.length - 1), seq, true);
+  const lines: JournalLine[] = [];
+  const add = (from: number, to: number, validate: boolean) => {
+    if (to <= from) return;
+    for (const line of linesOf(decoder, region.subarray(from, to - 1), seq + lines.length, validate))
+      lines.push(line);
+  };
+  let at = 0;
+  for (const batch of batches) {
+    const start = batch.offset - offset;
+    const end = start + batch.length;
+    if (batch.checksum === null || Bun.hash.crc32(region.subarray(start, end)) !== batch.checksum) continue;
+    add(at, start, true);
+    add(start, end, false);
+    at = end;
+  }
+  add(at, region.length, true);
+  return lines;
+}
+
 /** Offset just past the next newline at or after `from`, or `end` when there is none before it. */
 async function lineEnd(segment: Segment, from: number, end: number): Promise<number> {
   let offset = from;
@@ -115,20 +153,24 @@ async function lineEnd(segment: Segment, from: number, end: number): Promise<num
 /**
  * One read step of a segment from `offset` (the start of line `seq`), never past `end`: the whole lines of a
  * chunk, or one line longer than a chunk read whole, or a line longer than any entry skipped as unreadable.
+ * `validate`: the journal whose lines are checked as entries; null: lines only counted and matched.
  */
 async function readStep(
   segment: Segment,
   offset: number,
   seq: number,
   end: number,
-  validate: boolean,
+  validate: Journal | null,
 ): Promise<{ lines: JournalLine[]; offset: number }> {
   const decoder = new TextDecoder();
   const bytes = await readRange(segment, offset, Math.min(end, offset + JOURNAL_READ_CHUNK_BYTES));
   const lastNewline = bytes.lastIndexOf(10);
   if (lastNewline !== -1)
     return {
-      lines: linesOf(decoder, bytes.subarray(0, lastNewline), seq, validate),
+      lines:
+        validate === null
+          ? linesOf(decoder, bytes.subarray(0, lastNewline), seq, false)
+          : checkedLinesOf(validate, segment, decoder, bytes.subarray(0, lastNewline + 1), offset, seq),
       offset: offset + lastNewline + 1,
     };
   const whole =
@@ -138,7 +180,7 @@ async function readStep(
   const newline = whole.indexOf(10);
   if (newline !== -1)
     return {
-      lines: linesOf(decoder, whole.subarray(0, newline), seq, validate),
+      lines: linesOf(decoder, whole.subarray(0, newline), seq, validate !== null),
       offset: offset + newline + 1,
     };
   return {
@@ -167,7 +209,7 @@ export async function* readJournal(journal: Journal, fromSeq: number): AsyncGene
   const first = segmentOf(journal, seq);
   if (first === undefined) return;
   let segment: Segment = first;
-  let offset = await offsetOf(segment, seq);
+  let offset = await offsetOf(journal, segment, seq);
   while (true) {
     journal.flush();
     if (offset >= segment.bytes) {
@@ -190,7 +232,7 @@ export async function* readJournal(journal: Journal, fromSeq: number): AsyncGene
       offset = 0;
       continue;
     }
-    const step = await readStep(segment, offset, seq, segment.bytes, true);
+    const step = await readStep(segment, offset, seq, segment.bytes, journal);
     offset = step.offset;
     seq = seqAfter(step.lines, seq);
     yield step.lines;
@@ -249,7 +291,7 @@ async function* readSegmentLines(segment: Segment, endSeq: number): AsyncGenerat
   let offset = 0;
   let seq = segment.firstSeq;
   while (offset < end && seq < endSeq) {
-    const step = await readStep(segment, offset, seq, end, false);
+    const step = await readStep(segment, offset, seq, end, null);
     offset = step.offset;
     const batch = step.lines.filter((line) => line.seq < endSeq);
     seq = seqAfter(step.lines, seq);

@@ -20,6 +20,11 @@ export function createJournalSource(journal: Journal, filter: (line: string) => 
     filter,
     published: () => journal.endSeq() - 1,
     cursorOf: (position) => journal.cursorOf(position),
+    positionOf(cursor) {
+      const parsed = journal.parseCursor(cursor);
+      return parsed.kind === "valid" ? parsed.seq : null;
+    },
+    origin: () => journal.startSeq() - 1,
     reader(): StreamReader {
       const epoch = journal.epoch;
       let iterator: ReturnType<typeof readJournal> | null = null;

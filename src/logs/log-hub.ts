@@ -124,7 +124,7 @@ export function createLogHub({
       if (journal !== undefined) {
         entry.cursor = journal.nextCursor();
         payload = serializeEntry(entry, redact);
-        journal.append(payload);
+        journal.append(payload, true);
       }
       // What went to the topics, in UTF-16 units, not bytes: exact for ASCII, and counting characters keeps
       // the hot path free of UTF-8 measuring (text of three-byte characters is checked a third as often).

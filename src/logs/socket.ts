@@ -70,7 +70,34 @@ const LOG_PROTOCOL: SubscriberProtocol = {
   pruned: "entries before resumed_from are no longer retained",
   behindRetention: "Fell behind the journal's retention: resume with the last cursor",
   missing: "Entries missing from the journal: resume with the last cursor",
+  unknownCursor: "cursor unknown to this journal (from another server or a reset)",
 };
+
+/**
+ * Starts what the client asked for: live, from its cursor (the subscriber's resume), or a `tail`/`since`
+ * backfill — reaching into the log files first when the journal does not go back that far.
+ */
+async function begin(
+  deps: LogSessionDeps,
+  filters: LogFilters,
+  start: StreamStart,
+  matches: (line: string) => boolean,
+  sub: Subscriber,
+): Promise<void> {
+  const { journal } = deps;
+  if (start.kind === "live") return sub.resume(null);
+  if (start.kind === "cursor") return sub.resume(start.cursor);
+  const from =
+    start.kind === "tail"
+      ? await findTailStart(journal, start.count, matches, journal.endSeq())
+      : await findSinceStart(journal, start.ms);
+  // The journal starts after what was asked for (a first start on an existing directory): the files first.
+  if (deps.olderThanJournal !== undefined && from <= journal.startSeq()) {
+    const older = await deps.olderThanJournal({ filters, start, fromSeq: from, matches });
+    if (!(await sub.sendAtPace(older))) return;
+  }
+  return sub.catchUp(from - 1, "notify");
+}
 
 export function createLogSession(
   deps: LogSessionDeps,
@@ -115,34 +142,6 @@ export function createLogSession(
     peer?.close(CloseCode.INTERNAL_ERROR, "Internal server error");
   };
 
-  async function begin(sub: Subscriber) {
-    if (start.kind === "live") return goLive();
-    if (start.kind === "cursor") {
-      const parsed = journal.parseCursor(start.cursor);
-      if (parsed.kind === "valid") {
-        await hub.reached(parsed.seq, limits.cursorAheadWaitMs ?? 0);
-        // Still ahead (a journal restored from a backup): continue from the newest entry.
-        return sub.catchUp(Math.min(parsed.seq, source.published()), "notify", start.cursor);
-      }
-      return sub.catchUp(
-        journal.startSeq() - 1,
-        "notify",
-        start.cursor,
-        "cursor unknown to this journal (from another server or a reset)",
-      );
-    }
-    const from =
-      start.kind === "tail"
-        ? await findTailStart(journal, start.count, matches, journal.endSeq())
-        : await findSinceStart(journal, start.ms);
-    // The journal starts after what was asked for (a first start on an existing directory): the files first.
-    if (deps.olderThanJournal !== undefined && from <= journal.startSeq()) {
-      const older = await deps.olderThanJournal({ filters, start, fromSeq: from, matches });
-      if (!(await sub.sendAtPace(older))) return;
-    }
-    return sub.catchUp(from - 1, "notify");
-  }
-
   return {
     open(socket) {
       peer = socket;
@@ -153,11 +152,12 @@ export function createLogSession(
         stats,
         protocol: LOG_PROTOCOL,
         joinLive: goLive,
+        reached: (seq, timeoutMs) => hub.reached(seq, timeoutMs),
         onFailure,
       });
       subscriber = sub;
       if (!deps.directoryExists()) socket.send(LOG_DIRECTORY_MISSING);
-      begin(sub).catch((error: unknown) => {
+      begin(deps, filters, start, matches, sub).catch((error: unknown) => {
         deps.log("error", `log stream start failed: ${String(error)}`);
         socket.close(CloseCode.INTERNAL_ERROR, "Internal server error");
       });

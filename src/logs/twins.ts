@@ -16,6 +16,15 @@
  */
 import type { LogEntry } from "./entry.ts";
 import type { LogFormat } from "./parse.ts";
+import {
+  createLoggerLessons,
+  createReleasedCopies,
+  fingerprintOf,
+  type LoggerLessons,
+  listPush,
+  listRemove,
+  type ReleasedCopies,
+} from "./twin-memory.ts";
 
 /**
  * How long a copy waits for its twin once the other format's files are read to their end. The processor writes
@@ -31,12 +40,6 @@ export const TWIN_PAUSE_HELD = 2_000;
 export const TWIN_REMEMBER_MAX = 20_000;
 /** ...and for this long: a twin later than this is no longer expected. */
 export const TWIN_REMEMBER_MS = 60_000;
-/** Unpaired releases in a row after which a logger is taken as writing one copy only (it then never waits). */
-const SINGLE_COPY_AFTER = 3;
-/** Logger names tracked for that; more names than this are not learned (they keep waiting). */
-const MAX_TRACKED_LOGGERS = 1_024;
-/** Messages longer than this are keyed by their hash, so remembered keys stay small. */
-const MAX_KEY_MESSAGE_CHARS = 256;
 
 export interface TwinSource {
   format: LogFormat;
@@ -89,16 +92,6 @@ export interface TwinWindowOptions {
   rememberMs?: number;
 }
 
-interface Released {
-  /** The record as far as pairing needs it; a long message only by its fingerprint, to bound memory. */
-  level: string;
-  logger: string | null;
-  fingerprint: string;
-  timestamp: string;
-  format: LogFormat;
-  at: number;
-}
-
 interface Held {
   entry: LogEntry;
   /** false: released as soon as it reaches the head (it cannot have a twin, or does not wait for one). */
@@ -144,13 +137,6 @@ function pairable(entry: LogEntry): boolean {
   return entry.level !== "UNKNOWN" && entry.summary === undefined && entry.truncated !== true;
 }
 
-/** The message as remembered: itself, or its hash and length when long. */
-function fingerprintOf(message: string): string {
-  return message.length > MAX_KEY_MESSAGE_CHARS
-    ? `#${Bun.hash(message).toString(36)}:${message.length}`
-    : message;
-}
-
 /** The pairing key as one string (for sets of keys), or null for entries that have no twin. */
 export function twinKey(entry: LogEntry): string | null {
   if (!pairable(entry)) return null;
@@ -164,224 +150,185 @@ function sameRecord(a: LogEntry, b: LogEntry): boolean {
 
 const otherFormat = (format: LogFormat): LogFormat => (format === "json" ? "text" : "json");
 
-/** A map from timestamp to a short list; lookups hash a 32-character string, not a whole message. */
-function listPush<T>(map: Map<string, T[]>, key: string, item: T): void {
-  const list = map.get(key);
-  if (list === undefined) map.set(key, [item]);
-  else list.push(item);
+/** The window's state, shared by the steps below. */
+interface WindowState {
+  options: TwinWindowOptions;
+  now: () => number;
+  waitMs: number;
+  maxHeld: number;
+  pauseHeld: number;
+  /** Held entries in arrival order; `head` indexes the first still held. */
+  queue: Held[];
+  head: number;
+  /** Held copies still waiting for a twin, by timestamp (copies pair one to one: a record may be there twice). */
+  waiting: Map<string, Held[]>;
+  released: ReleasedCopies;
+  lessons: LoggerLessons;
+  seenFormats: Set<LogFormat>;
+  stats: Omit<TwinStats, "held">;
 }
 
-function listRemove<T>(map: Map<string, T[]>, key: string, item: T): void {
-  const list = map.get(key);
-  if (list === undefined) return;
-  const i = list.indexOf(item);
-  if (i !== -1) list.splice(i, 1);
-  if (list.length === 0) map.delete(key);
+const heldCount = (state: WindowState) => state.queue.length - state.head;
+
+/**
+ * A copy waits where the other format has been seen, or has files not read yet (at start-up the JSON copy
+ * of the first records may be read before the text file), unless its logger writes one copy only.
+ */
+function shouldWait(state: WindowState, entry: LogEntry, format: LogFormat): boolean {
+  const other = otherFormat(format);
+  if (!state.seenFormats.has(other) && state.options.formatPresent?.(other) === false) return false;
+  return !state.lessons.writesOneCopy(entry);
+}
+
+/** Whether a file of this format should stop reading: the window is full of its unpaired copies. */
+function mustPause(state: WindowState, format: LogFormat): boolean {
+  if (heldCount(state) <= state.pauseHeld) return false;
+  const first = state.queue[state.head];
+  return first !== undefined && !first.paired && first.format === format;
+}
+
+/** `unpaired`: let through without its twin; `waitedOut`: because its wait ended, not because of the bound. */
+function emitHead(state: WindowState, item: Held, unpaired: boolean, at: number, waitedOut = unpaired): void {
+  state.head++;
+  if (unpaired) {
+    listRemove(state.waiting, item.entry.timestamp, item);
+    state.released.remember(item.entry, item.format, at);
+    // It waited until the other format had nothing left to read (files not opened yet count by their
+    // size), so its twin is not there: a lesson about its logger, whether or not that format was seen.
+    if (waitedOut) state.lessons.note(item.entry, false);
+  }
+  state.options.emit(item.entry);
+}
+
+/** Releases what is ready from the head, in arrival order; returns how many entries were let through. */
+function releaseReady(state: WindowState): number {
+  let count = 0;
+  const at = state.now();
+  while (state.head < state.queue.length) {
+    const item = state.queue[state.head] as Held;
+    if (item.paired || !item.waits) {
+      emitHead(state, item, false, at);
+    } else if (heldCount(state) > state.maxHeld) {
+      state.stats.releasedAtLimit++;
+      emitHead(state, item, true, at, false);
+    } else if (item.deadline <= at && !state.options.formatBusy(otherFormat(item.format))) {
+      state.stats.twinNeverCame++;
+      emitHead(state, item, true, at);
+    } else {
+      break;
+    }
+    count++;
+  }
+  if (state.head === state.queue.length) {
+    state.queue = [];
+    state.head = 0;
+  } else if (state.head > 1024 && state.head * 2 > state.queue.length) {
+    state.queue = state.queue.slice(state.head);
+    state.head = 0;
+  }
+  if (count > 0) state.released.forgetOld(at);
+  return count;
+}
+
+/** Pairs the entry with a held copy, or drops it as the late twin of a released one; false when neither. */
+function pairOrDrop(state: WindowState, entry: LogEntry, source: TwinSource): boolean {
+  const format = source.format;
+  const twin = state.waiting
+    .get(entry.timestamp)
+    ?.find((held) => held.format !== format && sameRecord(held.entry, entry));
+  if (twin !== undefined) {
+    listRemove(state.waiting, entry.timestamp, twin);
+    twin.entry = format === "json" ? mergeTwins(entry, twin.entry) : mergeTwins(twin.entry, entry);
+    twin.sources.push(source);
+    twin.paired = true;
+    state.stats.pairsMerged++;
+    state.lessons.note(entry, true);
+    releaseReady(state);
+    return true;
+  }
+  if (!state.released.takeTwin(entry, format)) return false;
+  state.stats.lateTwinsDropped++;
+  state.lessons.note(entry, true);
+  return true;
+}
+
+function offerEntry(state: WindowState, entry: LogEntry, source: TwinSource): void {
+  const { options } = state;
+  const format = source.format;
+  state.seenFormats.add(format);
+  const other = otherFormat(format);
+  // The common case of a directory with one format: nothing held, nothing of the other format seen or
+  // followed, so nothing waits and nothing remembered can be this entry's twin (those are of its format).
+  if (
+    state.head === state.queue.length &&
+    !state.seenFormats.has(other) &&
+    options.formatPresent?.(other) === false
+  ) {
+    options.emit(entry);
+    return;
+  }
+  const canPair = pairable(entry);
+  if (canPair && pairOrDrop(state, entry, source)) return;
+  const waits = canPair && shouldWait(state, entry, format);
+  if (!waits) {
+    // A twin that still comes must find it; none can come from a format never seen.
+    if (canPair && state.seenFormats.has(other)) state.released.remember(entry, format, state.now());
+    if (state.head === state.queue.length) {
+      options.emit(entry); // nothing held before it: no order to keep
+      return;
+    }
+  }
+  const item: Held = {
+    entry,
+    waits,
+    format,
+    sources: [source],
+    deadline: state.now() + state.waitMs,
+    paired: false,
+  };
+  if (waits) {
+    if (state.waiting.size === 0) options.expecting?.(other);
+    listPush(state.waiting, entry.timestamp, item);
+  }
+  state.queue.push(item);
+  releaseReady(state);
+}
+
+function heldPositionsOf(state: WindowState): Map<string, number> {
+  const positions = new Map<string, number>();
+  for (let i = state.head; i < state.queue.length; i++) {
+    for (const source of (state.queue[i] as Held).sources) {
+      const known = positions.get(source.file);
+      if (known === undefined || source.position < known) positions.set(source.file, source.position);
+    }
+  }
+  return positions;
 }
 
 export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
-  const now = options.now ?? Date.now;
-  const waitMs = options.waitMs ?? TWIN_WAIT_MS;
-  const maxHeld = options.maxHeld ?? TWIN_MAX_HELD;
-  const pauseHeld = options.pauseHeld ?? TWIN_PAUSE_HELD;
-  const rememberMax = options.rememberMax ?? TWIN_REMEMBER_MAX;
-  const rememberMs = options.rememberMs ?? TWIN_REMEMBER_MS;
-
-  /** Held entries in arrival order; `head` indexes the first still held. */
-  let queue: Held[] = [];
-  let head = 0;
-  /** Held copies still waiting for a twin, by timestamp (copies pair one to one: a record may be there twice). */
-  const waiting = new Map<string, Held[]>();
-  /**
-   * Copies released unpaired, oldest first in a ring (a Map iterated from its front after many deletes
-   * slows down with the deleted slots it skips: measured 60 µs a line), and by timestamp for the lookup.
-   */
-  const ring: Array<Released | undefined> = [];
-  let ringStart = 0;
-  let ringSize = 0;
-  const released = new Map<string, Released[]>();
-  const seenFormats = new Set<LogFormat>();
-  /** Per logger: unpaired releases in a row (a pairing resets it). */
-  const unpairedRun = new Map<string, number>();
-  const stats = { pairsMerged: 0, twinNeverCame: 0, lateTwinsDropped: 0, releasedAtLimit: 0 };
-
-  const heldCount = () => queue.length - head;
-
-  const noteLogger = (entry: LogEntry, paired: boolean) => {
-    const logger = entry.logger_name ?? "";
-    if (paired) {
-      if (unpairedRun.size > 0) unpairedRun.delete(logger);
-      return;
-    }
-    if (!unpairedRun.has(logger) && unpairedRun.size >= MAX_TRACKED_LOGGERS) return;
-    unpairedRun.set(logger, (unpairedRun.get(logger) ?? 0) + 1);
+  const state: WindowState = {
+    options,
+    now: options.now ?? Date.now,
+    waitMs: options.waitMs ?? TWIN_WAIT_MS,
+    maxHeld: options.maxHeld ?? TWIN_MAX_HELD,
+    pauseHeld: options.pauseHeld ?? TWIN_PAUSE_HELD,
+    queue: [],
+    head: 0,
+    waiting: new Map(),
+    released: createReleasedCopies(
+      options.rememberMax ?? TWIN_REMEMBER_MAX,
+      options.rememberMs ?? TWIN_REMEMBER_MS,
+    ),
+    lessons: createLoggerLessons(),
+    seenFormats: new Set(),
+    stats: { pairsMerged: 0, twinNeverCame: 0, lateTwinsDropped: 0, releasedAtLimit: 0 },
   };
-
-  const forgetOldest = () => {
-    const oldest = ring[ringStart] as Released;
-    ring[ringStart] = undefined;
-    ringStart = (ringStart + 1) % rememberMax;
-    ringSize--;
-    listRemove(released, oldest.timestamp, oldest);
-  };
-
-  const remember = (entry: LogEntry, format: LogFormat, at: number) => {
-    if (ringSize === rememberMax) forgetOldest();
-    const item: Released = {
-      level: entry.level,
-      logger: entry.logger_name,
-      fingerprint: fingerprintOf(entry.message),
-      timestamp: entry.timestamp,
-      format,
-      at,
-    };
-    ring[(ringStart + ringSize) % rememberMax] = item;
-    ringSize++;
-    listPush(released, entry.timestamp, item);
-  };
-
-  const forgetOld = (at: number) => {
-    while (ringSize > 0 && at - (ring[ringStart] as Released).at >= rememberMs) forgetOldest();
-  };
-
-  /** Whether a copy released unpaired is this one's twin; consumes it (it stays in the ring, unlinked). */
-  const takeReleasedTwin = (entry: LogEntry, format: LogFormat): boolean => {
-    const list = released.get(entry.timestamp);
-    if (list === undefined) return false;
-    const fingerprint = fingerprintOf(entry.message);
-    const twin = list.find(
-      (item) =>
-        item.format !== format &&
-        item.level === entry.level &&
-        item.logger === entry.logger_name &&
-        item.fingerprint === fingerprint,
-    );
-    if (twin === undefined) return false;
-    listRemove(released, entry.timestamp, twin);
-    return true;
-  };
-
-  /**
-   * A copy waits where the other format has been seen, or has files not read yet (at start-up the JSON copy
-   * of the first records may be read before the text file), unless its logger writes one copy only.
-   */
-  const shouldWait = (entry: LogEntry, format: LogFormat): boolean => {
-    const other = otherFormat(format);
-    if (!seenFormats.has(other) && options.formatPresent?.(other) === false) return false;
-    return (unpairedRun.get(entry.logger_name ?? "") ?? 0) < SINGLE_COPY_AFTER;
-  };
-
-  /** Whether a file of this format should stop reading: the window is full of its unpaired copies. */
-  const mustPause = (format: LogFormat): boolean => {
-    if (heldCount() <= pauseHeld) return false;
-    const first = queue[head];
-    return first !== undefined && !first.paired && first.format === format;
-  };
-
-  /** `unpaired`: let through without its twin; `waitedOut`: because its wait ended, not because of the bound. */
-  const emitHead = (item: Held, unpaired: boolean, at: number, waitedOut = unpaired) => {
-    head++;
-    if (unpaired) {
-      listRemove(waiting, item.entry.timestamp, item);
-      remember(item.entry, item.format, at);
-      // It waited until the other format had nothing left to read (files not opened yet count by their
-      // size), so its twin is not there: a lesson about its logger, whether or not that format was seen.
-      if (waitedOut) noteLogger(item.entry, false);
-    }
-    options.emit(item.entry);
-  };
-
-  const release = (): number => {
-    let count = 0;
-    const at = now();
-    while (head < queue.length) {
-      const item = queue[head] as Held;
-      if (item.paired || !item.waits) {
-        emitHead(item, false, at);
-      } else if (heldCount() > maxHeld) {
-        stats.releasedAtLimit++;
-        emitHead(item, true, at, false);
-      } else if (item.deadline <= at && !options.formatBusy(otherFormat(item.format))) {
-        stats.twinNeverCame++;
-        emitHead(item, true, at);
-      } else {
-        break;
-      }
-      count++;
-    }
-    if (head === queue.length) {
-      queue = [];
-      head = 0;
-    } else if (head > 1024 && head * 2 > queue.length) {
-      queue = queue.slice(head);
-      head = 0;
-    }
-    if (count > 0 && ringSize > 0) forgetOld(at);
-    return count;
-  };
-
   return {
-    offer(entry, source) {
-      const format = source.format;
-      seenFormats.add(format);
-      const other = otherFormat(format);
-      // The common case of a directory with one format: nothing held, nothing of the other format seen or
-      // followed, so nothing waits and nothing remembered can be this entry's twin (those are of its format).
-      if (head === queue.length && !seenFormats.has(other) && options.formatPresent?.(other) === false) {
-        options.emit(entry);
-        return;
-      }
-      const canPair = pairable(entry);
-      if (canPair) {
-        const twin = waiting
-          .get(entry.timestamp)
-          ?.find((held) => held.format !== format && sameRecord(held.entry, entry));
-        if (twin !== undefined) {
-          listRemove(waiting, entry.timestamp, twin);
-          twin.entry = format === "json" ? mergeTwins(entry, twin.entry) : mergeTwins(twin.entry, entry);
-          twin.sources.push(source);
-          twin.paired = true;
-          stats.pairsMerged++;
-          noteLogger(entry, true);
-          release();
-          return;
-        }
-        if (released.size > 0 && takeReleasedTwin(entry, format)) {
-          stats.lateTwinsDropped++;
-          noteLogger(entry, true);
-          return;
-        }
-      }
-      const waits = canPair && shouldWait(entry, format);
-      if (!waits) {
-        // A twin that still comes must find it; none can come from a format never seen.
-        if (canPair && seenFormats.has(other)) remember(entry, format, now());
-        if (head === queue.length) {
-          options.emit(entry); // nothing held before it: no order to keep
-          return;
-        }
-      }
-      const item: Held = { entry, waits, format, sources: [source], deadline: now() + waitMs, paired: false };
-      if (waits) {
-        if (waiting.size === 0) options.expecting?.(other);
-        listPush(waiting, entry.timestamp, item);
-      }
-      queue.push(item);
-      release();
-    },
-    release,
-    held: heldCount,
-    mustPause,
-    heldPositions() {
-      const positions = new Map<string, number>();
-      for (let i = head; i < queue.length; i++) {
-        for (const source of (queue[i] as Held).sources) {
-          const known = positions.get(source.file);
-          if (known === undefined || source.position < known) positions.set(source.file, source.position);
-        }
-      }
-      return positions;
-    },
-    stats: () => ({ ...stats, held: heldCount() }),
+    offer: (entry, source) => offerEntry(state, entry, source),
+    release: () => releaseReady(state),
+    held: () => heldCount(state),
+    mustPause: (format) => mustPause(state, format),
+    heldPositions: () => heldPositionsOf(state),
+    stats: () => ({ ...state.stats, held: heldCount(state) }),
   };
 }

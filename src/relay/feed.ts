@@ -63,6 +63,7 @@ const RELAY_PROTOCOL: SubscriberProtocol = {
   pruned: "deliveries before resumed_from are no longer retained",
   behindRetention: "Fell behind the relay's retention: resume with the last cursor",
   missing: "Deliveries missing from the store: resume with the last cursor",
+  unknownCursor: "cursor unknown to this relay (from another server or a reset database)",
 };
 
 /** What a relayed message names of its delivery. */
@@ -88,6 +89,12 @@ export function createStoreSource(
   return {
     published: () => fanout.published(),
     cursorOf: (position) => cursors.format(position),
+    positionOf(cursor) {
+      const parsed = cursors.parse(cursor);
+      return parsed.kind === "valid" ? parsed.position : null;
+    },
+    // Before the first delivery: a read from here reports what retention removed as the gap.
+    origin: () => 0,
     reader: () => ({
       async next(after, through) {
         const page = await store.readDeliveries({
@@ -114,7 +121,7 @@ export function createStoreSource(
 }
 
 export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription): Feed {
-  const { fanout, cursors, limits, stats } = deps;
+  const { fanout, limits, stats } = deps;
   const { topics } = subscription;
   let stopped = false;
   let live = false;
@@ -138,6 +145,7 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
     stats,
     protocol: RELAY_PROTOCOL,
     joinLive,
+    reached: (position, timeoutMs) => fanout.reached(position, timeoutMs),
     onFailure(error) {
       if (error instanceof StoreUnavailableError) {
         // The client resumes with its last cursor, here or on another instance, once the store is back.
@@ -159,27 +167,7 @@ export function startFeed(deps: FeedDeps, peer: Peer, subscription: Subscription
     },
   };
 
-  const begin = async () => {
-    if (subscription.cursor === null) return joinLive();
-    const parsed = cursors.parse(subscription.cursor);
-    if (parsed.kind === "valid") {
-      await fanout.reached(parsed.position, limits.cursorAheadWaitMs ?? 0);
-      if (stopped) return;
-      // Still ahead (a database restored from a backup): continue from the newest delivery.
-      return void subscriber.catchUp(
-        Math.min(parsed.position, fanout.published()),
-        "notify",
-        subscription.cursor,
-      );
-    }
-    void subscriber.catchUp(
-      0,
-      "notify",
-      subscription.cursor,
-      "cursor unknown to this relay (from another server or a reset database)",
-    );
-  };
-  void begin();
+  void subscriber.resume(subscription.cursor);
 
   return {
     drain() {

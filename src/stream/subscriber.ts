@@ -13,7 +13,7 @@
  * fell behind what storage keeps is closed (BEHIND_RETENTION) and told the gap when it resumes, while one that
  * asked for a start is told at once and goes on.
  */
-import { createDrainWaiter } from "../transport/drain.ts";
+import { createDrainWaiter, type DrainWaiter } from "../transport/drain.ts";
 import { CloseCode, type Peer } from "../transport/peer.ts";
 
 /** One step of a read: what to send, and how far the read went. */
@@ -39,6 +39,10 @@ export interface PositionedSource {
   published(): number;
   reader(): StreamReader;
   cursorOf(position: number): string;
+  /** The position a cursor names; null when it is not of this history (another server, a reset). */
+  positionOf(cursor: string): number | null;
+  /** Where a client whose cursor is unknown starts: before everything storage retains. */
+  origin(): number;
 }
 
 /** A catching-up socket, log stream or relay, is sent stored items while less than this is queued on it. */
@@ -75,6 +79,8 @@ export interface SubscriberProtocol {
   behindRetention: string;
   /** The close reason of a lagging client whose next items cannot be read. */
   missing: string;
+  /** Why a client whose cursor is of another history is told a gap. */
+  unknownCursor: string;
 }
 
 export interface SubscriberDeps {
@@ -85,6 +91,8 @@ export interface SubscriberDeps {
   protocol: SubscriberProtocol;
   /** Joins the live topics; called in the synchronous step that found the subscriber caught up. */
   joinLive(): void;
+  /** Resolves once the stream holds `position` (true), or after `timeoutMs` (false): see `resume`. */
+  reached(position: number, timeoutMs: number): Promise<boolean>;
   /** A read failed: the endpoint closes the socket with what fits (storage unavailable, history reset…). */
   onFailure(error: unknown): void;
 }
@@ -93,6 +101,13 @@ export interface SubscriberDeps {
 export type GapMode = "notify" | "close";
 
 export interface Subscriber {
+  /**
+   * Starts what a client asked for: live at once (no cursor); right after its cursor, waited for (bounded,
+   * `cursorAheadWaitMs`) when it is ahead of this instance and taken as the newest item when still ahead (a
+   * store restored from a backup); or, for a cursor of another history, from the oldest retained item after a
+   * gap notice.
+   */
+  resume(cursor: string | null): Promise<void>;
   /**
    * Catches up from after `after`, then goes live. `requested`: the cursor the client asked for, named in a
    * gap notice; `notice`: a gap to report before anything else (an unknown cursor).
@@ -108,124 +123,170 @@ export interface Subscriber {
   stop(): void;
 }
 
-export function createSubscriber(deps: SubscriberDeps): Subscriber {
-  const { peer, source, limits, stats, protocol } = deps;
-  let stopped = false;
-  let running = false;
-  const drain = createDrainWaiter(
-    () => stopped || peer.getBufferedAmount() <= limits.catchUpHighWaterBytes,
-    limits.stallTimeoutMs,
-  );
+/** What the steps of a subscriber share. */
+interface SubscriberState {
+  deps: SubscriberDeps;
+  stopped: boolean;
+  running: boolean;
+  drain: DrainWaiter;
+}
 
-  /** True once the socket's queue is under the high-water mark; false, after closing it, when it stalled. */
-  const room = async (): Promise<boolean> => {
-    if (peer.getBufferedAmount() <= limits.catchUpHighWaterBytes || (await drain.wait())) return !stopped;
-    if (stopped) return false;
-    stats.closedTooSlow++;
-    peer.close(CloseCode.TOO_SLOW, "Client too slow: resume with the last cursor");
-    return false;
-  };
+/** True once the socket's queue is under the high-water mark; false, after closing it, when it stalled. */
+async function room(state: SubscriberState): Promise<boolean> {
+  const { peer, limits, stats } = state.deps;
+  if (peer.getBufferedAmount() <= limits.catchUpHighWaterBytes || (await state.drain.wait()))
+    return !state.stopped;
+  if (state.stopped) return false;
+  stats.closedTooSlow++;
+  peer.close(CloseCode.TOO_SLOW, "Client too slow: resume with the last cursor");
+  return false;
+}
 
-  const closeBehind = (reason: string) => {
-    stats.closedBehindRetention++;
-    peer.close(CloseCode.BEHIND_RETENTION, reason);
-  };
+function closeBehind(state: SubscriberState, reason: string): void {
+  state.deps.stats.closedBehindRetention++;
+  state.deps.peer.close(CloseCode.BEHIND_RETENTION, reason);
+}
 
-  /** Sends a page's items while the socket has room; false when the catch-up must end. */
-  async function sendPage(page: StreamPage, mode: GapMode, at: { position: number }): Promise<boolean> {
-    let index = 0;
-    while (index < page.items.length) {
-      if (!(await room())) return false;
-      let missing = false;
-      peer.cork(() => {
-        while (index < page.items.length && peer.getBufferedAmount() <= limits.catchUpHighWaterBytes) {
-          const item = page.items[index++] as StreamPage["items"][number];
-          if ("payload" in item) {
-            peer.send(item.payload);
-            at.position = item.position;
-            continue;
-          }
-          if (mode === "close") {
-            missing = true;
-            return;
-          }
-          stats.gapsReported++;
-          peer.send(protocol.gap(source.cursorOf(item.from), source.cursorOf(item.through + 1), item.reason));
-          at.position = item.through;
+/** Sends a page's items while the socket has room; false when the catch-up must end. */
+async function sendPage(
+  state: SubscriberState,
+  page: StreamPage,
+  mode: GapMode,
+  at: { position: number },
+): Promise<boolean> {
+  const { peer, limits, stats, protocol, source } = state.deps;
+  let index = 0;
+  while (index < page.items.length) {
+    if (!(await room(state))) return false;
+    let missing = false;
+    peer.cork(() => {
+      while (index < page.items.length && peer.getBufferedAmount() <= limits.catchUpHighWaterBytes) {
+        const item = page.items[index++] as StreamPage["items"][number];
+        if ("payload" in item) {
+          peer.send(item.payload);
+          at.position = item.position;
+          continue;
         }
-      });
-      if (missing) {
-        closeBehind(protocol.missing);
-        return false;
-      }
-    }
-    return true;
-  }
-
-  return {
-    async catchUp(after, mode, requested = null, notice = null) {
-      if (running) return;
-      running = true;
-      stats.catchingUp++;
-      const reader = source.reader();
-      const at = { position: after };
-      let pendingNotice = notice;
-      let named = requested;
-      try {
-        while (!stopped) {
-          if (!(await room())) return;
-          const target = source.published();
-          const page = await reader.next(at.position, target);
-          if (stopped) return;
-          if (pendingNotice === null && page.prunedThrough > at.position) {
-            if (mode === "close") return closeBehind(protocol.behindRetention);
-            pendingNotice = protocol.pruned;
-          }
-          if (pendingNotice !== null) {
-            const first = page.items[0];
-            const resumedFrom =
-              first === undefined ? page.readThrough + 1 : "payload" in first ? first.position : first.from;
-            stats.gapsReported++;
-            peer.send(
-              protocol.gap(
-                named ?? source.cursorOf(at.position + 1),
-                source.cursorOf(resumedFrom),
-                pendingNotice,
-              ),
-            );
-            pendingNotice = null;
-            named = null;
-            at.position = Math.max(at.position, page.prunedThrough);
-          }
-          if (!(await sendPage(page, mode, at)) || stopped) return;
-          at.position = Math.max(at.position, page.readThrough);
-          if (page.items.length > 0 || at.position < target) continue;
-          // Nothing after `target`: if nothing was published since the read, join now, in this step.
-          if (source.published() !== target) continue;
-          deps.joinLive();
-          if (mode === "notify") peer.send(protocol.live);
+        if (mode === "close") {
+          missing = true;
           return;
         }
-      } catch (error) {
-        if (!stopped) deps.onFailure(error);
-      } finally {
-        reader.close();
-        running = false;
-        stats.catchingUp--;
+        stats.gapsReported++;
+        peer.send(protocol.gap(source.cursorOf(item.from), source.cursorOf(item.through + 1), item.reason));
+        at.position = item.through;
       }
-    },
+    });
+    if (missing) {
+      closeBehind(state, protocol.missing);
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Tells the client what it asked for is gone, naming where the page resumes; moves past what was pruned. */
+function sendGapNotice(
+  state: SubscriberState,
+  page: StreamPage,
+  at: { position: number },
+  requested: string | null,
+  reason: string,
+): void {
+  const { peer, stats, protocol, source } = state.deps;
+  const first = page.items[0];
+  const resumedFrom =
+    first === undefined ? page.readThrough + 1 : "payload" in first ? first.position : first.from;
+  stats.gapsReported++;
+  peer.send(
+    protocol.gap(requested ?? source.cursorOf(at.position + 1), source.cursorOf(resumedFrom), reason),
+  );
+  at.position = Math.max(at.position, page.prunedThrough);
+}
+
+/** The catch-up loop (see Subscriber.catchUp): read a page, send it at the socket's pace, join at the end. */
+async function catchUp(
+  state: SubscriberState,
+  after: number,
+  mode: GapMode,
+  requested: string | null,
+  notice: string | null,
+): Promise<void> {
+  const { peer, source, stats, protocol } = state.deps;
+  if (state.running) return;
+  state.running = true;
+  stats.catchingUp++;
+  const reader = source.reader();
+  const at = { position: after };
+  let pendingNotice = notice;
+  try {
+    while (!state.stopped) {
+      if (!(await room(state))) return;
+      const target = source.published();
+      const page = await reader.next(at.position, target);
+      if (state.stopped) return;
+      if (pendingNotice === null && page.prunedThrough > at.position) {
+        if (mode === "close") return closeBehind(state, protocol.behindRetention);
+        pendingNotice = protocol.pruned;
+      }
+      if (pendingNotice !== null) {
+        sendGapNotice(state, page, at, requested, pendingNotice);
+        pendingNotice = null;
+        requested = null;
+      }
+      if (!(await sendPage(state, page, mode, at)) || state.stopped) return;
+      at.position = Math.max(at.position, page.readThrough);
+      if (page.items.length > 0 || at.position < target) continue;
+      // Nothing after `target`: if nothing was published since the read, join now, in this step.
+      if (source.published() !== target) continue;
+      state.deps.joinLive();
+      if (mode === "notify") peer.send(protocol.live);
+      return;
+    }
+  } catch (error) {
+    if (!state.stopped) state.deps.onFailure(error);
+  } finally {
+    reader.close();
+    state.running = false;
+    stats.catchingUp--;
+  }
+}
+
+async function resume(state: SubscriberState, cursor: string | null): Promise<void> {
+  const { source, limits, protocol } = state.deps;
+  if (cursor === null) return state.deps.joinLive();
+  const position = source.positionOf(cursor);
+  if (position === null) return catchUp(state, source.origin(), "notify", cursor, protocol.unknownCursor);
+  await state.deps.reached(position, limits.cursorAheadWaitMs ?? 0);
+  if (state.stopped) return;
+  // Still ahead (storage restored from a backup): continue from the newest item.
+  return catchUp(state, Math.min(position, source.published()), "notify", cursor, null);
+}
+
+export function createSubscriber(deps: SubscriberDeps): Subscriber {
+  const state: SubscriberState = {
+    deps,
+    stopped: false,
+    running: false,
+    drain: createDrainWaiter(
+      () => state.stopped || deps.peer.getBufferedAmount() <= deps.limits.catchUpHighWaterBytes,
+      deps.limits.stallTimeoutMs,
+    ),
+  };
+  return {
+    resume: (cursor) => resume(state, cursor),
+    catchUp: (after, mode, requested = null, notice = null) => catchUp(state, after, mode, requested, notice),
     async sendAtPace(payloads) {
       for (const payload of payloads) {
-        if (!(await room())) return false;
-        peer.send(payload);
+        if (!(await room(state))) return false;
+        deps.peer.send(payload);
       }
-      return !stopped;
+      return !state.stopped;
     },
-    catchingUp: () => running,
-    drained: () => drain.drained(),
+    catchingUp: () => state.running,
+    drained: () => state.drain.drained(),
     stop() {
-      stopped = true;
-      drain.drained();
+      state.stopped = true;
+      state.drain.drained();
     },
   };
 }

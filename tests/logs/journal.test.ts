@@ -3,7 +3,7 @@
  * cannot (a damaged line, a line longer than any entry) comes back as a gap, never as an error.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LogEntry } from "../../src/logs/entry.ts";
@@ -113,4 +113,48 @@ describe("reading the journal", () => {
       ]);
     });
   }
+});
+
+describe("reading from a recent seq", () => {
+  test("a reader starts at exactly the asked seq after thousands of batches, across segments and after retention", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookstream-journal-"));
+    dirs.push(dir);
+    // Small segments and retention, so line starts refer to segments that rolled or were deleted.
+    const journal = openJournal({ dir, segmentBytes: 64 * 1024, maxBytes: 512 * 1024, log: () => {} });
+    const batches = 10_000; // more than the line starts the journal remembers
+    for (let i = 0; i < batches; i++) {
+      journal.append(JSON.stringify({ n: i }));
+      if (i % 3 !== 0) journal.append(JSON.stringify({ n: i, second: true }));
+      journal.flush();
+    }
+    const lineOf = async (seq: number) => (await readJournal(journal, seq).next()).value?.[0];
+    const newest = journal.endSeq() - 1;
+    for (const seq of [newest, newest - 1, newest - 777, journal.startSeq(), journal.startSeq() + 1]) {
+      const first = await lineOf(seq);
+      const all = await readAll(journal);
+      expect(first).toEqual(all.find((line) => line.seq === seq));
+    }
+    journal.close();
+  });
+});
+
+describe("batches read back unchanged", () => {
+  test("a damaged byte in a batch of serialised entries makes its line a gap, the rest come back as written", async () => {
+    const journal = tempJournal();
+    const lines = ["one", "two", "three"].map((message) => serializeEntry(entryWith(message), false));
+    for (const line of lines) journal.append(line, true);
+    journal.flush();
+    const segment = journal.segments().at(-1)?.path as string;
+    // The first quote of the middle line, so it is no JSON any more; same length, so later seqs hold.
+    const at = Buffer.byteLength(lines[0] as string) + 1 + 1;
+    const fd = openSync(segment, "r+");
+    writeSync(fd, "#", at);
+    closeSync(fd);
+    expect(await readAll(journal)).toEqual([
+      { seq: 1, line: lines[0] as string },
+      { seq: 2, line: null, until: 3, reason: UNREADABLE_LINE },
+      { seq: 3, line: lines[2] as string },
+    ]);
+    journal.close();
+  });
 });

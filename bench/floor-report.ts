@@ -1,0 +1,159 @@
+/**
+ * The floor section's block of docs/benchmarks.md: one table, hookstream ÷ floor, with the goals. The block
+ * sits between markers, so `--only floor` rewrites it and leaves the rest of the page.
+ */
+import type { FloorRun } from "./floor.ts";
+import { blockOf, spliceBlock } from "./lib/page-block.ts";
+
+interface Row {
+  label: string;
+  value: (run: FloorRun) => number;
+  format: (value: number) => string;
+  of: FloorRun["scenario"];
+  goal: string;
+  /** True when a hookstream ÷ floor ratio under the goal's bound passes; null: no ratio goal. */
+  bound: { max: number } | { min: number } | null;
+}
+
+const perDelivery = (run: FloorRun) => (run.cpuSeconds * 1e6) / run.deliveries;
+const ms = (value: number) => `${value.toFixed(2)} ms`;
+
+const ROWS: Row[] = [
+  {
+    label: "50 lines/s to 1 client: latency p99",
+    of: "latency",
+    value: (r) => r.latency?.p99 ?? Number.NaN,
+    format: ms,
+    goal: "≤ websocketd",
+    bound: null,
+  },
+  {
+    label: "50 lines/s to 1 client: latency p50",
+    of: "latency",
+    value: (r) => r.latency?.p50 ?? Number.NaN,
+    format: ms,
+    goal: "",
+    bound: null,
+  },
+  {
+    label: "50,000 lines/s to 1 client: server CPU per line",
+    of: "cpu",
+    value: perDelivery,
+    format: (v) => `${v.toFixed(2)} µs`,
+    goal: "≤ 1.5×",
+    bound: { max: 1.5 },
+  },
+  {
+    label: "max rate to 1 client: lines/s",
+    of: "max",
+    value: (r) => r.receiveRate,
+    format: (v) => Math.round(v).toLocaleString("en-US"),
+    goal: "≥ 0.95×",
+    bound: { min: 0.95 },
+  },
+  {
+    label: "max rate: server CPU (of one core)",
+    of: "max",
+    value: (r) => (100 * r.cpuSeconds) / r.seconds,
+    format: (v) => `${v.toFixed(0)} %`,
+    goal: "",
+    bound: null,
+  },
+  {
+    label: "max rate: server waiting for a CPU (run queue)",
+    of: "max",
+    value: (r) => (100 * r.runQueueSeconds) / r.seconds,
+    format: (v) => `${v.toFixed(0)} %`,
+    goal: "",
+    bound: null,
+  },
+  {
+    label: "max rate: latency p50",
+    of: "max",
+    value: (r) => r.latency?.p50 ?? Number.NaN,
+    format: ms,
+    goal: "",
+    bound: null,
+  },
+  {
+    label: "max rate: latency p99",
+    of: "max",
+    value: (r) => r.latency?.p99 ?? Number.NaN,
+    format: ms,
+    goal: "≤ 2×",
+    bound: { max: 2 },
+  },
+  {
+    label: "max rate: peak RSS",
+    of: "max",
+    value: (r) => r.peakRssKb / 1024,
+    format: (v) => `${v.toFixed(0)} MB`,
+    goal: "< 100 MB",
+    bound: null,
+  },
+  {
+    label: "500 clients × 100 lines/s: server CPU per delivery",
+    of: "fanout",
+    value: perDelivery,
+    format: (v) => `${v.toFixed(2)} µs`,
+    goal: "≤ 1.1×",
+    bound: { max: 1.1 },
+  },
+];
+
+function verdict(row: Row, hook: number, floor: number, peer: number | undefined): string {
+  if (!Number.isFinite(hook)) return "";
+  const ratio = hook / floor;
+  if (row.bound !== null)
+    return ("max" in row.bound ? ratio <= row.bound.max : ratio >= row.bound.min) ? "✅" : "❌";
+  if (row.goal === "< 100 MB") return hook < 100 ? "✅" : "❌";
+  if (row.goal === "≤ websocketd" && peer !== undefined) return hook <= peer ? "✅" : "❌";
+  return "";
+}
+
+export function renderFloorTable(runs: readonly FloorRun[]): string {
+  const find = (scenario: FloorRun["scenario"], server: string) =>
+    runs.find((r) => r.scenario === scenario && r.server === server);
+  const lines = [
+    "| scenario | floor | websocketd | hookstream | hookstream ÷ floor | goal | |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const row of ROWS) {
+    const floor = find(row.of, "floor");
+    const hook = find(row.of, "hookstream");
+    if (floor === undefined || hook === undefined) continue;
+    const peer = find(row.of, "websocketd");
+    const [f, h, p] = [row.value(floor), row.value(hook), peer === undefined ? undefined : row.value(peer)];
+    lines.push(
+      `| ${row.label} | ${row.format(f)} | ${p === undefined ? "–" : row.format(p)} | ${row.format(h)} | ` +
+        `×${(h / f).toFixed(2)} | ${row.goal} | ${verdict(row, h, f, p)} |`,
+    );
+  }
+  const loss = runs.filter((r) => r.loss > 0 || r.firstClose !== null);
+  lines.push(
+    "",
+    loss.length === 0
+      ? "Every client got every line once and in order, and no connection closed early."
+      : `Loss or early closes: ${loss.map((r) => `${r.server} ${r.scenario} lost ${r.loss}${r.firstClose === null ? "" : ` (closed ${r.firstClose})`}`).join("; ")}.`,
+  );
+  return lines.join("\n");
+}
+
+export function renderFloorBlock(runs: readonly FloorRun[], measured: string): string {
+  return [
+    measured,
+    "",
+    "The floor (`bench/lib/floor-server.ts`) reads the appended bytes (fs.watch as a hint, a 2 ms poll), cuts",
+    "lines and publishes each unchanged to one topic, with a backpressure limit no run reaches (so it never",
+    "drops a line: it buffers for a slow reader instead). Clients are Node `ws` in other processes (two for",
+    "500 connections); 344-byte JSON `log_entry` lines; best of two rounds, loss and peak RSS from both.",
+    "",
+    renderFloorTable(runs),
+  ].join("\n");
+}
+
+/** The block the page has, or "" when it has none. */
+export const floorBlockOf = (page: string): string => blockOf(page, "floor");
+
+export const spliceFloorBlock = (page: string, block: string): string =>
+  spliceBlock(page, "floor", "## The log pipe against the floor", block);

@@ -1,0 +1,206 @@
+/**
+ * The log pipe against the floor (lib/floor-server.ts: read appended bytes, cut lines, publish each to one
+ * topic), side by side in one run, read by Node `ws` clients in other processes (lib/node-client.mjs):
+ * - 50 lines/s to 1 client: append-to-receive latency (websocketd + `tail -F` beside them when installed);
+ * - 50,000 lines/s to 1 client: server CPU per line;
+ * - max rate to 1 client (a burst in 1,000-line writes): lines/s, server CPU, latency, peak RSS;
+ * - 500 clients × 100 lines/s: server CPU per delivery.
+ * Servers alternate within each round, so a noisy neighbour hits both; the best of the rounds is kept
+ * (lowest CPU, highest rate), loss from every round.
+ *
+ *   bun bench/run.ts --only floor     (writes its own block of docs/benchmarks.md)
+ */
+import { connectNodeClients } from "./lib/node-clients.ts";
+import type { ServerKind } from "./lib/peers.ts";
+import { runQueueSeconds, sampleRss } from "./lib/proc.ts";
+import { type Summary, summarise } from "./lib/stats.ts";
+import { spawnWriter, type WriterRequest } from "./lib/writer.ts";
+import { type BenchContext, type ServerRun, withServer } from "./scenarios/context.ts";
+
+export const FLOOR_SCENARIOS = ["latency", "cpu", "max", "fanout"] as const;
+export type FloorScenario = (typeof FLOOR_SCENARIOS)[number];
+
+export interface FloorRun {
+  scenario: FloorScenario;
+  server: ServerKind;
+  lines: number;
+  deliveries: number;
+  cpuSeconds: number;
+  /** From the first append to the last arrival. */
+  seconds: number;
+  /** Lines per second one client received, first to last arrival. */
+  receiveRate: number;
+  /** Lines per second the writer appended: a run whose writer was slower than this is writer-bound. */
+  writeRate: number;
+  /** Seconds the server was runnable but waiting for a CPU (the machine is shared). */
+  runQueueSeconds: number;
+  latency: Summary | null;
+  peakRssKb: number;
+  loss: number;
+  firstClose: string | null;
+  /** hookstream: times the live socket fell behind and was fed from the journal (/health `lag_events`). */
+  lagEvents: number | null;
+}
+
+/** hookstream's count of live sockets switched to catch-up; null for the other servers. */
+async function lagEventsOf(run: ServerRun): Promise<number | null> {
+  if (run.server.name !== "hookstream") return null;
+  const url = run.server.url.replace("ws://", "http://").replace("/logs/ws", "/health");
+  const health = (await (await fetch(url, { signal: AbortSignal.timeout(5000) })).json()) as {
+    logs?: { lag_events?: number };
+  };
+  return health.logs?.lag_events ?? null;
+}
+
+interface Spec {
+  connections: number;
+  processes: number;
+  lines: number;
+  latencyFromSeq: number | null;
+  load: (file: string) => WriterRequest;
+}
+
+function specOf(scenario: FloorScenario, quick: boolean): Spec {
+  const seconds = quick ? 2 : 4;
+  const rate = (linesPerSecond: number, extraSeconds = 0) => {
+    const durationMs = (seconds + extraSeconds) * 1000;
+    return {
+      lines: (linesPerSecond * durationMs) / 1000,
+      load: (file: string): WriterRequest => ({ cmd: "rate", file, firstSeq: 0, linesPerSecond, durationMs }),
+    };
+  };
+  switch (scenario) {
+    case "latency":
+      // The first second warms the path up and is not measured.
+      return { connections: 1, processes: 1, latencyFromSeq: 50, ...rate(50, 1) };
+    case "cpu":
+      return { connections: 1, processes: 1, latencyFromSeq: null, ...rate(50_000) };
+    case "max": {
+      const lines = quick ? 100_000 : 300_000;
+      return {
+        connections: 1,
+        processes: 1,
+        lines,
+        latencyFromSeq: 0,
+        load: (file) => ({ cmd: "burst", file, firstSeq: 0, count: lines, batchLines: 1000 }),
+      };
+    }
+    case "fanout":
+      return { connections: 500, processes: 2, latencyFromSeq: null, ...rate(100) };
+  }
+}
+
+/** One run of one scenario; `cpuProfileDir`: hookstream writes a CPU profile there as it exits. */
+export async function measureFloorRun(
+  ctx: BenchContext,
+  node: string,
+  scenario: FloorScenario,
+  server: ServerKind,
+  options: { cpuProfileDir?: string } = {},
+) {
+  const spec = specOf(scenario, ctx.quick);
+  const capMs = 60_000;
+  const body = async (run: ServerRun): Promise<FloorRun> => {
+    const clients = await connectNodeClients({
+      node,
+      url: run.server.url,
+      connections: spec.connections,
+      processes: spec.processes,
+      firstSeq: 0,
+      count: spec.lines,
+      latencyFromSeq: spec.latencyFromSeq,
+      scratch: ctx.scratch,
+    });
+    const writer = spawnWriter();
+    try {
+      await run.server.settle(spec.connections, 30_000);
+      const cpuBefore = run.server.stats().cpuSeconds;
+      const queuedBefore = runQueueSeconds(run.server.pid);
+      const rss = sampleRss(run.server.pid, run.server.forks);
+      writer.send(spec.load(run.logFile));
+      const written = await writer.next("written", capMs);
+      await clients.waitComplete(capMs);
+      const peakRssKb = rss.stop();
+      const cpuSeconds = run.server.stats().cpuSeconds - cpuBefore;
+      const queued = runQueueSeconds(run.server.pid) - queuedBefore;
+      const load = await clients.collect();
+      return {
+        scenario,
+        server,
+        lines: spec.lines,
+        deliveries: load.received,
+        cpuSeconds,
+        seconds: (load.lastRecvMs - written.startMs) / 1000,
+        receiveRate: load.received / spec.connections / ((load.lastRecvMs - load.firstRecvMs) / 1000),
+        writeRate: written.count / ((written.endMs - written.startMs) / 1000),
+        runQueueSeconds: queued,
+        latency: spec.latencyFromSeq === null ? null : summarise(load.latencies),
+        peakRssKb,
+        loss: load.missing + load.duplicateOrReordered,
+        firstClose: load.firstClose,
+        lagEvents: await lagEventsOf(run),
+      };
+    } finally {
+      await writer.stop();
+      await clients.stop();
+    }
+  };
+  return withServer(ctx, server, `floor-${scenario}`, body, options);
+}
+
+/** Which of two runs of one scenario and server is kept. */
+function better(a: FloorRun, b: FloorRun): FloorRun {
+  const kept =
+    a.scenario === "latency"
+      ? (a.latency?.p99 ?? Infinity) <= (b.latency?.p99 ?? Infinity)
+        ? a
+        : b
+      : a.scenario === "max"
+        ? a.receiveRate >= b.receiveRate
+          ? a
+          : b
+        : a.cpuSeconds / a.deliveries <= b.cpuSeconds / b.deliveries
+          ? a
+          : b;
+  // Loss and memory count from every run, not only the kept one.
+  return { ...kept, loss: a.loss + b.loss, peakRssKb: Math.max(a.peakRssKb, b.peakRssKb) };
+}
+
+function describe(run: FloorRun): string {
+  const cpu = (run.cpuSeconds * 1e6) / run.deliveries;
+  const latency =
+    run.latency === null ? "" : `, p50 ${run.latency.p50.toFixed(2)} / p99 ${run.latency.p99.toFixed(2)} ms`;
+  return (
+    `  ${run.server}: ${run.deliveries} deliveries, ${cpu.toFixed(2)} µs CPU each, ` +
+    `${Math.round(run.receiveRate)} lines/s to a client (writer ${Math.round(run.writeRate)}/s)${latency}, peak RSS ${(run.peakRssKb / 1024).toFixed(0)} MB, ` +
+    `CPU ${((100 * run.cpuSeconds) / run.seconds).toFixed(0)} % and waiting for a CPU ${((100 * run.runQueueSeconds) / run.seconds).toFixed(0)} % of the time, ` +
+    `loss ${run.loss}${run.firstClose === null ? "" : `, closed ${run.firstClose}`}` +
+    `${run.lagEvents === null ? "" : `, fell behind ${run.lagEvents} times`}`
+  );
+}
+
+export interface FloorOptions {
+  scenarios: readonly FloorScenario[];
+  rounds: number;
+}
+
+export async function runFloorBench(ctx: BenchContext, options: FloorOptions): Promise<FloorRun[]> {
+  const node = Bun.which("node");
+  if (node === null) throw new Error("node is not installed: the floor section reads with Node `ws` clients");
+  const kept = new Map<string, FloorRun>();
+  for (const scenario of options.scenarios) {
+    const servers: ServerKind[] = ["floor", "hookstream"];
+    if (scenario === "latency" && ctx.install.websocketd !== null) servers.push("websocketd");
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const server of servers) {
+        ctx.log(`floor ${scenario} ${server} (round ${round})`);
+        const run = await measureFloorRun(ctx, node, scenario, server);
+        ctx.log(describe(run));
+        const key = `${scenario} ${server}`;
+        const previous = kept.get(key);
+        kept.set(key, previous === undefined ? run : better(previous, run));
+      }
+    }
+  }
+  return [...kept.values()];
+}

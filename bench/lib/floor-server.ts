@@ -1,0 +1,49 @@
+/**
+ * The floor: the least a Bun server must do to stream a log file. It reads the bytes appended to one file
+ * (fs.watch as a hint, a 2 ms poll as the safety net), cuts lines and publishes each unchanged to one Bun
+ * pub/sub topic — no parsing, journal, filters or cursors. What hookstream spends beyond this is its own cost.
+ *
+ *   bun bench/lib/floor-server.ts <file> <port>
+ *
+ * A slow client is never dropped: the backpressure limit is far above anything a run queues, so the floor
+ * trades memory for zero loss where hookstream catches the client up from its journal.
+ */
+import { openSync, readSync, statSync, watch } from "node:fs";
+
+const [file = "", port = "0"] = Bun.argv.slice(2);
+const TOPIC = "lines";
+const READ_BYTES = 1024 * 1024;
+
+const server = Bun.serve({
+  hostname: "127.0.0.1",
+  port: Number(port),
+  fetch: (request, bun) => (bun.upgrade(request) ? undefined : new Response("floor")),
+  websocket: {
+    backpressureLimit: 2 ** 31,
+    idleTimeout: 0,
+    open: (ws) => void ws.subscribe(TOPIC),
+    message() {},
+  },
+});
+
+const fd = openSync(file, "r");
+const buffer = Buffer.allocUnsafe(READ_BYTES);
+const decoder = new TextDecoder();
+let offset = statSync(file).size;
+let partial = "";
+
+function readAppended(): void {
+  for (
+    let n = readSync(fd, buffer, 0, READ_BYTES, offset);
+    n > 0;
+    n = readSync(fd, buffer, 0, READ_BYTES, offset)
+  ) {
+    offset += n;
+    const lines = (partial + decoder.decode(buffer.subarray(0, n), { stream: true })).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) server.publish(TOPIC, line);
+  }
+}
+
+watch(file, readAppended);
+setInterval(readAppended, 2);
