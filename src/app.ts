@@ -91,6 +91,52 @@ export function describeQueryIssue(error: { issues: readonly z.core.$ZodIssue[] 
   };
 }
 
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  if (deps.operations !== undefined) app.route("/", deps.operations);
+  app.get("/health", (c) => {
+    const shuttingDown = deps.lifecycle.isShuttingDown();
+    return c.json(healthReport(deps, shuttingDown), shuttingDown ? 503 : 200);
+  });
+  guardLogSide(app, deps);
+  routeLogApis(app, deps);
+  routeLogStream(app, deps);
+  if (deps.relay !== undefined) {
+    const relayDeps = {
+      relay: deps.relay,
+      limiter: deps.limiter,
+      isShuttingDown: deps.lifecycle.isShuttingDown,
+    };
+    app.route("/", createRelayRoutes(relayDeps));
+    app.route("/", createSmeeRoutes(relayDeps));
+  }
+  app.route("/", createWebRoutes({ log: deps.log }));
+  answerFailures(app, deps);
+  return app;
+}
+
+/** `/health`: everything the instance reports about itself. */
+function healthReport(deps: AppDeps, shuttingDown: boolean) {
+  const cluster = deps.cluster?.();
+  const journal = deps.logs.journal.stats();
+  // Degraded still answers 200: connected clients are served, and every instance shares the same Redis,
+  // so taking them all out of a load balancer would help nobody. Inputs answer 503 meanwhile. A journal
+  // that cannot be written (a full disk) leaves the live stream working; resuming clients may see gaps.
+  const degraded = cluster?.redis === "down" || !journal.writing;
+  const follower = deps.logs.follower.stats();
+  return {
+    status: shuttingDown ? "shutting_down" : degraded ? "degraded" : "ok",
+    uptime_s: Math.round((Date.now() - deps.lifecycle.startedAt) / 1000),
+    connections: deps.openSockets(),
+    log_directory: { exists: follower.directoryExists },
+    watched_files: follower.files.map((file) => file.path),
+    logs: logSideHealth(deps.logs, follower, journal),
+    history: historyHealth(deps.history.index),
+    ...(deps.relay === undefined ? {} : { relay: deps.relay.stats() }),
+    ...(cluster === undefined ? {} : { cluster }),
+  };
+}
+
 /**
  * The history index in `/health`: how much of the log directory it covers, what indexing it read since the
  * start (after a restart with the saved index, only what was appended meanwhile) and its saves.
@@ -118,67 +164,48 @@ function historyHealth(index: HistoryIndex) {
   };
 }
 
-export function createApp(deps: AppDeps): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
-  if (deps.operations !== undefined) app.route("/", deps.operations);
+/** The log side's part of `/health`: fan-out, the reader's counts, catch-up and the journal. */
+function logSideHealth(
+  logs: AppDeps["logs"],
+  follower: ReturnType<FollowerView["stats"]>,
+  journal: ReturnType<Journal["stats"]>,
+) {
+  const hub = logs.hub.stats();
+  return {
+    topics: hub.topics,
+    subscribers: hub.subscribers,
+    entries_seen: hub.entriesSeen,
+    entries_published: hub.entriesPublished,
+    lines_truncated: follower.linesTruncated,
+    truncations_seen: follower.truncationsSeen,
+    rotations_seen: follower.rotationsSeen,
+    // The processor writes each record twice (text and JSON); how pairing them into one entry went.
+    twins:
+      follower.twins === null
+        ? null
+        : {
+            pairs_merged: follower.twins.pairsMerged,
+            twin_never_came: follower.twins.twinNeverCame,
+            late_twins_dropped: follower.twins.lateTwinsDropped,
+            released_at_limit: follower.twins.releasedAtLimit,
+            held: follower.twins.held,
+          },
+    catching_up: logs.stats.catchingUp,
+    lag_events: hub.lagEvents,
+    closed_too_slow: logs.stats.closedTooSlow,
+    closed_behind_retention: logs.stats.closedBehindRetention,
+    gaps_reported: logs.stats.gapsReported,
+    journal_oldest: logs.journal.cursorOf(logs.journal.startSeq()),
+    journal_next: logs.journal.nextCursor(),
+    journal_writing: journal.writing,
+    journal_write_failures: journal.writeFailures,
+    journal_unwritten: journal.unwritten,
+    journal_not_journaled: journal.notJournaled,
+  };
+}
 
-  app.get("/health", (c) => {
-    const shuttingDown = deps.lifecycle.isShuttingDown();
-    const follower = deps.logs.follower.stats();
-    const hub = deps.logs.hub.stats();
-    const cluster = deps.cluster?.();
-    const journal = deps.logs.journal.stats();
-    // Degraded still answers 200: connected clients are served, and every instance shares the same Redis,
-    // so taking them all out of a load balancer would help nobody. Inputs answer 503 meanwhile. A journal
-    // that cannot be written (a full disk) leaves the live stream working; resuming clients may see gaps.
-    const degraded = cluster?.redis === "down" || !journal.writing;
-    const status = shuttingDown ? "shutting_down" : degraded ? "degraded" : "ok";
-    return c.json(
-      {
-        status,
-        uptime_s: Math.round((Date.now() - deps.lifecycle.startedAt) / 1000),
-        connections: deps.openSockets(),
-        log_directory: { exists: follower.directoryExists },
-        watched_files: follower.files.map((file) => file.path),
-        logs: {
-          topics: hub.topics,
-          subscribers: hub.subscribers,
-          entries_seen: hub.entriesSeen,
-          entries_published: hub.entriesPublished,
-          lines_truncated: follower.linesTruncated,
-          truncations_seen: follower.truncationsSeen,
-          rotations_seen: follower.rotationsSeen,
-          // The processor writes each record twice (text and JSON); how pairing them into one entry went.
-          twins:
-            follower.twins === null
-              ? null
-              : {
-                  pairs_merged: follower.twins.pairsMerged,
-                  twin_never_came: follower.twins.twinNeverCame,
-                  late_twins_dropped: follower.twins.lateTwinsDropped,
-                  released_at_limit: follower.twins.releasedAtLimit,
-                  held: follower.twins.held,
-                },
-          catching_up: deps.logs.stats.catchingUp,
-          lag_events: hub.lagEvents,
-          closed_too_slow: deps.logs.stats.closedTooSlow,
-          closed_behind_retention: deps.logs.stats.closedBehindRetention,
-          gaps_reported: deps.logs.stats.gapsReported,
-          journal_oldest: deps.logs.journal.cursorOf(deps.logs.journal.startSeq()),
-          journal_next: deps.logs.journal.nextCursor(),
-          journal_writing: journal.writing,
-          journal_write_failures: journal.writeFailures,
-          journal_unwritten: journal.unwritten,
-          journal_not_journaled: journal.notJournaled,
-        },
-        history: historyHealth(deps.history.index),
-        ...(deps.relay === undefined ? {} : { relay: deps.relay.stats() }),
-        ...(cluster === undefined ? {} : { cluster }),
-      },
-      shuttingDown ? 503 : 200,
-    );
-  });
-
+/** Host check (when open) and LOGS_TOKEN, in front of the log side's page and APIs. */
+function guardLogSide(app: Hono<AppEnv>, deps: AppDeps): void {
   // Without LOGS_TOKEN the log side is open: only to names a rebound DNS name cannot take.
   if (!deps.access.required) {
     const hostCheck = createHostCheck(deps.allowedHosts);
@@ -190,6 +217,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use("/logs/api/*", deps.access.api);
   // The page's scripts and styles hold no data and are fetched without the page's token: they stay public.
   for (const path of ["/", "/logs"]) app.use(path, deps.access.page);
+}
+
+/** History, flows, MCP, and (with a relay) the dashboard's deliveries list and replay. */
+function routeLogApis(app: Hono<AppEnv>, deps: AppDeps): void {
   app.route("/", createHistoryRoutes({ ...deps.history, describeIssue: describeQueryIssue }));
   app.route("/", createFlowRoutes({ ...deps.history, access: deps.access }));
   if (deps.mcpEnabled === true)
@@ -209,7 +240,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     );
     app.route("/", createPageReplayRoutes({ relay: deps.relay, access: deps.access }));
   }
+}
 
+/** `/logs/ws`: access, then the query, then admission, before the upgrade; the session after it. */
+function routeLogStream(app: Hono<AppEnv>, deps: AppDeps): void {
   // `tail`/`since` reach into the log files where the journal does not go back far enough.
   const olderThanJournal = createFileBackfill({
     index: deps.history.index,
@@ -250,19 +284,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       );
     },
   );
+}
 
-  if (deps.relay !== undefined) {
-    const relayDeps = {
-      relay: deps.relay,
-      limiter: deps.limiter,
-      isShuttingDown: deps.lifecycle.isShuttingDown,
-    };
-    app.route("/", createRelayRoutes(relayDeps));
-    app.route("/", createSmeeRoutes(relayDeps));
-  }
-
-  app.route("/", createWebRoutes({ log: deps.log }));
-
+/** A store that is unavailable is a 503 to retry; anything else is logged and a 500. */
+function answerFailures(app: Hono<AppEnv>, deps: AppDeps): void {
   app.notFound((c) => c.json(errorBody("Not found"), 404));
   app.onError((error, c) => {
     // Never accept what cannot be stored: the sender (or admin client) retries once the store is back.
@@ -276,5 +301,4 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     );
     return c.json(errorBody("Internal server error"), 500);
   });
-  return app;
 }

@@ -6,8 +6,8 @@
 import type { Server } from "bun";
 import type { Hono } from "hono";
 import packageJson from "../package.json" with { type: "json" };
-import { createApp } from "./app.ts";
-import { createHistoryIndex } from "./history/chunk-index.ts";
+import { createApp, type Lifecycle } from "./app.ts";
+import { createHistoryIndex, type HistoryIndex } from "./history/chunk-index.ts";
 import { createLogsAccess } from "./http/logs-access.ts";
 import { weakTokenReason } from "./http/token-strength.ts";
 import type { LogPipeline } from "./logs/pipeline.ts";
@@ -23,7 +23,7 @@ import { createRelay, type Relay } from "./relay/relay.ts";
 import { CATCH_UP_HIGH_WATER_BYTES } from "./stream/subscriber.ts";
 import { type AuthLimiter, createAuthLimiter } from "./transport/auth-limiter.ts";
 import { createSocketTransport, type SocketTransport } from "./transport/bun-ws.ts";
-import { createConnectionLimiter } from "./transport/connections.ts";
+import { type ConnectionLimiter, createConnectionLimiter } from "./transport/connections.ts";
 import { CloseCode, type SocketData } from "./transport/peer.ts";
 import type { AppEnv } from "./transport/upgrade.ts";
 
@@ -70,11 +70,16 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
     idleTimeoutSeconds: config.wsIdleTimeoutSeconds,
     log,
   });
+  // Called only once requests or sockets exist, i.e. after `server` below is assigned; the pipeline
+  // publishes through it too, and no entry is read before it exists.
+  const serving: Serving = {
+    publish: (topic, payload) => server.publish(topic, payload),
+    subscriberCount: (topic) => server.subscriberCount(topic),
+    port: () => server.port,
+  };
   // Embedded or cluster mode: the stores and streams every other part is built on.
   const backend = await openBackend(config, log);
-  // The pipeline publishes through the server created below; no entry is read before it exists.
-  const logs = await backend.openLogs((topic, payload) => server.publish(topic, payload));
-  const { hub, journal, follower } = logs;
+  const logs = await backend.openLogs(serving.publish);
   const logStreamStats: LogStreamStats = {
     catchingUp: 0,
     closedTooSlow: 0,
@@ -84,56 +89,23 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
   const historyIndex = openHistoryIndex(config, log);
   // One limiter for every credential path: relay tokens and LOGS_TOKEN however presented.
   const authLimiter = createAuthLimiter({ maxFailures: config.relay.authFailuresPerMinute });
-  const relay = await createRelay({
-    ...config.relay,
-    authLimiter,
-    store: backend.store,
-    // Called only once requests or sockets exist, i.e. after `server` below is assigned.
-    publish: (topic, payload) => server.publish(topic, payload),
-    subscriberCount: (topic) => server.subscriberCount(topic),
-    publicUrl: () => config.relay.publicUrl ?? `http://localhost:${server.port}`,
-    logs: { publish: (entry) => logs.publish(entry) },
-    deliveries: backend.deliveries,
-    cursorAheadWaitMs: backend.cursorAheadWaitMs,
-    ...(backend.answers === undefined ? {} : { answerBus: backend.answers }),
-    log,
-  });
+  const relay = await openRelay({ config, backend, logs, authLimiter, serving, log });
   const stopAnswers =
     (await backend.answers?.subscribe((payload) => relay.passthrough.received(payload))) ?? null;
   await warnAtStart(config, backend, log);
-  const app = createApp({
-    logs: {
-      hub,
-      follower,
-      journal,
-      stats: logStreamStats,
-      limits: {
-        catchUpHighWaterBytes: CATCH_UP_HIGH_WATER_BYTES,
-        stallTimeoutMs: config.logStallTimeoutMs,
-        cursorAheadWaitMs: backend.cursorAheadWaitMs,
-      },
-    },
+  const app = createServedApp({
+    config,
+    backend,
+    logs,
+    logStreamStats,
+    historyIndex,
     relay,
     limiter,
-    openSockets: transport.openCount,
+    transport,
+    authLimiter,
     lifecycle: { startedAt, isShuttingDown: () => shuttingDown },
+    logsRunning: () => logsRunning,
     log,
-    access: createLogsAccess({ token: config.logsToken, limiter: authLimiter }),
-    redactSecrets: config.redactSecrets,
-    allowedHosts: config.allowedHosts,
-    mcpEnabled: config.mcpEnabled,
-    history: { index: historyIndex, budgetMs: config.historyBudgetMs },
-    operations: createOperations({
-      config,
-      backend,
-      relay,
-      metricsLogs: { hub, follower, journal, stats: logStreamStats },
-      openByEndpoint: transport.openByEndpoint,
-      authLimiter,
-      readiness: { isShuttingDown: () => shuttingDown, logsRunning: () => logsRunning },
-      log,
-    }),
-    cluster: backend.health.report,
   });
 
   const server: Server<SocketData> = Bun.serve<SocketData>({
@@ -170,6 +142,94 @@ export async function startServer(config: Config, log: LogFn = consoleLog): Prom
       return shutdownPromise;
     },
   };
+}
+
+/** What the parts built before `Bun.serve` use of the server once it runs. */
+interface Serving {
+  publish(topic: string, payload: string): void;
+  subscriberCount(topic: string): number;
+  port(): number | undefined;
+}
+
+interface RelayParts {
+  config: Config;
+  backend: Backend;
+  logs: LogPipeline;
+  authLimiter: AuthLimiter;
+  serving: Serving;
+  log: LogFn;
+}
+
+/** The webhook relay on the backend's store and delivery source, publishing through the server. */
+function openRelay({ config, backend, logs, authLimiter, serving, log }: RelayParts): Promise<Relay> {
+  return createRelay({
+    ...config.relay,
+    authLimiter,
+    store: backend.store,
+    publish: serving.publish,
+    subscriberCount: serving.subscriberCount,
+    publicUrl: () => config.relay.publicUrl ?? `http://localhost:${serving.port()}`,
+    logs: { publish: (entry) => logs.publish(entry) },
+    deliveries: backend.deliveries,
+    cursorAheadWaitMs: backend.cursorAheadWaitMs,
+    ...(backend.answers === undefined ? {} : { answerBus: backend.answers }),
+    log,
+  });
+}
+
+interface AppParts {
+  config: Config;
+  backend: Backend;
+  logs: LogPipeline;
+  logStreamStats: LogStreamStats;
+  historyIndex: HistoryIndex;
+  relay: Relay;
+  limiter: ConnectionLimiter;
+  transport: SocketTransport;
+  authLimiter: AuthLimiter;
+  lifecycle: Lifecycle;
+  logsRunning: () => boolean;
+  log: LogFn;
+}
+
+/** The routes the server serves, with the operations routes on what the backend reports. */
+function createServedApp(parts: AppParts): Hono<AppEnv> {
+  const { config, backend, logs, logStreamStats, historyIndex, relay, lifecycle, log } = parts;
+  const { hub, journal, follower } = logs;
+  return createApp({
+    logs: {
+      hub,
+      follower,
+      journal,
+      stats: logStreamStats,
+      limits: {
+        catchUpHighWaterBytes: CATCH_UP_HIGH_WATER_BYTES,
+        stallTimeoutMs: config.logStallTimeoutMs,
+        cursorAheadWaitMs: backend.cursorAheadWaitMs,
+      },
+    },
+    relay,
+    limiter: parts.limiter,
+    openSockets: parts.transport.openCount,
+    lifecycle,
+    log,
+    access: createLogsAccess({ token: config.logsToken, limiter: parts.authLimiter }),
+    redactSecrets: config.redactSecrets,
+    allowedHosts: config.allowedHosts,
+    mcpEnabled: config.mcpEnabled,
+    history: { index: historyIndex, budgetMs: config.historyBudgetMs },
+    operations: createOperations({
+      config,
+      backend,
+      relay,
+      metricsLogs: { hub, follower, journal, stats: logStreamStats },
+      openByEndpoint: parts.transport.openByEndpoint,
+      authLimiter: parts.authLimiter,
+      readiness: { isShuttingDown: lifecycle.isShuttingDown, logsRunning: parts.logsRunning },
+      log,
+    }),
+    cluster: backend.health.report,
+  });
 }
 
 interface OperationsParts {

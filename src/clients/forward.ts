@@ -5,26 +5,13 @@
  * ends, so neither a dropped connection nor a restart loses or repeats a delivery the target answered.
  */
 
-import { headerValue, targetRequest } from "../relay/target-request.ts";
-import { openCursorFile } from "./cursor-file.ts";
-import { type DeliveryOutcome, deliver } from "./deliver.ts";
-import { createDeliveryQueue } from "./delivery-queue.ts";
+import { type CursorFile, openCursorFile } from "./cursor-file.ts";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.ts";
-import { aborted, pause } from "./flags.ts";
+import { pause } from "./flags.ts";
 import type { ForwardOptions } from "./forward-args.ts";
-import { connectRelay, type RelayClose, type RelayConnection } from "./relay-connection.ts";
-import { answerFrame, type WebhookFrame } from "./relay-frames.ts";
-
-/** Body bytes held between the socket and the target: a burst of 25 MiB webhooks does not fill memory. */
-export const MAX_HELD_BYTES = 256 * 1024 * 1024;
-/** First pause before reconnecting after a failed connection; doubled up to the cap. */
-const RECONNECT_BASE_MS = 500;
-const RECONNECT_CAP_MS = 30_000;
-
-export interface ForwardIo {
-  out(line: string): void;
-  err(line: string): void;
-}
+import { reconnectWaitMs, servesMessage } from "./forward-rules.ts";
+import { createForwardSender, type ForwardIo, type ForwardSender } from "./forward-sender.ts";
+import { connectRelay, type RelayClose } from "./relay-connection.ts";
 
 export async function runForward(
   options: ForwardOptions,
@@ -32,188 +19,127 @@ export async function runForward(
   stop: AbortSignal,
 ): Promise<ExitCodeValue> {
   const cursorFile = openCursorFile(options.cursorFile);
+  const start = await startingCursor(options.server, cursorFile, io);
+  if (!start.ok) return ExitCode.FAILURE;
+  const fail = new AbortController();
+  const halted = AbortSignal.any([stop, fail.signal]);
+  const sender = createForwardSender({
+    options,
+    io,
+    cursorFile,
+    cursor: start.cursor,
+    halted,
+    fail: () => fail.abort(),
+  });
+  const final = await forwardUntilHalted(options, io, sender, halted);
+  if (final !== null) return final;
+  if (sender.failure !== null) {
+    io.err(`error: ${sender.failure}`);
+    return ExitCode.FAILURE;
+  }
+  return ExitCode.OK;
+}
+
+/** The saved cursor; on a first run the server's newest, saved at once. Not ok: the reason was printed. */
+async function startingCursor(
+  server: string,
+  cursorFile: CursorFile,
+  io: ForwardIo,
+): Promise<{ ok: true; cursor: string | null } | { ok: false }> {
   let cursor: string | null;
   try {
     cursor = cursorFile.load();
   } catch (error) {
     io.err(`error: cannot read the cursor file: ${(error as Error).message}`);
-    return ExitCode.FAILURE;
+    return { ok: false };
   }
+  if (cursor !== null) return { ok: true, cursor };
+  // A first run starts at the server's newest delivery, held on disk at once: a restart (or a reconnect
+  // while nothing was finished yet) then resumes there instead of going live and missing what came between.
+  cursor = await newestCursor(server);
   if (cursor === null) {
-    // A first run starts at the server's newest delivery, held on disk at once: a restart (or a reconnect
-    // while nothing was finished yet) then resumes there instead of going live and missing what came between.
-    cursor = await newestCursor(options.server);
-    if (cursor === null)
-      io.err("the server's /health names no relay position: starting live from the subscribe");
-    else
-      try {
-        cursorFile.save(cursor);
-      } catch (error) {
-        io.err(`error: cannot save the cursor to ${cursorFile.path}: ${(error as Error).message}`);
-        return ExitCode.FAILURE;
-      }
+    io.err("the server's /health names no relay position: starting live from the subscribe");
+    return { ok: true, cursor };
   }
-  const queue = createDeliveryQueue({
-    concurrency: options.concurrency,
-    ordered: options.ordered,
-    maxEntries: options.maxHeld,
-    maxBytes: MAX_HELD_BYTES,
-  });
-  let failure: string | null = null;
-  const fail = new AbortController();
-  const halted = AbortSignal.any([stop, fail.signal]);
-  let roomWaiter: (() => void) | null = null;
+  try {
+    cursorFile.save(cursor);
+  } catch (error) {
+    io.err(`error: cannot save the cursor to ${cursorFile.path}: ${(error as Error).message}`);
+    return { ok: false };
+  }
+  return { ok: true, cursor };
+}
 
-  const report = (webhook: WebhookFrame, path: string, outcome: DeliveryOutcome) => {
-    const time = new Date().toISOString();
-    if (options.json) {
-      io.out(
-        JSON.stringify({
-          time,
-          id: webhook.id,
-          bucket: webhook.bucketName,
-          method: webhook.method,
-          path,
-          status: outcome.status,
-          duration_ms: outcome.durationMs,
-          attempts: outcome.attempts,
-          event: headerValue(webhook.headers, "X-GitHub-Event"),
-          ...(webhook.replayOf === null ? {} : { replay_of: webhook.replayOf }),
-          ...(outcome.answered ? {} : { gave_up: true, error: outcome.error }),
-        }),
-      );
-      return;
-    }
-    const replay = webhook.replayOf === null ? "" : ` (replay of ${webhook.replayOf})`;
-    if (outcome.answered)
-      io.out(`${time} ${webhook.method} ${path} ${outcome.status} ${outcome.durationMs}ms${replay}`);
-    else
-      io.out(
-        `${time} ${webhook.method} ${path} gave up after ${outcome.attempts} attempts: ${outcome.error} (delivery ${webhook.id})${replay}`,
-      );
-  };
-
-  const finished = (id: string) => {
-    const next = queue.finish(id);
-    if (next !== null) {
-      try {
-        cursorFile.save(next);
-        cursor = next;
-      } catch (error) {
-        failure = `cannot save the cursor to ${cursorFile.path}: ${(error as Error).message}`;
-        fail.abort();
-      }
-    }
-    if (roomWaiter !== null && queue.hasRoom()) roomWaiter();
-    pump();
-  };
-
-  /** The connection frames go out on; answers for waiting senders use whichever is open. */
-  let current: RelayConnection | null = null;
-
-  /** Where this webhook goes: --target, else the destination of the output it names. */
-  const destinationOf = (webhook: WebhookFrame): URL | string => {
-    if (options.target !== null) return options.target;
-    try {
-      const url = new URL(webhook.outputDestination);
-      if (url.protocol === "http:" || url.protocol === "https:") return url;
-    } catch {
-      // Reported below like any other undeliverable webhook.
-    }
-    return `output ${webhook.outputName} has no http(s) destination: "${webhook.outputDestination}"`;
-  };
-
-  const pump = () => {
-    if (halted.aborted) return;
-    for (const webhook of queue.take()) {
-      const destination = destinationOf(webhook);
-      if (typeof destination === "string") {
-        io.err(`skipping delivery ${webhook.id}: ${destination}`);
-        finished(webhook.id);
-        continue;
-      }
-      const request = targetRequest(destination, webhook);
-      void deliver(request, {
-        maxAttempts: options.maxAttempts,
-        timeoutMs: options.timeoutMs,
-        stop: halted,
-        onRetry: (attempt, reason, waitMs) =>
-          io.err(`retrying delivery ${webhook.id} (${reason}) in ${waitMs} ms, attempt ${attempt + 1}`),
-      }).then((outcome) => {
-        // Stopped mid-request: not finished, so it is sent again after a restart.
-        if (halted.aborted) return;
-        // The sender of this webhook waits for the app's answer; a server past the wait ignores it.
-        if (webhook.passthroughMs !== null && outcome.answered && outcome.status !== null)
-          current?.send(answerFrame(webhook.id, outcome.status, outcome.headers, outcome.body));
-        report(webhook, request.path, outcome);
-        finished(webhook.id);
-      });
-    }
-  };
-
+/**
+ * Connects, reads until the connection ends, and reconnects from the sender's cursor: at once after pausing
+ * for a full queue (once it has room), else after a growing wait. Returns the exit code of a final close,
+ * or null once halted.
+ */
+async function forwardUntilHalted(
+  options: ForwardOptions,
+  io: ForwardIo,
+  sender: ForwardSender,
+  halted: AbortSignal,
+): Promise<ExitCodeValue | null> {
   let failedConnections = 0;
   while (!halted.aborted) {
-    let paused = false;
-    let lastId: string | null = null;
-    const connection = connectRelay(
-      { server: options.server, key: options.key, secret: options.secret, buckets: options.buckets, cursor },
-      {
-        onSubscribed(message) {
-          failedConnections = 0;
-          io.err(
-            `${message}; forwarding to ${options.target?.href ?? `the destination of output ${options.output}`}`,
-          );
-        },
-        onWebhook(webhook) {
-          if (paused) return;
-          // A bucket with outputs sends one message per output, one after another: serve the chosen
-          // output's, or (without --output) each delivery once.
-          if (options.output !== null ? webhook.outputName !== options.output : webhook.id === lastId) return;
-          lastId = webhook.id;
-          const added = queue.add(webhook);
-          if (added === "full") {
-            // Read no further: the server keeps everything, and we resume from the saved cursor.
-            paused = true;
-            connection.close("queue full");
-            return;
-          }
-          if (added === "known") return;
-          const event = headerValue(webhook.headers, "X-GitHub-Event");
-          if (options.events !== null && !options.events.has((event ?? "").toLowerCase()))
-            finished(webhook.id);
-          else pump();
-        },
-        onNotice: (text) => io.err(text),
-      },
-    );
-    current = connection;
-    const onHalt = () => connection.close("stopping");
-    halted.addEventListener("abort", onHalt, { once: true });
-    const closed: RelayClose = await connection.closed;
-    halted.removeEventListener("abort", onHalt);
+    const { closed, paused } = await readOneConnection(options, io, sender, halted, () => {
+      failedConnections = 0;
+    });
     if (halted.aborted) break;
     if (closed.final !== null) return closed.final;
     if (paused) {
-      if (!queue.hasRoom()) {
-        const room = new AbortController();
-        roomWaiter = () => room.abort();
-        await aborted(AbortSignal.any([room.signal, halted]));
-        roomWaiter = null;
-      }
+      await sender.waitForRoom();
       continue;
     }
     failedConnections++;
-    const wait = Math.min(RECONNECT_CAP_MS, RECONNECT_BASE_MS * 2 ** (failedConnections - 1));
+    const wait = reconnectWaitMs(failedConnections);
     io.err(
       `connection closed (${closed.code}${closed.reason ? ` ${closed.reason}` : ""}); reconnecting in ${wait} ms`,
     );
     await pause(wait, halted);
   }
-  if (failure !== null) {
-    io.err(`error: ${failure}`);
-    return ExitCode.FAILURE;
-  }
-  return ExitCode.OK;
+  return null;
+}
+
+/** One connection, from the sender's cursor until it closes; `paused` when it was closed for a full queue. */
+async function readOneConnection(
+  options: ForwardOptions,
+  io: ForwardIo,
+  sender: ForwardSender,
+  halted: AbortSignal,
+  onSubscribed: () => void,
+): Promise<{ closed: RelayClose; paused: boolean }> {
+  let paused = false;
+  let previousId: string | null = null;
+  const { server, key, secret, buckets } = options;
+  const connection = connectRelay(
+    { server, key, secret, buckets, cursor: sender.cursor },
+    {
+      onSubscribed(message) {
+        onSubscribed();
+        io.err(
+          `${message}; forwarding to ${options.target?.href ?? `the destination of output ${options.output}`}`,
+        );
+      },
+      onWebhook(webhook) {
+        if (paused || !servesMessage(webhook, options.output, previousId)) return;
+        previousId = webhook.id;
+        if (sender.receive(webhook) === "full") {
+          // Read no further: the server keeps everything, and we resume from the saved cursor.
+          paused = true;
+          connection.close("queue full");
+        }
+      },
+      onNotice: (text) => io.err(text),
+    },
+  );
+  sender.useConnection(connection);
+  const onHalt = () => connection.close("stopping");
+  halted.addEventListener("abort", onHalt, { once: true });
+  const closed = await connection.closed;
+  halted.removeEventListener("abort", onHalt);
+  return { closed, paused };
 }
 
 /** The relay's newest cursor from `/health`; null when the server does not say (then the start is live). */

@@ -44,12 +44,13 @@ const logsErrors = { 401: failure("LOGS_TOKEN is set and was not shown") };
 const badRequest = { 400: failure("A parameter or field is invalid; `field` names it") };
 
 /** No handler here runs: each route carries only what the document says about it. */
-function describedRoutes(): Hono {
-  const api = new Hono();
-  const admin = (summary: string, responses: ResponsesWithResolver) =>
-    describeRoute({ tags: ["admin"], summary, security: ADMIN, responses: { ...responses, ...adminErrors } });
-  const none = () => new Response(null);
+const none = () => new Response(null);
 
+const admin = (summary: string, responses: ResponsesWithResolver) =>
+  describeRoute({ tags: ["admin"], summary, security: ADMIN, responses: { ...responses, ...adminErrors } });
+
+/** The relay's buckets and their inputs (the public URLs webhooks are posted to). */
+function describeBuckets(api: Hono): void {
   api.post(
     "/v1/buckets",
     admin("Create a bucket with one input", {
@@ -97,6 +98,10 @@ function describedRoutes(): Hono {
     validator("json", updateInputSchema),
     none,
   );
+}
+
+/** The relay's tokens: who may subscribe to which buckets, and who may administer. */
+function describeTokens(api: Hono): void {
   api.post(
     "/v1/tokens",
     admin("Create a token (its secret is shown only now)", {
@@ -116,7 +121,10 @@ function describedRoutes(): Hono {
     }),
     none,
   );
+}
 
+/** A page of log history and the whole selection exported. */
+function describeHistory(api: Hono): void {
   api.get(
     "/logs/api/entries",
     describeRoute({
@@ -149,6 +157,10 @@ function describedRoutes(): Hono {
     validator("query", historyQuerySchema),
     none,
   );
+}
+
+/** The dashboard's list of a bucket's deliveries. */
+function describeDeliveries(api: Hono): void {
   api.get(
     "/logs/api/deliveries",
     describeRoute({
@@ -166,9 +178,13 @@ function describedRoutes(): Hono {
     validator("query", deliveriesQuerySchema),
     none,
   );
+}
 
-  // The original log viewer's flow routes: their answers are the original's documents (docs/ and
-  // GWS-LOG-VIEWER's keys), described here by what they hold rather than field by field.
+/**
+ * The original log viewer's flow routes: their answers are the original's documents (docs/ and
+ * GWS-LOG-VIEWER's keys), described here by what they hold rather than field by field.
+ */
+function describeFlows(api: Hono): void {
   const flow = (summary: string, extra: ResponsesWithResolver = {}) =>
     describeRoute({
       tags: ["history"],
@@ -202,6 +218,10 @@ function describedRoutes(): Hono {
     }),
     none,
   );
+}
+
+/** A bucket's named outputs: destinations delivered by hookstream or by an agent. */
+function describeOutputs(api: Hono): void {
   const output: ResponsesWithResolver = {
     201: {
       description: "The output: name, destination, who delivers it",
@@ -238,6 +258,10 @@ function describedRoutes(): Hono {
     }),
     none,
   );
+}
+
+/** Re-sending a stored delivery, from the admin API and from the dashboard. */
+function describeReplays(api: Hono): void {
   const replay: ResponsesWithResolver = {
     201: {
       description: "Stored again as a copy with a new id and cursor, and sent to the bucket's subscribers",
@@ -267,7 +291,10 @@ function describedRoutes(): Hono {
     }),
     none,
   );
+}
 
+/** Probes and metrics. */
+function describeOperations(api: Hono): void {
   const operations = (summary: string, responses: ResponsesWithResolver) =>
     describeRoute({ tags: ["operations"], summary, responses });
   api.get(
@@ -299,6 +326,19 @@ function describedRoutes(): Hono {
     }),
     none,
   );
+}
+
+/** Every area's routes, in the order the document lists their paths. */
+function describedRoutes(): Hono {
+  const api = new Hono();
+  describeBuckets(api);
+  describeTokens(api);
+  describeHistory(api);
+  describeDeliveries(api);
+  describeFlows(api);
+  describeOutputs(api);
+  describeReplays(api);
+  describeOperations(api);
   return api;
 }
 

@@ -1,7 +1,14 @@
 import { describe, expect, test } from "bun:test";
+import type { DeliveryOutcome } from "../../src/clients/deliver.ts";
 import { createDeliveryQueue } from "../../src/clients/delivery-queue.ts";
 import { UsageError } from "../../src/clients/exit-codes.ts";
 import { parseForwardArgs } from "../../src/clients/forward-args.ts";
+import {
+  destinationOf,
+  reconnectWaitMs,
+  reportLine,
+  servesMessage,
+} from "../../src/clients/forward-rules.ts";
 import { parseServerFrame, socketUrl, type WebhookFrame } from "../../src/clients/relay-frames.ts";
 import { backoffMs, RETRY_CAP_MS } from "../../src/relay/http-attempt.ts";
 import { targetRequest } from "../../src/relay/target-request.ts";
@@ -291,4 +298,126 @@ describe("the delivery queue", () => {
     expect(queue.running()).toBe(0);
     expect(ids(queue.take())).toEqual([]);
   });
+});
+
+describe("which socket messages the forwarder serves", () => {
+  const cases: Array<[string, Partial<WebhookFrame>, string | null, string | null, boolean]> = [
+    ["without --output, a delivery's first message is served", { id: "7" }, null, "6", true],
+    [
+      "without --output, the same delivery's message for its next output is not served again",
+      { id: "7", outputName: "b" },
+      null,
+      "7",
+      false,
+    ],
+    ["with --output, only that output's message is served", { id: "7", outputName: "a" }, "a", "7", true],
+    ["with --output, another output's message is passed over", { id: "8", outputName: "b" }, "a", "7", false],
+  ];
+  for (const [name, frame, output, previousId, expected] of cases)
+    test(name, () => expect(servesMessage(webhook(frame), output, previousId)).toBe(expected));
+});
+
+describe("where a webhook goes", () => {
+  const target = new URL("http://localhost:3000/hook");
+  const cases: Array<[string, URL | null, string, string]> = [
+    [
+      "--target wins over the output's destination",
+      target,
+      "http://elsewhere/",
+      "http://localhost:3000/hook",
+    ],
+    [
+      "without --target, an http(s) destination is used",
+      null,
+      "https://example.test/in",
+      "https://example.test/in",
+    ],
+    [
+      "a destination that is not http(s) is refused with the reason",
+      null,
+      "ftp://example.test/",
+      'output a has no http(s) destination: "ftp://example.test/"',
+    ],
+    [
+      "a destination that is no URL is refused with the reason",
+      null,
+      "nope",
+      'output a has no http(s) destination: "nope"',
+    ],
+  ];
+  for (const [name, chosen, destination, expected] of cases)
+    test(name, () => {
+      const result = destinationOf(webhook({ outputName: "a", outputDestination: destination }), chosen);
+      expect(typeof result === "string" ? result : result.href).toBe(expected);
+    });
+});
+
+describe("reconnect pauses", () => {
+  const cases: Array<[string, number, number]> = [
+    ["the first failed connection waits half a second", 1, 500],
+    ["each further failure doubles the wait", 3, 2000],
+    ["the wait stops growing at half a minute", 12, 30_000],
+  ];
+  for (const [name, failures, expected] of cases)
+    test(name, () => expect(reconnectWaitMs(failures)).toBe(expected));
+});
+
+describe("the line reported for a finished delivery", () => {
+  const outcome = (overrides: Partial<DeliveryOutcome> = {}): DeliveryOutcome => ({
+    status: 200,
+    error: null,
+    attempts: 1,
+    durationMs: 12,
+    answered: true,
+    headers: new Headers(),
+    body: new Uint8Array(),
+    ...overrides,
+  });
+  const time = "2026-01-01T00:00:00.000Z";
+  const cases: Array<[string, Partial<WebhookFrame>, Partial<DeliveryOutcome>, boolean, string]> = [
+    [
+      "an answered delivery: time, method, path, status and duration",
+      {},
+      {},
+      false,
+      `${time} POST /hook 200 12ms`,
+    ],
+    [
+      "a replay names its original",
+      { replayOf: "3" },
+      {},
+      false,
+      `${time} POST /hook 200 12ms (replay of 3)`,
+    ],
+    [
+      "a delivery given up on says after how many attempts and why",
+      { id: "9" },
+      { answered: false, status: null, attempts: 4, error: "timeout" },
+      false,
+      `${time} POST /hook gave up after 4 attempts: timeout (delivery 9)`,
+    ],
+    [
+      "--json: one object with the GitHub event, and the error of a delivery given up on",
+      { headers: { "X-GitHub-Event": ["push"] } },
+      { answered: false, status: 502, attempts: 2, error: "502" },
+      true,
+      JSON.stringify({
+        time,
+        id: "1",
+        bucket: "one",
+        method: "POST",
+        path: "/hook",
+        status: 502,
+        duration_ms: 12,
+        attempts: 2,
+        event: "push",
+        gave_up: true,
+        error: "502",
+      }),
+    ],
+  ];
+  for (const [name, frame, result, json, expected] of cases)
+    test(name, () =>
+      expect(reportLine(webhook(frame), "/hook", outcome(result), { json, time })).toBe(expected),
+    );
 });

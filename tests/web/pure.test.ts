@@ -26,7 +26,7 @@ import {
   parseStreamMessage,
   type Refusal,
   retryDelay,
-} from "../../src/web/client/stream.ts";
+} from "../../src/web/client/stream-messages.ts";
 import {
   deliveriesPath,
   describeOutcome,

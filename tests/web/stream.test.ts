@@ -3,10 +3,10 @@ import { parsePageQuery } from "../../src/web/client/query.ts";
 import {
   type ConnectionState,
   createLogStream,
-  type ProbeAnswer,
   type SocketLike,
   type StreamEvents,
 } from "../../src/web/client/stream.ts";
+import type { ProbeAnswer } from "../../src/web/client/stream-messages.ts";
 
 class FakeSocket implements SocketLike {
   onopen: ((event: Event) => void) | null = null;

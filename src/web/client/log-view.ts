@@ -151,6 +151,16 @@ function keepAnchor(
   scroll.setTop(moved === -1 ? 0 : Math.max(0, geometry.offsetOf(moved) - delta));
 }
 
+/** A row just opened: scroll as far as needed to show its detail, never past its own top line. */
+function revealOpened({ list, geometry, scroll }: ViewParts, viewportHeight: number, id: number): void {
+  const index = list.indexOfId(id);
+  if (index === -1) return;
+  const rowTop = geometry.offsetOf(index);
+  const rowBottom = rowTop + geometry.heightAt(index);
+  if (rowBottom > scroll.lastTop + viewportHeight)
+    scroll.setTop(Math.min(rowTop, rowBottom - viewportHeight));
+}
+
 export function createLogView(options: LogViewOptions): LogView {
   const { viewport, canvas, list, rowHeight: H, overscan } = options;
   const geometry = createRowGeometry(list, H);
@@ -171,16 +181,6 @@ export function createLogView(options: LogViewOptions): LogView {
     canvasHeight = geometry.total;
   };
 
-  /** A row just opened: scroll as far as needed to show its detail, never past its own top line. */
-  const revealOpened = (id: number) => {
-    const index = list.indexOfId(id);
-    if (index === -1) return;
-    const rowTop = geometry.offsetOf(index);
-    const rowBottom = rowTop + geometry.heightAt(index);
-    if (rowBottom > scroll.lastTop + viewportHeight)
-      scroll.setTop(Math.min(rowTop, rowBottom - viewportHeight));
-  };
-
   /**
    * Writes only, then at most one forced layout (setting scrollTop when following the newest entry): the
    * viewport's height and scroll position are known without asking the browser.
@@ -199,7 +199,7 @@ export function createLogView(options: LogViewOptions): LogView {
     if (reveal !== null && !remeasure) {
       const id = reveal;
       reveal = null;
-      revealOpened(id);
+      revealOpened(parts, viewportHeight, id);
     }
   };
 

@@ -9,7 +9,7 @@ import { type BackfillGate, createBackfillGate } from "./backfill-gate.ts";
 import { byId } from "./dom.ts";
 import { createEntryList, type EntryList } from "./entry-list.ts";
 import { createFilterForm, type FilterForm } from "./filter-form.ts";
-import { createFlowView } from "./flow.ts";
+import { createFlowView, type FlowView } from "./flow.ts";
 import { createHistoryPager, type HistoryPager } from "./history.ts";
 import { describeWebhook } from "./hook-webhook.ts";
 import { createListView, pageField } from "./list-view.ts";
@@ -126,6 +126,54 @@ async function copyText(text: string, what: string, say: (text: string) => void)
   }
 }
 
+/** The parts the page's callbacks reach for; `page` is read when they run, once it is wired. */
+interface Wiring {
+  page: () => Page;
+  notices: Notices;
+  goToLogin: () => void;
+}
+
+/** The list of entries, whose rows filter on a value, open a flow or copy their entry. */
+function createPageList(wiring: Wiring, list: EntryList, form: FilterForm, flows: FlowView) {
+  const { page, notices } = wiring;
+  return createListView({
+    list,
+    onNearTop: () => {
+      if (!page().pager.state.loading) void page().pager.loadOlder();
+    },
+    onFilter: (field, value) => {
+      filterOn(page(), field, value);
+      form.focus(field);
+    },
+    onFlow: (kind, value) => (kind === "hook" ? flows.openHook(value) : flows.openPr(value)),
+    onCopyEntry: (item) => void copyText(JSON.stringify(item.entry, null, 2), "Entry", notices.say),
+    rendered: () => {
+      showCounts(page());
+      if (page().pause.paused) showConnection(page());
+    },
+  });
+}
+
+/** The stream, its entries going to the page and its gaps, errors and states to the notices. */
+function createPageStream(wiring: Wiring, query: PageQuery, backfill: BackfillGate): LogStream {
+  const { page, notices } = wiring;
+  return createLogStream({
+    origin: location,
+    query,
+    events: {
+      entry: (entry) => receive(page(), entry),
+      gap: (notice) => notices.show(gapNotice(notice)),
+      serverError: (message) => notices.show(serverErrorNotice(message)),
+      state(state) {
+        page().connection = state;
+        if (state.kind === "live" || state.kind === "failed") backfill.open();
+        showConnection(page());
+      },
+      unauthorized: wiring.goToLogin,
+    },
+  });
+}
+
 function start(): void {
   const query = parsePageQuery(new URLSearchParams(location.search));
   let sentToLogin = false;
@@ -138,6 +186,7 @@ function start(): void {
   const list = createEntryList(MAX_ENTRIES);
   const notices = createNotices();
   const backfill = createBackfillGate(BACKFILL_WAIT_MS);
+  const wiring: Wiring = { page: () => page, notices, goToLogin };
 
   const form = createFilterForm(
     () => page.query,
@@ -150,22 +199,7 @@ function start(): void {
     },
     describeWebhook: (hookId, into) => void describeWebhook(api, hookId, into),
   });
-  const { view, batch } = createListView({
-    list,
-    onNearTop: () => {
-      if (!page.pager.state.loading) void page.pager.loadOlder();
-    },
-    onFilter: (field, value) => {
-      filterOn(page, field, value);
-      form.focus(field);
-    },
-    onFlow: (kind, value) => (kind === "hook" ? flows.openHook(value) : flows.openPr(value)),
-    onCopyEntry: (item) => void copyText(JSON.stringify(item.entry, null, 2), "Entry", notices.say),
-    rendered: () => {
-      showCounts(page);
-      if (page.pause.paused) showConnection(page);
-    },
-  });
+  const { view, batch } = createPageList(wiring, list, form, flows);
   const pager = createHistoryPager({
     api,
     list,
@@ -178,21 +212,7 @@ function start(): void {
       batch.schedule();
     },
   });
-  const stream = createLogStream({
-    origin: location,
-    query,
-    events: {
-      entry: (entry) => receive(page, entry),
-      gap: (notice) => notices.show(gapNotice(notice)),
-      serverError: (message) => notices.show(serverErrorNotice(message)),
-      state(state) {
-        page.connection = state;
-        if (state.kind === "live" || state.kind === "failed") backfill.open();
-        showConnection(page);
-      },
-      unauthorized: goToLogin,
-    },
-  });
+  const stream = createPageStream(wiring, query, backfill);
   const toolbar = setUpToolbar({
     togglePause: () => togglePause(page),
     loadOlder: () => void pager.loadOlder(),

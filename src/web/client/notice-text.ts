@@ -3,7 +3,8 @@
  * history button and status, and the notices for a gap or a server error. No DOM.
  */
 import type { HistoryState } from "./history.ts";
-import type { ConnectionState, GapNotice } from "./stream.ts";
+import type { ConnectionState } from "./stream.ts";
+import type { GapNotice } from "./stream-messages.ts";
 
 export interface Notice {
   /** One notice per key is shown at a time. */

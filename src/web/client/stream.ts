@@ -6,6 +6,14 @@
  */
 import type { LogEntry } from "../../logs/entry.ts";
 import { BACKFILL_TAIL, type PageQuery, streamUrl } from "./query.ts";
+import {
+  classifyRefusal,
+  type GapNotice,
+  type ProbeAnswer,
+  parseStreamMessage,
+  retryDelay,
+  type StreamMessage,
+} from "./stream-messages.ts";
 
 export type ConnectionState =
   | { kind: "connecting" }
@@ -18,12 +26,6 @@ export type ConnectionState =
   /** Refused over HTTP (bad filter value, forbidden): reconnecting cannot help. */
   | { kind: "failed"; message: string };
 
-export interface GapNotice {
-  requested: string;
-  resumed_from: string;
-  message: string;
-}
-
 export interface StreamEvents {
   entry(entry: LogEntry): void;
   gap(notice: GapNotice): void;
@@ -32,12 +34,6 @@ export interface StreamEvents {
   state(state: ConnectionState): void;
   /** The server wants a sign-in (LOGS_TOKEN); the page goes to the login form. */
   unauthorized(): void;
-}
-
-/** Answer to a plain GET of the stream URL: what the server says before any upgrade. */
-export interface ProbeAnswer {
-  status: number;
-  body: string;
 }
 
 export interface SocketLike {
@@ -71,69 +67,6 @@ export interface LogStream {
   readonly state: ConnectionState;
 }
 
-export const FIRST_RETRY_MS = 500;
-export const MAX_RETRY_MS = 10_000;
-
-/** Delay before reconnect attempt `attempt` (0-based): doubling from 0.5 s to 10 s, ±20 % so a restarted server is not hit by every page at once. */
-export function retryDelay(attempt: number, random: number): number {
-  const base = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(attempt, 20));
-  return Math.round(base * (0.8 + 0.4 * random));
-}
-
-export type StreamMessage =
-  | { kind: "entry"; entry: LogEntry }
-  | { kind: "live" }
-  | { kind: "gap"; notice: GapNotice }
-  | { kind: "error"; message: string }
-  | { kind: "unknown" };
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** Classifies one text frame; anything unexpected is `unknown` rather than an exception. */
-export function parseStreamMessage(text: string): StreamMessage {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { kind: "unknown" };
-  }
-  if (!isRecord(value)) return { kind: "unknown" };
-  if (typeof value.control === "string") {
-    if (value.control === "live") return { kind: "live" };
-    if (value.control === "gap")
-      return {
-        kind: "gap",
-        notice: {
-          requested: String(value.requested ?? ""),
-          resumed_from: String(value.resumed_from ?? ""),
-          message: String(value.message ?? "entries before resumed_from are no longer retained"),
-        },
-      };
-    return { kind: "unknown" };
-  }
-  if (typeof value.error === "string" && value.level === undefined)
-    return { kind: "error", message: value.error };
-  if (
-    typeof value.timestamp === "string" &&
-    typeof value.level === "string" &&
-    typeof value.message === "string"
-  )
-    return { kind: "entry", entry: value as unknown as LogEntry };
-  return { kind: "unknown" };
-}
-
-function errorOf(body: string): string {
-  try {
-    const parsed: unknown = JSON.parse(body);
-    if (isRecord(parsed) && typeof parsed.error === "string") return parsed.error;
-  } catch {
-    // Not the JSON error shape: show the text itself.
-  }
-  return body.slice(0, 200) || "refused";
-}
-
 async function defaultProbe(url: string): Promise<ProbeAnswer | null> {
   try {
     const response = await fetch(url.replace(/^ws/, "http"), { credentials: "same-origin" });
@@ -141,21 +74,6 @@ async function defaultProbe(url: string): Promise<ProbeAnswer | null> {
   } catch {
     return null;
   }
-}
-
-/** What a refused upgrade means, from the HTTP answer to the same URL (null: the server is unreachable). */
-export type Refusal =
-  | { kind: "unauthorized" }
-  | { kind: "failed"; message: string }
-  | { kind: "retry"; reason: string };
-
-/** 401 asks for a sign-in and 400/403 are final (reconnecting cannot help); anything else is retried. */
-export function classifyRefusal(answer: ProbeAnswer | null): Refusal {
-  if (answer === null) return { kind: "retry", reason: "server unreachable" };
-  if (answer.status === 401) return { kind: "unauthorized" };
-  if (answer.status === 400 || answer.status === 403)
-    return { kind: "failed", message: errorOf(answer.body) };
-  return { kind: "retry", reason: `server answered ${answer.status}` };
 }
 
 interface StreamDeps {
@@ -215,29 +133,78 @@ interface SocketHandlers {
   close(opened: boolean, event: CloseEvent): void;
 }
 
-function openSocket(ws: SocketLike, on: SocketHandlers): SocketLike {
-  let opened = false;
-  ws.onopen = () => {
-    opened = true;
+/**
+ * The one socket the stream listens to. Each connection attempt is a turn; letting go of the socket ends
+ * the turn, and the events of a socket from an earlier turn (and its timers) are ignored.
+ */
+function createSocketSlot() {
+  let socket: SocketLike | null = null;
+  let turn = 0;
+  return {
+    begin: () => ++turn,
+    isCurrent: (mine: number) => mine === turn,
+    get turn() {
+      return turn;
+    },
+    /** Listens to `ws` for turn `mine`; `close` tells a dropped connection from a failed upgrade. */
+    attach(mine: number, ws: SocketLike, on: SocketHandlers): void {
+      let opened = false;
+      ws.onopen = () => {
+        opened = true;
+      };
+      ws.onmessage = (event) => {
+        if (typeof event.data === "string" && mine === turn) on.message(event.data);
+      };
+      ws.onclose = (event) => {
+        if (mine !== turn) return;
+        socket = null;
+        on.close(opened, event);
+      };
+      socket = ws;
+    },
+    release(): void {
+      turn++;
+      if (socket !== null) detach(socket);
+      socket = null;
+    },
   };
-  ws.onmessage = (event) => {
-    if (typeof event.data === "string") on.message(event.data);
+}
+
+/** The backoff between reconnects: attempts counted since the stream was last live, one timer at a time. */
+function createRetrySchedule(deps: StreamDeps) {
+  let attempt = 0;
+  let timer: number | null = null;
+  return {
+    /** The next attempt's number (from 1) and its delay; counts it. */
+    plan(): { attempt: number; inMs: number } {
+      const inMs = retryDelay(attempt, deps.random());
+      attempt++;
+      return { attempt, inMs };
+    },
+    arm(inMs: number, run: () => void): void {
+      timer = deps.setTimer(() => {
+        timer = null;
+        run();
+      }, inMs);
+    },
+    cancel(): void {
+      if (timer !== null) deps.clearTimer(timer);
+      timer = null;
+    },
+    reset(): void {
+      attempt = 0;
+    },
   };
-  ws.onclose = (event) => on.close(opened, event);
-  return ws;
 }
 
 export function createLogStream(options: LogStreamOptions): LogStream {
   const deps = resolveDeps(options);
   const { events } = options;
+  const retries = createRetrySchedule(deps);
 
+  const slot = createSocketSlot();
   let query = options.query;
   let cursor: string | null = null;
-  let socket: SocketLike | null = null;
-  /** Bumped on every deliberate change, so events of a socket we let go of are ignored. */
-  let generation = 0;
-  let attempt = 0;
-  let retryTimer: number | null = null;
   let wentLiveOnce = false;
   let state: ConnectionState = { kind: "connecting" };
 
@@ -247,54 +214,46 @@ export function createLogStream(options: LogStreamOptions): LogStream {
   };
 
   const dropSocket = () => {
-    generation++;
-    if (retryTimer !== null) deps.clearTimer(retryTimer);
-    retryTimer = null;
-    if (socket !== null) detach(socket);
-    socket = null;
+    slot.release();
+    retries.cancel();
   };
 
   const scheduleRetry = (reason: string) => {
-    const inMs = retryDelay(attempt, deps.random());
-    setState({ kind: "reconnecting", attempt: attempt + 1, inMs, reason });
-    attempt++;
-    const mine = generation;
-    retryTimer = deps.setTimer(() => {
-      retryTimer = null;
-      if (mine === generation) connect();
-    }, inMs);
+    const { attempt, inMs } = retries.plan();
+    setState({ kind: "reconnecting", attempt, inMs, reason });
+    const mine = slot.turn;
+    retries.arm(inMs, () => {
+      if (slot.isCurrent(mine)) connect();
+    });
   };
 
-  const setCursor = (next: string) => {
-    cursor = next;
-  };
-  const goLive = () => {
-    attempt = 0;
-    wentLiveOnce = true;
-    setState({ kind: "live" });
+  const hooks: MessageHooks = {
+    cursor(next) {
+      cursor = next;
+    },
+    live() {
+      retries.reset();
+      wentLiveOnce = true;
+      setState({ kind: "live" });
+    },
   };
 
   /** The upgrade failed: a browser does not say why, the HTTP answer to the same URL does. */
   const explainRefusal = async (url: string, mine: number) => {
     const refusal = classifyRefusal(await deps.probe(url));
-    if (mine !== generation) return;
+    if (!slot.isCurrent(mine)) return;
     if (refusal.kind === "retry") return scheduleRetry(refusal.reason);
     if (refusal.kind === "unauthorized") events.unauthorized();
     setState({ kind: "failed", message: refusal.kind === "failed" ? refusal.message : "sign-in required" });
   };
 
   const connect = () => {
-    const mine = ++generation;
+    const mine = slot.begin();
     const url = streamUrl(options.origin, query, cursor === null ? { tail: BACKFILL_TAIL } : { cursor });
     setState(wentLiveOnce ? { kind: "catching_up" } : { kind: "connecting" });
-    socket = openSocket(deps.createSocket(url), {
-      message(text) {
-        if (mine === generation)
-          dispatchMessage(parseStreamMessage(text), events, { cursor: setCursor, live: goLive });
-      },
+    slot.attach(mine, deps.createSocket(url), {
+      message: (text) => dispatchMessage(parseStreamMessage(text), events, hooks),
       close(opened, event) {
-        if (mine !== generation) return;
-        socket = null;
         if (opened) scheduleRetry(event.reason === "" ? `closed (${event.code})` : event.reason);
         else void explainRefusal(url, mine);
       },
@@ -307,7 +266,7 @@ export function createLogStream(options: LogStreamOptions): LogStream {
       dropSocket();
       query = next;
       cursor = null;
-      attempt = 0;
+      retries.reset();
       wentLiveOnce = false;
       connect();
     },
@@ -317,7 +276,7 @@ export function createLogStream(options: LogStreamOptions): LogStream {
     },
     resume() {
       dropSocket();
-      attempt = 0;
+      retries.reset();
       connect();
     },
     stop: dropSocket,

@@ -162,106 +162,130 @@ function renderDeliveryList(list: HTMLElement, deliveries: Delivery[], selected:
     list.querySelector<HTMLElement>(`[data-delivery-id="${CSS.escape(focusedId)}"]`)?.focus();
 }
 
-export function createWebhooksView(api: Api, options: WebhooksViewOptions): WebhooksView {
-  const bucketSelect = byId("bucket", HTMLSelectElement);
-  const refreshButton = byId("deliveries-refresh", HTMLButtonElement);
-  const auto = byId("deliveries-auto", HTMLInputElement);
-  const status = byId("deliveries-status", HTMLElement);
-  const listElement = byId("deliveries-list", HTMLUListElement);
-  const detail = byId("delivery-detail", HTMLElement);
+/** The tab's elements and what it shows; the functions below read and move it. */
+interface Tab {
+  api: Api;
+  onHook(hookId: string): void;
+  bucketSelect: HTMLSelectElement;
+  refreshButton: HTMLButtonElement;
+  auto: HTMLInputElement;
+  status: HTMLElement;
+  list: HTMLUListElement;
+  detail: HTMLElement;
+  deliveries: Delivery[];
+  selected: string | null;
+  /** The next automatic refresh, while the tab is shown with auto-refresh on. */
+  timer: number | null;
+  visible: boolean;
+  loading: boolean;
+}
 
-  let deliveries: Delivery[] = [];
-  let selected: string | null = null;
-  let timer: number | null = null;
-  let visible = false;
-  let loading = false;
+const shownDelivery = (tab: Tab) => tab.deliveries.find((d) => d.id === tab.selected);
+const renderDetail = (tab: Tab) => renderDeliveryDetail(tab.detail, shownDelivery(tab), tab.onHook);
 
-  const shown = () => deliveries.find((d) => d.id === selected);
-  const renderDetail = () => renderDeliveryDetail(detail, shown(), options.onHook);
-  const renderList = () => renderDeliveryList(listElement, deliveries, selected);
+/** Loads the chosen bucket's deliveries and shows them; one load at a time. */
+async function loadDeliveries(tab: Tab): Promise<void> {
+  if (tab.loading) return;
+  tab.loading = true;
+  tab.refreshButton.disabled = true;
+  const result = await tab.api.get(deliveriesPath(tab.bucketSelect.value), isDeliveriesAnswer);
+  tab.loading = false;
+  tab.refreshButton.disabled = false;
+  if (!result.ok) {
+    const message = loadFailure(result.status, result.message);
+    tab.status.textContent = message;
+    // Deliveries already shown stay (a refresh failed); with none, the list says why it is empty.
+    if (tab.deliveries.length === 0) tab.list.replaceChildren(h("li", { class: "muted", text: message }));
+    return;
+  }
+  fillBuckets(tab.bucketSelect, result.data.buckets);
+  tab.deliveries = result.data.deliveries;
+  if (result.data.buckets.length === 0) {
+    tab.status.textContent = "No buckets yet: create one with `bun run cli bucket create <name>`.";
+    tab.list.replaceChildren(h("li", { class: "muted", text: "No deliveries yet." }));
+    renderDetail(tab);
+    return;
+  }
+  const { deliveries } = tab;
+  tab.selected = keepSelection(deliveries, tab.selected);
+  tab.status.textContent = `${deliveries.length} recent deliver${deliveries.length === 1 ? "y" : "ies"}, updated ${new Date().toLocaleTimeString()}`;
+  renderDeliveryList(tab.list, deliveries, tab.selected);
+  renderDetail(tab);
+}
 
-  const load = async () => {
-    if (loading) return;
-    loading = true;
-    refreshButton.disabled = true;
-    const result = await api.get(deliveriesPath(bucketSelect.value), isDeliveriesAnswer);
-    loading = false;
-    refreshButton.disabled = false;
-    if (!result.ok) {
-      const message = loadFailure(result.status, result.message);
-      status.textContent = message;
-      // Deliveries already shown stay (a refresh failed); with none, the list says why it is empty.
-      if (deliveries.length === 0) listElement.replaceChildren(h("li", { class: "muted", text: message }));
-      return;
-    }
-    fillBuckets(bucketSelect, result.data.buckets);
-    deliveries = result.data.deliveries;
-    if (result.data.buckets.length === 0) {
-      status.textContent = "No buckets yet: create one with `bun run cli bucket create <name>`.";
-      listElement.replaceChildren(h("li", { class: "muted", text: "No deliveries yet." }));
-      renderDetail();
-      return;
-    }
-    selected = keepSelection(deliveries, selected);
-    status.textContent = `${deliveries.length} recent deliver${deliveries.length === 1 ? "y" : "ies"}, updated ${new Date().toLocaleTimeString()}`;
-    renderList();
-    renderDetail();
-  };
+/** Plans the next automatic refresh, or none while hidden or with auto-refresh off. */
+function scheduleRefresh(tab: Tab): void {
+  if (tab.timer !== null) window.clearTimeout(tab.timer);
+  tab.timer = null;
+  if (tab.visible && tab.auto.checked)
+    tab.timer = window.setTimeout(async () => {
+      await loadDeliveries(tab);
+      scheduleRefresh(tab);
+    }, REFRESH_MS);
+}
 
-  const schedule = () => {
-    if (timer !== null) window.clearTimeout(timer);
-    timer = null;
-    if (visible && auto.checked)
-      timer = window.setTimeout(async () => {
-        await load();
-        schedule();
-      }, REFRESH_MS);
-  };
+/** Re-sends the shown delivery; the copy appears at the top of the list once it is stored. */
+async function replayDelivery(tab: Tab, button: HTMLButtonElement, delivery: Delivery): Promise<void> {
+  const result = await postReplay(tab.api, button, delivery);
+  if (!result.ok) {
+    tab.status.textContent = `Could not replay delivery ${delivery.id}: ${result.message}`;
+    return;
+  }
+  tab.selected = result.data.id;
+  await loadDeliveries(tab);
+  tab.status.textContent = `Delivery ${delivery.id} re-sent as delivery ${result.data.id}.`;
+}
 
-  refreshButton.addEventListener("click", () => void load());
-  bucketSelect.addEventListener("change", () => {
-    selected = null;
-    void load();
+/** Refresh, bucket, auto-refresh, a click on a delivery and the Replay button. */
+function listenToControls(tab: Tab): void {
+  tab.refreshButton.addEventListener("click", () => void loadDeliveries(tab));
+  tab.bucketSelect.addEventListener("change", () => {
+    tab.selected = null;
+    void loadDeliveries(tab);
   });
-  auto.addEventListener("change", schedule);
-  listElement.addEventListener("click", (event) => {
+  tab.auto.addEventListener("change", () => scheduleRefresh(tab));
+  tab.list.addEventListener("click", (event) => {
     if (!(event.target instanceof Element)) return;
     const button = event.target.closest<HTMLElement>("[data-delivery-id]");
     if (button === null) return;
-    selected = button.dataset.deliveryId ?? null;
-    markSelected(listElement, selected);
-    renderDetail();
+    tab.selected = button.dataset.deliveryId ?? null;
+    markSelected(tab.list, tab.selected);
+    renderDetail(tab);
   });
-
-  /** Re-sends the shown delivery; the copy appears at the top of the list once it is stored. */
-  const replay = async (button: HTMLButtonElement, delivery: Delivery) => {
-    const result = await postReplay(api, button, delivery);
-    if (!result.ok) {
-      status.textContent = `Could not replay delivery ${delivery.id}: ${result.message}`;
-      return;
-    }
-    selected = result.data.id;
-    await load();
-    status.textContent = `Delivery ${delivery.id} re-sent as delivery ${result.data.id}.`;
-  };
-
-  detail.addEventListener("click", (event) => {
+  tab.detail.addEventListener("click", (event) => {
     if (!(event.target instanceof HTMLButtonElement) || event.target.id !== "delivery-replay") return;
-    const delivery = shown();
-    if (delivery !== undefined) void replay(event.target, delivery);
+    const delivery = shownDelivery(tab);
+    if (delivery !== undefined) void replayDelivery(tab, event.target, delivery);
   });
+}
 
-  renderDetail();
-
+export function createWebhooksView(api: Api, options: WebhooksViewOptions): WebhooksView {
+  const tab: Tab = {
+    api,
+    onHook: options.onHook,
+    bucketSelect: byId("bucket", HTMLSelectElement),
+    refreshButton: byId("deliveries-refresh", HTMLButtonElement),
+    auto: byId("deliveries-auto", HTMLInputElement),
+    status: byId("deliveries-status", HTMLElement),
+    list: byId("deliveries-list", HTMLUListElement),
+    detail: byId("delivery-detail", HTMLElement),
+    deliveries: [],
+    selected: null,
+    timer: null,
+    visible: false,
+    loading: false,
+  };
+  listenToControls(tab);
+  renderDetail(tab);
   return {
     show() {
-      visible = true;
-      void load();
-      schedule();
+      tab.visible = true;
+      void loadDeliveries(tab);
+      scheduleRefresh(tab);
     },
     hide() {
-      visible = false;
-      schedule();
+      tab.visible = false;
+      scheduleRefresh(tab);
     },
   };
 }
