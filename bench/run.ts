@@ -41,6 +41,7 @@ import {
   renderResults,
 } from "./lib/report.ts";
 import { runRelayBench } from "./relay.ts";
+import { relayBlockOf, renderRelayBlock, spliceRelayBlock } from "./relay-report.ts";
 import { runRouting } from "./routing.ts";
 import { runCeiling } from "./scenarios/ceiling.ts";
 import { available, type BenchContext } from "./scenarios/context.ts";
@@ -74,7 +75,7 @@ const SECTIONS = [
 ] as const;
 type Section = (typeof SECTIONS)[number];
 /** Sections with a block of their own in the page: run alone, they replace only that block. */
-const BLOCK_SECTIONS: readonly Section[] = ["cluster", "twins"];
+const BLOCK_SECTIONS: readonly Section[] = ["cluster", "twins", "relay"];
 
 const DOCS_FILE = join(REPO_ROOT, "docs/benchmarks.md");
 const PROFILE_DIR = join(REPO_ROOT, "bench/profiles");
@@ -296,11 +297,10 @@ try {
         }
         break;
       case "relay":
-        if (servers.includes("hookstream")) {
-          await attempt("relay", async () => {
-            results.relay = await runRelayBench(quick, log);
-          });
-        }
+        // Its own servers (the no-store relay, smee.io, hookstream), whatever --servers names.
+        await attempt("relay", async () => {
+          results.relay = await runRelayBench(quick, log);
+        });
         break;
       case "cluster":
         if (servers.includes("hookstream")) {
@@ -354,6 +354,16 @@ if (twins !== null)
   log(
     `\n## One record, one entry\n\n${renderTwinsBlock(twins, "bun run bench", "now", describeHookstream())}`,
   );
+const relayBlock = (command: string, date: string) =>
+  results.relay === null
+    ? null
+    : renderRelayBlock(results.relay, {
+        command,
+        date,
+        hookstream: describeHookstream(),
+        load: loadAverage(),
+      });
+if (results.relay !== null) log(`\n## Relay ingest\n\n${relayBlock("bun bench/run.ts", "now")}`);
 if (results.profile !== null) log(`\n## Profile\n\n${profile}\n\nProfile file: ${results.profile.file}`);
 
 if (writeDocs) {
@@ -390,9 +400,13 @@ if (writeDocs) {
           });
   const twinsBlock =
     twins === null ? twinsBlockOf(previous) : renderTwinsBlock(twins, command, date, describeHookstream());
+  const relay = relayBlock(command, date) ?? relayBlockOf(previous);
   if (blockOnly && previous !== "") {
-    if (results.cluster !== null || twins !== null) {
-      writeFileSync(DOCS_FILE, spliceTwinsBlock(spliceClusterBlock(previous, cluster), twinsBlock));
+    if (results.cluster !== null || twins !== null || results.relay !== null) {
+      writeFileSync(
+        DOCS_FILE,
+        spliceRelayBlock(spliceTwinsBlock(spliceClusterBlock(previous, cluster), twinsBlock), relay),
+      );
       log(`\nwrote the ${sections.join(" and ")} block of ${DOCS_FILE}`);
     } else log("\ndocs/benchmarks.md left as it is (the block sections failed)");
   } else {
@@ -413,7 +427,10 @@ if (writeDocs) {
         analysis,
       }),
     );
-    writeFileSync(DOCS_FILE, spliceTwinsBlock(readFileSync(DOCS_FILE, "utf8"), twinsBlock));
+    writeFileSync(
+      DOCS_FILE,
+      spliceRelayBlock(spliceTwinsBlock(readFileSync(DOCS_FILE, "utf8"), twinsBlock), relay),
+    );
     log(`\nwrote ${DOCS_FILE}`);
   }
 } else log("\ndocs/benchmarks.md left as it is (partial or quick run; --docs writes it)");

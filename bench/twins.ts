@@ -6,8 +6,10 @@
  * and records per second to one client. Also the same JSON-only workload as the max-rate scenario, with
  * pairing on and off, to show what the window costs where there is nothing to pair.
  */
+
 import { appendFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { pageBlock } from "./lib/page-block.ts";
 import type { BenchContext } from "./scenarios/context.ts";
 import { withServer } from "./scenarios/context.ts";
 
@@ -235,31 +237,13 @@ export function renderTwinsTable(rows: TwinsRow[]): string {
   return lines.join("\n");
 }
 
-const TWINS_START = "<!-- twins:start -->";
-const TWINS_END = "<!-- twins:end -->";
-const TWINS_HEADING = "## One record, one entry: pairing the processor's two copies";
+const twinsBlock = pageBlock("twins", "## One record, one entry: pairing the processor's two copies");
 
 /** The block the page has, or "" when it has none. */
-export function twinsBlockOf(page: string): string {
-  const start = page.indexOf(TWINS_START);
-  const end = page.indexOf(TWINS_END);
-  return start !== -1 && end > start ? page.slice(start + TWINS_START.length, end).trim() : "";
-}
+export const twinsBlockOf = (page: string): string => twinsBlock.of(page);
 
 /** Puts the block in the page: in place of the one it has, else before the profile or analysis. */
-export function spliceTwinsBlock(page: string, block: string): string {
-  if (block === "") return page;
-  const wrapped = `${TWINS_START}\n${block.trim()}\n${TWINS_END}`;
-  const start = page.indexOf(TWINS_START);
-  const end = page.indexOf(TWINS_END);
-  if (start !== -1 && end > start) return page.slice(0, start) + wrapped + page.slice(end + TWINS_END.length);
-  const section = `${TWINS_HEADING}\n\n${wrapped}\n\n`;
-  for (const anchor of ["## Profile", "## Analysis"]) {
-    const at = page.indexOf(`\n${anchor}\n`);
-    if (at !== -1) return `${page.slice(0, at + 1)}${section}${page.slice(at + 1)}`;
-  }
-  return `${page.trimEnd()}\n\n${section}`;
-}
+export const spliceTwinsBlock = (page: string, block: string): string => twinsBlock.splice(page, block);
 
 function renderLatencyTable(latency: TwinsLatency[]): string {
   const lines = ["| pairing | records | p50 | p99 | max |", "| --- | --- | --- | --- | --- |"];
