@@ -171,7 +171,10 @@ export async function startRelayServer(
     RELAY_DURABILITY: "full",
     MAX_CONNECTIONS: "20000",
     MAX_CONNECTIONS_PER_IP: "20000",
-    ...(process.env.RELAY_BENCH_CPU_PROF ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-dir=${dataDir}/prof` } : {}),
+    // A CPU profile of the server into this directory, for finding where ingest spends its time.
+    ...(process.env.RELAY_BENCH_CPU_PROF
+      ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.RELAY_BENCH_CPU_PROF}` }
+      : {}),
   });
   await waitAnswering(`${base}/livez`, proc, 20_000);
   return {

@@ -1,0 +1,103 @@
+/**
+ * WAL checkpoints on a thread of their own: the server's connection never checkpoints inside a commit, the
+ * thread checkpoints once enough was written, the store keeps every delivery across it, and a thread that
+ * cannot work hands checkpoints back to SQLite's automatic one.
+ */
+import type { Database } from "bun:sqlite";
+import { expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CHECKPOINT_AFTER_BYTES, startCheckpointer } from "../../src/relay/sqlite-checkpoint.ts";
+import { openRelayDatabase } from "../../src/relay/sqlite-durability.ts";
+import { openSqliteStore } from "../../src/relay/sqlite-store.ts";
+import { newDelivery } from "../helpers/deliveries.ts";
+
+function tempDir() {
+  const dir = mkdtempSync(join(tmpdir(), "hookstream-checkpoint-"));
+  return { dir, [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const autoCheckpoint = (db: Database) =>
+  db.query<{ wal_autocheckpoint: number }, []>("PRAGMA wal_autocheckpoint").get()?.wal_autocheckpoint;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)),
+  ]);
+}
+
+test("the thread checkpoints once enough was written, and the server's connection never does", async () => {
+  using temp = tempDir();
+  const path = join(temp.dir, "hookstream.db");
+  const db = openRelayDatabase(path, {});
+  let checkpointed!: (frames: { wal: number; copied: number }) => void;
+  const done = new Promise<{ wal: number; copied: number }>((resolve) => {
+    checkpointed = resolve;
+  });
+  const checkpoints = startCheckpointer({
+    db,
+    path,
+    busyTimeoutMs: 1000,
+    log: (message) => {
+      throw new Error(`unexpected: ${message}`);
+    },
+    onCheckpoint: (wal, copied) => checkpointed({ wal, copied }),
+  });
+  expect(autoCheckpoint(db)).toBe(0);
+  db.run("CREATE TABLE filler (body BLOB)");
+  const body = new Uint8Array(64 * 1024);
+  const rows = Math.ceil(CHECKPOINT_AFTER_BYTES / body.byteLength) + 1;
+  for (let i = 0; i < rows; i++) {
+    db.query("INSERT INTO filler (body) VALUES (?)").run(body);
+    checkpoints.wrote(body.byteLength);
+  }
+  const frames = await withTimeout(done, 10_000, "checkpoint");
+  expect(frames.wal).toBeGreaterThan(CHECKPOINT_AFTER_BYTES / 4096);
+  expect(frames.copied).toBe(frames.wal);
+  await checkpoints.close();
+  expect(db.query<{ n: number }, []>("SELECT count(*) AS n FROM filler").get()?.n).toBe(rows);
+  db.close();
+});
+
+test("deliveries stored across the thread's checkpoints are all read back after a reopen", async () => {
+  using temp = tempDir();
+  const path = join(temp.dir, "hookstream.db");
+  const store = openSqliteStore(path);
+  const { inputs, id: bucketId } = await store.createBucket("checkpointed");
+  const inputId = inputs[0]?.id as string;
+  const body = "a".repeat(48 * 1024);
+  const count = Math.ceil((3 * CHECKPOINT_AFTER_BYTES) / body.length);
+  for (let i = 0; i < count; i += 10)
+    await store.appendDeliveries(
+      Array.from({ length: Math.min(10, count - i) }, () => newDelivery(bucketId, body, null, inputId)),
+    );
+  await store.close();
+  const reopened = openSqliteStore(path);
+  expect((await reopened.recentDeliveries(bucketId, count + 1)).length).toBe(count);
+  await reopened.close();
+});
+
+test("a thread that cannot checkpoint hands checkpoints back to SQLite's automatic one", async () => {
+  using temp = tempDir();
+  const path = join(temp.dir, "hookstream.db");
+  const db = openRelayDatabase(path, {});
+  let reported!: (message: string) => void;
+  const logged = new Promise<string>((resolve) => {
+    reported = resolve;
+  });
+  // The thread opens this path, which is no database: its checkpoint fails.
+  const checkpoints = startCheckpointer({
+    db,
+    path: join(temp.dir, "missing.db"),
+    busyTimeoutMs: 1000,
+    log: (message) => reported(message),
+  });
+  expect(autoCheckpoint(db)).toBe(0);
+  checkpoints.wrote(CHECKPOINT_AFTER_BYTES);
+  expect(await withTimeout(logged, 10_000, "fallback")).toContain("back on the server's thread");
+  expect(autoCheckpoint(db)).toBe(1000);
+  await checkpoints.close();
+  db.close();
+});
