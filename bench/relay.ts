@@ -113,8 +113,9 @@ export async function cli(
   dataDir: string,
   args: string[],
   env: Record<string, string> = {},
+  root = REPO_ROOT,
 ): Promise<unknown> {
-  const child = Bun.spawn([process.execPath, join(REPO_ROOT, "src/cli.ts"), ...args, "--json"], {
+  const child = Bun.spawn([process.execPath, join(root, "src/cli.ts"), ...args, "--json"], {
     env: { ...process.env, ...env, DATA_DIR: dataDir },
     stdout: "pipe",
     stderr: "inherit",
@@ -341,7 +342,7 @@ async function measureServer(
         );
       });
     }
-    if (server.name === "hookstream") {
+    if (server.name === "hookstream" || server.name === "baseline") {
       result.cycles = 1000;
       await cycleSubscribers(server, result.cycles);
       result.afterCycles = await withSubscribers({ senders, scratch }, server, 1, (driver) =>
@@ -437,7 +438,8 @@ export function bestOfRounds(rounds: RelayServerResult[]): RelayServerResult {
 
 if (import.meta.main) {
   const at = process.argv.indexOf("--servers");
-  const only = at === -1 ? RELAY_SERVERS : (process.argv[at + 1]?.split(",") as RelayServerName[]);
+  const named = at === -1 ? RELAY_SERVERS : (process.argv[at + 1]?.split(",") as RelayServerName[]);
+  const only = process.env.RELAY_BENCH_BASELINE ? [...named, "baseline" as const] : named;
   const result = await runRelayBench(process.argv.includes("--quick"), console.log, only);
   console.log(JSON.stringify(result, null, 2));
 }

@@ -18,7 +18,11 @@ import { freePort, REPO_ROOT } from "./peers.ts";
 import type { SubscribeProtocol } from "./relay-subscribe.ts";
 
 export const RELAY_SERVERS = ["nostore", "smee", "hookstream"] as const;
-export type RelayServerName = (typeof RELAY_SERVERS)[number];
+/**
+ * `baseline`: hookstream from another checkout (RELAY_BENCH_BASELINE=<dir>), measured in the same rounds
+ * as this one, for a before/after of one change on a machine whose load moves.
+ */
+export type RelayServerName = (typeof RELAY_SERVERS)[number] | "baseline";
 
 /** The secret GitHub would sign with; hookstream's input checks it. */
 export const BENCH_GITHUB_SECRET = "bench-webhook-secret-0123456789";
@@ -152,19 +156,22 @@ export async function startRelayServer(
       stop: stopOf(proc),
     };
   }
+  const root = name === "baseline" ? (process.env.RELAY_BENCH_BASELINE ?? REPO_ROOT) : REPO_ROOT;
   const dataDir = join(options.scratch, `relay-${port}`);
   mkdirSync(dataDir, { recursive: true });
-  const bucket = (await cli(dataDir, ["bucket", "create", "bench"])) as { inputs: Array<{ id: string }> };
+  const bucket = (await cli(dataDir, ["bucket", "create", "bench"], {}, root)) as {
+    inputs: Array<{ id: string }>;
+  };
   const inputId = bucket.inputs[0]?.id;
   if (inputId === undefined) throw new Error("the CLI created a bucket without an input");
   // `input set-secret` answers in text only.
   const setSecret = Bun.spawnSync(
-    [process.execPath, join(REPO_ROOT, "src/cli.ts"), "input", "set-secret", inputId, BENCH_GITHUB_SECRET],
+    [process.execPath, join(root, "src/cli.ts"), "input", "set-secret", inputId, BENCH_GITHUB_SECRET],
     { env: { ...process.env, DATA_DIR: dataDir }, stdout: "pipe", stderr: "pipe" },
   );
   if (setSecret.exitCode !== 0) throw new Error(`input set-secret failed: ${setSecret.stderr.toString()}`);
-  const token = (await cli(dataDir, ["token", "create"])) as { key: string; secret: string };
-  const proc = spawnPinned(name, options.cpu, [process.execPath, join(REPO_ROOT, "src/main.ts")], {
+  const token = (await cli(dataDir, ["token", "create"], {}, root)) as { key: string; secret: string };
+  const proc = spawnPinned(name, options.cpu, [process.execPath, join(root, "src/main.ts")], {
     ...env,
     HOST: "127.0.0.1",
     DATA_DIR: dataDir,
