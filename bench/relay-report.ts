@@ -28,7 +28,7 @@ function row(
     const phase = server === undefined ? undefined : pick(server);
     return phase === undefined ? null : value(phase);
   };
-  const cells = (["nostore", "smee", "hookstream"] as const).map((name) => {
+  const cells = columnsOf(result).map((name) => {
     const v = of(name);
     return v === null ? "–" : fmt(v, digits);
   });
@@ -44,7 +44,17 @@ function row(
         ? ` (goal ${goal.atMost ? "≤" : "≥"} ×${goal.ratio}: met)`
         : ` (goal ${goal.atMost ? "≤" : "≥"} ×${goal.ratio}: missed)`;
   const fmtRatio = (r: number | null) => (r === null ? "–" : `×${fmt(r, 2)}`);
-  return `| ${metric} | ${cells.join(" | ")} | ${fmtRatio(ratio)}${mark} | ${fmtRatio(smeeRatio)} |`;
+  const base = of("baseline");
+  const change =
+    result.baseline === null ? "" : ` ${fmtRatio(base === null || hook === null ? null : hook / base)} |`;
+  return `| ${metric} | ${cells.join(" | ")} | ${fmtRatio(ratio)}${mark} | ${fmtRatio(smeeRatio)} |${change}`;
+}
+
+/** The servers' columns: the baseline (another checkout's hookstream) only when one was measured. */
+function columnsOf(result: RelayBenchResult): RelayServerResult["name"][] {
+  return result.baseline === null
+    ? ["nostore", "smee", "hookstream"]
+    : ["nostore", "smee", "baseline", "hookstream"];
 }
 
 export interface RelayBlockOptions {
@@ -74,9 +84,19 @@ export function renderRelayBlock(result: RelayBenchResult, options: RelayBlockOp
       "`bench/peers/nostore-relay.mjs` under Node. smee.io: its own server " +
       `(${result.smeeCommit === null ? "not installed" : `commit ${result.smeeCommit}`}) under Node, ` +
       "event-stream subscribers, its default request logging to a discarded stdout.",
+    ...(result.baseline === null
+      ? []
+      : [
+          "",
+          `"hookstream before" is ${result.baseline}, measured in the same rounds (RELAY_BENCH_BASELINE).`,
+        ]),
     "",
-    "| scenario | no-store relay | smee.io | hookstream | hookstream ÷ no-store | smee.io ÷ no-store |",
-    "| --- | --- | --- | --- | --- | --- |",
+    result.baseline === null
+      ? "| scenario | no-store relay | smee.io | hookstream | hookstream ÷ no-store | smee.io ÷ no-store |"
+      : "| scenario | no-store relay | smee.io | hookstream before | hookstream | hookstream ÷ no-store | smee.io ÷ no-store | hookstream ÷ before |",
+    result.baseline === null
+      ? "| --- | --- | --- | --- | --- | --- |"
+      : "| --- | --- | --- | --- | --- | --- | --- | --- |",
     row(result, "accepted webhooks/s, 1 subscriber", throughput(1), (p) => p.perSecond, 0, {
       ratio: RELAY_GOALS.throughputRatio,
       atMost: false,
@@ -102,7 +122,7 @@ export function renderRelayBlock(result: RelayBenchResult, options: RelayBlockOp
       1,
     ),
     row(result, "p99 POST → subscriber at 100/s, 100 subscribers (ms)", latency(100), (p) => p.p99, 2),
-    `| missing + duplicated + out of order, all phases | ${lossCells(result)} | | |`,
+    `| missing + duplicated + out of order, all phases | ${lossCells(result)} | | |${result.baseline === null ? "" : " |"}`,
   ];
   const hook = result.servers.find((s) => s.name === "hookstream");
   const before = hook?.throughput.find((p) => p.subscribers === 1);
@@ -118,7 +138,7 @@ export function renderRelayBlock(result: RelayBenchResult, options: RelayBlockOp
 }
 
 function lossCells(result: RelayBenchResult): string {
-  const cells = (["nostore", "smee", "hookstream"] as const).map((name) => {
+  const cells = columnsOf(result).map((name) => {
     const server = result.servers.find((s) => s.name === name);
     if (server === undefined) return "–";
     const phases = [

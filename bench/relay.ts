@@ -15,7 +15,7 @@
  * Run alone: `bun bench/relay.ts [--quick] [--servers nostore,smee,hookstream]`; `bun bench/run.ts --only
  * relay` runs it and writes its block of docs/benchmarks.md.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ChildWorker } from "./lib/ipc.ts";
@@ -47,7 +47,7 @@ const SERVER_CPU = "1";
 const DRIVER_CPU = "0";
 const LATENCY_RATE = 100;
 /** Full runs measure every server this many times, in alternating order, and keep each phase's best. */
-const ROUNDS = 2;
+const ROUNDS = 3;
 const SUBSCRIBER_COUNTS = [1, 100] as const;
 /** Sequence numbers: each phase starts above the previous one's, so the subscribers tell them apart. */
 const PHASE_STRIDE = 10_000_000;
@@ -85,6 +85,8 @@ export interface RelayBenchResult {
   rounds: number;
   servers: RelayServerResult[];
   smeeCommit: string | null;
+  /** The other checkout measured as `baseline`, when RELAY_BENCH_BASELINE named one. */
+  baseline: string | null;
   notes: string[];
 }
 
@@ -361,8 +363,10 @@ async function measureServer(
 export async function runRelayBench(
   quick: boolean,
   log: (line: string) => void,
-  only: readonly RelayServerName[] = RELAY_SERVERS,
+  named: readonly RelayServerName[] = RELAY_SERVERS,
 ): Promise<RelayBenchResult> {
+  const baseline = process.env.RELAY_BENCH_BASELINE;
+  const only = baseline && named.includes("hookstream") ? [...named, "baseline" as const] : named;
   const scratch = mkdtempSync(join(tmpdir(), "hookstream-relay-bench-"));
   const notes: string[] = [];
   const smee = only.includes("smee") ? ensureSmee(notes) : null;
@@ -374,6 +378,7 @@ export async function runRelayBench(
     rounds: quick ? 1 : ROUNDS,
     servers: [],
     smeeCommit: smee?.commit ?? null,
+    baseline: baseline ? describeCheckout(baseline) : null,
     notes,
   };
   const rounds: RelayServerResult[][] = only.map(() => []);
@@ -397,6 +402,15 @@ export async function runRelayBench(
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** A checkout as the report names it: its commit when it is a git tree, or an archive with `.git-commit`. */
+function describeCheckout(dir: string): string {
+  const stamped = join(dir, ".git-commit");
+  if (existsSync(stamped)) return `commit ${readFileSync(stamped, "utf8").trim()}`;
+  const head = Bun.spawnSync(["git", "-C", dir, "rev-parse", "--short", "HEAD"], { stderr: "ignore" });
+  const commit = head.exitCode === 0 ? head.stdout.toString().trim() : "";
+  return commit === "" ? dir : `commit ${commit}`;
 }
 
 /** Per phase the best round (highest rate, lowest p99); losses and refusals summed over every round. */
@@ -438,8 +452,7 @@ export function bestOfRounds(rounds: RelayServerResult[]): RelayServerResult {
 
 if (import.meta.main) {
   const at = process.argv.indexOf("--servers");
-  const named = at === -1 ? RELAY_SERVERS : (process.argv[at + 1]?.split(",") as RelayServerName[]);
-  const only = process.env.RELAY_BENCH_BASELINE ? [...named, "baseline" as const] : named;
+  const only = at === -1 ? RELAY_SERVERS : (process.argv[at + 1]?.split(",") as RelayServerName[]);
   const result = await runRelayBench(process.argv.includes("--quick"), console.log, only);
   console.log(JSON.stringify(result, null, 2));
 }
