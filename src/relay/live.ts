@@ -5,7 +5,7 @@
  */
 import type { LogEntry } from "../logs/entry.ts";
 import type { CursorCodec } from "./cursor.ts";
-import { type DeliveryFacts, deliveryLogEntry } from "./delivery-log.ts";
+import { deliveryLogEntry } from "./delivery-log.ts";
 import type { DeliverySource } from "./delivery-source.ts";
 import { createFanout, type Fanout } from "./fanout.ts";
 import { metaOf } from "./feed.ts";
@@ -48,35 +48,6 @@ export interface LiveDeliveries {
   stop(): void;
 }
 
-/**
- * The deliveries' `/logs/ws` entries, published in commit order on the next turn of the event loop instead
- * of inside the commit's completion: building one reads the payload (a JSON parse of the whole body) and
- * writes the journal, and none of that is what the sender or a relay subscriber waits for. What waits is
- * at most one turn's commits (MAX_BATCHES_IN_FLIGHT batches of MAX_BATCH_DELIVERIES), all published then.
- */
-function deferredLogEntries(logs: { publish(entry: LogEntry): void }, log: LiveOptions["log"]) {
-  let pending: DeliveryFacts[] = [];
-  const publish = () => {
-    const facts = pending;
-    pending = [];
-    for (const one of facts) {
-      try {
-        logs.publish(deliveryLogEntry(one));
-      } catch (error) {
-        // Stored is stored: a log entry that cannot be written costs that entry only.
-        log("error", `logging delivery ${one.deliveryId} failed: ${String(error)}`);
-      }
-    }
-  };
-  return {
-    add(facts: DeliveryFacts) {
-      if (pending.push(facts) === 1) setImmediate(publish);
-    },
-    /** Publishes what is waiting now (the turn's callback then finds nothing). */
-    flush: publish,
-  };
-}
-
 export function startLiveDeliveries(options: LiveOptions): LiveDeliveries {
   const { cursors, deliveries } = options;
   const localTopics = createLocalTopics();
@@ -104,8 +75,7 @@ export function startLiveDeliveries(options: LiveOptions): LiveDeliveries {
       fanout.publish(position, topics, () => webhookMessage(metaOf(annotated), annotated, cursor, output));
   });
 
-  const logEntries = deferredLogEntries(options.logs, options.log);
-  const committing = createDeliveryWriter<DeliveryContext>({
+  const writer = createDeliveryWriter<DeliveryContext>({
     store: options.store,
     log: options.log,
     onCommitted({ id, delivery, context }) {
@@ -113,23 +83,17 @@ export function startLiveDeliveries(options: LiveOptions): LiveDeliveries {
       deliveries.committed(stored, cursors.positionOf(id));
       options.afterCommit?.(stored);
       // The log entry is written once, by the instance that accepted the delivery.
-      logEntries.add({
-        deliveryId: id,
-        bucketName: context.bucketName,
-        headers: delivery.headers,
-        body: delivery.body,
-        receivedAt: delivery.receivedAt,
-      });
+      options.logs.publish(
+        deliveryLogEntry({
+          deliveryId: id,
+          bucketName: context.bucketName,
+          headers: delivery.headers,
+          body: delivery.body,
+          receivedAt: delivery.receivedAt,
+        }),
+      );
     },
   });
 
-  // Idle means every committed delivery was handed on, its log entry included.
-  const writer: DeliveryWriter<DeliveryContext> = {
-    ...committing,
-    idle: async () => {
-      await committing.idle();
-      logEntries.flush();
-    },
-  };
   return { writer, fanout, localTopics, stop: () => void following.stop() };
 }
