@@ -10,7 +10,14 @@ import { Database } from "bun:sqlite";
 
 declare const self: Worker;
 
-export type CheckpointRequest = { path: string; busyTimeoutMs: number } | { close: true };
+/**
+ * How long the RESTART pass waits for the write lock and for readers to leave the WAL. The server's writes
+ * wait for it meanwhile, so it is short; a reader still on the WAL past it (another process's long read)
+ * leaves the restart to the next checkpoint instead of stalling the server.
+ */
+export const RESTART_WAIT_MS = 20;
+
+export type CheckpointRequest = { path: string } | { close: true };
 
 export type CheckpointReply =
   | { ok: true; walFrames: number; checkpointed: number; ms: number }
@@ -31,7 +38,7 @@ self.onmessage = (event: MessageEvent<CheckpointRequest>) => {
   try {
     if (db === null) {
       db = new Database(request.path, { readwrite: true, create: false });
-      db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(request.busyTimeoutMs))}`);
+      db.run(`PRAGMA busy_timeout = ${RESTART_WAIT_MS}`);
     }
     const checkpoint = (mode: "PASSIVE" | "RESTART") =>
       db

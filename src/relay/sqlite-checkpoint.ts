@@ -47,14 +47,13 @@ export interface CheckpointerOptions {
   db: Database;
   /** The database file, opened again by the thread. */
   path: string;
-  busyTimeoutMs: number;
   log: (message: string) => void;
   /** After each checkpoint the thread ran: the WAL's frames and how many of them it copied. */
   onCheckpoint?: (walFrames: number, checkpointed: number) => void;
 }
 
 export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
-  const { db, path, busyTimeoutMs, log } = options;
+  const { db, path, log } = options;
   if (path === ":memory:") return NO_CHECKPOINTER;
   db.run("PRAGMA wal_autocheckpoint = 0");
   let worker: Worker | null = null;
@@ -102,7 +101,7 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
     if (worker === null) return;
     running = true;
     written = 0;
-    worker.postMessage({ path, busyTimeoutMs } satisfies CheckpointRequest);
+    worker.postMessage({ path } satisfies CheckpointRequest);
   };
   return {
     wrote(bytes) {

@@ -27,7 +27,6 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const checkpoints = startCheckpointer({
     db,
     path,
-    busyTimeoutMs: options.busyTimeoutMs ?? 5000,
     log: options.log ?? ((message) => console.warn(message)),
   });
   // Every write counts as at least a page toward the next checkpoint; deliveries add their bodies.

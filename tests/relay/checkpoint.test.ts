@@ -3,7 +3,7 @@
  * thread checkpoints once enough was written, the store keeps every delivery across it, and a thread that
  * cannot work hands checkpoints back to SQLite's automatic one.
  */
-import type { Database } from "bun:sqlite";
+import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -39,7 +39,6 @@ test("the thread checkpoints once enough was written, and the server's connectio
   const checkpoints = startCheckpointer({
     db,
     path,
-    busyTimeoutMs: 1000,
     log: (message) => {
       throw new Error(`unexpected: ${message}`);
     },
@@ -103,13 +102,49 @@ test("a thread that cannot checkpoint hands checkpoints back to SQLite's automat
   const checkpoints = startCheckpointer({
     db,
     path: join(temp.dir, "missing.db"),
-    busyTimeoutMs: 1000,
     log: (message) => reported(message),
   });
   expect(autoCheckpoint(db)).toBe(0);
   checkpoints.wrote(CHECKPOINT_AFTER_BYTES);
   expect(await withTimeout(logged, 10_000, "fallback")).toContain("back on the server's thread");
   expect(autoCheckpoint(db)).toBe(1000);
+  await checkpoints.close();
+  db.close();
+});
+
+test("a reader that stays on the WAL postpones the restart instead of holding the server's writes", async () => {
+  using temp = tempDir();
+  const path = join(temp.dir, "hookstream.db");
+  const db = openRelayDatabase(path, {});
+  db.run("CREATE TABLE filler (body BLOB)");
+  db.query("INSERT INTO filler (body) VALUES (?)").run(new Uint8Array(1024));
+  // Another connection (as another process's long export would) keeps a read snapshot open.
+  const reader = new Database(path, { readonly: true });
+  reader.run("BEGIN");
+  reader.query("SELECT count(*) FROM filler").get();
+  let checkpointed!: () => void;
+  const done = new Promise<void>((resolve) => {
+    checkpointed = resolve;
+  });
+  const checkpoints = startCheckpointer({
+    db,
+    path,
+    log: (message) => {
+      throw new Error(`unexpected: ${message}`);
+    },
+    onCheckpoint: () => checkpointed(),
+  });
+  db.query("INSERT INTO filler (body) VALUES (?)").run(new Uint8Array(64 * 1024));
+  const started = performance.now();
+  checkpoints.wrote(CHECKPOINT_AFTER_BYTES);
+  await withTimeout(done, 10_000, "checkpoint");
+  // The restart waited at most RESTART_WAIT_MS for the reader, not the store's 5 s lock timeout.
+  expect(performance.now() - started).toBeLessThan(1000);
+  const write = performance.now();
+  db.query("INSERT INTO filler (body) VALUES (?)").run(new Uint8Array(1024));
+  expect(performance.now() - write).toBeLessThan(1000);
+  reader.run("COMMIT");
+  reader.close();
   await checkpoints.close();
   db.close();
 });
