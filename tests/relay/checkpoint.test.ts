@@ -28,10 +28,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   ]);
 }
 
-test("the thread checkpoints once enough was written, and the server's connection never does", async () => {
-  using temp = tempDir();
-  const path = join(temp.dir, "hookstream.db");
-  const db = openRelayDatabase(path, {});
+/** A checkpointer that must not fall back, and the first checkpoint it reports (WAL frames, frames copied). */
+function watchedCheckpointer(db: Database, path: string) {
   let checkpointed!: (frames: { wal: number; copied: number }) => void;
   const done = new Promise<{ wal: number; copied: number }>((resolve) => {
     checkpointed = resolve;
@@ -44,6 +42,14 @@ test("the thread checkpoints once enough was written, and the server's connectio
     },
     onCheckpoint: (wal, copied) => checkpointed({ wal, copied }),
   });
+  return { checkpoints, done };
+}
+
+test("the thread checkpoints once enough was written, and the server's connection never does", async () => {
+  using temp = tempDir();
+  const path = join(temp.dir, "hookstream.db");
+  const db = openRelayDatabase(path, {});
+  const { checkpoints, done } = watchedCheckpointer(db, path);
   expect(autoCheckpoint(db)).toBe(0);
   db.run("CREATE TABLE filler (body BLOB)");
   const body = new Uint8Array(64 * 1024);
@@ -122,18 +128,7 @@ test("a reader that stays on the WAL postpones the restart instead of holding th
   const reader = new Database(path, { readonly: true });
   reader.run("BEGIN");
   reader.query("SELECT count(*) FROM filler").get();
-  let checkpointed!: () => void;
-  const done = new Promise<void>((resolve) => {
-    checkpointed = resolve;
-  });
-  const checkpoints = startCheckpointer({
-    db,
-    path,
-    log: (message) => {
-      throw new Error(`unexpected: ${message}`);
-    },
-    onCheckpoint: () => checkpointed(),
-  });
+  const { checkpoints, done } = watchedCheckpointer(db, path);
   db.query("INSERT INTO filler (body) VALUES (?)").run(new Uint8Array(64 * 1024));
   const started = performance.now();
   checkpoints.wrote(CHECKPOINT_AFTER_BYTES);
