@@ -1,23 +1,26 @@
 /**
  * The thread that checkpoints the relay database's WAL (see sqlite-checkpoint.ts): its own connection, the
- * result posted back. First a PASSIVE checkpoint, which never waits for the server's connection: it copies
- * the bulk while the server keeps writing. Then a RESTART one for what was appended meanwhile: it holds
- * the write lock for that short remainder and one sync, so the next commit starts the WAL from its
- * beginning. Without it, a server that never stops writing never lets the WAL restart, and the file grew
- * without bound (700 MB after 330 MB of deliveries, measured).
+ * result posted back. PASSIVE passes, which never wait for the server's connection: the first copies the
+ * bulk while the server keeps writing, each next one what was appended during the one before, until a pass
+ * finds nothing new; the server's next commit then starts the WAL from its beginning. Without that, a server
+ * that never stops writing never lets the WAL restart, and the file grew without bound (700 MB after 330 MB
+ * of deliveries, measured). Only a WAL that is still past `restartAfterFrames` after the passes gets a
+ * RESTART checkpoint, which holds the server's writes while it runs.
  */
 import { Database } from "bun:sqlite";
 
 declare const self: Worker;
 
 /**
- * How long the RESTART pass waits for the write lock and for readers to leave the WAL. The server's writes
+ * How long a RESTART checkpoint waits for the write lock and for readers to leave the WAL. The server's writes
  * wait for it meanwhile, so it is short; a reader still on the WAL past it (another process's long read)
  * leaves the restart to the next checkpoint instead of stalling the server.
  */
 export const RESTART_WAIT_MS = 20;
+/** PASSIVE passes per checkpoint at most: each is shorter than the one before while the server writes. */
+const MAX_PASSES = 8;
 
-export type CheckpointRequest = { path: string } | { close: true };
+export type CheckpointRequest = { path: string; restartAfterFrames: number } | { close: true };
 
 export type CheckpointReply =
   | { ok: true; walFrames: number; checkpointed: number; ms: number }
@@ -45,7 +48,17 @@ self.onmessage = (event: MessageEvent<CheckpointRequest>) => {
         ?.query<{ busy: number; log: number; checkpointed: number }, []>(`PRAGMA wal_checkpoint(${mode})`)
         .get();
     const row = checkpoint("PASSIVE");
-    checkpoint("RESTART");
+    let last = row;
+    for (let pass = 1; pass < MAX_PASSES; pass++) {
+      const next = checkpoint("PASSIVE");
+      // Nothing was appended during the last pass (or the WAL already started over): all is copied.
+      if (next == null || last == null || next.log <= last.log) {
+        last = next;
+        break;
+      }
+      last = next;
+    }
+    if ((last?.log ?? 0) > request.restartAfterFrames) checkpoint("RESTART");
     self.postMessage({
       ok: true,
       walFrames: row?.log ?? 0,
