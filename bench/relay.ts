@@ -1,46 +1,73 @@
 /**
- * Relay benchmark against a real hookstream process with the durable store on (RELAY_DURABILITY=full):
+ * Relay ingest, side by side in one run: a no-store calibration relay (Node `node:http` + `ws`), smee.io's own
+ * server (Node, event-stream subscribers, nothing stored) and hookstream with its durable store
+ * (RELAY_DURABILITY=full: every 2xx only after an fsynced group commit). Each server runs pinned to one CPU;
+ * the driver (sender processes and subscriber processes) runs pinned to the other, so it is not the server's
+ * competition for a core. Per server:
  *
- * - latency: webhook POST → receive on a subscribed socket, p50/p99/max, at 100 webhooks/s for a few seconds,
- *   with 1 and with 100 subscribers;
- * - throughput: webhooks/s accepted (every 2xx only after its group commit) by a keep-alive sender with
- *   `INFLIGHT` requests in flight, with 1 and with 100 subscribers, and whether every subscriber got every one.
+ * - throughput: webhooks/s answered 2xx with `INFLIGHT` POSTs in flight (keep-alive), 1 and 100 subscribers,
+ *   and the server's CPU per accepted webhook;
+ * - latency: POST → receive on a subscriber, p50/p99/max, at 100 webhooks/s one request at a time, 1 and 100
+ *   subscribers;
+ * - loss: every accepted webhook reached every subscriber once (hookstream: and in delivery-id order).
  *
- * Payloads are ~7 KB GitHub-like `pull_request` JSON carrying a sequence number and the send time.
- * Run alone: `bun bench/relay.ts [--quick]`; `bun bench/run.ts --only relay` adds it to the table.
+ * Bodies are ~7 KB GitHub `pull_request` JSON with a fresh `X-GitHub-Delivery` and `X-Hub-Signature-256`.
+ * Run alone: `bun bench/relay.ts [--quick] [--servers nostore,smee,hookstream]`; `bun bench/run.ts --only
+ * relay` runs it and writes its block of docs/benchmarks.md.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, REPO_ROOT } from "./lib/peers.ts";
-import { summarise } from "./lib/stats.ts";
+import { REPO_ROOT } from "./lib/peers.ts";
+import {
+  cycleSubscribers,
+  DRIVER_CPU,
+  drained,
+  phase,
+  type RelayPhase,
+  send,
+  withSubscribers,
+} from "./lib/relay-driver.ts";
+import { spawnRelayLoad } from "./lib/relay-load.ts";
+import {
+  ensureSmee,
+  RELAY_SERVERS,
+  type RelayServer,
+  type RelayServerName,
+  startRelayServer,
+} from "./lib/relay-servers.ts";
 
-const INFLIGHT = 32;
+/** Sender processes: two, so that signing and sending is not one process's limit. */
+const SENDER_PROCESSES = 2;
+/** The server's CPU (the driver runs on DRIVER_CPU). */
+const SERVER_CPU = "1";
+const LATENCY_RATE = 100;
+/** Full runs measure every server this many times, in alternating order, and keep each phase's best. */
+const ROUNDS = 3;
+const SUBSCRIBER_COUNTS = [1, 100] as const;
+/** Sequence numbers: each phase starts above the previous one's, so the subscribers tell them apart. */
+const PHASE_STRIDE = 10_000_000;
 
-export interface RelayLatency {
-  subscribers: number;
-  rate: number;
-  p50: number;
-  p99: number;
-  max: number;
-  lost: number;
-}
+export type { RelayPhase } from "./lib/relay-driver.ts";
 
-export interface RelayThroughput {
-  subscribers: number;
-  accepted: number;
-  perSecond: number;
-  /** Deliveries that some subscriber did not receive (or received twice or out of order). */
-  lost: number;
+export interface RelayServerResult {
+  name: RelayServerName;
+  throughput: RelayPhase[];
+  latency: RelayPhase[];
+  /** hookstream: 1-subscriber throughput after `cycles` subscriber connect/disconnect cycles. */
+  afterCycles: RelayPhase | null;
+  cycles: number;
 }
 
 export interface RelayBenchResult {
   payloadBytes: number;
-  latency: RelayLatency[];
-  throughput: RelayThroughput[];
-  /** 1-subscriber throughput again after 1,000 subscriber connect/disconnect cycles (smee leaks listeners). */
-  afterCycles: RelayThroughput | null;
-  cycles: number;
+  seconds: number;
+  rounds: number;
+  servers: RelayServerResult[];
+  smeeCommit: string | null;
+  /** The other checkout measured as `baseline`, when RELAY_BENCH_BASELINE named one. */
+  baseline: string | null;
+  notes: string[];
 }
 
 /** The ~7 KB GitHub-like body of every relay benchmark: it starts `{"seq":N,"sent_at":T,`. */
@@ -68,8 +95,9 @@ export async function cli(
   dataDir: string,
   args: string[],
   env: Record<string, string> = {},
+  root = REPO_ROOT,
 ): Promise<unknown> {
-  const child = Bun.spawn([process.execPath, join(REPO_ROOT, "src/cli.ts"), ...args, "--json"], {
+  const child = Bun.spawn([process.execPath, join(root, "src/cli.ts"), ...args, "--json"], {
     env: { ...process.env, ...env, DATA_DIR: dataDir },
     stdout: "pipe",
     stderr: "inherit",
@@ -79,178 +107,153 @@ export async function cli(
   return JSON.parse(output);
 }
 
-interface Subscriber {
-  seqs: number[];
-  latencies: number[];
-  close(): void;
-}
-
-async function subscribe(url: string, key: string, secret: string): Promise<Subscriber> {
-  const socket = new WebSocket(url);
-  const seqs: number[] = [];
-  const latencies: number[] = [];
-  await new Promise<void>((resolve, reject) => {
-    socket.onerror = () => reject(new Error("subscriber connection failed"));
-    socket.onopen = () => socket.send(JSON.stringify({ action: "auth", key, secret }));
-    socket.onmessage = (event) => {
-      const message = JSON.parse(String(event.data)) as { type: string; status?: string; body?: string };
-      if (message.type === "status" && message.status === "authenticated")
-        socket.send(JSON.stringify({ action: "subscribe" }));
-      else if (message.type === "status" && message.status === "subscribed") resolve();
-      else if (message.type === "webhook" && message.body !== undefined) {
-        const now = performance.timeOrigin + performance.now();
-        // Only the two leading fields are needed: avoid parsing 7 KB per message in the load client.
-        const head = /^\{"seq":(\d+),"sent_at":([\d.]+)/.exec(message.body);
-        if (head === null) return;
-        seqs.push(Number(head[1]));
-        latencies.push(now - Number(head[2]));
-      }
-    };
-  });
-  return { seqs, latencies, close: () => socket.close() };
-}
-
-function lostAcross(subscribers: Subscriber[], sent: number[]): number {
-  let lost = 0;
-  const expected = sent.join(",");
-  for (const subscriber of subscribers)
-    if (subscriber.seqs.join(",") !== expected)
-      lost += Math.max(1, Math.abs(sent.length - subscriber.seqs.length));
-  return lost;
-}
-
-export async function waitUntil(check: () => boolean, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check() && Date.now() < deadline) await Bun.sleep(10);
-}
-
-export async function runRelayBench(quick: boolean, log: (line: string) => void): Promise<RelayBenchResult> {
-  const dataDir = mkdtempSync(join(tmpdir(), "hookstream-relay-bench-"));
-  const port = await freePort();
-  const bucket = (await cli(dataDir, ["bucket", "create", "bench"])) as { inputs: Array<{ id: string }> };
-  const token = (await cli(dataDir, ["token", "create"])) as { key: string; secret: string };
-  const server = Bun.spawn([process.execPath, join(REPO_ROOT, "src/main.ts")], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      DATA_DIR: dataDir,
-      RELAY_DURABILITY: "full",
-      MAX_CONNECTIONS_PER_IP: "20000",
-    },
-    stdout: "ignore",
-    stderr: "inherit",
-  });
-  const input = `http://127.0.0.1:${port}/v1/webhooks/${bucket.inputs[0]?.id}`;
-  const socketUrl = `ws://127.0.0.1:${port}/v1/socket`;
-  let seq = 0;
-  const post = async () => {
-    const n = seq++;
-    const response = await fetch(input, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-GitHub-Event": "pull_request" },
-      body: payload(n),
-    });
-    await response.arrayBuffer();
-    if (response.status !== 200) throw new Error(`POST answered ${response.status}`);
-    return n;
+async function measureServer(
+  server: RelayServer,
+  seconds: number,
+  scratch: string,
+  log: (line: string) => void,
+): Promise<RelayServerResult> {
+  const senders = Array.from({ length: SENDER_PROCESSES }, (_, s) => spawnRelayLoad("sender", s, DRIVER_CPU));
+  const result: RelayServerResult = {
+    name: server.name,
+    throughput: [],
+    latency: [],
+    afterCycles: null,
+    cycles: 0,
   };
+  const ms = seconds * 1000;
+  let base = PHASE_STRIDE;
+  const next = () => (base += PHASE_STRIDE);
   try {
-    for (let i = 0; i < 100; i++) {
-      try {
-        await fetch(`http://127.0.0.1:${port}/health`);
-        break;
-      } catch {
-        await Bun.sleep(50);
-      }
-    }
-    const result: RelayBenchResult = {
-      payloadBytes: payload(0).length,
-      latency: [],
-      throughput: [],
-      afterCycles: null,
-      cycles: 0,
-    };
-    const measureThroughput = async (subscribers: Subscriber[]): Promise<RelayThroughput> => {
-      const accepted: number[] = [];
-      const until = performance.now() + (quick ? 2_000 : 5_000);
-      const t0 = performance.now();
-      await Promise.all(
-        Array.from({ length: INFLIGHT }, async () => {
-          while (performance.now() < until) accepted.push(await post());
-        }),
-      );
-      const elapsed = (performance.now() - t0) / 1000;
-      accepted.sort((a, b) => a - b);
-      await waitUntil(() => subscribers.every((s) => s.seqs.length >= accepted.length), 30_000);
-      for (const s of subscribers) s.seqs.sort((a, b) => a - b);
-      const lost = lostAcross(subscribers, accepted);
-      return {
-        subscribers: subscribers.length,
-        accepted: accepted.length,
-        perSecond: accepted.length / elapsed,
-        lost,
-      };
-    };
-    for (const count of [1, 100]) {
-      const subscribers = await Promise.all(
-        Array.from({ length: count }, () => subscribe(socketUrl, token.key, token.secret)),
-      );
-      // Latency at 100 webhooks/s, one request at a time on a schedule.
-      const seconds = quick ? 2 : 5;
-      const sent: number[] = [];
-      const started = performance.now();
-      for (let i = 0; i < seconds * 100; i++) {
-        const due = started + i * 10;
-        const wait = due - performance.now();
-        if (wait > 0) await Bun.sleep(wait);
-        sent.push(await post());
-      }
-      await waitUntil(() => subscribers.every((s) => s.seqs.length >= sent.length), 10_000);
-      const latencies = Float64Array.from(subscribers.flatMap((s) => s.latencies));
-      const summary = summarise(latencies);
-      result.latency.push({
-        subscribers: count,
-        rate: 100,
-        p50: summary.p50,
-        p99: summary.p99,
-        max: summary.max,
-        lost: lostAcross(subscribers, sent),
+    for (const count of SUBSCRIBER_COUNTS) {
+      await withSubscribers({ senders, scratch }, server, count, async (driver) => {
+        // Warm-up: the JIT, the connections and the store's first pages; then wait for its fan-out.
+        const warm = await send(driver, server, 0, 1000);
+        await drained(driver.subscribers, warm.accepted.length, false, 30_000);
+        const latency = await phase(driver, server, next(), ms, count, LATENCY_RATE);
+        result.latency.push(latency);
+        log(
+          `  ${server.name}, ${count} subscriber(s), ${LATENCY_RATE}/s: p50 ${latency.p50.toFixed(2)} ms, ` +
+            `p99 ${latency.p99.toFixed(2)} ms, missing ${latency.missing}`,
+        );
+        const throughput = await phase(driver, server, next(), ms, count);
+        result.throughput.push(throughput);
+        log(
+          `  ${server.name}, ${count} subscriber(s): ${throughput.perSecond.toFixed(0)} webhooks/s, ` +
+            `${throughput.cpuUsPerWebhook.toFixed(1)} µs CPU each, missing ${throughput.missing}, refused ` +
+            `${throughput.refused}${throughput.firstError ? ` (${throughput.firstError})` : ""}`,
+        );
       });
-      log(
-        `relay latency, ${count} subscriber(s): p50 ${summary.p50.toFixed(2)} ms, p99 ${summary.p99.toFixed(2)} ms`,
-      );
-      for (const s of subscribers) {
-        s.seqs.length = 0;
-        s.latencies.length = 0;
-      }
-
-      // Throughput: INFLIGHT requests in flight for a fixed time.
-      const throughput = await measureThroughput(subscribers);
-      result.throughput.push(throughput);
-      log(
-        `relay throughput, ${count} subscriber(s): ${throughput.perSecond.toFixed(0)} webhooks/s, lost ${throughput.lost}`,
-      );
-      for (const s of subscribers) s.close();
     }
-    // 1,000 subscribers that connect, authenticate, subscribe and leave; then the 1-subscriber rate again.
-    result.cycles = 1000;
-    for (let i = 0; i < result.cycles; i++) (await subscribe(socketUrl, token.key, token.secret)).close();
-    const again = await subscribe(socketUrl, token.key, token.secret);
-    result.afterCycles = await measureThroughput([again]);
-    again.close();
-    log(
-      `relay throughput after ${result.cycles} connect/disconnect cycles: ${result.afterCycles.perSecond.toFixed(0)} webhooks/s`,
-    );
+    if (server.name === "hookstream" || server.name === "baseline") {
+      result.cycles = 1000;
+      await cycleSubscribers(server, result.cycles);
+      result.afterCycles = await withSubscribers({ senders, scratch }, server, 1, (driver) =>
+        phase(driver, server, next(), ms, 1),
+      );
+      log(
+        `  after ${result.cycles} subscriber cycles: ${result.afterCycles.perSecond.toFixed(0)} webhooks/s`,
+      );
+    }
     return result;
   } finally {
-    server.kill("SIGTERM");
-    await server.exited;
-    rmSync(dataDir, { recursive: true, force: true });
+    await Promise.all(senders.map((w) => w.stop()));
   }
 }
 
+export async function runRelayBench(
+  quick: boolean,
+  log: (line: string) => void,
+  named: readonly RelayServerName[] = RELAY_SERVERS,
+): Promise<RelayBenchResult> {
+  const baseline = process.env.RELAY_BENCH_BASELINE;
+  const only = baseline && named.includes("hookstream") ? [...named, "baseline" as const] : named;
+  const scratch = mkdtempSync(join(tmpdir(), "hookstream-relay-bench-"));
+  const notes: string[] = [];
+  const smee = only.includes("smee") ? ensureSmee(notes) : null;
+  for (const note of notes) log(`  ${note}`);
+  const seconds = quick ? 2 : 5;
+  const result: RelayBenchResult = {
+    payloadBytes: payload(0).length,
+    seconds,
+    rounds: quick ? 1 : ROUNDS,
+    servers: [],
+    smeeCommit: smee?.commit ?? null,
+    baseline: baseline ? describeCheckout(baseline) : null,
+    notes,
+  };
+  const rounds: RelayServerResult[][] = only.map(() => []);
+  try {
+    for (let round = 0; round < (quick ? 1 : ROUNDS); round++) {
+      // Alternating order: a machine that grows busier during the run does not favour one server.
+      const order = round % 2 === 0 ? only : [...only].reverse();
+      for (const name of order) {
+        if (name === "smee" && smee === null) continue;
+        log(`relay round ${round + 1}: ${name} (pinned to CPU ${SERVER_CPU}; driver on CPU ${DRIVER_CPU})`);
+        const server = await startRelayServer(name, { cpu: SERVER_CPU, scratch, smeeDir: smee?.dir ?? null });
+        try {
+          rounds[only.indexOf(name)]?.push(await measureServer(server, seconds, scratch, log));
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+    result.servers = rounds.filter((r) => r.length > 0).map(bestOfRounds);
+    return result;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** A checkout as the report names it: its commit when it is a git tree, or an archive with `.git-commit`. */
+function describeCheckout(dir: string): string {
+  const stamped = join(dir, ".git-commit");
+  if (existsSync(stamped)) return `commit ${readFileSync(stamped, "utf8").trim()}`;
+  const head = Bun.spawnSync(["git", "-C", dir, "rev-parse", "--short", "HEAD"], { stderr: "ignore" });
+  const commit = head.exitCode === 0 ? head.stdout.toString().trim() : "";
+  return commit === "" ? dir : `commit ${commit}`;
+}
+
+/** Per phase the best round (highest rate, lowest p99); losses and refusals summed over every round. */
+export function bestOfRounds(rounds: RelayServerResult[]): RelayServerResult {
+  const merge = (phases: RelayPhase[], better: (a: RelayPhase, b: RelayPhase) => boolean): RelayPhase => {
+    const best = phases.reduce((a, b) => (better(b, a) ? b : a));
+    const sum = (pick: (p: RelayPhase) => number) => phases.reduce((total, p) => total + pick(p), 0);
+    return {
+      ...best,
+      missing: sum((p) => p.missing),
+      duplicated: sum((p) => p.duplicated),
+      outOfOrder: sum((p) => p.outOfOrder),
+      refused: sum((p) => p.refused),
+      firstError: phases.find((p) => p.firstError !== null)?.firstError ?? null,
+    };
+  };
+  const faster = (a: RelayPhase, b: RelayPhase) => a.perSecond > b.perSecond;
+  const sooner = (a: RelayPhase, b: RelayPhase) => a.p99 < b.p99;
+  const first = rounds[0] as RelayServerResult;
+  const cycled = rounds.flatMap((r) => (r.afterCycles === null ? [] : [r.afterCycles]));
+  return {
+    name: first.name,
+    throughput: first.throughput.map((_, i) =>
+      merge(
+        rounds.map((r) => r.throughput[i] as RelayPhase),
+        faster,
+      ),
+    ),
+    latency: first.latency.map((_, i) =>
+      merge(
+        rounds.map((r) => r.latency[i] as RelayPhase),
+        sooner,
+      ),
+    ),
+    afterCycles: cycled.length === 0 ? null : merge(cycled, faster),
+    cycles: first.cycles,
+  };
+}
+
 if (import.meta.main) {
-  const result = await runRelayBench(process.argv.includes("--quick"), console.log);
+  const at = process.argv.indexOf("--servers");
+  const only = at === -1 ? RELAY_SERVERS : (process.argv[at + 1]?.split(",") as RelayServerName[]);
+  const result = await runRelayBench(process.argv.includes("--quick"), console.log, only);
   console.log(JSON.stringify(result, null, 2));
 }

@@ -43,6 +43,7 @@ import {
   renderResults,
 } from "./lib/report.ts";
 import { runRelayBench } from "./relay.ts";
+import { relayBlockOf, renderRelayBlock, spliceRelayBlock } from "./relay-report.ts";
 import { runRouting } from "./routing.ts";
 import { runCeiling } from "./scenarios/ceiling.ts";
 import { available, type BenchContext } from "./scenarios/context.ts";
@@ -77,7 +78,7 @@ const SECTIONS = [
 ] as const;
 type Section = (typeof SECTIONS)[number];
 /** Sections with a block of their own in the page: run alone, they replace only that block. */
-const BLOCK_SECTIONS: readonly Section[] = ["cluster", "twins", "floor"];
+const BLOCK_SECTIONS: readonly Section[] = ["cluster", "twins", "floor", "relay"];
 
 const DOCS_FILE = join(REPO_ROOT, "docs/benchmarks.md");
 const PROFILE_DIR = join(REPO_ROOT, "bench/profiles");
@@ -302,11 +303,10 @@ try {
         }
         break;
       case "relay":
-        if (servers.includes("hookstream")) {
-          await attempt("relay", async () => {
-            results.relay = await runRelayBench(quick, log);
-          });
-        }
+        // Its own servers (the no-store relay, smee.io, hookstream), whatever --servers names.
+        await attempt("relay", async () => {
+          results.relay = await runRelayBench(quick, log);
+        });
         break;
       case "cluster":
         if (servers.includes("hookstream")) {
@@ -366,6 +366,16 @@ if (twins !== null)
     `\n## One record, one entry\n\n${renderTwinsBlock(twins, "bun run bench", "now", describeHookstream())}`,
   );
 if (floor !== null) log(`\n## The log pipe against the floor\n\n${renderFloorTable(floor)}`);
+const relayBlock = (command: string, date: string) =>
+  results.relay === null
+    ? null
+    : renderRelayBlock(results.relay, {
+        command,
+        date,
+        hookstream: describeHookstream(),
+        load: loadAverage(),
+      });
+if (results.relay !== null) log(`\n## Relay ingest\n\n${relayBlock("bun bench/run.ts", "now")}`);
 if (results.profile !== null) log(`\n## Profile\n\n${profile}\n\nProfile file: ${results.profile.file}`);
 
 if (writeDocs) {
@@ -409,9 +419,11 @@ if (writeDocs) {
           floor,
           `Measured ${date} with \`${command}\` (${describeHookstream()}); load average ${loadAtStart} at the start, ${loadAverage()} at the end.`,
         );
-  const withBlocks = (page: string) => spliceFloorBlock(spliceTwinsBlock(page, twinsBlock), floorBlock);
+  const relay = relayBlock(command, date) ?? relayBlockOf(previous);
+  const withBlocks = (page: string) =>
+    spliceRelayBlock(spliceFloorBlock(spliceTwinsBlock(page, twinsBlock), floorBlock), relay);
   if (blockOnly && previous !== "") {
-    if (results.cluster !== null || twins !== null || floor !== null) {
+    if (results.cluster !== null || twins !== null || floor !== null || results.relay !== null) {
       writeFileSync(DOCS_FILE, withBlocks(spliceClusterBlock(previous, cluster)));
       log(`\nwrote the ${sections.join(" and ")} block of ${DOCS_FILE}`);
     } else log("\ndocs/benchmarks.md left as it is (the block sections failed)");

@@ -7,8 +7,8 @@
  *
  * Exit codes: 0 built, 1 the page or the executable failed to build, 2 bad usage.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { buildPage } from "./web/bundle.ts";
 import { PREBUILT_PAGE_NAME, serialisePage } from "./web/prebuilt.ts";
@@ -23,8 +23,10 @@ try {
   process.exit(2);
 }
 
-const staging = join(dirname(outfile), ".build");
-mkdirSync(staging, { recursive: true });
+// Inside the repository, so the build's common root is the repository's and the embedded checkpoint thread
+// is named `./src/relay/sqlite-checkpoint-worker.ts` (src/relay/sqlite-checkpoint.ts), wherever the output goes.
+mkdirSync(join(root, "dist"), { recursive: true });
+const staging = mkdtempSync(join(root, "dist", ".build-"));
 const pagePath = join(staging, PREBUILT_PAGE_NAME);
 try {
   writeFileSync(pagePath, serialisePage(await buildPage()));
@@ -39,6 +41,8 @@ const build = Bun.spawnSync(
     "--compile",
     "--minify",
     join(root, "src", "hookstream.ts"),
+    // Started as a Worker (WAL checkpoints); an executable holds only the entry points it is given.
+    join(root, "src", "relay", "sqlite-checkpoint-worker.ts"),
     pagePath,
     "--asset-naming",
     "[name].[ext]",
@@ -47,5 +51,6 @@ const build = Bun.spawnSync(
   ],
   { cwd: root, stdout: "inherit", stderr: "inherit" },
 );
+rmSync(staging, { recursive: true, force: true });
 if (build.exitCode !== 0) process.exit(1);
 console.log(`built ${outfile}`);

@@ -22,6 +22,8 @@ export interface SpawnWorkerOptions {
   /** Run with the raised open-files limit (load clients holding thousands of sockets). */
   manyFiles?: boolean;
   env?: Record<string, string>;
+  /** Pins the process to these CPUs (`taskset -c` list). */
+  cpus?: string;
 }
 
 export function spawnWorker<Req, Res extends Reply>(
@@ -36,7 +38,12 @@ export function spawnWorker<Req, Res extends Reply>(
   const rejecters = new Set<(reason: Error) => void>();
   let exited = false;
 
-  const base = [process.execPath, script, ...args];
+  const base = [
+    ...(options.cpus === undefined ? [] : ["taskset", "-c", options.cpus]),
+    process.execPath,
+    script,
+    ...args,
+  ];
   const proc = Bun.spawn({
     cmd: options.manyFiles ? withOpenFilesLimit(base) : base,
     stdio: ["ignore", "inherit", "inherit"],

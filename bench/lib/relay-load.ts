@@ -8,18 +8,34 @@
  * - **sender**: POSTs the relay bench payload to input URLs with a fixed number of requests in flight per URL
  *   (keep-alive) for a fixed time, and hands back the sequence numbers that got 2xx.
  *
- * Frames are read with `indexOf` at known places (the id right after `{"type":"webhook","meta":{"id":"`, the
- * payload's leading `seq` and `sent_at` inside the escaped body), never with `JSON.parse`: with a hundred
- * subscribers in one process, parsing every ~7 KB frame would make the load process the bottleneck.
+ * Subscribers speak the protocol of the relay under test (relay-subscribe.ts); the ordering check by delivery
+ * id applies to hookstream's frames, which carry one. The sender signs every body (`X-Hub-Signature-256`) when
+ * given a secret, and sends either as fast as the lanes allow or one request at a time on a fixed schedule.
  */
+import { createHmac, randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { STREAM_SEQ_LIMIT } from "../../src/relay/cursor.ts";
 import { payload } from "../relay.ts";
 import { serveParent, spawnWorker } from "./ipc.ts";
+import {
+  openSubscriber,
+  RELAY_WEBHOOK_PREFIX,
+  type SubscribeProtocol,
+  type SubscriberConnection,
+  seqAndSent,
+} from "./relay-subscribe.ts";
 import { nowMs } from "./workload.ts";
 
 export type RelayLoadRequest =
-  | { cmd: "subscribe"; urls: string[]; key: string; secret: string; concurrency: number }
+  | {
+      cmd: "subscribe";
+      urls: string[];
+      key: string;
+      secret: string;
+      concurrency: number;
+      /** Default `relay` (hookstream's socket). */
+      protocol?: SubscribeProtocol;
+    }
   | { cmd: "arm"; measureFrom: number }
   | { cmd: "progress" }
   | { cmd: "collect"; acceptedFile: string; latencyFile: string }
@@ -30,6 +46,10 @@ export type RelayLoadRequest =
       durationMs: number;
       firstSeq: number;
       acceptedFile: string;
+      /** Sends what GitHub sends: a fresh `X-GitHub-Delivery` and the body's signature under this secret. */
+      githubSecret?: string;
+      /** One request at a time, this many per second (the `inflight` of the targets is ignored). */
+      ratePerSecond?: number;
     };
 
 export interface SubscribedReply {
@@ -90,11 +110,6 @@ export type RelayLoadReply =
   | { type: "closed" }
   | SentReply;
 
-const WEBHOOK_PREFIX = '{"type":"webhook","meta":{"id":"';
-/** The relay payload starts `{"seq":N,"sent_at":T,` and sits JSON-escaped inside the frame's `body`. */
-const SEQ_MARK = '{\\"seq\\":';
-const SENT_MARK = '\\"sent_at\\":';
-
 /** A delivery id as a number that grows with store order: `<ms>-<seq>` (Redis) or a decimal id (SQLite). */
 function positionOf(id: string): number {
   const dash = id.indexOf("-");
@@ -122,12 +137,11 @@ class Growable {
 }
 
 interface Socket {
-  ws: WebSocket;
+  connection: SubscriberConnection;
   total: number;
   lastPosition: number;
   outOfOrder: number;
   measured: Growable;
-  closed: boolean;
 }
 
 /** Counts of `received` (sorted) against `accepted` (sorted, distinct). */
@@ -170,67 +184,42 @@ function runSubscribers() {
   let firstClose: string | null = null;
   let closing = false;
 
-  const onWebhook = (socket: Socket, text: string) => {
-    const at = nowMs();
+  const onWebhook = (socket: Socket, text: string, at: number) => {
     socket.total++;
-    const idEnd = text.indexOf('"', WEBHOOK_PREFIX.length);
-    const position = positionOf(text.slice(WEBHOOK_PREFIX.length, idEnd));
-    if (position <= socket.lastPosition) socket.outOfOrder++;
-    else socket.lastPosition = position;
-    const seqAt = text.indexOf(SEQ_MARK, idEnd);
-    if (seqAt === -1) return;
-    const seqStart = seqAt + SEQ_MARK.length;
-    const seqEnd = text.indexOf(",", seqStart);
-    const seq = Number(text.slice(seqStart, seqEnd));
-    if (seq < measureFrom) return;
-    const sentStart = seqEnd + 1 + SENT_MARK.length;
-    const sentMs = Number(text.slice(sentStart, text.indexOf(",", sentStart)));
-    socket.measured.push(seq);
-    latencies.push(at - sentMs);
+    let from = 0;
+    // Only hookstream's frames carry a delivery id: their order is checked.
+    if (text.startsWith(RELAY_WEBHOOK_PREFIX)) {
+      from = text.indexOf('"', RELAY_WEBHOOK_PREFIX.length);
+      const position = positionOf(text.slice(RELAY_WEBHOOK_PREFIX.length, from));
+      if (position <= socket.lastPosition) socket.outOfOrder++;
+      else socket.lastPosition = position;
+    }
+    const found = seqAndSent(text, from);
+    if (found === null || found.seq < measureFrom) return;
+    socket.measured.push(found.seq);
+    latencies.push(at - found.sentMs);
     lastMeasuredMs = at;
   };
 
-  const open = (url: string, key: string, secret: string): Promise<Socket> =>
-    new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
-      const socket: Socket = {
-        ws,
-        total: 0,
-        lastPosition: -1,
-        outOfOrder: 0,
-        measured: new Growable(),
-        closed: false,
-      };
-      let subscribed = false;
-      ws.onopen = () => ws.send(JSON.stringify({ action: "auth", key, secret }));
-      ws.onmessage = (event) => {
-        const text = typeof event.data === "string" ? event.data : String(event.data);
-        if (text.startsWith(WEBHOOK_PREFIX)) {
-          onWebhook(socket, text);
-          return;
-        }
-        const status = (JSON.parse(text) as { status?: string }).status;
-        if (status === "authenticated") ws.send(JSON.stringify({ action: "subscribe" }));
-        else if (status === "subscribed") {
-          subscribed = true;
-          resolve(socket);
-        } else if (status !== "ping") {
+  const open = async (protocol: SubscribeProtocol, url: string, key: string, secret: string) => {
+    const socket = { total: 0, lastPosition: -1, outOfOrder: 0, measured: new Growable() } as Socket;
+    socket.connection = await openSubscriber(
+      { protocol, url, key, secret },
+      {
+        webhook: (text, at) => onWebhook(socket, text, at),
+        otherStatus(text) {
           otherStatuses++;
-          firstOtherStatus ??= text.slice(0, 300);
-        }
-      };
-      ws.onclose = (event) => {
-        socket.closed = true;
-        if (!subscribed) reject(new Error(`closed before subscribing: ${event.code} ${event.reason}`));
-        else if (!closing) {
+          firstOtherStatus ??= text;
+        },
+        closed(reason) {
+          if (closing) return;
           closedEarly++;
-          firstClose ??= `${event.code} ${event.reason}`;
-        }
-      };
-      ws.onerror = () => {
-        if (!subscribed) reject(new Error("connection error"));
-      };
-    });
+          firstClose ??= reason;
+        },
+      },
+    );
+    return socket;
+  };
 
   const parent = serveParent<RelayLoadRequest, RelayLoadReply>(async (request) => {
     switch (request.cmd) {
@@ -243,7 +232,7 @@ function runSubscribers() {
           while (next < request.urls.length) {
             const url = request.urls[next++] as string;
             try {
-              sockets.push(await open(url, request.key, request.secret));
+              sockets.push(await open(request.protocol ?? "relay", url, request.key, request.secret));
             } catch (error) {
               failed++;
               firstError ??= error instanceof Error ? error.message : String(error);
@@ -312,9 +301,9 @@ function runSubscribers() {
       }
       case "close": {
         closing = true;
-        for (const socket of sockets) if (!socket.closed) socket.ws.close(1000, "done");
+        for (const socket of sockets) if (!socket.connection.isClosed()) socket.connection.close();
         const deadline = Date.now() + 5000;
-        while (sockets.some((s) => !s.closed) && Date.now() < deadline) await Bun.sleep(10);
+        while (sockets.some((s) => !s.connection.isClosed()) && Date.now() < deadline) await Bun.sleep(10);
         parent.reply({ type: "closed" });
         return;
       }
@@ -337,31 +326,51 @@ function runSender() {
     let seq = request.firstSeq;
     const startMs = nowMs();
     const until = startMs + request.durationMs;
-    const lane = async (url: string) => {
-      while (nowMs() < until) {
-        const n = seq++;
-        try {
-          const response = await fetch(url, {
-            method: "POST",
-            headers: { "Content-Type": "application/json", "X-GitHub-Event": "pull_request" },
-            body: payload(n),
-          });
-          await response.arrayBuffer();
-          if (response.status >= 200 && response.status < 300) accepted.push(n);
-          else {
-            const key = String(response.status);
-            failures[key] = (failures[key] ?? 0) + 1;
-            firstError ??= `HTTP ${response.status}`;
-          }
-        } catch (error) {
-          failures.error = (failures.error ?? 0) + 1;
-          firstError ??= error instanceof Error ? error.message : String(error);
-          await Bun.sleep(10);
+    const post = async (url: string) => {
+      const n = seq++;
+      const body = payload(n);
+      const headers: Record<string, string> = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "pull_request",
+      };
+      if (request.githubSecret !== undefined) {
+        headers["X-GitHub-Delivery"] = randomUUID();
+        headers["X-Hub-Signature-256"] =
+          `sha256=${createHmac("sha256", request.githubSecret).update(body).digest("hex")}`;
+      }
+      try {
+        const response = await fetch(url, { method: "POST", headers, body });
+        await response.arrayBuffer();
+        if (response.status >= 200 && response.status < 300) accepted.push(n);
+        else {
+          const key = String(response.status);
+          failures[key] = (failures[key] ?? 0) + 1;
+          firstError ??= `HTTP ${response.status}`;
         }
+      } catch (error) {
+        failures.error = (failures.error ?? 0) + 1;
+        firstError ??= error instanceof Error ? error.message : String(error);
+        await Bun.sleep(10);
       }
     };
+    const lane = async (url: string) => {
+      while (nowMs() < until) await post(url);
+    };
+    /** One request at a time on a schedule; a late answer is followed at once by the requests now due. */
+    const paced = async (url: string, rate: number) => {
+      for (let i = 0; ; i++) {
+        const due = startMs + (i * 1000) / rate;
+        if (due >= until) return;
+        const wait = due - nowMs();
+        if (wait > 0) await Bun.sleep(wait);
+        await post(url);
+      }
+    };
+    const rate = request.ratePerSecond;
     await Promise.all(
-      request.targets.flatMap((target) => Array.from({ length: target.inflight }, () => lane(target.url))),
+      rate === undefined
+        ? request.targets.flatMap((target) => Array.from({ length: target.inflight }, () => lane(target.url)))
+        : request.targets.map((target) => paced(target.url, rate)),
     );
     writeFileSync(request.acceptedFile, accepted.view());
     parent.reply({
@@ -380,8 +389,10 @@ if (import.meta.main) {
   else runSubscribers();
 }
 
-export function spawnRelayLoad(role: "subscribers" | "sender", index: number) {
+/** `cpus`: a `taskset -c` list the process is pinned to. */
+export function spawnRelayLoad(role: "subscribers" | "sender", index: number, cpus?: string) {
   return spawnWorker<RelayLoadRequest, RelayLoadReply>(`relay-${role}-${index}`, import.meta.path, [role], {
     manyFiles: true,
+    ...(cpus === undefined ? {} : { cpus }),
   });
 }

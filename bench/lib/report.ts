@@ -27,7 +27,7 @@ export interface BenchResults {
   routing: RoutingResult | null;
   /** History queries over a large log directory (hookstream only). */
   history: HistoryBenchResult | null;
-  /** The webhook relay with the durable store (hookstream only). */
+  /** The webhook relay beside a no-store relay and smee.io: a block of its own in the page (relay-report.ts). */
   relay: RelayBenchResult | null;
   /** Relay fan-out with 1, 2 and 3 instances over one Redis, and embedded (hookstream only; its own table). */
   cluster: ClusterBenchResult | null;
@@ -287,54 +287,6 @@ function idleRows(results: IdleResult[]): Row[] {
   return rows;
 }
 
-function relayRows(relay: RelayBenchResult): Row[] {
-  const only = (value: number, note?: string): Partial<Record<ServerName, Cell>> => ({
-    hookstream: note === undefined ? { value } : { value, note },
-  });
-  const rows: Row[] = [];
-  for (const l of relay.latency) {
-    const target = l.subscribers === 1 ? 5 : 8;
-    rows.push({
-      metric: `Relay POST → socket p99, ${l.subscribers} subscriber(s), ${l.rate}/s (ms; ${fmt(relay.payloadBytes / 1024, 1)} KB JSON)`,
-      cells: only(
-        l.p99,
-        `p50 ${fmt(l.p50, 2)} ms, max ${fmt(l.max, 1)} ms; ${l.lost} lost; every 2xx after an fsynced group commit`,
-      ),
-      format: (v) => fmt(v, 2),
-      ratio: false,
-      target: `< ${target} ms`,
-      verdict: verdict(l.p99 < target && l.lost === 0),
-    });
-  }
-  if (relay.afterCycles !== null) {
-    const before = relay.throughput.find((t) => t.subscribers === 1);
-    const ratio = before === undefined ? null : relay.afterCycles.perSecond / before.perSecond;
-    rows.push({
-      metric: `Relay webhooks/s after ${fmt(relay.cycles)} subscriber connect/disconnect cycles, ÷ before`,
-      cells: only(
-        ratio ?? Number.NaN,
-        `${fmt(relay.afterCycles.perSecond)} webhooks/s, ${relay.afterCycles.lost} missing`,
-      ),
-      format: (v) => `×${fmt(v, 2)}`,
-      ratio: false,
-      target: "no degradation (≥ ×0.8 given the noise)",
-      verdict: verdict(ratio === null ? null : ratio >= 0.8 && relay.afterCycles.lost === 0),
-    });
-  }
-  for (const t of relay.throughput) {
-    rows.push({
-      metric: `Relay webhooks/s accepted, store on, ${t.subscribers} subscriber(s)`,
-      cells: only(
-        t.perSecond,
-        `${fmt(t.accepted)} accepted, ${t.lost} missing at a subscriber; one load process sends (32 in flight, keep-alive) and receives${t.subscribers > 1 ? `, ${t.subscribers}× each body: client-bound` : ""}`,
-      ),
-      format: (v) => fmt(v),
-      ratio: false,
-    });
-  }
-  return rows;
-}
-
 function historyRows(history: HistoryBenchResult): Row[] {
   const only = (value: number, note?: string): Partial<Record<ServerName, Cell>> => ({
     hookstream: note === undefined ? { value } : { value, note },
@@ -485,7 +437,6 @@ export function buildRows(results: BenchResults, servers: readonly ServerName[])
     ...idleRows(results.idle),
     ...(results.routing ? routingRows(results.routing) : []),
     ...(results.history ? historyRows(results.history) : []),
-    ...(results.relay ? relayRows(results.relay) : []),
     ...(results.watch ? [watchRow(results.watch)] : []),
     lossRow(results, servers),
   ].filter((row) => Object.keys(row.cells).length > 0);

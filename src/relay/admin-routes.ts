@@ -66,8 +66,6 @@ function adminOnly(relay: Relay): MiddlewareHandler<AppEnv> {
 
 export function createRelayRoutes({ relay, limiter, isShuttingDown }: RelayRouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const { store } = relay;
-  const urlOf = (inputId: string) => relay.inputUrl(inputId);
 
   app.all("/v1/webhooks/:inputId", (c) =>
     receiveWebhook(relay, c.req.raw, c.req.param("inputId"), clientAddress(c)),
@@ -83,6 +81,24 @@ export function createRelayRoutes({ relay, limiter, isShuttingDown }: RelayRoute
   app.use("/v1/buckets/*", adminOnly(relay));
   app.use("/v1/tokens", adminOnly(relay));
   app.use("/v1/tokens/*", adminOnly(relay));
+  addBucketRoutes(app, relay);
+  addOutputRoutes(app, relay);
+  addTokenRoutes(app, relay);
+
+  // Malformed JSON bodies surface from Hono's validator as HTTPException: answer them in the one error shape.
+  app.onError((error, c) => {
+    if (error instanceof HTTPException)
+      return c.json(errorBody(error.message || "Bad request"), error.status as ContentfulStatusCode);
+    throw error;
+  });
+
+  return app;
+}
+
+/** Buckets and their inputs (admin only: the caller guards the paths). */
+function addBucketRoutes(app: Hono<AppEnv>, relay: Relay): void {
+  const { store } = relay;
+  const urlOf = (inputId: string) => relay.inputUrl(inputId);
 
   app.post("/v1/buckets", validJson(createBucketSchema), async (c) => {
     const { name, description } = c.req.valid("json");
@@ -136,6 +152,11 @@ export function createRelayRoutes({ relay, limiter, isShuttingDown }: RelayRoute
     await relay.outputs.refresh();
     return c.json(inputView(outcome.value, urlOf(outcome.value.id)));
   });
+}
+
+/** A bucket's outputs, and replaying one of its deliveries (admin only). */
+function addOutputRoutes(app: Hono<AppEnv>, relay: Relay): void {
+  const { store } = relay;
 
   app.post("/v1/buckets/:bucket/outputs", validJson(createOutputSchema), async (c) => {
     const body = c.req.valid("json");
@@ -172,6 +193,11 @@ export function createRelayRoutes({ relay, limiter, isShuttingDown }: RelayRoute
       );
     return c.json(outcome.value, 201);
   });
+}
+
+/** Relay tokens: issued, listed, revoked (admin only). */
+function addTokenRoutes(app: Hono<AppEnv>, relay: Relay): void {
+  const { store } = relay;
 
   app.post("/v1/tokens", validJson(createTokenSchema), async (c) => {
     const outcome = await issueToken(store, c.req.valid("json"));
@@ -187,13 +213,4 @@ export function createRelayRoutes({ relay, limiter, isShuttingDown }: RelayRoute
       return c.json(errorBody("Unknown or already revoked token", { field: "key" }), 404);
     return c.body(null, 204);
   });
-
-  // Malformed JSON bodies surface from Hono's validator as HTTPException: answer them in the one error shape.
-  app.onError((error, c) => {
-    if (error instanceof HTTPException)
-      return c.json(errorBody(error.message || "Bad request"), error.status as ContentfulStatusCode);
-    throw error;
-  });
-
-  return app;
 }

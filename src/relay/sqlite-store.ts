@@ -4,23 +4,42 @@
  * (sqlite-outputs.ts). How the file is opened and when a write counts as durable: sqlite-durability.ts.
  */
 import { openSqliteBuckets } from "./sqlite-buckets.ts";
+import { startCheckpointer } from "./sqlite-checkpoint.ts";
 import { openSqliteDeliveries } from "./sqlite-deliveries.ts";
-import { openRelayDatabase, type SqliteStoreOptions, walCommits } from "./sqlite-durability.ts";
+import {
+  type Committed,
+  openRelayDatabase,
+  type SqliteStoreOptions,
+  walCommits,
+} from "./sqlite-durability.ts";
 import { openSqliteOutputs } from "./sqlite-outputs.ts";
 import { openSqliteTokens } from "./sqlite-tokens.ts";
 import type { RelayStore } from "./store.ts";
 
 export type { Durability, SqliteStoreOptions } from "./sqlite-durability.ts";
 
+/** SQLite's page size here: what a write adds to the WAL at least. */
+const PAGE_BYTES = 4096;
+
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): RelayStore {
   const db = openRelayDatabase(path, options);
   const wal = walCommits(path, options.durability);
-  const { committed } = wal;
+  const checkpoints = startCheckpointer({
+    db,
+    path,
+    log: options.log ?? ((message) => console.warn(message)),
+  });
+  // Every write counts as at least a page toward the next checkpoint; deliveries add their bodies.
+  const committed: Committed = (value) => {
+    checkpoints.wrote(PAGE_BYTES);
+    return wal.committed(value);
+  };
 
   // Attempts are added inside the transaction that appends their delivery; outputs read deliveries back.
-  const { deliveryById, ...deliveries } = openSqliteDeliveries(db, committed, (id, delivery) =>
-    outputs.addAttempts(id, delivery.bucketId, delivery.receivedAt),
-  );
+  const { deliveryById, ...deliveries } = openSqliteDeliveries(db, committed, (id, delivery) => {
+    checkpoints.wrote(delivery.body.byteLength);
+    outputs.addAttempts(id, delivery.bucketId, delivery.receivedAt);
+  });
   const outputs = openSqliteOutputs(db, committed, deliveryById);
   const { forgetRoutes, ...buckets } = openSqliteBuckets(db, committed, outputs);
 
@@ -44,6 +63,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return version;
     },
     async close() {
+      await checkpoints.close();
       await wal.close();
       db.close();
     },

@@ -89,77 +89,131 @@ interface Pending<C> {
   reject: (error: unknown) => void;
 }
 
+/** The commit-duration histogram: `record` after each transaction settles. */
+function commitHistogram() {
+  const durations: CommitDurations = { counts: COMMIT_SECONDS_BUCKETS.map(() => 0).concat(0), sumSeconds: 0 };
+  return {
+    record(startedAt: number) {
+      const seconds = (performance.now() - startedAt) / 1000;
+      let bucket = COMMIT_SECONDS_BUCKETS.findIndex((bound) => seconds <= bound);
+      if (bucket === -1) bucket = COMMIT_SECONDS_BUCKETS.length;
+      durations.counts[bucket] = (durations.counts[bucket] ?? 0) + 1;
+      durations.sumSeconds += seconds;
+    },
+    snapshot: (): CommitDurations => ({ counts: [...durations.counts], sumSeconds: durations.sumSeconds }),
+  };
+}
+
+type Limits = Required<NonNullable<DeliveryWriterOptions<unknown>["limits"]>>;
+
+/** Deliveries waiting for a transaction, with their body bytes, cut into batches in arrival order. */
+function pendingQueue<C>(limits: Limits) {
+  let queue: Pending<C>[] = [];
+  let queuedBytes = 0;
+  return {
+    get length() {
+      return queue.length;
+    },
+    /** False when the delivery would pass a queue bound (the sender is refused). */
+    admits: (bodyBytes: number) =>
+      queue.length < limits.queuedDeliveries && queuedBytes + bodyBytes <= limits.queuedBytes,
+    push(pending: Pending<C>) {
+      queue.push(pending);
+      queuedBytes += pending.delivery.body.byteLength;
+    },
+    /** The oldest deliveries within the batch bounds (always at least one, however large). */
+    take(): Pending<C>[] {
+      let count = 0;
+      let bytes = 0;
+      while (count < queue.length && count < limits.batchDeliveries) {
+        const size = (queue[count] as Pending<C>).delivery.body.byteLength;
+        if (count > 0 && bytes + size > limits.batchBytes) break;
+        bytes += size;
+        count++;
+      }
+      const batch = queue.slice(0, count);
+      queue = queue.slice(count);
+      queuedBytes -= bytes;
+      return batch;
+    },
+  };
+}
+
+type Stats = Omit<WriterStats, "queued">;
+
+/** A committed batch: relays each new delivery in store order, then answers every sender. */
+function finishBatch<C>(
+  options: DeliveryWriterOptions<C>,
+  stats: Stats,
+  batch: Pending<C>[],
+  results: AppendResult[],
+) {
+  stats.batches++;
+  stats.largestBatch = Math.max(stats.largestBatch, batch.length);
+  batch.forEach((pending, i) => {
+    const result = results[i];
+    if (result === undefined || result.duplicate) {
+      stats.duplicates++;
+      return;
+    }
+    stats.committed++;
+    try {
+      options.onCommitted({ id: result.id, delivery: pending.delivery, context: pending.context });
+    } catch (error) {
+      // Stored is stored: a failure to relay must not turn into an error for the sender.
+      options.log("error", `relaying delivery ${result.id} failed: ${String(error)}`);
+    }
+  });
+  batch.forEach((pending, i) => {
+    pending.resolve(results[i] ?? { id: null, duplicate: true });
+  });
+}
+
+function failBatch<C>(options: DeliveryWriterOptions<C>, stats: Stats, batch: Pending<C>[], error: unknown) {
+  stats.failed += batch.length;
+  options.log("error", `storing ${batch.length} deliveries failed: ${String(error)}`);
+  for (const pending of batch) pending.reject(error);
+}
+
 export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): DeliveryWriter<C> {
-  const limits = {
+  const queue = pendingQueue<C>({
     batchDeliveries: options.limits?.batchDeliveries ?? MAX_BATCH_DELIVERIES,
     batchBytes: options.limits?.batchBytes ?? MAX_BATCH_BYTES,
     queuedDeliveries: options.limits?.queuedDeliveries ?? MAX_QUEUED_DELIVERIES,
     queuedBytes: options.limits?.queuedBytes ?? MAX_QUEUED_BYTES,
-  };
-  let queue: Pending<C>[] = [];
-  let queuedBytes = 0;
+  });
   let scheduled = false;
   let inFlight = 0;
   let finished: Promise<void> = Promise.resolve();
   let idleWaiters: Array<() => void> = [];
-  const stats = { batches: 0, committed: 0, duplicates: 0, failed: 0, largestBatch: 0 };
-  const durations: CommitDurations = { counts: COMMIT_SECONDS_BUCKETS.map(() => 0).concat(0), sumSeconds: 0 };
-  const recordDuration = (startedAt: number) => {
-    const seconds = (performance.now() - startedAt) / 1000;
-    let bucket = COMMIT_SECONDS_BUCKETS.findIndex((bound) => seconds <= bound);
-    if (bucket === -1) bucket = COMMIT_SECONDS_BUCKETS.length;
-    durations.counts[bucket] = (durations.counts[bucket] ?? 0) + 1;
-    durations.sumSeconds += seconds;
-  };
-
-  const takeBatch = (): Pending<C>[] => {
-    let count = 0;
-    let bytes = 0;
-    while (count < queue.length && count < limits.batchDeliveries) {
-      const size = (queue[count] as Pending<C>).delivery.body.byteLength;
-      if (count > 0 && bytes + size > limits.batchBytes) break;
-      bytes += size;
-      count++;
-    }
-    const batch = queue.slice(0, count);
-    queue = queue.slice(count);
-    queuedBytes -= bytes;
-    return batch;
-  };
-
-  const finish = (batch: Pending<C>[], results: AppendResult[]) => {
-    stats.batches++;
-    stats.largestBatch = Math.max(stats.largestBatch, batch.length);
-    batch.forEach((pending, i) => {
-      const result = results[i];
-      if (result === undefined || result.duplicate) {
-        stats.duplicates++;
-        return;
-      }
-      stats.committed++;
-      try {
-        options.onCommitted({ id: result.id, delivery: pending.delivery, context: pending.context });
-      } catch (error) {
-        // Stored is stored: a failure to relay must not turn into an error for the sender.
-        options.log("error", `relaying delivery ${result.id} failed: ${String(error)}`);
-      }
-    });
-    batch.forEach((pending, i) => {
-      pending.resolve(results[i] ?? { id: null, duplicate: true });
-    });
-  };
-
-  const fail = (batch: Pending<C>[], error: unknown) => {
-    stats.failed += batch.length;
-    options.log("error", `storing ${batch.length} deliveries failed: ${String(error)}`);
-    for (const pending of batch) pending.reject(error);
-  };
+  const stats: Stats = { batches: 0, committed: 0, duplicates: 0, failed: 0, largestBatch: 0 };
+  const durations = commitHistogram();
+  const isIdle = () => inFlight === 0 && !scheduled && queue.length === 0;
 
   const wakeIfIdle = () => {
-    if (inFlight > 0 || scheduled || queue.length > 0) return;
+    if (!isIdle()) return;
     const waiters = idleWaiters;
     idleWaiters = [];
     for (const wake of waiters) wake();
+  };
+
+  /** The batch's transaction, settled into what completes it (finish or fail), never rejecting. */
+  const commit = (batch: Pending<C>[]): Promise<() => void> => {
+    const startedAt = performance.now();
+    try {
+      return options.store.appendDeliveries(batch.map((pending) => pending.delivery)).then(
+        (results) => {
+          durations.record(startedAt);
+          return () => finishBatch(options, stats, batch, results);
+        },
+        (error: unknown) => {
+          durations.record(startedAt);
+          return () => failBatch(options, stats, batch, error);
+        },
+      );
+    } catch (error) {
+      return Promise.resolve(() => failBatch(options, stats, batch, error));
+    }
   };
 
   /**
@@ -169,25 +223,9 @@ export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): Deli
   const flush = () => {
     scheduled = false;
     while (queue.length > 0 && inFlight < MAX_BATCHES_IN_FLIGHT) {
-      const batch = takeBatch();
       inFlight++;
       // Settled into a value at once, so a failure is handled even while earlier batches are still pending.
-      let outcome: Promise<() => void>;
-      const startedAt = performance.now();
-      try {
-        outcome = options.store.appendDeliveries(batch.map((pending) => pending.delivery)).then(
-          (results) => {
-            recordDuration(startedAt);
-            return () => finish(batch, results);
-          },
-          (error: unknown) => {
-            recordDuration(startedAt);
-            return () => fail(batch, error);
-          },
-        );
-      } catch (error) {
-        outcome = Promise.resolve(() => fail(batch, error));
-      }
+      const outcome = commit(queue.take());
       finished = finished
         .then(() => outcome)
         .then((complete) => complete())
@@ -209,22 +247,17 @@ export function createDeliveryWriter<C>(options: DeliveryWriterOptions<C>): Deli
 
   return {
     append(delivery, context) {
-      if (
-        queue.length >= limits.queuedDeliveries ||
-        queuedBytes + delivery.body.byteLength > limits.queuedBytes
-      )
-        return Promise.reject(new WriterBusyError());
+      if (!queue.admits(delivery.body.byteLength)) return Promise.reject(new WriterBusyError());
       return new Promise<AppendResult>((resolve, reject) => {
         queue.push({ delivery, context, resolve, reject });
-        queuedBytes += delivery.body.byteLength;
         schedule();
       });
     },
     idle() {
-      if (inFlight === 0 && !scheduled && queue.length === 0) return Promise.resolve();
+      if (isIdle()) return Promise.resolve();
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
     stats: () => ({ queued: queue.length, ...stats }),
-    commitDurations: () => ({ counts: [...durations.counts], sumSeconds: durations.sumSeconds }),
+    commitDurations: () => durations.snapshot(),
   };
 }
