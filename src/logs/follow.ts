@@ -23,6 +23,11 @@ export interface FollowerOptions {
   pollIntervalMs: number;
   /** Follow log-named symlinks out of `dir` too (see file-access.ts); default false. */
   followSymlinks?: boolean;
+  /**
+   * Learn of changes through inotify where it works (default true), polling only as a safety net; false, or
+   * with `followSymlinks` (a link's target elsewhere reports nothing in `dir`): fs.watch and the poll.
+   */
+  inotify?: boolean;
   parse: ParseOptions;
   emit: (entry: LogEntry) => void;
   log: (level: "info" | "warn" | "error", message: string) => void;
@@ -150,6 +155,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
   const schedule = createFollowSchedule({
     dir,
     pollIntervalMs: options.pollIntervalMs,
+    inotify: options.inotify !== false && options.followSymlinks !== true,
     files: directory.files,
     scan: directory.scan,
     fileNamed: directory.fileNamed,
