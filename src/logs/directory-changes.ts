@@ -25,7 +25,7 @@ import {
   type Inotify,
   type InotifyRecord,
   openInotify,
-} from "./inotify.ts";
+} from "../process/inotify.ts";
 
 export interface DirectoryChangeHandlers {
   /** Bytes were written to the file of this name in the directory. */

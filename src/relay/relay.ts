@@ -56,7 +56,7 @@ export interface RelayOptions {
   maxBodyBytes: number;
   authTimeoutMs: number;
   pingIntervalMs: number;
-  /** How often to pick up another process's (the CLI's) changes: revoked tokens, input settings. */
+  /** How often to poll for another process's (the CLI's) changes where the store cannot report them. */
   recheckMs: number;
   /** Shared with every other credential path of the server. */
   authLimiter: AuthLimiter;

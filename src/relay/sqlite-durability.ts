@@ -32,6 +32,8 @@ export interface SqliteStoreOptions {
    * appending deliveries fails with StorageFullError as on a full disk, until retention frees pages.
    */
   maxBytes?: number;
+  /** Where the store reports trouble watching its file for other processes' changes; default: not at all. */
+  log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
 /** Resolves to `value` once the commit that produced it is durable. */

@@ -283,12 +283,27 @@ export interface OutputStore {
   outputAttempts(deliveryIds: readonly string[]): Promise<OutputAttempt[]>;
 }
 
+/** Who changed the store: this store object, or another process (the CLI, another instance). */
+export type ChangeOrigin = "local" | "external";
+
+export interface ChangeWatch {
+  /** Whether other processes' changes are reported now; while not, the caller polls `externalChanges()`. */
+  reliable(): boolean;
+  stop(): void;
+}
+
 export interface RelayStore extends BucketStore, TokenStore, DeliveryStore, OutputStore {
   /**
    * Changes whenever another process (the CLI) committed to the store since the last call, so the server
    * can re-check open sockets' tokens; also makes those commits visible to `resolveInput`.
    */
   externalChanges(): Promise<number>;
+  /**
+   * Tells `listener`, without polling, that tokens or buckets may have changed: "local" right after this store
+   * revoked a token or deleted a bucket, "external" soon after another process committed (then
+   * `externalChanges()` says whether anything changed).
+   */
+  watchChanges(listener: (origin: ChangeOrigin) => void): ChangeWatch;
   close(): Promise<void>;
 }
 

@@ -29,7 +29,7 @@ import {
   IN_Q_OVERFLOW,
   type InotifyRecord,
   parseInotifyRecords,
-} from "../../src/logs/inotify.ts";
+} from "../../src/process/inotify.ts";
 import { requireTool } from "../helpers/requirements.ts";
 import { waitFor } from "../helpers/ws.ts";
 

@@ -4,7 +4,8 @@
  * poll; inotify's queue keeps every event until it is read, and says so when it overflows (IN_Q_OVERFLOW).
  *
  * The descriptor is opened non-blocking and read with `Bun.file(fd).stream()`, which waits in the event
- * loop's poller: no timer, no thread. Records are parsed by `parseInotifyRecords` (pure, table-tested).
+ * loop's poller: no timer, no thread. Records are parsed by `parseInotifyRecords` (pure, table-tested). Used
+ * by the log follower (its directory) and the SQLite relay store (changes by another process).
  */
 import { dlopen, FFIType, ptr } from "bun:ffi";
 import { closeSync } from "node:fs";
@@ -21,6 +22,8 @@ export const IN_MOVE_SELF = 0x800;
 export const IN_Q_OVERFLOW = 0x4000;
 export const IN_IGNORED = 0x8000;
 export const IN_ONLYDIR = 0x1000000;
+/** The watch reports one event and is then removed (IN_IGNORED follows); add it again for more. */
+export const IN_ONESHOT = 0x80000000;
 const IN_NONBLOCK = 0o4000;
 const IN_CLOEXEC = 0o2000000;
 
