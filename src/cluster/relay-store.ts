@@ -81,6 +81,7 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
     claimOutputAttempts: outputs.claimOutputAttempts,
     recordOutputAttempt: outputs.recordOutputAttempt,
     outputAttempts: outputs.outputAttempts,
+    nextOutputAttemptAt: outputs.nextOutputAttemptAt,
 
     async externalChanges() {
       const value = await redis.send("GET", [keys.version]);

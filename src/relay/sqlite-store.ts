@@ -51,6 +51,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     claimOutputAttempts: outputs.claimOutputAttempts,
     recordOutputAttempt: outputs.recordOutputAttempt,
     outputAttempts: outputs.outputAttempts,
+    nextOutputAttemptAt: outputs.nextOutputAttemptAt,
 
     async externalChanges() {
       const version = dataVersion.get()?.data_version ?? 0;

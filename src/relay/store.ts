@@ -281,6 +281,8 @@ export interface OutputStore {
   recordOutputAttempt(attempt: OutputAttempt): Promise<void>;
   /** The attempts of these deliveries, in no particular order. */
   outputAttempts(deliveryIds: readonly string[]): Promise<OutputAttempt[]>;
+  /** When the earliest pending attempt is due (a leased one: when its lease runs out); null when none is. */
+  nextOutputAttemptAt(): Promise<number | null>;
 }
 
 /** Who changed the store: this store object, or another process (the CLI, another instance). */

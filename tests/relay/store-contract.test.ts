@@ -216,6 +216,32 @@ function contract(name: string, open: () => Promise<Backend>) {
       });
     });
 
+    test("the next due attempt is known: none, then the delivery's, then its lease end, then its retry, then none", async () => {
+      await withStore(async (store) => {
+        const bucket = await store.createBucket("a");
+        await store.createOutput(bucket.id, hook("ci"));
+        expect(await store.nextOutputAttemptAt()).toBeNull();
+        const before = Date.now();
+        await store.appendDeliveries([delivery(bucket.id, "x")]);
+        const due = await store.nextOutputAttemptAt();
+        expect(due).toBeGreaterThanOrEqual(before);
+        expect(due).toBeLessThanOrEqual(Date.now());
+        const now = Date.now() + 1000;
+        const [claimed] = await store.claimOutputAttempts(now, 60_000, 10);
+        expect(await store.nextOutputAttemptAt()).toBe(now + 60_000);
+        if (claimed === undefined) throw new Error("expected a claimed attempt");
+        await store.recordOutputAttempt({ ...claimed.attempt, attempts: 1, nextAt: now + 5_000 });
+        expect(await store.nextOutputAttemptAt()).toBe(now + 5_000);
+        await store.recordOutputAttempt({
+          ...claimed.attempt,
+          attempts: 2,
+          state: "delivered",
+          nextAt: null,
+        });
+        expect(await store.nextOutputAttemptAt()).toBeNull();
+      });
+    });
+
     test("a delivery gets one pending attempt per output hookstream delivers, claimed under a lease until settled", async () => {
       await withStore(async (store) => {
         const bucket = await store.createBucket("a");
