@@ -3,8 +3,9 @@
  * `tail` per connection; frontail runs one `tail`):
  * - memory: VmRSS, and PSS (shared pages split between the processes sharing them) for process trees,
  *   where summed RSS would count libc a thousand times;
- * - CPU: the nanosecond run time of every thread (/proc/<pid>/task/<tid>/schedstat) plus the utime + stime
- *   of children already reaped; /proc/<pid>/stat alone counts 10 ms ticks, too coarse for idle CPU.
+ * - CPU: the nanosecond run time of every thread (/proc/<pid>/task/<tid>/schedstat, remembered for threads
+ *   that exit) plus the utime + stime of children already reaped; /proc/<pid>/stat alone counts 10 ms ticks,
+ *   too coarse for idle CPU.
  */
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -70,7 +71,17 @@ export function pssKb(pid: number): number {
   return match ? Number(match[1]) : 0;
 }
 
-/** CPU seconds of one process: every live thread's run time, plus the children it has already reaped. */
+/**
+ * Run time last read per thread, by process: a thread that exits takes its schedstat with it (Bun's JIT
+ * workers come and go), which made a sum over live threads go backwards (-13 ms over an idle 5 s, measured).
+ * An exited thread keeps counting with what it had run when last read.
+ */
+const threadNs = new Map<number, Map<string, number>>();
+
+/**
+ * CPU seconds of one process: every thread's run time (the ones that exited since an earlier call as last
+ * read), plus the children it has already reaped.
+ */
 export function cpuSeconds(pid: number): number {
   let tids: string[];
   try {
@@ -78,11 +89,17 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
-  let ns = 0;
+  let seen = threadNs.get(pid);
+  if (seen === undefined) {
+    seen = new Map();
+    threadNs.set(pid, seen);
+  }
   for (const tid of tids) {
     const text = readText(`/proc/${pid}/task/${tid}/schedstat`);
-    if (text !== null) ns += Number(text.split(" ")[0]);
+    if (text !== null) seen.set(tid, Number(text.split(" ")[0]));
   }
+  let ns = 0;
+  for (const value of seen.values()) ns += value;
   const fields = statFields(pid);
   // After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
   const reapedTicks = fields === null ? 0 : Number(fields[13]) + Number(fields[14]);
