@@ -94,6 +94,8 @@ function watchWithInotify(options: DirectoryChangeOptions): DirectoryChanges | n
   const watches = { dir: -1, parent: -1, name: basename(dir) };
   let exists = false;
   let warned = false;
+  /** Reading the events failed: nothing more will be reported, the poll takes over. */
+  let broken = false;
 
   const watchDir = () => {
     if (watches.dir !== -1) inotify?.remove(watches.dir);
@@ -107,7 +109,10 @@ function watchWithInotify(options: DirectoryChangeOptions): DirectoryChanges | n
   };
   const inotify: Inotify | null = openInotify(
     onRecords,
-    (error) => log("error", `reading inotify events for ${dir} failed: ${String(error)}`),
+    (error) => {
+      broken = true;
+      log("error", `reading inotify events for ${dir} failed (${String(error)}); polling instead`);
+    },
     (reason) => log("info", `inotify is not available (${reason}); watching ${dir} with fs.watch`),
   );
   if (inotify === null) return null;
@@ -115,7 +120,7 @@ function watchWithInotify(options: DirectoryChangeOptions): DirectoryChanges | n
   watchDir();
 
   return {
-    reliable: () => watches.dir !== -1 || (!exists && watches.parent !== -1),
+    reliable: () => !broken && (watches.dir !== -1 || (!exists && watches.parent !== -1)),
     directoryChanged(present) {
       exists = present;
       if (present && watches.dir === -1) watchDir();

@@ -64,6 +64,8 @@ export function watchDatabaseFile(
   const names = new Set([basename(real), `${basename(real)}-wal`]);
   let wd = -1;
   let pending = false;
+  /** Reading the events failed: nothing more will be reported, the caller polls. */
+  let broken = false;
   let timer: ReturnType<typeof setTimeout> | null = null;
   const arm = () => {
     wd = inotify?.add(dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_ONLYDIR | IN_ONESHOT) ?? -1;
@@ -90,14 +92,20 @@ export function watchDatabaseFile(
   };
   const inotify = openInotify(
     onRecords,
-    (error) => log("error", `watching ${real} for other processes' changes failed: ${String(error)}`),
+    (error) => {
+      broken = true;
+      log(
+        "error",
+        `watching ${real} for other processes' changes failed (${String(error)}); polling instead`,
+      );
+    },
     (reason) =>
       log("info", `inotify is not available (${reason}); polling ${real} for other processes' changes`),
   );
   arm();
   if (inotify !== null && wd === -1) log("warn", `cannot watch ${dir} with inotify; polling for changes`);
   return {
-    reliable: () => inotify !== null && wd !== -1,
+    reliable: () => inotify !== null && !broken && wd !== -1,
     close() {
       if (timer !== null) clearTimeout(timer);
       inotify?.close();
