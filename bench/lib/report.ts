@@ -473,8 +473,9 @@ ${input.setupNotes.map((n) => `- ${n}\n`).join("")}
   and pauses are the worst of the two). Fan-out: a burst to 1,000 connections; CPU from
   \`/proc/<pid>/task/*/schedstat\` of the server and its children (nanoseconds, not 10 ms ticks).
 - Idle: CPU of the server's process tree over 5 s with no client and no writes, then with one client and 50
-  lines/s, then with 1,000 idle connections; each idle window starts after 45 s left alone, once Bun's GC
-  controller has slowed from one tick a second to one every 30 s (the same wait for every server).
+  lines/s, then with 1,000 idle connections; each idle window starts after 90 s left alone, once Bun's GC
+  controller has slowed from one tick a second to one every 30 s and the runtime has collected what a burst of
+  connections left (the same wait for every server).
 - Memory: VmRSS for hookstream; PSS summed over the process tree for the peers (websocketd forks a \`tail\`
   per connection, frontail one), so shared pages are not counted once per process.
 - The client ceiling is what the same client processes receive from a trivial Bun.serve publisher of
