@@ -59,7 +59,7 @@ import {
   type TwinsResult,
   twinsBlockOf,
 } from "./twins.ts";
-import { probeWatch } from "./watch-events.ts";
+import { describeSource, probeWatch } from "./watch-events.ts";
 
 const SECTIONS = [
   "ceiling",
@@ -329,12 +329,11 @@ try {
         break;
       case "watch":
         await attempt("watch", async () => {
-          log("watch: fs.watch events for appends 1 ms apart, in bursts of 50");
+          log("watch: fs.watch and inotify events for appends 1 ms apart, in bursts of 50");
           results.watch = await probeWatch(20);
-          log(
-            `  ${results.watch.events} events for ${results.watch.appends} appends; ` +
-              `${results.watch.lastAppendMissed} of ${results.watch.bursts} bursts got no event for their last append`,
-          );
+          const probe = results.watch;
+          log(`  ${describeSource("fs.watch", probe.fsWatch, probe)}`);
+          if (probe.inotify !== null) log(`  ${describeSource("inotify", probe.inotify, probe)}`);
         });
         break;
       case "profile":

@@ -1,7 +1,7 @@
 /**
  * Management commands over the relay store the server uses: the SQLite database in DATA_DIR, or, when
  * REDIS_URL is set, the Redis store every instance shares (so a bucket or token created here exists on all of
- * them). They work whether or not a server runs, and servers notice revoked tokens within RELAY_RECHECK_MS.
+ * them). They work whether or not a server runs, and servers notice revoked tokens at once (see src/relay/recheck.ts).
  * Like main.ts this is an entry point, so it reads the environment (through loadConfig).
  *
  * Exit codes: 0 done, 1 the operation was refused (unknown bucket, name taken, ...) or the store could not be

@@ -3,8 +3,9 @@
  * `tail` per connection; frontail runs one `tail`):
  * - memory: VmRSS, and PSS (shared pages split between the processes sharing them) for process trees,
  *   where summed RSS would count libc a thousand times;
- * - CPU: the nanosecond run time of every thread (/proc/<pid>/task/<tid>/schedstat) plus the utime + stime
- *   of children already reaped; /proc/<pid>/stat alone counts 10 ms ticks, too coarse for idle CPU.
+ * - CPU: the nanosecond run time of every thread (/proc/<pid>/task/<tid>/schedstat, remembered for threads
+ *   that exit) plus the utime + stime of children already reaped; /proc/<pid>/stat alone counts 10 ms ticks,
+ *   too coarse for idle CPU.
  */
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -70,7 +71,14 @@ export function pssKb(pid: number): number {
   return match ? Number(match[1]) : 0;
 }
 
-/** A field of /proc/<pid>/task/<tid>/schedstat summed over the live threads, in seconds (0: run, 1: queued). */
+/**
+ * Schedstat fields last read per thread, by process: a thread that exits takes its schedstat with it (Bun's
+ * JIT workers come and go), which made a sum over live threads go backwards (-13 ms over an idle 5 s,
+ * measured). An exited thread keeps counting with what it had when last read.
+ */
+const threadSched = new Map<number, Map<string, [run: number, queued: number]>>();
+
+/** A schedstat field summed over every thread the process has had, in seconds (0: run, 1: queued). */
 function threadSchedSeconds(pid: number, field: 0 | 1): number {
   let tids: string[];
   try {
@@ -78,15 +86,26 @@ function threadSchedSeconds(pid: number, field: 0 | 1): number {
   } catch {
     return 0;
   }
-  let ns = 0;
+  let seen = threadSched.get(pid);
+  if (seen === undefined) {
+    seen = new Map();
+    threadSched.set(pid, seen);
+  }
   for (const tid of tids) {
     const text = readText(`/proc/${pid}/task/${tid}/schedstat`);
-    if (text !== null) ns += Number(text.split(" ")[field]);
+    if (text === null) continue;
+    const [run, queued] = text.split(" ");
+    seen.set(tid, [Number(run), Number(queued)]);
   }
+  let ns = 0;
+  for (const value of seen.values()) ns += value[field];
   return ns / 1e9;
 }
 
-/** CPU seconds of one process: every live thread's run time, plus the children it has already reaped. */
+/**
+ * CPU seconds of one process: every thread's run time (the ones that exited since an earlier call as last
+ * read), plus the children it has already reaped.
+ */
 export function cpuSeconds(pid: number): number {
   const fields = statFields(pid);
   // After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).

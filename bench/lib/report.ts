@@ -13,10 +13,11 @@ import type { MaxRateResult } from "../scenarios/maxrate.ts";
 import type { ProfileResult } from "../scenarios/profile.ts";
 import type { WatchProbe } from "../watch-events.ts";
 import { CLUSTER_END, CLUSTER_HEADING, CLUSTER_START } from "./cluster-report.ts";
+import { idleRows, watchRows } from "./idle-report.ts";
 import type { ServerName } from "./peers.ts";
 import type { MachineInfo } from "./proc.ts";
 import type { Summary } from "./stats.ts";
-import { type Cell, fmt, fmtRate, type Row, renderTable, type Verdict } from "./table.ts";
+import { type Cell, cellsOf, fmt, fmtRate, type Row, renderTable, verdict } from "./table.ts";
 
 export interface BenchResults {
   ceiling: CeilingResult[];
@@ -45,28 +46,9 @@ export const TARGETS = {
   maxRateMemoryMB: 100,
   routingRatio: 2,
   fanoutCpuShareOfBestPeer: 0.25,
-  idleCpuMs: 1,
-  idleBytesPerConnection: 10_000,
 } as const;
 
 const MB = 1_000_000;
-
-function verdict(ok: boolean | null): Verdict {
-  return ok === null ? "n/a" : ok ? "pass" : "miss";
-}
-
-function cellsOf<T extends { server: ServerName }>(
-  results: T[],
-  value: (r: T) => number | null,
-  note?: (r: T) => string | undefined,
-): Partial<Record<ServerName, Cell>> {
-  const cells: Partial<Record<ServerName, Cell>> = {};
-  for (const r of results) {
-    const n = note?.(r);
-    cells[r.server] = n === undefined ? { value: value(r) } : { value: value(r), note: n };
-  }
-  return cells;
-}
 
 function lossNote(loss: number, extra?: string): string | undefined {
   if (loss === 0) return extra;
@@ -232,61 +214,6 @@ function fanoutRows(results: FanoutResult[], ceiling: CeilingResult[]): Row[] {
   ];
 }
 
-function idleRows(results: IdleResult[]): Row[] {
-  const rows: Row[] = [];
-  const hook = results.find((r) => r.server === "hookstream");
-  const steps = [...new Set(results.flatMap((r) => r.steps.map((s) => s.connections)))].sort((a, b) => a - b);
-  const top = steps[steps.length - 1];
-  for (const n of steps) {
-    const cells = (pick: (s: IdleResult["steps"][number]) => number, memoryNote: boolean) => {
-      const out: Partial<Record<ServerName, Cell>> = {};
-      for (const r of results) {
-        const step = r.steps.find((s) => s.connections === n);
-        const skippedNote = r.skipped.find((s) => s.startsWith(fmt(n)));
-        if (step === undefined)
-          out[r.server] = { value: null, note: `skipped at ${skippedNote ?? `${fmt(n)} connections`}` };
-        else
-          out[r.server] =
-            memoryNote && r.server !== "hookstream"
-              ? { value: pick(step), note: "PSS summed over the server and its tail processes" }
-              : { value: pick(step) };
-      }
-      return out;
-    };
-    rows.push({
-      metric: `Server memory, ${fmt(n)} idle connections (MB)`,
-      cells: cells((s) => (s.rssKb * 1024) / MB, true),
-      format: (v) => fmt(v, 1),
-      ratio: true,
-    });
-    const hookStep = hook?.steps.find((s) => s.connections === n);
-    rows.push({
-      metric: `Memory per idle connection at ${fmt(n)} (bytes)`,
-      cells: cells((s) => s.perConnectionBytes, false),
-      format: (v) => fmt(v),
-      ratio: true,
-      ...(n === top
-        ? {
-            target: `< ${fmt(TARGETS.idleBytesPerConnection)} B`,
-            verdict: verdict(
-              hookStep === undefined ? null : hookStep.perConnectionBytes < TARGETS.idleBytesPerConnection,
-            ),
-          }
-        : {}),
-    });
-  }
-  const window = results[0]?.idleWindowMs ?? 5000;
-  rows.push({
-    metric: `Idle CPU, 1,000 connections, no writes (CPU ms over ${fmt(window / 1000)} s)`,
-    cells: cellsOf(results, (r) => r.idleCpuSeconds * 1000),
-    format: (v) => fmt(v, 2),
-    ratio: true,
-    target: `zero (< ${TARGETS.idleCpuMs} ms)`,
-    verdict: verdict(hook === undefined ? null : hook.idleCpuSeconds * 1000 < TARGETS.idleCpuMs),
-  });
-  return rows;
-}
-
 function historyRows(history: HistoryBenchResult): Row[] {
   const only = (value: number, note?: string): Partial<Record<ServerName, Cell>> => ({
     hookstream: note === undefined ? { value } : { value, note },
@@ -392,20 +319,6 @@ function routingRows(routing: RoutingResult): Row[] {
   ];
 }
 
-function watchRow(probe: WatchProbe): Row {
-  return {
-    metric: `Runtime fs.watch: bursts of 50 appends (1 ms apart) whose last append got no event, of ${probe.bursts}`,
-    cells: {
-      hookstream: {
-        value: probe.lastAppendMissed,
-        note: `${fmt(probe.events)} events for ${fmt(probe.appends)} appends; a line without an event waits for the follower's directory poll (LOG_POLL_INTERVAL_MS)`,
-      },
-    },
-    format: (v) => fmt(v),
-    ratio: false,
-  };
-}
-
 function lossRow(results: BenchResults, servers: readonly ServerName[]): Row {
   const cells: Partial<Record<ServerName, Cell>> = {};
   for (const server of servers) {
@@ -413,7 +326,7 @@ function lossRow(results: BenchResults, servers: readonly ServerName[]): Row {
       ...results.latency.filter((r) => r.server === server).map((r) => r.loss + r.closedEarly),
       ...results.maxRate.filter((r) => r.server === server).map((r) => r.loss),
       ...results.fanout.filter((r) => r.server === server).map((r) => r.loss),
-      ...results.idle.filter((r) => r.server === server).map((r) => r.closedEarly),
+      ...results.idle.filter((r) => r.server === server).map((r) => r.closedEarly + r.trickleLoss),
     ];
     if (parts.length > 0) cells[server] = { value: parts.reduce((a, b) => a + b, 0) };
   }
@@ -437,7 +350,7 @@ export function buildRows(results: BenchResults, servers: readonly ServerName[])
     ...idleRows(results.idle),
     ...(results.routing ? routingRows(results.routing) : []),
     ...(results.history ? historyRows(results.history) : []),
-    ...(results.watch ? [watchRow(results.watch)] : []),
+    ...(results.watch ? watchRows(results.watch) : []),
     lossRow(results, servers),
   ].filter((row) => Object.keys(row.cells).length > 0);
 }
@@ -519,6 +432,10 @@ ${input.setupNotes.map((n) => `- ${n}\n`).join("")}
   fast as it can in 1,000-line writes; rate = lines ÷ (last − first arrival), best of two runs (memory, loss
   and pauses are the worst of the two). Fan-out: a burst to 1,000 connections; CPU from
   \`/proc/<pid>/task/*/schedstat\` of the server and its children (nanoseconds, not 10 ms ticks).
+- Idle: CPU of the server's process tree over 5 s with no client and no writes, then with one client and 50
+  lines/s, then with 1,000 idle connections; each idle window starts after 90 s left alone, once Bun's GC
+  controller has slowed from one tick a second to one every 30 s and the runtime has collected what a burst of
+  connections left (the same wait for every server).
 - Memory: VmRSS for hookstream; PSS summed over the process tree for the peers (websocketd forks a \`tail\`
   per connection, frontail one), so shared pages are not counted once per process.
 - The client ceiling is what the same client processes receive from a trivial Bun.serve publisher of
@@ -526,9 +443,11 @@ ${input.setupNotes.map((n) => `- ${n}\n`).join("")}
   the publish-to-receive latency from that publisher at 1,000 messages/s: what the clients and the machine
   add before any server does anything. With 100 clients on two cores it is already several milliseconds, so
   the absolute p99 target is judged with one client and the 100-client rows against websocketd.
-- fs.watch probe (\`bun bench/watch-events.ts\`): how many directory events the runtime delivers for appends
-  1 ms apart, and how many bursts get no event for their last append; such a line waits for hookstream's
-  directory poll, which is what the latency max rows show.
+- Change-source probe (\`bun bench/watch-events.ts\`): how many directory events the runtime's fs.watch and
+  inotify (through bun:ffi, what the follower uses on Linux) deliver for the same appends 1 ms apart, and how
+  many bursts get no event for their last append; without inotify such a line waits for hookstream's directory
+  poll. inotify merges an event into an identical one not yet read, so it may count fewer events than appends
+  without missing any burst's end.
 - Routing: \`createLogHub\` with a no-op publish, \`hub.publish(entry)\` with 1 subscriber (no filter) and with
   10,000 distinct filter sets over eight field masks, on the same 8,192 entries (median of 5 rounds).
 

@@ -88,3 +88,20 @@ export function renderTable(rows: Row[], servers: readonly ServerName[] = SERVER
   }
   return lines.join("\n");
 }
+
+export function verdict(ok: boolean | null): Verdict {
+  return ok === null ? "n/a" : ok ? "pass" : "miss";
+}
+
+export function cellsOf<T extends { server: ServerName }>(
+  results: T[],
+  value: (r: T) => number | null,
+  note?: (r: T) => string | undefined,
+): Partial<Record<ServerName, Cell>> {
+  const cells: Partial<Record<ServerName, Cell>> = {};
+  for (const r of results) {
+    const n = note?.(r);
+    cells[r.server] = n === undefined ? { value: value(r) } : { value: value(r), note: n };
+  }
+  return cells;
+}

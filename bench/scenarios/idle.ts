@@ -1,17 +1,30 @@
 /**
- * Idle connections: server RSS with 1,000 and then 10,000 open connections and no writes (RSS delta per
- * connection over the server's own RSS before any connection), and the server's CPU over 5 s with 1,000
- * idle connections. websocketd is skipped at 10,000 (that would be 10,000 `tail` processes).
+ * Idle cost: the server's CPU over 5 s with no client and no writes, then with one client and 50 lines/s
+ * (a quiet production log), then server RSS with 1,000 and 10,000 open connections and no writes (RSS delta
+ * per connection over the server's own RSS before any connection) and the CPU over 5 s with 1,000 idle
+ * connections. websocketd is skipped at 10,000 (that would be 10,000 `tail` processes). CPU is the whole
+ * process tree's, from /proc schedstat (websocketd's includes its `tail`).
  */
 import { createLoadGroup } from "../lib/load.ts";
 import { raiseInotifyInstances, type ServerName } from "../lib/peers.ts";
 import { memoryKb } from "../lib/proc.ts";
+import { spawnWriter } from "../lib/writer.ts";
 import { available, type BenchContext, socketIoClientOf, withServer } from "./context.ts";
 
 export const IDLE_STEPS = [1000, 10_000] as const;
+/** A quiet log: what a server costs while little happens. */
+export const TRICKLE_LINES_PER_SECOND = 50;
 const CLIENT_PROCESSES = 2;
 /** Let allocations of the connection burst settle (and a GC run) before reading RSS. */
 const QUIET_MS = 1500;
+/**
+ * Bun's GC controller ticks every second until the heap has not changed for 30 ticks, then asks for up to two
+ * full collections and ticks every 30 s (measured on this machine: a bare `Bun.serve` spends 1.5 ms per 5 s
+ * before, 0 after; hookstream 4 ms, then 0). After 1,000 connections the runtime is still collecting their
+ * garbage 45 s later (hookstream: 31 ms per 5 s at 30 s, 5-7 ms at 45 s, 0.9 ms at 90 s). Idle CPU is
+ * measured once a server has been left alone this long, the same for every server.
+ */
+const RUNTIME_SETTLE_MS = 90_000;
 
 export interface IdleStep {
   connections: number;
@@ -28,9 +41,56 @@ export interface IdleResult {
   steps: IdleStep[];
   idleCpuSeconds: number;
   idleWindowMs: number;
+  /** No connection, no writes, over idleWindowMs. */
+  noClientCpuSeconds: number;
+  /** One client, TRICKLE_LINES_PER_SECOND appended, over idleWindowMs. */
+  trickleCpuSeconds: number;
+  /** Lines of the trickle missing, duplicated or reordered at the client. */
+  trickleLoss: number;
   /** Connections closed by the server while idle (a heartbeat gone wrong would show here). */
   closedEarly: number;
   skipped: string[];
+}
+
+type Server = Parameters<Parameters<typeof withServer>[3]>[0]["server"];
+
+/** The server tree's CPU seconds over `ms` of doing nothing here. */
+async function cpuOver(server: Server, ms: number): Promise<number> {
+  const before = server.stats().cpuSeconds;
+  await Bun.sleep(ms);
+  return server.stats().cpuSeconds - before;
+}
+
+/** One client connected, TRICKLE_LINES_PER_SECOND appended for `ms`: the server's CPU meanwhile, and loss. */
+async function trickle(
+  group: ReturnType<typeof createLoadGroup>,
+  server: Server,
+  logFile: string,
+  ms: number,
+): Promise<{ cpuSeconds: number; loss: number }> {
+  const connected = await group.connect(server.url, server.clientKind, 1, 30_000);
+  if (connected.open !== 1) throw new Error(`the trickle's client failed: ${connected.firstError}`);
+  await server.settle(1, 30_000);
+  const lines = Math.round((TRICKLE_LINES_PER_SECOND * ms) / 1000);
+  await group.expect(0, lines, null);
+  const writer = spawnWriter();
+  try {
+    const before = server.stats().cpuSeconds;
+    writer.send({
+      cmd: "rate",
+      file: logFile,
+      firstSeq: 0,
+      linesPerSecond: TRICKLE_LINES_PER_SECOND,
+      durationMs: ms,
+    });
+    await writer.next("written", ms + 10_000);
+    const cpuSeconds = server.stats().cpuSeconds - before;
+    await group.waitComplete(5_000);
+    const load = await group.collect(false);
+    return { cpuSeconds, loss: load.missing + load.duplicateOrReordered };
+  } finally {
+    await writer.stop();
+  }
 }
 
 export async function runIdle(ctx: BenchContext): Promise<IdleResult[]> {
@@ -46,13 +106,23 @@ export async function runIdle(ctx: BenchContext): Promise<IdleResult[]> {
     if (name === "websocketd") restore = raiseInotifyInstances(1256)?.restore ?? restore;
     try {
       ctx.log(`idle ${name}: ${wanted.join(", ")} connections`);
-      const result = await withServer(ctx, name, "idle", async ({ server }) => {
+      const result = await withServer(ctx, name, "idle", async ({ server, logFile }) => {
         const group = createLoadGroup(CLIENT_PROCESSES, ctx.scratch, socketIoClientOf(ctx));
         try {
           await Bun.sleep(QUIET_MS);
           const baselineRssKb = memoryKb(server.stats(), server.forks);
+          await Bun.sleep(RUNTIME_SETTLE_MS);
+          const noClientCpuSeconds = await cpuOver(server, idleWindowMs);
+          ctx.log(
+            `  no client, no writes: CPU ${(noClientCpuSeconds * 1000).toFixed(2)} ms over ${idleWindowMs} ms`,
+          );
+          const trickled = await trickle(group, server, logFile, idleWindowMs);
+          ctx.log(
+            `  1 client, ${TRICKLE_LINES_PER_SECOND} lines/s: CPU ${(trickled.cpuSeconds * 1000).toFixed(1)} ms ` +
+              `over ${idleWindowMs} ms, loss ${trickled.loss}`,
+          );
           const measured: IdleStep[] = [];
-          let open = 0;
+          let open = 1;
           let idleCpuSeconds = Number.NaN;
           for (const target of wanted) {
             const connected = await group.connect(server.url, server.clientKind, target - open, 180_000);
@@ -75,9 +145,8 @@ export async function runIdle(ctx: BenchContext): Promise<IdleResult[]> {
                 `(${Math.round(((rssKb - baselineRssKb) * 1024) / target)} B/connection)`,
             );
             if (target === 1000) {
-              const before = server.stats().cpuSeconds;
-              await Bun.sleep(idleWindowMs);
-              idleCpuSeconds = server.stats().cpuSeconds - before;
+              await Bun.sleep(RUNTIME_SETTLE_MS);
+              idleCpuSeconds = await cpuOver(server, idleWindowMs);
               ctx.log(`  idle CPU over ${idleWindowMs} ms: ${(idleCpuSeconds * 1000).toFixed(0)} ms`);
             }
           }
@@ -88,6 +157,9 @@ export async function runIdle(ctx: BenchContext): Promise<IdleResult[]> {
             steps: measured,
             idleCpuSeconds,
             idleWindowMs,
+            noClientCpuSeconds,
+            trickleCpuSeconds: trickled.cpuSeconds,
+            trickleLoss: trickled.loss,
             closedEarly: load.closedEarly,
             skipped,
           };

@@ -14,7 +14,7 @@ export function openEmbeddedBackend(config: Config, log: BackendLog): Backend {
   const store = openSqliteStore(config.relay.databasePath, {
     durability: config.relay.durability,
     maxBytes: config.relay.maxDatabaseBytes,
-    log: (message) => log("warn", message),
+    log,
   });
   return {
     store,

@@ -211,6 +211,12 @@ async function openConnection(options: RedisOptions, listeners: Set<(up: boolean
         connectionTimeout: 2_000,
       });
       let connects = 0;
+      let stopped = false;
+      // A subscription idles on an open connection: its loss is the first sign that Redis went away, sooner
+      // than the next command (the probe then tells when it is back).
+      subscriber.onclose = () => {
+        if (!stopped) setState(false);
+      };
       subscriber.onconnect = () => {
         // The first connect is followed by the subscribe below; Bun forgets subscriptions on a reconnect.
         if (++connects > 1)
@@ -222,10 +228,14 @@ async function openConnection(options: RedisOptions, listeners: Set<(up: boolean
         await subscriber.connect();
         await subscriber.subscribe(channel, listener);
       } catch (error) {
+        stopped = true;
         subscriber.close();
         throw new RedisUnavailableError(error);
       }
-      return () => subscriber.close();
+      return () => {
+        stopped = true;
+        subscriber.close();
+      };
     },
     isUp: () => up,
     onStateChange(listener) {

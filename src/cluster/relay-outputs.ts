@@ -137,6 +137,15 @@ export function createRedisOutputs(redis: Redis, keys: RedisKeys): RedisOutputs 
       return claimed;
     },
     recordOutputAttempt: record,
+    async nextOutputAttemptAt() {
+      // RESP3 answers [[member, score]], RESP2 [member, score].
+      const reply = replyArray(
+        await redis.send("ZRANGE", [keys.outputDue, 0, 0, "WITHSCORES"]),
+        "next due attempt",
+      );
+      const pair = Array.isArray(reply[0]) ? reply[0] : reply;
+      return pair[1] === undefined ? null : replyNumber(pair[1], "next due attempt");
+    },
     async outputAttempts(deliveryIds) {
       const attempts: OutputAttempt[] = [];
       for (const id of deliveryIds)

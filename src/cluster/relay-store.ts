@@ -7,8 +7,8 @@
  * Every change that touches several keys is one Lua script (relay-scripts.ts, relay-record-scripts.ts), so it
  * is atomic across instances; read-modify-write changes (an input's settings, a revocation) are
  * compare-and-set, retried on a concurrent change (relay-records.ts). Every change to buckets, inputs or
- * tokens increments one version counter: that is `externalChanges()`, which each instance polls to re-check
- * tokens and to drop its cached input routes.
+ * tokens increments one version counter: that is `externalChanges()`, which each instance reads to re-check
+ * tokens and to drop its cached input routes when another announces a change (relay-changes.ts).
  *
  * `RedisUnavailableError` passes through every method unchanged: nothing was changed then, and the same
  * call may succeed once Redis is back.
@@ -17,6 +17,7 @@ import type { LogFn } from "../relay/relay.ts";
 import type { RelayStore, ReplayedDelivery } from "../relay/store.ts";
 import type { Redis } from "./redis.ts";
 import { createRedisBuckets } from "./relay-buckets.ts";
+import { createRedisChanges } from "./relay-changes.ts";
 import { createRedisDeliveries } from "./relay-deliveries.ts";
 import { REDIS_LAYOUT, redisKeys, replyNumber } from "./relay-keys.ts";
 import { createRedisOutputs } from "./relay-outputs.ts";
@@ -57,10 +58,16 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
   const records = redisRecords(redis, keys);
   const { forgetRoutes, ...buckets } = createRedisBuckets(redis, keys, records, outputs);
   let seenVersion: number | null = null;
+  const changes = createRedisChanges(redis, `${options.keyPrefix}changes`, options.log);
 
   return {
-    ...buckets,
-    ...createRedisTokens(redis, keys, records),
+    // Every change to buckets, inputs, tokens or outputs is announced to the other instances.
+    ...changes.announcing({
+      ...buckets,
+      ...createRedisTokens(redis, keys, records),
+      createOutput: outputs.createOutput,
+      deleteOutput: outputs.deleteOutput,
+    }),
 
     appendDeliveries: deliveries.appendDeliveries,
     listDeliveries: deliveries.listDeliveries,
@@ -71,11 +78,10 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
     pruneDeliveries: deliveries.pruneDeliveries,
     waitForDeliveries: deliveries.waitForDeliveries,
 
-    createOutput: outputs.createOutput,
-    deleteOutput: outputs.deleteOutput,
     claimOutputAttempts: outputs.claimOutputAttempts,
     recordOutputAttempt: outputs.recordOutputAttempt,
     outputAttempts: outputs.outputAttempts,
+    nextOutputAttemptAt: outputs.nextOutputAttemptAt,
 
     async externalChanges() {
       const value = await redis.send("GET", [keys.version]);
@@ -84,7 +90,9 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
       seenVersion = version;
       return version;
     },
+    watchChanges: changes.watch,
     async close() {
+      changes.close();
       await deliveries.close();
     },
   };

@@ -15,6 +15,7 @@ import { COPY_HEAD_BYTES, type CopyTracker, readHead, readHeadOf } from "./copy-
 import type { LogEntry } from "./entry.ts";
 import type { LogFileAccess, LogFileEntry } from "./file-access.ts";
 import { formatOfFile, type LogFormat, type ParseOptions } from "./parse.ts";
+import { consumableLength, consumeLines, flushText } from "./read-step.ts";
 import type { TwinWindow } from "./twins.ts";
 
 /**
@@ -26,8 +27,6 @@ export const READ_CHUNK_BYTES = 256 * 1024;
 export const MAX_LINE_BYTES = 1024 * 1024;
 /** Appends up to this size are read with a positioned readSync (about 1 µs) instead of an async slice. */
 const SMALL_READ_BYTES = 64 * 1024;
-/** Stateless (no `stream` option), so one decoder serves every file. */
-const decoder = new TextDecoder();
 
 export interface EntryCounts {
   read: number;
@@ -99,17 +98,6 @@ export interface Tailer {
   /** Reads a file until it has nothing new; concurrent calls fold into one more pass. */
   pump(file: FollowedFile): Promise<void>;
   closeDescriptor(file: FollowedFile): void;
-}
-
-/**
- * How many bytes of `bytes` (read at the file's offset) to consume: up to and including the last newline,
- * all of it while skipping the tail of an over-long line, or all of it when a full chunk holds no newline
- * (the line is cut there). 0 means a half-written line: wait for more.
- */
-export function consumableLength(bytes: Uint8Array, fullChunk: boolean, skippingLongLine: boolean): number {
-  const lastNewline = bytes.lastIndexOf(10);
-  if (lastNewline !== -1) return lastNewline + 1;
-  return skippingLongLine || fullChunk ? bytes.length : 0;
 }
 
 /**
@@ -245,77 +233,27 @@ async function readSlice(
     .bytes();
 }
 
-/** Hands the lines of `chunk` (exactly what consumableLength allowed) to the assembler. */
-function consumeLines(
-  file: FollowedFile,
-  chunk: Uint8Array,
-  exact: boolean,
-  counters: TailerOptions["counters"],
-): void {
-  let start = 0;
-  if (file.skippingLongLine) {
-    const newline = chunk.indexOf(10);
-    if (newline === -1) return;
-    start = newline + 1;
-    file.skippingLongLine = false;
-  }
-  if (start === chunk.length) return;
-  const now = new Date().toISOString();
-  if (chunk[chunk.length - 1] !== 10) {
-    // A whole chunk without a newline: cut the line here, skip the rest of it.
-    file.assembler.pushTruncated(
-      decoder.decode(chunk.subarray(start)),
-      now,
-      file.offset - chunk.length + start,
-    );
-    file.skippingLongLine = true;
-    counters.linesTruncated++;
-    return;
-  }
-  const text = decoder.decode(chunk.subarray(start, chunk.length - 1));
-  const assembler = file.assembler;
-  if (exact) {
-    consumeLinesExactly(file, text, file.offset - chunk.length + start, now);
-    return;
-  }
-  for (let line of text.split("\n")) {
-    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-    assembler.push(line, now);
-  }
-}
-
-/**
- * consumeLines for exactPositions: after it, `heldFrom ?? offset` is where a reader must start again to get
- * exactly what was not emitted yet. The text assembler holds at most the entry of the last line, so it is
- * flushed; the JSON assembler holds lines only while it gathers a pretty-printed record and lets go of all
- * of them whenever it emits, so a push that emits nothing and is not blank starts (or continues) a hold.
- */
-function consumeLinesExactly(file: FollowedFile, text: string, position: number, now: string): void {
-  const assembler = file.assembler;
-  for (let line of text.split("\n")) {
-    const bytes = Buffer.byteLength(line) + 1;
-    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-    file.emitted = false;
-    assembler.push(line, now, position);
-    if (file.emitted) file.heldFrom = null;
-    else if (file.heldFrom === null && line.trim().length > 0) file.heldFrom = position;
-    position += bytes;
-  }
-  flushText(file);
-}
-
-/**
- * End of a read step for a text file: the entry held for continuation lines is emitted, so nothing read is
- * held any more (a JSON assembler has no such entry: its hold lasts until the record's closing line).
- */
-function flushText(file: FollowedFile): void {
-  if (file.format !== "text") return;
+/** A truncated file (size below its offset): read again from 0 once the next scan has read its copy's rest. */
+function startOver(options: TailerOptions, file: FollowedFile): void {
+  options.log("info", `${file.path} was truncated; reading it again from the start`);
+  options.counters.truncationsSeen++;
+  options.copies.emptied(
+    file.identity,
+    { path: file.path, offset: file.offset, head: file.head },
+    Date.now(),
+  );
+  file.head = new Uint8Array(0);
+  file.offset = 0;
+  file.skippingLongLine = false;
   file.assembler.flush();
   file.heldFrom = null;
+  // Its new lines wait for the next scan, which reads the rest of its copy (if it has one) first.
+  file.ready = false;
+  options.rescan();
 }
 
 export function createTailer(options: TailerOptions): Tailer {
-  const { access, copies, counters, log } = options;
+  const { access, counters, log } = options;
 
   /** Starts reading the next chunk after the file's offset; null when there is nothing new. */
   function requestChunk(
@@ -325,17 +263,7 @@ export function createTailer(options: TailerOptions): Tailer {
     if (!file.ready) return null;
     const size = fstatSync(file.fd as number).size;
     if (size < file.offset) {
-      log("info", `${file.path} was truncated; reading it again from the start`);
-      counters.truncationsSeen++;
-      copies.emptied(file.identity, { path: file.path, offset: file.offset, head: file.head }, Date.now());
-      file.head = new Uint8Array(0);
-      file.offset = 0;
-      file.skippingLongLine = false;
-      file.assembler.flush();
-      file.heldFrom = null;
-      // Its new lines wait for the next scan, which reads the rest of its copy (if it has one) first.
-      file.ready = false;
-      options.rescan();
+      startOver(options, file);
       return null;
     }
     rememberHead(access, file);

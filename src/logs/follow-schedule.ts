@@ -1,30 +1,41 @@
 /**
- * When the follower reads and saves: watch events, the hot-file poll, the directory poll, the end of the
- * pairing window's waits, and the saving of positions. Idle, it runs the directory poll only.
+ * When the follower reads and saves: change events, the directory poll, the end of the pairing window's
+ * waits, and the saving of positions. Idle, with inotify, it runs one safety-net poll every half minute.
  *
- * - `fs.watch` is only a hint; a cheap poll of the directory is the safety net, so a missed event delays a
- *   line by at most one poll interval and never stalls the stream.
- * - A write to a followed file needs no directory listing: the watch event reads it through its descriptor.
+ * - With inotify (directory-changes.ts) every append and every rename is reported, so the directory poll is
+ *   only a safety net, at SAFETY_NET_POLL_MS. With `fs.watch`, a hint that drops events, the directory is
+ *   polled every `pollIntervalMs` and a file that grew is re-checked every HOT_POLL_MS while it is hot.
+ * - A write to a followed file needs no directory listing: the change event reads it through its descriptor.
  */
-import { type FSWatcher, fstatSync, watch } from "node:fs";
+import { fstatSync } from "node:fs";
+import { type DirectoryChanges, watchDirectory } from "./directory-changes.ts";
 import type { FollowedFile } from "./file-tail.ts";
 import type { LogFormat } from "./parse.ts";
 import type { PositionStore } from "./positions.ts";
 import type { TwinWindow } from "./twins.ts";
 
 /**
- * Bun's fs.watch drops some change events (measured: up to half of the last appends of short bursts), so a file
- * that grew is re-checked every HOT_POLL_MS (one fstat) until it has been quiet for HOT_WINDOW_MS. Idle files
- * cost no timer at all.
+ * Bun's fs.watch drops some change events (measured: up to half of the last appends of short bursts), so
+ * without inotify a file that grew is re-checked every HOT_POLL_MS (one fstat) until it has been quiet for
+ * HOT_WINDOW_MS. Idle files cost no timer at all. The same timer lets copies out of the pairing window.
  */
 const HOT_POLL_MS = 2;
 const HOT_WINDOW_MS = 1_000;
+/**
+ * The directory poll while inotify reports every change: it only covers what inotify cannot see, writes on
+ * another host to a network file system (set LOG_INOTIFY=false there) or a kernel that lost a watch without
+ * saying so. One listing every 30 s costs well under a millisecond per 5 s when idle.
+ */
+export const SAFETY_NET_POLL_MS = 30_000;
 /** How often changed positions are saved when the follower's options do not say. */
 const POSITION_SAVE_INTERVAL_MS = 1000;
 
 export interface FollowScheduleOptions {
   dir: string;
+  /** The directory poll without inotify (the configured LOG_POLL_INTERVAL_MS). */
   pollIntervalMs: number;
+  /** Whether to use inotify where it works (see directory-changes.ts). */
+  inotify: boolean;
   files: ReadonlyMap<string, FollowedFile>;
   /** A directory pass (see DirectoryScan.scan). */
   scan(): Promise<void>;
@@ -41,7 +52,7 @@ export interface FollowScheduleOptions {
 }
 
 export interface FollowSchedule {
-  /** Starts the directory poll. */
+  /** Starts watching and the directory poll. */
   start(): void;
   /** Ends every timer and the watcher, and saves the positions once more. */
   stop(): void;
@@ -51,38 +62,6 @@ export interface FollowSchedule {
   progressed(file: FollowedFile): void;
   /** A copy started waiting for a twin of this format: poll those files until it is read. */
   expecting(format: LogFormat): void;
-}
-
-/** The directory's watcher: a hint only, so a failure to watch is logged and the poll carries on. */
-function createDirectoryWatcher(options: FollowScheduleOptions) {
-  const { dir, log } = options;
-  let watcher: FSWatcher | null = null;
-
-  function onWatchEvent(event: string, name: string | Buffer | null) {
-    const file = typeof name === "string" ? options.fileNamed(name) : undefined;
-    if (event === "change" && file !== undefined && file.ready) void options.pump(file);
-    else void options.scan();
-  }
-
-  function stop() {
-    watcher?.close();
-    watcher = null;
-  }
-
-  function start() {
-    if (watcher !== null || options.stopped()) return;
-    try {
-      watcher = watch(dir, { persistent: false }, (event, name) => onWatchEvent(event, name));
-      watcher.on("error", (error) => {
-        log("warn", `watching ${dir} failed (${String(error)}); polling continues`);
-        stop();
-      });
-    } catch (error) {
-      log("warn", `cannot watch ${dir} (${String(error)}); polling every ${options.pollIntervalMs} ms`);
-    }
-  }
-
-  return { start, stop };
 }
 
 /** Saves positions a while after they change (so a quiet follower runs no timer), and once more at stop. */
@@ -132,7 +111,11 @@ function createPositionSaver(options: FollowScheduleOptions) {
  * One hot-poll round: reads hot files that grew, resumes paused ones the pairing window lets go, and lets
  * through copies whose wait is over. Whether anything is still hot (false: the hot timer can stop).
  */
-function pollHotFiles(options: FollowScheduleOptions, positionsChanged: () => void): boolean {
+function pollHotFiles(
+  options: FollowScheduleOptions,
+  positionsChanged: () => void,
+  reliable: boolean,
+): boolean {
   const { files, twins } = options;
   const now = Date.now();
   let anyHot = false;
@@ -145,7 +128,7 @@ function pollHotFiles(options: FollowScheduleOptions, positionsChanged: () => vo
       }
       continue;
     }
-    if (file.hotUntil < now || file.fd === null) continue;
+    if (reliable || file.hotUntil < now || file.fd === null) continue;
     anyHot = true;
     if (file.reading === null && fstatSync(file.fd).size !== file.offset) void options.pump(file);
   }
@@ -163,13 +146,35 @@ function pollHotFiles(options: FollowScheduleOptions, positionsChanged: () => vo
 
 export function createFollowSchedule(options: FollowScheduleOptions): FollowSchedule {
   const { files } = options;
-  const watcher = createDirectoryWatcher(options);
   const saver = createPositionSaver(options);
-  let pollTimer: ReturnType<typeof setInterval> | null = null;
+  const changes: DirectoryChanges = watchDirectory({
+    dir: options.dir,
+    inotify: options.inotify,
+    log: options.log,
+    written(name) {
+      const file = options.fileNamed(name);
+      if (file?.ready === true) void options.pump(file);
+      else void options.scan();
+    },
+    listingChanged: () => void options.scan(),
+  });
+  let pollTimer: ReturnType<typeof setTimeout> | null = null;
   let hotTimer: ReturnType<typeof setInterval> | null = null;
 
+  /** The next directory pass, after the interval that fits the change source now. */
+  function schedulePoll() {
+    if (options.stopped()) return;
+    const interval = changes.reliable()
+      ? Math.max(SAFETY_NET_POLL_MS, options.pollIntervalMs)
+      : options.pollIntervalMs;
+    pollTimer = setTimeout(() => {
+      void options.scan().finally(schedulePoll);
+    }, interval);
+    pollTimer.unref?.();
+  }
+
   function checkHotFiles() {
-    if (!pollHotFiles(options, saver.changed) && hotTimer !== null) {
+    if (!pollHotFiles(options, saver.changed, changes.reliable()) && hotTimer !== null) {
       clearInterval(hotTimer);
       hotTimer = null;
     }
@@ -182,27 +187,30 @@ export function createFollowSchedule(options: FollowScheduleOptions): FollowSche
   }
 
   return {
-    start() {
-      pollTimer = setInterval(() => void options.scan(), options.pollIntervalMs);
-      pollTimer.unref?.();
-    },
+    start: schedulePoll,
     stop() {
-      if (pollTimer !== null) clearInterval(pollTimer);
+      if (pollTimer !== null) clearTimeout(pollTimer);
       if (hotTimer !== null) clearInterval(hotTimer);
-      watcher.stop();
+      changes.close();
       saver.stop();
     },
     directoryChanged(exists) {
-      if (exists) watcher.start();
-      else watcher.stop();
+      changes.directoryChanged(exists);
       options.onDirectoryChange?.(exists);
     },
     progressed(file) {
+      saver.changed();
+      // With inotify the next append is reported; the hot timer only serves paused files and the window.
+      if (changes.reliable() && !file.paused && (options.twins?.held() ?? 0) === 0) return;
       file.hotUntil = file.lastActivity + HOT_WINDOW_MS;
       startHotTimer();
-      saver.changed();
     },
     expecting(format) {
+      if (changes.reliable()) {
+        // The copy's wait ends by the hot timer; the twin's file is read when inotify reports its append.
+        startHotTimer();
+        return;
+      }
       // A watch event for the twin's file may be dropped.
       const now = Date.now();
       for (const file of files.values()) {

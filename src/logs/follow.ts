@@ -6,7 +6,7 @@
  * position saving). The twin-pairing window (twins.ts) sits between the tails and `emit`.
  */
 import { createCopyTracker } from "./copy-truncate.ts";
-import { createDirectoryScan } from "./directory-scan.ts";
+import { createDirectoryScan, type DirectoryScan } from "./directory-scan.ts";
 import type { LogEntry } from "./entry.ts";
 import { createLogFileAccess } from "./file-access.ts";
 import { createTailer, type EntryCounts, formatBusy, formatPresent, resumeOffset } from "./file-tail.ts";
@@ -23,6 +23,11 @@ export interface FollowerOptions {
   pollIntervalMs: number;
   /** Follow log-named symlinks out of `dir` too (see file-access.ts); default false. */
   followSymlinks?: boolean;
+  /**
+   * Learn of changes through inotify where it works (default true), polling only as a safety net; false, or
+   * with `followSymlinks` (a link's target elsewhere reports nothing in `dir`): fs.watch and the poll.
+   */
+  inotify?: boolean;
   parse: ParseOptions;
   emit: (entry: LogEntry) => void;
   log: (level: "info" | "warn" | "error", message: string) => void;
@@ -90,6 +95,30 @@ export interface LogFollower {
   positions(): SavedPosition[];
 }
 
+/** What the follower counts, all zero. */
+function newCounts() {
+  const entries: Record<LogFormat, EntryCounts> = {
+    text: { read: 0, unparsed: 0 },
+    json: { read: 0, unparsed: 0 },
+  };
+  return { counters: { linesTruncated: 0, truncationsSeen: 0, rotationsSeen: 0 }, entries };
+}
+
+function followerStats(
+  directory: DirectoryScan,
+  counters: Pick<FollowerStats, "linesTruncated" | "truncationsSeen" | "rotationsSeen">,
+  entries: Record<LogFormat, EntryCounts>,
+  twins: TwinWindow | null,
+): FollowerStats {
+  return {
+    directoryExists: directory.directoryExists(),
+    files: [...directory.files.values()].map((f) => ({ path: f.path, offset: f.offset, format: f.format })),
+    ...counters,
+    entries: { text: { ...entries.text }, json: { ...entries.json } },
+    twins: twins?.stats() ?? null,
+  };
+}
+
 export function createLogFollower(options: FollowerOptions): LogFollower {
   const { dir, log } = options;
   let started = false;
@@ -101,11 +130,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
     const backpressure = batchEnd();
     if (backpressure !== undefined) await backpressure;
   };
-  const counters = { linesTruncated: 0, truncationsSeen: 0, rotationsSeen: 0 };
-  const entries: Record<LogFormat, EntryCounts> = {
-    text: { read: 0, unparsed: 0 },
-    json: { read: 0, unparsed: 0 },
-  };
+  const { counters, entries } = newCounts();
   const twins: TwinWindow | null =
     options.pairTwins === false
       ? null
@@ -150,6 +175,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
   const schedule = createFollowSchedule({
     dir,
     pollIntervalMs: options.pollIntervalMs,
+    inotify: options.inotify !== false && options.followSymlinks !== true,
     files: directory.files,
     scan: directory.scan,
     fileNamed: directory.fileNamed,
@@ -176,19 +202,7 @@ export function createLogFollower(options: FollowerOptions): LogFollower {
       for (const file of directory.files.values()) tailer.closeDescriptor(file);
     },
     directoryExists: directory.directoryExists,
-    stats() {
-      return {
-        directoryExists: directory.directoryExists(),
-        files: [...directory.files.values()].map((f) => ({
-          path: f.path,
-          offset: f.offset,
-          format: f.format,
-        })),
-        ...counters,
-        entries: { text: { ...entries.text }, json: { ...entries.json } },
-        twins: twins?.stats() ?? null,
-      };
-    },
+    stats: () => followerStats(directory, counters, entries, twins),
     positions: () => {
       const held = twins?.heldPositions() ?? null;
       return [...directory.files.values()].map((f) => ({

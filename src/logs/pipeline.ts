@@ -56,11 +56,19 @@ export function followerSettings(
   log: LogFn,
 ): Pick<
   FollowerOptions,
-  "dir" | "pollIntervalMs" | "followSymlinks" | "parse" | "pairTwins" | "log" | "onDirectoryChange"
+  | "dir"
+  | "pollIntervalMs"
+  | "inotify"
+  | "followSymlinks"
+  | "parse"
+  | "pairTwins"
+  | "log"
+  | "onDirectoryChange"
 > {
   return {
     dir: config.logDir,
     pollIntervalMs: config.logPollIntervalMs,
+    inotify: config.logInotify,
     followSymlinks: config.logFollowSymlinks,
     parse: { naiveZone: config.naiveZone },
     pairTwins: config.logDedupe,

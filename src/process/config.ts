@@ -50,6 +50,7 @@ export const configSchema = z
     LOG_DIR: z.string().min(1).optional(),
     LOG_POLL_INTERVAL_MS: integer(1_000, 20, 60_000),
     LOG_FOLLOW_SYMLINKS: boolean(false),
+    LOG_INOTIFY: boolean(true),
     LOG_NAIVE_TIMEZONE: zoneOffset,
     LOG_DEDUPE: boolean(true),
     REDACT_SECRETS: boolean(true),
@@ -106,6 +107,7 @@ export const configSchema = z
       logPollIntervalMs: env.LOG_POLL_INTERVAL_MS,
       /** Read log-named symlinks whose target is outside the log directory (otherwise only links into it). */
       logFollowSymlinks: env.LOG_FOLLOW_SYMLINKS,
+      logInotify: env.LOG_INOTIFY,
       naiveZone: env.LOG_NAIVE_TIMEZONE,
       /** One entry per record the processor logged, whichever of its two copies is read first. */
       logDedupe: env.LOG_DEDUPE,

@@ -17,7 +17,7 @@ import { type ByteBudget, createByteBudget } from "./byte-budget.ts";
 import type { DeliverySource } from "./delivery-source.ts";
 import { type Feed, type FeedStats, type Subscription, startFeed } from "./feed.ts";
 import { noRejections, type RejectionCounts } from "./input.ts";
-import { type DeliveryContext, startLiveDeliveries } from "./live.ts";
+import { type DeliveryContext, type LiveDeliveries, startLiveDeliveries } from "./live.ts";
 import type { LocalTopics } from "./local-topics.ts";
 import { annotatingStore } from "./outputs/annotate.ts";
 import { createOutputDirectory, type OutputDirectory } from "./outputs/directory.ts";
@@ -27,7 +27,7 @@ import type { Grant } from "./protocol.ts";
 import { startRecheck } from "./recheck.ts";
 import { startRetention } from "./retention.ts";
 import { createRelaySession, type SessionHandle } from "./session.ts";
-import { createSessionRegistry } from "./sessions.ts";
+import { createSessionRegistry, type SessionRegistry } from "./sessions.ts";
 import { createSocketAuth } from "./socket-auth.ts";
 import type { AppendResult, NewDelivery, RelayStore, Token } from "./store.ts";
 import type { Credentials } from "./tokens.ts";
@@ -56,7 +56,7 @@ export interface RelayOptions {
   maxBodyBytes: number;
   authTimeoutMs: number;
   pingIntervalMs: number;
-  /** How often to pick up another process's (the CLI's) changes: revoked tokens, input settings. */
+  /** How often to poll for another process's (the CLI's) changes where the store cannot report them. */
   recheckMs: number;
   /** Shared with every other credential path of the server. */
   authLimiter: AuthLimiter;
@@ -145,6 +145,80 @@ export interface Relay {
   close(): Promise<void>;
 }
 
+/** The sockets' part of the relay's stats: sessions, the live fan-out and the subscriptions fed from the store. */
+function sessionAndFeedStats(
+  sessions: SessionRegistry,
+  fanout: LiveDeliveries["fanout"],
+  feed: FeedStats,
+): Pick<
+  RelayStats,
+  | "authenticated"
+  | "pending_auth"
+  | "live"
+  | "catching_up"
+  | "lag_events"
+  | "messages_sent"
+  | "bytes_sent"
+  | "closed_too_slow"
+  | "closed_behind_retention"
+  | "gaps_reported"
+> {
+  const fanned = fanout.stats();
+  const open = sessions.stats();
+  return {
+    authenticated: open.authenticated,
+    pending_auth: open.pendingAuth,
+    live: fanned.live,
+    catching_up: feed.catchingUp,
+    lag_events: fanned.lagEvents,
+    messages_sent: fanned.messagesSent,
+    bytes_sent: fanned.bytesSent,
+    closed_too_slow: feed.closedTooSlow,
+    closed_behind_retention: feed.closedBehindRetention,
+    gaps_reported: feed.gapsReported,
+  };
+}
+
+function writtenStats(
+  written: ReturnType<LiveDeliveries["writer"]["stats"]>,
+): Pick<RelayStats, "deliveries_stored" | "duplicates" | "deliveries_failed" | "queued"> {
+  return {
+    deliveries_stored: written.committed,
+    duplicates: written.duplicates,
+    deliveries_failed: written.failed,
+    queued: written.queued,
+  };
+}
+
+/**
+ * What keeps the relay honest while it runs: sessions closed when their token stops being active, cached
+ * outputs refreshed after other processes' changes (recheck.ts), old deliveries deleted (retention.ts).
+ */
+function startUpkeep(options: RelayOptions, sessions: SessionRegistry, outputs: OutputDirectory) {
+  const { store, log } = options;
+  const stopRecheck = startRecheck({
+    store,
+    sessions,
+    intervalMs: options.recheckMs,
+    log,
+    onChanged: () => outputs.refresh(),
+  });
+  const retention = startRetention({
+    store,
+    retentionMs: options.retentionMs,
+    retentionCount: options.retentionCount,
+    intervalMs: options.pruneIntervalMs,
+    log,
+  });
+  return {
+    deleted: () => retention.deleted(),
+    async stop() {
+      stopRecheck();
+      await retention.stop();
+    },
+  };
+}
+
 export async function createRelay(options: RelayOptions): Promise<Relay> {
   const { store, log, authLimiter } = options;
   const rejected = noRejections();
@@ -181,20 +255,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   };
 
   const sessions = createSessionRegistry(options.pingIntervalMs);
-  const stopRecheck = startRecheck({
-    store,
-    sessions,
-    intervalMs: options.recheckMs,
-    log,
-    onChanged: () => outputs.refresh(),
-  });
-  const retention = startRetention({
-    store,
-    retentionMs: options.retentionMs,
-    retentionCount: options.retentionCount,
-    intervalMs: options.pruneIntervalMs,
-    log,
-  });
+  const upkeep = startUpkeep(options, sessions, outputs);
   const authenticate = createAuthenticate(store, authLimiter);
   const socketAuth = createSocketAuth({ store, authenticate, log });
   const sessionDeps = {
@@ -228,43 +289,25 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       sessions.revoke(found.token.id);
       return true;
     },
-    stats: () => {
-      const written = writer.stats();
-      const fanned = fanout.stats();
-      const open = sessions.stats();
-      return {
-        authenticated: open.authenticated,
-        pending_auth: open.pendingAuth,
-        live: fanned.live,
-        catching_up: feedStats.catchingUp,
-        lag_events: fanned.lagEvents,
-        messages_sent: fanned.messagesSent,
-        bytes_sent: fanned.bytesSent,
-        closed_too_slow: feedStats.closedTooSlow,
-        closed_behind_retention: feedStats.closedBehindRetention,
-        gaps_reported: feedStats.gapsReported,
-        deliveries_stored: written.committed,
-        duplicates: written.duplicates,
-        deliveries_failed: written.failed,
-        queued: written.queued,
-        retention_deleted: retention.deleted(),
-        newest_cursor: cursors.format(fanout.published()),
-        auth_failures_tracked: authLimiter.tracked(),
-        socket_auth_failures: socketAuth.failures(),
-        webhooks_rejected: { ...rejected },
-        outputs: dispatcher.stats(),
-        passthrough_waiting: passthrough.waiting(),
-      };
-    },
+    stats: () => ({
+      ...sessionAndFeedStats(sessions, fanout, feedStats),
+      ...writtenStats(writer.stats()),
+      retention_deleted: upkeep.deleted(),
+      newest_cursor: cursors.format(fanout.published()),
+      auth_failures_tracked: authLimiter.tracked(),
+      socket_auth_failures: socketAuth.failures(),
+      webhooks_rejected: { ...rejected },
+      outputs: dispatcher.stats(),
+      passthrough_waiting: passthrough.waiting(),
+    }),
     commitDurations: () => writer.commitDurations(),
     async close() {
       if (closed) return;
       closed = true;
       sessions.close();
       passthrough.close();
-      stopRecheck();
       live.stop();
-      await retention.stop();
+      await upkeep.stop();
       await writer.idle();
       await dispatcher.close();
     },

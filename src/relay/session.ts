@@ -48,20 +48,44 @@ export interface RelaySessionDeps {
 
 const decoder = new TextDecoder();
 
+/** A lookup failed: a store that is away means "try again later" (1013), anything else is logged (1011). */
+function closeOnFailure(deps: RelaySessionDeps, peer: Peer, what: string, error: unknown): void {
+  if (error instanceof StoreUnavailableError) {
+    peer.close(CloseCode.TRY_AGAIN_LATER, "Storage temporarily unavailable; reconnect shortly");
+    return;
+  }
+  deps.log("error", `relay socket ${what} failed: ${String(error)}`);
+  peer.close(CloseCode.INTERNAL_ERROR, "Internal server error");
+}
+
+/** The wait for a socket's `auth`: counted against the pending limit, ended by `auth` or by the timeout. */
+function createAuthWait(deps: RelaySessionDeps, timedOut: () => void) {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let pending = false;
+  return {
+    /** False when too many sockets wait already: the socket is turned away. */
+    start(): boolean {
+      if (!deps.admitPending()) return false;
+      pending = true;
+      timer = setTimeout(timedOut, deps.authTimeoutMs);
+      return true;
+    },
+    stop() {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+      if (pending) deps.releasePending();
+      pending = false;
+    },
+  };
+}
+
 export function createRelaySession(deps: RelaySessionDeps, address: string): SocketSession {
   let state: ProtocolState = INITIAL_STATE;
   let peer: Peer | null = null;
   let feed: Feed | null = null;
-  let authTimer: ReturnType<typeof setTimeout> | null = null;
-  let pending = false;
   let release: (() => void) | null = null;
-
-  const stopWaitingForAuth = () => {
-    if (authTimer !== null) clearTimeout(authTimer);
-    authTimer = null;
-    if (pending) deps.releasePending();
-    pending = false;
-  };
+  const authWait = createAuthWait(deps, () => dispatch({ type: "auth_timeout" }));
+  const stopWaitingForAuth = authWait.stop;
 
   const handle: SessionHandle = {
     revoke: () => dispatch({ type: "revoked" }),
@@ -72,12 +96,7 @@ export function createRelaySession(deps: RelaySessionDeps, address: string): Soc
 
   const fail = (what: string, error: unknown) => {
     state = { phase: "closed" };
-    if (error instanceof StoreUnavailableError) {
-      peer?.close(CloseCode.TRY_AGAIN_LATER, "Storage temporarily unavailable; reconnect shortly");
-      return;
-    }
-    deps.log("error", `relay socket ${what} failed: ${String(error)}`);
-    peer?.close(CloseCode.INTERNAL_ERROR, "Internal server error");
+    if (peer !== null) closeOnFailure(deps, peer, what, error);
   };
 
   const run = (action: ProtocolAction) => {
@@ -128,13 +147,10 @@ export function createRelaySession(deps: RelaySessionDeps, address: string): Soc
   return {
     open(socket) {
       peer = socket;
-      if (!deps.admitPending()) {
+      if (!authWait.start()) {
         state = { phase: "closed" };
         socket.close(CloseCode.TRY_AGAIN_LATER, "too many connections waiting to authenticate");
-        return;
       }
-      pending = true;
-      authTimer = setTimeout(() => dispatch({ type: "auth_timeout" }), deps.authTimeoutMs);
     },
     message(_socket, message) {
       // Text is the protocol; a client library that sends JSON as a binary frame is served all the same.

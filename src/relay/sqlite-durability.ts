@@ -32,8 +32,9 @@ export interface SqliteStoreOptions {
    * appending deliveries fails with StorageFullError as on a full disk, until retention frees pages.
    */
   maxBytes?: number;
-  /** Where the store reports trouble it works around (a WAL checkpoint thread that failed). */
-  log?: (message: string) => void;
+  /** Where the store reports trouble it works around: a WAL checkpoint thread that failed, a database file
+   * that cannot be watched for other processes' changes. Default: the checkpoint notice on stderr only. */
+  log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
 /** Resolves to `value` once the commit that produced it is durable. */

@@ -107,6 +107,9 @@ function outputQueries(db: Database) {
       `UPDATE output_attempts SET state = ?, attempts = ?, next_at = ?, status = ?, error = ?,
            response_body = ?, updated_at = ? WHERE delivery_id = ? AND output_id = ?`,
     ),
+    nextDue: db.query<{ at: number | null }, []>(
+      "SELECT min(next_at) AS at FROM output_attempts WHERE state = 'pending'",
+    ),
     attemptsOf: db.query<AttemptRow, [number]>(
       "SELECT * FROM output_attempts WHERE delivery_id = ? ORDER BY output_name",
     ),
@@ -194,7 +197,7 @@ export function openSqliteOutputs(
     },
     async claimOutputAttempts(now, leaseMs, limit) {
       const claimed = claimAttempts.immediate(now, leaseMs, limit);
-      // Polled every second: an empty claim changed nothing worth an fsync (a lost lease only repeats a claim).
+      // An empty claim changed nothing worth an fsync (a lost lease only repeats a claim).
       return claimed.length === 0 ? claimed : committed(claimed);
     },
     async recordOutputAttempt(attempt) {
@@ -202,6 +205,9 @@ export function openSqliteOutputs(
     },
     async outputAttempts(deliveryIds) {
       return deliveryIds.flatMap((id) => q.attemptsOf.all(Number(id)).map(toAttempt));
+    },
+    async nextOutputAttemptAt() {
+      return q.nextDue.get()?.at ?? null;
     },
   };
 }

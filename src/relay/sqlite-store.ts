@@ -15,6 +15,7 @@ import {
 import { openSqliteOutputs } from "./sqlite-outputs.ts";
 import { openSqliteTokens } from "./sqlite-tokens.ts";
 import type { RelayStore } from "./store.ts";
+import { createChangeListeners, type FileWatch, watchDatabaseFile } from "./store-changes.ts";
 
 export type { Durability, SqliteStoreOptions } from "./sqlite-durability.ts";
 
@@ -27,7 +28,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const checkpoints = startCheckpointer({
     db,
     path,
-    log: options.log ?? ((message) => console.warn(message)),
+    log: (message) => (options.log ?? ((_level, text) => console.warn(text)))("warn", message),
   });
   // Every write counts as at least a page toward the next checkpoint; deliveries add their bodies.
   const committed: Committed = (value) => {
@@ -45,16 +46,31 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
 
   const dataVersion = db.query<{ data_version: number }, []>("PRAGMA data_version");
   let seenVersion = dataVersion.get()?.data_version ?? 0;
+  const tokens = openSqliteTokens(db, committed);
+  const changes = createChangeListeners();
+  // Watched only once someone listens (the server; the CLI never does).
+  let file: FileWatch | null = null;
 
   return {
     ...buckets,
-    ...openSqliteTokens(db, committed),
+    ...tokens,
+    async revokeToken(key) {
+      const revoked = await tokens.revokeToken(key);
+      if (revoked) changes.notify("local");
+      return revoked;
+    },
+    async deleteBucket(id) {
+      const deleted = await buckets.deleteBucket(id);
+      if (deleted) changes.notify("local");
+      return deleted;
+    },
     ...deliveries,
     createOutput: outputs.createOutput,
     deleteOutput: outputs.deleteOutput,
     claimOutputAttempts: outputs.claimOutputAttempts,
     recordOutputAttempt: outputs.recordOutputAttempt,
     outputAttempts: outputs.outputAttempts,
+    nextOutputAttemptAt: outputs.nextOutputAttemptAt,
 
     async externalChanges() {
       const version = dataVersion.get()?.data_version ?? 0;
@@ -62,8 +78,15 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       seenVersion = version;
       return version;
     },
+    watchChanges(listener) {
+      if (file === null && path !== ":memory:")
+        file = watchDatabaseFile(path, () => changes.notify("external"), options.log ?? (() => {}));
+      const watch = changes.watch(listener, () => file?.reliable() ?? false);
+      return watch;
+    },
     async close() {
       await checkpoints.close();
+      file?.close();
       await wal.close();
       db.close();
     },

@@ -281,6 +281,17 @@ export interface OutputStore {
   recordOutputAttempt(attempt: OutputAttempt): Promise<void>;
   /** The attempts of these deliveries, in no particular order. */
   outputAttempts(deliveryIds: readonly string[]): Promise<OutputAttempt[]>;
+  /** When the earliest pending attempt is due (a leased one: when its lease runs out); null when none is. */
+  nextOutputAttemptAt(): Promise<number | null>;
+}
+
+/** Who changed the store: this store object, or another process (the CLI, another instance). */
+export type ChangeOrigin = "local" | "external";
+
+export interface ChangeWatch {
+  /** Whether other processes' changes are reported now; while not, the caller polls `externalChanges()`. */
+  reliable(): boolean;
+  stop(): void;
 }
 
 export interface RelayStore extends BucketStore, TokenStore, DeliveryStore, OutputStore {
@@ -289,6 +300,12 @@ export interface RelayStore extends BucketStore, TokenStore, DeliveryStore, Outp
    * can re-check open sockets' tokens; also makes those commits visible to `resolveInput`.
    */
   externalChanges(): Promise<number>;
+  /**
+   * Tells `listener`, without polling, that tokens or buckets may have changed: "local" right after this store
+   * revoked a token or deleted a bucket, "external" soon after another process committed (then
+   * `externalChanges()` says whether anything changed).
+   */
+  watchChanges(listener: (origin: ChangeOrigin) => void): ChangeWatch;
   close(): Promise<void>;
 }
 

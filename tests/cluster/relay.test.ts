@@ -146,6 +146,19 @@ describe.skipIf(!redisAvailable)("relay across instances", () => {
     expect((await onB.closed).code).toBe(4003);
   });
 
+  test("a revocation made on the shared store from outside closes sockets on every instance at once", async () => {
+    // The poll is a minute here: only the announcement on the change channel can close the sockets this soon.
+    await using cluster = await startRelayCluster(redis, 2, { RELAY_RECHECK_MS: "60000" });
+    const [a, b] = cluster.fixtures as [RelayFixture, RelayFixture];
+    await a.createBucket("announced");
+    const token = await a.createToken({ buckets: ["announced"] });
+    const sockets = [await a.subscribed(token, ["announced"]), await b.subscribed(token, ["announced"])];
+    expect(await cluster.store.revokeToken(token.key)).toBe(true);
+    const revoked = performance.now();
+    for (const socket of sockets) expect((await socket.closed).code).toBe(4003);
+    expect(performance.now() - revoked).toBeLessThan(2_000);
+  });
+
   test("a token created with the CLI while REDIS_URL is set works on every instance", async () => {
     await using cluster = await startRelayCluster(redis, 2);
     const created = await runCli(["token", "create", "--json"], clusterEnv(redis, cluster.prefix));

@@ -8,7 +8,8 @@ import {
   startUpOffset,
 } from "../../src/logs/directory-scan.ts";
 import type { LogFileEntry } from "../../src/logs/file-access.ts";
-import { consumableLength, resumeOffset } from "../../src/logs/file-tail.ts";
+import { resumeOffset } from "../../src/logs/file-tail.ts";
+import { consumableLength } from "../../src/logs/read-step.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 

@@ -9,7 +9,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sign, verify } from "@octokit/webhooks-methods";
-import { BACKOFF_CAP_MS, MAX_ATTEMPTS, settle } from "../../src/relay/outputs/dispatcher.ts";
+import {
+  BACKOFF_CAP_MS,
+  MAX_ATTEMPTS,
+  SAFETY_NET_POLL_MS,
+  settle,
+  sleepAfterClaim,
+} from "../../src/relay/outputs/dispatcher.ts";
 import type { OutputAttempt } from "../../src/relay/store.ts";
 import { type RelayFixture, relayFixture } from "../helpers/relay.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -224,4 +230,19 @@ describe("settling an attempt after a request", () => {
     for (const pause of pauses) expect(pause).toBeLessThanOrEqual(BACKOFF_CAP_MS * 1.2);
     expect(pauses[3]).toBeGreaterThanOrEqual(BACKOFF_CAP_MS * 0.8);
   });
+});
+
+describe("how long the dispatcher sleeps after a claim round", () => {
+  const cases: Array<[string, number | null, number]> = [
+    ["nothing pending: until the safety-net poll", null, SAFETY_NET_POLL_MS],
+    ["a retry due in 3 s: until then", 1_003_000, 3_000],
+    [
+      "a lease ending after the safety net: only until the safety net",
+      1_000_000 + 5 * 60_000,
+      SAFETY_NET_POLL_MS,
+    ],
+    ["an attempt reported due already: a short pause, not a loop", 999_000, 50],
+  ];
+  for (const [name, nextAt, expected] of cases)
+    test(name, () => expect(sleepAfterClaim(nextAt, 1_000_000, SAFETY_NET_POLL_MS)).toBe(expected));
 });

@@ -347,6 +347,18 @@ describe("/v1/socket revocation and shutdown", () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
+  test("a revocation by the CLI reaches the running server at once, without waiting for its poll", async () => {
+    // The poll is a minute here: the socket can only close this soon because the store reported the change.
+    await using server = await startTestServer({ env: { RELAY_RECHECK_MS: "60000" } });
+    await using relay = await relayFixture(server);
+    const token: Credentials = await relay.createToken();
+    const socket = await relay.subscribed(token);
+    expect((await runCli(["token", "revoke", token.key], { DATA_DIR: server.dataDir })).code).toBe(0);
+    const revoked = performance.now();
+    expect(await socket.closed).toEqual({ code: 4003, reason: "token revoked" });
+    expect(performance.now() - revoked).toBeLessThan(2_000);
+  });
+
   test("shutdown closes relay sockets with 1001 `Server shutdown`", async () => {
     await using server = await startTestServer();
     await using relay = await relayFixture(server);

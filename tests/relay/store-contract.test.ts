@@ -23,6 +23,7 @@ import {
 import { generateToken } from "../../src/relay/tokens.ts";
 import { newDelivery as delivery } from "../helpers/deliveries.ts";
 import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
+import { waitFor } from "../helpers/ws.ts";
 
 interface Opened {
   store: RelayStore;
@@ -215,6 +216,32 @@ function contract(name: string, open: () => Promise<Backend>) {
       });
     });
 
+    test("the next due attempt is known: none, then the delivery's, then its lease end, then its retry, then none", async () => {
+      await withStore(async (store) => {
+        const bucket = await store.createBucket("a");
+        await store.createOutput(bucket.id, hook("ci"));
+        expect(await store.nextOutputAttemptAt()).toBeNull();
+        const before = Date.now();
+        await store.appendDeliveries([delivery(bucket.id, "x")]);
+        const due = await store.nextOutputAttemptAt();
+        expect(due).toBeGreaterThanOrEqual(before);
+        expect(due).toBeLessThanOrEqual(Date.now());
+        const now = Date.now() + 1000;
+        const [claimed] = await store.claimOutputAttempts(now, 60_000, 10);
+        expect(await store.nextOutputAttemptAt()).toBe(now + 60_000);
+        if (claimed === undefined) throw new Error("expected a claimed attempt");
+        await store.recordOutputAttempt({ ...claimed.attempt, attempts: 1, nextAt: now + 5_000 });
+        expect(await store.nextOutputAttemptAt()).toBe(now + 5_000);
+        await store.recordOutputAttempt({
+          ...claimed.attempt,
+          attempts: 2,
+          state: "delivered",
+          nextAt: null,
+        });
+        expect(await store.nextOutputAttemptAt()).toBeNull();
+      });
+    });
+
     test("a delivery gets one pending attempt per output hookstream delivers, claimed under a lease until settled", async () => {
       await withStore(async (store) => {
         const bucket = await store.createBucket("a");
@@ -357,6 +384,59 @@ function contract(name: string, open: () => Promise<Backend>) {
         const listed = JSON.stringify(await store.listTokens());
         expect(listed).not.toContain(one.secret);
         expect(listed).not.toContain(two.secret);
+      });
+    });
+  });
+
+  describe(`${name} store: reported changes`, () => {
+    /** Resolves with the next origin reported, or "none" when nothing is within `ms`. */
+    const nextChange = (origins: string[], ms: number) =>
+      waitFor(() => origins.length > 0, ms, "a reported change").then(
+        () => origins.shift() ?? "none",
+        () => "none",
+      );
+
+    test("a revocation and a bucket deletion are reported at once; a failed one is not", async () => {
+      await withStore(async (store) => {
+        const origins: string[] = [];
+        const watch = store.watchChanges((origin) => origins.push(origin));
+        try {
+          const bucket = await store.createBucket("a");
+          const token = generateToken();
+          await store.createToken({ ...token, description: "", admin: false, bucketIds: null });
+          origins.length = 0;
+          // (A store may also hear its own announcement come back as "external".)
+          const locals = () => origins.filter((origin) => origin === "local").length;
+          expect(await store.revokeToken(token.key)).toBe(true);
+          expect(locals()).toBe(1);
+          expect(await store.revokeToken(token.key)).toBe(false);
+          expect(locals()).toBe(1);
+          expect(await store.deleteBucket(bucket.id)).toBe(true);
+          expect(locals()).toBe(2);
+        } finally {
+          watch.stop();
+        }
+      });
+    });
+
+    test("another connection's revocation is reported without polling", async () => {
+      await withStore(async (store, backend) => {
+        const token = generateToken();
+        await store.createToken({ ...token, description: "", admin: false, bucketIds: null });
+        const origins: string[] = [];
+        const watch = store.watchChanges((origin) => origins.push(origin));
+        try {
+          await waitFor(() => watch.reliable(), 5_000, "the store reporting other processes' changes");
+          const other = await backend.connect();
+          expect(await other.store.revokeToken(token.key)).toBe(true);
+          await other.close();
+          expect(await nextChange(origins, 2_000)).toBe("external");
+          const version = await store.externalChanges();
+          expect(await store.inactiveTokens([1])).toEqual([1]);
+          expect(await store.externalChanges()).toBe(version);
+        } finally {
+          watch.stop();
+        }
       });
     });
   });

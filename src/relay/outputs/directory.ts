@@ -2,7 +2,7 @@
  * What the relay needs to know, synchronously, while it builds a message: each bucket's outputs and each
  * input's passthrough timeout, as they are now. Held in memory (one entry per bucket and input the store
  * has, so bounded by the store's own size) and reloaded whenever the store changed: after this process's own
- * changes (`refresh`), and when another process's changes are noticed (RELAY_RECHECK_MS).
+ * changes (`refresh`), and when another process's changes are noticed (recheck.ts).
  */
 import type { OutputRef } from "../message.ts";
 import type { BucketStore, Output } from "../store.ts";

@@ -6,8 +6,10 @@
  * whatever is due or whose lease ran out; so delivery is at least once (a process that dies between the
  * answer and the record sends that webhook again).
  *
- * Ingest never waits for it: it runs beside the input endpoint, woken after a commit and by a timer, and
- * at most MAX_CONCURRENT_REQUESTS deliveries (each holding its body) are in memory at once.
+ * Ingest never waits for it: it runs beside the input endpoint, woken after a commit, when a request ends,
+ * and by one timer set for when the store says the next attempt comes due (a retry, a lease running out),
+ * so an idle server claims nothing. At most MAX_CONCURRENT_REQUESTS deliveries (each holding its body) are in
+ * memory at once.
  */
 
 import { StoreUnavailableError } from "../../transport/errors.ts";
@@ -31,12 +33,20 @@ export const MAX_KEPT_RESPONSE_BYTES = 4096;
 export const REQUEST_TIMEOUT_MS = 30_000;
 /** A claim's lease: longer than a request, so no two processes send one attempt at the same time. */
 export const LEASE_MS = 2 * REQUEST_TIMEOUT_MS;
-/** How often the store is asked for due attempts (retries, other instances' deliveries) when not woken. */
-export const POLL_MS = 1_000;
+/**
+ * The longest sleep, when no attempt is known to come due sooner: it finds what no wake-up announced (another
+ * instance that stored a delivery and died before claiming it). A restart finds due attempts at once.
+ */
+export const SAFETY_NET_POLL_MS = 30_000;
+/** The next try after the store failed to answer (it is away: reported once per outage). */
+export const RETRY_AFTER_FAILURE_MS = 1_000;
+/** The shortest sleep: an attempt reported due that a claim did not return (another instance won it) is not chased in a loop. */
+const MIN_SLEEP_MS = 50;
 
 export interface DispatcherOptions {
   store: OutputStore;
   log: LogFn;
+  /** The longest sleep (SAFETY_NET_POLL_MS by default). */
   pollMs?: number;
   requestTimeoutMs?: number;
 }
@@ -80,23 +90,19 @@ export function settle(
   };
 }
 
-export function startDispatcher(options: DispatcherOptions): Dispatcher {
-  const { store, log } = options;
-  const stop = new AbortController();
-  const requests = new Set<Promise<void>>();
-  const counts = { delivered: 0, failed: 0, retries: 0 };
-  let claiming: Promise<void> | null = null;
-  let again = false;
-  let failing = false;
+type Counts = { delivered: number; failed: number; retries: number };
 
-  const send = async ({ attempt, delivery }: ClaimedAttempt) => {
+/** Sends one claimed attempt and records its outcome; a shutdown cuts it short (its lease then runs out). */
+function createSender(options: DispatcherOptions, stop: AbortSignal, counts: Counts) {
+  const { store, log } = options;
+  return async ({ attempt, delivery }: ClaimedAttempt) => {
     const result = await sendOnce(targetRequest(new URL(attempt.destination), delivery), {
       timeoutMs: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
-      stop: stop.signal,
+      stop,
       maxBodyBytes: MAX_KEPT_RESPONSE_BYTES,
     });
     // Cut short by a shutdown: the lease runs out and the next start sends it again.
-    if (stop.signal.aborted) return;
+    if (stop.aborted) return;
     const next = settle(attempt, result, Date.now(), Math.random());
     if (next.state === "delivered") counts.delivered++;
     else if (next.state === "failed") {
@@ -116,54 +122,108 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
       );
     }
   };
+}
 
-  const claim = async () => {
-    do {
-      again = false;
-      while (!stop.signal.aborted && requests.size < MAX_CONCURRENT_REQUESTS) {
-        let claimed: ClaimedAttempt[];
-        try {
-          claimed = await store.claimOutputAttempts(
-            Date.now(),
-            LEASE_MS,
-            MAX_CONCURRENT_REQUESTS - requests.size,
-          );
-          failing = false;
-        } catch (error) {
-          // Reported once per outage; the next poll tries again.
-          if (!failing)
-            log(
-              error instanceof StoreUnavailableError ? "warn" : "error",
-              `claiming output deliveries failed: ${String(error)}`,
-            );
-          failing = true;
-          return;
-        }
-        if (claimed.length === 0) break;
-        for (const item of claimed) {
-          const request: Promise<void> = send(item).finally(() => {
-            requests.delete(request);
-            wake();
-          });
-          requests.add(request);
-        }
+/** How long to sleep after a claim round, from when the store says the next attempt is due. */
+export function sleepAfterClaim(nextAt: number | null, now: number, longest: number): number {
+  if (nextAt === null) return longest;
+  return Math.min(longest, Math.max(MIN_SLEEP_MS, nextAt - now));
+}
+
+/** The dispatcher's one timer, and the store's failures (reported once per outage, tried again soon). */
+function createAlarm(stop: AbortSignal, wake: () => void, log: LogFn) {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let failing = false;
+  const sleep = (ms: number) => {
+    if (timer !== null) clearTimeout(timer);
+    timer = stop.aborted ? null : setTimeout(wake, ms);
+    timer?.unref();
+  };
+  return {
+    sleep,
+    clear: () => {
+      if (timer !== null) clearTimeout(timer);
+    },
+    storeAnswered: () => {
+      failing = false;
+    },
+    /** Always false: the round ends, and the next one starts after RETRY_AFTER_FAILURE_MS. */
+    storeFailed(what: string, error: unknown): false {
+      if (!failing)
+        log(error instanceof StoreUnavailableError ? "warn" : "error", `${what} failed: ${String(error)}`);
+      failing = true;
+      sleep(RETRY_AFTER_FAILURE_MS);
+      return false;
+    },
+  };
+}
+
+export function startDispatcher(options: DispatcherOptions): Dispatcher {
+  const { store, log } = options;
+  const longest = options.pollMs ?? SAFETY_NET_POLL_MS;
+  const stop = new AbortController();
+  const requests = new Set<Promise<void>>();
+  const counts: Counts = { delivered: 0, failed: 0, retries: 0 };
+  const send = createSender(options, stop.signal, counts);
+  let claiming: Promise<void> | null = null;
+  let again = false;
+  const alarm = createAlarm(stop.signal, () => wake(), log);
+
+  /** Claims and starts due attempts while there is room; false when the store failed. */
+  const claimDue = async (): Promise<boolean> => {
+    while (!stop.signal.aborted && requests.size < MAX_CONCURRENT_REQUESTS) {
+      let claimed: ClaimedAttempt[];
+      try {
+        claimed = await store.claimOutputAttempts(
+          Date.now(),
+          LEASE_MS,
+          MAX_CONCURRENT_REQUESTS - requests.size,
+        );
+        alarm.storeAnswered();
+      } catch (error) {
+        return alarm.storeFailed("claiming output deliveries", error);
       }
-    } while (again && !stop.signal.aborted);
+      if (claimed.length === 0) break;
+      for (const item of claimed) {
+        const request: Promise<void> = send(item).finally(() => {
+          requests.delete(request);
+          wake();
+        });
+        requests.add(request);
+      }
+    }
+    return true;
   };
 
-  const wake = () => {
+  const round = async () => {
+    let ok: boolean;
+    do {
+      again = false;
+      ok = await claimDue();
+    } while (ok && again && !stop.signal.aborted);
+    if (!ok || stop.signal.aborted) return;
+    // With every slot busy, the end of a request wakes the next round.
+    if (requests.size >= MAX_CONCURRENT_REQUESTS) return alarm.sleep(longest);
+    try {
+      alarm.sleep(sleepAfterClaim(await store.nextOutputAttemptAt(), Date.now(), longest));
+    } catch (error) {
+      alarm.storeFailed("looking for the next output delivery", error);
+    }
+  };
+
+  function wake() {
     if (stop.signal.aborted) return;
     if (claiming !== null) {
       again = true;
       return;
     }
-    claiming = claim().finally(() => {
+    claiming = round().finally(() => {
       claiming = null;
+      // Woken while it planned its sleep: claim again now.
+      if (again) wake();
     });
-  };
+  }
 
-  const timer = setInterval(wake, options.pollMs ?? POLL_MS);
-  timer.unref();
   wake();
 
   return {
@@ -175,8 +235,8 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
       retries_scheduled: counts.retries,
     }),
     async close() {
-      clearInterval(timer);
       stop.abort();
+      alarm.clear();
       await claiming;
       await Promise.all(requests);
     },

@@ -1,0 +1,89 @@
+/**
+ * The lines of one read step of a followed file: how much of what was read can be consumed (whole lines; a
+ * cut over-long line), handing those lines to the file's assembler, and with exact positions where the file
+ * must be read again from so that nothing held is lost.
+ */
+import type { FollowedFile } from "./file-tail.ts";
+
+/** Stateless (no `stream` option), so one decoder serves every file. */
+const decoder = new TextDecoder();
+
+/**
+ * How many bytes of `bytes` (read at the file's offset) to consume: up to and including the last newline,
+ * all of it while skipping the tail of an over-long line, or all of it when a full chunk holds no newline
+ * (the line is cut there). 0 means a half-written line: wait for more.
+ */
+export function consumableLength(bytes: Uint8Array, fullChunk: boolean, skippingLongLine: boolean): number {
+  const lastNewline = bytes.lastIndexOf(10);
+  if (lastNewline !== -1) return lastNewline + 1;
+  return skippingLongLine || fullChunk ? bytes.length : 0;
+}
+
+/** Hands the lines of `chunk` (exactly what consumableLength allowed) to the assembler. */
+export function consumeLines(
+  file: FollowedFile,
+  chunk: Uint8Array,
+  exact: boolean,
+  counters: { linesTruncated: number },
+): void {
+  let start = 0;
+  if (file.skippingLongLine) {
+    const newline = chunk.indexOf(10);
+    if (newline === -1) return;
+    start = newline + 1;
+    file.skippingLongLine = false;
+  }
+  if (start === chunk.length) return;
+  const now = new Date().toISOString();
+  if (chunk[chunk.length - 1] !== 10) {
+    // A whole chunk without a newline: cut the line here, skip the rest of it.
+    file.assembler.pushTruncated(
+      decoder.decode(chunk.subarray(start)),
+      now,
+      file.offset - chunk.length + start,
+    );
+    file.skippingLongLine = true;
+    counters.linesTruncated++;
+    return;
+  }
+  const text = decoder.decode(chunk.subarray(start, chunk.length - 1));
+  const assembler = file.assembler;
+  if (exact) {
+    consumeLinesExactly(file, text, file.offset - chunk.length + start, now);
+    return;
+  }
+  for (let line of text.split("\n")) {
+    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+    assembler.push(line, now);
+  }
+}
+
+/**
+ * consumeLines for exactPositions: after it, `heldFrom ?? offset` is where a reader must start again to get
+ * exactly what was not emitted yet. The text assembler holds at most the entry of the last line, so it is
+ * flushed; the JSON assembler holds lines only while it gathers a pretty-printed record and lets go of all
+ * of them whenever it emits, so a push that emits nothing and is not blank starts (or continues) a hold.
+ */
+function consumeLinesExactly(file: FollowedFile, text: string, position: number, now: string): void {
+  const assembler = file.assembler;
+  for (let line of text.split("\n")) {
+    const bytes = Buffer.byteLength(line) + 1;
+    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+    file.emitted = false;
+    assembler.push(line, now, position);
+    if (file.emitted) file.heldFrom = null;
+    else if (file.heldFrom === null && line.trim().length > 0) file.heldFrom = position;
+    position += bytes;
+  }
+  flushText(file);
+}
+
+/**
+ * End of a read step for a text file: the entry held for continuation lines is emitted, so nothing read is
+ * held any more (a JSON assembler has no such entry: its hold lasts until the record's closing line).
+ */
+export function flushText(file: FollowedFile): void {
+  if (file.format !== "text") return;
+  file.assembler.flush();
+  file.heldFrom = null;
+}
