@@ -170,14 +170,15 @@ export function createLogMirror(options: LogMirrorOptions): LogMirror {
         inOrder = false;
         break;
       }
-      hub.publish(decodeEntry(fields.get("e") ?? ""));
+      const { entry, serialized } = decodeEntry(fields.get("e") ?? "");
+      hub.publish(entry, serialized);
       published++;
     }
     if (published > 0) hub.endBatch();
     return inOrder;
   };
 
-  const decodeEntry = (json: string): LogEntry => {
+  const decodeEntry = (json: string): { entry: LogEntry; serialized: string | undefined } => {
     let value: unknown = null;
     try {
       value = JSON.parse(json);
@@ -188,12 +189,14 @@ export function createLogMirror(options: LogMirrorOptions): LogMirror {
     // about a tenth of its time per entry; what fails here still goes through the schema below.
     if (isStreamedEntry(value) || streamedEntrySchema.safeParse(value).success) {
       const entry = value as LogEntry;
+      // The stream's JSON is what the hub would serialise again, unless it carried a cursor of its own.
+      if (entry.cursor === undefined) return { entry, serialized: json };
       delete entry.cursor;
-      return entry;
+      return { entry, serialized: undefined };
     }
     malformedEntries++;
     log("warn", `malformed entry in the shared log stream, streamed raw: ${json.slice(0, 200)}`);
-    return rawEntry(json, new Date().toISOString());
+    return { entry: rawEntry(json, new Date().toISOString()), serialized: undefined };
   };
 
   const run = async () => {
