@@ -39,7 +39,7 @@ export interface LogAppender {
   stats(): LogAppenderStats;
 }
 
-export function createLogAppender(options: {
+export interface LogAppenderOptions {
   redis: Redis;
   keys: LogKeys;
   /** Names this instance's batch marker: unique per process, as batches are sent one at a time per appender. */
@@ -48,12 +48,49 @@ export function createLogAppender(options: {
   /** The local journal's last seq: should Redis have lost the stream, the new epoch starts past it. */
   minSeq(): number;
   log: LogFn;
-}): LogAppender {
-  const { redis, keys, log } = options;
-  const marker = keys.batch(options.instanceId);
+}
+
+/** One relayed batch: its id goes into the instance's marker, so a resend after a lost reply is a no-op. */
+interface RelayedBatch {
+  id: string;
+  entries: string[];
+}
+
+function appendBatch(options: LogAppenderOptions, batch: RelayedBatch): Promise<unknown> {
+  const { keys } = options;
+  return options.redis.eval(
+    APPEND_SCRIPT,
+    [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions, keys.batch(options.instanceId)],
+    appendArgs({
+      lease: "",
+      candidateEpoch: randomHex8(),
+      minSeq: options.minSeq(),
+      maxEntries: options.maxEntries,
+      batchId: batch.id,
+      markerTtlMs: MARKER_TTL_MS,
+      entries: batch.entries,
+      set: [],
+      remove: [],
+    }),
+  );
+}
+
+/** Resolves when `work` settles or after `ms`, whichever comes first. */
+function settledOrAfter(work: Promise<void>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const deadline = setTimeout(resolve, ms);
+    void work.finally(() => {
+      clearTimeout(deadline);
+      resolve();
+    });
+  });
+}
+
+export function createLogAppender(options: LogAppenderOptions): LogAppender {
+  const { redis, log } = options;
   let queue: string[] = [];
   /** The batch being appended; resent as it is (same id) until Redis confirms it. */
-  let inFlight: { id: string; entries: string[] } | null = null;
+  let inFlight: RelayedBatch | null = null;
   /** The running append loop, if any: one at a time, so batches reach Redis in order. */
   let sending: Promise<void> | null = null;
   let scheduled = false;
@@ -80,21 +117,7 @@ export function createLogAppender(options: {
           inFlight = { id: crypto.randomUUID(), entries: queue.splice(0, MAX_BATCH_ENTRIES) };
         }
         try {
-          await redis.eval(
-            APPEND_SCRIPT,
-            [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions, marker],
-            appendArgs({
-              lease: "",
-              candidateEpoch: randomHex8(),
-              minSeq: options.minSeq(),
-              maxEntries: options.maxEntries,
-              batchId: inFlight.id,
-              markerTtlMs: MARKER_TTL_MS,
-              entries: inFlight.entries,
-              set: [],
-              remove: [],
-            }),
-          );
+          await appendBatch(options, inFlight);
         } catch (error) {
           if (!failing) log("warn", `relayed log entries wait for Redis: ${String(error)}`);
           failing = true;
@@ -152,13 +175,7 @@ export function createLogAppender(options: {
       unsubscribe();
       if (retry !== null) clearTimeout(retry);
       retry = null;
-      await new Promise<void>((resolve) => {
-        const deadline = setTimeout(resolve, CLOSE_FLUSH_MS);
-        void drain().finally(() => {
-          clearTimeout(deadline);
-          resolve();
-        });
-      });
+      await settledOrAfter(drain(), CLOSE_FLUSH_MS);
       closed = true;
       if (left() > 0) log("warn", `${left()} relayed log entries were not appended before shutdown`);
     },
