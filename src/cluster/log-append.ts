@@ -75,6 +75,14 @@ function appendBatch(options: LogAppenderOptions, batch: RelayedBatch): Promise<
   );
 }
 
+/** Drops the oldest queued entries past MAX_QUEUED_ENTRIES (the batch in flight counts too); returns how many. */
+function dropOldest(queue: string[], inFlight: number): number {
+  const excess = queue.length + inFlight - MAX_QUEUED_ENTRIES;
+  if (excess <= 0) return 0;
+  queue.splice(0, excess);
+  return excess;
+}
+
 /** Resolves when `work` settles or after `ms`, whichever comes first. */
 function settledOrAfter(work: Promise<void>, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -88,7 +96,7 @@ function settledOrAfter(work: Promise<void>, ms: number): Promise<void> {
 
 export function createLogAppender(options: LogAppenderOptions): LogAppender {
   const { redis, log } = options;
-  let queue: string[] = [];
+  const queue: string[] = [];
   /** The batch being appended; resent as it is (same id) until Redis confirms it. */
   let inFlight: RelayedBatch | null = null;
   /** The running append loop, if any: one at a time, so batches reach Redis in order. */
@@ -154,13 +162,10 @@ export function createLogAppender(options: LogAppenderOptions): LogAppender {
     append(json) {
       if (closed) return;
       queue.push(json);
-      const excess = left() - MAX_QUEUED_ENTRIES;
-      if (excess > 0) {
-        queue = queue.slice(excess);
-        if (dropped === 0)
-          log("warn", `relayed log entry queue full (${MAX_QUEUED_ENTRIES}): dropping the oldest`);
-        dropped += excess;
-      }
+      const excess = dropOldest(queue, inFlight?.entries.length ?? 0);
+      if (excess > 0 && dropped === 0)
+        log("warn", `relayed log entry queue full (${MAX_QUEUED_ENTRIES}): dropping the oldest`);
+      dropped += excess;
       // One append for everything published in the same turn.
       if (scheduled) return;
       scheduled = true;
