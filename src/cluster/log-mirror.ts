@@ -120,7 +120,7 @@ function nextReadCount(entries: readonly StreamEntry[]): number {
 }
 
 /** The stream as one SYNC_SCRIPT call saw it. */
-interface StreamView {
+export interface StreamView {
   epoch: string;
   lastSeq: number;
   /** Seq of the oldest entry the stream still holds; null when it is empty. */
@@ -140,7 +140,7 @@ function streamViewOf(reply: RedisValue): StreamView {
  * Where the journal must restart to continue the stream, or null when it continues it as it is: same epoch,
  * and its end inside what the stream holds.
  */
-function journalRestart(
+export function journalRestart(
   journal: { epoch: string; end: number },
   stream: StreamView,
 ): { startSeq: number; why: string; lost: boolean } | null {
