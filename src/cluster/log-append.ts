@@ -5,7 +5,7 @@
  * its id in the instance's marker key, so resending a batch whose reply was lost does not append it twice. A graceful shutdown
  * appends what is still queued before the connection closes (bounded by CLOSE_FLUSH_MS).
  */
-import { APPEND_SCRIPT, appendArgs, type LogKeys, randomHex8 } from "./log-scripts.ts";
+import { APPEND_SCRIPT, appendArgs, BATCH_MARKER_TTL_MS, type LogKeys, randomHex8 } from "./log-scripts.ts";
 import type { Redis } from "./redis.ts";
 
 type LogFn = (level: "info" | "warn" | "error", message: string) => void;
@@ -16,11 +16,6 @@ const MAX_QUEUED_ENTRIES = 10_000;
 const MAX_BATCH_ENTRIES = 1000;
 /** Pause before resending after a failure (also retried as soon as Redis is seen up again). */
 const RETRY_MS = 500;
-/**
- * How long an instance's batch marker outlives its last batch: far longer than any resend of that batch can
- * take, and the marker of an instance gone goes with it.
- */
-const MARKER_TTL_MS = 10 * 60_000;
 /** How long close() keeps appending what is queued: bounds shutdown when Redis is away. */
 const CLOSE_FLUSH_MS = 2_000;
 
@@ -67,7 +62,7 @@ function appendBatch(options: LogAppenderOptions, batch: RelayedBatch): Promise<
       minSeq: options.minSeq(),
       maxEntries: options.maxEntries,
       batchId: batch.id,
-      markerTtlMs: MARKER_TTL_MS,
+      markerTtlMs: BATCH_MARKER_TTL_MS,
       entries: batch.entries,
       set: [],
       remove: [],

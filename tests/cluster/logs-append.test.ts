@@ -137,4 +137,45 @@ describe.skipIf(!redisAvailable)("cluster mode: appending relayed entries", () =
     expect(await redis.cli("XLEN", keys.stream)).toBe("2");
     expect(await redis.cli("GET", keys.batch(instanceId))).toBe("batch-2");
   });
+
+  test("a batch sent behind another is applied only right after it: never alone, never twice", async () => {
+    await using connection = await openConnection(redis);
+    const keys = logKeys(uniquePrefix());
+    const term = "instance/term";
+    const send = (batchId: string, previousBatchId: string, entry: string, offset: number) =>
+      connection.redis.eval(
+        APPEND_SCRIPT,
+        [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions, keys.batch(term)],
+        appendArgs({
+          lease: "",
+          candidateEpoch: "0123abcd",
+          minSeq: 0,
+          maxEntries: 1000,
+          batchId,
+          markerTtlMs: 60_000,
+          entries: [entry],
+          set: [["file", JSON.stringify({ path: "a.log", offset })]],
+          remove: [],
+          previousBatchId,
+        }),
+      );
+    expect(await send("batch-1", "", "one", 10)).toBe(1);
+    // Its predecessor never reached Redis: nothing of it is written, neither entry nor position nor marker.
+    expect(await send("batch-3", "batch-2", "three", 30)).toBe(-3);
+    expect(await redis.cli("XLEN", keys.stream)).toBe("1");
+    expect(JSON.parse(await redis.cli("HGET", keys.positions, "file"))).toEqual({
+      path: "a.log",
+      offset: 10,
+    });
+    expect(await redis.cli("GET", keys.batch(term))).toBe("batch-1");
+    // Right after its predecessor it is applied; sent again behind the same predecessor, it is refused.
+    expect(await send("batch-2", "batch-1", "two", 20)).toBe(2);
+    expect(await send("batch-3", "batch-2", "three", 30)).toBe(3);
+    expect(await send("batch-2", "batch-1", "two", 20)).toBe(-3);
+    expect(await redis.cli("XLEN", keys.stream)).toBe("3");
+    expect(JSON.parse(await redis.cli("HGET", keys.positions, "file"))).toEqual({
+      path: "a.log",
+      offset: 30,
+    });
+  });
 });
