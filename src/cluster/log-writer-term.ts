@@ -24,8 +24,8 @@ type LogFn = (level: "info" | "warn" | "error", message: string) => void;
 const MAX_SCRIPT_ENTRIES = 4096;
 const MAX_SCRIPT_BYTES = 4 * 1024 * 1024;
 /**
- * Append scripts sent before the previous one is confirmed: a second one keeps Redis busy while the writer
- * handles the first one's reply (measured: about a third more lines per second with one instance).
+ * Append scripts in flight at once: a second one keeps Redis busy while the writer handles the first one's
+ * reply (one instance, alternated rounds: 7 of 9 faster, by about a quarter at the median).
  */
 const SCRIPTS_IN_FLIGHT = 2;
 /** Uncommitted bytes past which the follower waits for Redis, and under which it continues. */
