@@ -127,10 +127,7 @@ export function createLogHub({
       let payload: string | null = null;
       if (journal !== undefined) {
         entry.cursor = journal.nextCursor();
-        payload =
-          serialized === undefined
-            ? serializeEntry(entry, redact)
-            : serializeWithCursor(entry, serialized, redact);
+        payload = serializeWithCursor(entry, serialized, redact);
         journal.append(payload);
       }
       // What went to the topics, in UTF-16 units, not bytes: exact for ASCII, and counting characters keeps
