@@ -5,7 +5,7 @@
  * its id in the instance's marker key, so resending a batch whose reply was lost does not append it twice. A graceful shutdown
  * appends what is still queued before the connection closes (bounded by CLOSE_FLUSH_MS).
  */
-import { APPEND_SCRIPT, appendArgs, type LogKeys, randomHex8 } from "./log-scripts.ts";
+import { APPEND_SCRIPT, appendArgs, BATCH_MARKER_TTL_MS, type LogKeys, randomHex8 } from "./log-scripts.ts";
 import type { Redis } from "./redis.ts";
 
 type LogFn = (level: "info" | "warn" | "error", message: string) => void;
@@ -16,11 +16,6 @@ const MAX_QUEUED_ENTRIES = 10_000;
 const MAX_BATCH_ENTRIES = 1000;
 /** Pause before resending after a failure (also retried as soon as Redis is seen up again). */
 const RETRY_MS = 500;
-/**
- * How long an instance's batch marker outlives its last batch: far longer than any resend of that batch can
- * take, and the marker of an instance gone goes with it.
- */
-const MARKER_TTL_MS = 10 * 60_000;
 /** How long close() keeps appending what is queued: bounds shutdown when Redis is away. */
 const CLOSE_FLUSH_MS = 2_000;
 
@@ -39,7 +34,7 @@ export interface LogAppender {
   stats(): LogAppenderStats;
 }
 
-export function createLogAppender(options: {
+export interface LogAppenderOptions {
   redis: Redis;
   keys: LogKeys;
   /** Names this instance's batch marker: unique per process, as batches are sent one at a time per appender. */
@@ -48,12 +43,57 @@ export function createLogAppender(options: {
   /** The local journal's last seq: should Redis have lost the stream, the new epoch starts past it. */
   minSeq(): number;
   log: LogFn;
-}): LogAppender {
-  const { redis, keys, log } = options;
-  const marker = keys.batch(options.instanceId);
-  let queue: string[] = [];
+}
+
+/** One relayed batch: its id goes into the instance's marker, so a resend after a lost reply is a no-op. */
+interface RelayedBatch {
+  id: string;
+  entries: string[];
+}
+
+function appendBatch(options: LogAppenderOptions, batch: RelayedBatch): Promise<unknown> {
+  const { keys } = options;
+  return options.redis.eval(
+    APPEND_SCRIPT,
+    [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions, keys.batch(options.instanceId)],
+    appendArgs({
+      lease: "",
+      candidateEpoch: randomHex8(),
+      minSeq: options.minSeq(),
+      maxEntries: options.maxEntries,
+      batchId: batch.id,
+      markerTtlMs: BATCH_MARKER_TTL_MS,
+      entries: batch.entries,
+      set: [],
+      remove: [],
+    }),
+  );
+}
+
+/** Drops the oldest queued entries past MAX_QUEUED_ENTRIES (the batch in flight counts too); returns how many. */
+function dropOldest(queue: string[], inFlight: number): number {
+  const excess = queue.length + inFlight - MAX_QUEUED_ENTRIES;
+  if (excess <= 0) return 0;
+  queue.splice(0, excess);
+  return excess;
+}
+
+/** Resolves when `work` settles or after `ms`, whichever comes first. */
+function settledOrAfter(work: Promise<void>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const deadline = setTimeout(resolve, ms);
+    void work.finally(() => {
+      clearTimeout(deadline);
+      resolve();
+    });
+  });
+}
+
+export function createLogAppender(options: LogAppenderOptions): LogAppender {
+  const { redis, log } = options;
+  const queue: string[] = [];
   /** The batch being appended; resent as it is (same id) until Redis confirms it. */
-  let inFlight: { id: string; entries: string[] } | null = null;
+  let inFlight: RelayedBatch | null = null;
   /** The running append loop, if any: one at a time, so batches reach Redis in order. */
   let sending: Promise<void> | null = null;
   let scheduled = false;
@@ -80,21 +120,7 @@ export function createLogAppender(options: {
           inFlight = { id: crypto.randomUUID(), entries: queue.splice(0, MAX_BATCH_ENTRIES) };
         }
         try {
-          await redis.eval(
-            APPEND_SCRIPT,
-            [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions, marker],
-            appendArgs({
-              lease: "",
-              candidateEpoch: randomHex8(),
-              minSeq: options.minSeq(),
-              maxEntries: options.maxEntries,
-              batchId: inFlight.id,
-              markerTtlMs: MARKER_TTL_MS,
-              entries: inFlight.entries,
-              set: [],
-              remove: [],
-            }),
-          );
+          await appendBatch(options, inFlight);
         } catch (error) {
           if (!failing) log("warn", `relayed log entries wait for Redis: ${String(error)}`);
           failing = true;
@@ -131,13 +157,10 @@ export function createLogAppender(options: {
     append(json) {
       if (closed) return;
       queue.push(json);
-      const excess = left() - MAX_QUEUED_ENTRIES;
-      if (excess > 0) {
-        queue = queue.slice(excess);
-        if (dropped === 0)
-          log("warn", `relayed log entry queue full (${MAX_QUEUED_ENTRIES}): dropping the oldest`);
-        dropped += excess;
-      }
+      const excess = dropOldest(queue, inFlight?.entries.length ?? 0);
+      if (excess > 0 && dropped === 0)
+        log("warn", `relayed log entry queue full (${MAX_QUEUED_ENTRIES}): dropping the oldest`);
+      dropped += excess;
       // One append for everything published in the same turn.
       if (scheduled) return;
       scheduled = true;
@@ -152,13 +175,7 @@ export function createLogAppender(options: {
       unsubscribe();
       if (retry !== null) clearTimeout(retry);
       retry = null;
-      await new Promise<void>((resolve) => {
-        const deadline = setTimeout(resolve, CLOSE_FLUSH_MS);
-        void drain().finally(() => {
-          clearTimeout(deadline);
-          resolve();
-        });
-      });
+      await settledOrAfter(drain(), CLOSE_FLUSH_MS);
       closed = true;
       if (left() > 0) log("warn", `${left()} relayed log entries were not appended before shutdown`);
     },

@@ -21,9 +21,10 @@ type LogFn = (level: "info" | "warn" | "error", message: string) => void;
 
 /**
  * Entries per XREAD: at most READ_COUNT, fewer when entries are large, so one batch holds about
- * READ_TARGET_BYTES (entries run up to 1 MiB each).
+ * READ_TARGET_BYTES (entries run up to 1 MiB each). As many as the writer appends in one script at most, so
+ * a read takes a whole batch: with 1,000 the mirror needed four round trips per batch at full rate.
  */
-const READ_COUNT = 1000;
+const READ_COUNT = 4096;
 const READ_TARGET_BYTES = 4 * 1024 * 1024;
 /** How long one XREAD waits for new entries; the loop then checks the epoch and reads again. */
 const BLOCK_MS = 5000;
@@ -76,7 +77,10 @@ export interface LogMirror {
 
 interface StreamEntry {
   seq: number;
-  fields: Map<string, string>;
+  /** The `ep` field: the epoch the entry was appended under. */
+  epoch: string | null;
+  /** The `e` field: the entry's JSON. */
+  json: string;
 }
 
 /** The entries of an XREAD reply for one stream (a map with RESP3, nested lists with RESP2). */
@@ -90,20 +94,184 @@ export function streamEntries(reply: RedisValue, stream: string): StreamEntry[] 
   const entries: StreamEntry[] = [];
   for (const item of items) {
     if (!Array.isArray(item) || typeof item[0] !== "string") continue;
-    const raw = Array.isArray(item[1]) ? item[1] : [];
-    const fields = new Map<string, string>();
-    for (let i = 0; i + 1 < raw.length; i += 2) fields.set(String(raw[i]), String(raw[i + 1]));
-    entries.push({ seq: Number.parseInt(item[0], 10), fields });
+    const fields = Array.isArray(item[1]) ? item[1] : [];
+    let epoch: string | null = null;
+    let json = "";
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i] === "ep") epoch = String(fields[i + 1]);
+      else if (fields[i] === "e") json = String(fields[i + 1]);
+    }
+    entries.push({ seq: Number.parseInt(item[0], 10), epoch, json });
   }
   return entries;
+}
+
+/** One bounded XREAD of the entries from `endSeq` (the journal's end) on. */
+function readArgs(stream: string, count: number, endSeq: number): (string | number)[] {
+  return ["COUNT", count, "BLOCK", BLOCK_MS, "STREAMS", stream, `${endSeq - 1}-0`];
 }
 
 function nextReadCount(entries: readonly StreamEntry[]): number {
   if (entries.length === 0) return READ_COUNT;
   let bytes = 0;
-  for (const entry of entries) bytes += entry.fields.get("e")?.length ?? 0;
+  for (const entry of entries) bytes += entry.json.length;
   const average = Math.max(1, bytes / entries.length);
   return Math.max(1, Math.min(READ_COUNT, Math.floor(READ_TARGET_BYTES / average)));
+}
+
+/** The stream as one SYNC_SCRIPT call saw it. */
+export interface StreamView {
+  epoch: string;
+  lastSeq: number;
+  /** Seq of the oldest entry the stream still holds; null when it is empty. */
+  firstSeq: number | null;
+}
+
+function streamViewOf(reply: RedisValue): StreamView {
+  if (!Array.isArray(reply) || typeof reply[0] !== "string") throw new Error("unexpected sync reply");
+  return {
+    epoch: reply[0],
+    lastSeq: Number(reply[1]),
+    firstSeq: typeof reply[2] === "string" ? Number.parseInt(reply[2], 10) : null,
+  };
+}
+
+/**
+ * Where the journal must restart to continue the stream, or null when it continues it as it is: same epoch,
+ * and its end inside what the stream holds.
+ */
+export function journalRestart(
+  journal: { epoch: string; end: number },
+  stream: StreamView,
+): { startSeq: number; why: string; lost: boolean } | null {
+  const { epoch, lastSeq, firstSeq } = stream;
+  const end = journal.end;
+  if (epoch !== journal.epoch)
+    return { startSeq: firstSeq ?? lastSeq + 1, why: "the shared stream has another epoch", lost: false };
+  if (end > lastSeq + 1)
+    return { startSeq: firstSeq ?? lastSeq + 1, why: "the shared stream went back", lost: true };
+  if (firstSeq !== null && end < firstSeq)
+    return {
+      startSeq: firstSeq,
+      why: "the shared stream no longer holds the entries after this journal's end",
+      lost: false,
+    };
+  if (firstSeq === null && end <= lastSeq)
+    return { startSeq: lastSeq + 1, why: "the shared stream is empty", lost: false };
+  return null;
+}
+
+/** The entry a stream entry's JSON holds, and that JSON when the hub may publish it as it is. */
+interface DecodedEntry {
+  entry: LogEntry;
+  serialized: string | undefined;
+}
+
+/** Decodes one stream entry's JSON; what is not a valid entry becomes a raw one (`malformed` is told). */
+function decodeEntry(json: string, malformed: (json: string) => void): DecodedEntry {
+  let value: unknown = null;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    value = null;
+  }
+  // The schema's check by hand first: zod walks every key of a loose object, which cost the mirror
+  // about a tenth of its time per entry; what fails here still goes through the schema below.
+  if (isStreamedEntry(value) || streamedEntrySchema.safeParse(value).success) {
+    const entry = value as LogEntry;
+    // The stream's JSON is what the hub would serialise again, unless it carried a cursor of its own.
+    if (entry.cursor === undefined) return { entry, serialized: json };
+    delete entry.cursor;
+    return { entry, serialized: undefined };
+  }
+  malformed(json);
+  return { entry: rawEntry(json, new Date().toISOString()), serialized: undefined };
+}
+
+/**
+ * Publishes the entries that continue the journal, in order; false when one does not (a seq past the
+ * journal's end, another epoch) and the mirror needs a sync first.
+ */
+function publishContinuing(
+  entries: readonly StreamEntry[],
+  journal: Journal,
+  hub: LogHub,
+  malformed: (json: string) => void,
+): boolean {
+  let published = 0;
+  let inOrder = true;
+  for (const { seq, epoch, json } of entries) {
+    if (seq < journal.endSeq()) continue;
+    if (seq > journal.endSeq() || epoch !== journal.epoch) {
+      inOrder = false;
+      break;
+    }
+    const { entry, serialized } = decodeEntry(json, malformed);
+    hub.publish(entry, serialized);
+    published++;
+  }
+  if (published > 0) hub.endBatch();
+  return inOrder;
+}
+
+/**
+ * Aligns the journal with the stream (see journalRestart): resolves to the stream's last seq and whether the
+ * journal restarted, or null when `closed` became true meanwhile (nothing is changed then).
+ */
+async function syncJournal(
+  options: LogMirrorOptions,
+  closed: () => boolean,
+): Promise<{ lastSeq: number; reset: boolean } | null> {
+  const { redis, keys, journal, log } = options;
+  const reply = await redis.eval(
+    SYNC_SCRIPT,
+    [keys.stream, keys.seq, keys.epoch],
+    [randomHex8(), journal.endSeq() - 1],
+  );
+  if (closed()) return null;
+  const stream = streamViewOf(reply);
+  const restart = journalRestart({ epoch: journal.epoch, end: journal.endSeq() }, stream);
+  if (restart === null) return { lastSeq: stream.lastSeq, reset: false };
+  if (restart.lost)
+    log(
+      "warn",
+      `the shared stream ends at seq ${stream.lastSeq}, before this journal (${journal.endSeq() - 1}): Redis lost data`,
+    );
+  log("info", `log journal restarts at ${stream.epoch}-${restart.startSeq.toString(16)}: ${restart.why}`);
+  journal.reset(stream.epoch, restart.startSeq);
+  return { lastSeq: stream.lastSeq, reset: true };
+}
+
+/** A wait for the journal to pass a seq, bounded by START_CATCH_UP_MS, and released at once by close(). */
+function createStartWait(journal: Journal) {
+  let target = 0;
+  let reached: (() => void) | null = null;
+  const release = () => {
+    reached?.();
+    reached = null;
+  };
+  /** Called as entries arrive. */
+  const check = () => {
+    if (reached !== null && journal.endSeq() > target) release();
+  };
+  return {
+    /** Calls `started` and waits until the journal holds `seq`, or the bound passed, or release() came. */
+    async until(seq: number, started: () => void) {
+      target = seq;
+      let timeout: ReturnType<typeof setTimeout> | null = null;
+      const done = new Promise<void>((resolve) => {
+        reached = resolve;
+        timeout = setTimeout(resolve, START_CATCH_UP_MS);
+      });
+      check();
+      started();
+      await done;
+      if (timeout !== null) clearTimeout(timeout);
+      reached = null;
+    },
+    check,
+    release,
+  };
 }
 
 export function createLogMirror(options: LogMirrorOptions): LogMirror {
@@ -116,118 +284,56 @@ export function createLogMirror(options: LogMirrorOptions): LogMirror {
   let loop: Promise<void> | null = null;
   let readCount = READ_COUNT;
   let failing = false;
-  /** Resolved when the journal reaches `target` at start. */
-  let startTarget = 0;
-  let startReached: (() => void) | null = null;
+  const startWait = createStartWait(journal);
 
-  const checkStartReached = () => {
-    if (startReached !== null && journal.endSeq() > startTarget) {
-      startReached();
-      startReached = null;
-    }
-  };
-
-  const reset = (epoch: string, startSeq: number, why: string) => {
-    log("info", `log journal restarts at ${epoch}-${startSeq.toString(16)}: ${why}`);
-    journal.reset(epoch, startSeq);
-    resets++;
-  };
-
-  /** Aligns the journal with the stream: same epoch, and its end inside what the stream holds. */
-  const sync = async () => {
-    const reply = await redis.eval(
-      SYNC_SCRIPT,
-      [keys.stream, keys.seq, keys.epoch],
-      [randomHex8(), journal.endSeq() - 1],
-    );
-    if (closed) return 0;
-    if (!Array.isArray(reply) || typeof reply[0] !== "string") throw new Error("unexpected sync reply");
-    const epoch = reply[0];
-    const lastSeq = Number(reply[1]);
-    const firstSeq = typeof reply[2] === "string" ? Number.parseInt(reply[2], 10) : null;
-    const end = journal.endSeq();
-    if (epoch !== journal.epoch) reset(epoch, firstSeq ?? lastSeq + 1, "the shared stream has another epoch");
-    else if (end > lastSeq + 1) {
-      log(
-        "warn",
-        `the shared stream ends at seq ${lastSeq}, before this journal (${end - 1}): Redis lost data`,
-      );
-      reset(epoch, firstSeq ?? lastSeq + 1, "the shared stream went back");
-    } else if (firstSeq !== null && end < firstSeq)
-      reset(epoch, firstSeq, "the shared stream no longer holds the entries after this journal's end");
-    else if (firstSeq === null && end <= lastSeq) reset(epoch, lastSeq + 1, "the shared stream is empty");
-    needSync = false;
-    return lastSeq;
-  };
-
-  /** Publishes the entries that continue the journal; false when something needs a sync first. */
-  const apply = (entries: StreamEntry[]): boolean => {
-    let published = 0;
-    let inOrder = true;
-    for (const { seq, fields } of entries) {
-      if (seq < journal.endSeq()) continue;
-      if (seq > journal.endSeq() || fields.get("ep") !== journal.epoch) {
-        inOrder = false;
-        break;
-      }
-      hub.publish(decodeEntry(fields.get("e") ?? ""));
-      published++;
-    }
-    if (published > 0) hub.endBatch();
-    return inOrder;
-  };
-
-  const decodeEntry = (json: string): LogEntry => {
-    let value: unknown = null;
-    try {
-      value = JSON.parse(json);
-    } catch {
-      value = null;
-    }
-    // The schema's check by hand first: zod walks every key of a loose object, which cost the mirror
-    // about a tenth of its time per entry; what fails here still goes through the schema below.
-    if (isStreamedEntry(value) || streamedEntrySchema.safeParse(value).success) {
-      const entry = value as LogEntry;
-      delete entry.cursor;
-      return entry;
-    }
+  const malformed = (json: string) => {
     malformedEntries++;
     log("warn", `malformed entry in the shared log stream, streamed raw: ${json.slice(0, 200)}`);
-    return rawEntry(json, new Date().toISOString());
+  };
+
+  /** Aligns the journal with the stream; resolves to the stream's last seq (0 when closed meanwhile). */
+  const sync = async () => {
+    const synced = await syncJournal(options, () => closed);
+    if (synced === null) return 0;
+    if (synced.reset) resets++;
+    needSync = false;
+    return synced.lastSeq;
+  };
+
+  /** The blocking connection, opened on first use; null when close() came meanwhile. */
+  const reader = async (): Promise<Redis | null> => {
+    if (connection !== null) return connection;
+    const opened = await redis.duplicate();
+    if (closed) {
+      opened.close();
+      return null;
+    }
+    connection = opened;
+    return opened;
+  };
+
+  /** One step of the loop: sync if needed, then one bounded XREAD from the journal's end. */
+  const step = async () => {
+    if (needSync) await sync();
+    // close() may have run during either await: what opens after it is closed here, never read from.
+    if (closed) return;
+    const blocking = await reader();
+    if (blocking === null) return;
+    const reply = await blocking.send("XREAD", readArgs(keys.stream, readCount, journal.endSeq()));
+    if (closed) return;
+    if (failing) log("info", "reading the shared log stream again");
+    failing = false;
+    const entries = streamEntries(reply, keys.stream);
+    readCount = nextReadCount(entries);
+    // Nothing new for a while: make sure the epoch did not change under us (Redis lost its data).
+    if (entries.length === 0 || !publishContinuing(entries, journal, hub, malformed)) needSync = true;
+    startWait.check();
   };
 
   const run = async () => {
     while (!closed) {
       try {
-        if (needSync) await sync();
-        // close() may have run during either await: what opens after it is closed here, never read from.
-        if (closed) return;
-        if (connection === null) {
-          const opened = await redis.duplicate();
-          if (closed) {
-            opened.close();
-            return;
-          }
-          connection = opened;
-        }
-        const reply = await connection.send("XREAD", [
-          "COUNT",
-          readCount,
-          "BLOCK",
-          BLOCK_MS,
-          "STREAMS",
-          keys.stream,
-          `${journal.endSeq() - 1}-0`,
-        ]);
-        if (closed) return;
-        if (failing) log("info", "reading the shared log stream again");
-        failing = false;
-        const entries = streamEntries(reply, keys.stream);
-        readCount = nextReadCount(entries);
-        // Nothing new for a while: make sure the epoch did not change under us (Redis lost its data).
-        if (entries.length === 0) needSync = true;
-        else if (!apply(entries)) needSync = true;
-        checkStartReached();
+        await step();
       } catch (error) {
         if (closed) return;
         if (!failing) log("warn", `reading the shared log stream failed (${String(error)}); retrying`);
@@ -243,29 +349,22 @@ export function createLogMirror(options: LogMirrorOptions): LogMirror {
   return {
     async start() {
       if (loop !== null) return;
+      let target = 0;
       try {
-        startTarget = await sync();
+        target = await sync();
       } catch (error) {
         log("warn", `cannot sync with the shared log stream yet (${String(error)}); retrying`);
       }
-      let timeout: ReturnType<typeof setTimeout> | null = null;
-      const reached = new Promise<void>((resolve) => {
-        startReached = resolve;
-        timeout = setTimeout(resolve, START_CATCH_UP_MS);
+      await startWait.until(target, () => {
+        loop = run();
       });
-      checkStartReached();
-      loop = run();
-      await reached;
-      if (timeout !== null) clearTimeout(timeout);
-      startReached = null;
     },
     close() {
       closed = true;
       connection?.close();
       connection = null;
       // A start() still waiting for the catch-up resolves now: nothing more will arrive.
-      startReached?.();
-      startReached = null;
+      startWait.release();
     },
     stats: () => ({ epoch: journal.epoch, mirroredSeq: journal.endSeq() - 1, malformedEntries, resets }),
   };

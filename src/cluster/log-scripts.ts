@@ -18,6 +18,8 @@
  * - `logs:batch:<instance id>` the id of the last relayed batch that instance appended (PX, renewed by every
  *                     batch), so a retry after a lost reply is a no-op: an instance sends its batches one at a
  *                     time, each until it is confirmed, so only its last one can come again.
+ * - `logs:batch:<lease value>` the id of the last batch a writer term appended: a batch sent before its
+ *                     predecessor was confirmed names that predecessor and is applied only right after it.
  */
 import { luaScript } from "./redis.ts";
 
@@ -73,9 +75,11 @@ return {epoch, tonumber(redis.call('GET', KEYS[2]) or '0'), first and first[1] o
 /**
  * KEYS: stream, seq, epoch, writer, positions[, batch marker].
  * ARGV: lease value ('' for none), candidate epoch, min seq (both for ensure_epoch), maxlen, batch id, marker
- * ttl ms, n, n entries, m, m (field, value) pairs to set in positions, k, k fields to delete from positions.
+ * ttl ms, n, n entries, m, m (field, value) pairs to set in positions, k, k fields to delete from positions,
+ * and the id of the batch that must have been applied just before this one ('' for none).
  * Returns -1 when a lease value is given and not held (nothing written), -2 when the batch marker holds this
- * batch id (already applied), else the last seq taken (0 for a batch without entries).
+ * batch id (already applied), -3 when it does not hold the predecessor's id (that batch was not applied, or
+ * another came between: nothing written), else the last seq taken (0 for a batch without entries).
  *
  * Redis does not undo a script's writes before an error, so everything that could make a write fail (a key
  * of another type, a seq that is not a number or lies behind the stream's last id) is checked before the
@@ -85,6 +89,10 @@ return {epoch, tonumber(redis.call('GET', KEYS[2]) or '0'), first and first[1] o
 export const APPEND_SCRIPT = luaScript(`${ENSURE_EPOCH}
 if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then return -1 end
 if KEYS[6] and redis.call('GET', KEYS[6]) == ARGV[5] then return -2 end
+local n_entries = tonumber(ARGV[7])
+local n_set = tonumber(ARGV[8 + n_entries])
+local previous = ARGV[8 + n_entries + 2 * n_set + 1 + tonumber(ARGV[8 + n_entries + 2 * n_set + 1]) + 1]
+if previous and previous ~= '' and redis.call('GET', KEYS[6]) ~= previous then return -3 end
 local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3])
 local stream_type = redis.call('TYPE', KEYS[1]).ok
 if stream_type ~= 'stream' and stream_type ~= 'none' then
@@ -131,6 +139,12 @@ if KEYS[6] then redis.call('SET', KEYS[6], ARGV[5], 'PX', ARGV[6]) end
 return seq
 `);
 
+/**
+ * How long a batch marker outlives its last batch: far longer than any resend of that batch or any batch
+ * in flight behind it can take, and the marker of an instance or a writer term gone goes with it.
+ */
+export const BATCH_MARKER_TTL_MS = 10 * 60_000;
+
 /** Builds APPEND_SCRIPT's arguments. */
 export function appendArgs(options: {
   lease: string;
@@ -144,6 +158,8 @@ export function appendArgs(options: {
   entries: readonly string[];
   set: ReadonlyArray<readonly [string, string]>;
   remove: readonly string[];
+  /** The batch this one must follow (its id in the marker), when one was sent before it was confirmed. */
+  previousBatchId?: string;
 }): (string | number)[] {
   const args: (string | number)[] = [
     options.lease,
@@ -157,7 +173,7 @@ export function appendArgs(options: {
     options.set.length,
   ];
   for (const [field, value] of options.set) args.push(field, value);
-  args.push(options.remove.length, ...options.remove);
+  args.push(options.remove.length, ...options.remove, options.previousBatchId ?? "");
   return args;
 }
 

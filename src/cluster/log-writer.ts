@@ -12,7 +12,7 @@
  */
 import type { LogEntry } from "../logs/entry.ts";
 import type { LogFollower } from "../logs/follow.ts";
-import { createLease, leaseHolder, renewIntervalMs } from "./lease.ts";
+import { createLease, type Lease, leaseHolder, renewIntervalMs } from "./lease.ts";
 import { createPositionCodec, type PositionCodec } from "./log-positions.ts";
 import type { LogKeys } from "./log-scripts.ts";
 import { createWriterTerm, type WriterHooks, type WriterTerm } from "./log-writer-term.ts";
@@ -119,6 +119,20 @@ function newTerm(
   return term;
 }
 
+/** A tick of the current term: renew its lease, or end the term where the lease was lost or the directory gone. */
+async function keepTerm(current: WriterTerm, lease: Lease, log: LogFn): Promise<void> {
+  if (current.directoryGone()) {
+    // This instance lost the directory (an unmounted volume): hand the lease to one that sees it. What
+    // was committed is where the next writer, possibly this one again later, continues.
+    current.end(null);
+    log("warn", "the log directory is gone here: handing the writer lease to an instance that sees it");
+    await lease.release(current.lease);
+    return;
+  }
+  const directory = current.follower.directoryExists() ? "1" : "0";
+  if (!(await lease.renew(current.lease, directory))) current.end("the writer lease was lost");
+}
+
 export function createLogWriter(options: LogWriterOptions): LogWriter {
   const { redis, keys, instanceId, leaseMs, log } = options;
   const lease = createLease({
@@ -134,9 +148,7 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
   let ticking = false;
   let timer: ReturnType<typeof setInterval> | null = null;
   const status: WriterStatus = {
-    leaseHolder: null,
-    writerSeesDirectory: null,
-    streamSeq: 0,
+    ...statusFromReply(null),
     entriesWritten: 0,
     termsStarted: 0,
     termsLost: 0,
@@ -175,18 +187,8 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
     ticking = true;
     const current = term;
     try {
-      if (current?.directoryGone()) {
-        // This instance lost the directory (an unmounted volume): hand the lease to one that sees it. What
-        // was committed is where the next writer, possibly this one again later, continues.
-        current.end(null);
-        log("warn", "the log directory is gone here: handing the writer lease to an instance that sees it");
-        await lease.release(current.lease);
-      } else if (current !== null) {
-        const directory = current.follower.directoryExists() ? "1" : "0";
-        if (!(await lease.renew(current.lease, directory))) current.end("the writer lease was lost");
-      } else if (options.canFollow()) {
-        await acquire();
-      }
+      if (current !== null) await keepTerm(current, lease, log);
+      else if (options.canFollow()) await acquire();
       await refreshStatus();
     } catch (error) {
       if (current !== null) current.end(`renewing the writer lease failed (${String(error)})`);

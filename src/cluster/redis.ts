@@ -127,14 +127,19 @@ export async function connectRedis(options: RedisOptions, deadlineMs = 10_000): 
   }
 }
 
-async function openConnection(options: RedisOptions, listeners: Set<(up: boolean) => void>): Promise<Redis> {
-  const client = new RedisClient(options.url, {
+/** A client that never queues a command while Redis is away and never stops reconnecting. */
+function newClient(url: string): RedisClient {
+  return new RedisClient(url, {
     autoReconnect: true,
     enableOfflineQueue: false,
     // Never give up reconnecting: a Redis restart may take a while, and there is no other Redis to use.
     maxRetries: 4_294_967_295,
     connectionTimeout: 2_000,
   });
+}
+
+/** Connects `client`, or closes it and rejects after CONNECT_ATTEMPT_MS. */
+async function connectWithin(client: RedisClient): Promise<void> {
   // Bun's connect() keeps retrying while Redis is away; the caller's deadline decides instead.
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
@@ -150,12 +155,19 @@ async function openConnection(options: RedisOptions, listeners: Set<(up: boolean
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Whether Redis answers, as commands last found it: down after a failure, and while down probed with PING
+ * until it answers. Listeners hear every change.
+ */
+function createUpState(client: RedisClient, options: RedisOptions, listeners: Set<(up: boolean) => void>) {
   const probeIntervalMs = options.probeIntervalMs ?? 500;
   let up = true;
   let closed = false;
   let probe: ReturnType<typeof setInterval> | null = null;
 
-  const setState = (next: boolean) => {
+  const set = (next: boolean) => {
     if (next === up || closed) return;
     up = next;
     options.log(
@@ -169,7 +181,7 @@ async function openConnection(options: RedisOptions, listeners: Set<(up: boolean
           () => {
             if (probe !== null) clearInterval(probe);
             probe = null;
-            setState(true);
+            set(true);
           },
           () => {},
         );
@@ -177,14 +189,66 @@ async function openConnection(options: RedisOptions, listeners: Set<(up: boolean
     }
   };
 
+  return {
+    set,
+    isUp: () => up,
+    isClosed: () => closed,
+    close() {
+      closed = true;
+      if (probe !== null) clearInterval(probe);
+    },
+  };
+}
+
+/** Listens to `channel` on a connection of its own, subscribing again after every reconnect. */
+async function subscribeOn(
+  options: RedisOptions,
+  channel: string,
+  listener: (message: string) => void,
+  lost: () => void,
+): Promise<() => void> {
+  const subscriber = newClient(options.url);
+  let connects = 0;
+  let stopped = false;
+  // A subscription idles on an open connection: its loss is the first sign that Redis went away, sooner
+  // than the next command (the probe then tells when it is back).
+  subscriber.onclose = () => {
+    if (!stopped) lost();
+  };
+  subscriber.onconnect = () => {
+    // The first connect is followed by the subscribe below; Bun forgets subscriptions on a reconnect.
+    if (++connects > 1)
+      subscriber.subscribe(channel, listener).catch((error: unknown) => {
+        options.log("warn", `subscribing to ${channel} again failed: ${String(error)}`);
+      });
+  };
+  try {
+    await subscriber.connect();
+    await subscriber.subscribe(channel, listener);
+  } catch (error) {
+    stopped = true;
+    subscriber.close();
+    throw new RedisUnavailableError(error);
+  }
+  return () => {
+    stopped = true;
+    subscriber.close();
+  };
+}
+
+async function openConnection(options: RedisOptions, listeners: Set<(up: boolean) => void>): Promise<Redis> {
+  const client = newClient(options.url);
+  await connectWithin(client);
+  const state = createUpState(client, options, listeners);
+
   const send = async (command: string, args: readonly (string | number)[]): Promise<RedisValue> => {
     try {
       const result = (await client.send(command, args.map(String))) as RedisValue;
-      setState(true);
+      state.set(true);
       return result;
     } catch (error) {
-      if (closed || isUnavailabilityError(error)) {
-        setState(false);
+      if (state.isClosed() || isUnavailabilityError(error)) {
+        state.set(false);
         throw new RedisUnavailableError(error);
       }
       throw error;
@@ -203,48 +267,14 @@ async function openConnection(options: RedisOptions, listeners: Set<(up: boolean
       }
     },
     duplicate: () => openConnection(options, new Set()),
-    async subscribe(channel, listener) {
-      const subscriber = new RedisClient(options.url, {
-        autoReconnect: true,
-        enableOfflineQueue: false,
-        maxRetries: 4_294_967_295,
-        connectionTimeout: 2_000,
-      });
-      let connects = 0;
-      let stopped = false;
-      // A subscription idles on an open connection: its loss is the first sign that Redis went away, sooner
-      // than the next command (the probe then tells when it is back).
-      subscriber.onclose = () => {
-        if (!stopped) setState(false);
-      };
-      subscriber.onconnect = () => {
-        // The first connect is followed by the subscribe below; Bun forgets subscriptions on a reconnect.
-        if (++connects > 1)
-          subscriber.subscribe(channel, listener).catch((error: unknown) => {
-            options.log("warn", `subscribing to ${channel} again failed: ${String(error)}`);
-          });
-      };
-      try {
-        await subscriber.connect();
-        await subscriber.subscribe(channel, listener);
-      } catch (error) {
-        stopped = true;
-        subscriber.close();
-        throw new RedisUnavailableError(error);
-      }
-      return () => {
-        stopped = true;
-        subscriber.close();
-      };
-    },
-    isUp: () => up,
+    subscribe: (channel, listener) => subscribeOn(options, channel, listener, () => state.set(false)),
+    isUp: state.isUp,
     onStateChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     close() {
-      closed = true;
-      if (probe !== null) clearInterval(probe);
+      state.close();
       client.close();
     },
   };

@@ -11,7 +11,7 @@ import { createLagWatch, type LiveMember } from "../stream/lag.ts";
 import { createPositionWaiter } from "../stream/position-waiter.ts";
 import type { LogEntry } from "./entry.ts";
 import type { Journal } from "./journal.ts";
-import { serializeEntry } from "./serialize.ts";
+import { serializeEntry, serializeWithCursor } from "./serialize.ts";
 import { createTopicRouter } from "./topic-router.ts";
 import { type LogFilters, topicForFilters } from "./topics.ts";
 
@@ -48,8 +48,12 @@ export interface LogHub {
   /** Registers a live subscriber for this filter set; returns the topic the transport subscribes it to. */
   subscribe(filters: LogFilters, member: LiveMember): string;
   unsubscribe(topic: string, member: LiveMember): void;
-  /** Journals one entry and routes it to every topic with subscribers that it matches. */
-  publish(entry: LogEntry): void;
+  /**
+   * Journals one entry and routes it to every topic with subscribers that it matches. `serialized`, when
+   * given, is the entry's serialised form without a cursor, and `entry` its JSON.parse (the shared stream's
+   * mirror has both): the payload is then built from it instead of serialising the entry again.
+   */
+  publish(entry: LogEntry, serialized?: string): void;
   /** End of a synchronous batch of publishes: write the journal, look for lagging members. */
   endBatch(): void;
   /** Takes every live member whose socket is too far behind off its topic. */
@@ -118,12 +122,12 @@ export function createLogHub({
       return topic;
     },
     unsubscribe: removeMember,
-    publish(entry) {
+    publish(entry, serialized) {
       entriesSeen++;
       let payload: string | null = null;
       if (journal !== undefined) {
         entry.cursor = journal.nextCursor();
-        payload = serializeEntry(entry, redact);
+        payload = serializeWithCursor(entry, serialized, redact);
         journal.append(payload, true);
       }
       // What went to the topics, in UTF-16 units, not bytes: exact for ASCII, and counting characters keeps

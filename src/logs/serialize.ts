@@ -67,3 +67,18 @@ export function serializeEntry(entry: LogEntry, redact: boolean): string {
     chars = Math.floor(chars / 2);
   }
 }
+
+/**
+ * What serializeEntry gives for `entry` once its cursor is set, built from `json`, the entry's serialised
+ * form without a cursor (as the shared stream carries it), with the cursor added as the last key: where
+ * JSON.stringify puts a key set last on the object JSON.parse made of `json`. Saves the stringify of every
+ * mirrored entry. `entry` must be that parse with only the cursor set since; without `json`, past the length
+ * bound, or for a `json` that is not one object, it is serialised in full (which also cuts it).
+ */
+export function serializeWithCursor(entry: LogEntry, json: string | undefined, redact: boolean): string {
+  if (json === undefined || !(json.startsWith("{") && json.endsWith("}")) || entry.cursor === undefined)
+    return serializeEntry(entry, redact);
+  const spliced = `${json.slice(0, -1)},"cursor":${JSON.stringify(entry.cursor)}}`;
+  const masked = redact ? redactSecrets(spliced) : spliced;
+  return masked.length <= SURELY_FITS_CHARS ? masked : serializeEntry(entry, redact);
+}

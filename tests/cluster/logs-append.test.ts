@@ -52,6 +52,31 @@ async function startAppender(redis: TestRedis): Promise<Appender> {
   };
 }
 
+/** One entry appended by the script, without a lease, under the batch marker `marker`. */
+function appendOne(
+  redis: Redis,
+  keys: LogKeys,
+  marker: string,
+  batch: { batchId: string; entry: string; previousBatchId?: string; set?: Array<[string, string]> },
+) {
+  return redis.eval(
+    APPEND_SCRIPT,
+    [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions, marker],
+    appendArgs({
+      lease: "",
+      candidateEpoch: "0123abcd",
+      minSeq: 0,
+      maxEntries: 1000,
+      batchId: batch.batchId,
+      markerTtlMs: 60_000,
+      entries: [batch.entry],
+      set: batch.set ?? [],
+      remove: [],
+      ...(batch.previousBatchId === undefined ? {} : { previousBatchId: batch.previousBatchId }),
+    }),
+  );
+}
+
 describe.skipIf(!redisAvailable)("cluster mode: appending relayed entries", () => {
   const redis = suiteRedis();
 
@@ -115,26 +140,43 @@ describe.skipIf(!redisAvailable)("cluster mode: appending relayed entries", () =
     const keys = logKeys(uniquePrefix());
     const instanceId = crypto.randomUUID();
     const send = (batchId: string, entry: string) =>
-      connection.redis.eval(
-        APPEND_SCRIPT,
-        [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions, keys.batch(instanceId)],
-        appendArgs({
-          lease: "",
-          candidateEpoch: "0123abcd",
-          minSeq: 0,
-          maxEntries: 1000,
-          batchId,
-          markerTtlMs: 60_000,
-          entries: [entry],
-          set: [],
-          remove: [],
-        }),
-      );
+      appendOne(connection.redis, keys, keys.batch(instanceId), { batchId, entry });
     expect(await send("batch-1", "one")).toBe(1);
     expect(await send("batch-1", "one")).toBe(-2);
     expect(await send("batch-2", "two")).toBe(2);
     expect(await send("batch-2", "two")).toBe(-2);
     expect(await redis.cli("XLEN", keys.stream)).toBe("2");
     expect(await redis.cli("GET", keys.batch(instanceId))).toBe("batch-2");
+  });
+
+  test("a batch sent behind another is applied only right after it: never alone, never twice", async () => {
+    await using connection = await openConnection(redis);
+    const keys = logKeys(uniquePrefix());
+    const term = "instance/term";
+    const send = (batchId: string, previousBatchId: string, entry: string, offset: number) =>
+      appendOne(connection.redis, keys, keys.batch(term), {
+        batchId,
+        entry,
+        previousBatchId,
+        set: [["file", JSON.stringify({ path: "a.log", offset })]],
+      });
+    expect(await send("batch-1", "", "one", 10)).toBe(1);
+    // Its predecessor never reached Redis: nothing of it is written, neither entry nor position nor marker.
+    expect(await send("batch-3", "batch-2", "three", 30)).toBe(-3);
+    expect(await redis.cli("XLEN", keys.stream)).toBe("1");
+    expect(JSON.parse(await redis.cli("HGET", keys.positions, "file"))).toEqual({
+      path: "a.log",
+      offset: 10,
+    });
+    expect(await redis.cli("GET", keys.batch(term))).toBe("batch-1");
+    // Right after its predecessor it is applied; sent again behind the same predecessor, it is refused.
+    expect(await send("batch-2", "batch-1", "two", 20)).toBe(2);
+    expect(await send("batch-3", "batch-2", "three", 30)).toBe(3);
+    expect(await send("batch-2", "batch-1", "two", 20)).toBe(-3);
+    expect(await redis.cli("XLEN", keys.stream)).toBe("3");
+    expect(JSON.parse(await redis.cli("HGET", keys.positions, "file"))).toEqual({
+      path: "a.log",
+      offset: 30,
+    });
   });
 });

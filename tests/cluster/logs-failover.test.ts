@@ -11,9 +11,7 @@ import {
   clusterOf,
   leaseHolder,
   sharedLogDir,
-  startInstance,
   suiteRedis,
-  uniquePrefix,
   waitForLeaseHolder,
 } from "../helpers/cluster.ts";
 import { connectLogs, seqOf, textLine } from "../helpers/logs.ts";
@@ -159,22 +157,22 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
     }, 30_000);
 
   test("a later writer does not stream old files its predecessor never named: only what changed since", async () => {
-    const prefix = uniquePrefix();
     using first = sharedLogDir();
-    appendTo(first.path, "server.log", "");
-    {
-      await using a = await startInstance(redis, prefix, { logDir: first.path, leaseMs: LEASE_MS });
-      const client = await connectLogs(a);
-      appendTo(first.path, "server.log", lines(0, 2));
-      expect(await takeSeqs(client, 2)).toEqual([0, 1]);
-      client.close();
-    }
-    // Another directory, much later: its old file was never wanted, a file written since then is new.
     using second = sharedLogDir();
+    // One prefix, a directory for each instance: the first stops before the second starts.
+    await using cluster = await clusterOf(redis, { sharedLogDir: false, leaseMs: LEASE_MS });
+    appendTo(first.path, "server.log", "");
+    const a = await cluster.add({ logDir: first.path });
+    const firstClient = await connectLogs(a);
+    appendTo(first.path, "server.log", lines(0, 2));
+    expect(await takeSeqs(firstClient, 2)).toEqual([0, 1]);
+    firstClient.close();
+    await a.shutdown();
+    // Another directory, much later: its old file was never wanted, a file written since then is new.
     appendTo(second.path, "history.log", lines(100, 105));
     const hourAgo = new Date(Date.now() - 3_600_000);
     utimesSync(`${second.path}/history.log`, hourAgo, hourAgo);
-    await using b = await startInstance(redis, prefix, { logDir: second.path, leaseMs: LEASE_MS });
+    const b = await cluster.add({ logDir: second.path });
     const client = await connectLogs(b);
     appendTo(second.path, "history.log", lines(105, 106));
     expect(await takeSeqs(client, 1)).toEqual([105]);
@@ -201,10 +199,17 @@ describe.skipIf(!redisAvailable)("cluster mode: writer failover", () => {
       expect(await takeSeqs(client, 2)).toEqual([0, 1]);
       unlinkSync(link);
       await waitForLeaseHolder(redis, prefix, (holder) => holder !== null && holder !== writer, 5 * LEASE_MS);
-      const health = (await (await fetch(b.httpUrl("/health"))).json()) as {
-        cluster: { logs: { writer: boolean } };
-      };
-      expect(health.cluster.logs.writer).toBe(true);
+      // The lease is B's in Redis a moment before B's term begins (it reads the positions first).
+      await waitFor(
+        async () => {
+          const health = (await (await fetch(b.httpUrl("/health"))).json()) as {
+            cluster: { logs: { writer: boolean } };
+          };
+          return health.cluster.logs.writer;
+        },
+        LEASE_MS,
+        "B writing",
+      );
       appendTo(logDir, "server.log", lines(2, 4));
       // A still streams the shared stream to its clients; B now writes it.
       expect(await takeSeqs(client, 2)).toEqual([2, 3]);

@@ -156,15 +156,7 @@ describe("what a batch changes in Redis", () => {
 
 describe("stream replies", () => {
   const entry = ["7-0", ["ep", "0123abcd", "e", '{"message":"m"}']];
-  const expected = [
-    {
-      seq: 7,
-      fields: new Map([
-        ["ep", "0123abcd"],
-        ["e", '{"message":"m"}'],
-      ]),
-    },
-  ];
+  const expected = [{ seq: 7, epoch: "0123abcd", json: '{"message":"m"}' }];
   test("an XREAD answer as a RESP3 map", () => {
     expect(streamEntries({ s: [entry] }, "s")).toEqual(expected);
   });
