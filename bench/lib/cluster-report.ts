@@ -4,6 +4,7 @@
  * just its block and leaves the rest of the page as it is.
  */
 import type { ClusterBenchResult, ClusterRow, LogStreamRow } from "../cluster.ts";
+import { blockOf, spliceBlock } from "./page-block.ts";
 import { fmt, fmtRate } from "./table.ts";
 
 export const CLUSTER_START = "<!-- cluster:start -->";
@@ -274,23 +275,8 @@ export function renderClusterBlock(input: ClusterBlockInput): string {
 }
 
 /** Puts the block into a page: replaces the one there, or adds the section before the profile. */
-export function spliceClusterBlock(page: string, block: string): string {
-  const wrapped = `${CLUSTER_START}\n${block.trim()}\n${CLUSTER_END}`;
-  const start = page.indexOf(CLUSTER_START);
-  const end = page.indexOf(CLUSTER_END);
-  if (start !== -1 && end > start)
-    return page.slice(0, start) + wrapped + page.slice(end + CLUSTER_END.length);
-  const section = `${CLUSTER_HEADING}\n\n${wrapped}\n\n`;
-  for (const anchor of ["## Profile", "## Analysis"]) {
-    const at = page.indexOf(`\n${anchor}\n`);
-    if (at !== -1) return `${page.slice(0, at + 1)}${section}${page.slice(at + 1)}`;
-  }
-  return `${page.trimEnd()}\n\n${section}`;
-}
+export const spliceClusterBlock = (page: string, block: string): string =>
+  spliceBlock(page, "cluster", CLUSTER_HEADING, block);
 
 /** The block of a page, without its markers; "" when it has none. */
-export function clusterBlockOf(page: string): string {
-  const start = page.indexOf(CLUSTER_START);
-  const end = page.indexOf(CLUSTER_END);
-  return start !== -1 && end > start ? page.slice(start + CLUSTER_START.length, end).trim() : "";
-}
+export const clusterBlockOf = (page: string): string => blockOf(page, "cluster");
