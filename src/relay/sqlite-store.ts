@@ -25,11 +25,9 @@ const PAGE_BYTES = 4096;
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): RelayStore {
   const db = openRelayDatabase(path, options);
   const wal = walCommits(path, options.durability);
-  const checkpoints = startCheckpointer({
-    db,
-    path,
-    log: (message) => (options.log ?? ((_level, text) => console.warn(text)))("warn", message),
-  });
+  // A failed checkpoint thread is worth a line even without a log; a file that cannot be watched is not.
+  const warn = options.log ?? ((_level, text) => console.warn(text));
+  const checkpoints = startCheckpointer({ db, path, log: (message) => warn("warn", message) });
   // Every write counts as at least a page toward the next checkpoint; deliveries add their bodies.
   const committed: Committed = (value) => {
     checkpoints.wrote(PAGE_BYTES);
@@ -81,8 +79,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     watchChanges(listener) {
       if (file === null && path !== ":memory:")
         file = watchDatabaseFile(path, () => changes.notify("external"), options.log ?? (() => {}));
-      const watch = changes.watch(listener, () => file?.reliable() ?? false);
-      return watch;
+      return changes.watch(listener, () => file?.reliable() ?? false);
     },
     async close() {
       await checkpoints.close();
