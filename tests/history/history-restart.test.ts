@@ -22,6 +22,12 @@ import { textLine } from "../helpers/logs.ts";
 import { quietLog, startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/ws.ts";
 
+/** A temporary directory removed when the test's scope ends, after the servers declared later in it. */
+function scratchDir(prefix: string): { path: string; [Symbol.dispose](): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
+}
+
 interface HistoryHealth {
   files: number;
   indexed_bytes: number;
@@ -98,125 +104,116 @@ function directorySize(dir: string, names: string[]): number {
 
 describe("history index kept between runs", () => {
   test("a restarted server answers its first query from the saved index, reading none of the old bytes", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "hookstream-restart-"));
-    try {
-      const names = ["webhooks_2026-11-23.json", "webhooks_2026-11-22.json", "server.log"];
-      {
-        await using first = await startTestServer({
-          dataDir,
-          keepDataDir: true,
-          files: {
-            [names[0] as string]: jsonLines(0, 1200),
-            [names[1] as string]: jsonLines(1200, 1200),
-            [names[2] as string]: textLines(3000, 2000),
-          },
-        });
-        await answers(first);
-        expect((await health(first)).bytes_indexed).toBe(directorySize(first.logDir, names));
-        // Saved once the indexing work is done, not only at a clean stop.
-        await waitFor(async () => (await health(first)).saved?.saves === 1, 5000, "the save after indexing");
-        expect(existsSync(join(dataDir, "history.index"))).toBe(true);
-      }
-      expect(existsSync(join(dataDir, "history.index"))).toBe(true);
-
-      await using second = await startKept(dataDir);
-      const restarted = await answers(second);
-      const after = await health(second);
-      expect(after).toMatchObject({
-        bytes_indexed: 0,
-        files_restored: 3,
-        bytes_restored: directorySize(second.logDir, names),
-        files_reindexed: 0,
-        files: 3,
-        complete: true,
+    using scratch = scratchDir("hookstream-restart-");
+    const dataDir = scratch.path;
+    const names = ["webhooks_2026-11-23.json", "webhooks_2026-11-22.json", "server.log"];
+    {
+      await using first = await startTestServer({
+        dataDir,
+        keepDataDir: true,
+        files: {
+          [names[0] as string]: jsonLines(0, 1200),
+          [names[1] as string]: jsonLines(1200, 1200),
+          [names[2] as string]: textLines(3000, 2000),
+        },
       });
-      const cold = await coldAnswers(second.logDir);
-      expect(cold.health.bytes_indexed).toBe(directorySize(second.logDir, names));
-      expect(restarted).toEqual(cold.answers);
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
+      await answers(first);
+      expect((await health(first)).bytes_indexed).toBe(directorySize(first.logDir, names));
+      // Saved once the indexing work is done, not only at a clean stop.
+      await waitFor(async () => (await health(first)).saved?.saves === 1, 5000, "the save after indexing");
+      expect(existsSync(join(dataDir, "history.index"))).toBe(true);
     }
+    expect(existsSync(join(dataDir, "history.index"))).toBe(true);
+
+    await using second = await startKept(dataDir);
+    const restarted = await answers(second);
+    const after = await health(second);
+    expect(after).toMatchObject({
+      bytes_indexed: 0,
+      files_restored: 3,
+      bytes_restored: directorySize(second.logDir, names),
+      files_reindexed: 0,
+      files: 3,
+      complete: true,
+    });
+    const cold = await coldAnswers(second.logDir);
+    expect(cold.health.bytes_indexed).toBe(directorySize(second.logDir, names));
+    expect(restarted).toEqual(cold.answers);
   }, 60_000);
 
   test("what was indexed after the last save is saved at a clean stop", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "hookstream-restart-"));
-    try {
-      {
-        await using first = await startTestServer({
-          dataDir,
-          keepDataDir: true,
-          files: { "a.json": jsonLines(0, 1100) },
-        });
-        await answers(first);
-        await waitFor(async () => (await health(first)).saved?.saves === 1, 5000, "the save after indexing");
-        appendFileSync(join(first.logDir, "a.json"), jsonLines(1100, 300));
-        await answers(first); // indexes the new lines; the next save is due only SAVE_INTERVAL_MS later
-        expect((await health(first)).saved?.saves).toBe(1);
-      }
-      await using second = await startKept(dataDir);
-      await answers(second);
-      expect(await health(second)).toMatchObject({ files_restored: 1, bytes_indexed: 0 });
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
+    using scratch = scratchDir("hookstream-restart-");
+    const dataDir = scratch.path;
+    {
+      await using first = await startTestServer({
+        dataDir,
+        keepDataDir: true,
+        files: { "a.json": jsonLines(0, 1100) },
+      });
+      await answers(first);
+      await waitFor(async () => (await health(first)).saved?.saves === 1, 5000, "the save after indexing");
+      appendFileSync(join(first.logDir, "a.json"), jsonLines(1100, 300));
+      await answers(first); // indexes the new lines; the next save is due only SAVE_INTERVAL_MS later
+      expect((await health(first)).saved?.saves).toBe(1);
     }
+    await using second = await startKept(dataDir);
+    await answers(second);
+    expect(await health(second)).toMatchObject({ files_restored: 1, bytes_indexed: 0 });
   }, 60_000);
 
   test("grown, rotated, truncated, rewritten and deleted files: only what changed is read again", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "hookstream-restart-"));
-    try {
-      const logDir = join(dataDir, "logs");
-      {
-        await using first = await startTestServer({
-          dataDir,
-          keepDataDir: true,
-          files: {
-            "grown.json": jsonLines(0, 1100),
-            "rotated.json": jsonLines(2000, 1100),
-            "truncated.json": jsonLines(4000, 1100),
-            "rewritten.json": jsonLines(6000, 1100),
-            "deleted.json": jsonLines(8000, 1100),
-            "edited.json": jsonLines(10_000, 1100),
-          },
-        });
-        await answers(first);
-      }
-      const appended = jsonLines(1100, 300);
-      appendFileSync(join(logDir, "grown.json"), appended);
-      // A rename-rotation keeps the file (its identity) under a new name; a new file takes the old name.
-      renameSync(join(logDir, "rotated.json"), join(logDir, "rotated.json.1"));
-      writeFileSync(join(logDir, "rotated.json"), jsonLines(3100, 200));
-      // Truncated and written again, smaller: the same inode holds other lines.
-      writeFileSync(join(logDir, "truncated.json"), jsonLines(5000, 500));
-      // Rewritten in place, larger: same inode, larger than saved, other first bytes (as a reused inode is).
-      writeFileSync(join(logDir, "rewritten.json"), jsonLines(7000, 1300, " again"));
-      rmSync(join(logDir, "deleted.json"));
-      // Its first lines kept, the rest written anew and longer: the bytes before the saved end tell.
-      writeFileSync(join(logDir, "edited.json"), jsonLines(10_000, 100) + jsonLines(10_100, 1100, " edited"));
-
-      await using second = await startKept(dataDir);
-      const restarted = await answers(second);
-      expect(await health(second)).toMatchObject({
-        files_restored: 2, // grown.json and rotated.json.1
-        files_reindexed: 3, // truncated.json, rewritten.json and edited.json
-        files: 6,
-        bytes_indexed:
-          Buffer.byteLength(appended) +
-          directorySize(logDir, ["rotated.json", "truncated.json", "rewritten.json", "edited.json"]),
+    using scratch = scratchDir("hookstream-restart-");
+    const dataDir = scratch.path;
+    const logDir = join(dataDir, "logs");
+    {
+      await using first = await startTestServer({
+        dataDir,
+        keepDataDir: true,
+        files: {
+          "grown.json": jsonLines(0, 1100),
+          "rotated.json": jsonLines(2000, 1100),
+          "truncated.json": jsonLines(4000, 1100),
+          "rewritten.json": jsonLines(6000, 1100),
+          "deleted.json": jsonLines(8000, 1100),
+          "edited.json": jsonLines(10_000, 1100),
+        },
       });
-      // The grown file's appended lines form chunks of their own, where a cold index cuts at CHUNK_BYTES: the
-      // entries, cursors and counts are the same, the chunks read to find them and the entries looked at not.
-      const sameResult = (answer: string) => {
-        const {
-          chunks_read: _,
-          entries_processed: __,
-          ...rest
-        } = JSON.parse(answer) as Record<string, unknown>;
-        return rest;
-      };
-      expect(restarted.map(sameResult)).toEqual((await coldAnswers(logDir)).answers.map(sameResult));
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
+      await answers(first);
     }
+    const appended = jsonLines(1100, 300);
+    appendFileSync(join(logDir, "grown.json"), appended);
+    // A rename-rotation keeps the file (its identity) under a new name; a new file takes the old name.
+    renameSync(join(logDir, "rotated.json"), join(logDir, "rotated.json.1"));
+    writeFileSync(join(logDir, "rotated.json"), jsonLines(3100, 200));
+    // Truncated and written again, smaller: the same inode holds other lines.
+    writeFileSync(join(logDir, "truncated.json"), jsonLines(5000, 500));
+    // Rewritten in place, larger: same inode, larger than saved, other first bytes (as a reused inode is).
+    writeFileSync(join(logDir, "rewritten.json"), jsonLines(7000, 1300, " again"));
+    rmSync(join(logDir, "deleted.json"));
+    // Its first lines kept, the rest written anew and longer: the bytes before the saved end tell.
+    writeFileSync(join(logDir, "edited.json"), jsonLines(10_000, 100) + jsonLines(10_100, 1100, " edited"));
+
+    await using second = await startKept(dataDir);
+    const restarted = await answers(second);
+    expect(await health(second)).toMatchObject({
+      files_restored: 2, // grown.json and rotated.json.1
+      files_reindexed: 3, // truncated.json, rewritten.json and edited.json
+      files: 6,
+      bytes_indexed:
+        Buffer.byteLength(appended) +
+        directorySize(logDir, ["rotated.json", "truncated.json", "rewritten.json", "edited.json"]),
+    });
+    // The grown file's appended lines form chunks of their own, where a cold index cuts at CHUNK_BYTES: the
+    // entries, cursors and counts are the same, the chunks read to find them and the entries looked at not.
+    const sameResult = (answer: string) => {
+      const {
+        chunks_read: _,
+        entries_processed: __,
+        ...rest
+      } = JSON.parse(answer) as Record<string, unknown>;
+      return rest;
+    };
+    expect(restarted.map(sameResult)).toEqual((await coldAnswers(logDir)).answers.map(sameResult));
   }, 60_000);
 
   const damages: Array<[string, (path: string) => void, string]> = [
@@ -243,124 +240,112 @@ describe("history index kept between runs", () => {
   ];
   for (const [damage, spoil, reason] of damages)
     test(`a saved index ${damage} is ignored with one log line and rebuilt`, async () => {
-      const dataDir = mkdtempSync(join(tmpdir(), "hookstream-restart-"));
-      try {
-        const files = { "webhooks_2026-11-23.json": jsonLines(0, 1100), "server.log": textLines(3000, 500) };
-        {
-          await using first = await startTestServer({ dataDir, keepDataDir: true, files });
-          await answers(first);
-        }
-        spoil(join(dataDir, "history.index"));
-        const warnings: string[] = [];
-        await using second = await startKept(dataDir, (level, message) => {
-          if (level !== "info") warnings.push(message);
-        });
-        const restarted = await answers(second);
-        expect(warnings.filter((line) => line.includes("history index"))).toEqual([
-          expect.stringContaining(reason),
-        ]);
-        const logDir = join(dataDir, "logs");
-        expect(await health(second)).toMatchObject({
-          files_restored: 0,
-          bytes_indexed: directorySize(logDir, Object.keys(files)),
-        });
-        expect(restarted).toEqual((await coldAnswers(logDir)).answers);
-        await second.shutdown(); // and the rebuilt index is saved again, whole
-        await using third = await startKept(dataDir);
-        await answers(third);
-        expect(await health(third)).toMatchObject({ files_restored: 2, bytes_indexed: 0 });
-      } finally {
-        rmSync(dataDir, { recursive: true, force: true });
+      using scratch = scratchDir("hookstream-restart-");
+      const dataDir = scratch.path;
+      const files = { "webhooks_2026-11-23.json": jsonLines(0, 1100), "server.log": textLines(3000, 500) };
+      {
+        await using first = await startTestServer({ dataDir, keepDataDir: true, files });
+        await answers(first);
       }
+      spoil(join(dataDir, "history.index"));
+      const warnings: string[] = [];
+      await using second = await startKept(dataDir, (level, message) => {
+        if (level !== "info") warnings.push(message);
+      });
+      const restarted = await answers(second);
+      expect(warnings.filter((line) => line.includes("history index"))).toEqual([
+        expect.stringContaining(reason),
+      ]);
+      const logDir = join(dataDir, "logs");
+      expect(await health(second)).toMatchObject({
+        files_restored: 0,
+        bytes_indexed: directorySize(logDir, Object.keys(files)),
+      });
+      expect(restarted).toEqual((await coldAnswers(logDir)).answers);
+      await second.shutdown(); // and the rebuilt index is saved again, whole
+      await using third = await startKept(dataDir);
+      await answers(third);
+      expect(await health(third)).toMatchObject({ files_restored: 2, bytes_indexed: 0 });
     }, 60_000);
 
   test("a saved index of another LOG_DIR is not used", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "hookstream-restart-"));
-    const otherDir = mkdtempSync(join(tmpdir(), "hookstream-otherlogs-"));
-    try {
-      const lines = jsonLines(0, 1100);
-      {
-        await using first = await startTestServer({ dataDir, keepDataDir: true, files: { "a.json": lines } });
-        await answers(first);
-      }
-      // The same file (same inode) seen through another directory's name: still another LOG_DIR.
-      renameSync(join(dataDir, "logs", "a.json"), join(otherDir, "a.json"));
-      const warnings: string[] = [];
-      await using second = await startKept(
-        dataDir,
-        (level, message) => {
-          if (level !== "info") warnings.push(message);
-        },
-        { LOG_DIR: otherDir },
-      );
-      await answers(second);
-      expect(warnings).toEqual([expect.stringContaining(`built for LOG_DIR ${join(dataDir, "logs")}`)]);
-      expect(await health(second)).toMatchObject({ files_restored: 0, bytes_indexed: lines.length });
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-      rmSync(otherDir, { recursive: true, force: true });
+    using scratch = scratchDir("hookstream-restart-");
+    const dataDir = scratch.path;
+    using otherDirScratch = scratchDir("hookstream-otherlogs-");
+    const otherDir = otherDirScratch.path;
+    const lines = jsonLines(0, 1100);
+    {
+      await using first = await startTestServer({ dataDir, keepDataDir: true, files: { "a.json": lines } });
+      await answers(first);
     }
+    // The same file (same inode) seen through another directory's name: still another LOG_DIR.
+    renameSync(join(dataDir, "logs", "a.json"), join(otherDir, "a.json"));
+    const warnings: string[] = [];
+    await using second = await startKept(
+      dataDir,
+      (level, message) => {
+        if (level !== "info") warnings.push(message);
+      },
+      { LOG_DIR: otherDir },
+    );
+    await answers(second);
+    expect(warnings).toEqual([expect.stringContaining(`built for LOG_DIR ${join(dataDir, "logs")}`)]);
+    expect(await health(second)).toMatchObject({ files_restored: 0, bytes_indexed: lines.length });
   }, 60_000);
 
   test("a saved file moved out of LOG_DIR and linked back is neither restored nor read", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "hookstream-restart-"));
-    const outside = mkdtempSync(join(tmpdir(), "hookstream-outside-"));
-    try {
-      const logDir = join(dataDir, "logs");
-      const kept = jsonLines(0, 200);
-      {
-        await using first = await startTestServer({
-          dataDir,
-          keepDataDir: true,
-          files: { "a.json": jsonLines(5000, 1100, " outside"), "b.json": kept },
-        });
-        await answers(first);
-      }
-      // The same inode the saved chunks describe, now outside the directory behind a link.
-      renameSync(join(logDir, "a.json"), join(outside, "a.json"));
-      symlinkSync(join(outside, "a.json"), join(logDir, "a.json"));
-      await using second = await startKept(dataDir);
-      const response = await fetch(second.httpUrl("/logs/api/entries?search=outside"));
-      expect(((await response.json()) as { entries: unknown[] }).entries).toEqual([]);
-      expect(await health(second)).toMatchObject({ files: 1, files_restored: 1, bytes_indexed: 0 });
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-      rmSync(outside, { recursive: true, force: true });
+    using scratch = scratchDir("hookstream-restart-");
+    const dataDir = scratch.path;
+    using outsideScratch = scratchDir("hookstream-outside-");
+    const outside = outsideScratch.path;
+    const logDir = join(dataDir, "logs");
+    const kept = jsonLines(0, 200);
+    {
+      await using first = await startTestServer({
+        dataDir,
+        keepDataDir: true,
+        files: { "a.json": jsonLines(5000, 1100, " outside"), "b.json": kept },
+      });
+      await answers(first);
     }
+    // The same inode the saved chunks describe, now outside the directory behind a link.
+    renameSync(join(logDir, "a.json"), join(outside, "a.json"));
+    symlinkSync(join(outside, "a.json"), join(logDir, "a.json"));
+    await using second = await startKept(dataDir);
+    const response = await fetch(second.httpUrl("/logs/api/entries?search=outside"));
+    expect(((await response.json()) as { entries: unknown[] }).entries).toEqual([]);
+    expect(await health(second)).toMatchObject({ files: 1, files_restored: 1, bytes_indexed: 0 });
   }, 60_000);
 
   test("a directory where the saved index should be: one line at start, one when saving fails, one when it works again", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "hookstream-restart-"));
-    try {
-      const files = { "webhooks_2026-11-23.json": jsonLines(0, 1100) };
-      mkdirSync(join(dataDir, "history.index"));
-      const lines: string[] = [];
-      const log: LogFn = (level, message) => {
-        if (message.includes("history index")) lines.push(`${level}: ${message}`);
-      };
-      {
-        await using server = await startTestServer({ dataDir, keepDataDir: true, files, log });
-        expect((await answers(server)).length).toBe(QUERIES.length);
-        expect(await health(server)).toMatchObject({ complete: true, files: 1, files_restored: 0 });
-        const failures = async () =>
-          (
-            (await (await fetch(server.httpUrl("/health"))).json()) as {
-              history: { saved: { save_failures: number } };
-            }
-          ).history.saved.save_failures;
-        await waitFor(async () => (await failures()) === 1, 5000, "the failed save after indexing");
-        rmSync(join(dataDir, "history.index"), { recursive: true });
-      } // the stop saves what the failed save did not
-      expect(lines).toEqual([
-        expect.stringMatching(/^warn: saved history index .* not used: Error: Directories cannot be read/),
-        expect.stringMatching(/^warn: history index not saved to /),
-        expect.stringMatching(/^info: history index saved to .* again$/),
-      ]);
-      await using second = await startKept(dataDir);
-      await answers(second);
-      expect(await health(second)).toMatchObject({ files_restored: 1, bytes_indexed: 0 });
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
+    using scratch = scratchDir("hookstream-restart-");
+    const dataDir = scratch.path;
+    const files = { "webhooks_2026-11-23.json": jsonLines(0, 1100) };
+    mkdirSync(join(dataDir, "history.index"));
+    const lines: string[] = [];
+    const log: LogFn = (level, message) => {
+      if (message.includes("history index")) lines.push(`${level}: ${message}`);
+    };
+    {
+      await using server = await startTestServer({ dataDir, keepDataDir: true, files, log });
+      expect((await answers(server)).length).toBe(QUERIES.length);
+      expect(await health(server)).toMatchObject({ complete: true, files: 1, files_restored: 0 });
+      const failures = async () =>
+        (
+          (await (await fetch(server.httpUrl("/health"))).json()) as {
+            history: { saved: { save_failures: number } };
+          }
+        ).history.saved.save_failures;
+      await waitFor(async () => (await failures()) === 1, 5000, "the failed save after indexing");
+      rmSync(join(dataDir, "history.index"), { recursive: true });
+    } // the stop saves what the failed save did not
+    expect(lines).toEqual([
+      expect.stringMatching(/^warn: saved history index .* not used: Error: Directories cannot be read/),
+      expect.stringMatching(/^warn: history index not saved to /),
+      expect.stringMatching(/^info: history index saved to .* again$/),
+    ]);
+    await using second = await startKept(dataDir);
+    await answers(second);
+    expect(await health(second)).toMatchObject({ files_restored: 1, bytes_indexed: 0 });
   }, 60_000);
 });
