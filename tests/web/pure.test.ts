@@ -20,6 +20,7 @@ import {
   shareUrl,
   streamUrl,
 } from "../../src/web/client/query.ts";
+import { rowShape } from "../../src/web/client/row.ts";
 import {
   classifyRefusal,
   MAX_RETRY_MS,
@@ -284,6 +285,23 @@ describe("formatting", () => {
     expect(levelClass("VERBOSE")).toBe("lvl-other");
     expect(levelClass('x" onmouseover="y')).toBe("lvl-other");
   });
+
+  const shapes: Array<[string, Partial<LogEntry>, Partial<LogEntry>, boolean]> = [
+    [
+      "entries with other values in the same cells share a shape",
+      {},
+      { repository: "o/other", hook_id: "h9" },
+      true,
+    ],
+    ["a missing chip is another shape", {}, { github_user: null }, false],
+    ["an empty value counts as missing", { event_type: null }, { event_type: "" }, true],
+    ["a truncated line has the tag: another shape", {}, { truncated: true }, false],
+    ["a PR number present or not decides the shape", { pr_number: 1 }, { pr_number: null }, false],
+  ];
+  for (const [name, a, b, same] of shapes)
+    test(`row shapes: ${name}`, () => {
+      expect(rowShape(entry("m", a)) === rowShape(entry("n", b))).toBe(same);
+    });
 
   test("a multi-line message shows its first line in the row", () => {
     expect(firstLine("Labeling failed\nTraceback")).toBe("Labeling failed …");

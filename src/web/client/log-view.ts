@@ -7,6 +7,7 @@ import type { EntryList, ListedEntry } from "./entry-list.ts";
 import { createRowGeometry, nextRow, type RowGeometry } from "./log-geometry.ts";
 import { createRowPool, type RowPool } from "./log-rows.ts";
 import { createScrollState, type ScrollState } from "./log-scroll.ts";
+import type { BuiltRow } from "./row.ts";
 
 export interface LogViewOptions {
   /** The scrolling element. */
@@ -16,7 +17,7 @@ export interface LogViewOptions {
   list: EntryList;
   rowHeight: number;
   overscan: number;
-  buildRow(item: ListedEntry, expanded: boolean): HTMLElement;
+  buildRow(item: ListedEntry, expanded: boolean): BuiltRow;
   /** Auto-scroll follows the newest entry (true) or the user scrolled away (false). */
   onStickChange(stuck: boolean): void;
   /** The user scrolled up to near the oldest entry. */

@@ -18,38 +18,78 @@ const FIELD_LABELS: Record<string, string> = {
   level: "level",
 };
 
-function filterChip(field: PageQueryField, value: string | number | null, cell: string, shown?: string) {
-  if (value === null || value === "") return h("span", { class: `cell ${cell}` });
-  const text = String(value);
+/** The chips of a row, in column order: the values a row can be filtered by, and the two that open a flow. */
+const CHIPS: readonly {
+  cell: string;
+  value(entry: LogEntry): string | number | null;
+  /** Chosen, it filters by this field, or opens this flow. */
+  action: { filter: PageQueryField } | { flow: "hook" | "pr" };
+  shown(text: string): string;
+}[] = [
+  { cell: "c-repo", value: (e) => e.repository, action: { filter: "repository" }, shown: (t) => t },
+  { cell: "c-event", value: (e) => e.event_type, action: { filter: "event_type" }, shown: (t) => t },
+  { cell: "c-hook", value: (e) => e.hook_id, action: { flow: "hook" }, shown: (t) => t },
+  { cell: "c-pr", value: (e) => e.pr_number, action: { flow: "pr" }, shown: (t) => `#${t}` },
+  { cell: "c-user", value: (e) => e.github_user, action: { filter: "github_user" }, shown: (t) => t },
+];
+
+const chipText = (value: string | number | null): string | null =>
+  value === null || value === "" ? null : String(value);
+
+/**
+ * Which cells a folded row has (a chip for each value present, the truncated tag): a row leaving the window
+ * can show another entry of the same shape by changing only its texts and attributes.
+ */
+export function rowShape(entry: LogEntry): string {
+  let shape = entry.truncated ? "t" : "-";
+  for (const chip of CHIPS) shape += chipText(chip.value(entry)) === null ? "0" : "1";
+  return shape;
+}
+
+function chipTitle(chip: (typeof CHIPS)[number], text: string): string {
+  const { action } = chip;
+  if ("filter" in action) return `Filter by ${FIELD_LABELS[action.filter] ?? action.filter} ${text}`;
+  return action.flow === "hook" ? `Open the flow of hook ${text}` : `List the hooks of PR #${text}`;
+}
+
+/** An empty cell, or a button that filters by the value or opens its flow (its value is set by `fill`). */
+function chipCell(chip: (typeof CHIPS)[number], present: boolean): HTMLElement {
+  if (!present) return h("span", { class: `cell ${chip.cell}` });
+  const { action } = chip;
   return h("button", {
-    class: `cell chip ${cell}`,
-    text: shown ?? text,
-    title: `Filter by ${FIELD_LABELS[field] ?? field} ${text}`,
+    class: `cell chip ${chip.cell}`,
     attrs: { type: "button", tabindex: "-1" },
-    data: { filterField: field, filterValue: text },
+    data: "filter" in action ? { filterField: action.filter } : { flowKind: action.flow },
   });
 }
 
-/** The hook id and PR chips open the flow view (a hook's timeline, a PR's hooks), as in the original's page. */
-function flowChip(kind: "hook" | "pr", value: string | number | null, cell: string, shown: string) {
-  if (value === null || value === "") return h("span", { class: `cell ${cell}` });
-  const text = String(value);
-  return h("button", {
-    class: `cell chip ${cell}`,
-    text: shown,
-    title: kind === "hook" ? `Open the flow of hook ${text}` : `List the hooks of PR #${text}`,
-    attrs: { type: "button", tabindex: "-1" },
-    data: { flowKind: kind, flowValue: text },
-  });
+/** Sets an element's only text, leaving it alone when unchanged (no layout for a cell that did not change). */
+function setText(element: Element, text: string): void {
+  const node = element.firstChild;
+  if (node instanceof Text) {
+    if (node.data !== text) node.data = text;
+  } else element.prepend(text);
+}
+
+function setAttr(element: Element, name: string, value: string): void {
+  if (element.getAttribute(name) !== value) element.setAttribute(name, value);
 }
 
 export function rowLabel(entry: LogEntry): string {
   return `${entry.level} ${entry.timestamp} ${firstLine(entry.message)}`;
 }
 
-export function buildRow(item: ListedEntry, expanded: boolean): HTMLElement {
+/** A row in the DOM and, while it is folded, how to make it show another entry of its shape. */
+export interface BuiltRow {
+  element: HTMLElement;
+  /** `rowShape` of a folded row; null for an expanded one, which is never reused. */
+  shape: string | null;
+  /** Shows `item` (of the same shape) in this row instead. */
+  fill(item: ListedEntry): void;
+}
+
+export function buildRow(item: ListedEntry, expanded: boolean): BuiltRow {
   const { entry } = item;
-  const detailId = `detail-${item.id}`;
   const toggle = h("button", {
     class: "cell toggle",
     text: expanded ? "▾" : "▸",
@@ -57,48 +97,51 @@ export function buildRow(item: ListedEntry, expanded: boolean): HTMLElement {
       type: "button",
       tabindex: "-1",
       "aria-expanded": String(expanded),
-      "aria-controls": detailId,
       "aria-label": expanded ? "Hide details" : "Show details",
     },
   });
+  const time = h("time", { class: "cell c-time" });
+  const badge = h("span");
+  const chips = CHIPS.map((chip) => chipCell(chip, chipText(chip.value(entry)) !== null));
+  const logger = h("span", { class: "cell c-logger" });
+  const message = h("span", { class: "cell c-msg" });
+  if (entry.truncated) message.appendChild(h("span", { class: "tag", text: "truncated" }));
   const line = h(
     "div",
     { class: "line" },
     toggle,
-    h("time", {
-      class: "cell c-time",
-      text: shortTime(entry.timestamp),
-      title: entry.timestamp,
-      attrs: { datetime: entry.timestamp },
-    }),
-    h(
-      "span",
-      { class: "cell c-level" },
-      h("span", { class: `badge ${levelClass(entry.level)}`, text: entry.level }),
-    ),
-    filterChip("repository", entry.repository, "c-repo"),
-    filterChip("event_type", entry.event_type, "c-event"),
-    flowChip("hook", entry.hook_id, "c-hook", entry.hook_id ?? ""),
-    flowChip("pr", entry.pr_number, "c-pr", entry.pr_number === null ? "" : `#${entry.pr_number}`),
-    filterChip("github_user", entry.github_user, "c-user"),
-    h("span", { class: "cell c-logger", text: entry.logger_name ?? "" }),
-    h(
-      "span",
-      { class: "cell c-msg", text: firstLine(entry.message) },
-      entry.truncated ? h("span", { class: "tag", text: "truncated" }) : null,
-    ),
+    time,
+    h("span", { class: "cell c-level" }, badge),
+    ...chips,
+    logger,
+    message,
   );
-  const row = h(
-    "article",
-    {
-      class: `row ${levelClass(entry.level)}${expanded ? " expanded" : ""}`,
-      attrs: { tabindex: "-1", "aria-label": rowLabel(entry) },
-      data: { id: String(item.id) },
-    },
-    line,
-  );
-  if (expanded) row.appendChild(buildDetail(entry, detailId));
-  return row;
+  const row = h("article", { attrs: { tabindex: "-1" } }, line);
+  const fill = ({ id, entry }: ListedEntry) => {
+    const level = levelClass(entry.level);
+    row.className = `row ${level}${expanded ? " expanded" : ""}`;
+    setAttr(row, "aria-label", rowLabel(entry));
+    row.dataset.id = String(id);
+    setAttr(toggle, "aria-controls", `detail-${id}`);
+    setText(time, shortTime(entry.timestamp));
+    setAttr(time, "title", entry.timestamp);
+    setAttr(time, "datetime", entry.timestamp);
+    badge.className = `badge ${level}`;
+    setText(badge, entry.level);
+    CHIPS.forEach((chip, i) => {
+      const text = chipText(chip.value(entry));
+      const cell = chips[i] as HTMLElement;
+      if (text === null) return;
+      setText(cell, chip.shown(text));
+      setAttr(cell, "title", chipTitle(chip, text));
+      setAttr(cell, "filter" in chip.action ? "data-filter-value" : "data-flow-value", text);
+    });
+    setText(logger, entry.logger_name ?? "");
+    setText(message, firstLine(entry.message));
+  };
+  fill(item);
+  if (expanded) row.appendChild(buildDetail(entry, `detail-${item.id}`));
+  return { element: row, shape: expanded ? null : rowShape(entry), fill };
 }
 
 const DETAIL_FIELDS = [
