@@ -18,6 +18,7 @@ import { historyPages } from "../history/pages.ts";
 import type { LogEntry } from "../logs/entry.ts";
 import type { LogFilters } from "../logs/topics.ts";
 import { errorBody } from "../transport/errors.ts";
+import { allowRequestTime } from "../transport/request-time.ts";
 import { type AppEnv, clientAddress } from "../transport/upgrade.ts";
 import { serialiseEntry } from "./history-routes.ts";
 import type { LogsAccess } from "./logs-access.ts";
@@ -38,9 +39,19 @@ export interface FlowRoutesDeps {
 
 export function createFlowRoutes(deps: FlowRoutesDeps): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
-  routes.get("/logs/api/pr-flow/:id", (c) => answerPrFlow(c, deps));
-  routes.get("/logs/api/workflow-steps/:hook_id", (c) => answerWorkflowSteps(c, deps));
-  routes.get("/logs/api/step-logs/:hook_id/:step", (c) => answerStepLogs(c, deps));
+  routes.get("/logs/api/pr-flow/:id", (c) => {
+    allowRequestTime(c, deps.budgetMs);
+    return answerPrFlow(c, deps);
+  });
+  routes.get("/logs/api/workflow-steps/:hook_id", (c) => {
+    allowRequestTime(c, deps.budgetMs);
+    return answerWorkflowSteps(c, deps);
+  });
+  routes.get("/logs/api/step-logs/:hook_id/:step", (c) => {
+    // Two queries (the summary, then the step's window), each within the budget.
+    allowRequestTime(c, 2 * deps.budgetMs);
+    return answerStepLogs(c, deps);
+  });
   return routes;
 }
 

@@ -14,6 +14,7 @@ import { decodePosition, encodePosition, type HistoryQuery, type Position } from
 import type { LogEntry } from "../logs/entry.ts";
 import { emptyAsUnset, filtersOf, isoTimestampParam, logFilterQuerySchema } from "../logs/stream-query.ts";
 import { errorBody } from "../transport/errors.ts";
+import { allowRequestTime } from "../transport/request-time.ts";
 import type { AppEnv } from "../transport/upgrade.ts";
 
 export const MAX_HISTORY_LIMIT = 10_000;
@@ -151,6 +152,7 @@ export function createHistoryRoutes(deps: HistoryRoutesDeps): Hono<AppEnv> {
       if (!result.success) return c.json(refuse(result.error), 400);
     }),
     async (c) => {
+      allowRequestTime(c, deps.budgetMs);
       const params = c.req.valid("query");
       const started = Date.now();
       const limit = params.limit ?? 100;
@@ -189,6 +191,8 @@ export function createHistoryRoutes(deps: HistoryRoutesDeps): Hono<AppEnv> {
       if (!result.success) return c.json(refuse(result.error), 400);
     }),
     (c) => {
+      // An export has no budget of its own; it gets the history budget before its first bytes go out.
+      allowRequestTime(c, deps.budgetMs);
       const params = c.req.valid("query");
       const format = params.format_type ?? params.format ?? "json";
       const limit = params.limit ?? MAX_EXPORT_ENTRIES;

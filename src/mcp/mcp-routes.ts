@@ -143,6 +143,8 @@ export function mcpToolRequest(app: Hono<AppEnv>): Fetcher {
     const env: AppEnv["Bindings"] = {
       upgrade: () => false,
       requestIP: () => c.env?.requestIP?.(c.req.raw) ?? null,
+      // The tool's route allows itself time on the MCP request's connection, the one that can go idle.
+      timeout: (_request, seconds) => c.env?.timeout?.(c.req.raw, seconds),
     };
     return Promise.resolve(app.fetch(new Request(new URL(path, c.req.url), { headers }), env));
   };

@@ -11,6 +11,8 @@ import type { SocketData, SocketSession } from "./peer.ts";
 export interface Upgrader {
   upgrade(request: Request, options: { data: SocketData }): boolean;
   requestIP(request: Request): { address: string } | null;
+  /** Sets how long this request's connection may be idle (see request-time.ts). */
+  timeout(request: Request, seconds: number): void;
 }
 
 export type AppEnv = { Bindings: Upgrader };

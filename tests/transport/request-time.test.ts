@@ -1,0 +1,78 @@
+/**
+ * A request that may work longer than Bun's idle timeout (10 s) is allowed that long: a history query with a
+ * budget past 10 s answers, on a real server, instead of having its connection closed.
+ */
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describeQueryIssue } from "../../src/app.ts";
+import { createHistoryIndex, type HistoryIndex } from "../../src/history/chunk-index.ts";
+import { createHistoryRoutes } from "../../src/http/history-routes.ts";
+import type { SocketData } from "../../src/transport/peer.ts";
+import { DEFAULT_IDLE_SECONDS, idleSecondsFor } from "../../src/transport/request-time.ts";
+
+describe("idle time a request is allowed", () => {
+  const cases: Array<[string, number, number]> = [
+    ["a budget well within Bun's default keeps the default", 2_000, DEFAULT_IDLE_SECONDS],
+    ["a budget past the default gets the budget and time to answer", 12_000, 17],
+    ["a budget in fractions of a second rounds up", 12_001, 18],
+    ["the longest budget the configuration allows fits Bun's limit", 600_000, 605],
+    ["twice the longest budget is held at Bun's limit", 1_200_000, 960],
+  ];
+  for (const [name, budgetMs, seconds] of cases)
+    test(name, () => {
+      expect(idleSecondsFor(budgetMs)).toBe(seconds);
+    });
+});
+
+/** 2 s past Bun's idle timeout: long enough that the connection would be closed without the allowance. */
+const BUDGET_MS = 12_000;
+
+test(
+  "a history query that works for 12 s, past Bun's 10 s idle timeout, answers",
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookstream-slow-history-"));
+    try {
+      const index = createHistoryIndex({
+        dir,
+        parse: { naiveZone: "Z" },
+        cacheChunks: 4,
+        redact: true,
+        log: () => {},
+      });
+      await index.refresh();
+      // A directory too large to index within the budget: every query waits for indexing until its deadline,
+      // then answers that it could not be made certain.
+      const stillIndexing: HistoryIndex = {
+        ...index,
+        refresh: async (deadline = Number.POSITIVE_INFINITY) => {
+          await Bun.sleep(Math.max(0, deadline - Date.now()));
+          return false;
+        },
+      };
+      const routes = createHistoryRoutes({
+        index: stillIndexing,
+        budgetMs: BUDGET_MS,
+        describeIssue: describeQueryIssue,
+      });
+      // Bun.serve's idle timeout left at its default, as server.ts leaves it.
+      using server = Bun.serve<SocketData>({
+        port: 0,
+        hostname: "127.0.0.1",
+        fetch: (request, bunServer) => routes.fetch(request, bunServer),
+      });
+      const started = performance.now();
+      const response = await fetch(`http://127.0.0.1:${server.port}/logs/api/entries?limit=10`);
+      const body = (await response.json()) as { entries: unknown[]; complete: boolean; took_ms: number };
+      expect(performance.now() - started).toBeGreaterThan(DEFAULT_IDLE_SECONDS * 1000);
+      expect(response.status).toBe(200);
+      expect(body.complete).toBe(false);
+      expect(body.entries).toEqual([]);
+      expect(body.took_ms).toBeGreaterThanOrEqual(BUDGET_MS);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  BUDGET_MS + 8_000,
+);
