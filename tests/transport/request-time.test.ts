@@ -6,11 +6,14 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Hono } from "hono";
 import { describeQueryIssue } from "../../src/app.ts";
 import { createHistoryIndex, type HistoryIndex } from "../../src/history/chunk-index.ts";
 import { createHistoryRoutes } from "../../src/http/history-routes.ts";
+import { mcpToolRequest } from "../../src/mcp/mcp-routes.ts";
 import type { SocketData } from "../../src/transport/peer.ts";
 import { DEFAULT_IDLE_SECONDS, idleSecondsFor } from "../../src/transport/request-time.ts";
+import type { AppEnv } from "../../src/transport/upgrade.ts";
 
 describe("idle time a request is allowed", () => {
   const cases: Array<[string, number, number]> = [
@@ -76,3 +79,31 @@ test(
   },
   BUDGET_MS + 8_000,
 );
+
+test("a history query made by an MCP tool allows the time on the MCP request's own connection", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "hookstream-mcp-history-"));
+  try {
+    const index = createHistoryIndex({
+      dir,
+      parse: { naiveZone: "Z" },
+      cacheChunks: 4,
+      redact: true,
+      log: () => {},
+    });
+    const routes = createHistoryRoutes({ index, budgetMs: BUDGET_MS, describeIssue: describeQueryIssue });
+    const app = new Hono<AppEnv>();
+    app.route("/", routes);
+    app.get("/mcp", (c) => mcpToolRequest(app)(c, "/logs/api/entries?limit=1"));
+    const mcpRequest = new Request("http://127.0.0.1/mcp");
+    const allowed: Array<[Request, number]> = [];
+    const env: AppEnv["Bindings"] = {
+      upgrade: () => false,
+      requestIP: () => null,
+      timeout: (request, seconds) => allowed.push([request, seconds]),
+    };
+    expect((await app.fetch(mcpRequest, env)).status).toBe(200);
+    expect(allowed).toEqual([[mcpRequest, idleSecondsFor(BUDGET_MS)]]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
