@@ -12,6 +12,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
 import type { ConnectionLimiter } from "../transport/connections.ts";
 import { errorBody } from "../transport/errors.ts";
+import { allowRequestTime } from "../transport/request-time.ts";
 import { type AppEnv, clientAddress, upgradeToSession } from "../transport/upgrade.ts";
 import { receiveWebhook } from "./input.ts";
 import { addOutput, configureInput, issueToken, type Outcome, removeOutput } from "./manage.ts";
@@ -68,7 +69,9 @@ export function createRelayRoutes({ relay, limiter, isShuttingDown }: RelayRoute
   const app = new Hono<AppEnv>();
 
   app.all("/v1/webhooks/:inputId", (c) =>
-    receiveWebhook(relay, c.req.raw, c.req.param("inputId"), clientAddress(c)),
+    receiveWebhook(relay, c.req.raw, c.req.param("inputId"), clientAddress(c), (ms) =>
+      allowRequestTime(c, ms),
+    ),
   );
 
   app.get("/v1/socket", (c) => {

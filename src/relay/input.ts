@@ -51,6 +51,7 @@ export async function receiveWebhook(
   request: Request,
   inputId: string,
   sourceAddress: string,
+  allowWaiting: (ms: number) => void = () => {},
 ): Promise<Response> {
   const { rejected } = relay;
   const route = await relay.store.resolveInput(inputId).catch((error: unknown) => {
@@ -122,6 +123,8 @@ export async function receiveWebhook(
   // Stored first: whether an answer comes in time only decides what the sender is told. Registered in the
   // step right after the commit, before any agent can have received the message and answered it.
   if (route.input.passthrough && accepted.id !== null) {
+    // The sender's connection is idle while the app answers: it must outlive a timeout set past Bun's 10 s.
+    allowWaiting(route.input.passthroughTimeoutMs);
     const answer = await relay.passthrough.wait(
       accepted.id,
       route.bucket.id,

@@ -15,6 +15,7 @@ import { type Context, Hono } from "hono";
 import type { ConnectionLimiter } from "../transport/connections.ts";
 import { errorBody } from "../transport/errors.ts";
 import type { Peer } from "../transport/peer.ts";
+import { allowRequestTime } from "../transport/request-time.ts";
 import { type AppEnv, clientAddress } from "../transport/upgrade.ts";
 import type { Feed } from "./feed.ts";
 import { receiveWebhook } from "./input.ts";
@@ -49,7 +50,9 @@ export function createSmeeRoutes({ relay, limiter, isShuttingDown }: SmeeRouteDe
   const app = new Hono<AppEnv>();
 
   app.post("/smee/:inputId", (c) =>
-    receiveWebhook(relay, c.req.raw, c.req.param("inputId"), clientAddress(c)),
+    receiveWebhook(relay, c.req.raw, c.req.param("inputId"), clientAddress(c), (ms) =>
+      allowRequestTime(c, ms),
+    ),
   );
 
   app.get("/smee/:inputId", async (c) => {

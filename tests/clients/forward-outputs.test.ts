@@ -176,6 +176,26 @@ describe("response passthrough", () => {
     ).toEqual(["slow app"]);
   });
 
+  // Bun closes a bodiless request (a GET check) idle for its 10 s default, seen at 12 s (its timer ticks in
+  // steps of seconds): an answer at 14 s is past it. A request whose body was read is not timed out.
+  test("an answer after Bun's 10 s idle time still reaches a bodiless request when the input waits longer", async () => {
+    const bucket = await relay.createBucket("patient");
+    await setPassthrough(bucket, 20_000);
+    const socket = await relay.subscribed(token, ["patient"]);
+    const started = performance.now();
+    const pending = relay.post(bucket.inputs[0]?.id as string, null, { method: "GET" });
+    const message = JSON.parse(await socket.next()) as { meta: { id: string } };
+    await Bun.sleep(14_000 - (performance.now() - started));
+    socket.send(
+      JSON.stringify({ action: "response", id: message.meta.id, status: 201, body: "late but in time" }),
+    );
+    const response = await pending;
+    expect(response.status).toBe(201);
+    expect(await response.text()).toBe("late but in time");
+    expect(performance.now() - started).toBeGreaterThanOrEqual(14_000);
+    socket.close();
+  }, 30_000);
+
   test("a client that never sends the frame sees the webhook as before, and the sender gets the configured response", async () => {
     const bucket = await relay.createBucket("silent");
     await setPassthrough(bucket, 300);
