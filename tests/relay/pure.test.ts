@@ -2,6 +2,7 @@
  * Table tests for the relay's pure pieces.
  */
 import { describe, expect, test } from "bun:test";
+import { createHmac } from "node:crypto";
 import { createByteBudget } from "../../src/relay/byte-budget.ts";
 import {
   epochCursors,
@@ -66,6 +67,22 @@ describe("GitHub signature", () => {
   ];
   for (const [name, header, expected] of cases)
     test(name, () => expect(verifyGithubSignature(secret, body, header)).toBe(expected));
+
+  // node:crypto as the reference: GitHub's documented HMAC-SHA256 of the raw bytes with the UTF-8 secret.
+  const reference = (key: string, bytes: Uint8Array) =>
+    `sha256=${createHmac("sha256", key).update(bytes).digest("hex")}`;
+  const signed: Array<[string, string, Uint8Array]> = [
+    ["an empty body", secret, new Uint8Array(0)],
+    ["a secret with non-ASCII characters", "clé secrète ✓", body],
+    ["a body that is not UTF-8", secret, new Uint8Array([0xff, 0x00, 0x80, 0xc0])],
+    ["a body larger than a hash block", secret, new TextEncoder().encode("x".repeat(10_000))],
+    ["a secret longer than a hash block", "k".repeat(200), body],
+  ];
+  for (const [name, key, bytes] of signed)
+    test(`${name}: signed and verified like node:crypto`, () => {
+      expect(githubSignature(key, bytes)).toBe(reference(key, bytes));
+      expect(verifyGithubSignature(key, bytes, reference(key, bytes))).toBe(true);
+    });
 
   test("the same signature under another secret fails", () =>
     expect(verifyGithubSignature("another secret", body, good)).toBe(false));
