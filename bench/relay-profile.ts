@@ -16,7 +16,7 @@ import { spawnRelayLoad } from "./lib/relay-load.ts";
 import { BENCH_GITHUB_SECRET, type RelayServerName, startRelayServer } from "./lib/relay-servers.ts";
 
 /** Webhooks per store transaction over the whole run, from hookstream's `/metrics` (loopback needs no token). */
-async function commitsPerWebhook(inputUrl: string): Promise<string> {
+async function webhooksPerTransaction(inputUrl: string): Promise<string> {
   const text = await (await fetch(new URL("/metrics", inputUrl))).text();
   const sample = (metric: string) => Number(new RegExp(`^hookstream_${metric} (\\S+)$`, "m").exec(text)?.[1]);
   const transactions = sample("store_commit_duration_seconds_count");
@@ -56,7 +56,7 @@ try {
   };
   await send(1000, 0);
   const measured = await send(ms, 10_000_000);
-  const batching = name === "nostore" || name === "smee" ? "" : await commitsPerWebhook(server.inputUrl);
+  const batching = name === "nostore" || name === "smee" ? "" : await webhooksPerTransaction(server.inputUrl);
   console.log(
     `${name}: ${measured.perSecond.toFixed(0)} webhooks/s, ${measured.cpuUs.toFixed(1)} µs CPU each${batching}` +
       `${measured.errors.some((e) => e !== null) ? `, errors: ${measured.errors.join("; ")}` : ""}`,
