@@ -15,6 +15,15 @@ import { cpuSeconds } from "./lib/proc.ts";
 import { spawnRelayLoad } from "./lib/relay-load.ts";
 import { BENCH_GITHUB_SECRET, type RelayServerName, startRelayServer } from "./lib/relay-servers.ts";
 
+/** Webhooks per store transaction over the whole run, from hookstream's `/metrics` (loopback needs no token). */
+async function webhooksPerTransaction(inputUrl: string): Promise<string> {
+  const text = await (await fetch(new URL("/metrics", inputUrl))).text();
+  const sample = (metric: string) => Number(new RegExp(`^hookstream_${metric} (\\S+)$`, "m").exec(text)?.[1]);
+  const transactions = sample("store_commit_duration_seconds_count");
+  const stored = sample("webhooks_accepted_total");
+  return `, ${(stored / transactions).toFixed(1)} webhooks per store transaction`;
+}
+
 const name = (process.argv[2] ?? "hookstream") as RelayServerName;
 const ms = Number(process.argv[3] ?? 8000);
 const scratch = mkdtempSync(join(tmpdir(), "hookstream-relay-profile-"));
@@ -47,8 +56,9 @@ try {
   };
   await send(1000, 0);
   const measured = await send(ms, 10_000_000);
+  const batching = name === "nostore" || name === "smee" ? "" : await webhooksPerTransaction(server.inputUrl);
   console.log(
-    `${name}: ${measured.perSecond.toFixed(0)} webhooks/s, ${measured.cpuUs.toFixed(1)} µs CPU each` +
+    `${name}: ${measured.perSecond.toFixed(0)} webhooks/s, ${measured.cpuUs.toFixed(1)} µs CPU each${batching}` +
       `${measured.errors.some((e) => e !== null) ? `, errors: ${measured.errors.join("; ")}` : ""}`,
   );
   await server.stop();

@@ -10,7 +10,7 @@ import type { DeliverySource } from "./delivery-source.ts";
 import { createFanout, type Fanout } from "./fanout.ts";
 import { metaOf } from "./feed.ts";
 import { createLocalTopics, type LocalTopics } from "./local-topics.ts";
-import { webhookMessage } from "./message.ts";
+import { webhookMessageWriter } from "./message.ts";
 import { annotateDelivery } from "./outputs/annotate.ts";
 import type { OutputDirectory } from "./outputs/directory.ts";
 import { ALL_BUCKETS_TOPIC, bucketTopic } from "./protocol.ts";
@@ -64,15 +64,15 @@ export function startLiveDeliveries(options: LiveOptions): LiveDeliveries {
   /**
    * One message per output of the bucket (one with empty output fields when it has none), all at the
    * delivery's position in one synchronous step. Each is serialised once, however many sockets receive it,
-   * and only when someone listens.
+   * and only when someone listens; the body is escaped once for all of them.
    */
   const following = deliveries.follow(options.lastPosition, cursors, (delivery, position) => {
     const annotated = annotateDelivery(options.outputs, delivery, Date.now());
     const topics = [bucketTopic(delivery.bucketId), ALL_BUCKETS_TOPIC];
     const cursor = cursors.format(position);
     const targets = annotated.outputs.length === 0 ? [null] : annotated.outputs;
-    for (const output of targets)
-      fanout.publish(position, topics, () => webhookMessage(metaOf(annotated), annotated, cursor, output));
+    const message = webhookMessageWriter(metaOf(annotated), annotated, cursor);
+    for (const output of targets) fanout.publish(position, topics, () => message(output));
   });
 
   const writer = createDeliveryWriter<DeliveryContext>({

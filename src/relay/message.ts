@@ -97,33 +97,61 @@ export function webhookMessage(
   cursor: string,
   output: OutputRef | null = null,
 ): string {
-  const encoded = encodeBody(delivery.body);
-  const message: Record<string, unknown> = {
-    type: "webhook",
-    meta: {
-      id: meta.id,
-      bucked_id: meta.bucketId,
-      bucket_name: meta.bucketName,
-      input_id: meta.inputId,
-      input_name: meta.inputName,
-      output_name: output?.name ?? "",
-      output_destination: output?.destination ?? "",
-    },
-    cursor,
-    ...(delivery.replayOf === undefined ? {} : { replay: { of: delivery.replayOf } }),
-    ...(delivery.passthroughMs === undefined ? {} : { passthrough: { timeout_ms: delivery.passthroughMs } }),
-    headers: delivery.headers,
-    query: delivery.query,
-    body: encoded.body,
+  return webhookMessageWriter(meta, delivery, cursor)(output);
+}
+
+/**
+ * The members of a message from `body` on: the body as a JSON string, `body_encoding` when it is base64, and
+ * `method` last, as the original protocol orders them. Escaping the body is most of a message's cost (5.2 of
+ * 7.3 µs of CPU for the relay bench's 7 KB body), so it is done once per delivery and spliced into each message.
+ */
+export function bodyMembers(body: Uint8Array, method: string): string {
+  const encoded = encodeBody(body);
+  const encoding =
+    encoded.encoding === undefined ? "" : `,"body_encoding":${JSON.stringify(encoded.encoding)}`;
+  return `"body":${JSON.stringify(encoded.body)}${encoding},"method":${JSON.stringify(method)}`;
+}
+
+/**
+ * Serialises the messages of one delivery, one output at a time (see webhookMessage), escaping its body once,
+ * on the first call. Each message is the JSON of its members before the body, spliced with the body's.
+ */
+export function webhookMessageWriter(
+  meta: WebhookMeta,
+  delivery: RelayedDelivery,
+  cursor: string,
+): (output: OutputRef | null) => string {
+  let tail: string | null = null;
+  return (output) => {
+    tail ??= bodyMembers(delivery.body, delivery.method);
+    const head = JSON.stringify({
+      type: "webhook",
+      meta: {
+        id: meta.id,
+        bucked_id: meta.bucketId,
+        bucket_name: meta.bucketName,
+        input_id: meta.inputId,
+        input_name: meta.inputName,
+        output_name: output?.name ?? "",
+        output_destination: output?.destination ?? "",
+      },
+      cursor,
+      ...(delivery.replayOf === undefined ? {} : { replay: { of: delivery.replayOf } }),
+      ...(delivery.passthroughMs === undefined
+        ? {}
+        : { passthrough: { timeout_ms: delivery.passthroughMs } }),
+      headers: delivery.headers,
+      query: delivery.query,
+    });
+    // `head` is one object: it ends with its closing brace, which the body's members go before.
+    return `${head.slice(0, -1)},${tail}}`;
   };
-  if (encoded.encoding !== undefined) message.body_encoding = encoded.encoding;
-  message.method = delivery.method;
-  return JSON.stringify(message);
 }
 
 /** The messages of one delivery: one per output of its bucket, in the outputs' order, as Webhook Relay sends. */
 export function webhookMessages(meta: WebhookMeta, delivery: RelayedDelivery, cursor: string): string[] {
+  const message = webhookMessageWriter(meta, delivery, cursor);
   const outputs = delivery.outputs ?? [];
-  if (outputs.length === 0) return [webhookMessage(meta, delivery, cursor)];
-  return outputs.map((output) => webhookMessage(meta, delivery, cursor, output));
+  if (outputs.length === 0) return [message(null)];
+  return outputs.map(message);
 }

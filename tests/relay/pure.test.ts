@@ -2,6 +2,7 @@
  * Table tests for the relay's pure pieces.
  */
 import { describe, expect, test } from "bun:test";
+import { createHmac } from "node:crypto";
 import { createByteBudget } from "../../src/relay/byte-budget.ts";
 import {
   epochCursors,
@@ -13,7 +14,14 @@ import {
 import { deliveryLogEntry, pullRequestNumber } from "../../src/relay/delivery-log.ts";
 import { canonicalHeaderName, collectHeaders } from "../../src/relay/headers.ts";
 import { rawQuery } from "../../src/relay/input.ts";
-import { encodeBody, webhookMessage } from "../../src/relay/message.ts";
+import {
+  bodyMembers,
+  encodeBody,
+  type OutputRef,
+  type RelayedDelivery,
+  webhookMessage,
+  webhookMessages,
+} from "../../src/relay/message.ts";
 import { githubSignature, verifyGithubSignature } from "../../src/relay/signature.ts";
 import { generateToken, hashSecret, parseAuthorization, secretMatches } from "../../src/relay/tokens.ts";
 import { createAuthLimiter } from "../../src/transport/auth-limiter.ts";
@@ -59,6 +67,22 @@ describe("GitHub signature", () => {
   ];
   for (const [name, header, expected] of cases)
     test(name, () => expect(verifyGithubSignature(secret, body, header)).toBe(expected));
+
+  // node:crypto as the reference: GitHub's documented HMAC-SHA256 of the raw bytes with the UTF-8 secret.
+  const reference = (key: string, bytes: Uint8Array) =>
+    `sha256=${createHmac("sha256", key).update(bytes).digest("hex")}`;
+  const signed: Array<[string, string, Uint8Array]> = [
+    ["an empty body", secret, new Uint8Array(0)],
+    ["a secret with non-ASCII characters", "clé secrète ✓", body],
+    ["a body that is not UTF-8", secret, new Uint8Array([0xff, 0x00, 0x80, 0xc0])],
+    ["a body larger than a hash block", secret, new TextEncoder().encode("x".repeat(10_000))],
+    ["a secret longer than a hash block", "k".repeat(200), body],
+  ];
+  for (const [name, key, bytes] of signed)
+    test(`${name}: signed and verified like node:crypto`, () => {
+      expect(githubSignature(key, bytes)).toBe(reference(key, bytes));
+      expect(verifyGithubSignature(key, bytes, reference(key, bytes))).toBe(true);
+    });
 
   test("the same signature under another secret fails", () =>
     expect(verifyGithubSignature("another secret", body, good)).toBe(false));
@@ -142,6 +166,83 @@ describe("message bodies", () => {
     );
     expect(message).toEndWith('"body":"/w==","body_encoding":"base64","method":"PUT"}');
   });
+});
+
+describe("messages spliced from a body escaped once", () => {
+  const meta = { id: "7", bucketId: "b", bucketName: "my-bucket", inputId: "i", inputName: "Default" };
+  const text = (body: string) => new TextEncoder().encode(body);
+  // The message as one JSON.stringify of the whole object gives it: what clients have always received.
+  const whole = (delivery: RelayedDelivery, output: OutputRef | null) => {
+    const encoded = encodeBody(delivery.body);
+    return JSON.stringify({
+      type: "webhook",
+      meta: {
+        id: meta.id,
+        bucked_id: meta.bucketId,
+        bucket_name: meta.bucketName,
+        input_id: meta.inputId,
+        input_name: meta.inputName,
+        output_name: output?.name ?? "",
+        output_destination: output?.destination ?? "",
+      },
+      cursor: "c-7",
+      ...(delivery.replayOf === undefined ? {} : { replay: { of: delivery.replayOf } }),
+      ...(delivery.passthroughMs === undefined
+        ? {}
+        : { passthrough: { timeout_ms: delivery.passthroughMs } }),
+      headers: delivery.headers,
+      query: delivery.query,
+      body: encoded.body,
+      ...(encoded.encoding === undefined ? {} : { body_encoding: encoded.encoding }),
+      method: delivery.method,
+    });
+  };
+  const plain = { method: "POST", headers: { "Content-Type": ["application/json"] }, query: "a=1" };
+  const cases: Array<[string, RelayedDelivery]> = [
+    ["a JSON body full of quotes", { ...plain, body: text('{"a":"b","c":[1,2,{"d":null}]}') }],
+    ["an empty body", { ...plain, body: new Uint8Array(0) }],
+    [
+      "control characters, backslashes and line separators",
+      { ...plain, body: text('\u0000\x01\t\n\r"\\ \u2028\u2029') },
+    ],
+    ["multi-byte text and a byte-order mark", { ...plain, body: text("\ufeffé✓🚀") }],
+    ["a binary body (base64, body_encoding)", { ...plain, body: new Uint8Array([0xff, 0x00, 0x80]) }],
+    ["a replay", { ...plain, body: text("{}"), replayOf: "3" }],
+    ["a sender waiting for the answer", { ...plain, body: text("{}"), passthroughMs: 2500 }],
+    [
+      "a method and query that need escaping",
+      { ...plain, method: 'PO"ST', query: 'q="x"&\\', body: text("x") },
+    ],
+    ["no headers at all", { method: "GET", headers: {}, query: "", body: text("") }],
+  ];
+  for (const [name, delivery] of cases) {
+    test(`${name}: the same bytes as serialising the whole message`, () => {
+      expect(webhookMessage(meta, delivery, "c-7")).toBe(whole(delivery, null));
+      const output = { name: 'out "1"', destination: "https://example.test/hook" };
+      expect(webhookMessage(meta, delivery, "c-7", output)).toBe(whole(delivery, output));
+    });
+  }
+
+  test("one message per output, in the outputs' order, each naming its output", () => {
+    const outputs = [
+      { name: "first", destination: "https://one.test/" },
+      { name: "second", destination: "https://two.test/" },
+    ];
+    const delivery = { ...plain, body: text('{"n":1}'), outputs };
+    expect(webhookMessages(meta, delivery, "c-7")).toEqual(outputs.map((output) => whole(delivery, output)));
+  });
+
+  const members: Array<[string, Uint8Array, string]> = [
+    ["text is a JSON string", text('{"a":1}'), '"body":"{\\"a\\":1}","method":"POST"'],
+    [
+      "binary is base64 with its encoding",
+      new Uint8Array([0xff]),
+      '"body":"/w==","body_encoding":"base64","method":"POST"',
+    ],
+    ["an empty body is an empty string", new Uint8Array(0), '"body":"","method":"POST"'],
+  ];
+  for (const [name, body, expected] of members)
+    test(`body members: ${name}`, () => expect(bodyMembers(body, "POST")).toBe(expected));
 });
 
 describe("cursors of the SQLite store: <epoch>-<hex id>", () => {
