@@ -8,6 +8,7 @@ import { z } from "zod";
 import {
   type ClaimedAttempt,
   cancelledAttempt,
+  newOutput,
   type Output,
   type OutputAttempt,
   OutputNameTakenError,
@@ -85,7 +86,7 @@ export function createRedisOutputs(redis: Redis, keys: RedisKeys): RedisOutputs 
   return {
     outputsOf,
     async createOutput(bucketId, output) {
-      const created: Output = { id: crypto.randomUUID(), bucketId, ...output, createdAt: Date.now() };
+      const created = newOutput(bucketId, output);
       const outcome = replyNumber(
         await writing(
           redis.eval(

@@ -8,6 +8,7 @@ import {
   type ClaimedAttempt,
   cancelledAttempt,
   type NewOutput,
+  newOutput,
   type Output,
   type OutputAttempt,
   type OutputDeliverer,
@@ -137,7 +138,7 @@ function createOutputTransaction(db: Database, q: OutputQueries) {
   return db.transaction((bucketId: string, output: NewOutput): Output | null => {
     if (q.bucketById.get(bucketId) === null) return null;
     if (q.outputByName.get(bucketId, output.name) !== null) throw new OutputNameTakenError(output.name);
-    const created: Output = { id: crypto.randomUUID(), bucketId, ...output, createdAt: Date.now() };
+    const created = newOutput(bucketId, output);
     q.insertOutput.run(
       created.id,
       bucketId,

@@ -52,6 +52,14 @@ export interface Output {
   createdAt: number;
 }
 
+/**
+ * A new output as a store keeps it. Its id sorts after every earlier one made by this process (UUIDv7), so
+ * outputs listed by creation time then id keep their creation order when two share a millisecond.
+ */
+export function newOutput(bucketId: string, output: NewOutput): Output {
+  return { id: Bun.randomUUIDv7(), bucketId, ...output, createdAt: Date.now() };
+}
+
 export interface NewOutput {
   name: string;
   destination: string;

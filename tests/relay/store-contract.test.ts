@@ -216,6 +216,16 @@ function contract(name: string, open: () => Promise<Backend>) {
       });
     });
 
+    test("outputs made within one millisecond are listed in the order they were made", async () => {
+      await withStore(async (store) => {
+        const bucket = await store.createBucket("burst");
+        const names = Array.from({ length: 12 }, (_, i) => `o${(i * 7) % 12}`);
+        for (const name of names) await store.createOutput(bucket.id, hook(name));
+        const outputs = (await store.findBucket(bucket.id))?.outputs ?? [];
+        expect(outputs.map((o) => o.name)).toEqual(names);
+      });
+    });
+
     test("the next due attempt is known: none, then the delivery's, then its lease end, then its retry, then none", async () => {
       await withStore(async (store) => {
         const bucket = await store.createBucket("a");
