@@ -104,6 +104,17 @@ describe.skipIf(!redisAvailable)("cluster mode: appending relayed entries", () =
         await redis.cli("SET", keys.seq, "100");
       },
     },
+    {
+      name: "the stream once held an entry past the seq counter, since deleted",
+      async break(keys) {
+        await redis.cli("XADD", keys.stream, "100-0", "e", "{}");
+        await redis.cli("XDEL", keys.stream, "100-0");
+        await redis.cli("SET", keys.seq, "5");
+      },
+      async repair(keys) {
+        await redis.cli("SET", keys.seq, "100");
+      },
+    },
   ];
   for (const failure of failures)
     test(`a batch that fails (${failure.name}) writes nothing, and its retry is appended`, async () => {
