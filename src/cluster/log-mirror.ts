@@ -85,6 +85,8 @@ interface StreamEntry {
   epoch: string | null;
   /** The `n` field: how many log entries it holds (1 without the field). */
   count: number;
+  /** The `m` field is "1": the appending instance masked their secrets. */
+  masked: boolean;
   /** The `e` field: the log entries' JSON, joined (log-batch.ts). */
   json: string;
 }
@@ -103,13 +105,15 @@ export function streamEntries(reply: RedisValue, stream: string): StreamEntry[] 
     const fields = Array.isArray(item[1]) ? item[1] : [];
     let epoch: string | null = null;
     let count = 1;
+    let masked = false;
     let json = "";
     for (let i = 0; i + 1 < fields.length; i += 2) {
       if (fields[i] === "ep") epoch = String(fields[i + 1]);
       else if (fields[i] === "e") json = String(fields[i + 1]);
       else if (fields[i] === "n") count = Math.max(1, Number.parseInt(String(fields[i + 1]), 10) || 1);
+      else if (fields[i] === "m") masked = fields[i + 1] === "1";
     }
-    entries.push({ seq: Number.parseInt(item[0], 10), epoch, count, json });
+    entries.push({ seq: Number.parseInt(item[0], 10), epoch, count, masked, json });
   }
   return entries;
 }
@@ -212,7 +216,7 @@ function publishContinuing(
 ): boolean {
   let published = 0;
   let inOrder = true;
-  for (const { seq, epoch, count, json } of entries) {
+  for (const { seq, epoch, count, masked, json } of entries) {
     if (seq < journal.endSeq()) continue;
     const firstSeq = seq - count + 1;
     if (firstSeq > journal.endSeq() || epoch !== journal.epoch) {
@@ -223,7 +227,7 @@ function publishContinuing(
     const batch = splitEntries(json, count);
     for (let i = journal.endSeq() - firstSeq; i < count; i++) {
       const { entry, serialized } = decodeEntry(batch[i] as string, malformed);
-      hub.publish(entry, serialized);
+      hub.publish(entry, serialized, masked);
       published++;
     }
   }

@@ -5,8 +5,9 @@
  *
  * Layout under the prefix:
  * - `logs`            stream; one stream entry per append script, id `<seq>-0` (the cluster seq of its last log
- *                     entry), fields `ep` (epoch), `n` (how many log entries) and `e` (their JSON, secrets
- *                     already masked, no cursor, joined by newlines: log-batch.ts), so its entries hold seqs
+ *                     entry), fields `ep` (epoch), `n` (how many log entries), `m` ("1" when the appending
+ *                     instance masked secrets) and `e` (their JSON, no cursor, joined by newlines:
+ *                     log-batch.ts), so its entries hold seqs
  *                     `seq - n + 1` to `seq`. An entry without `n` (an earlier version wrote one log entry per
  *                     stream entry) holds one. Trimmed with `MINID ~` by seq, so it keeps about maxlen log
  *                     entries whatever the batch sizes.
@@ -89,7 +90,7 @@ return {epoch, tonumber(redis.call('GET', KEYS[2]) or '0'), first_seq}
 /**
  * KEYS: stream, seq, epoch, writer, positions[, batch marker].
  * ARGV: lease value ('' for none), candidate epoch, min seq (both for ensure_epoch), maxlen, batch id, marker
- * ttl ms, n, the n entries joined (log-batch.ts), m, m (field, value) pairs to set in positions, k, k fields
+ * ttl ms, n, the n entries joined (log-batch.ts), '1' when they are masked ('0' if not), m, m (field, value) pairs to set in positions, k, k fields
  * to delete from positions, and the id of the batch that must have been applied just before this one ('' for
  * none).
  * Returns -1 when a lease value is given and not held (nothing written), -2 when the batch marker holds this
@@ -105,8 +106,8 @@ return {epoch, tonumber(redis.call('GET', KEYS[2]) or '0'), first_seq}
 export const APPEND_SCRIPT = luaScript(`${ENSURE_EPOCH}
 if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then return -1 end
 if KEYS[6] and redis.call('GET', KEYS[6]) == ARGV[5] then return -2 end
-local n_set = tonumber(ARGV[9])
-local previous = ARGV[9 + 2 * n_set + 1 + tonumber(ARGV[9 + 2 * n_set + 1]) + 1]
+local n_set = tonumber(ARGV[10])
+local previous = ARGV[10 + 2 * n_set + 1 + tonumber(ARGV[10 + 2 * n_set + 1]) + 1]
 if previous and previous ~= '' and redis.call('GET', KEYS[6]) ~= previous then return -3 end
 local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3])
 local stream_type = redis.call('TYPE', KEYS[1]).ok
@@ -138,11 +139,11 @@ if n > 0 then
   -- cost Redis more than the XADDs themselves. Trimmed by seq: entries whose last seq is older than the
   -- newest maxlen go (MINID ~ removes whole nodes, so about that many stay).
   seq = tonumber(last) + n
-  redis.call('XADD', KEYS[1], string.format('%d-0', seq), 'ep', epoch, 'n', n, 'e', ARGV[8])
+  redis.call('XADD', KEYS[1], string.format('%d-0', seq), 'ep', epoch, 'n', n, 'm', ARGV[9], 'e', ARGV[8])
   redis.call('INCRBY', KEYS[2], n)
   redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d', math.max(seq - tonumber(ARGV[4]) + 1, 0)))
 end
-local at = 9
+local at = 10
 for i = 1, tonumber(ARGV[at]) do
   redis.call('HSET', KEYS[5], ARGV[at + 2 * i - 1], ARGV[at + 2 * i])
 end
@@ -171,6 +172,8 @@ export function appendArgs(options: {
   batchId: string;
   markerTtlMs: number;
   entries: readonly string[];
+  /** The entries' secrets are masked (the appending instance masks): a mirror need not scan them again. */
+  masked: boolean;
   set: ReadonlyArray<readonly [string, string]>;
   remove: readonly string[];
   /** The batch this one must follow (its id in the marker), when one was sent before it was confirmed. */
@@ -185,6 +188,7 @@ export function appendArgs(options: {
     options.markerTtlMs,
     options.entries.length,
     joinEntries(options.entries),
+    options.masked ? "1" : "0",
     options.set.length,
   ];
   for (const [field, value] of options.set) args.push(field, value);

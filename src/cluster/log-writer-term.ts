@@ -66,6 +66,8 @@ export interface WriterTermOptions {
   createFollower(hooks: WriterHooks): LogFollower;
   minSeq(): number;
   serialize(entry: LogEntry): string;
+  /** serialize() masks secrets. */
+  masked: boolean;
   /** Entries appended to the stream. */
   committed(entries: number): void;
   /** The term ended; `reason` says why when it was lost rather than handed over. */
@@ -144,6 +146,7 @@ function appendBatches(
       batchId: ids.id,
       markerTtlMs: BATCH_MARKER_TTL_MS,
       entries: taken.flatMap((batch) => batch.entries),
+      masked: options.masked,
       set,
       remove,
       previousBatchId: ids.previousId,

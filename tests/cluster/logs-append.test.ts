@@ -36,6 +36,7 @@ async function startAppender(redis: TestRedis): Promise<Appender> {
     keys,
     instanceId: crypto.randomUUID(),
     maxEntries: 1000,
+    masked: false,
     minSeq: () => 0,
     log: (level, message) => {
       if (level !== "info") warnings.push(message);
@@ -70,6 +71,7 @@ function appendOne(
       batchId: batch.batchId,
       markerTtlMs: 60_000,
       entries: [batch.entry],
+      masked: false,
       set: batch.set ?? [],
       remove: [],
       ...(batch.previousBatchId === undefined ? {} : { previousBatchId: batch.previousBatchId }),

@@ -37,13 +37,17 @@ async function appendBatch(redis: Redis, keys: LogKeys, messages: string[], maxE
       batchId: "",
       markerTtlMs: 60_000,
       entries: messages.map(entryJson),
+      masked: false,
       set: [],
       remove: [],
     }),
   );
 }
 
-/** A mirror over a fresh journal that records the seq and message of everything it publishes. */
+/**
+ * A mirror over a fresh journal that records the seq and message of everything it publishes, and the
+ * payloads its one unfiltered subscriber gets (from a hub that masks secrets).
+ */
 async function startMirror(
   redis: Redis,
   keys: LogKeys,
@@ -52,19 +56,22 @@ async function startMirror(
   const dir = mkdtempSync(join(tmpdir(), "hookstream-format-"));
   const journal = openJournal({ dir, segmentBytes: 1 << 20, maxBytes: 1 << 24, log: quietLog });
   before?.(journal);
-  const hub = createLogHub({ publish() {}, redact: false, journal });
+  const payloads: string[] = [];
+  const hub = createLogHub({ publish: (_topic, payload) => payloads.push(payload), redact: true, journal });
+  hub.subscribe({}, { bufferedAmount: () => 0, onLag() {} });
   const published: Array<[number, string]> = [];
   const recording: LogHub = {
     ...hub,
-    publish(entry, serialized) {
+    publish(entry, serialized, masked) {
       published.push([journal.endSeq(), entry.message]);
-      hub.publish(entry, serialized);
+      hub.publish(entry, serialized, masked);
     },
   };
   const mirror = createLogMirror({ redis, keys, journal, hub: recording, log: quietLog });
   await mirror.start();
   return {
     published,
+    payloads,
     mirror,
     [Symbol.dispose]() {
       mirror.close();
@@ -136,6 +143,28 @@ describe.skipIf(!redisAvailable)("cluster mode: the shared stream's format", () 
       expect(started.published).toEqual([
         [3, "c"],
         [4, "d"],
+      ]);
+    }
+    connection.close();
+  });
+
+  test("a batch its appender masked is not scanned again; one that says nothing is masked here", async () => {
+    const connection = await connectRedis({ url: redis.url, log: quietLog });
+    const keys = logKeys(uniquePrefix());
+    const secret = "token=abcdefghijklmnopqrstuvwxyz0123";
+    await redis.cli("SET", keys.epoch, EPOCH);
+    // What the appender promised masked passes as it is, however it looks; without the promise it is masked.
+    await redis.cli("XADD", keys.stream, "1-0", "ep", EPOCH, "n", "1", "m", "1", "e", entryJson(secret));
+    await redis.cli("XADD", keys.stream, "2-0", "ep", EPOCH, "n", "1", "m", "0", "e", entryJson(secret));
+    await redis.cli("XADD", keys.stream, "3-0", "ep", EPOCH, "e", entryJson(secret));
+    await redis.cli("SET", keys.seq, "3");
+    {
+      using started = await startMirror(connection, keys);
+      await waitFor(() => started.payloads.length >= 3, 3000, "three payloads");
+      expect(started.payloads.map((payload) => payload.includes("abcdefghijklmnopqrstuvwxyz0123"))).toEqual([
+        true,
+        false,
+        false,
       ]);
     }
     connection.close();
