@@ -22,13 +22,15 @@ type LogFn = (level: "info" | "warn" | "error", message: string) => void;
 
 /**
  * Stream entries per XREAD: at most READ_COUNT, fewer when they are large, so one read holds about
- * READ_TARGET_BYTES (a stream entry holds one append script's batch, up to 4 MiB and more; one written by an
- * earlier version, one log entry of up to 1 MiB). The first read takes READ_COUNT_FIRST, the next ones as
- * many as the last read's sizes say fit.
+ * READ_TARGET_BYTES, and at least one (a stream entry holds one append script's batch, up to 4 MiB and more;
+ * one written by an earlier version, one log entry of up to 1 MiB). The first read takes READ_COUNT_FIRST,
+ * the next ones as many as the last read's sizes say fit. At full rate a batch is about 1 MiB: reads of
+ * 1 MiB rather than 4 took 3–13 % less CPU per line, and a mirror-only instance peaked at 180–225 MB
+ * instead of 225–257 (500,000 lines, two rounds each).
  */
 const READ_COUNT = 4096;
-const READ_COUNT_FIRST = 4;
-const READ_TARGET_BYTES = 4 * 1024 * 1024;
+const READ_COUNT_FIRST = 1;
+const READ_TARGET_BYTES = 1024 * 1024;
 /** How long one XREAD waits for new entries; the loop then checks the epoch and reads again. */
 const BLOCK_MS = 5000;
 /** Pause before retrying after Redis failed to answer. */

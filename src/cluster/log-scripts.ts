@@ -7,10 +7,9 @@
  * - `logs`            stream; one stream entry per append script, id `<seq>-0` (the cluster seq of its last log
  *                     entry), fields `ep` (epoch), `n` (how many log entries), `m` ("1" when the appending
  *                     instance masked secrets) and `e` (their JSON, no cursor, joined by newlines:
- *                     log-batch.ts), so its entries hold seqs
- *                     `seq - n + 1` to `seq`. An entry without `n` (an earlier version wrote one log entry per
- *                     stream entry) holds one. Trimmed with `MINID ~` by seq, so it keeps about maxlen log
- *                     entries whatever the batch sizes.
+ *                     log-batch.ts), so it holds seqs `seq - n + 1` to `seq`. An entry without `n` (an earlier
+ *                     version wrote one log entry per stream entry) holds one. Trimmed with `MINID ~` by seq,
+ *                     so it keeps about maxlen log entries whatever the batch sizes.
  * - `logs:seq`        the last seq handed out (INCRBY per batch, dense).
  * - `logs:epoch`      8 hex digits; created with the stream. A new epoch (Redis lost its data) starts a new
  *                     history: journals reset and old cursors are reported as unknown.
@@ -90,18 +89,18 @@ return {epoch, tonumber(redis.call('GET', KEYS[2]) or '0'), first_seq}
 /**
  * KEYS: stream, seq, epoch, writer, positions[, batch marker].
  * ARGV: lease value ('' for none), candidate epoch, min seq (both for ensure_epoch), maxlen, batch id, marker
- * ttl ms, n, the n entries joined (log-batch.ts), '1' when they are masked ('0' if not), m, m (field, value) pairs to set in positions, k, k fields
- * to delete from positions, and the id of the batch that must have been applied just before this one ('' for
- * none).
+ * ttl ms, n, the n entries joined (log-batch.ts), '1' when they are masked ('0' if not), m, m (field, value)
+ * pairs to set in positions, k, k fields to delete from positions, and the id of the batch that must have
+ * been applied just before this one ('' for none).
  * Returns -1 when a lease value is given and not held (nothing written), -2 when the batch marker holds this
  * batch id (already applied), -3 when it does not hold the predecessor's id (that batch was not applied, or
  * another came between: nothing written), else the last seq taken (0 for a batch without entries).
  *
  * Redis does not undo a script's writes before an error, so everything that could make a write fail (a key
  * of another type, a seq that is not a number or lies behind the stream's last entry) is checked before the
- * first one, the XADD, which refuses an id not past the stream's last one, is the first write, and the
- * marker is set last: a batch either is applied with its marker or leaves nothing of
- * itself (ensure_epoch's writes aside, which a retry finds done) and its retry is applied.
+ * first one, the XADD (which refuses an id not past the stream's last one) is the first write, and the
+ * marker is set last: a batch either is applied with its marker or leaves nothing of itself (ensure_epoch's
+ * writes aside, which a retry finds done) and its retry is applied.
  */
 export const APPEND_SCRIPT = luaScript(`${ENSURE_EPOCH}
 if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then return -1 end

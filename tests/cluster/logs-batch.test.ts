@@ -42,8 +42,9 @@ describe("stream entries per read", () => {
   const cases: Array<[string, number[], number, number]> = [
     ["an empty read keeps the last count", [], 7, 7],
     ["small entries: as many as READ_COUNT", [100, 100], 4, 4096],
-    ["batches of 1 MiB: four per read", [1024 * 1024], 4, 4],
+    ["batches of 1 MiB: one per read", [1024 * 1024], 4, 1],
     ["a batch past the byte target: still one per read", [16 * 1024 * 1024], 4, 1],
+    ["batches of 256 KiB: four per read", [256 * 1024], 1, 4],
   ];
   for (const [name, sizes, previous, expected] of cases)
     test(name, () => {
