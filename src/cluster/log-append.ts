@@ -40,6 +40,8 @@ export interface LogAppenderOptions {
   /** Names this instance's batch marker: unique per process, as batches are sent one at a time per appender. */
   instanceId: string;
   maxEntries: number;
+  /** The entries it is given have their secrets masked. */
+  masked: boolean;
   /** The local journal's last seq: should Redis have lost the stream, the new epoch starts past it. */
   minSeq(): number;
   log: LogFn;
@@ -64,6 +66,7 @@ function appendBatch(options: LogAppenderOptions, batch: RelayedBatch): Promise<
       batchId: batch.id,
       markerTtlMs: BATCH_MARKER_TTL_MS,
       entries: batch.entries,
+      masked: options.masked,
       set: [],
       remove: [],
     }),

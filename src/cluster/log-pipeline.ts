@@ -62,6 +62,7 @@ export async function createClusterLogPipeline(
     keys,
     instanceId,
     maxEntries: settings.logStreamMaxEntries,
+    masked: config.redactSecrets,
     minSeq,
     log,
   });
@@ -84,6 +85,7 @@ export async function createClusterLogPipeline(
       }),
     minSeq,
     serialize,
+    masked: config.redactSecrets,
     log,
   });
 

@@ -37,6 +37,8 @@ export interface LogWriterOptions {
   minSeq(): number;
   /** An entry as stored in the stream (secrets masked, no cursor). */
   serialize(entry: LogEntry): string;
+  /** serialize() masks secrets. */
+  masked: boolean;
   log: LogFn;
 }
 
@@ -110,6 +112,7 @@ function newTerm(
     createFollower: options.createFollower,
     minSeq: options.minSeq,
     serialize: options.serialize,
+    masked: options.masked,
     committed: (entries) => {
       status.entriesWritten += entries;
     },

@@ -51,9 +51,10 @@ export interface LogHub {
   /**
    * Journals one entry and routes it to every topic with subscribers that it matches. `serialized`, when
    * given, is the entry's serialised form without a cursor, and `entry` its JSON.parse (the shared stream's
-   * mirror has both): the payload is then built from it instead of serialising the entry again.
+   * mirror has both): the payload is then built from it instead of serialising the entry again. `masked`:
+   * `serialized` has its secrets masked already (masking again changes nothing), so it is not scanned again.
    */
-  publish(entry: LogEntry, serialized?: string): void;
+  publish(entry: LogEntry, serialized?: string, masked?: boolean): void;
   /** End of a synchronous batch of publishes: write the journal, look for lagging members. */
   endBatch(): void;
   /** Takes every live member whose socket is too far behind off its topic. */
@@ -122,12 +123,13 @@ export function createLogHub({
       return topic;
     },
     unsubscribe: removeMember,
-    publish(entry, serialized) {
+    publish(entry, serialized, masked = false) {
       entriesSeen++;
       let payload: string | null = null;
       if (journal !== undefined) {
         entry.cursor = journal.nextCursor();
-        payload = serializeWithCursor(entry, serialized, redact);
+        // An entry parsed from masked JSON serialises masked: what redact would do is done.
+        payload = serializeWithCursor(entry, serialized, redact && !(masked && serialized !== undefined));
         journal.append(payload, true);
       }
       // What went to the topics, in UTF-16 units, not bytes: exact for ASCII, and counting characters keeps

@@ -36,6 +36,7 @@ async function startAppender(redis: TestRedis): Promise<Appender> {
     keys,
     instanceId: crypto.randomUUID(),
     maxEntries: 1000,
+    masked: false,
     minSeq: () => 0,
     log: (level, message) => {
       if (level !== "info") warnings.push(message);
@@ -70,6 +71,7 @@ function appendOne(
       batchId: batch.batchId,
       markerTtlMs: 60_000,
       entries: [batch.entry],
+      masked: false,
       set: batch.set ?? [],
       remove: [],
       ...(batch.previousBatchId === undefined ? {} : { previousBatchId: batch.previousBatchId }),
@@ -98,6 +100,17 @@ describe.skipIf(!redisAvailable)("cluster mode: appending relayed entries", () =
       name: "the stream is past the seq counter",
       async break(keys) {
         await redis.cli("XADD", keys.stream, "100-0", "e", "{}");
+        await redis.cli("SET", keys.seq, "5");
+      },
+      async repair(keys) {
+        await redis.cli("SET", keys.seq, "100");
+      },
+    },
+    {
+      name: "the stream once held an entry past the seq counter, since deleted",
+      async break(keys) {
+        await redis.cli("XADD", keys.stream, "100-0", "e", "{}");
+        await redis.cli("XDEL", keys.stream, "100-0");
         await redis.cli("SET", keys.seq, "5");
       },
       async repair(keys) {

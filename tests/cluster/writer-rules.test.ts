@@ -29,13 +29,13 @@ describe("how many batches one append script takes", () => {
     ["all batches that fit together", [batch(2, 10), batch(3, 20)], { count: 2, entries: 5, bytes: 30 }],
     [
       "batches stop before the one that would pass the entry limit",
-      [batch(3_000, 10), batch(2_000, 10)],
-      { count: 1, entries: 3_000, bytes: 10 },
+      [batch(600, 10), batch(500, 10)],
+      { count: 1, entries: 600, bytes: 10 },
     ],
     [
       "batches stop before the one that would pass the byte limit",
-      [batch(1, 3 * 1024 * 1024), batch(1, 2 * 1024 * 1024)],
-      { count: 1, entries: 1, bytes: 3 * 1024 * 1024 },
+      [batch(1, 768 * 1024), batch(1, 512 * 1024)],
+      { count: 1, entries: 1, bytes: 768 * 1024 },
     ],
     [
       "a first batch larger than the limits is still taken alone",
