@@ -42,6 +42,8 @@ export interface LogAppenderOptions {
   maxEntries: number;
   /** The entries it is given have their secrets masked. */
   masked: boolean;
+  /** One stream entry per log entry (CLUSTER_LOG_STREAM_FORMAT=entries), for a rolling upgrade. */
+  oneStreamEntryEach?: boolean;
   /** The local journal's last seq: should Redis have lost the stream, the new epoch starts past it. */
   minSeq(): number;
   log: LogFn;
@@ -69,6 +71,7 @@ function appendBatch(options: LogAppenderOptions, batch: RelayedBatch): Promise<
       masked: options.masked,
       set: [],
       remove: [],
+      oneStreamEntryEach: options.oneStreamEntryEach === true,
     }),
   );
 }

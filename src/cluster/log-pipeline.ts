@@ -63,6 +63,7 @@ export async function createClusterLogPipeline(
     instanceId,
     maxEntries: settings.logStreamMaxEntries,
     masked: config.redactSecrets,
+    oneStreamEntryEach: settings.logStreamOneEntryEach,
     minSeq,
     log,
   });
@@ -86,6 +87,7 @@ export async function createClusterLogPipeline(
     minSeq,
     serialize,
     masked: config.redactSecrets,
+    oneStreamEntryEach: settings.logStreamOneEntryEach,
     log,
   });
 

@@ -90,8 +90,9 @@ return {epoch, tonumber(redis.call('GET', KEYS[2]) or '0'), first_seq}
  * KEYS: stream, seq, epoch, writer, positions[, batch marker].
  * ARGV: lease value ('' for none), candidate epoch, min seq (both for ensure_epoch), maxlen, batch id, marker
  * ttl ms, n, the n entries joined (log-batch.ts), '1' when they are masked ('0' if not), m, m (field, value)
- * pairs to set in positions, k, k fields to delete from positions, and the id of the batch that must have
- * been applied just before this one ('' for none).
+ * pairs to set in positions, k, k fields to delete from positions, the id of the batch that must have
+ * been applied just before this one ('' for none), and '1' to write one stream entry per log entry (the form
+ * an earlier version reads, for a rolling upgrade) instead of one for the batch.
  * Returns -1 when a lease value is given and not held (nothing written), -2 when the batch marker holds this
  * batch id (already applied), -3 when it does not hold the predecessor's id (that batch was not applied, or
  * another came between: nothing written), else the last seq taken (0 for a batch without entries).
@@ -106,7 +107,9 @@ export const APPEND_SCRIPT = luaScript(`${ENSURE_EPOCH}
 if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then return -1 end
 if KEYS[6] and redis.call('GET', KEYS[6]) == ARGV[5] then return -2 end
 local n_set = tonumber(ARGV[10])
-local previous = ARGV[10 + 2 * n_set + 1 + tonumber(ARGV[10 + 2 * n_set + 1]) + 1]
+local at_previous = 10 + 2 * n_set + 1 + tonumber(ARGV[10 + 2 * n_set + 1]) + 1
+local previous = ARGV[at_previous]
+local one_each = ARGV[at_previous + 1] == '1'
 if previous and previous ~= '' and redis.call('GET', KEYS[6]) ~= previous then return -3 end
 local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3])
 local stream_type = redis.call('TYPE', KEYS[1]).ok
@@ -138,7 +141,19 @@ if n > 0 then
   -- cost Redis more than the XADDs themselves. Trimmed by seq: entries whose last seq is older than the
   -- newest maxlen go (MINID ~ removes whole nodes, so about that many stay).
   seq = tonumber(last) + n
-  redis.call('XADD', KEYS[1], string.format('%d-0', seq), 'ep', epoch, 'n', n, 'm', ARGV[9], 'e', ARGV[8])
+  if one_each then
+    -- One stream entry per log entry, the form instances before batches read (a rolling upgrade): cut as
+    -- splitEntries does, the last piece keeping any extra newlines, missing pieces empty.
+    local text, from = ARGV[8], 1
+    for i = 1, n do
+      local stop = i < n and string.find(text, '\\n', from, true) or nil
+      local piece = string.sub(text, from, stop and stop - 1 or -1)
+      from = stop and stop + 1 or #text + 1
+      redis.call('XADD', KEYS[1], string.format('%d-0', tonumber(last) + i), 'ep', epoch, 'm', ARGV[9], 'e', piece)
+    end
+  else
+    redis.call('XADD', KEYS[1], string.format('%d-0', seq), 'ep', epoch, 'n', n, 'm', ARGV[9], 'e', ARGV[8])
+  end
   redis.call('INCRBY', KEYS[2], n)
   redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d', math.max(seq - tonumber(ARGV[4]) + 1, 0)))
 end
@@ -177,6 +192,8 @@ export function appendArgs(options: {
   remove: readonly string[];
   /** The batch this one must follow (its id in the marker), when one was sent before it was confirmed. */
   previousBatchId?: string;
+  /** One stream entry per log entry, as instances before batches read them (CLUSTER_LOG_STREAM_FORMAT). */
+  oneStreamEntryEach?: boolean;
 }): (string | number)[] {
   const args: (string | number)[] = [
     options.lease,
@@ -192,6 +209,7 @@ export function appendArgs(options: {
   ];
   for (const [field, value] of options.set) args.push(field, value);
   args.push(options.remove.length, ...options.remove, options.previousBatchId ?? "");
+  args.push(options.oneStreamEntryEach === true ? "1" : "0");
   return args;
 }
 

@@ -73,6 +73,8 @@ export interface WriterTermOptions {
   serialize(entry: LogEntry): string;
   /** serialize() masks secrets. */
   masked: boolean;
+  /** One stream entry per log entry (CLUSTER_LOG_STREAM_FORMAT=entries), for a rolling upgrade. */
+  oneStreamEntryEach?: boolean;
   /** Entries appended to the stream. */
   committed(entries: number): void;
   /** The term ended; `reason` says why when it was lost rather than handed over. */
@@ -155,6 +157,7 @@ function appendBatches(
       set,
       remove,
       previousBatchId: ids.previousId,
+      oneStreamEntryEach: options.oneStreamEntryEach === true,
     }),
   );
 }

@@ -39,6 +39,8 @@ export interface LogWriterOptions {
   serialize(entry: LogEntry): string;
   /** serialize() masks secrets. */
   masked: boolean;
+  /** One stream entry per log entry (CLUSTER_LOG_STREAM_FORMAT=entries), for a rolling upgrade. */
+  oneStreamEntryEach?: boolean;
   log: LogFn;
 }
 
@@ -113,6 +115,7 @@ function newTerm(
     minSeq: options.minSeq,
     serialize: options.serialize,
     masked: options.masked,
+    oneStreamEntryEach: options.oneStreamEntryEach === true,
     committed: (entries) => {
       status.entriesWritten += entries;
     },

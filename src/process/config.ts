@@ -94,6 +94,7 @@ export const configSchema = z
       .regex(/^[A-Za-z0-9:_.-]{1,64}$/, "letters, digits and : _ . - only")
       .default("hookstream:"),
     CLUSTER_LOG_STREAM_MAX_ENTRIES: integer(1_000_000, 1_000, 1_000_000_000),
+    CLUSTER_LOG_STREAM_FORMAT: z.enum(["batches", "entries"]).default("batches"),
     CLUSTER_LEASE_MS: integer(10_000, 1_000, 300_000),
     REUSE_PORT: boolean(false),
   })
@@ -131,6 +132,11 @@ export const configSchema = z
               keyPrefix: env.REDIS_KEY_PREFIX,
               /** The shared log stream keeps about this many newest entries. */
               logStreamMaxEntries: env.CLUSTER_LOG_STREAM_MAX_ENTRIES,
+              /**
+               * One stream entry per log entry instead of per batch: what instances of a version before batches
+               * read, while a rolling upgrade replaces them.
+               */
+              logStreamOneEntryEach: env.CLUSTER_LOG_STREAM_FORMAT === "entries",
               /** The log writer's lease: another instance takes over this long after the writer dies. */
               leaseMs: env.CLUSTER_LEASE_MS,
             },

@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { logKeys } from "../../src/cluster/log-scripts.ts";
 import { appendTo, clusterOf, leaseHolder, suiteRedis } from "../helpers/cluster.ts";
 import { connectLogs, jsonLine, seqOf, textLine } from "../helpers/logs.ts";
 import { redisAvailable } from "../helpers/redis.ts";
@@ -56,6 +57,34 @@ describe.skipIf(!redisAvailable)("cluster mode: one stream across instances", ()
     appendTo(cluster.logDir, "server.log", textLine({ seq: 1000 }));
     expect(seqOf(await onA.next())).toBe(1000);
     expect(seqOf(await onB.next())).toBe(1000);
+    onA.close();
+    onB.close();
+  }, 30_000);
+
+  test("CLUSTER_LOG_STREAM_FORMAT=entries: one stream entry per log entry, in the form an earlier version reads", async () => {
+    await using cluster = await clusterOf(redis, {
+      instances: 2,
+      files: { "server.log": "" },
+      env: { CLUSTER_LOG_STREAM_FORMAT: "entries" },
+    });
+    const onA = await connectLogs(cluster.at(0));
+    const onB = await connectLogs(cluster.at(1));
+    // One write: the writer reads it as one batch, which it would otherwise append as one stream entry.
+    appendTo(
+      cluster.logDir,
+      "server.log",
+      Array.from({ length: 50 }, (_, i) => textLine({ seq: i })).join(""),
+    );
+    const seenA = await onA.take(50, 10_000);
+    expect((await onB.take(50, 10_000)).map(seqOf)).toEqual(seenA.map(seqOf));
+    expect(seenA.map(seqOf)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    const stream = logKeys(cluster.prefix).stream;
+    expect(await redis.cli("XLEN", stream)).toBe("50");
+    // `<seq>-0` with ep and e of one entry, no count: what an instance before batches splits nothing of.
+    const [id, ...fields] = (await redis.cli("XRANGE", stream, "-", "+", "COUNT", "1")).split("\n");
+    expect(id).toBe("1-0");
+    expect(fields.filter((_, i) => i % 2 === 0)).toEqual(["ep", "m", "e"]);
+    expect(seqOf(JSON.stringify(JSON.parse(fields[5] as string)))).toBe(0);
     onA.close();
     onB.close();
   }, 30_000);

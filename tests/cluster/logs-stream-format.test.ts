@@ -25,7 +25,13 @@ const entryJson = (message: string) =>
   JSON.stringify({ timestamp: "2026-01-01T00:00:00.000Z", level: "INFO", message });
 
 /** One batch through the append script, without a lease; resolves to the last seq it took. */
-async function appendBatch(redis: Redis, keys: LogKeys, messages: string[], maxEntries = 1_000_000) {
+async function appendBatch(
+  redis: Redis,
+  keys: LogKeys,
+  messages: string[],
+  maxEntries = 1_000_000,
+  oneStreamEntryEach = false,
+) {
   return await redis.eval(
     APPEND_SCRIPT,
     [keys.stream, keys.seq, keys.epoch, keys.writer, keys.positions],
@@ -40,6 +46,7 @@ async function appendBatch(redis: Redis, keys: LogKeys, messages: string[], maxE
       masked: false,
       set: [],
       remove: [],
+      oneStreamEntryEach,
     }),
   );
 }
@@ -108,6 +115,25 @@ describe.skipIf(!redisAvailable)("cluster mode: the shared stream's format", () 
         [5, "new 5"],
         [6, "new 6"],
       ]);
+    }
+    connection.close();
+  });
+
+  test("one stream entry each: a batch is cut into its entries in the earlier form, seqs as for a batch", async () => {
+    const connection = await connectRedis({ url: redis.url, log: quietLog });
+    const keys = logKeys(uniquePrefix());
+    expect(await appendBatch(connection, keys, ["a"])).toBe(1);
+    expect(await appendBatch(connection, keys, ["b", "", "c\nd", "e"], 1_000_000, true)).toBe(5);
+    expect(await appendBatch(connection, keys, ["f", "g"])).toBe(7);
+    const items = (await redis.cli("XRANGE", keys.stream, "-", "+")).split("\n");
+    // id, then ep/m/e pairs for the four single entries (no count), between the batches' ep/n/m/e.
+    expect(items.filter((item) => /^\d+-0$/.test(item))).toEqual(["1-0", "2-0", "3-0", "4-0", "5-0", "7-0"]);
+    {
+      using started = await startMirror(connection, keys);
+      await waitFor(() => started.published.length >= 7, 3000, "seven entries");
+      await Bun.sleep(100);
+      expect(started.published.map(([seq]) => seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(started.published.map(([, message]) => message)).toEqual(["a", "b", "", "c\nd", "e", "f", "g"]);
     }
     connection.close();
   });
