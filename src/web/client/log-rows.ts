@@ -36,6 +36,45 @@ export interface RowPoolOptions {
   buildRow(item: ListedEntry, expanded: boolean): BuiltRow;
 }
 
+/** Writes a row's place only where it changed: each write costs the frame style or layout work. */
+function moveRow(row: Rendered, top: number, position: number, size: number): void {
+  if (row.top !== top) {
+    row.element.style.transform = `translateY(${top}px)`;
+    row.top = top;
+  }
+  if (row.position !== position) {
+    row.element.setAttribute("aria-posinset", String(position));
+    row.position = position;
+  }
+  if (row.size !== size) {
+    row.element.setAttribute("aria-setsize", String(size));
+    row.size = size;
+  }
+}
+
+/** Folded rows that left the window this frame, by shape, until an entering row takes one. */
+function createSpareRows() {
+  const spare = new Map<string, Rendered[]>();
+  return {
+    /** Keeps a row leaving the window for reuse; one that cannot be reused (expanded) leaves the DOM. */
+    keep(row: Rendered): void {
+      if (row.shape === null) {
+        row.element.remove();
+        return;
+      }
+      const rows = spare.get(row.shape);
+      if (rows === undefined) spare.set(row.shape, [row]);
+      else rows.push(row);
+    },
+    take: (shape: string): Rendered | undefined => spare.get(shape)?.pop(),
+    /** The frame's entering rows are placed: the rows none of them took leave the DOM. */
+    removeTheRest(): void {
+      for (const rows of spare.values()) for (const row of rows) row.element.remove();
+      spare.clear();
+    },
+  };
+}
+
 export function createRowPool({ canvas, list, geometry, buildRow }: RowPoolOptions): RowPool {
   const rendered = new Map<number, Rendered>();
   /** Expanded rows whose height is to be measured after this render. */
@@ -48,13 +87,12 @@ export function createRowPool({ canvas, list, geometry, buildRow }: RowPoolOptio
     return row === null ? null : Number(row.dataset.id);
   };
 
-  /** Folded rows that left the window this frame, by shape, until an entering row takes them. */
-  const spare = new Map<string, Rendered[]>();
+  const spare = createSpareRows();
 
   /** A row for an entry entering the window: a spare one of its shape, else a new one. */
   const enter = (item: ListedEntry): Rendered => {
     const expanded = geometry.expanded.has(item.id);
-    const reused = expanded ? undefined : spare.get(rowShape(item.entry))?.pop();
+    const reused = expanded ? undefined : spare.take(rowShape(item.entry));
     if (reused !== undefined) {
       reused.fill(item);
       return reused;
@@ -71,19 +109,7 @@ export function createRowPool({ canvas, list, geometry, buildRow }: RowPoolOptio
       row = enter(item);
       rendered.set(item.id, row);
     }
-    const top = geometry.offsetOf(index);
-    if (row.top !== top) {
-      row.element.style.transform = `translateY(${top}px)`;
-      row.top = top;
-    }
-    if (row.position !== index + 1) {
-      row.element.setAttribute("aria-posinset", String(index + 1));
-      row.position = index + 1;
-    }
-    if (row.size !== size) {
-      row.element.setAttribute("aria-setsize", String(size));
-      row.size = size;
-    }
+    moveRow(row, geometry.offsetOf(index), index + 1, size);
   };
 
   return {
@@ -98,17 +124,11 @@ export function createRowPool({ canvas, list, geometry, buildRow }: RowPoolOptio
       for (const [id, row] of rendered) {
         if (keep.has(id)) continue;
         rendered.delete(id);
-        if (row.shape === null) row.element.remove();
-        else {
-          const rows = spare.get(row.shape);
-          if (rows === undefined) spare.set(row.shape, [row]);
-          else rows.push(row);
-        }
+        spare.keep(row);
       }
       for (let i = first; i <= last; i++) place(list.items[i] as ListedEntry, i, n);
       if (focusedIndex !== -1) place(list.items[focusedIndex] as ListedEntry, focusedIndex, n);
-      for (const rows of spare.values()) for (const row of rows) row.element.remove();
-      spare.clear();
+      spare.removeTheRest();
     },
     rebuild(id) {
       const row = rendered.get(id);
