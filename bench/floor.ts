@@ -40,16 +40,24 @@ export interface FloorRun {
   firstClose: string | null;
   /** hookstream: times the live socket fell behind and was fed from the journal (/health `lag_events`). */
   lagEvents: number | null;
+  /** hookstream: deliveries its live topics made; the others were caught up from the journal. */
+  sentLive: number | null;
 }
 
-/** hookstream's count of live sockets switched to catch-up; null for the other servers. */
-async function lagEventsOf(run: ServerRun): Promise<number | null> {
-  if (run.server.name !== "hookstream") return null;
-  const url = run.server.url.replace("ws://", "http://").replace("/logs/ws", "/health");
-  const health = (await (await fetch(url, { signal: AbortSignal.timeout(5000) })).json()) as {
+/**
+ * hookstream's count of live sockets switched to catch-up (/health), and of messages its live topics sent
+ * (/metrics `messages_sent_total` of `/logs/ws`: the rest of the deliveries came from the journal); null for
+ * the other servers.
+ */
+async function lagEventsOf(run: ServerRun): Promise<{ lagEvents: number | null; sentLive: number | null }> {
+  if (run.server.name !== "hookstream") return { lagEvents: null, sentLive: null };
+  const base = run.server.url.replace("ws://", "http://").replace("/logs/ws", "");
+  const health = (await (await fetch(`${base}/health`, { signal: AbortSignal.timeout(5000) })).json()) as {
     logs?: { lag_events?: number };
   };
-  return health.logs?.lag_events ?? null;
+  const metrics = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const sent = /^\S*messages_sent_total\{endpoint="\/logs\/ws"\} (\d+)$/m.exec(metrics);
+  return { lagEvents: health.logs?.lag_events ?? null, sentLive: sent === null ? null : Number(sent[1]) };
 }
 
 interface Spec {
@@ -138,7 +146,7 @@ export async function measureFloorRun(
         peakRssKb,
         loss: load.missing + load.duplicateOrReordered,
         firstClose: load.firstClose,
-        lagEvents: await lagEventsOf(run),
+        ...(await lagEventsOf(run)),
       };
     } finally {
       await writer.stop();
@@ -175,7 +183,8 @@ function describe(run: FloorRun): string {
     `${Math.round(run.receiveRate)} lines/s to a client (writer ${Math.round(run.writeRate)}/s)${latency}, peak RSS ${(run.peakRssKb / 1024).toFixed(0)} MB, ` +
     `CPU ${((100 * run.cpuSeconds) / run.seconds).toFixed(0)} % and waiting for a CPU ${((100 * run.runQueueSeconds) / run.seconds).toFixed(0)} % of the time, ` +
     `loss ${run.loss}${run.firstClose === null ? "" : `, closed ${run.firstClose}`}` +
-    `${run.lagEvents === null ? "" : `, fell behind ${run.lagEvents} times`}`
+    `${run.lagEvents === null ? "" : `, fell behind ${run.lagEvents} times`}` +
+    `${run.sentLive === null ? "" : `, ${((100 * run.sentLive) / Math.max(1, run.deliveries)).toFixed(0)} % sent live`}`
   );
 }
 

@@ -197,6 +197,25 @@ function seqAfter(lines: readonly JournalLine[], seq: number): number {
 }
 
 /**
+ * The newest written batch's lines from `seq` on, and the offset just past them, when `seq` lies within that
+ * batch of `segment` or right after it; null otherwise (and for a pruned seq: the disk read reports it).
+ */
+function fromLastWritten(
+  journal: Journal,
+  segment: Segment,
+  seq: number,
+): { lines: JournalLine[]; offset: number } | null {
+  const last = journal.lastWritten();
+  if (last === null || last.segment !== segment || seq < last.seq || seq > last.seq + last.lines.length)
+    return null;
+  if (seq < journal.startSeq()) return null;
+  const lines: JournalLine[] = [];
+  for (let i = seq - last.seq; i < last.lines.length; i++)
+    lines.push({ seq: last.seq + i, line: last.lines[i] as string });
+  return { lines, offset: last.endOffset };
+}
+
+/**
  * Yields the journal's lines from `fromSeq` (inclusive) in batches, up to the newest entry at the time each
  * batch is read — also entries still waiting to be written while the journal cannot be written. Entries that
  * cannot be read come as gaps (`line: null`), never as an error. Throws RetentionGap when `fromSeq` or a
@@ -209,9 +228,20 @@ export async function* readJournal(journal: Journal, fromSeq: number): AsyncGene
   const first = segmentOf(journal, seq);
   if (first === undefined) return;
   let segment: Segment = first;
-  let offset = await offsetOf(journal, segment, seq);
+  /** The byte offset of line `seq` in `segment`; found on the disk only when memory does not give it. */
+  let offset: number | null = null;
   while (true) {
     journal.flush();
+    const recent = fromLastWritten(journal, segment, seq);
+    if (recent !== null) {
+      offset = recent.offset;
+      if (recent.lines.length > 0) {
+        seq = seqAfter(recent.lines, seq);
+        yield recent.lines;
+        continue;
+      }
+    }
+    offset ??= await offsetOf(journal, segment, seq);
     if (offset >= segment.bytes) {
       const segments = journal.segments();
       const index = segments.indexOf(segment);

@@ -59,6 +59,21 @@ export interface JournalStats {
 
 export type ParsedCursor = { kind: "valid"; seq: number } | { kind: "foreign" } | { kind: "malformed" };
 
+/**
+ * The newest batch written, kept in memory: a socket that fell behind the live topic reads its last steps
+ * here without waiting for the disk, so it can find itself caught up between two of the follower's reads and
+ * rejoin the topic (with a file read in between, the follower always had published more by then). Bounded by
+ * one batch: at most MAX_BUFFERED_BYTES, in practice one read step's entries (~0.3 MB at full rate).
+ */
+export interface LastWrittenBatch {
+  segment: Segment;
+  /** Seq of its first line. */
+  seq: number;
+  /** Byte offset in `segment` just past its last line. */
+  endOffset: number;
+  lines: readonly string[];
+}
+
 export interface Journal {
   readonly epoch: string;
   /** The cursor the next appended entry will get. */
@@ -73,6 +88,11 @@ export interface Journal {
   flush(): void;
   /** Entries appended and not written yet, the first with seq `seq` (readers serve them from memory). */
   unwritten(): { seq: number; lines: readonly string[] };
+  /**
+   * The newest written batch when it holds serialised entries only, its lines as appended (readers near the
+   * newest entry serve them from memory); null otherwise, before the first write and after a reset.
+   */
+  lastWritten(): LastWrittenBatch | null;
   /** Seq the next entry will get (one past the newest). */
   endSeq(): number;
   /** Seq of the oldest retained entry. */
@@ -123,6 +143,7 @@ interface JournalState {
   tornTail: boolean;
   failures: WriteFailures;
   batches: WrittenBatches;
+  lastWritten: LastWrittenBatch | null;
 }
 
 const endSeqOf = (state: JournalState) => state.current.firstSeq + state.current.count + state.bufferedCount;
@@ -212,6 +233,15 @@ function flushJournal(state: JournalState, force: boolean): void {
     length: bytes,
     checksum: state.bufferSerialised ? Bun.hash.crc32(data) : null,
   });
+  // Only serialised entries: other lines are checked one by one when read (a line that is no entry is a gap).
+  state.lastWritten = state.bufferSerialised
+    ? {
+        segment,
+        seq: segment.firstSeq + segment.count,
+        endOffset: segment.bytes + bytes,
+        lines: state.buffer,
+      }
+    : null;
   segment.bytes += bytes;
   segment.count += state.bufferedCount;
   state.totalBytes += bytes;
@@ -231,6 +261,7 @@ function resetJournal(state: JournalState, epoch: string, startSeq: number): voi
   if (!EPOCH.test(epoch)) throw new Error(`not a journal epoch: ${epoch}`);
   clearBuffer(state);
   state.batches.clear();
+  state.lastWritten = null;
   state.writer.close();
   for (const segment of state.segments.splice(0)) deleteSegment(segment, state.options.log);
   state.totalBytes = 0;
@@ -262,6 +293,7 @@ export function openJournal(options: JournalOptions): Journal {
     bufferSerialised: true,
     tornTail: false,
     batches: createWrittenBatches(),
+    lastWritten: null,
     failures: createWriteFailures({
       log: options.log,
       retry: () => flushJournal(state, false),
@@ -284,6 +316,7 @@ export function openJournal(options: JournalOptions): Journal {
     },
     flush: () => flushJournal(state, false),
     unwritten: () => ({ seq: endSeq() - state.bufferedCount, lines: state.buffer }),
+    lastWritten: () => state.lastWritten,
     endSeq,
     startSeq: () => (state.segments[0] as Segment).firstSeq,
     parseCursor(cursor) {

@@ -150,11 +150,46 @@ describe("batches read back unchanged", () => {
     const fd = openSync(segment, "r+");
     writeSync(fd, "#", at);
     closeSync(fd);
+    // A later batch, so the damaged one is read from the disk (the newest is served from memory, below).
+    const later = serializeEntry(entryWith("four"), false);
+    journal.append(later, true);
+    journal.flush();
     expect(await readAll(journal)).toEqual([
       { seq: 1, line: lines[0] as string },
       { seq: 2, line: null, until: 3, reason: UNREADABLE_LINE },
       { seq: 3, line: lines[2] as string },
+      { seq: 4, line: later },
     ]);
+    journal.close();
+  });
+
+  test("a read that starts in the newest batch of serialised entries gets it from memory, as appended", async () => {
+    const journal = tempJournal();
+    const older = serializeEntry(entryWith("zero"), false);
+    journal.append(older, true);
+    journal.flush();
+    const lines = ["one", "two"].map((message) => serializeEntry(entryWith(message), false));
+    for (const line of lines) journal.append(line, true);
+    journal.flush();
+    const segment = journal.segments().at(-1)?.path as string;
+    // Damage the first line of each batch on the disk.
+    const fd = openSync(segment, "r+");
+    writeSync(fd, "#", 1);
+    writeSync(fd, "#", Buffer.byteLength(older) + 1 + 1);
+    closeSync(fd);
+    // From the newest batch's first line, and from its middle: memory, as appended.
+    expect(await readAll(journal, 2)).toEqual([
+      { seq: 2, line: lines[0] as string },
+      { seq: 3, line: lines[1] as string },
+    ]);
+    expect(await readAll(journal, 3)).toEqual([{ seq: 3, line: lines[1] as string }]);
+    // From an older batch the step reads on from the disk, and its damage shows.
+    expect(await readAll(journal, 1)).toEqual([
+      { seq: 1, line: null, until: 2, reason: UNREADABLE_LINE },
+      { seq: 2, line: null, until: 3, reason: UNREADABLE_LINE },
+      { seq: 3, line: lines[1] as string },
+    ]);
+    expect(await readAll(journal, 4)).toEqual([]);
     journal.close();
   });
 });
