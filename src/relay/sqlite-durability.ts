@@ -16,9 +16,17 @@
  * it holds GitHub secrets as given (see sqlite-buckets.ts).
  */
 import { Database } from "bun:sqlite";
-import { closeSync, mkdirSync, openSync, realpathSync } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
+import {
+  close as closeCallback,
+  closeSync,
+  fdatasync as fdatasyncCallback,
+  mkdirSync,
+  open as openCallback,
+  openSync,
+  realpathSync,
+} from "node:fs";
 import { dirname } from "node:path";
+import { promisify } from "node:util";
 import { migrate } from "./migrations.ts";
 
 export type Durability = "full" | "normal";
@@ -76,18 +84,24 @@ export function openRelayDatabase(path: string, options: SqliteStoreOptions): Da
   return db;
 }
 
+const openFile = promisify(openCallback);
+const fdatasync = promisify(fdatasyncCallback);
+const closeFile = promisify(closeCallback);
+
 /**
  * Returns `durable()`: resolves once an fsync of the WAL file that started after the call has finished. Calls
  * made while an fsync runs share the next one.
  */
 function walSyncer(walPath: string): { durable: () => Promise<void>; close: () => Promise<void> } {
-  let file: Promise<FileHandle> | null = null;
+  // A plain descriptor, not a FileHandle: Bun throws from the collector when it finds a FileHandle nobody
+  // closed (a store dropped without close, in a test or on a crash path), failing whatever runs then.
+  let file: Promise<number> | null = null;
   let running: Promise<void> | null = null;
   let next: Promise<void> | null = null;
   const start = (): Promise<void> => {
     // The WAL file exists once anything was committed, and lives as long as this connection.
-    file ??= open(walPath, "r");
-    const sync = file.then((handle) => handle.datasync());
+    file ??= openFile(walPath, "r");
+    const sync = file.then((fd) => fdatasync(fd));
     running = sync.finally(() => {
       if (running === sync) running = null;
     });
@@ -110,7 +124,10 @@ function walSyncer(walPath: string): { durable: () => Promise<void>; close: () =
   const close = async () => {
     // A failed fsync was already reported to the write that waited for it.
     await running?.catch(() => undefined);
-    await (await file)?.close();
+    await file?.then(
+      (fd) => closeFile(fd),
+      () => undefined,
+    );
   };
   return { durable, close };
 }

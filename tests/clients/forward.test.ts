@@ -315,6 +315,8 @@ test("a connection dropped by a server restart is resumed from the saved cursor:
       target.url("/r"),
       "--cursor-file",
       join(scratch, "restart.json"),
+      // In store order, so the order received is checked too (by default up to 8 requests run at once).
+      "--ordered",
     ],
     { RELAY_KEY: reader.key, RELAY_SECRET: reader.secret, BUCKETS: "restarted" },
   );
