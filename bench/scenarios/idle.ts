@@ -14,6 +14,12 @@ import { available, type BenchContext, socketIoClientOf, withServer } from "./co
 export const IDLE_STEPS = [1000, 10_000] as const;
 /** A quiet log: what a server costs while little happens. */
 export const TRICKLE_LINES_PER_SECOND = 50;
+/**
+ * The trickle is measured twice: over its first window, while the per-line code still runs before the JIT
+ * has compiled it hot (the first lines a server ever sees), and again after this long of it, as a server
+ * that has been running a while spends it.
+ */
+const TRICKLE_WARM_MS = 60_000;
 const CLIENT_PROCESSES = 2;
 /** Let allocations of the connection burst settle (and a GC run) before reading RSS. */
 const QUIET_MS = 1500;
@@ -43,8 +49,10 @@ export interface IdleResult {
   idleWindowMs: number;
   /** No connection, no writes, over idleWindowMs. */
   noClientCpuSeconds: number;
-  /** One client, TRICKLE_LINES_PER_SECOND appended, over idleWindowMs. */
+  /** One client, TRICKLE_LINES_PER_SECOND appended, over idleWindowMs: the trickle's first window. */
   trickleCpuSeconds: number;
+  /** The same over a window that starts TRICKLE_WARM_MS into the trickle. */
+  trickleWarmCpuSeconds: number;
   /** Lines of the trickle missing, duplicated or reordered at the client. */
   trickleLoss: number;
   /** Connections closed by the server while idle (a heartbeat gone wrong would show here). */
@@ -61,33 +69,40 @@ async function cpuOver(server: Server, ms: number): Promise<number> {
   return server.stats().cpuSeconds - before;
 }
 
-/** One client connected, TRICKLE_LINES_PER_SECOND appended for `ms`: the server's CPU meanwhile, and loss. */
+/**
+ * One client connected, TRICKLE_LINES_PER_SECOND appended: the server's CPU over the first `ms` and over `ms`
+ * starting `warmMs` later, and the loss over all of it.
+ */
 async function trickle(
   group: ReturnType<typeof createLoadGroup>,
   server: Server,
   logFile: string,
   ms: number,
-): Promise<{ cpuSeconds: number; loss: number }> {
+  warmMs: number,
+): Promise<{ cpuSeconds: number; warmCpuSeconds: number; loss: number }> {
   const connected = await group.connect(server.url, server.clientKind, 1, 30_000);
   if (connected.open !== 1) throw new Error(`the trickle's client failed: ${connected.firstError}`);
   await server.settle(1, 30_000);
-  const lines = Math.round((TRICKLE_LINES_PER_SECOND * ms) / 1000);
+  const durationMs = ms + warmMs + ms;
+  const lines = Math.round((TRICKLE_LINES_PER_SECOND * durationMs) / 1000);
   await group.expect(0, lines, null);
   const writer = spawnWriter();
   try {
-    const before = server.stats().cpuSeconds;
+    const written = writer.next("written", durationMs + 10_000);
     writer.send({
       cmd: "rate",
       file: logFile,
       firstSeq: 0,
       linesPerSecond: TRICKLE_LINES_PER_SECOND,
-      durationMs: ms,
+      durationMs,
     });
-    await writer.next("written", ms + 10_000);
-    const cpuSeconds = server.stats().cpuSeconds - before;
+    const cpuSeconds = await cpuOver(server, ms);
+    await Bun.sleep(warmMs);
+    const warmCpuSeconds = await cpuOver(server, ms);
+    await written;
     await group.waitComplete(5_000);
     const load = await group.collect(false);
-    return { cpuSeconds, loss: load.missing + load.duplicateOrReordered };
+    return { cpuSeconds, warmCpuSeconds, loss: load.missing + load.duplicateOrReordered };
   } finally {
     await writer.stop();
   }
@@ -116,10 +131,12 @@ export async function runIdle(ctx: BenchContext): Promise<IdleResult[]> {
           ctx.log(
             `  no client, no writes: CPU ${(noClientCpuSeconds * 1000).toFixed(2)} ms over ${idleWindowMs} ms`,
           );
-          const trickled = await trickle(group, server, logFile, idleWindowMs);
+          const warmMs = ctx.quick ? 10_000 : TRICKLE_WARM_MS;
+          const trickled = await trickle(group, server, logFile, idleWindowMs, warmMs);
           ctx.log(
             `  1 client, ${TRICKLE_LINES_PER_SECOND} lines/s: CPU ${(trickled.cpuSeconds * 1000).toFixed(1)} ms ` +
-              `over ${idleWindowMs} ms, loss ${trickled.loss}`,
+              `over its first ${idleWindowMs} ms, ${(trickled.warmCpuSeconds * 1000).toFixed(1)} ms over ` +
+              `${idleWindowMs} ms after ${warmMs / 1000} s of it, loss ${trickled.loss}`,
           );
           const measured: IdleStep[] = [];
           let open = 1;
@@ -159,6 +176,7 @@ export async function runIdle(ctx: BenchContext): Promise<IdleResult[]> {
             idleWindowMs,
             noClientCpuSeconds,
             trickleCpuSeconds: trickled.cpuSeconds,
+            trickleWarmCpuSeconds: trickled.warmCpuSeconds,
             trickleLoss: trickled.loss,
             closedEarly: load.closedEarly,
             skipped,
