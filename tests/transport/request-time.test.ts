@@ -29,81 +29,74 @@ describe("idle time a request is allowed", () => {
     });
 });
 
+/** A history index over an empty scratch directory, removed when disposed. */
+function emptyHistoryIndex(): { index: HistoryIndex; [Symbol.dispose](): void } {
+  const dir = mkdtempSync(join(tmpdir(), "hookstream-request-time-"));
+  const index = createHistoryIndex({
+    dir,
+    parse: { naiveZone: "Z" },
+    cacheChunks: 4,
+    redact: true,
+    log: () => {},
+  });
+  return { index, [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 /** Past the moment Bun closed an idle request in a check here (12 s for its 10 s default, its timer ticks coarsely). */
 const BUDGET_MS = 14_000;
 
 test(
   "a history query that works for 14 s, past Bun's 10 s idle timeout, answers",
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), "hookstream-slow-history-"));
-    try {
-      const index = createHistoryIndex({
-        dir,
-        parse: { naiveZone: "Z" },
-        cacheChunks: 4,
-        redact: true,
-        log: () => {},
-      });
-      await index.refresh();
-      // A directory too large to index within the budget: every query waits for indexing until its deadline,
-      // then answers that it could not be made certain.
-      const stillIndexing: HistoryIndex = {
-        ...index,
-        refresh: async (deadline = Number.POSITIVE_INFINITY) => {
-          await Bun.sleep(Math.max(0, deadline - Date.now()));
-          return false;
-        },
-      };
-      const routes = createHistoryRoutes({
-        index: stillIndexing,
-        budgetMs: BUDGET_MS,
-        describeIssue: describeQueryIssue,
-      });
-      // Bun.serve's idle timeout left at its default, as server.ts leaves it.
-      using server = Bun.serve<SocketData>({
-        port: 0,
-        hostname: "127.0.0.1",
-        fetch: (request, bunServer) => routes.fetch(request, bunServer),
-      });
-      const started = performance.now();
-      const response = await fetch(`http://127.0.0.1:${server.port}/logs/api/entries?limit=10`);
-      const body = (await response.json()) as { entries: unknown[]; complete: boolean; took_ms: number };
-      expect(performance.now() - started).toBeGreaterThan(DEFAULT_IDLE_SECONDS * 1000);
-      expect(response.status).toBe(200);
-      expect(body.complete).toBe(false);
-      expect(body.entries).toEqual([]);
-      expect(body.took_ms).toBeGreaterThanOrEqual(BUDGET_MS);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    using empty = emptyHistoryIndex();
+    const { index } = empty;
+    await index.refresh();
+    // A directory too large to index within the budget: every query waits for indexing until its deadline,
+    // then answers that it could not be made certain.
+    const stillIndexing: HistoryIndex = {
+      ...index,
+      refresh: async (deadline = Number.POSITIVE_INFINITY) => {
+        await Bun.sleep(Math.max(0, deadline - Date.now()));
+        return false;
+      },
+    };
+    const routes = createHistoryRoutes({
+      index: stillIndexing,
+      budgetMs: BUDGET_MS,
+      describeIssue: describeQueryIssue,
+    });
+    // Bun.serve's idle timeout left at its default, as server.ts leaves it.
+    using server = Bun.serve<SocketData>({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: (request, bunServer) => routes.fetch(request, bunServer),
+    });
+    const started = performance.now();
+    const response = await fetch(`http://127.0.0.1:${server.port}/logs/api/entries?limit=10`);
+    const body = (await response.json()) as { entries: unknown[]; complete: boolean; took_ms: number };
+    expect(performance.now() - started).toBeGreaterThan(DEFAULT_IDLE_SECONDS * 1000);
+    expect(response.status).toBe(200);
+    expect(body.complete).toBe(false);
+    expect(body.entries).toEqual([]);
+    expect(body.took_ms).toBeGreaterThanOrEqual(BUDGET_MS);
   },
   BUDGET_MS + 8_000,
 );
 
 test("a history query made by an MCP tool allows the time on the MCP request's own connection", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "hookstream-mcp-history-"));
-  try {
-    const index = createHistoryIndex({
-      dir,
-      parse: { naiveZone: "Z" },
-      cacheChunks: 4,
-      redact: true,
-      log: () => {},
-    });
-    const routes = createHistoryRoutes({ index, budgetMs: BUDGET_MS, describeIssue: describeQueryIssue });
-    const app = new Hono<AppEnv>();
-    app.route("/", routes);
-    app.get("/mcp", (c) => mcpToolRequest(app)(c, "/logs/api/entries?limit=1"));
-    const mcpRequest = new Request("http://127.0.0.1/mcp");
-    const allowed: Array<[Request, number]> = [];
-    const env: AppEnv["Bindings"] = {
-      upgrade: () => false,
-      requestIP: () => null,
-      timeout: (request, seconds) => allowed.push([request, seconds]),
-    };
-    expect((await app.fetch(mcpRequest, env)).status).toBe(200);
-    expect(allowed).toEqual([[mcpRequest, idleSecondsFor(BUDGET_MS)]]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  using empty = emptyHistoryIndex();
+  const { index } = empty;
+  const routes = createHistoryRoutes({ index, budgetMs: BUDGET_MS, describeIssue: describeQueryIssue });
+  const app = new Hono<AppEnv>();
+  app.route("/", routes);
+  app.get("/mcp", (c) => mcpToolRequest(app)(c, "/logs/api/entries?limit=1"));
+  const mcpRequest = new Request("http://127.0.0.1/mcp");
+  const allowed: Array<[Request, number]> = [];
+  const env: AppEnv["Bindings"] = {
+    upgrade: () => false,
+    requestIP: () => null,
+    timeout: (request, seconds) => allowed.push([request, seconds]),
+  };
+  expect((await app.fetch(mcpRequest, env)).status).toBe(200);
+  expect(allowed).toEqual([[mcpRequest, idleSecondsFor(BUDGET_MS)]]);
 });
