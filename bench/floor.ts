@@ -49,7 +49,7 @@ export interface FloorRun {
  * (/metrics `messages_sent_total` of `/logs/ws`: the rest of the deliveries came from the journal); null for
  * the other servers.
  */
-async function lagEventsOf(run: ServerRun): Promise<{ lagEvents: number | null; sentLive: number | null }> {
+async function catchUpOf(run: ServerRun): Promise<{ lagEvents: number | null; sentLive: number | null }> {
   if (run.server.name !== "hookstream") return { lagEvents: null, sentLive: null };
   const base = run.server.url.replace("ws://", "http://").replace("/logs/ws", "");
   const health = (await (await fetch(`${base}/health`, { signal: AbortSignal.timeout(5000) })).json()) as {
@@ -146,7 +146,7 @@ export async function measureFloorRun(
         peakRssKb,
         loss: load.missing + load.duplicateOrReordered,
         firstClose: load.firstClose,
-        ...(await lagEventsOf(run)),
+        ...(await catchUpOf(run)),
       };
     } finally {
       await writer.stop();

@@ -71,7 +71,7 @@ function appendBatch(options: LogAppenderOptions, batch: RelayedBatch): Promise<
       masked: options.masked,
       set: [],
       remove: [],
-      oneStreamEntryEach: options.oneStreamEntryEach === true,
+      oneStreamEntryEach: options.oneStreamEntryEach,
     }),
   );
 }

@@ -157,7 +157,7 @@ function appendBatches(
       set,
       remove,
       previousBatchId: ids.previousId,
-      oneStreamEntryEach: options.oneStreamEntryEach === true,
+      oneStreamEntryEach: options.oneStreamEntryEach,
     }),
   );
 }

@@ -115,7 +115,7 @@ function newTerm(
     minSeq: options.minSeq,
     serialize: options.serialize,
     masked: options.masked,
-    oneStreamEntryEach: options.oneStreamEntryEach === true,
+    oneStreamEntryEach: options.oneStreamEntryEach,
     committed: (entries) => {
       status.entriesWritten += entries;
     },
