@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { CLUSTER_PARTS, type ClusterPart, clusterDefaults, runClusterBench } from "./cluster.ts";
-import { FLOOR_SCENARIOS, type FloorRun, runFloorBench } from "./floor.ts";
+import { FLOOR_SCENARIOS, type FloorRun, type FloorScenario, runFloorBench } from "./floor.ts";
 import { floorBlockOf, renderFloorBlock, renderFloorTable, spliceFloorBlock } from "./floor-report.ts";
 import { runHistoryBench } from "./history.ts";
 import { installCleanup, OPEN_FILES_LIMIT, stopAll, withOpenFilesLimit } from "./lib/children.ts";
@@ -86,6 +86,7 @@ const USAGE = `usage: bun bench/run.ts [options]
   --only LIST      sections to run, comma-separated: ${SECTIONS.join(",")} (default: all)
   --servers LIST   servers to run: ${SERVER_NAMES.join(",")} (default: all)
   --cluster-parts LIST  parts of the cluster section: ${CLUSTER_PARTS.join(",")} (default: all)
+  --floor-scenarios LIST  scenarios of the floor section: ${FLOOR_SCENARIOS.join(",")} (default: all)
   --quick          shorter runs and smaller bursts, for iterating
   --docs           write docs/benchmarks.md even for a partial or quick run
   --no-docs        do not write docs/benchmarks.md (default for partial or quick runs)
@@ -114,6 +115,7 @@ const { values: flags } = parseArgs({
     only: { type: "string" },
     servers: { type: "string" },
     "cluster-parts": { type: "string" },
+    "floor-scenarios": { type: "string" },
     quick: { type: "boolean", default: false },
     docs: { type: "boolean" },
     "no-docs": { type: "boolean", default: false },
@@ -127,11 +129,15 @@ if (flags.help) {
 const sections = parseList<Section>(flags.only, SECTIONS, "section");
 const servers = parseList<ServerName>(flags.servers, SERVER_NAMES, "server");
 const clusterParts = parseList<ClusterPart>(flags["cluster-parts"], CLUSTER_PARTS, "cluster part");
+const floorScenarios = parseList<FloorScenario>(flags["floor-scenarios"], FLOOR_SCENARIOS, "floor scenario");
 const quick = flags.quick;
 const complete = sections.length === SECTIONS.length && servers.length === SERVER_NAMES.length && !quick;
 /** Only sections with their own block ran: the page keeps everything else. */
 const blockOnly = sections.every((s) => BLOCK_SECTIONS.includes(s));
-const writeDocs = !flags["no-docs"] && (flags.docs === true || complete || (blockOnly && !quick));
+/** A floor block of some of its scenarios would drop the others' rows from the page. */
+const floorPartial = floorScenarios.length < FLOOR_SCENARIOS.length;
+const writeDocs =
+  !flags["no-docs"] && (flags.docs === true || complete || (blockOnly && !quick && !floorPartial));
 
 const startedAt = Date.now();
 const scratch = mkdtempSync(join(tmpdir(), "hookstream-bench-"));
@@ -324,7 +330,7 @@ try {
         break;
       case "floor":
         await attempt("floor", async () => {
-          floor = await runFloorBench(ctx, { scenarios: FLOOR_SCENARIOS, rounds: quick ? 1 : 2 });
+          floor = await runFloorBench(ctx, { scenarios: floorScenarios, rounds: quick ? 1 : 2 });
         });
         break;
       case "watch":
