@@ -88,4 +88,41 @@ describe("the one lag rule", () => {
     expect(lagged).toEqual([stalled]);
     watch.close();
   });
+
+  test("a trickle to members far under the limit reads no buffer after the last publish", async () => {
+    const lagged: LiveMember[] = [];
+    const watch = createLagWatch({ lagBytes: 1000, trailingCheckMs: 5 });
+    let reads = 0;
+    const healthy = member(() => {
+      reads++;
+      return 100;
+    }, lagged);
+    watch.join(healthy);
+    const readsAtJoin = reads;
+    for (let i = 0; i < 5; i++) watch.published(10);
+    await Bun.sleep(40);
+    expect(reads).toBe(readsAtJoin);
+    expect(lagged).toEqual([]);
+    watch.close();
+  });
+
+  test("a member near the limit at the last check is checked after a publish that can take it over", async () => {
+    const lagged: LiveMember[] = [];
+    const watch = createLagWatch({ lagBytes: 1000, trailingCheckMs: 5 });
+    let buffered = 0;
+    const slow = member(() => buffered, lagged);
+    watch.join(slow);
+    buffered = 950;
+    watch.published(1000); // a check: the member holds 950 then
+    expect(lagged).toEqual([]);
+    buffered = 955;
+    watch.published(5); // 950 + 5 cannot pass 1000: no trailing check
+    await Bun.sleep(30);
+    expect(lagged).toEqual([]);
+    buffered = 1015;
+    watch.published(60); // 950 + 65 can
+    await waitFor(() => lagged.length > 0, 1000, "the trailing lag check");
+    expect(lagged).toEqual([slow]);
+    watch.close();
+  });
 });
