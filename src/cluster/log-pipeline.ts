@@ -53,8 +53,13 @@ export async function createClusterLogPipeline(
   const { hub, journal } = openLogHub(config, publish, log);
   const { redis, settings, instanceId } = cluster;
   const keys = logKeys(settings.keyPrefix);
-  // The stream holds entries as streamed: masked by the instance that appends them.
-  const serialize = (entry: LogEntry) => serializeEntry(entry, config.redactSecrets);
+  // The stream holds entries as streamed: masked by the instance that appends them, and without a cursor
+  // (each mirror sets its own), so that a mirror may publish their JSON without parsing it.
+  const serialize = (entry: LogEntry) =>
+    serializeEntry(
+      entry.cursor === undefined ? entry : { ...entry, cursor: undefined },
+      config.redactSecrets,
+    );
   const mirror = createLogMirror({ redis, keys, journal, hub, log });
   const minSeq = () => journal.endSeq() - 1;
   const appender = createLogAppender({

@@ -35,7 +35,7 @@ export interface LogWriterOptions {
   createFollower(hooks: WriterHooks): LogFollower;
   /** The local journal's last seq: should Redis have lost the stream, the new epoch starts past it. */
   minSeq(): number;
-  /** An entry as stored in the stream (secrets masked, no cursor). */
+  /** An entry as stored in the stream: serializeEntry's JSON (secrets masked), no cursor. */
   serialize(entry: LogEntry): string;
   /** serialize() masks secrets. */
   masked: boolean;

@@ -38,7 +38,14 @@ describe("joining and splitting a batch", () => {
 });
 
 describe("stream entries per read", () => {
-  const entry = (bytes: number) => ({ seq: 1, epoch: "e", count: 1, masked: false, json: "x".repeat(bytes) });
+  const entry = (bytes: number) => ({
+    seq: 1,
+    epoch: "e",
+    count: 1,
+    masked: false,
+    plain: true,
+    json: "x".repeat(bytes),
+  });
   const cases: Array<[string, number[], number, number]> = [
     ["an empty read keeps the last count", [], 7, 7],
     ["small entries: as many as READ_COUNT", [100, 100], 4, 4096],
