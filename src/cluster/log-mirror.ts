@@ -232,12 +232,12 @@ function publishContinuing(
     // A journal that ends inside the batch (it restarted there) continues at its end.
     const batch = splitEntries(json, count);
     for (let i = journal.endSeq() - firstSeq; i < count; i++) {
-      const json = batch[i] as string;
+      const piece = batch[i] as string;
       // What its appender vouches for is parsed only if a topic filters on a field (a tenth of the time per
       // entry went to parsing it, to route it to the one unfiltered topic); anything else is checked first.
-      if (plain) hub.publishSerialized(json, masked, () => JSON.parse(json) as LogEntry);
+      if (plain) hub.publishSerialized(piece, masked, () => JSON.parse(piece) as LogEntry);
       else {
-        const { entry, serialized } = decodeEntry(json, malformed);
+        const { entry, serialized } = decodeEntry(piece, malformed);
         hub.publish(entry, serialized, masked);
       }
       published++;
