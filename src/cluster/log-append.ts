@@ -25,6 +25,7 @@ export interface LogAppenderStats {
 }
 
 export interface LogAppender {
+  /** Queues serializeEntry's JSON of an entry without a cursor (the stream says so: its `p` field). */
   append(json: string): void;
   /**
    * Appends what is still queued (waiting for the batch in flight), for at most CLOSE_FLUSH_MS, then stops;
@@ -72,6 +73,8 @@ function appendBatch(options: LogAppenderOptions, batch: RelayedBatch): Promise<
       set: [],
       remove: [],
       oneStreamEntryEach: options.oneStreamEntryEach,
+      // Every entry comes from the pipeline's serialize: serializeEntry's JSON of an entry without a cursor.
+      plain: true,
     }),
   );
 }

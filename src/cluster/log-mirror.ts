@@ -89,6 +89,8 @@ interface StreamEntry {
   count: number;
   /** The `m` field is "1": the appending instance masked their secrets. */
   masked: boolean;
+  /** The `p` field is "1": each is serializeEntry's JSON of an entry without a cursor (no parse needed). */
+  plain: boolean;
   /** The `e` field: the log entries' JSON, joined (log-batch.ts). */
   json: string;
 }
@@ -108,14 +110,16 @@ export function streamEntries(reply: RedisValue, stream: string): StreamEntry[] 
     let epoch: string | null = null;
     let count = 1;
     let masked = false;
+    let plain = false;
     let json = "";
     for (let i = 0; i + 1 < fields.length; i += 2) {
       if (fields[i] === "ep") epoch = String(fields[i + 1]);
       else if (fields[i] === "e") json = String(fields[i + 1]);
       else if (fields[i] === "n") count = Math.max(1, Number.parseInt(String(fields[i + 1]), 10) || 1);
       else if (fields[i] === "m") masked = fields[i + 1] === "1";
+      else if (fields[i] === "p") plain = fields[i + 1] === "1";
     }
-    entries.push({ seq: Number.parseInt(item[0], 10), epoch, count, masked, json });
+    entries.push({ seq: Number.parseInt(item[0], 10), epoch, count, masked, plain, json });
   }
   return entries;
 }
@@ -218,7 +222,7 @@ function publishContinuing(
 ): boolean {
   let published = 0;
   let inOrder = true;
-  for (const { seq, epoch, count, masked, json } of entries) {
+  for (const { seq, epoch, count, masked, plain, json } of entries) {
     if (seq < journal.endSeq()) continue;
     const firstSeq = seq - count + 1;
     if (firstSeq > journal.endSeq() || epoch !== journal.epoch) {
@@ -228,8 +232,14 @@ function publishContinuing(
     // A journal that ends inside the batch (it restarted there) continues at its end.
     const batch = splitEntries(json, count);
     for (let i = journal.endSeq() - firstSeq; i < count; i++) {
-      const { entry, serialized } = decodeEntry(batch[i] as string, malformed);
-      hub.publish(entry, serialized, masked);
+      const piece = batch[i] as string;
+      // What its appender vouches for is parsed only if a topic filters on a field (a tenth of the time per
+      // entry went to parsing it, to route it to the one unfiltered topic); anything else is checked first.
+      if (plain) hub.publishSerialized(piece, masked, () => JSON.parse(piece) as LogEntry);
+      else {
+        const { entry, serialized } = decodeEntry(piece, malformed);
+        hub.publish(entry, serialized, masked);
+      }
       published++;
     }
   }

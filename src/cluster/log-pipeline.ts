@@ -53,8 +53,13 @@ export async function createClusterLogPipeline(
   const { hub, journal } = openLogHub(config, publish, log);
   const { redis, settings, instanceId } = cluster;
   const keys = logKeys(settings.keyPrefix);
-  // The stream holds entries as streamed: masked by the instance that appends them.
-  const serialize = (entry: LogEntry) => serializeEntry(entry, config.redactSecrets);
+  // The stream holds entries as streamed: masked by the instance that appends them, and without a cursor
+  // (each mirror sets its own), so that a mirror may publish their JSON without parsing it.
+  const serialize = (entry: LogEntry) =>
+    serializeEntry(
+      entry.cursor === undefined ? entry : { ...entry, cursor: undefined },
+      config.redactSecrets,
+    );
   const mirror = createLogMirror({ redis, keys, journal, hub, log });
   const minSeq = () => journal.endSeq() - 1;
   const appender = createLogAppender({
@@ -94,6 +99,8 @@ export async function createClusterLogPipeline(
   // What clients and /health see: the writer's own view, else what the writer last said, else our own.
   const directoryExists = () =>
     writer.follower()?.directoryExists() ?? writer.stats().writerSeesDirectory ?? isDirectory(config.logDir);
+  /** The writer lease's release, sent by stop() and awaited by close(). */
+  let leaseReleased: Promise<void> = Promise.resolve();
   const follower: FollowerView = {
     directoryExists,
     stats: () => writer.follower()?.stats() ?? notWriting(directoryExists()),
@@ -109,12 +116,15 @@ export async function createClusterLogPipeline(
       await mirror.start();
       await writer.start();
     },
-    stop: () => writer.stop(),
+    stop() {
+      leaseReleased = writer.stop();
+    },
     async close() {
       // The journal is this instance's copy only: it closes at once, the relayed entries still go to Redis.
       mirror.close();
       journal.close();
-      await appender.close();
+      // The release was sent at stop(); the connection closes right after this, which would fail it.
+      await Promise.all([appender.close(), leaseReleased]);
     },
     stats() {
       const written = writer.stats();

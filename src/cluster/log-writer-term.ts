@@ -70,6 +70,7 @@ export interface WriterTermOptions {
   /** A new follower for the term, reading with exact positions. */
   createFollower(hooks: WriterHooks): LogFollower;
   minSeq(): number;
+  /** An entry as stored in the stream: serializeEntry's JSON (secrets masked), no cursor. */
   serialize(entry: LogEntry): string;
   /** serialize() masks secrets. */
   masked: boolean;
@@ -158,6 +159,8 @@ function appendBatches(
       remove,
       previousBatchId: ids.previousId,
       oneStreamEntryEach: options.oneStreamEntryEach,
+      // Every entry comes from options.serialize: serializeEntry's JSON of an entry without a cursor.
+      plain: true,
     }),
   );
 }

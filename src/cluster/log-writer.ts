@@ -35,7 +35,7 @@ export interface LogWriterOptions {
   createFollower(hooks: WriterHooks): LogFollower;
   /** The local journal's last seq: should Redis have lost the stream, the new epoch starts past it. */
   minSeq(): number;
-  /** An entry as stored in the stream (secrets masked, no cursor). */
+  /** An entry as stored in the stream: serializeEntry's JSON (secrets masked), no cursor. */
   serialize(entry: LogEntry): string;
   /** serialize() masks secrets. */
   masked: boolean;
@@ -60,8 +60,11 @@ export interface LogWriterStats {
 export interface LogWriter {
   /** Tries the lease once (and, when taken, awaits the follower's first pass), then keeps ticking. */
   start(): Promise<void>;
-  /** Ends the term (if any) and releases the lease, so another instance takes over at once. */
-  stop(): void;
+  /**
+   * Ends the term (if any) and releases the lease, so another instance takes over at once; resolves once the
+   * release has an answer (the Redis connection must stay open until then).
+   */
+  stop(): Promise<void>;
   /** The follower of the current term, if this instance writes now. */
   follower(): LogFollower | null;
   stats(): LogWriterStats;
@@ -212,14 +215,14 @@ export function createLogWriter(options: LogWriterOptions): LogWriter {
       await tick();
       if (term !== null) await firstPass;
     },
-    stop() {
+    async stop() {
       stopped = true;
       if (timer !== null) clearInterval(timer);
       timer = null;
       const current = term;
       if (current === null) return;
       current.end(null);
-      void lease.release(current.lease);
+      await lease.release(current.lease);
     },
     follower: () => term?.follower ?? null,
     stats: () => ({ writer: term !== null, ...status }),

@@ -11,7 +11,7 @@ import { createLagWatch, type LiveMember } from "../stream/lag.ts";
 import { createPositionWaiter } from "../stream/position-waiter.ts";
 import type { LogEntry } from "./entry.ts";
 import type { Journal } from "./journal.ts";
-import { serializeEntry, serializeWithCursor } from "./serialize.ts";
+import { serializeEntry, serializeWithCursor, spliceCursor } from "./serialize.ts";
 import { createTopicRouter } from "./topic-router.ts";
 import { type LogFilters, topicForFilters } from "./topics.ts";
 
@@ -55,6 +55,12 @@ export interface LogHub {
    * `serialized` has its secrets masked already (masking again changes nothing), so it is not scanned again.
    */
   publish(entry: LogEntry, serialized?: string, masked?: boolean): void;
+  /**
+   * publish() for `serialized`, serializeEntry's JSON of an entry without a cursor, whose parse `parse`
+   * gives: called only when a topic filters on a field or the payload must be built from the entry (past
+   * the length bound, no journal). The shared stream's mirror parsed every entry only to route it.
+   */
+  publishSerialized(serialized: string, masked: boolean, parse: () => LogEntry): void;
   /** End of a synchronous batch of publishes: write the journal, look for lagging members. */
   endBatch(): void;
   /** Takes every live member whose socket is too far behind off its topic. */
@@ -108,7 +114,25 @@ export function createLogHub({
   });
   const waiter = createPositionWaiter(() => (journal === undefined ? -1 : journal.endSeq() - 1));
 
-  return {
+  /** Publishes to every topic the entry matches; `payload` is serialised here when not given (no journal). */
+  const fanOut = (entry: LogEntry | (() => LogEntry), given: string | null) => {
+    let payload = given;
+    // What went to the topics, in UTF-16 units, not bytes: exact for ASCII, and counting characters keeps
+    // the hot path free of UTF-8 measuring (text of three-byte characters is checked a third as often).
+    let publishedChars = 0;
+    router.route(entry, (state) => {
+      payload ??= serializeEntry(typeof entry === "function" ? entry() : entry, redact);
+      publish(state.topic, payload);
+      publishedChars += payload.length;
+      messagesSent += state.members.size;
+      charsSent += payload.length * state.members.size;
+    });
+    if (publishedChars === 0) return;
+    entriesPublished++;
+    lag.published(publishedChars);
+  };
+
+  const hub: LogHub = {
     subscribe(filters, member) {
       const topic = topicForFilters(filters);
       let state = topics.get(topic);
@@ -132,19 +156,28 @@ export function createLogHub({
         payload = serializeWithCursor(entry, serialized, redact && !(masked && serialized !== undefined));
         journal.append(payload, true);
       }
-      // What went to the topics, in UTF-16 units, not bytes: exact for ASCII, and counting characters keeps
-      // the hot path free of UTF-8 measuring (text of three-byte characters is checked a third as often).
-      let publishedChars = 0;
-      router.route(entry, (state) => {
-        payload ??= serializeEntry(entry, redact);
-        publish(state.topic, payload);
-        publishedChars += payload.length;
-        messagesSent += state.members.size;
-        charsSent += payload.length * state.members.size;
-      });
-      if (publishedChars === 0) return;
-      entriesPublished++;
-      lag.published(publishedChars);
+      fanOut(entry, payload);
+    },
+    publishSerialized(serialized, masked, parse) {
+      if (journal === undefined) {
+        hub.publish(parse(), serialized, masked);
+        return;
+      }
+      entriesSeen++;
+      const cursor = journal.nextCursor();
+      let entry: LogEntry | null = null;
+      const entryOf = (): LogEntry => {
+        if (entry === null) {
+          entry = parse();
+          entry.cursor = cursor;
+        }
+        return entry;
+      };
+      // As publish() does for an entry given with its JSON: masked JSON is not scanned again.
+      const payload =
+        spliceCursor(serialized, cursor, redact && !masked) ?? serializeEntry(entryOf(), redact && !masked);
+      journal.append(payload, true);
+      fanOut(entryOf, payload);
     },
     endBatch() {
       journal?.flush();
@@ -166,4 +199,5 @@ export function createLogHub({
       };
     },
   };
+  return hub;
 }

@@ -68,17 +68,30 @@ export function serializeEntry(entry: LogEntry, redact: boolean): string {
   }
 }
 
+/** A cursor JSON needs no escapes for (every cursor the journals give out: hex digits and a dash). */
+const PLAIN_CURSOR = /^[0-9A-Za-z_-]*$/;
+
+/**
+ * `json`, one serialised entry without a cursor, with `cursor` added as its last key — where JSON.stringify
+ * puts a key set last on the object JSON.parse made of `json` — and masked when `redact`; null when `json`
+ * is not one object or the result passes the length bound (the caller then serialises the entry in full,
+ * which also cuts it). The cursor is quoted by hand: JSON.stringify of it was 6 % of a mirror's time.
+ */
+export function spliceCursor(json: string, cursor: string, redact: boolean): string | null {
+  if (!(json.startsWith("{") && json.endsWith("}"))) return null;
+  const quoted = PLAIN_CURSOR.test(cursor) ? `"${cursor}"` : JSON.stringify(cursor);
+  const spliced = `${json.slice(0, -1)},"cursor":${quoted}}`;
+  const masked = redact ? redactSecrets(spliced) : spliced;
+  return masked.length <= SURELY_FITS_CHARS ? masked : null;
+}
+
 /**
  * What serializeEntry gives for `entry` once its cursor is set, built from `json`, the entry's serialised
- * form without a cursor (as the shared stream carries it), with the cursor added as the last key: where
- * JSON.stringify puts a key set last on the object JSON.parse made of `json`. Saves the stringify of every
+ * form without a cursor (as the shared stream carries it), by spliceCursor. Saves the stringify of every
  * mirrored entry. `entry` must be that parse with only the cursor set since; without `json`, past the length
  * bound, or for a `json` that is not one object, it is serialised in full (which also cuts it).
  */
 export function serializeWithCursor(entry: LogEntry, json: string | undefined, redact: boolean): string {
-  if (json === undefined || !(json.startsWith("{") && json.endsWith("}")) || entry.cursor === undefined)
-    return serializeEntry(entry, redact);
-  const spliced = `${json.slice(0, -1)},"cursor":${JSON.stringify(entry.cursor)}}`;
-  const masked = redact ? redactSecrets(spliced) : spliced;
-  return masked.length <= SURELY_FITS_CHARS ? masked : serializeEntry(entry, redact);
+  if (json === undefined || entry.cursor === undefined) return serializeEntry(entry, redact);
+  return spliceCursor(json, entry.cursor, redact) ?? serializeEntry(entry, redact);
 }

@@ -25,8 +25,12 @@ interface MaskRoutes<T> {
 export interface TopicRouter<T> {
   add(filters: LogFilters, value: T): void;
   remove(filters: LogFilters): void;
-  /** Calls `visit` with the value of every topic whose filters the entry satisfies. */
-  route(entry: LogEntry, visit: (value: T) => void): void;
+  /**
+   * Calls `visit` with the value of every topic whose filters the entry satisfies. `entry` may be a function
+   * giving it: it is called only when a topic filters on a field (with unfiltered topics alone, nothing of
+   * the entry is read).
+   */
+  route(entry: LogEntry | (() => LogEntry), visit: (value: T) => void): void;
   maskCount(): number;
 }
 
@@ -103,9 +107,13 @@ export function createTopicRouter<T>(): TopicRouter<T> {
         refreshMasks();
       }
     },
-    route(entry, visit) {
+    route(entryOrGetter, visit) {
+      const entry = usedFields === 0 || typeof entryOrGetter !== "function" ? entryOrGetter : entryOrGetter();
       for (let i = 0; i < values.length; i++) {
-        values[i] = (usedFields & (1 << i)) === 0 ? null : fieldValue(entry, FILTER_FIELDS[i] as FilterField);
+        values[i] =
+          (usedFields & (1 << i)) === 0
+            ? null
+            : fieldValue(entry as LogEntry, FILTER_FIELDS[i] as FilterField);
       }
       for (const routes of masks) {
         let node: Node<T> | Leaf<T> | undefined = routes.root;

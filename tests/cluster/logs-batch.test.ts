@@ -3,8 +3,11 @@
  * stream entry says it holds, so seqs stay dense whatever the text.
  */
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { joinEntries, splitEntries } from "../../src/cluster/log-batch.ts";
 import { nextReadCount } from "../../src/cluster/log-mirror.ts";
+import { serializeEntry } from "../../src/logs/serialize.ts";
+import { makeEntry } from "../helpers/entries.ts";
 
 describe("joining and splitting a batch", () => {
   const cases: Array<[string, string[]]> = [
@@ -38,7 +41,14 @@ describe("joining and splitting a batch", () => {
 });
 
 describe("stream entries per read", () => {
-  const entry = (bytes: number) => ({ seq: 1, epoch: "e", count: 1, masked: false, json: "x".repeat(bytes) });
+  const entry = (bytes: number) => ({
+    seq: 1,
+    epoch: "e",
+    count: 1,
+    masked: false,
+    plain: true,
+    json: "x".repeat(bytes),
+  });
   const cases: Array<[string, number[], number, number]> = [
     ["an empty read keeps the last count", [], 7, 7],
     ["small entries: as many as READ_COUNT", [100, 100], 4, 4096],
@@ -50,4 +60,26 @@ describe("stream entries per read", () => {
     test(name, () => {
       expect(nextReadCount(sizes.map(entry), previous)).toBe(expected);
     });
+});
+
+describe("a plain batch (serializeEntry's JSON) is joined without looking for newlines", () => {
+  test("serializeEntry never writes a raw newline, masked or not, so joining as it is splits back the same", () => {
+    const text = fc.string({ unit: "binary", maxLength: 80 });
+    const secretish = fc.constantFrom("", "token=", "ghp_", "Authorization: Bearer ", "github_pat_", "\n");
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(secretish, text, fc.boolean()), { minLength: 1, maxLength: 5 }),
+        (parts) => {
+          const entries = parts.map(([prefix, rest, redact]) =>
+            serializeEntry(makeEntry({ message: `${prefix}${rest}\n${rest}`, hook_id: rest }), redact),
+          );
+          for (const entry of entries) expect(entry).not.toContain("\n");
+          const joined = entries.join("\n");
+          expect(joined).toBe(joinEntries(entries));
+          expect(splitEntries(joined, entries.length)).toEqual(entries);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
 });

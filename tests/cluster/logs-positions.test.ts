@@ -156,7 +156,9 @@ describe("what a batch changes in Redis", () => {
 
 describe("stream replies", () => {
   const entry = ["7-0", ["ep", "0123abcd", "e", '{"message":"m"}']];
-  const expected = [{ seq: 7, epoch: "0123abcd", count: 1, masked: false, json: '{"message":"m"}' }];
+  const expected = [
+    { seq: 7, epoch: "0123abcd", count: 1, masked: false, plain: false, json: '{"message":"m"}' },
+  ];
   test("an XREAD answer as a RESP3 map", () => {
     expect(streamEntries({ s: [entry] }, "s")).toEqual(expected);
   });
@@ -167,16 +169,16 @@ describe("stream replies", () => {
     expect(streamEntries(null, "s")).toEqual([]);
   });
   test("a batch says how many log entries it holds, its id is the last one's seq", () => {
-    const batch = ["9-0", ["ep", "0123abcd", "n", "3", "m", "1", "e", '{"a":1}\n{"a":2}\n{"a":3}']];
+    const batch = ["9-0", ["ep", "0123abcd", "n", "3", "m", "1", "p", "1", "e", '{"a":1}\n{"a":2}\n{"a":3}']];
     expect(streamEntries([["s", [entry, batch]]], "s")).toEqual([
       ...expected,
-      { seq: 9, epoch: "0123abcd", count: 3, masked: true, json: '{"a":1}\n{"a":2}\n{"a":3}' },
+      { seq: 9, epoch: "0123abcd", count: 3, masked: true, plain: true, json: '{"a":1}\n{"a":2}\n{"a":3}' },
     ]);
   });
   test("a count that is not a positive number counts as one entry", () => {
     for (const n of ["0", "-2", "x"])
       expect(streamEntries([["s", [["7-0", ["ep", "e1", "n", n, "e", "{}"]]]]], "s")).toEqual([
-        { seq: 7, epoch: "e1", count: 1, masked: false, json: "{}" },
+        { seq: 7, epoch: "e1", count: 1, masked: false, plain: false, json: "{}" },
       ]);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Entries published from elsewhere than the log files (relayed deliveries, `pipeline.publish`) in cluster
  * mode: appended by the instance that has them, streamed by every instance with the cluster's cursors, kept
- * while Redis is away; and the cluster state the pipeline reports for /health.
+ * while Redis is away; the writer lease freed at shutdown; and the cluster state the pipeline reports for
+ * /health.
  */
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -11,7 +12,7 @@ import { type ClusterLogPipeline, createClusterLogPipeline } from "../../src/clu
 import { connectRedis } from "../../src/cluster/redis.ts";
 import type { LiveMember } from "../../src/logs/log-hub.ts";
 import { loadConfig } from "../../src/process/config.ts";
-import { suiteRedis, uniquePrefix } from "../helpers/cluster.ts";
+import { leaseHolder, suiteRedis, uniquePrefix } from "../helpers/cluster.ts";
 import { makeEntry } from "../helpers/entries.ts";
 import { redisAvailable, type TestRedis } from "../helpers/redis.ts";
 import { quietLog } from "../helpers/server.ts";
@@ -117,6 +118,15 @@ describe.skipIf(!redisAvailable)("cluster mode: entries published by an instance
     await waitFor(() => a.received.length === 3, 3000, "entries mirrored by the other instance");
     expect(messages(a)).toEqual(["last 0", "last 1", "last 2"]);
   }, 10_000);
+
+  test("a clean shutdown releases the writer lease before the connection closes", async () => {
+    const prefix = uniquePrefix();
+    const a = await startPipeline(redis, prefix, { seesLogDir: true });
+    expect(await leaseHolder(redis, prefix)).toBe(a.pipeline.stats()?.instanceId as string);
+    await a.close();
+    // Freed now, not left to expire: another instance takes over at its next tick.
+    expect(await leaseHolder(redis, prefix)).toBeNull();
+  });
 
   test("a shutdown while Redis is away gives up on the queued entries after its time limit", async () => {
     const prefix = uniquePrefix();

@@ -12,9 +12,13 @@ import { join } from "node:path";
 import { createLogMirror } from "../../src/cluster/log-mirror.ts";
 import { APPEND_SCRIPT, appendArgs, type LogKeys, logKeys } from "../../src/cluster/log-scripts.ts";
 import { connectRedis, type Redis } from "../../src/cluster/redis.ts";
+import type { LogEntry } from "../../src/logs/entry.ts";
 import { openJournal } from "../../src/logs/journal.ts";
 import { createLogHub, type LogHub } from "../../src/logs/log-hub.ts";
+import { serializeEntry } from "../../src/logs/serialize.ts";
+import type { LogFilters } from "../../src/logs/topics.ts";
 import { suiteRedis, uniquePrefix } from "../helpers/cluster.ts";
+import { makeEntry } from "../helpers/entries.ts";
 import { redisAvailable } from "../helpers/redis.ts";
 import { quietLog } from "../helpers/server.ts";
 import { waitFor } from "../helpers/ws.ts";
@@ -24,6 +28,10 @@ const EPOCH = "0123abcd";
 const entryJson = (message: string) =>
   JSON.stringify({ timestamp: "2026-01-01T00:00:00.000Z", level: "INFO", message });
 
+/** An entry's JSON as serializeEntry writes it for the stream, with a hook id to filter on. */
+const fullEntryJson = (message: string, hookId: string) =>
+  serializeEntry(makeEntry({ message, hook_id: hookId }), true);
+
 /** One batch through the append script, without a lease; resolves to the last seq it took. */
 async function appendBatch(
   redis: Redis,
@@ -31,6 +39,8 @@ async function appendBatch(
   messages: string[],
   maxEntries = 1_000_000,
   oneStreamEntryEach = false,
+  plain = false,
+  toJson: (message: string) => string = entryJson,
 ) {
   return await redis.eval(
     APPEND_SCRIPT,
@@ -42,36 +52,57 @@ async function appendBatch(
       maxEntries,
       batchId: "",
       markerTtlMs: 60_000,
-      entries: messages.map(entryJson),
+      entries: messages.map(toJson),
       masked: false,
       set: [],
       remove: [],
       oneStreamEntryEach,
+      plain,
     }),
   );
 }
 
 /**
- * A mirror over a fresh journal that records the seq and message of everything it publishes, and the
- * payloads its one unfiltered subscriber gets (from a hub that masks secrets).
+ * A mirror over a fresh journal that records the seq and message of everything it publishes, the payloads
+ * its one unfiltered subscriber gets (from a hub that masks secrets), those of a subscriber to each of
+ * `filters` (by topic), and how many entries the hub parsed.
  */
 async function startMirror(
   redis: Redis,
   keys: LogKeys,
   before?: (journal: ReturnType<typeof openJournal>) => void,
+  filters: LogFilters[] = [],
 ) {
   const dir = mkdtempSync(join(tmpdir(), "hookstream-format-"));
   const journal = openJournal({ dir, segmentBytes: 1 << 20, maxBytes: 1 << 24, log: quietLog });
   before?.(journal);
   const payloads: string[] = [];
-  const hub = createLogHub({ publish: (_topic, payload) => payloads.push(payload), redact: true, journal });
-  hub.subscribe({}, { bufferedAmount: () => 0, onLag() {} });
+  const filtered = new Map<string, string[]>();
+  const hub = createLogHub({
+    publish: (topic, payload) => {
+      if (topic === unfiltered) payloads.push(payload);
+      else filtered.set(topic, [...(filtered.get(topic) ?? []), payload]);
+    },
+    redact: true,
+    journal,
+  });
+  const member = { bufferedAmount: () => 0, onLag() {} };
+  const unfiltered = hub.subscribe({}, member);
+  for (const filter of filters) hub.subscribe(filter, { ...member });
   const published: Array<[number, string]> = [];
+  let parsed = 0;
   const recording: LogHub = {
     ...hub,
     publish(entry, serialized, masked) {
       published.push([journal.endSeq(), entry.message]);
       hub.publish(entry, serialized, masked);
+    },
+    publishSerialized(serialized, masked, parse) {
+      published.push([journal.endSeq(), (JSON.parse(serialized) as LogEntry).message]);
+      hub.publishSerialized(serialized, masked, () => {
+        parsed++;
+        return parse();
+      });
     },
   };
   const mirror = createLogMirror({ redis, keys, journal, hub: recording, log: quietLog });
@@ -79,6 +110,8 @@ async function startMirror(
   return {
     published,
     payloads,
+    filtered,
+    parsed: () => parsed,
     mirror,
     [Symbol.dispose]() {
       mirror.close();
@@ -128,6 +161,8 @@ describe.skipIf(!redisAvailable)("cluster mode: the shared stream's format", () 
     const items = (await redis.cli("XRANGE", keys.stream, "-", "+")).split("\n");
     // id, then ep/m/e pairs for the four single entries (no count), between the batches' ep/n/m/e.
     expect(items.filter((item) => /^\d+-0$/.test(item))).toEqual(["1-0", "2-0", "3-0", "4-0", "5-0", "7-0"]);
+    // The earlier form stays as it was: no `p` field on the single entries, only on the two batches.
+    expect(items.filter((item) => item === "p")).toHaveLength(2);
     {
       using started = await startMirror(connection, keys);
       await waitFor(() => started.published.length >= 7, 3000, "seven entries");
@@ -218,6 +253,85 @@ describe.skipIf(!redisAvailable)("cluster mode: the shared stream's format", () 
       await waitFor(() => started.published.at(-1)?.[0] === 3000, 5000, "the stream's end");
       expect(started.published[0]).toEqual([firstSeq, `m${firstSeq}`]);
       expect(started.published).toHaveLength(3000 - firstSeq + 1);
+    }
+    connection.close();
+  });
+
+  test("a batch its appender says is plain streams as a parsed one does, parsed only for a filtered topic", async () => {
+    const connection = await connectRedis({ url: redis.url, log: quietLog });
+    const messages = ["one token=abcdefghijklmnopqrstuvwxyz0123", "two", 'three "quoted"\n'];
+    const hooks = ["h1", "h2", "h1"];
+    const streams = [false, true].map((plain) => {
+      const keys = logKeys(uniquePrefix());
+      const toJson = (message: string) => fullEntryJson(message, hooks[messages.indexOf(message)] as string);
+      return {
+        plain,
+        keys,
+        append: () => appendBatch(connection, keys, messages, 1_000_000, false, plain, toJson),
+      };
+    });
+    const seen: Array<{ payloads: string[]; filtered: string[][] }> = [];
+    for (const { plain, keys, append } of streams) {
+      expect(await append()).toBe(3);
+      const fields = (await redis.cli("XRANGE", keys.stream, "-", "+")).split("\n");
+      expect(fields.includes("p") && fields[fields.indexOf("p") + 1] === "1").toBe(plain);
+      {
+        using unfilteredOnly = await startMirror(connection, keys);
+        await waitFor(() => unfilteredOnly.payloads.length === 3, 3000, "three payloads");
+        expect(unfilteredOnly.parsed()).toBe(0);
+        using withFilter = await startMirror(connection, keys, undefined, [{ hook_id: "h1" }]);
+        await waitFor(() => withFilter.payloads.length === 3, 3000, "three payloads");
+        expect(withFilter.parsed()).toBe(plain ? 3 : 0);
+        expect(withFilter.payloads).toEqual(unfilteredOnly.payloads);
+        seen.push({ payloads: unfilteredOnly.payloads, filtered: [...withFilter.filtered.values()] });
+      }
+    }
+    // The same payloads, byte for byte, and the filtered topic got the h1 entries only.
+    expect(seen[1]).toEqual(seen[0]);
+    const payloads = seen[0]?.payloads ?? [];
+    expect(seen[0]?.filtered).toEqual([[payloads[0] as string, payloads[2] as string]]);
+    expect(seen[0]?.payloads.map((payload) => JSON.parse(payload).cursor)).toEqual([
+      `${EPOCH}-1`,
+      `${EPOCH}-2`,
+      `${EPOCH}-3`,
+    ]);
+    expect(seen[0]?.payloads[0]).not.toContain("abcdefghijklmnopqrstuvwxyz0123");
+    connection.close();
+  });
+
+  test("what its appender does not say is plain and is not a valid entry is streamed raw and counted", async () => {
+    const connection = await connectRedis({ url: redis.url, log: quietLog });
+    const keys = logKeys(uniquePrefix());
+    await redis.cli("SET", keys.epoch, EPOCH);
+    await redis.cli("XADD", keys.stream, "1-0", "ep", EPOCH, "e", "not json");
+    await redis.cli(
+      "XADD",
+      keys.stream,
+      "3-0",
+      "ep",
+      EPOCH,
+      "n",
+      "2",
+      "m",
+      "1",
+      "p",
+      "0",
+      "e",
+      '{}\n{"level":1}',
+    );
+    await redis.cli("XADD", keys.stream, "4-0", "ep", EPOCH, "n", "1", "m", "1", "e", entryJson("valid"));
+    await redis.cli("SET", keys.seq, "4");
+    {
+      using started = await startMirror(connection, keys);
+      await waitFor(() => started.payloads.length === 4, 3000, "four payloads");
+      const streamed = started.payloads.map((payload) => JSON.parse(payload));
+      expect(streamed.map((entry) => [entry.level, entry.message])).toEqual([
+        ["UNKNOWN", "not json"],
+        ["UNKNOWN", "{}"],
+        ["UNKNOWN", '{"level":1}'],
+        ["INFO", "valid"],
+      ]);
+      expect(started.mirror.stats().malformedEntries).toBe(3);
     }
     connection.close();
   });

@@ -82,4 +82,29 @@ describe("topic router", () => {
       { numRuns: 500 },
     );
   });
+
+  test("an entry given as a function is read only while a topic filters on a field", () => {
+    const router = createTopicRouter<string>();
+    let calls = 0;
+    const lazy = () => {
+      calls++;
+      return entry({ hook_id: "h1" });
+    };
+    const routed = () => {
+      const seen: string[] = [];
+      router.route(lazy, (value) => seen.push(value));
+      return seen.sort();
+    };
+    router.add({}, "all");
+    expect(routed()).toEqual(["all"]);
+    expect(calls).toBe(0);
+    router.add({ hook_id: "h1" }, "h1");
+    router.add({ hook_id: "h2" }, "h2");
+    expect(routed()).toEqual(["all", "h1"]);
+    expect(calls).toBe(1);
+    router.remove({ hook_id: "h1" });
+    router.remove({ hook_id: "h2" });
+    expect(routed()).toEqual(["all"]);
+    expect(calls).toBe(1);
+  });
 });

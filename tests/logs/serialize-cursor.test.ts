@@ -131,4 +131,20 @@ describe("an entry published from the stream's JSON", () => {
       { numRuns: 500 },
     );
   });
+
+  test("any cursor is quoted as JSON.stringify quotes it: plain ones by hand, others escaped", () => {
+    const json = serializeEntry(makeEntry({ message: "m" }), false);
+    const cursors = fc.oneof(
+      fc.constantFrom("0a1b2c3d-1f", "", 'a"b', "a\\b", "a\u0001b", "\ud800", "é"),
+      fc.string({ unit: "binary", maxLength: 20 }),
+    );
+    fc.assert(
+      fc.property(cursors, (cursor) => {
+        const entry = JSON.parse(json) as LogEntry;
+        entry.cursor = cursor;
+        expect(serializeWithCursor(entry, json, false)).toBe(serializeEntry(entry, false));
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
