@@ -7,7 +7,9 @@
  *   stored), installed into bench/.peers/smee.io from SMEE_IO_GIT_DIR (a clone or bare mirror) or a shallow
  *   clone from GitHub, with its production dependencies only;
  * - `hookstream`: `bun src/main.ts` with the durable store (RELAY_DURABILITY=full: every 2xx after an fsynced
- *   group commit) and a GitHub secret on the input, so every body's signature is checked.
+ *   group commit) and a GitHub secret on the input, so every body's signature is checked;
+ * - `hookstream-normal`: the same with RELAY_DURABILITY=normal (every 2xx after the commit, the WAL synced by
+ *   SQLite's checkpoints, not per commit): what the fsync costs, for operators choosing the setting.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,7 +19,7 @@ import { stopChild, track, withOpenFilesLimit } from "./children.ts";
 import { freePort, REPO_ROOT } from "./peers.ts";
 import type { SubscribeProtocol } from "./relay-subscribe.ts";
 
-export const RELAY_SERVERS = ["nostore", "smee", "hookstream"] as const;
+export const RELAY_SERVERS = ["nostore", "smee", "hookstream", "hookstream-normal"] as const;
 /**
  * `baseline`: hookstream from another checkout (RELAY_BENCH_BASELINE=<dir>), measured in the same rounds
  * as this one, for a before/after of one change on a machine whose load moves.
@@ -175,7 +177,7 @@ export async function startRelayServer(
     ...env,
     HOST: "127.0.0.1",
     DATA_DIR: dataDir,
-    RELAY_DURABILITY: "full",
+    RELAY_DURABILITY: name === "hookstream-normal" ? "normal" : "full",
     MAX_CONNECTIONS: "20000",
     MAX_CONNECTIONS_PER_IP: "20000",
     // A CPU profile of the server into this directory, for finding where ingest spends its time.
