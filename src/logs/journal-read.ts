@@ -3,11 +3,18 @@
  * `since=T` backfill starts. Segments are immutable once rolled and the newest only grows, so a reader needs
  * no lock; a segment deleted by retention while it is read is reported as `RetentionGap`.
  */
+import { closeSync, openSync, readSync } from "node:fs";
 import type { Journal, Segment } from "./journal.ts";
+import type { WrittenBatch } from "./journal-batches.ts";
 import { MAX_JOURNAL_LINE_BYTES } from "./serialize.ts";
 
-/** Bytes read per step; bounds a reader's memory to about this plus one batch of lines. */
-export const JOURNAL_READ_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Bytes read per step; bounds a reader's memory to about this plus one batch of lines. Small enough for the
+ * allocator to reuse its buffers at once (a 300,000-entry catch-up peaked at 135–151 MB with 1 MiB steps,
+ * 108–113 MB with 64 KiB), and read with a positioned readSync: the step is mostly in the page cache, and an
+ * asynchronous read of this size costs more than the read itself.
+ */
+export const JOURNAL_READ_CHUNK_BYTES = 64 * 1024;
 
 /**
  * A step that holds no newline is read again this long: the longest line the writer produces and its newline.
@@ -39,9 +46,18 @@ function segmentOf(journal: Journal, seq: number): Segment | undefined {
   return undefined;
 }
 
+/** Up to JOURNAL_READ_CHUNK_BYTES read at once (see there); more, a long line, asynchronously. */
 async function readRange(segment: Segment, start: number, end: number): Promise<Uint8Array> {
   try {
-    return await Bun.file(segment.path).slice(start, end).bytes();
+    if (end - start > JOURNAL_READ_CHUNK_BYTES) return await Bun.file(segment.path).slice(start, end).bytes();
+    const fd = openSync(segment.path, "r");
+    try {
+      const bytes = new Uint8Array(end - start);
+      const read = readSync(fd, bytes, 0, bytes.length, start);
+      return read === bytes.length ? bytes : bytes.subarray(0, read);
+    } finally {
+      closeSync(fd);
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT")
       throw new RetentionGap(`segment ${segment.path} was deleted`);
@@ -104,19 +120,17 @@ function linesOf(decoder: TextDecoder, bytes: Uint8Array, seq: number, validate:
 }
 
 /**
- * The lines of `region` (whole lines read at `offset` of `segment`, the last newline included), checked: a
- * batch of serialised entries the journal wrote there whose bytes come back unchanged (same CRC-32) needs no
- * line-by-line check; every other line is checked as an entry.
+ * The lines of `region` (whole lines read at `offset` of a segment, the last newline included), checked: a
+ * batch of serialised entries the journal wrote there (`batches`, the journal's batches wholly within it) whose
+ * bytes come back unchanged (same CRC-32) needs no line-by-line check; every other line is checked as an entry.
  */
 function checkedLinesOf(
-  journal: Journal,
-  segment: Segment,
+  batches: readonly WrittenBatch[],
   decoder: TextDecoder,
   region: Uint8Array,
   offset: number,
   seq: number,
 ): JournalLine[] {
-  const batches = journal.writtenBatches(segment, seq, offset, offset + region.length);
   if (batches.length === 0) return linesOf(decoder, region.subarray(0, region.length - 1), seq, true);
   const lines: JournalLine[] = [];
   const add = (from: number, to: number, validate: boolean) => {
@@ -165,14 +179,22 @@ async function readStep(
   const decoder = new TextDecoder();
   const bytes = await readRange(segment, offset, Math.min(end, offset + JOURNAL_READ_CHUNK_BYTES));
   const lastNewline = bytes.lastIndexOf(10);
-  if (lastNewline !== -1)
+  if (lastNewline !== -1) {
+    if (validate === null)
+      return {
+        lines: linesOf(decoder, bytes.subarray(0, lastNewline), seq, false),
+        offset: offset + lastNewline + 1,
+      };
+    const batches = validate.writtenBatches(segment, seq, offset, offset + lastNewline + 1);
+    // The step ends with the last batch it holds whole: the batch the chunk cuts starts the next step, whole
+    // and checked by its checksum, instead of having its lines checked one by one here.
+    const last = batches.at(-1);
+    const length = last === undefined ? lastNewline + 1 : last.offset + last.length - offset;
     return {
-      lines:
-        validate === null
-          ? linesOf(decoder, bytes.subarray(0, lastNewline), seq, false)
-          : checkedLinesOf(validate, segment, decoder, bytes.subarray(0, lastNewline + 1), offset, seq),
-      offset: offset + lastNewline + 1,
+      lines: checkedLinesOf(batches, decoder, bytes.subarray(0, length), offset, seq),
+      offset: offset + length,
     };
+  }
   const whole =
     bytes.length < JOURNAL_READ_CHUNK_BYTES
       ? bytes
