@@ -10,6 +10,7 @@
  *   pass has read the rest of its copy, if it has one (copy-truncate.ts).
  */
 import { closeSync, fstatSync, readSync, statSync } from "node:fs";
+import { yieldToEventLoop } from "../process/event-loop.ts";
 import { createLineAssembler, type LineAssembler } from "./assemble.ts";
 import { COPY_HEAD_BYTES, type CopyTracker, readHead, readHeadOf } from "./copy-truncate.ts";
 import type { LogEntry } from "./entry.ts";
@@ -29,6 +30,13 @@ export const READ_CHUNK_BYTES = 32 * 1024;
 export const MAX_LINE_BYTES = 1024 * 1024;
 /** Appends up to this size are read with a positioned readSync (about 1 µs) instead of an async slice. */
 const SMALL_READ_BYTES = 64 * 1024;
+/**
+ * A burst read in synchronous steps lets the event loop turn (timers, drains, requests) after this many bytes,
+ * a millisecond or so of work: without it the whole burst would be read in one turn. The pace the 256 KiB
+ * asynchronous reads had; a turn after every 32 KiB step also changed which of a stalled client's bytes
+ * were still queued in Bun when it was closed (tests/logs/logs-slow.test.ts).
+ */
+const TURN_EVERY_BYTES = 256 * 1024;
 
 export interface EntryCounts {
   read: number;
@@ -285,6 +293,7 @@ export function createTailer(options: TailerOptions): Tailer {
       return;
     }
     let next = requestChunk(file);
+    let readSinceTurn = 0;
     while (next !== null && !options.stopped()) {
       const bytes = await next.bytes;
       // stop() closed the descriptors meanwhile: its number may already name another file.
@@ -319,6 +328,11 @@ export function createTailer(options: TailerOptions): Tailer {
       if (options.twins?.mustPause(file.format) === true) {
         file.paused = true;
         break;
+      }
+      readSinceTurn += length;
+      if (next !== null && readSinceTurn >= TURN_EVERY_BYTES) {
+        readSinceTurn = 0;
+        await yieldToEventLoop();
       }
     }
     flushText(file);
