@@ -12,6 +12,7 @@ import type { LogEntry } from "../logs/entry.ts";
 import type { LogFileAccess, LogFileEntry } from "../logs/file-access.ts";
 import { MAX_LINE_BYTES } from "../logs/follow.ts";
 import { formatOfFile, type ParseOptions } from "../logs/parse.ts";
+import { yieldToEventLoop } from "../process/event-loop.ts";
 import type { IndexedFile } from "./chunk-index.ts";
 import {
   CHUNK_BYTES,
@@ -61,8 +62,6 @@ export interface FileIndexer {
   complete(): boolean;
   stats(): FileIndexerStats;
 }
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function newFile(entry: LogFileEntry): IndexedFile {
   return {

@@ -52,7 +52,7 @@ export interface FollowerOptions {
   positionSaveIntervalMs?: number;
   /**
    * Makes `positions()` exact at every batch end: it never runs ahead of what was emitted. Text entries are
-   * then completed at the end of each read step (a traceback cut by a 256 KiB step boundary continues as an
+   * then completed at the end of each read step (a traceback cut by a read step's boundary continues as an
    * entry of its own, as across reads), and a pretty-printed JSON record still being gathered keeps its
    * file's position at its first line.
    */

@@ -3,11 +3,20 @@
  * `since=T` backfill starts. Segments are immutable once rolled and the newest only grows, so a reader needs
  * no lock; a segment deleted by retention while it is read is reported as `RetentionGap`.
  */
+import { closeSync, openSync, readSync } from "node:fs";
+import { yieldToEventLoop } from "../process/event-loop.ts";
 import type { Journal, Segment } from "./journal.ts";
+import type { WrittenBatch } from "./journal-batches.ts";
 import { MAX_JOURNAL_LINE_BYTES } from "./serialize.ts";
 
-/** Bytes read per step; bounds a reader's memory to about this plus one batch of lines. */
-export const JOURNAL_READ_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Bytes read per step; bounds a reader's memory to about this plus one batch of lines. Small enough for the
+ * allocator to reuse its buffers at once: a 300,000-entry catch-up peaked at 134–157 MB with 1 MiB steps,
+ * 116–124 MB with 64 KiB. A step is read synchronously (mostly from the page cache: an asynchronous read
+ * cost ~0.25 µs more per entry) and the event loop turns after it, so a backfill scan of a whole segment
+ * does not hold the loop.
+ */
+export const JOURNAL_READ_CHUNK_BYTES = 64 * 1024;
 
 /**
  * A step that holds no newline is read again this long: the longest line the writer produces and its newline.
@@ -39,9 +48,23 @@ function segmentOf(journal: Journal, seq: number): Segment | undefined {
   return undefined;
 }
 
+/**
+ * Up to JOURNAL_READ_CHUNK_BYTES read at once, then the event loop turns (see there); more, the rest of a long
+ * line, asynchronously.
+ */
 async function readRange(segment: Segment, start: number, end: number): Promise<Uint8Array> {
   try {
-    return await Bun.file(segment.path).slice(start, end).bytes();
+    if (end - start > JOURNAL_READ_CHUNK_BYTES) return await Bun.file(segment.path).slice(start, end).bytes();
+    const bytes = new Uint8Array(end - start);
+    const fd = openSync(segment.path, "r");
+    let read: number;
+    try {
+      read = readSync(fd, bytes, 0, bytes.length, start);
+    } finally {
+      closeSync(fd);
+    }
+    await yieldToEventLoop();
+    return read === bytes.length ? bytes : bytes.subarray(0, read);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT")
       throw new RetentionGap(`segment ${segment.path} was deleted`);
@@ -104,19 +127,17 @@ function linesOf(decoder: TextDecoder, bytes: Uint8Array, seq: number, validate:
 }
 
 /**
- * The lines of `region` (whole lines read at `offset` of `segment`, the last newline included), checked: a
- * batch of serialised entries the journal wrote there whose bytes come back unchanged (same CRC-32) needs no
- * line-by-line check; every other line is checked as an entry.
+ * The lines of `region` (whole lines read at `offset` of a segment, the last newline included), checked: a
+ * batch of serialised entries the journal wrote there (`batches`, the journal's batches wholly within it) whose
+ * bytes come back unchanged (same CRC-32) needs no line-by-line check; every other line is checked as an entry.
  */
 function checkedLinesOf(
-  journal: Journal,
-  segment: Segment,
+  batches: readonly WrittenBatch[],
   decoder: TextDecoder,
   region: Uint8Array,
   offset: number,
   seq: number,
 ): JournalLine[] {
-  const batches = journal.writtenBatches(segment, seq, offset, offset + region.length);
   if (batches.length === 0) return linesOf(decoder, region.subarray(0, region.length - 1), seq, true);
   const lines: JournalLine[] = [];
   const add = (from: number, to: number, validate: boolean) => {
@@ -165,14 +186,22 @@ async function readStep(
   const decoder = new TextDecoder();
   const bytes = await readRange(segment, offset, Math.min(end, offset + JOURNAL_READ_CHUNK_BYTES));
   const lastNewline = bytes.lastIndexOf(10);
-  if (lastNewline !== -1)
+  if (lastNewline !== -1) {
+    if (validate === null)
+      return {
+        lines: linesOf(decoder, bytes.subarray(0, lastNewline), seq, false),
+        offset: offset + lastNewline + 1,
+      };
+    const batches = validate.writtenBatches(segment, seq, offset, offset + lastNewline + 1);
+    // The step ends with the last batch it holds whole: the batch the chunk cuts starts the next step, whole
+    // and checked by its checksum, instead of having its lines checked one by one here.
+    const last = batches.at(-1);
+    const length = last === undefined ? lastNewline + 1 : last.offset + last.length - offset;
     return {
-      lines:
-        validate === null
-          ? linesOf(decoder, bytes.subarray(0, lastNewline), seq, false)
-          : checkedLinesOf(validate, segment, decoder, bytes.subarray(0, lastNewline + 1), offset, seq),
-      offset: offset + lastNewline + 1,
+      lines: checkedLinesOf(batches, decoder, bytes.subarray(0, length), offset, seq),
+      offset: offset + length,
     };
+  }
   const whole =
     bytes.length < JOURNAL_READ_CHUNK_BYTES
       ? bytes

@@ -3,6 +3,7 @@
  * `intervalMs`. One pass at a time; a pass runs transactions of PRUNE_BATCH until nothing is past the
  * limits, yielding to the event loop between them.
  */
+import { yieldToEventLoop } from "../process/event-loop.ts";
 import type { DeliveryStore } from "./store.ts";
 
 /**
@@ -44,7 +45,7 @@ export function startRetention(options: RetentionOptions): Retention {
       for (let deleted = PRUNE_BATCH; deleted === PRUNE_BATCH && !stopped; ) {
         deleted = await store.pruneDeliveries(policy, PRUNE_BATCH);
         deletedTotal += deleted;
-        await new Promise((resolve) => setImmediate(resolve));
+        await yieldToEventLoop();
       }
     } catch (error) {
       log("error", `deleting old deliveries failed: ${String(error)}`);

@@ -8,7 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LogEntry } from "../../src/logs/entry.ts";
 import { type Journal, openJournal } from "../../src/logs/journal.ts";
-import { type JournalLine, readJournal, UNREADABLE_LINE } from "../../src/logs/journal-read.ts";
+import {
+  JOURNAL_READ_CHUNK_BYTES,
+  type JournalLine,
+  readJournal,
+  UNREADABLE_LINE,
+} from "../../src/logs/journal-read.ts";
 import { rawEntry } from "../../src/logs/parse.ts";
 import { MAX_JOURNAL_LINE_BYTES, serializeEntry } from "../../src/logs/serialize.ts";
 
@@ -160,6 +165,32 @@ describe("batches read back unchanged", () => {
       { seq: 3, line: lines[2] as string },
       { seq: 4, line: later },
     ]);
+    journal.close();
+  });
+
+  test("a read step ends with the last batch it holds whole: the batch its chunk cuts comes whole in the next step", async () => {
+    const journal = tempJournal();
+    const perBatch = 10;
+    // Batches of about 0.4 read steps, so a step's chunk holds two whole and cuts the third.
+    const message = "x".repeat(Math.floor((0.4 * JOURNAL_READ_CHUNK_BYTES) / perBatch));
+    const written: string[] = [];
+    for (let batch = 0; batch < 12; batch++) {
+      for (let i = 0; i < perBatch; i++) {
+        const line = serializeEntry(entryWith(`${batch}.${i} ${message}`), false);
+        journal.append(line, true);
+        written.push(line);
+      }
+      journal.flush();
+    }
+    const stepEnds: number[] = [];
+    const read: JournalLine[] = [];
+    for await (const step of readJournal(journal, 1)) {
+      read.push(...step);
+      stepEnds.push((step.at(-1)?.seq ?? 0) + 1);
+    }
+    expect(read).toEqual(written.map((line, i) => ({ seq: i + 1, line })));
+    expect(stepEnds.length).toBeGreaterThan(1);
+    for (const end of stepEnds) expect((end - 1) % perBatch).toBe(0);
     journal.close();
   });
 
