@@ -33,6 +33,8 @@ export interface LineAssembler {
   pushTruncated(line: string, now: string, position?: number): void;
   /** End of a read: emit the entry held for possible continuation lines. */
   flush(): void;
+  /** The position of the first line it still holds (not emitted yet), or null when it holds none. */
+  heldFrom(): number | null;
 }
 
 export type EmitEntry = (entry: LogEntry, position: number) => void;
@@ -89,6 +91,7 @@ function createTextAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
       lastEmitted = entry;
     },
     flush: emitPending,
+    heldFrom: () => (pending === null ? null : pendingPosition),
   };
 }
 
@@ -147,6 +150,7 @@ function createJsonAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
       emit(entry, position);
     },
     flush() {},
+    heldFrom: () => (pretty === null ? null : (prettyPositions[0] ?? null)),
   };
 }
 

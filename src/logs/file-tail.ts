@@ -73,8 +73,6 @@ export interface FollowedFile {
   paused: boolean;
   /** With exactPositions: byte offset of the first line the assembler still holds, if any. */
   heldFrom: number | null;
-  /** With exactPositions: whether the assembler emitted during the current push. */
-  emitted: boolean;
   /** File offset of the read step being parsed: where its entries are read again from after a restart. */
   stepStart: number;
 }
@@ -165,7 +163,6 @@ function createFollowedFile(entry: LogFileEntry, offset: number, options: Tailer
   const emit = (logEntry: LogEntry, position: number) => {
     counts.read++;
     if (logEntry.level === "UNKNOWN") counts.unparsed++;
-    if (exact) file.emitted = true;
     pass(logEntry, position);
   };
   const file: FollowedFile = {
@@ -185,7 +182,6 @@ function createFollowedFile(entry: LogFileEntry, offset: number, options: Tailer
     hotUntil: 0,
     paused: false,
     heldFrom: null,
-    emitted: false,
     stepStart: 0,
   };
   rememberHead(options.access, file);

@@ -51,10 +51,9 @@ export interface FollowerOptions {
   /** How often changed positions are saved (and always on stop). */
   positionSaveIntervalMs?: number;
   /**
-   * Makes `positions()` exact at every batch end: it never runs ahead of what was emitted. Text entries are
-   * then completed at the end of each read step (a traceback cut by a read step's boundary continues as an
-   * entry of its own, as across reads), and a pretty-printed JSON record still being gathered keeps its
-   * file's position at its first line.
+   * Makes `positions()` exact at every batch end: it never runs ahead of what was emitted. A text entry
+   * held for its continuation lines (until the end of the read, as without exact positions) and a
+   * pretty-printed JSON record still being gathered keep their file's position at their first line.
    */
   exactPositions?: boolean;
   /**

@@ -3,6 +3,7 @@
  * cut over-long line), handing those lines to the file's assembler, and with exact positions where the file
  * must be read again from so that nothing held is lost.
  */
+import type { LineAssembler } from "./assemble.ts";
 import type { FollowedFile } from "./file-tail.ts";
 
 /** Stateless (no `stream` option), so one decoder serves every file. */
@@ -35,47 +36,36 @@ export function consumeLines(
   }
   if (start === chunk.length) return;
   const now = new Date().toISOString();
+  const assembler = file.assembler;
   if (chunk[chunk.length - 1] !== 10) {
     // A whole chunk without a newline: cut the line here, skip the rest of it.
-    file.assembler.pushTruncated(
-      decoder.decode(chunk.subarray(start)),
-      now,
-      file.offset - chunk.length + start,
-    );
+    assembler.pushTruncated(decoder.decode(chunk.subarray(start)), now, file.offset - chunk.length + start);
     file.skippingLongLine = true;
     counters.linesTruncated++;
-    return;
+  } else {
+    const text = decoder.decode(chunk.subarray(start, chunk.length - 1));
+    if (exact) pushWithPositions(assembler, text, file.offset - chunk.length + start, now);
+    else {
+      for (let line of text.split("\n")) {
+        if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+        assembler.push(line, now);
+      }
+    }
   }
-  const text = decoder.decode(chunk.subarray(start, chunk.length - 1));
-  const assembler = file.assembler;
-  if (exact) {
-    consumeLinesExactly(file, text, file.offset - chunk.length + start, now);
-    return;
-  }
-  for (let line of text.split("\n")) {
-    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-    assembler.push(line, now);
-  }
+  // With exact positions, `heldFrom ?? offset` is where a reader must start again to get exactly what was not
+  // emitted yet: a text entry held for its continuation lines, or a pretty-printed JSON record being gathered,
+  // keeps the file's position at its first line until the end of the read (flushText) or the record.
+  if (exact) file.heldFrom = assembler.heldFrom();
 }
 
-/**
- * consumeLines for exactPositions: after it, `heldFrom ?? offset` is where a reader must start again to get
- * exactly what was not emitted yet. The text assembler holds at most the entry of the last line, so it is
- * flushed; the JSON assembler holds lines only while it gathers a pretty-printed record and lets go of all
- * of them whenever it emits, so a push that emits nothing and is not blank starts (or continues) a hold.
- */
-function consumeLinesExactly(file: FollowedFile, text: string, position: number, now: string): void {
-  const assembler = file.assembler;
+/** Each line with the byte offset it starts at, so that an entry carries the position of its first line. */
+function pushWithPositions(assembler: LineAssembler, text: string, position: number, now: string): void {
   for (let line of text.split("\n")) {
     const bytes = Buffer.byteLength(line) + 1;
     if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-    file.emitted = false;
     assembler.push(line, now, position);
-    if (file.emitted) file.heldFrom = null;
-    else if (file.heldFrom === null && line.trim().length > 0) file.heldFrom = position;
     position += bytes;
   }
-  flushText(file);
 }
 
 /**

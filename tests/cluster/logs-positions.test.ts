@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { streamEntries } from "../../src/cluster/log-mirror.ts";
 import { createPositionCodec, positionChanges } from "../../src/cluster/log-positions.ts";
 import type { LogEntry } from "../../src/logs/entry.ts";
+import { READ_CHUNK_BYTES } from "../../src/logs/file-tail.ts";
 import { createLogFollower } from "../../src/logs/follow.ts";
 import { textLine } from "../helpers/logs.ts";
 import { quietLog } from "../helpers/server.ts";
@@ -68,6 +69,27 @@ describe("exact follower positions", () => {
     // No batch ended with the position past a line whose entry was still held.
     for (const batch of follower.batches)
       if (batch.offsets.get("server.log") === Buffer.byteLength(text)) expect(batch.emitted).toBe(2);
+  });
+
+  test("a traceback cut by a read step's boundary stays one entry, and the cut holds the position", async () => {
+    using follower = await exactFollower({ "server.log": "" });
+    const fillerLines = Math.floor((READ_CHUNK_BYTES - 1000) / line(100).length);
+    const filler = Array.from({ length: fillerLines }, () => line(100)).join("");
+    const traceback = Array.from({ length: 200 }, (_, i) => `  File "x.py", line ${i}, in step\n`).join("");
+    const record = `${line(1, "ERROR")}Traceback (most recent call last):\n${traceback}`;
+    // The burst is read in READ_CHUNK_BYTES steps: one of them ends inside the traceback.
+    expect(filler.length).toBeLessThan(READ_CHUNK_BYTES);
+    expect(filler.length + record.length).toBeGreaterThan(READ_CHUNK_BYTES);
+    follower.append("server.log", filler + record + line(2));
+    const total = Buffer.byteLength(filler + record + line(2));
+    await waitFor(() => follower.offset("server.log") === total, 2000, "read");
+    const messages = follower.emitted.map((e) => e.message);
+    expect(messages.length).toBe(fillerLines + 2);
+    expect(messages[fillerLines]).toBe(`msg 1\nTraceback (most recent call last):\n${traceback.trimEnd()}`);
+    // A batch that ended inside the traceback kept the position at the record's first line.
+    const recordStart = Buffer.byteLength(filler);
+    const cut = follower.batches.find((b) => b.emitted === fillerLines);
+    expect(cut?.offsets.get("server.log")).toBe(recordStart);
   });
 
   test("a text file written one line per read step is committed past each line", async () => {
