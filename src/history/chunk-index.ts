@@ -107,7 +107,9 @@ export interface HistoryIndex {
 
 export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
   const files = new Map<string, IndexedFile>();
+  /** The refresh in flight, and the one queued behind it (see refreshFromNow). */
   let refreshing: Promise<void> | null = null;
+  let queuedRefresh: Promise<void> | null = null;
   const shown = options.redact ? redactEntry : <T>(entry: T) => entry;
   const shownLine = options.redact ? redactSecrets : (line: string) => line;
   const access = createLogFileAccess({
@@ -148,24 +150,43 @@ export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
     fileOf: (identity) => files.get(identity),
   });
 
+  const startRefresh = (): Promise<void> => {
+    const run: Promise<void> = indexer
+      .refresh(Number.POSITIVE_INFINITY)
+      .then(() => store?.settled())
+      .catch((error: unknown) => options.log("error", `history indexing failed: ${String(error)}`))
+      .finally(() => {
+        if (refreshing === run) refreshing = null;
+      });
+    refreshing = run;
+    return run;
+  };
+  /**
+   * A refresh that lists the directory after this call: the one in flight listed it earlier (a file that
+   * appeared since, or bytes appended since, are not in it), so a caller arriving meanwhile waits for it and
+   * the next one, which every caller arriving meanwhile shares.
+   */
+  const refreshFromNow = (): Promise<void> => {
+    if (refreshing === null) return startRefresh();
+    queuedRefresh ??= refreshing.then(() => {
+      queuedRefresh = null;
+      return startRefresh();
+    });
+    return queuedRefresh;
+  };
+
   return {
     pairTwins: options.pairTwins !== false,
     async refresh(deadline = Number.POSITIVE_INFINITY) {
-      refreshing ??= indexer
-        .refresh(Number.POSITIVE_INFINITY)
-        .then(() => store?.settled())
-        .catch((error: unknown) => options.log("error", `history indexing failed: ${String(error)}`))
-        .finally(() => {
-          refreshing = null;
-        });
+      const done = refreshFromNow();
       if (deadline === Number.POSITIVE_INFINITY) {
-        await refreshing;
+        await done;
         return true;
       }
       const timeout = new Promise<false>((resolve) =>
         setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())),
       );
-      return await Promise.race([refreshing.then(() => true as const), timeout]);
+      return await Promise.race([done.then(() => true as const), timeout]);
     },
     files: () => [...files.values()],
     load: reader.load,

@@ -150,6 +150,19 @@ describe("GET /logs/api/entries", () => {
     expect(seqs(await entries(server, ""))).toEqual([3]);
   });
 
+  test("a query made while the directory is still being indexed sees a file that appeared after it began", async () => {
+    // Indexing 20 MB at start-up takes a while: the query below arrives while it runs.
+    const big = Array.from({ length: 60_000 }, (_, i) => at(i, { message: `bulk ${i} ${"x".repeat(250)}` }));
+    await using server = await startTestServer({
+      files: { "old.json": big.join("") },
+      env: { HISTORY_BUDGET_MS: "60000" },
+    });
+    writeFileSync(join(server.logDir, "new.json"), at(70_000, { message: "appeared meanwhile" }));
+    const page = await entries(server, "search=appeared%20meanwhile");
+    expect(page.complete).toBe(true);
+    expect(page.entries.map((e) => e.message)).toEqual(["appeared meanwhile"]);
+  });
+
   test("values written as JSON escapes (Python's ensure_ascii) are still found by filter", async () => {
     const escaped =
       '{"type": "log_entry", "timestamp": "2026-11-23T10:00:00Z", "level": "INFO", "message": "msg 1", "repository": "org/\\u65e5\\u672c", "api_user": "\\u7528\\u6237"}\n';
