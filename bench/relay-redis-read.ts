@@ -8,10 +8,10 @@
  * - `read`: `readDeliveries` of every bucket over a range of a longer stream, the path a subscriber
  *   catches up with.
  *
- * Reported per page: the time Redis spent in the read commands (INFO commandstats, every command but the
- * append's EVAL), Redis's CPU (user+sys of redis-server from /proc: network and reply writing included, and
- * for `wait` the appends too) and this process's CPU (for `wait` with the appends), the mean of several
- * rounds alternating the two paths.
+ * Reported per page: Redis's CPU (user+sys of redis-server from /proc: network and reply writing included,
+ * and for `wait` the appends too), this process's CPU (for `wait` with the appends), and the time Redis
+ * spent in each command (INFO commandstats: a script's commands count in the script's EVAL or EVALSHA and
+ * again on their own line), the mean of several rounds alternating the two paths.
  *
  *   bun bench/relay-redis-read.ts [rows per page] [pages per round] [rounds]
  */
@@ -69,14 +69,15 @@ try {
       return (await store.readDeliveries({ ...read, maxRows: 256, maxBytes: 1024 * 1024 })).deliveries.length;
     },
   };
-  /** Microseconds Redis spent in commands, but the append script's EVAL. */
+  /** Microseconds Redis spent in each command so far (a script's commands count in the script too). */
   const commandUsec = async () => {
-    let usec = 0;
+    const usec = new Map<string, number>();
     for (const [name, value] of Object.entries(await redisServer.info("commandstats")))
-      if (name !== "cmdstat_eval") usec += Number(/usec=(\d+)/.exec(value)?.[1] ?? 0);
+      usec.set(name.replace("cmdstat_", ""), Number(/usec=(\d+)/.exec(value)?.[1] ?? 0));
     return usec;
   };
-  const totals = { wait: { commands: 0, redis: 0, own: 0 }, read: { commands: 0, redis: 0, own: 0 } };
+  const newTotals = () => ({ commands: new Map<string, number>(), redis: 0, own: 0 });
+  const totals = { wait: newTotals(), read: newTotals() };
   for (let round = 0; round <= rounds; round++) {
     for (const name of ["wait", "read"] as const) {
       const commands0 = await commandUsec();
@@ -90,16 +91,24 @@ try {
       // Round 0 warms the JIT and Redis up and is not counted.
       if (round === 0) continue;
       totals[name].redis += cpuSeconds(redisServer.pid) - redis0;
-      totals[name].commands += ((await commandUsec()) - commands0) / 1e6;
+      for (const [command, usec] of await commandUsec()) {
+        const spent = (usec - (commands0.get(command) ?? 0)) / 1e6;
+        if (spent > 0) totals[name].commands.set(command, (totals[name].commands.get(command) ?? 0) + spent);
+      }
       totals[name].own += (own.user + own.system) / 1e6;
     }
   }
   const perPage = (seconds: number) => ((seconds / (rounds * pages)) * 1e6).toFixed(0);
-  for (const name of ["wait", "read"] as const)
+  for (const name of ["wait", "read"] as const) {
+    const commands = [...totals[name].commands]
+      .sort((a, b) => b[1] - a[1])
+      .map(([command, seconds]) => `${command} ${perPage(seconds)}`);
     console.log(
-      `${name}: ${rows} rows per page: Redis commands ${perPage(totals[name].commands)} µs, ` +
-        `Redis CPU ${perPage(totals[name].redis)} µs, this process ${perPage(totals[name].own)} µs per page (${rounds} rounds of ${pages} pages)`,
+      `${name}: ${rows} rows per page: Redis CPU ${perPage(totals[name].redis)} µs, this process ` +
+        `${perPage(totals[name].own)} µs per page (${rounds} rounds of ${pages} pages)\n` +
+        `  Redis time per command per page (µs): ${commands.join(", ")}`,
     );
+  }
 } finally {
   await store.close();
   redis.close();
