@@ -279,25 +279,3 @@ async function openConnection(options: RedisOptions, listeners: Set<(up: boolean
     },
   };
 }
-
-/**
- * Runs the commands as one MULTI/EXEC and returns their replies: Redis runs them back to back, nothing of
- * another client in between. Every command is handed to the client in this one tick (`send` passes each to
- * Bun's client before it first awaits), so nothing else sent on this connection comes between MULTI and EXEC.
- * A connection lost on the way fails them all, and Redis drops a MULTI whose connection closed.
- */
-export async function transaction(
-  redis: Redis,
-  commands: readonly (readonly [string, readonly (string | number)[]])[],
-): Promise<RedisValue[]> {
-  const sent = [
-    redis.send("MULTI", []),
-    ...commands.map(([command, args]) => redis.send(command, args)),
-    redis.send("EXEC", []),
-  ];
-  const replies = await Promise.all(sent);
-  const results = replies.at(-1);
-  if (!Array.isArray(results) || results.length !== commands.length)
-    throw new Error(`unexpected Redis reply for EXEC: ${JSON.stringify(results)?.slice(0, 200)}`);
-  return results;
-}

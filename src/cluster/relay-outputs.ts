@@ -15,9 +15,8 @@ import {
   type OutputStore,
 } from "../relay/store.ts";
 import type { Redis } from "./redis.ts";
-import { ATTEMPT_RECORD_TTL_MS } from "./relay-deliveries.ts";
+import { ATTEMPT_RECORD_TTL_MS, toDelivery } from "./relay-deliveries.ts";
 import { type RedisKeys, replyArray, replyNumber, replyStrings, writing } from "./relay-keys.ts";
-import { toDelivery } from "./relay-read.ts";
 import {
   CLAIM_ATTEMPTS_SCRIPT,
   CREATE_OUTPUT_SCRIPT,

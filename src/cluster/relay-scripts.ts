@@ -1,9 +1,9 @@
 /**
- * The Lua scripts of the Redis relay store's delivery stream: append, prune and one bucket's scan (the scripts
- * that change buckets, inputs, outputs, attempts and tokens are in relay-record-scripts.ts; pages for readers
- * are plain XRANGE and XREAD, see relay-read.ts). Every change that touches more than one key is one script,
- * so it is atomic however many instances write at once. Keys are passed in KEYS; keys derived from a bucket id
- * (its dedup hash) are built from a prefix in ARGV, which is fine on a single Redis (not Redis Cluster).
+ * The Lua scripts of the Redis relay store's delivery stream: append, prune, scan and read (the scripts that
+ * change buckets, inputs, outputs, attempts and tokens are in relay-record-scripts.ts). Every change that
+ * touches more than one key is one script, so it is atomic however many instances write at once. Keys are
+ * passed in KEYS; keys derived from a bucket id (its dedup hash) are built from a prefix in ARGV, which is fine
+ * on a single Redis (not Redis Cluster).
  *
  * Flags (Redis 7 shebang): `#!lua` alone refuses the whole script up front while Redis is over `maxmemory`,
  * so a write either happens entirely or not at all; deletions (which free memory) and in-place replacements
@@ -14,7 +14,7 @@
  */
 import { luaScript } from "./redis.ts";
 
-/** Shared helpers: fields of a stream entry, an id's parts. */
+/** Shared helpers: fields of a stream entry, id comparison. */
 const HELPERS = `
 local function fieldsOf(list)
   local fields = {}
@@ -24,6 +24,11 @@ end
 local function idParts(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)
+end
+local function isLater(a, b)
+  local am, as = idParts(a)
+  local bm, bs = idParts(b)
+  return am > bm or (am == bm and as > bs)
 end
 `;
 
@@ -191,4 +196,89 @@ while #out < maxRows and scanned < budget do
   if #entries < count then return { out, '' } end
 end
 return { out, start }
+`);
+
+/**
+ * A page for a reader, and the retention floor of its buckets in the same snapshot. KEYS: stream, pruned-through
+ * hash, buckets hash, inputs hash. ARGV: start (`(` + id after which to read), last id to read, max rows, max
+ * body bytes, entries to scan at most, `all` or `some` followed by bucket ids.
+ *
+ * Returns { floor id or '', id to continue scanning after or '', { { id, fields, bucket name, input name } } }.
+ * Entries of deleted buckets are skipped. The scan stops after the max rows, once the bodies reach max bytes
+ * (after at least one row), or after scanning the allowed number of entries: then the second value says where
+ * to continue, so one call never blocks Redis for long whatever the range.
+ */
+export const READ_SCRIPT = luaScript(`#!lua flags=no-writes
+${HELPERS}
+local stream, floors, buckets, inputs = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local start, through = ARGV[1], ARGV[2]
+local maxRows, maxBytes, budget = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local page = 128
+local wanted = nil
+local floor = ''
+local function raise(id)
+  if id and (floor == '' or isLater(id, floor)) then floor = id end
+end
+if ARGV[6] == 'some' then
+  wanted = {}
+  for i = 7, #ARGV do
+    wanted[ARGV[i]] = true
+    raise(redis.call('HGET', floors, ARGV[i]))
+  end
+else
+  for _, id in ipairs(redis.call('HVALS', floors)) do raise(id) end
+end
+local bucketNames, inputNames = {}, {}
+local function bucketName(id)
+  local name = bucketNames[id]
+  if name == nil then
+    local json = redis.call('HGET', buckets, id)
+    name = json and cjson.decode(json).name or false
+    bucketNames[id] = name
+  end
+  return name
+end
+local function inputName(id)
+  local name = inputNames[id]
+  if name == nil then
+    local json = redis.call('HGET', inputs, id)
+    name = json and cjson.decode(json).name or ''
+    inputNames[id] = name
+  end
+  return name
+end
+local function bodyBytes(base64)
+  local padding = 0
+  if string.sub(base64, -2) == '==' then padding = 2 elseif string.sub(base64, -1) == '=' then padding = 1 end
+  return #base64 / 4 * 3 - padding
+end
+local out = {}
+local bytes, scanned, resume = 0, 0, ''
+local full = false
+while not full do
+  if scanned >= budget then
+    resume = string.sub(start, 2)
+    break
+  end
+  local count = math.min(page, budget - scanned)
+  local entries = redis.call('XRANGE', stream, start, through, 'COUNT', count)
+  for _, entry in ipairs(entries) do
+    scanned = scanned + 1
+    local fields = fieldsOf(entry[2])
+    if wanted == nil or wanted[fields.b] then
+      local name = bucketName(fields.b)
+      if name then
+        out[#out + 1] = { entry[1], entry[2], name, inputName(fields.i) }
+        bytes = bytes + bodyBytes(fields.d)
+        if #out >= maxRows or bytes >= maxBytes then
+          full = true
+          break
+        end
+      end
+    end
+  end
+  if #entries < count then break end
+  start = '(' .. entries[#entries][1]
+end
+return { floor, resume, out }
 `);
