@@ -19,6 +19,7 @@ import { createLogFileAccess } from "../logs/file-access.ts";
 import { MAX_LINE_BYTES } from "../logs/follow.ts";
 import type { LogFormat, ParseOptions } from "../logs/parse.ts";
 import { redactEntry, redactSecrets } from "../logs/redact.ts";
+import { runsAfterRequest } from "../process/runs-after-request.ts";
 import { CHUNK_BYTES, type Chunk, type IndexedEntry } from "./chunk-parse.ts";
 import { createChunkReader } from "./chunk-read.ts";
 import { createFileIndexer, type FileIndexerStats } from "./file-indexer.ts";
@@ -107,9 +108,6 @@ export interface HistoryIndex {
 
 export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
   const files = new Map<string, IndexedFile>();
-  /** The refresh in flight, and the one queued behind it (see refreshFromNow). */
-  let refreshing: Promise<void> | null = null;
-  let queuedRefresh: Promise<void> | null = null;
   const shown = options.redact ? redactEntry : <T>(entry: T) => entry;
   const shownLine = options.redact ? redactSecrets : (line: string) => line;
   const access = createLogFileAccess({
@@ -150,35 +148,18 @@ export function createHistoryIndex(options: HistoryIndexOptions): HistoryIndex {
     fileOf: (identity) => files.get(identity),
   });
 
-  const startRefresh = (): Promise<void> => {
-    const run: Promise<void> = indexer
+  /** A refresh that lists the directory after the call (see runsAfterRequest): never one listed before it. */
+  const refreshes = runsAfterRequest(() =>
+    indexer
       .refresh(Number.POSITIVE_INFINITY)
       .then(() => store?.settled())
-      .catch((error: unknown) => options.log("error", `history indexing failed: ${String(error)}`))
-      .finally(() => {
-        if (refreshing === run) refreshing = null;
-      });
-    refreshing = run;
-    return run;
-  };
-  /**
-   * A refresh that lists the directory after this call: the one in flight listed it earlier (a file that
-   * appeared since, or bytes appended since, are not in it), so a caller arriving meanwhile waits for it and
-   * the next one, which every caller arriving meanwhile shares.
-   */
-  const refreshFromNow = (): Promise<void> => {
-    if (refreshing === null) return startRefresh();
-    queuedRefresh ??= refreshing.then(() => {
-      queuedRefresh = null;
-      return startRefresh();
-    });
-    return queuedRefresh;
-  };
+      .catch((error: unknown) => options.log("error", `history indexing failed: ${String(error)}`)),
+  );
 
   return {
     pairTwins: options.pairTwins !== false,
     async refresh(deadline = Number.POSITIVE_INFINITY) {
-      const done = refreshFromNow();
+      const done = refreshes.request();
       if (deadline === Number.POSITIVE_INFINITY) {
         await done;
         return true;

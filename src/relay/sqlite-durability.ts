@@ -27,6 +27,7 @@ import {
 } from "node:fs";
 import { dirname } from "node:path";
 import { promisify } from "node:util";
+import { runsAfterRequest } from "../process/runs-after-request.ts";
 import { migrate } from "./migrations.ts";
 
 export type Durability = "full" | "normal";
@@ -96,40 +97,20 @@ function walSyncer(walPath: string): { durable: () => Promise<void>; close: () =
   // A plain descriptor, not a FileHandle: Bun throws from the collector when it finds a FileHandle nobody
   // closed (a store dropped without close, in a test or on a crash path), failing whatever runs then.
   let file: Promise<number> | null = null;
-  let running: Promise<void> | null = null;
-  let next: Promise<void> | null = null;
-  const start = (): Promise<void> => {
+  const syncs = runsAfterRequest(() => {
     // The WAL file exists once anything was committed, and lives as long as this connection.
     file ??= openFile(walPath, "r");
-    const sync = file.then((fd) => fdatasync(fd));
-    running = sync.finally(() => {
-      if (running === sync) running = null;
-    });
-    return sync;
-  };
-  const durable = () => {
-    if (running === null) return start();
-    next ??= running.then(
-      () => {
-        next = null;
-        return start();
-      },
-      () => {
-        next = null;
-        return start();
-      },
-    );
-    return next;
-  };
+    return file.then((fd) => fdatasync(fd));
+  });
   const close = async () => {
     // A failed fsync was already reported to the write that waited for it.
-    await running?.catch(() => undefined);
+    await syncs.current()?.catch(() => undefined);
     await file?.then(
       (fd) => closeFile(fd),
       () => undefined,
     );
   };
-  return { durable, close };
+  return { durable: syncs.request, close };
 }
 
 /** `committed` for the database at `path` under `durability`; `close` waits for the fsync in flight. */
