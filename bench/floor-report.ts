@@ -20,7 +20,7 @@ const ms = (value: number) => `${value.toFixed(2)} ms`;
 
 const ROWS: Row[] = [
   {
-    label: "50 lines/s to 1 client: latency p99",
+    label: "50 lines/s to 1 client, a fresh server's first 4 s after 1 s: latency p99",
     of: "latency",
     value: (r) => r.latency?.p99 ?? Number.NaN,
     format: ms,
@@ -28,8 +28,24 @@ const ROWS: Row[] = [
     bound: null,
   },
   {
-    label: "50 lines/s to 1 client: latency p50",
+    label: "50 lines/s to 1 client, a fresh server's first 4 s after 1 s: latency p50",
     of: "latency",
+    value: (r) => r.latency?.p50 ?? Number.NaN,
+    format: ms,
+    goal: "",
+    bound: null,
+  },
+  {
+    label: "50 lines/s to 1 client, 10 s after 30 s of it: latency p99",
+    of: "latency-warm",
+    value: (r) => r.latency?.p99 ?? Number.NaN,
+    format: ms,
+    goal: "≤ websocketd",
+    bound: null,
+  },
+  {
+    label: "50 lines/s to 1 client, 10 s after 30 s of it: latency p50",
+    of: "latency-warm",
     value: (r) => r.latency?.p50 ?? Number.NaN,
     format: ms,
     goal: "",
