@@ -2,7 +2,7 @@
  * The floor section's block of docs/benchmarks.md: one table, hookstream ÷ floor, with the goals. The block
  * sits between markers, so `--only floor` rewrites it and leaves the rest of the page.
  */
-import type { FloorRun } from "./floor.ts";
+import type { FloorRun, FloorScenario } from "./floor.ts";
 import { blockOf, spliceBlock } from "./lib/page-block.ts";
 
 interface Row {
@@ -17,45 +17,37 @@ interface Row {
 
 const perDelivery = (run: FloorRun) => (run.cpuSeconds * 1e6) / run.deliveries;
 const ms = (value: number) => `${value.toFixed(2)} ms`;
+const us = (value: number) => `${value.toFixed(2)} µs`;
+
+/** A 50 lines/s latency scenario's rows: the p99 (the goal's figure, against websocketd) and the p50. */
+const latencyRows = (of: FloorScenario, when: string): Row[] =>
+  (["p99", "p50"] as const).map((quantile) => ({
+    label: `50 lines/s to 1 client, ${when}: latency ${quantile}`,
+    of,
+    value: (r) => r.latency?.[quantile] ?? Number.NaN,
+    format: ms,
+    goal: quantile === "p99" ? "≤ websocketd" : "",
+    bound: null,
+  }));
+
+/** A 500-client fan-out scenario's row. */
+const fanoutRow = (of: FloorScenario, when: string): Row => ({
+  label: `500 clients × 100 lines/s, ${when}: server CPU per delivery`,
+  of,
+  value: perDelivery,
+  format: us,
+  goal: "≤ 1.1×",
+  bound: { max: 1.1 },
+});
 
 const ROWS: Row[] = [
-  {
-    label: "50 lines/s to 1 client, a fresh server's first 4 s after 1 s: latency p99",
-    of: "latency",
-    value: (r) => r.latency?.p99 ?? Number.NaN,
-    format: ms,
-    goal: "≤ websocketd",
-    bound: null,
-  },
-  {
-    label: "50 lines/s to 1 client, a fresh server's first 4 s after 1 s: latency p50",
-    of: "latency",
-    value: (r) => r.latency?.p50 ?? Number.NaN,
-    format: ms,
-    goal: "",
-    bound: null,
-  },
-  {
-    label: "50 lines/s to 1 client, 10 s after 30 s of it: latency p99",
-    of: "latency-warm",
-    value: (r) => r.latency?.p99 ?? Number.NaN,
-    format: ms,
-    goal: "≤ websocketd",
-    bound: null,
-  },
-  {
-    label: "50 lines/s to 1 client, 10 s after 30 s of it: latency p50",
-    of: "latency-warm",
-    value: (r) => r.latency?.p50 ?? Number.NaN,
-    format: ms,
-    goal: "",
-    bound: null,
-  },
+  ...latencyRows("latency", "a fresh server's first 4 s after 1 s"),
+  ...latencyRows("latency-warm", "10 s after 30 s of it"),
   {
     label: "50,000 lines/s to 1 client: server CPU per line",
     of: "cpu",
     value: perDelivery,
-    format: (v) => `${v.toFixed(2)} µs`,
+    format: us,
     goal: "≤ 1.5×",
     bound: { max: 1.5 },
   },
@@ -107,22 +99,8 @@ const ROWS: Row[] = [
     goal: "< 100 MB",
     bound: null,
   },
-  {
-    label: "500 clients × 100 lines/s, a fresh server's first 4 s: server CPU per delivery",
-    of: "fanout",
-    value: perDelivery,
-    format: (v) => `${v.toFixed(2)} µs`,
-    goal: "≤ 1.1×",
-    bound: { max: 1.1 },
-  },
-  {
-    label: "500 clients × 100 lines/s, 4 s after 15 s of it: server CPU per delivery",
-    of: "fanout-warm",
-    value: perDelivery,
-    format: (v) => `${v.toFixed(2)} µs`,
-    goal: "≤ 1.1×",
-    bound: { max: 1.1 },
-  },
+  fanoutRow("fanout", "a fresh server's first 4 s"),
+  fanoutRow("fanout-warm", "4 s after 15 s of it"),
 ];
 
 function verdict(row: Row, hook: number, floor: number, peer: number | undefined): string {
