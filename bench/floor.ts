@@ -23,6 +23,9 @@ import { type BenchContext, type ServerRun, withServer } from "./scenarios/conte
 export const FLOOR_SCENARIOS = ["latency", "latency-warm", "cpu", "max", "fanout", "fanout-warm"] as const;
 export type FloorScenario = (typeof FLOOR_SCENARIOS)[number];
 
+/** The scenarios measured by their latency, with websocketd beside the floor. */
+const isLatency = (scenario: FloorScenario) => scenario === "latency" || scenario === "latency-warm";
+
 export interface FloorRun {
   scenario: FloorScenario;
   server: ServerKind;
@@ -214,20 +217,16 @@ export async function measureFloorRun(
   return withServer(ctx, server, `floor-${scenario}`, body, options);
 }
 
+/** Of two runs of one scenario and server, the one whose figure is better: latency, rate or CPU. */
+function keptOf(a: FloorRun, b: FloorRun): FloorRun {
+  if (isLatency(a.scenario)) return (a.latency?.p99 ?? Infinity) <= (b.latency?.p99 ?? Infinity) ? a : b;
+  if (a.scenario === "max") return a.receiveRate >= b.receiveRate ? a : b;
+  return a.cpuSeconds / a.deliveries <= b.cpuSeconds / b.deliveries ? a : b;
+}
+
 /** Which of two runs of one scenario and server is kept. */
 function better(a: FloorRun, b: FloorRun): FloorRun {
-  const kept =
-    a.scenario === "latency" || a.scenario === "latency-warm"
-      ? (a.latency?.p99 ?? Infinity) <= (b.latency?.p99 ?? Infinity)
-        ? a
-        : b
-      : a.scenario === "max"
-        ? a.receiveRate >= b.receiveRate
-          ? a
-          : b
-        : a.cpuSeconds / a.deliveries <= b.cpuSeconds / b.deliveries
-          ? a
-          : b;
+  const kept = keptOf(a, b);
   // Loss and memory count from every run, not only the kept one.
   return { ...kept, loss: a.loss + b.loss, peakRssKb: Math.max(a.peakRssKb, b.peakRssKb) };
 }
@@ -257,8 +256,7 @@ export async function runFloorBench(ctx: BenchContext, options: FloorOptions): P
   const kept = new Map<string, FloorRun>();
   for (const scenario of options.scenarios) {
     const servers: ServerKind[] = ["floor", "hookstream"];
-    const latency = scenario === "latency" || scenario === "latency-warm";
-    if (latency && ctx.install.websocketd !== null) servers.push("websocketd");
+    if (isLatency(scenario) && ctx.install.websocketd !== null) servers.push("websocketd");
     for (let round = 1; round <= options.rounds; round++) {
       for (const server of servers) {
         ctx.log(`floor ${scenario} ${server} (round ${round})`);
