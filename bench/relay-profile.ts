@@ -2,7 +2,7 @@
  * One relay at full rate for a profiler: the relay bench's server and driver (pinned as there), one
  * subscriber, 16 POSTs in flight for a fixed time, then the rate and the server's CPU per accepted webhook.
  *
- *   RELAY_BENCH_CPU_PROF=/tmp/prof bun bench/relay-profile.ts [hookstream|nostore] [ms]
+ *   RELAY_BENCH_CPU_PROF=/tmp/prof bun bench/relay-profile.ts [hookstream|nostore|durable-floor] [ms]
  *
  * With RELAY_BENCH_CPU_PROF hookstream writes a `--cpu-prof` profile there when it stops; for `perf`, attach
  * to the server's pid while it runs (`perf record -e cpu-clock -g -p <pid>`).
@@ -56,7 +56,8 @@ try {
   };
   await send(1000, 0);
   const measured = await send(ms, 10_000_000);
-  const batching = name === "nostore" || name === "smee" ? "" : await webhooksPerTransaction(server.inputUrl);
+  const isHookstream = name === "hookstream" || name === "hookstream-normal" || name === "baseline";
+  const batching = isHookstream ? await webhooksPerTransaction(server.inputUrl) : "";
   console.log(
     `${name}: ${measured.perSecond.toFixed(0)} webhooks/s, ${measured.cpuUs.toFixed(1)} µs CPU each${batching}` +
       `${measured.errors.some((e) => e !== null) ? `, errors: ${measured.errors.join("; ")}` : ""}`,

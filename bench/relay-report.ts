@@ -16,6 +16,28 @@ export const spliceRelayBlock = (page: string, block: string): string =>
 
 type Pick = (server: RelayServerResult) => RelayPhase | undefined;
 
+/** A ratio column: `of` ÷ `to`, measured in the same run. */
+interface RatioColumn {
+  heading: string;
+  of: RelayServerResult["name"];
+  to: RelayServerResult["name"];
+}
+
+/**
+ * hookstream against the no-store relay (the goals' reference); the durable floor against the no-store relay
+ * (what the durability contract costs), the SQLite floor against the durable floor (what SQLite costs under
+ * it), and hookstream against the SQLite floor (its own cost on that store).
+ */
+const RATIOS: RatioColumn[] = [
+  { heading: "hookstream ÷ no-store", of: "hookstream", to: "nostore" },
+  { heading: "durable floor ÷ no-store", of: "durable-floor", to: "nostore" },
+  { heading: "SQLite floor ÷ durable floor", of: "sqlite-floor", to: "durable-floor" },
+  { heading: "hookstream ÷ SQLite floor", of: "hookstream", to: "sqlite-floor" },
+  { heading: "smee.io ÷ no-store", of: "smee", to: "nostore" },
+];
+
+const fmtRatio = (r: number | null) => (r === null ? "–" : `×${fmt(r, 2)}`);
+
 function row(
   result: RelayBenchResult,
   metric: string,
@@ -29,33 +51,57 @@ function row(
     const phase = server === undefined ? undefined : pick(server);
     return phase === undefined ? null : value(phase);
   };
+  const ratioOf = (a: RelayServerResult["name"], b: RelayServerResult["name"]) => {
+    const x = of(a);
+    const y = of(b);
+    return x === null || y === null || y === 0 ? null : x / y;
+  };
   const cells = columnsOf(result).map((name) => {
     const v = of(name);
     return v === null ? "–" : fmt(v, digits);
   });
-  const floor = of("nostore");
-  const hook = of("hookstream");
-  const ratio = floor === null || hook === null || floor === 0 ? null : hook / floor;
-  const smee = of("smee");
-  const smeeRatio = floor === null || smee === null || floor === 0 ? null : smee / floor;
-  const mark =
-    goal === undefined || ratio === null
-      ? ""
-      : (goal.atMost ? ratio <= goal.ratio : ratio >= goal.ratio)
-        ? ` (goal ${goal.atMost ? "≤" : "≥"} ×${goal.ratio}: met)`
-        : ` (goal ${goal.atMost ? "≤" : "≥"} ×${goal.ratio}: missed)`;
-  const fmtRatio = (r: number | null) => (r === null ? "–" : `×${fmt(r, 2)}`);
-  const base = of("baseline");
-  const change =
-    result.baseline === null ? "" : ` ${fmtRatio(base === null || hook === null ? null : hook / base)} |`;
-  return `| ${metric} | ${cells.join(" | ")} | ${fmtRatio(ratio)}${mark} | ${fmtRatio(smeeRatio)} |${change}`;
+  const ratios = RATIOS.map((column, i) => {
+    const ratio = ratioOf(column.of, column.to);
+    if (i > 0 || goal === undefined || ratio === null) return fmtRatio(ratio);
+    const met = goal.atMost ? ratio <= goal.ratio : ratio >= goal.ratio;
+    return `${fmtRatio(ratio)} (goal ${goal.atMost ? "≤" : "≥"} ×${goal.ratio}: ${met ? "met" : "missed"})`;
+  });
+  const change = result.baseline === null ? [] : [fmtRatio(ratioOf("hookstream", "baseline"))];
+  return `| ${[metric, ...cells, ...ratios, ...change].join(" | ")} |`;
 }
+
+const HEADINGS: Record<RelayServerResult["name"], string> = {
+  nostore: "no-store relay",
+  "durable-floor": "durable floor",
+  "sqlite-floor": "SQLite floor",
+  smee: "smee.io",
+  "hookstream-normal": "hookstream, durability normal",
+  baseline: "hookstream before",
+  hookstream: "hookstream",
+};
 
 /** The servers' columns: the baseline (another checkout's hookstream) only when one was measured. */
 function columnsOf(result: RelayBenchResult): RelayServerResult["name"][] {
-  return result.baseline === null
-    ? ["nostore", "smee", "hookstream-normal", "hookstream"]
-    : ["nostore", "smee", "hookstream-normal", "baseline", "hookstream"];
+  const all: RelayServerResult["name"][] = [
+    "nostore",
+    "durable-floor",
+    "sqlite-floor",
+    "smee",
+    "hookstream-normal",
+    "baseline",
+    "hookstream",
+  ];
+  return all.filter((name) => name !== "baseline" || result.baseline !== null);
+}
+
+function headerRows(result: RelayBenchResult): string[] {
+  const headings = [
+    "scenario",
+    ...columnsOf(result).map((name) => HEADINGS[name]),
+    ...RATIOS.map((column) => column.heading),
+    ...(result.baseline === null ? [] : ["hookstream ÷ before"]),
+  ];
+  return [`| ${headings.join(" | ")} |`, `|${" --- |".repeat(headings.length)}`];
 }
 
 export interface RelayBlockOptions {
@@ -83,7 +129,10 @@ export function renderRelayBlock(result: RelayBenchResult, options: RelayBlockOp
       "subscriber processes) pinned to CPU 0. hookstream: RELAY_DURABILITY=full (every 2xx after an " +
       'fsynced group commit; the goals are its), the input checks the signature; "durability normal": the ' +
       "same server with RELAY_DURABILITY=normal (every 2xx after the commit, no fsync per commit). The no-store relay: " +
-      "`bench/peers/nostore-relay.mjs` under Node. smee.io: its own server " +
+      "`bench/peers/nostore-relay.mjs` under Node. The durable floor: `bench/peers/durable-floor-relay.ts` under " +
+      "Bun (the signature checked, the body appended to a file, the 200 after a shared fdatasync, the body " +
+      "relayed unchanged); the SQLite floor: the same with each body a row of a one-table bun:sqlite database " +
+      "(WAL, the POSTs of one turn in one transaction, the WAL fdatasynced). smee.io: its own server " +
       `(${result.smeeCommit === null ? "not installed" : `commit ${result.smeeCommit}`}) under Node, ` +
       "event-stream subscribers, its default request logging to a discarded stdout.",
     ...(result.baseline === null
@@ -93,12 +142,7 @@ export function renderRelayBlock(result: RelayBenchResult, options: RelayBlockOp
           `"hookstream before" is ${result.baseline}, measured in the same rounds (RELAY_BENCH_BASELINE).`,
         ]),
     "",
-    result.baseline === null
-      ? "| scenario | no-store relay | smee.io | hookstream, durability normal | hookstream | hookstream ÷ no-store | smee.io ÷ no-store |"
-      : "| scenario | no-store relay | smee.io | hookstream, durability normal | hookstream before | hookstream | hookstream ÷ no-store | smee.io ÷ no-store | hookstream ÷ before |",
-    result.baseline === null
-      ? "| --- | --- | --- | --- | --- | --- | --- |"
-      : "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...headerRows(result),
     row(result, "accepted webhooks/s, 1 subscriber", throughput(1), (p) => p.perSecond, 0, {
       ratio: RELAY_GOALS.throughputRatio,
       atMost: false,
@@ -124,7 +168,7 @@ export function renderRelayBlock(result: RelayBenchResult, options: RelayBlockOp
       1,
     ),
     row(result, "p99 POST → subscriber at 100/s, 100 subscribers (ms)", latency(100), (p) => p.p99, 2),
-    `| missing + duplicated + out of order, all phases | ${lossCells(result)} | | |${result.baseline === null ? "" : " |"}`,
+    `| missing + duplicated + out of order, all phases | ${lossCells(result)} |${" |".repeat(RATIOS.length + (result.baseline === null ? 0 : 1))}`,
   ];
   const hook = result.servers.find((s) => s.name === "hookstream");
   const before = hook?.throughput.find((p) => p.subscribers === 1);

@@ -2,7 +2,13 @@
  * The relays the relay benchmark compares, each started fresh, pinned to one CPU with `taskset`, and stopped
  * with everything it forked:
  *
- * - `nostore`: bench/peers/nostore-relay.mjs under Node (`node:http` + `ws`, nothing stored): the floor;
+ * - `nostore`: bench/peers/nostore-relay.mjs under Node (`node:http` + `ws`, nothing stored): the peer a
+ *   user would script, and the goals' reference;
+ * - `durable-floor`: bench/peers/durable-floor-relay.ts under Bun: the signature checked, the body appended to
+ *   a file and fdatasynced (group commit) before the 200: the least a Bun server does under hookstream's
+ *   durability contract;
+ * - `sqlite-floor`: the same with each body a row of a one-table bun:sqlite database (STORE=sqlite): what
+ *   the contract costs on the store hookstream uses, before any of hookstream's own schema and code;
  * - `smee`: smee.io's own server (github.com/probot/smee.io, Fastify, event-stream subscribers, nothing
  *   stored), installed into bench/.peers/smee.io from SMEE_IO_GIT_DIR (a clone or bare mirror) or a shallow
  *   clone from GitHub, with its production dependencies only;
@@ -19,7 +25,14 @@ import { stopChild, track, withOpenFilesLimit } from "./children.ts";
 import { freePort, REPO_ROOT } from "./peers.ts";
 import type { SubscribeProtocol } from "./relay-subscribe.ts";
 
-export const RELAY_SERVERS = ["nostore", "smee", "hookstream", "hookstream-normal"] as const;
+export const RELAY_SERVERS = [
+  "nostore",
+  "durable-floor",
+  "sqlite-floor",
+  "smee",
+  "hookstream",
+  "hookstream-normal",
+] as const;
 /**
  * `baseline`: hookstream from another checkout (RELAY_BENCH_BASELINE=<dir>), measured in the same rounds
  * as this one, for a before/after of one change on a machine whose load moves.
@@ -128,23 +141,31 @@ export async function startRelayServer(
   const env = { PORT: String(port) };
   const node = Bun.which("node") ?? "node";
   const stopOf = (proc: Subprocess) => async () => void (await stopChild(proc));
-  if (name === "nostore") {
-    const proc = spawnPinned(
-      name,
-      options.cpu,
-      [node, join(REPO_ROOT, "bench/peers/nostore-relay.mjs")],
-      env,
-    );
+  /** A calibration relay: POST anywhere, every body relayed unchanged to every WebSocket at `/`. */
+  const plainRelay = async (cmd: string[], extraEnv: Record<string, string>, checksSignatures: boolean) => {
+    const proc = spawnPinned(name, options.cpu, cmd, { ...env, ...extraEnv });
     await waitAnswering(base, proc, 10_000);
     return {
       name,
       pid: proc.pid,
       inputUrl: `${base}/hook`,
-      subscribe: { protocol: "plain", url: `ws://127.0.0.1:${port}/`, key: "", secret: "" },
-      checksSignatures: false,
+      subscribe: { protocol: "plain" as const, url: `ws://127.0.0.1:${port}/`, key: "", secret: "" },
+      checksSignatures,
       stop: stopOf(proc),
     };
-  }
+  };
+  if (name === "nostore")
+    return plainRelay([node, join(REPO_ROOT, "bench/peers/nostore-relay.mjs")], {}, false);
+  if (name === "durable-floor" || name === "sqlite-floor")
+    return plainRelay(
+      [process.execPath, join(REPO_ROOT, "bench/peers/durable-floor-relay.ts")],
+      {
+        STORE: name === "sqlite-floor" ? "sqlite" : "file",
+        FILE: join(options.scratch, `${name}-${port}`),
+        SECRET: BENCH_GITHUB_SECRET,
+      },
+      true,
+    );
   if (name === "smee") {
     if (options.smeeDir === null) throw new Error("smee.io is not installed");
     const proc = spawnPinned(name, options.cpu, [node, "index.js"], env, options.smeeDir);
