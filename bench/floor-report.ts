@@ -117,18 +117,24 @@ export function renderFloorTable(runs: readonly FloorRun[]): string {
   const find = (scenario: FloorRun["scenario"], server: string) =>
     runs.find((r) => r.scenario === scenario && r.server === server);
   const lines = [
-    "| scenario | floor | websocketd | hookstream | hookstream ÷ floor | goal | |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
+    "| scenario | floor | work floor | websocketd | hookstream | hookstream ÷ floor | goal | | work floor ÷ floor | hookstream ÷ work floor |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
+  const cell = (row: Row, value: number | undefined) => (value === undefined ? "–" : row.format(value));
+  const ratio = (a: number | undefined, b: number) => (a === undefined ? "–" : `×${(a / b).toFixed(2)}`);
   for (const row of ROWS) {
     const floor = find(row.of, "floor");
     const hook = find(row.of, "hookstream");
     if (floor === undefined || hook === undefined) continue;
-    const peer = find(row.of, "websocketd");
-    const [f, h, p] = [row.value(floor), row.value(hook), peer === undefined ? undefined : row.value(peer)];
+    const figureOf = (server: string) => {
+      const run = find(row.of, server);
+      return run === undefined ? undefined : row.value(run);
+    };
+    const [f, h, p, w] = [row.value(floor), row.value(hook), figureOf("websocketd"), figureOf("work-floor")];
     lines.push(
-      `| ${row.label} | ${row.format(f)} | ${p === undefined ? "–" : row.format(p)} | ${row.format(h)} | ` +
-        `×${(h / f).toFixed(2)} | ${row.goal} | ${verdict(row, h, f, p)} |`,
+      `| ${row.label} | ${row.format(f)} | ${cell(row, w)} | ${cell(row, p)} | ${row.format(h)} | ` +
+        `×${(h / f).toFixed(2)} | ${row.goal} | ${verdict(row, h, f, p)} | ${ratio(w, f)} | ` +
+        `${w === undefined ? "–" : ratio(h, w)} |`,
     );
   }
   const loss = runs.filter((r) => r.loss > 0 || r.firstClose !== null);
@@ -149,6 +155,8 @@ export function renderFloorBlock(runs: readonly FloorRun[], measured: string): s
     "lines and publishes each unchanged to one topic, with a backpressure limit no run reaches (so it never",
     "drops a line: it buffers for a slow reader instead). Clients are Node `ws` in other processes (two for",
     "500 connections); 344-byte JSON `log_entry` lines; best of two rounds, loss and peak RSS from both.",
+    "The work floor is the same server adding the least of hookstream's job: each line parsed, serialised",
+    "again and appended to a journal file (one write per read), where the rate and CPU are the figures.",
     "",
     renderFloorTable(runs),
   ].join("\n");

@@ -1,6 +1,6 @@
 /**
  * The log pipe against the floor (lib/floor-server.ts: read appended bytes, cut lines, publish each to one
- * topic), side by side in one run, read by Node `ws` clients in other processes (lib/node-client.mjs):
+ * topic) and the work floor (the same, each line also parsed, serialised and journaled), side by side in one run, read by Node `ws` clients in other processes (lib/node-client.mjs):
  * - 50 lines/s to 1 client: append-to-receive latency (websocketd + `tail -F` beside them when installed), in
  *   a fresh server's first seconds and again after LATENCY_WARM_SECONDS of the same trickle;
  * - 50,000 lines/s to 1 client: server CPU per line;
@@ -255,7 +255,10 @@ export async function runFloorBench(ctx: BenchContext, options: FloorOptions): P
   if (node === null) throw new Error("node is not installed: the floor section reads with Node `ws` clients");
   const kept = new Map<string, FloorRun>();
   for (const scenario of options.scenarios) {
-    const servers: ServerKind[] = ["floor", "hookstream"];
+    // The work floor measures a line's cost, so it runs where CPU per line and rate are the figures.
+    const servers: ServerKind[] = isLatency(scenario)
+      ? ["floor", "hookstream"]
+      : ["floor", "work-floor", "hookstream"];
     if (isLatency(scenario) && ctx.install.websocketd !== null) servers.push("websocketd");
     for (let round = 1; round <= options.rounds; round++) {
       for (const server of servers) {

@@ -3,14 +3,19 @@
  * (fs.watch as a hint, a 2 ms poll as the safety net), cuts lines and publishes each unchanged to one Bun
  * pub/sub topic — no parsing, journal, filters or cursors. What hookstream spends beyond this is its own cost.
  *
- *   bun bench/lib/floor-server.ts <file> <port>
+ *   bun bench/lib/floor-server.ts <file> <port> [work]
+ *
+ * With `work`, the work floor: the least a server must add for hookstream's job on top of that. Each line is
+ * parsed (what filters on the server and the history need), serialised again (the entry clients receive) and
+ * the read's entries appended to a journal file beside the log in one write (what a resume is served from);
+ * a line that does not parse is published as it came. No filters, masking, cursors, pairing or limits.
  *
  * A slow client is never dropped: the backpressure limit is far above anything a run queues, so the floor
  * trades memory for zero loss where hookstream catches the client up from its journal.
  */
-import { openSync, readSync, statSync, watch } from "node:fs";
+import { openSync, readSync, statSync, watch, writeSync } from "node:fs";
 
-const [file = "", port = "0"] = Bun.argv.slice(2);
+const [file = "", port = "0", mode = ""] = Bun.argv.slice(2);
 const TOPIC = "lines";
 const READ_BYTES = 1024 * 1024;
 
@@ -41,8 +46,25 @@ function readAppended(): void {
     offset += n;
     const lines = (partial + decoder.decode(buffer.subarray(0, n), { stream: true })).split("\n");
     partial = lines.pop() ?? "";
-    for (const line of lines) server.publish(TOPIC, line);
+    if (journal === null) for (const line of lines) server.publish(TOPIC, line);
+    else publishEntries(journal, lines);
   }
+}
+
+const journal = mode === "work" ? openSync(`${file}.journal`, "a") : null;
+
+function entryOf(line: string): string {
+  try {
+    return JSON.stringify(JSON.parse(line));
+  } catch {
+    return line;
+  }
+}
+
+function publishEntries(journalFd: number, lines: string[]): void {
+  const entries = lines.map(entryOf);
+  if (entries.length > 0) writeSync(journalFd, `${entries.join("\n")}\n`);
+  for (const entry of entries) server.publish(TOPIC, entry);
 }
 
 watch(file, readAppended);

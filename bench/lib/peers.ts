@@ -3,7 +3,8 @@
  * - hookstream: `bun src/main.ts` following `$DATA_DIR/logs`;
  * - websocketd: `websocketd tail -n0 -F <file>` (a `tail` process per connection);
  * - frontail: the npm package under node (one `tail -n 0 -F`, socket.io 2 broadcast of each line);
- * - floor: lib/floor-server.ts, the least a Bun server must do (read, cut lines, publish to one topic).
+ * - floor: lib/floor-server.ts, the least a Bun server must do (read, cut lines, publish to one topic);
+ * - work-floor: the same adding the least of hookstream's job (parse, serialise, journal each line).
  * The peers are installed on first use: websocketd from Debian, frontail into bench/.peers (gitignored).
  */
 import { createHash } from "node:crypto";
@@ -16,8 +17,8 @@ import { descendantsOf, type TreeStats, treeStats } from "./proc.ts";
 
 export const SERVER_NAMES = ["hookstream", "websocketd", "frontail"] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
-/** Every server a scenario can start: the compared servers, and the floor (lib/floor-server.ts). */
-export type ServerKind = ServerName | "floor";
+/** Every server a scenario can start: the compared servers, and the floors (lib/floor-server.ts). */
+export type ServerKind = ServerName | "floor" | "work-floor";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
 const PEERS_DIR = join(REPO_ROOT, "bench/.peers");
@@ -268,8 +269,10 @@ export async function startServer(
       ready = () => answers(`http://127.0.0.1:${port}/`, async () => true);
       break;
     }
-    case "floor": {
+    case "floor":
+    case "work-floor": {
       cmd = [process.execPath, join(import.meta.dir, "floor-server.ts"), logFile, String(port)];
+      if (name === "work-floor") cmd.push("work");
       url = `ws://127.0.0.1:${port}/`;
       ready = () => answers(`http://127.0.0.1:${port}/`, async (r) => r.ok);
       break;
@@ -316,7 +319,7 @@ export async function startServer(
     await stopChild(proc);
     throw error;
   }
-  const forks = name !== "hookstream" && name !== "floor";
+  const forks = name === "websocketd" || name === "frontail";
   return {
     name,
     pid: proc.pid,
