@@ -3,6 +3,7 @@
  * and never longer than MAX_JOURNAL_LINE_BYTES, the bound the journal reader is sized from. One serialisation
  * serves every path, so a client that resumes gets from the journal exactly what the live stream sent.
  */
+import { joinFlat } from "../transport/flat-string.ts";
 import { MAX_ENTRY_CHARS } from "./assemble.ts";
 import type { LogEntry } from "./entry.ts";
 import { MAX_LINE_BYTES } from "./follow.ts";
@@ -80,7 +81,7 @@ const PLAIN_CURSOR = /^[0-9A-Za-z_-]*$/;
 export function spliceCursor(json: string, cursor: string, redact: boolean): string | null {
   if (!(json.startsWith("{") && json.endsWith("}"))) return null;
   const quoted = PLAIN_CURSOR.test(cursor) ? `"${cursor}"` : JSON.stringify(cursor);
-  const spliced = `${json.slice(0, -1)},"cursor":${quoted}}`;
+  const spliced = joinFlat(json.slice(0, -1), ',"cursor":', quoted, "}");
   const masked = redact ? redactSecrets(spliced) : spliced;
   return masked.length <= SURELY_FITS_CHARS ? masked : null;
 }

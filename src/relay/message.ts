@@ -2,6 +2,7 @@
  * The server → client messages of `/v1/socket`, serialised with the exact field names and order Webhook
  * Relay's clients expect. Pure.
  */
+import { joinFlat } from "../transport/flat-string.ts";
 
 export type StatusKind = "authenticated" | "unauthorized" | "subscribed" | "error" | "ping" | "live";
 
@@ -144,7 +145,7 @@ export function webhookMessageWriter(
       query: delivery.query,
     });
     // `head` is one object: it ends with its closing brace, which the body's members go before.
-    return `${head.slice(0, -1)},${tail}}`;
+    return joinFlat(head.slice(0, -1), ",", tail, "}");
   };
 }
 
