@@ -1,5 +1,6 @@
 /**
- * Relay ingest, side by side in one run: a no-store calibration relay (Node `node:http` + `ws`), smee.io's own
+ * Relay ingest, side by side in one run: a no-store calibration relay (Node `node:http` + `ws`), the durable
+ * and SQLite floors (Bun: the least a relay does under hookstream's durability contract), smee.io's own
  * server (Node, event-stream subscribers, nothing stored) and hookstream with its durable store
  * (RELAY_DURABILITY=full: every 2xx only after an fsynced group commit). Each server runs pinned to one CPU;
  * the driver (sender processes and subscriber processes) runs pinned to the other, so it is not the server's
@@ -12,8 +13,8 @@
  * - loss: every accepted webhook reached every subscriber once (hookstream: and in delivery-id order).
  *
  * Bodies are ~7 KB GitHub `pull_request` JSON with a fresh `X-GitHub-Delivery` and `X-Hub-Signature-256`.
- * Run alone: `bun bench/relay.ts [--quick] [--servers nostore,smee,hookstream]`; `bun bench/run.ts --only
- * relay` runs it and writes its block of docs/benchmarks.md.
+ * Run alone: `bun bench/relay.ts [--quick] [--servers nostore,durable-floor,sqlite-floor,smee,hookstream]`;
+ * `bun bench/run.ts --only relay` runs it and writes its block of docs/benchmarks.md.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
