@@ -1,6 +1,7 @@
 /**
  * The log pipe against the floor (lib/floor-server.ts: read appended bytes, cut lines, publish each to one
- * topic) and the work floor (the same, each line also parsed, serialised and journaled), side by side in one run, read by Node `ws` clients in other processes (lib/node-client.mjs):
+ * topic) and the work floor (the same, each line also parsed, serialised and journaled), side by side in one
+ * run, read by Node `ws` clients in other processes (lib/node-client.mjs):
  * - 50 lines/s to 1 client: append-to-receive latency (websocketd + `tail -F` beside them when installed), in
  *   a fresh server's first seconds and again after LATENCY_WARM_SECONDS of the same trickle;
  * - 50,000 lines/s to 1 client: server CPU per line;
