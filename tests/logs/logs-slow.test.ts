@@ -96,21 +96,23 @@ describe("slow consumers", () => {
   }, 60_000);
 
   test.if(requireTool("/proc/net/tcp", procNetTcpAvailable, "run on Linux"))(
-    "a client that reads nothing until the server gives up gets no 4100 but a drop, and resumes with its cursor",
+    "a client that reads nothing until the server gives up is dropped, and resumes with its cursor",
     async () => {
       await using server = await startTestServer({
         files: { "server.log": "" },
         env: { ...env, LOG_STALL_TIMEOUT_MS: "300", WS_IDLE_TIMEOUT_S: "1" },
       });
       const stuck = await stallClient(server);
-      // The 4100 frame is queued behind the bytes the client never read; the server gives up on the
-      // connection (idle timeout) and those bytes, the frame with them, are gone.
+      // The 4100 frame is queued behind the bytes the client never read, and the server gives up on the
+      // connection (idle timeout). Whether the frame still arrives depends on the kernel: a send buffer that
+      // grew before the server let go may hold it. Either way the client resumes with its last cursor.
       const port = server.server.port as number;
       await waitFor(() => serverSideTcpState(stuck, port) !== "01", 20_000, "the server letting go");
       const ended = new Promise((resolve) => stuck.socket.once("close", resolve));
       stuck.resume();
       await ended;
-      expect(stuck.close).toBeNull(); // a browser reports this as 1006
+      // No frame (a browser reports 1006), or the 4100 the kernel had taken: never another code.
+      expect(stuck.close === null ? null : stuck.close.code).toBeOneOf([null, 4100]);
       expect(stuck.messages.length).toBeGreaterThan(0);
       await expectResumeCompletes(server, stuck);
     },
