@@ -1,9 +1,9 @@
 /**
  * The durable relay's floor, run with Bun: the least a Bun server must do for hookstream's relay job under
- * its contract. It checks the body's `X-Hub-Signature-256`, stores the body, answers 200 only once an
- * fdatasync that started after the write has finished (POSTs that arrive while one runs share the next: a
- * group commit on the thread pool, as hookstream's store does), and then hands the body unchanged to every
- * WebSocket client. No index, no protocol, no retention: what hookstream spends beyond this is its own
+ * its contract. It checks the body's `X-Hub-Signature-256` (with hookstream's own check), stores the body,
+ * answers 200 only once an fdatasync that started after the write has finished (POSTs that arrive while one
+ * runs share the next: a group commit on the thread pool, as hookstream's store does), and then hands the
+ * body unchanged to every WebSocket client. No index, no protocol, no retention: what hookstream spends beyond this is its own
  * cost, and what this spends beyond the no-store relay is the contract's.
  *
  * Two stores, so that the store's own share shows:
@@ -15,8 +15,8 @@
  *   PORT=<n> FILE=<path> SECRET=<github secret> [STORE=sqlite] bun bench/peers/durable-floor-relay.ts
  */
 import { Database } from "bun:sqlite";
-import { timingSafeEqual } from "node:crypto";
 import { fdatasync, openSync, writevSync } from "node:fs";
+import { verifyGithubSignature } from "../../src/relay/signature.ts";
 
 const TOPIC = "webhooks";
 const secret = process.env.SECRET ?? "";
@@ -81,13 +81,6 @@ function syncNext(): void {
   });
 }
 
-function signed(body: Uint8Array, header: string | null): boolean {
-  if (header === null || !header.startsWith("sha256=")) return false;
-  const expected = new Bun.CryptoHasher("sha256", secret).update(body).digest();
-  const given = Buffer.from(header.slice("sha256=".length), "hex");
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
 const server = Bun.serve({
   hostname: "127.0.0.1",
   port: Number(process.env.PORT ?? 0),
@@ -95,7 +88,8 @@ const server = Bun.serve({
     if (request.method !== "POST")
       return bun.upgrade(request) ? undefined : new Response(null, { status: 404 });
     const body = new Uint8Array(await request.arrayBuffer());
-    if (!signed(body, request.headers.get("x-hub-signature-256"))) return new Response(null, { status: 401 });
+    if (!verifyGithubSignature(secret, body, request.headers.get("x-hub-signature-256")))
+      return new Response(null, { status: 401 });
     const { promise, resolve } = Promise.withResolvers<Response>();
     store(body, () => {
       waiting.push(() => {
