@@ -121,7 +121,8 @@ export function renderFloorTable(runs: readonly FloorRun[]): string {
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   const cell = (row: Row, value: number | undefined) => (value === undefined ? "–" : row.format(value));
-  const ratio = (a: number | undefined, b: number) => (a === undefined ? "–" : `×${(a / b).toFixed(2)}`);
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined ? "–" : `×${(a / b).toFixed(2)}`;
   for (const row of ROWS) {
     const floor = find(row.of, "floor");
     const hook = find(row.of, "hookstream");
@@ -133,8 +134,7 @@ export function renderFloorTable(runs: readonly FloorRun[]): string {
     const [f, h, p, w] = [row.value(floor), row.value(hook), figureOf("websocketd"), figureOf("work-floor")];
     lines.push(
       `| ${row.label} | ${row.format(f)} | ${cell(row, w)} | ${cell(row, p)} | ${row.format(h)} | ` +
-        `×${(h / f).toFixed(2)} | ${row.goal} | ${verdict(row, h, f, p)} | ${ratio(w, f)} | ` +
-        `${w === undefined ? "–" : ratio(h, w)} |`,
+        `${ratio(h, f)} | ${row.goal} | ${verdict(row, h, f, p)} | ${ratio(w, f)} | ${ratio(h, w)} |`,
     );
   }
   const loss = runs.filter((r) => r.loss > 0 || r.firstClose !== null);
