@@ -151,7 +151,11 @@ function specOf(scenario: FloorScenario, quick: boolean): Spec {
   }
 }
 
-/** One run of one scenario; `cpuProfileDir`: hookstream writes a CPU profile there as it exits. */
+/**
+ * One run of one scenario; `cpuProfileDir`: hookstream writes a CPU profile there as it exits. In the
+ * 50 lines/s scenarios the floors wake on inotify events, as hookstream does: their 2 ms poll would be 500
+ * wake-ups a second, more than a trickle's lines cost, and then the floor would not be the least.
+ */
 export async function measureFloorRun(
   ctx: BenchContext,
   node: string,
@@ -215,7 +219,10 @@ export async function measureFloorRun(
       await clients.stop();
     }
   };
-  return withServer(ctx, server, `floor-${scenario}`, body, options);
+  return withServer(ctx, server, `floor-${scenario}`, body, {
+    ...options,
+    floorOnInotify: isLatency(scenario),
+  });
 }
 
 /** Of two runs of one scenario and server, the one whose figure is better: latency, rate or CPU. */
@@ -256,10 +263,8 @@ export async function runFloorBench(ctx: BenchContext, options: FloorOptions): P
   if (node === null) throw new Error("node is not installed: the floor section reads with Node `ws` clients");
   const kept = new Map<string, FloorRun>();
   for (const scenario of options.scenarios) {
-    // The work floor measures a line's cost, so it runs where CPU per line and rate are the figures.
-    const servers: ServerKind[] = isLatency(scenario)
-      ? ["floor", "hookstream"]
-      : ["floor", "work-floor", "hookstream"];
+    // The work floor measures a line's cost: it runs in every scenario whose CPU per line is a figure.
+    const servers: ServerKind[] = ["floor", "work-floor", "hookstream"];
     if (isLatency(scenario) && ctx.install.websocketd !== null) servers.push("websocketd");
     for (let round = 1; round <= options.rounds; round++) {
       for (const server of servers) {

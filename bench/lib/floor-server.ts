@@ -3,19 +3,24 @@
  * (fs.watch as a hint, a 2 ms poll as the safety net), cuts lines and publishes each unchanged to one Bun
  * pub/sub topic — no parsing, journal, filters or cursors. What hookstream spends beyond this is its own cost.
  *
- *   bun bench/lib/floor-server.ts <file> <port> [work]
+ *   bun bench/lib/floor-server.ts <file> <port> [work|plain] [inotify]
  *
  * With `work`, the work floor: the least a server must add for hookstream's job on top of that. Each line is
  * parsed (what filters on the server and the history need), serialised again (the entry clients receive) and
  * the read's entries appended to a journal file beside the log in one write (what a resume is served from);
  * a line that does not parse is published as it came. No filters, masking, cursors, pairing or limits.
  *
+ * With `inotify`, it wakes only on the file's inotify events (read as hookstream reads them), with no poll:
+ * the least a server must wake up for a trickle, where the 2 ms poll's 500 wake-ups a second would cost
+ * more than the lines themselves. The poll stays the default: at high rates it gathers appends into reads.
+ *
  * A slow client is never dropped: the backpressure limit is far above anything a run queues, so the floor
  * trades memory for zero loss where hookstream catches the client up from its journal.
  */
 import { openSync, readSync, statSync, watch, writeSync } from "node:fs";
+import { IN_MODIFY, openInotify } from "../../src/process/inotify.ts";
 
-const [file = "", port = "0", mode = ""] = Bun.argv.slice(2);
+const [file = "", port = "0", mode = "", changeSource = "poll"] = Bun.argv.slice(2);
 const TOPIC = "lines";
 const READ_BYTES = 1024 * 1024;
 
@@ -67,5 +72,16 @@ function publishEntries(journalFd: number, lines: string[]): void {
   for (const entry of entries) server.publish(TOPIC, entry);
 }
 
-watch(file, readAppended);
-setInterval(readAppended, 2);
+if (changeSource === "inotify") {
+  const changes = openInotify(
+    () => readAppended(),
+    (error) => console.error(error),
+    (reason) => {
+      throw new Error(`inotify is not available: ${reason}`);
+    },
+  );
+  changes?.add(file, IN_MODIFY);
+} else {
+  watch(file, readAppended);
+  setInterval(readAppended, 2);
+}

@@ -3,7 +3,8 @@
  * - hookstream: `bun src/main.ts` following `$DATA_DIR/logs`;
  * - websocketd: `websocketd tail -n0 -F <file>` (a `tail` process per connection);
  * - frontail: the npm package under node (one `tail -n 0 -F`, socket.io 2 broadcast of each line);
- * - floor: lib/floor-server.ts, the least a Bun server must do (read, cut lines, publish to one topic);
+ * - floor: lib/floor-server.ts, the least a Bun server must do (read, cut lines, publish to one topic), on
+ *   a 2 ms poll or, for a trickle, on inotify events;
  * - work-floor: the same adding the least of hookstream's job (parse, serialise, journal each line).
  * The peers are installed on first use: websocketd from Debian, frontail into bench/.peers (gitignored).
  */
@@ -160,6 +161,8 @@ export interface StartOptions {
   outputFile: string;
   /** hookstream only: write a CPU profile into this directory on exit. */
   cpuProfileDir?: string;
+  /** The floors only: wake on the file's inotify events instead of fs.watch and a 2 ms poll. */
+  floorOnInotify?: boolean;
 }
 
 export interface RunningServer {
@@ -272,7 +275,10 @@ export async function startServer(
     case "floor":
     case "work-floor": {
       cmd = [process.execPath, join(import.meta.dir, "floor-server.ts"), logFile, String(port)];
-      if (name === "work-floor") cmd.push("work");
+      cmd.push(
+        name === "work-floor" ? "work" : "plain",
+        options.floorOnInotify === true ? "inotify" : "poll",
+      );
       url = `ws://127.0.0.1:${port}/`;
       ready = () => answers(`http://127.0.0.1:${port}/`, async (r) => r.ok);
       break;

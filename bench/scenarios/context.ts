@@ -36,7 +36,7 @@ export async function withServer<T>(
   name: ServerKind,
   label: string,
   body: (run: ServerRun) => Promise<T>,
-  options: { cpuProfileDir?: string } = {},
+  options: { cpuProfileDir?: string; floorOnInotify?: boolean } = {},
 ): Promise<T> {
   const dir = join(ctx.scratch, `${++runCounter}-${label}-${name}`);
   const logDir = join(dir, "logs");
