@@ -3,7 +3,7 @@
  * (fs.watch as a hint, a 2 ms poll as the safety net), cuts lines and publishes each unchanged to one Bun
  * pub/sub topic — no parsing, journal, filters or cursors. What hookstream spends beyond this is its own cost.
  *
- *   bun bench/lib/floor-server.ts <file> <port> [work|plain] [inotify]
+ *   bun bench/lib/floor-server.ts <file> <port> [work|plain] [poll|inotify]
  *
  * With `work`, the work floor: the least a server must add for hookstream's job on top of that. Each line is
  * parsed (what filters on the server and the history need), serialised again (the entry clients receive) and
@@ -80,7 +80,7 @@ if (changeSource === "inotify") {
       throw new Error(`inotify is not available: ${reason}`);
     },
   );
-  changes?.add(file, IN_MODIFY);
+  if (changes !== null && changes.add(file, IN_MODIFY) < 0) throw new Error(`cannot watch ${file}`);
 } else {
   watch(file, readAppended);
   setInterval(readAppended, 2);
