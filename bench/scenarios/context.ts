@@ -10,6 +10,7 @@ import {
   type RunningServer,
   type ServerKind,
   type ServerName,
+  type StartOptions,
   startServer,
 } from "../lib/peers.ts";
 import { LOG_FILE_NAME } from "../lib/workload.ts";
@@ -36,7 +37,7 @@ export async function withServer<T>(
   name: ServerKind,
   label: string,
   body: (run: ServerRun) => Promise<T>,
-  options: { cpuProfileDir?: string; floorOnInotify?: boolean } = {},
+  options: Pick<StartOptions, "cpuProfileDir" | "floorOnInotify"> = {},
 ): Promise<T> {
   const dir = join(ctx.scratch, `${++runCounter}-${label}-${name}`);
   const logDir = join(dir, "logs");
