@@ -29,6 +29,7 @@ import {
   segmentName,
   writeEpoch,
 } from "./journal-segments.ts";
+import { createLineEncoder, type LineEncoder } from "./line-encoder.ts";
 
 export type { Segment } from "./journal-segments.ts";
 
@@ -134,6 +135,7 @@ interface JournalState {
   current: Segment;
   totalBytes: number;
   writer: SegmentWriter;
+  encoder: LineEncoder;
   buffer: string[];
   bufferedBytes: number;
   bufferedCount: number;
@@ -210,8 +212,8 @@ function flushJournal(state: JournalState, force: boolean): void {
     return;
   }
   const segment = state.current;
-  // Encoded once: the same bytes are written and checksummed.
-  const data = Buffer.from(`${state.buffer.join("\n")}\n`);
+  // Encoded once: the same bytes are written and checksummed (and not kept: the encoder reuses them).
+  const data = state.encoder.encode(state.buffer);
   let bytes: number;
   try {
     bytes = state.writer.write(segment, data, state.tornTail);
@@ -287,6 +289,7 @@ export function openJournal(options: JournalOptions): Journal {
     current: segments.at(-1) as Segment,
     totalBytes: segments.reduce((sum, s) => sum + s.bytes, 0),
     writer: createSegmentWriter(),
+    encoder: createLineEncoder(),
     buffer: [],
     bufferedBytes: 0,
     bufferedCount: 0,

@@ -1,0 +1,44 @@
+/**
+ * The journal's batch encoder: the same bytes `Buffer.from` gives for the joined lines, whether they fit the
+ * reused buffer or not, and bytes handed out earlier are the caller's to use before the next batch only.
+ */
+import { describe, expect, test } from "bun:test";
+import { createLineEncoder } from "../../src/logs/line-encoder.ts";
+
+/** What the journal wrote before: the joined lines and a final newline (no bytes at all for no lines). */
+const joined = (lines: readonly string[]) => Buffer.from(lines.map((line) => `${line}\n`).join(""));
+
+describe("line encoder", () => {
+  const cases: { name: string; lines: string[]; bufferBytes: number }[] = [
+    { name: "one ASCII line", lines: ['{"a":1}'], bufferBytes: 64 },
+    { name: "an empty line among others", lines: ["x", "", "y"], bufferBytes: 64 },
+    { name: "two- and three-byte characters", lines: ["é ü", "日本語", "€"], bufferBytes: 64 },
+    { name: "a character outside the BMP", lines: ["🙂 ok"], bufferBytes: 64 },
+    { name: "a lone surrogate (replaced, as Buffer.from does)", lines: ["a\uD800b"], bufferBytes: 64 },
+    { name: "lines filling the buffer to its last byte", lines: ["abc", "def"], bufferBytes: 8 },
+    { name: "one byte more than the buffer holds", lines: ["abc", "defg"], bufferBytes: 8 },
+    { name: "a line longer than the buffer", lines: ["x".repeat(100)], bufferBytes: 16 },
+    { name: "an empty line after a full buffer", lines: ["abcdefg", ""], bufferBytes: 8 },
+    { name: "a multi-byte character cut at the buffer's end", lines: ["abcdé"], bufferBytes: 7 },
+    { name: "no lines", lines: [], bufferBytes: 8 },
+  ];
+  for (const { name, lines, bufferBytes } of cases)
+    test(name, () => {
+      const bytes = createLineEncoder(bufferBytes).encode(lines);
+      expect(Buffer.from(bytes).equals(joined(lines))).toBe(true);
+    });
+
+  test("batches in a row each come out whole, the small ones through the reused buffer", () => {
+    const encoder = createLineEncoder(32);
+    const batches = [["first", "batch"], ["a much longer batch than the buffer holds"], ["third"]];
+    const first = encoder.encode(batches[0] as string[]);
+    const firstBuffer = first.buffer;
+    expect(Buffer.from(first).equals(joined(batches[0] as string[]))).toBe(true);
+    const second = encoder.encode(batches[1] as string[]);
+    expect(second.buffer).not.toBe(firstBuffer);
+    expect(Buffer.from(second).equals(joined(batches[1] as string[]))).toBe(true);
+    const third = encoder.encode(batches[2] as string[]);
+    expect(third.buffer).toBe(firstBuffer);
+    expect(Buffer.from(third).equals(joined(batches[2] as string[]))).toBe(true);
+  });
+});
