@@ -39,26 +39,41 @@ export interface InotifyRecord {
   name: string;
 }
 
+/** The machine's byte order, which the kernel writes the records in. */
+const LITTLE_ENDIAN = endianness() === "LE";
+
+/**
+ * The 32-bit word at `at`, signed. Read byte by byte rather than through a DataView: a view needs the bytes'
+ * ArrayBuffer, and in profiles of the follower the `buffer` of the chunk the stream handed over took more
+ * samples than the parse itself.
+ */
+function int32At(bytes: Uint8Array, at: number, littleEndian: boolean): number {
+  const b0 = bytes[at] as number;
+  const b1 = bytes[at + 1] as number;
+  const b2 = bytes[at + 2] as number;
+  const b3 = bytes[at + 3] as number;
+  return littleEndian ? b0 | (b1 << 8) | (b2 << 16) | (b3 << 24) : (b0 << 24) | (b1 << 16) | (b2 << 8) | b3;
+}
+
 /**
  * The whole records in `bytes`, and the bytes of a record cut at the end (to be prefixed to the next read).
  * The name is NUL-padded by the kernel; the padding is dropped.
  */
 export function parseInotifyRecords(
   bytes: Uint8Array,
-  littleEndian = endianness() === "LE",
+  littleEndian = LITTLE_ENDIAN,
 ): { records: InotifyRecord[]; rest: Uint8Array } {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const records: InotifyRecord[] = [];
   let at = 0;
   while (at + RECORD_HEADER_BYTES <= bytes.length) {
-    const length = view.getUint32(at + 12, littleEndian);
+    const length = int32At(bytes, at + 12, littleEndian) >>> 0;
     const end = at + RECORD_HEADER_BYTES + length;
     if (end > bytes.length) break;
     const nameBytes = bytes.subarray(at + RECORD_HEADER_BYTES, end);
     const nul = nameBytes.indexOf(0);
     records.push({
-      wd: view.getInt32(at, littleEndian),
-      mask: view.getUint32(at + 4, littleEndian),
+      wd: int32At(bytes, at, littleEndian),
+      mask: int32At(bytes, at + 4, littleEndian) >>> 0,
       name: decoder.decode(nul === -1 ? nameBytes : nameBytes.subarray(0, nul)),
     });
     at = end;

@@ -35,13 +35,19 @@ import { requireTool } from "../helpers/requirements.ts";
 import { waitFor } from "../helpers/ws.ts";
 
 /** One `struct inotify_event` as the kernel writes it, the name NUL-padded to `padTo` bytes. */
-function record(wd: number, mask: number, name = "", padTo = name.length === 0 ? 0 : 16): Uint8Array {
+function record(
+  wd: number,
+  mask: number,
+  name = "",
+  padTo = name.length === 0 ? 0 : 16,
+  littleEndian = true,
+): Uint8Array {
   const bytes = new Uint8Array(16 + padTo);
   const view = new DataView(bytes.buffer);
-  view.setInt32(0, wd, true);
-  view.setUint32(4, mask, true);
-  view.setUint32(8, 0, true);
-  view.setUint32(12, padTo, true);
+  view.setInt32(0, wd, littleEndian);
+  view.setUint32(4, mask, littleEndian);
+  view.setUint32(8, 0, littleEndian);
+  view.setUint32(12, padTo, littleEndian);
   bytes.set(new TextEncoder().encode(name), 16);
   return bytes;
 }
@@ -97,6 +103,20 @@ describe("reading inotify records", () => {
       expect(parsed.records).toEqual(records);
       expect(parsed.rest.length).toBe(rest);
     });
+
+  test("a mask with its top bit set stays positive, a negative watch stays negative", () => {
+    const topBit = (0x80000000 | IN_MODIFY) >>> 0;
+    const parsed = parseInotifyRecords(record(-1, topBit, "a.log"), true);
+    expect(parsed.records).toEqual([{ wd: -1, mask: topBit, name: "a.log" }]);
+  });
+
+  test("a big-endian machine's records read the same", () => {
+    const big = joined(record(1, IN_MODIFY, "a.log", 16, false), record(-1, IN_Q_OVERFLOW, "", 0, false));
+    expect(parseInotifyRecords(big, false).records).toEqual([
+      { wd: 1, mask: IN_MODIFY, name: "a.log" },
+      { wd: -1, mask: IN_Q_OVERFLOW, name: "" },
+    ]);
+  });
 
   test("a cut record read again with the rest of its bytes is whole", () => {
     const first = parseInotifyRecords(two.subarray(0, 40), true);
