@@ -243,6 +243,8 @@ function isoTimestamp(value: unknown, options: ParseOptions): string | null {
   if (typeof value !== "string") return null;
   const end = endOfDateTime(value);
   if (end === -1 || !isPlausibleDateTime(value)) return null;
+  // The processor's own form (`isoformat()` of a UTC time) is already the canonical one: every JSON line.
+  if (value[10] === "T" && value.length === end + 6 && value.endsWith("+00:00")) return value;
   const zone = value.slice(end);
   if (zone !== "" && !ZONE_SUFFIX.test(zone)) return null;
   const dateTime = value[10] === "T" ? value.slice(0, end) : `${value.slice(0, 10)}T${value.slice(11, end)}`;

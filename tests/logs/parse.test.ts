@@ -224,6 +224,21 @@ describe("parseJsonLine", () => {
       { timestamp: "2026-01-01T08:00:00+00:00" },
     ],
     [
+      "a UTC time with a space and the processor's zone still becomes the one form",
+      '{"type": "log_entry", "timestamp": "2026-01-01 10:00:00.25+00:00", "message": "m"}',
+      { timestamp: "2026-01-01T10:00:00.25+00:00" },
+    ],
+    [
+      "-00:00 is written +00:00",
+      '{"type": "log_entry", "timestamp": "2026-01-01T10:00:00.25-00:00", "message": "m"}',
+      { timestamp: "2026-01-01T10:00:00.25+00:00" },
+    ],
+    [
+      "the processor's own form with an impossible month is no timestamp (a raw entry)",
+      '{"type": "log_entry", "timestamp": "2026-13-01T10:00:00.250000+00:00", "message": "m"}',
+      { level: "UNKNOWN" },
+    ],
+    [
       "the processor's prefix leaves the JSON message; an empty api_user takes the prefix's user",
       '{"type": "log_entry", "timestamp": "2026-12-02T04:45:23.9+00:00", "level": "ERROR", "logger_name": "webhook-server.log", "message": "mtv-api-tests [pull_request][308eb698][myakove-bot][PR 412]: Failed to fetch\\n", "hook_id": "308eb698", "event_type": "pull_request", "repository": "mtv-api-tests", "pr_number": 412, "api_user": ""}',
       {
