@@ -15,7 +15,7 @@
  *   bun bench/run.ts --only floor     (writes its own block of docs/benchmarks.md)
  */
 import { connectNodeClients } from "./lib/node-clients.ts";
-import type { ServerKind } from "./lib/peers.ts";
+import type { ServerKind, StartOptions } from "./lib/peers.ts";
 import { runQueueSeconds, sampleRss } from "./lib/proc.ts";
 import { type Summary, summarise } from "./lib/stats.ts";
 import { spawnWriter, type WriterRequest } from "./lib/writer.ts";
@@ -152,16 +152,17 @@ function specOf(scenario: FloorScenario, quick: boolean): Spec {
 }
 
 /**
- * One run of one scenario; `cpuProfileDir`: hookstream writes a CPU profile there as it exits. In the
- * 50 lines/s scenarios the floors wake on inotify events, as hookstream does: their 2 ms poll would be 500
- * wake-ups a second, more than a trickle's lines cost, and then the floor would not be the least.
+ * One run of one scenario; `cpuProfileDir`: hookstream writes a CPU profile there as it exits;
+ * `hookstreamRoot`: the hookstream of that checkout runs instead of this one's. In the 50 lines/s scenarios
+ * the floors wake on inotify events, as hookstream does: their 2 ms poll would be 500 wake-ups a second,
+ * more than a trickle's lines cost, and then the floor would not be the least.
  */
 export async function measureFloorRun(
   ctx: BenchContext,
   node: string,
   scenario: FloorScenario,
   server: ServerKind,
-  options: { cpuProfileDir?: string } = {},
+  options: Pick<StartOptions, "cpuProfileDir" | "hookstreamRoot"> = {},
 ) {
   const spec = specOf(scenario, ctx.quick);
   const capMs = 60_000;
@@ -239,7 +240,7 @@ function better(a: FloorRun, b: FloorRun): FloorRun {
   return { ...kept, loss: a.loss + b.loss, peakRssKb: Math.max(a.peakRssKb, b.peakRssKb) };
 }
 
-function describe(run: FloorRun): string {
+export function describeFloorRun(run: FloorRun): string {
   const cpu = (run.cpuSeconds * 1e6) / run.deliveries;
   const latency =
     run.latency === null ? "" : `, p50 ${run.latency.p50.toFixed(2)} / p99 ${run.latency.p99.toFixed(2)} ms`;
@@ -270,7 +271,7 @@ export async function runFloorBench(ctx: BenchContext, options: FloorOptions): P
       for (const server of servers) {
         ctx.log(`floor ${scenario} ${server} (round ${round})`);
         const run = await measureFloorRun(ctx, node, scenario, server);
-        ctx.log(describe(run));
+        ctx.log(describeFloorRun(run));
         const key = `${scenario} ${server}`;
         const previous = kept.get(key);
         kept.set(key, previous === undefined ? run : better(previous, run));

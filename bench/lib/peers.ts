@@ -161,6 +161,8 @@ export interface StartOptions {
   outputFile: string;
   /** hookstream only: write a CPU profile into this directory on exit. */
   cpuProfileDir?: string;
+  /** hookstream only: run the server of this checkout instead of this one (a before/after comparison). */
+  hookstreamRoot?: string;
   /** The floors only: wake on the file's inotify events instead of fs.watch and a 2 ms poll. */
   floorOnInotify?: boolean;
 }
@@ -246,7 +248,7 @@ export async function startServer(
       const profile = options.cpuProfileDir
         ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`, "--cpu-prof-name=hookstream.cpuprofile"]
         : [];
-      cmd = [process.execPath, ...profile, join(REPO_ROOT, "src/main.ts")];
+      cmd = [process.execPath, ...profile, join(options.hookstreamRoot ?? REPO_ROOT, "src/main.ts")];
       env = { ...process.env, ...HOOKSTREAM_ENV, PORT: String(port), DATA_DIR: options.dataDir };
       url = `ws://127.0.0.1:${port}/logs/ws`;
       ready = () =>

@@ -37,7 +37,7 @@ export async function withServer<T>(
   name: ServerKind,
   label: string,
   body: (run: ServerRun) => Promise<T>,
-  options: Pick<StartOptions, "cpuProfileDir" | "floorOnInotify"> = {},
+  options: Pick<StartOptions, "cpuProfileDir" | "floorOnInotify" | "hookstreamRoot"> = {},
 ): Promise<T> {
   const dir = join(ctx.scratch, `${++runCounter}-${label}-${name}`);
   const logDir = join(dir, "logs");
