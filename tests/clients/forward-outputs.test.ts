@@ -185,7 +185,8 @@ describe("response passthrough", () => {
     const started = performance.now();
     const pending = relay.post(bucket.inputs[0]?.id as string, null, { method: "GET" });
     const message = JSON.parse(await socket.next()) as { meta: { id: string } };
-    await Bun.sleep(14_000 - (performance.now() - started));
+    // Bun.sleep can wake a fraction of a millisecond early: sleep until 14 s have surely passed.
+    while (performance.now() - started < 14_000) await Bun.sleep(14_000 - (performance.now() - started));
     socket.send(
       JSON.stringify({ action: "response", id: message.meta.id, status: 201, body: "late but in time" }),
     );
