@@ -14,10 +14,12 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
+  asGoodAs,
   describeFloorRun,
   FLOOR_SCENARIOS,
   type FloorRun,
   type FloorScenario,
+  figureOf,
   measureFloorRun,
 } from "./floor.ts";
 import { ensurePeers, REPO_ROOT } from "./lib/peers.ts";
@@ -42,14 +44,6 @@ const baseline = resolve(values.baseline);
 const node = Bun.which("node");
 if (node === null) throw new Error("node is not installed: the floor scenarios read with Node `ws` clients");
 
-/** The figure a scenario is read by, and whether lower is better. */
-function figureOf(run: FloorRun): { value: number; unit: string; lowerIsBetter: boolean } {
-  if (scenario === "latency" || scenario === "latency-warm")
-    return { value: run.latency?.p99 ?? Number.NaN, unit: "ms p99", lowerIsBetter: true };
-  if (scenario === "max") return { value: run.receiveRate, unit: "lines/s", lowerIsBetter: false };
-  return { value: (run.cpuSeconds * 1e6) / run.deliveries, unit: "µs per delivery", lowerIsBetter: true };
-}
-
 const scratch = mkdtempSync(join(tmpdir(), "hookstream-floor-pairs-"));
 const ctx: BenchContext = {
   install: ensurePeers([]),
@@ -58,27 +52,20 @@ const ctx: BenchContext = {
   scratch,
   log: (message) => console.log(message),
 };
-const results: Array<{ before: number; after: number }> = [];
-let unit = "";
-let betterAfter = 0;
+
+/** One run of hookstream from `root`, printed as it ends. */
+const runFrom = async (root: string, pair: number, label: string): Promise<FloorRun> => {
+  const run = await measureFloorRun(ctx, node, scenario, "hookstream", { hookstreamRoot: root });
+  console.log(`pair ${pair} ${label}:${describeFloorRun(run).replace(/^\s*hookstream:/, "")}`);
+  return run;
+};
+
+const runs: Array<{ before: FloorRun; after: FloorRun }> = [];
 try {
   for (let pair = 1; pair <= pairs; pair++) {
-    const figures: number[] = [];
-    for (const [label, root] of [
-      ["before", baseline],
-      ["after", REPO_ROOT],
-    ] as const) {
-      const run = await measureFloorRun(ctx, node, scenario, "hookstream", { hookstreamRoot: root });
-      console.log(`pair ${pair} ${label}:${describeFloorRun(run).replace(/^\s*hookstream:/, "")}`);
-      const figure = figureOf(run);
-      unit = figure.unit;
-      figures.push(figure.value);
-      if (label === "after") {
-        const [before = Number.NaN, after = Number.NaN] = figures;
-        results.push({ before, after });
-        if (figure.lowerIsBetter ? after < before : after > before) betterAfter++;
-      }
-    }
+    const before = await runFrom(baseline, pair, "before");
+    const after = await runFrom(REPO_ROOT, pair, "after");
+    runs.push({ before, after });
   }
 } finally {
   rmSync(scratch, { recursive: true, force: true });
@@ -86,12 +73,15 @@ try {
 
 const mean = (list: number[]) => list.reduce((sum, value) => sum + value, 0) / list.length;
 const format = (value: number) => value.toFixed(value >= 100 ? 0 : 2);
-const before = results.map((r) => r.before);
-const after = results.map((r) => r.after);
+const before = runs.map((r) => figureOf(r.before).value);
+const after = runs.map((r) => figureOf(r.after).value);
+// Strictly better: a tie is no evidence for the change.
+const betterAfter = runs.filter((r) => !asGoodAs(r.before, r.after)).length;
+const unit = runs[0] === undefined ? "" : figureOf(runs[0].before).unit;
 console.log(`\n${scenario}, ${unit}, before = ${baseline}, after = ${REPO_ROOT}`);
 console.log(`before: ${before.map(format).join(", ")}`);
 console.log(`after:  ${after.map(format).join(", ")}`);
 console.log(
   `means ${format(mean(before))} → ${format(mean(after))} (×${(mean(after) / mean(before)).toFixed(3)}); ` +
-    `after better in ${betterAfter} of ${results.length} pairs`,
+    `after better in ${betterAfter} of ${runs.length} pairs`,
 );

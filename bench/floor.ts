@@ -226,11 +226,23 @@ export async function measureFloorRun(
   });
 }
 
+/** The figure a run of its scenario is read by: the p99 at 50 lines/s, the rate at max rate, else CPU. */
+export function figureOf(run: FloorRun): { value: number; unit: string; lowerIsBetter: boolean } {
+  if (isLatency(run.scenario))
+    return { value: run.latency?.p99 ?? Number.POSITIVE_INFINITY, unit: "ms p99", lowerIsBetter: true };
+  if (run.scenario === "max") return { value: run.receiveRate, unit: "lines/s", lowerIsBetter: false };
+  return { value: (run.cpuSeconds * 1e6) / run.deliveries, unit: "µs per delivery", lowerIsBetter: true };
+}
+
+/** Whether `a`'s figure is at least as good as `b`'s (runs of one scenario). */
+export function asGoodAs(a: FloorRun, b: FloorRun): boolean {
+  const [x, y] = [figureOf(a), figureOf(b)];
+  return x.lowerIsBetter ? x.value <= y.value : x.value >= y.value;
+}
+
 /** Of two runs of one scenario and server, the one whose figure is better: latency, rate or CPU. */
 function keptOf(a: FloorRun, b: FloorRun): FloorRun {
-  if (isLatency(a.scenario)) return (a.latency?.p99 ?? Infinity) <= (b.latency?.p99 ?? Infinity) ? a : b;
-  if (a.scenario === "max") return a.receiveRate >= b.receiveRate ? a : b;
-  return a.cpuSeconds / a.deliveries <= b.cpuSeconds / b.deliveries ? a : b;
+  return asGoodAs(a, b) ? a : b;
 }
 
 /** Which of two runs of one scenario and server is kept. */
