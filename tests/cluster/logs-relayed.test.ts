@@ -106,6 +106,12 @@ describe.skipIf(!redisAvailable)("cluster mode: entries published by an instance
     await waitFor(() => a.received.length === 3 && b.received.length === 3, 10_000, "queued entries");
     expect(messages(a)).toEqual(["before", "while down 1", "while down 2"]);
     expect(b.received).toEqual(a.received);
+    // The queue empties when b reads the append's reply, which may come after the mirrors streamed it.
+    await waitFor(
+      () => b.pipeline.stats()?.relayQueued === 0,
+      5000,
+      "b's queue emptied by the append's reply",
+    );
     expect(b.pipeline.stats()?.relayQueued).toBe(0);
   }, 20_000);
 
