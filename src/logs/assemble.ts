@@ -9,6 +9,7 @@
  */
 import type { LogEntry } from "./entry.ts";
 import {
+  entryOfJsonValue,
   type LogFormat,
   type ParseOptions,
   parseJsonLine,
@@ -31,6 +32,11 @@ export interface LineAssembler {
   push(line: string, now: string, position?: number): void;
   /** A line cut at the reader's length limit: emitted at once, marked `truncated`. */
   pushTruncated(line: string, now: string, position?: number): void;
+  /**
+   * A whole line already parsed as JSON to `value` (json-chunk.ts): what push(line()) would do with the line,
+   * without parsing it again. `line` gives its text, asked for only where the text itself is needed.
+   */
+  pushParsed(value: unknown, line: () => string, now: string, position?: number): void;
   /** End of a read: emit the entry held for possible continuation lines. */
   flush(): void;
   /** The position of the first line it still holds (not emitted yet), or null when it holds none. */
@@ -58,7 +64,7 @@ function createTextAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
     pendingHasContinuation = false;
   };
 
-  return {
+  const assembler: LineAssembler = {
     push(line, now, position = 0) {
       const entry = line.length === 0 ? null : parseTextLine(line, options);
       if (entry !== null) {
@@ -83,6 +89,9 @@ function createTextAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
       pending = continuationOf(context, text);
       pendingPosition = position;
     },
+    pushParsed(_value, line, now, position = 0) {
+      assembler.push(line(), now, position);
+    },
     pushTruncated(line, now, position = 0) {
       emitPending();
       const entry = parseTextLine(line, options) ?? rawEntry(line, now);
@@ -93,6 +102,7 @@ function createTextAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
     flush: emitPending,
     heldFrom: () => (pending === null ? null : pendingPosition),
   };
+  return assembler;
 }
 
 /**
@@ -113,7 +123,7 @@ function createJsonAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
     prettyChars = 0;
   };
 
-  return {
+  const assembler: LineAssembler = {
     push(line, now, position = 0) {
       if (pretty !== null) {
         pretty.push(line);
@@ -144,6 +154,11 @@ function createJsonAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
       if (line.trim().length === 0) return;
       emit(parseJsonLine(line, options, now), position);
     },
+    pushParsed(value, line, now, position = 0) {
+      // The follower parses a step whole only while no record is open; inside one, the text joins it.
+      if (pretty !== null) return assembler.push(line(), now, position);
+      emit(entryOfJsonValue(value, line, options, now), position);
+    },
     pushTruncated(line, now, position = 0) {
       const entry = rawEntry(line, now);
       entry.truncated = true;
@@ -152,6 +167,7 @@ function createJsonAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
     flush() {},
     heldFrom: () => (pretty === null ? null : (prettyPositions[0] ?? null)),
   };
+  return assembler;
 }
 
 export function createLineAssembler(

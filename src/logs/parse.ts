@@ -327,14 +327,28 @@ export function parseJsonLine(line: string, options: ParseOptions, now: string):
   } catch {
     return rawEntry(line, now);
   }
+  return entryOfJsonValue(parsed, line, options, now);
+}
+
+/**
+ * The entry of a JSON line already parsed to `parsed`: what parseJsonLine gives for that line. `line` is the
+ * line's text, or a function giving it, called only when the entry is raw (not a record hookstream knows).
+ */
+export function entryOfJsonValue(
+  parsed: unknown,
+  line: string | (() => string),
+  options: ParseOptions,
+  now: string,
+): LogEntry {
   const rec = record(parsed);
-  if (rec === null) return rawEntry(line, now);
-  const type = rec.type ?? "webhook_summary";
+  const type = rec === null ? null : (rec.type ?? "webhook_summary");
   const entry =
-    type === "log_entry"
-      ? fromLogEntryRecord(rec, options)
-      : type === "webhook_summary"
-        ? fromSummaryRecord(rec, options)
-        : null;
-  return entry ?? rawEntry(line, now);
+    rec === null
+      ? null
+      : type === "log_entry"
+        ? fromLogEntryRecord(rec, options)
+        : type === "webhook_summary"
+          ? fromSummaryRecord(rec, options)
+          : null;
+  return entry ?? rawEntry(typeof line === "string" ? line : line(), now);
 }

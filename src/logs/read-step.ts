@@ -5,6 +5,7 @@
  */
 import type { LineAssembler } from "./assemble.ts";
 import type { FollowedFile } from "./file-tail.ts";
+import { parseObjectLines } from "./json-chunk.ts";
 
 /** Stateless (no `stream` option), so one decoder serves every file. */
 const decoder = new TextDecoder();
@@ -42,6 +43,12 @@ export function consumeLines(
     assembler.pushTruncated(decoder.decode(chunk.subarray(start)), now, file.offset - chunk.length + start);
     file.skippingLongLine = true;
     counters.linesTruncated++;
+  } else if (
+    file.format === "json" &&
+    assembler.heldFrom() === null &&
+    pushObjectLines(file, chunk, start, now)
+  ) {
+    // Parsed natively from the bytes, every line one object (json-chunk.ts).
   } else {
     const text = decoder.decode(chunk.subarray(start, chunk.length - 1));
     if (exact) pushWithPositions(assembler, text, file.offset - chunk.length + start, now);
@@ -56,6 +63,30 @@ export function consumeLines(
   // emitted yet: a text entry held for its continuation lines, or a pretty-printed JSON record being gathered,
   // keeps the file's position at its first line until the end of the read (flushText) or the record.
   if (exact) file.heldFrom = assembler.heldFrom();
+}
+
+/**
+ * The step's lines as parsed objects, when they all are one (see parseObjectLines), each with the byte offset
+ * it starts at; false, with nothing pushed, otherwise.
+ */
+function pushObjectLines(file: FollowedFile, chunk: Uint8Array, start: number, now: string): boolean {
+  const lines = parseObjectLines(chunk, start, chunk.length);
+  if (lines === null) return false;
+  const { values, starts } = lines;
+  const base = file.offset - chunk.length;
+  for (let i = 0; i < values.length; i++) {
+    const lineStart = starts[i] as number;
+    const lineEnd = i + 1 < starts.length ? (starts[i + 1] as number) - 1 : chunk.length - 1;
+    const line = () => lineText(chunk, lineStart, lineEnd);
+    file.assembler.pushParsed(values[i], line, now, base + lineStart);
+  }
+  return true;
+}
+
+/** The text of the line at [start, end) without its `\r`, as the line-by-line path gives it. */
+function lineText(chunk: Uint8Array, start: number, end: number): string {
+  const text = decoder.decode(chunk.subarray(start, end));
+  return text.charCodeAt(text.length - 1) === 13 ? text.slice(0, -1) : text;
 }
 
 /** Each line with the byte offset it starts at, so that an entry carries the position of its first line. */
