@@ -214,6 +214,7 @@ function record(value: unknown): JsonRecord | null {
 }
 
 const DATE_TIME_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+const [DASH, COLON, LETTER_T, SPACE, DOT] = ["-", ":", "T", " ", "."].map((c) => c.charCodeAt(0));
 const ZONE_SUFFIX = /^(?:Z|[+-]\d\d:?\d\d)$/;
 
 function isDigit(code: number): boolean {
@@ -226,11 +227,15 @@ function isDigit(code: number): boolean {
  */
 function endOfDateTime(text: string): number {
   if (text.length < 19) return -1;
-  for (const i of DATE_TIME_DIGITS) if (!isDigit(text.charCodeAt(i))) return -1;
-  if (text[4] !== "-" || text[7] !== "-" || text[13] !== ":" || text[16] !== ":") return -1;
-  if (text[10] !== "T" && text[10] !== " ") return -1;
+  // Indexed loop and char codes: an iterator and one-character strings took a quarter more.
+  for (let k = 0; k < DATE_TIME_DIGITS.length; k++)
+    if (!isDigit(text.charCodeAt(DATE_TIME_DIGITS[k] as number))) return -1;
+  if (text.charCodeAt(4) !== DASH || text.charCodeAt(7) !== DASH) return -1;
+  if (text.charCodeAt(13) !== COLON || text.charCodeAt(16) !== COLON) return -1;
+  const separator = text.charCodeAt(10);
+  if (separator !== LETTER_T && separator !== SPACE) return -1;
   let end = 19;
-  if (text[end] === ".") {
+  if (text.charCodeAt(end) === DOT) {
     const fractionStart = ++end;
     while (isDigit(text.charCodeAt(end))) end++;
     if (end === fractionStart) return -1;
