@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { createLineAssembler } from "../logs/assemble.ts";
 import { FILTER_FIELDS, type LogEntry } from "../logs/entry.ts";
 import { MAX_LINE_BYTES } from "../logs/follow.ts";
+import { lineOf, parseObjectLines } from "../logs/json-chunk.ts";
 import type { LogFormat, ParseOptions } from "../logs/parse.ts";
 import { fieldValue } from "../logs/topics.ts";
 import { type Bloom, bloomAdd, createBloom } from "./bloom.ts";
@@ -74,9 +75,22 @@ export function parseChunk(
     const ms = Date.parse(entry.timestamp);
     out.push({ entry: shown(entry), ts: Number.isNaN(ms) ? 0 : ms, file: file.identity, offset: position });
   });
+  let lastTimestamp = file.lastTimestamp;
+  // A JSON chunk whose lines are all one object each is parsed in one call (json-chunk.ts); no line of it
+  // can reach the length limit when the whole chunk is shorter.
+  const lines =
+    file.format === "json" && bytes.length < MAX_LINE_BYTES ? parseObjectLines(bytes, 0, bytes.length) : null;
+  if (lines !== null) {
+    for (let i = 0; i < lines.values.length; i++) {
+      const before = out.length;
+      const position = base + (lines.starts[i] as number);
+      assembler.pushParsed(lines.values[i], () => lineOf(bytes, lines, i), lastTimestamp, position);
+      if (out.length > before) lastTimestamp = (out.at(-1) as IndexedEntry).entry.timestamp;
+    }
+    return out;
+  }
   const decoder = new TextDecoder();
   let lineStart = 0;
-  let lastTimestamp = file.lastTimestamp;
   while (lineStart < bytes.length) {
     let lineEnd = bytes.indexOf(10, lineStart);
     if (lineEnd === -1) lineEnd = bytes.length;

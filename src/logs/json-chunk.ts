@@ -16,6 +16,8 @@ export interface ObjectLines {
   values: unknown[];
   /** Where each line starts in the bytes given. */
   starts: number[];
+  /** Where the last line's newline is. */
+  end: number;
 }
 
 const OPEN_BRACE = 0x7b;
@@ -37,5 +39,19 @@ export function parseObjectLines(bytes: Uint8Array, start: number, end: number):
   }
   const parsed = Bun.JSONL.parseChunk(bytes, start, end);
   if (parsed.error !== null || parsed.values.length !== starts.length) return null;
-  return { values: parsed.values, starts };
+  return { values: parsed.values, starts, end: end - 1 };
+}
+
+/** Stateless (no `stream` option), so one decoder serves every call. */
+const decoder = new TextDecoder();
+
+/**
+ * The text of line `index` of `lines` (parsed from `bytes`) without its `\r`, as a line-by-line reader gives
+ * it: asked for only where an entry is raw, so a parsed step decodes no text at all otherwise.
+ */
+export function lineOf(bytes: Uint8Array, lines: ObjectLines, index: number): string {
+  const start = lines.starts[index] as number;
+  const next = lines.starts[index + 1];
+  const text = decoder.decode(bytes.subarray(start, next === undefined ? lines.end : next - 1));
+  return text.charCodeAt(text.length - 1) === CARRIAGE_RETURN ? text.slice(0, -1) : text;
 }

@@ -5,7 +5,7 @@
  */
 import type { LineAssembler } from "./assemble.ts";
 import type { FollowedFile } from "./file-tail.ts";
-import { parseObjectLines } from "./json-chunk.ts";
+import { lineOf, parseObjectLines } from "./json-chunk.ts";
 
 /** Stateless (no `stream` option), so one decoder serves every file. */
 const decoder = new TextDecoder();
@@ -72,21 +72,15 @@ export function consumeLines(
 function pushObjectLines(file: FollowedFile, chunk: Uint8Array, start: number, now: string): boolean {
   const lines = parseObjectLines(chunk, start, chunk.length);
   if (lines === null) return false;
-  const { values, starts } = lines;
   const base = file.offset - chunk.length;
-  for (let i = 0; i < values.length; i++) {
-    const lineStart = starts[i] as number;
-    const lineEnd = i + 1 < starts.length ? (starts[i + 1] as number) - 1 : chunk.length - 1;
-    const line = () => lineText(chunk, lineStart, lineEnd);
-    file.assembler.pushParsed(values[i], line, now, base + lineStart);
-  }
+  for (let i = 0; i < lines.values.length; i++)
+    file.assembler.pushParsed(
+      lines.values[i],
+      () => lineOf(chunk, lines, i),
+      now,
+      base + (lines.starts[i] as number),
+    );
   return true;
-}
-
-/** The text of the line at [start, end) without its `\r`, as the line-by-line path gives it. */
-function lineText(chunk: Uint8Array, start: number, end: number): string {
-  const text = decoder.decode(chunk.subarray(start, end));
-  return text.charCodeAt(text.length - 1) === 13 ? text.slice(0, -1) : text;
 }
 
 /** Each line with the byte offset it starts at, so that an entry carries the position of its first line. */

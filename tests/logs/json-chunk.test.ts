@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLineAssembler } from "../../src/logs/assemble.ts";
 import type { LogEntry } from "../../src/logs/entry.ts";
-import { parseObjectLines } from "../../src/logs/json-chunk.ts";
+import { lineOf, parseObjectLines } from "../../src/logs/json-chunk.ts";
 
 const SHARED_FIXTURE = join(
   import.meta.dir,
@@ -48,7 +48,7 @@ describe("parseObjectLines", () => {
   ];
   for (const { name, bytes, values, starts } of taken)
     test(`taken: ${name}`, () => {
-      expect(parseObjectLines(bytes, 0, bytes.length)).toEqual({ values, starts });
+      expect(parseObjectLines(bytes, 0, bytes.length)).toEqual({ values, starts, end: bytes.length - 1 });
     });
 
   test("a window of the bytes: positions stay offsets into the whole array", () => {
@@ -56,7 +56,15 @@ describe("parseObjectLines", () => {
     expect(parseObjectLines(bytes, 24, bytes.length)).toEqual({
       values: [{ a: 1 }, { b: 2 }],
       starts: [24, 32],
+      end: bytes.length - 1,
     });
+  });
+
+  test("each line's text, without its carriage return, as a line-by-line reader has it", () => {
+    const bytes = bytesOf('{"m":"é"}\r\n{"n":2}\n');
+    const lines = parseObjectLines(bytes, 0, bytes.length);
+    if (lines === null) throw new Error("not taken");
+    expect([lineOf(bytes, lines, 0), lineOf(bytes, lines, 1)]).toEqual(['{"m":"é"}', '{"n":2}']);
   });
 
   const refused: { name: string; text: string }[] = [
