@@ -104,6 +104,8 @@ describe("reading the journal", () => {
     ["a JSON value that is not an object", "[1,2,3]"],
     ["an object cut short", '{"timestamp":"2026-11-23T10:00:00Z","message":"half'],
     ["an empty line", ""],
+    ["an object ended by a carriage return", '{"message":"x"}\r'],
+    ["an object left open, its line ending in a brace", '{"message":{}'],
   ];
   for (const [name, line] of damaged) {
     test(`${name} is reported as a gap, not returned as an entry`, async () => {
