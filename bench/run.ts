@@ -18,6 +18,7 @@ import { runHistoryBench } from "./history.ts";
 import { installCleanup, OPEN_FILES_LIMIT, stopAll, withOpenFilesLimit } from "./lib/children.ts";
 import {
   clusterBlockOf,
+  keepLogStreamPart,
   renderClusterBlock,
   renderClusterTable,
   renderLogStreamBlock,
@@ -390,8 +391,8 @@ if (writeDocs) {
   const analysis = start !== -1 && end > start ? previous.slice(start + ANALYSIS_START.length, end) : "";
   const command = `bun run bench${Bun.argv.slice(2).length > 0 ? ` -- ${Bun.argv.slice(2).join(" ")}` : ""}`;
   const date = `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`;
-  // A section that did not run keeps the block the page has; a run of the log-stream part alone replaces
-  // only that part of it.
+  // A section that did not run keeps the block the page has; a run of one part of the cluster section (the
+  // relay or the log stream) replaces only that part of it.
   const logsOnly = results.cluster !== null && results.cluster.rows.length === 0;
   const cluster =
     results.cluster === null
@@ -408,13 +409,16 @@ if (writeDocs) {
               }),
             ),
           )
-        : renderClusterBlock({
-            result: results.cluster,
-            command,
-            date,
-            hookstream: describeHookstream(),
-            cpuModel: machine.cpuModel,
-          });
+        : keepLogStreamPart(
+            previous,
+            renderClusterBlock({
+              result: results.cluster,
+              command,
+              date,
+              hookstream: describeHookstream(),
+              cpuModel: machine.cpuModel,
+            }),
+          );
   const twinsBlock =
     twins === null ? twinsBlockOf(previous) : renderTwinsBlock(twins, command, date, describeHookstream());
   const floorBlock =

@@ -215,6 +215,19 @@ export function renderLogStreamBlock(input: LogStreamBlockInput): string {
   ].join("\n");
 }
 
+/**
+ * `block` (a new cluster block) with the log-stream part `page` has, when the run that made it had no
+ * log-stream part of its own: a run of the relay part alone replaces only that part, as a run of the log
+ * stream alone does (spliceLogStreamBlock).
+ */
+export function keepLogStreamPart(page: string, block: string): string {
+  if (block.includes(CLUSTER_LOGS_START)) return block;
+  const start = page.indexOf(CLUSTER_LOGS_START);
+  const end = page.indexOf(CLUSTER_LOGS_END);
+  if (start === -1 || end < start) return block;
+  return `${block}\n\n${page.slice(start, end + CLUSTER_LOGS_END.length)}`;
+}
+
 /** Replaces the log-stream part of a page's cluster block, or adds it at the block's end. */
 export function spliceLogStreamBlock(page: string, logBlock: string): string {
   const start = page.indexOf(CLUSTER_LOGS_START);
