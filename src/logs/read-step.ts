@@ -7,6 +7,8 @@ import type { LineAssembler } from "./assemble.ts";
 import type { FollowedFile } from "./file-tail.ts";
 import { lineOf, parseObjectLines } from "./json-chunk.ts";
 
+const NEWLINE = 0x0a;
+
 /** Stateless (no `stream` option), so one decoder serves every file. */
 const decoder = new TextDecoder();
 
@@ -46,9 +48,11 @@ export function consumeLines(
   } else if (
     file.format === "json" &&
     assembler.heldFrom() === null &&
+    chunk.indexOf(NEWLINE, start) < chunk.length - 1 &&
     pushObjectLines(file, chunk, start, now)
   ) {
-    // Parsed natively from the bytes, every line one object (json-chunk.ts).
+    // Parsed natively from the bytes, every line one object (json-chunk.ts). Only a step of two lines or
+    // more: a trickle's single line cost a fresh server 3 % more CPU that way than line by line.
   } else {
     const text = decoder.decode(chunk.subarray(start, chunk.length - 1));
     if (exact) pushWithPositions(assembler, text, file.offset - chunk.length + start, now);
