@@ -34,7 +34,7 @@ import {
   SERVER_NAMES,
   type ServerName,
 } from "./lib/peers.ts";
-import { machineInfo } from "./lib/proc.ts";
+import { cpuCounters, machineInfo, stealPercent } from "./lib/proc.ts";
 import {
   ANALYSIS_END,
   ANALYSIS_START,
@@ -193,6 +193,9 @@ function versionOf(packageJson: string): string {
 
 const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 const loadAtStart = loadAverage();
+const cpuAtStart = cpuCounters();
+/** The CPU the hypervisor took from this machine since the run began (0 on a machine of its own). */
+const stealSinceStart = () => `CPU steal ${stealPercent(cpuAtStart, cpuCounters())} % over the run`;
 const machine = machineInfo();
 log(
   `hookstream benchmark — ${machine.cpus} CPUs, ${machine.memoryGiB} GiB, Bun ${machine.bun}, kernel ${machine.kernel}`,
@@ -379,7 +382,7 @@ const relayBlock = (command: string, date: string) =>
         command,
         date,
         hookstream: describeHookstream(),
-        load: loadAverage(),
+        load: `${loadAverage()}; ${stealSinceStart()}`,
       });
 if (results.relay !== null) log(`\n## Relay ingest\n\n${relayBlock("bun bench/run.ts", "now")}`);
 if (results.profile !== null) log(`\n## Profile\n\n${profile}\n\nProfile file: ${results.profile.file}`);
@@ -426,7 +429,7 @@ if (writeDocs) {
       ? floorBlockOf(previous)
       : renderFloorBlock(
           floor,
-          `Measured ${date} with \`${command}\` (${describeHookstream()}); load average ${loadAtStart} at the start, ${loadAverage()} at the end.`,
+          `Measured ${date} with \`${command}\` (${describeHookstream()}); load average ${loadAtStart} at the start, ${loadAverage()} at the end; ${stealSinceStart()}.`,
         );
   const relay = relayBlock(command, date) ?? relayBlockOf(previous);
   const withBlocks = (page: string) =>

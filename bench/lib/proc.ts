@@ -194,3 +194,35 @@ export function machineInfo(): MachineInfo {
     node: node === null ? null : Bun.spawnSync([node, "--version"]).stdout.toString().trim(),
   };
 }
+
+/** The machine's CPU time counters (/proc/stat's `cpu` line, in ticks): all of it, and what was stolen. */
+export interface CpuCounters {
+  total: number;
+  /** Time the hypervisor ran something else while this virtual machine had work for its CPU. */
+  steal: number;
+}
+
+/**
+ * Parses /proc/stat's first line: user nice system idle iowait irq softirq steal (guest time is already in
+ * user). Null when the text has no such line.
+ */
+export function parseCpuCounters(procStat: string): CpuCounters | null {
+  const line = /^cpu\s+([\d ]+)/m.exec(procStat)?.[1];
+  if (line === undefined) return null;
+  const fields = line.trim().split(/\s+/).map(Number).slice(0, 8);
+  if (fields.length < 8 || fields.some((n) => !Number.isFinite(n))) return null;
+  return { total: fields.reduce((sum, n) => sum + n, 0), steal: fields[7] as number };
+}
+
+/** The machine's counters now; zero where /proc/stat cannot be read. */
+export const cpuCounters = (): CpuCounters =>
+  parseCpuCounters(readText("/proc/stat") ?? "") ?? { total: 0, steal: 0 };
+
+/**
+ * The share of the machine's CPU time stolen between two readings, in per cent with no decimals: on a shared
+ * virtual machine a run's CPU per line can double while the ratios within it hold, and this says when.
+ */
+export function stealPercent(before: CpuCounters, after: CpuCounters): number {
+  const total = after.total - before.total;
+  return total > 0 ? Math.round((100 * (after.steal - before.steal)) / total) : 0;
+}
