@@ -299,7 +299,9 @@ export function openJournal(options: JournalOptions): Journal {
     lastWritten: null,
     failures: createWriteFailures({
       log: options.log,
-      retry: () => flushJournal(state, false),
+      // Forced: the timer is the backoff's own attempt, and it may fire a little before the backoff's end as
+      // Date.now() measures it; unforced, that attempt would be skipped and none scheduled after it.
+      retry: () => flushJournal(state, true),
       maxUnwrittenBytes: MAX_UNWRITTEN_BYTES,
     }),
   };

@@ -98,6 +98,26 @@ describe.if(tmpfsAvailable)("a journal on a full disk", () => {
     expect(await readAll(open())).toEqual(asRead([...before, ...during]));
   }, 20_000);
 
+  test("the retry timer writes even when the wall clock says its backoff is not over yet", async () => {
+    // Timers and Date.now() are different clocks: a timer may fire a little before the time its backoff
+    // was computed for, by Date.now(). Without new entries, nothing else would try the write again.
+    const { disk, open } = setUp(1024 * 1024);
+    const journal = open();
+    disk.fill(0);
+    journal.append(line(1, 2000));
+    journal.flush();
+    expect(journal.stats()).toMatchObject({ writing: false, writeFailures: 1 });
+    const realNow = Date.now;
+    Date.now = () => realNow() - 1_000;
+    try {
+      disk.free();
+      await waitFor(() => journal.stats().writing, 3_000, "the journal written again by its retry timer");
+    } finally {
+      Date.now = realNow;
+    }
+    expect(journal.stats()).toMatchObject({ unwritten: 0, notJournaled: 0 });
+  });
+
   test("past the memory bound the waiting entries are given up as one gap, kept across a restart", async () => {
     const { disk, open } = setUp(32 * 1024 * 1024);
     const journal = open();
