@@ -4,10 +4,10 @@
  * filter of the entries' filter values. Pure: the bytes come from the caller.
  */
 import { createHash } from "node:crypto";
-import { createLineAssembler } from "../logs/assemble.ts";
+import { createLineAssembler, pushObjectLines } from "../logs/assemble.ts";
 import { FILTER_FIELDS, type LogEntry } from "../logs/entry.ts";
 import { MAX_LINE_BYTES } from "../logs/follow.ts";
-import { lineOf, parseObjectLines } from "../logs/json-chunk.ts";
+import { parseObjectLines } from "../logs/json-chunk.ts";
 import type { LogFormat, ParseOptions } from "../logs/parse.ts";
 import { fieldValue } from "../logs/topics.ts";
 import { type Bloom, bloomAdd, createBloom } from "./bloom.ts";
@@ -71,22 +71,25 @@ export function parseChunk(
   shown: (entry: LogEntry) => LogEntry,
 ): IndexedEntry[] {
   const out: IndexedEntry[] = [];
+  // What an unparsable line is given: the timestamp of the entry before it in the file.
+  let lastTimestamp = file.lastTimestamp;
   const assembler = createLineAssembler(file.format, parse, (entry, position) => {
     const ms = Date.parse(entry.timestamp);
-    out.push({ entry: shown(entry), ts: Number.isNaN(ms) ? 0 : ms, file: file.identity, offset: position });
+    const indexed = {
+      entry: shown(entry),
+      ts: Number.isNaN(ms) ? 0 : ms,
+      file: file.identity,
+      offset: position,
+    };
+    out.push(indexed);
+    lastTimestamp = indexed.entry.timestamp;
   });
-  let lastTimestamp = file.lastTimestamp;
   // A JSON chunk whose lines are all one object each is parsed in one call (json-chunk.ts); no line of it
   // can reach the length limit when the whole chunk is shorter.
   const lines =
     file.format === "json" && bytes.length < MAX_LINE_BYTES ? parseObjectLines(bytes, 0, bytes.length) : null;
   if (lines !== null) {
-    for (let i = 0; i < lines.values.length; i++) {
-      const before = out.length;
-      const position = base + (lines.starts[i] as number);
-      assembler.pushParsed(lines.values[i], () => lineOf(bytes, lines, i), lastTimestamp, position);
-      if (out.length > before) lastTimestamp = (out.at(-1) as IndexedEntry).entry.timestamp;
-    }
+    pushObjectLines(assembler, bytes, lines, base, () => lastTimestamp);
     return out;
   }
   const decoder = new TextDecoder();
@@ -97,11 +100,9 @@ export function parseChunk(
     const cut = Math.min(lineEnd, lineStart + MAX_LINE_BYTES);
     let line = decoder.decode(bytes.subarray(lineStart, cut));
     if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-    const before = out.length;
     // Cut and marked as the follower cuts it: a line that reaches the limit without its newline.
     if (lineEnd - lineStart >= MAX_LINE_BYTES) assembler.pushTruncated(line, lastTimestamp, base + lineStart);
     else assembler.push(line, lastTimestamp, base + lineStart);
-    if (out.length > before) lastTimestamp = (out.at(-1) as IndexedEntry).entry.timestamp;
     lineStart = lineEnd + 1;
   }
   assembler.flush();

@@ -8,6 +8,7 @@
  * context (timestamp, level, hook, repository...), so filtered clients still get it.
  */
 import type { LogEntry } from "./entry.ts";
+import { lineOf, type ObjectLines } from "./json-chunk.ts";
 import {
   entryOfJsonValue,
   type LogFormat,
@@ -176,4 +177,21 @@ export function createLineAssembler(
   emit: EmitEntry,
 ): LineAssembler {
   return format === "json" ? createJsonAssembler(options, emit) : createTextAssembler(options, emit);
+}
+
+/**
+ * Lines parsed whole from `bytes` (json-chunk.ts) into `assembler`, each at `base` plus its offset, with
+ * `now()` as the time a raw one gets.
+ */
+export function pushObjectLines(
+  assembler: LineAssembler,
+  bytes: Uint8Array,
+  lines: ObjectLines,
+  base: number,
+  now: () => string,
+): void {
+  for (let i = 0; i < lines.values.length; i++) {
+    const start = lines.starts[i] as number;
+    assembler.pushParsed(lines.values[i], () => lineOf(bytes, start), now(), base + start);
+  }
 }

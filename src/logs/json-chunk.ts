@@ -16,8 +16,6 @@ export interface ObjectLines {
   values: unknown[];
   /** Where each line starts in the bytes given. */
   starts: number[];
-  /** Where the last line's newline is. */
-  end: number;
 }
 
 const OPEN_BRACE = 0x7b;
@@ -39,19 +37,18 @@ export function parseObjectLines(bytes: Uint8Array, start: number, end: number):
   }
   const parsed = Bun.JSONL.parseChunk(bytes, start, end);
   if (parsed.error !== null || parsed.values.length !== starts.length) return null;
-  return { values: parsed.values, starts, end: end - 1 };
+  return { values: parsed.values, starts };
 }
 
 /** Stateless (no `stream` option), so one decoder serves every call. */
 const decoder = new TextDecoder();
 
 /**
- * The text of line `index` of `lines` (parsed from `bytes`) without its `\r`, as a line-by-line reader gives
- * it: asked for only where an entry is raw, so a parsed step decodes no text at all otherwise.
+ * The text of the line starting at `start` of `bytes` (one of parseObjectLines' lines) without its `\r`, as a
+ * line-by-line reader gives it: asked for only where an entry is raw, so a parsed step decodes no text at all
+ * otherwise.
  */
-export function lineOf(bytes: Uint8Array, lines: ObjectLines, index: number): string {
-  const start = lines.starts[index] as number;
-  const next = lines.starts[index + 1];
-  const text = decoder.decode(bytes.subarray(start, next === undefined ? lines.end : next - 1));
+export function lineOf(bytes: Uint8Array, start: number): string {
+  const text = decoder.decode(bytes.subarray(start, bytes.indexOf(NEWLINE, start)));
   return text.charCodeAt(text.length - 1) === CARRIAGE_RETURN ? text.slice(0, -1) : text;
 }

@@ -346,14 +346,17 @@ export function entryOfJsonValue(
   now: string,
 ): LogEntry {
   const rec = record(parsed);
-  const type = rec === null ? null : (rec.type ?? "webhook_summary");
+  if (rec === null) return rawEntryOf(line, now);
+  const type = rec.type ?? "webhook_summary";
   const entry =
-    rec === null
-      ? null
-      : type === "log_entry"
-        ? fromLogEntryRecord(rec, options)
-        : type === "webhook_summary"
-          ? fromSummaryRecord(rec, options)
-          : null;
-  return entry ?? rawEntry(typeof line === "string" ? line : line(), now);
+    type === "log_entry"
+      ? fromLogEntryRecord(rec, options)
+      : type === "webhook_summary"
+        ? fromSummaryRecord(rec, options)
+        : null;
+  return entry ?? rawEntryOf(line, now);
+}
+
+function rawEntryOf(line: string | (() => string), now: string): LogEntry {
+  return rawEntry(typeof line === "string" ? line : line(), now);
 }

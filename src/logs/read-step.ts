@@ -3,9 +3,9 @@
  * cut over-long line), handing those lines to the file's assembler, and with exact positions where the file
  * must be read again from so that nothing held is lost.
  */
-import type { LineAssembler } from "./assemble.ts";
+import { type LineAssembler, pushObjectLines } from "./assemble.ts";
 import type { FollowedFile } from "./file-tail.ts";
-import { lineOf, parseObjectLines } from "./json-chunk.ts";
+import { parseObjectLines } from "./json-chunk.ts";
 
 const NEWLINE = 0x0a;
 
@@ -49,7 +49,7 @@ export function consumeLines(
     file.format === "json" &&
     assembler.heldFrom() === null &&
     chunk.indexOf(NEWLINE, start) < chunk.length - 1 &&
-    pushObjectLines(file, chunk, start, now)
+    pushParsedStep(file, chunk, start, now)
   ) {
     // Parsed natively from the bytes, every line one object (json-chunk.ts). Only a step of two lines or
     // more: a trickle's single line cost a fresh server 3 % more CPU that way than line by line.
@@ -73,17 +73,10 @@ export function consumeLines(
  * The step's lines as parsed objects, when they all are one (see parseObjectLines), each with the byte offset
  * it starts at; false, with nothing pushed, otherwise.
  */
-function pushObjectLines(file: FollowedFile, chunk: Uint8Array, start: number, now: string): boolean {
+function pushParsedStep(file: FollowedFile, chunk: Uint8Array, start: number, now: string): boolean {
   const lines = parseObjectLines(chunk, start, chunk.length);
   if (lines === null) return false;
-  const base = file.offset - chunk.length;
-  for (let i = 0; i < lines.values.length; i++)
-    file.assembler.pushParsed(
-      lines.values[i],
-      () => lineOf(chunk, lines, i),
-      now,
-      base + (lines.starts[i] as number),
-    );
+  pushObjectLines(file.assembler, chunk, lines, file.offset - chunk.length, () => now);
   return true;
 }
 
