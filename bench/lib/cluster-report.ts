@@ -222,18 +222,21 @@ export function renderLogStreamBlock(input: LogStreamBlockInput): string {
  */
 export function keepLogStreamPart(page: string, block: string): string {
   if (block.includes(CLUSTER_LOGS_START)) return block;
+  const part = logStreamPartOf(page);
+  return part === null ? block : `${block}\n\n${page.slice(part.start, part.end)}`;
+}
+
+/** Where the log-stream part of a page is, its markers included; null when it has none. */
+function logStreamPartOf(page: string): { start: number; end: number } | null {
   const start = page.indexOf(CLUSTER_LOGS_START);
   const end = page.indexOf(CLUSTER_LOGS_END);
-  if (start === -1 || end < start) return block;
-  return `${block}\n\n${page.slice(start, end + CLUSTER_LOGS_END.length)}`;
+  return start !== -1 && end > start ? { start, end: end + CLUSTER_LOGS_END.length } : null;
 }
 
 /** Replaces the log-stream part of a page's cluster block, or adds it at the block's end. */
 export function spliceLogStreamBlock(page: string, logBlock: string): string {
-  const start = page.indexOf(CLUSTER_LOGS_START);
-  const end = page.indexOf(CLUSTER_LOGS_END);
-  if (start !== -1 && end > start)
-    return page.slice(0, start) + logBlock + page.slice(end + CLUSTER_LOGS_END.length);
+  const part = logStreamPartOf(page);
+  if (part !== null) return page.slice(0, part.start) + logBlock + page.slice(part.end);
   const blockEnd = page.indexOf(CLUSTER_END);
   if (blockEnd === -1) return spliceClusterBlock(page, logBlock);
   return `${page.slice(0, blockEnd).trimEnd()}\n\n${logBlock}\n${page.slice(blockEnd)}`;
