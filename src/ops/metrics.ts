@@ -9,7 +9,7 @@
  * sets; no bucket, repository or token names.
  */
 import { readdirSync } from "node:fs";
-import { Registry } from "prom-client";
+import Registry from "prom-client/lib/registry";
 import type { LogClusterStats } from "../backend/seam.ts";
 import type { Journal } from "../logs/journal.ts";
 import type { LogHub } from "../logs/log-hub.ts";
