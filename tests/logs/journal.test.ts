@@ -83,6 +83,37 @@ describe("reading the journal", () => {
     ]);
   });
 
+  test("readers stepping at once each get their own lines, whatever the other read meanwhile", async () => {
+    // Each reader keeps one buffer for its steps, and a step lets the event loop turn between its read and its
+    // decode: a buffer shared by two readers would hand one of them the other's bytes. Lines appended unchecked
+    // are checked line by line when read, the rest by their batch's checksum.
+    const journal = tempJournal();
+    const written: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const line = serializeEntry(entryWith(`${i} ${"y".repeat(i % 300)}`), false);
+      journal.append(line, i % 7 !== 0);
+      written.push(line);
+      if (i % 50 === 49) journal.flush();
+    }
+    journal.flush();
+    const first = readJournal(journal, 1);
+    const second = readJournal(journal, 1201);
+    const read: [JournalLine[], JournalLine[]] = [[], []];
+    let open = 2;
+    while (open > 0) {
+      const steps = await Promise.all([first.next(), second.next()]);
+      open = 0;
+      for (const [i, step] of steps.entries()) {
+        if (step.done === true) continue;
+        open++;
+        read[i]?.push(...step.value);
+      }
+    }
+    expect(read[0]).toEqual(written.map((line, i) => ({ seq: i + 1, line })));
+    expect(read[1]).toEqual(written.slice(1200).map((line, i) => ({ seq: i + 1201, line })));
+    journal.close();
+  });
+
   test("a line longer than any the writer produces is one gap, and the lines around it are read", async () => {
     const journal = tempJournal();
     const before = serializeEntry(entryWith("before"), false);
