@@ -114,6 +114,22 @@ const ROWS: Row[] = [
     goal: "< 100 MB",
     bound: null,
   },
+  {
+    label: "max rate to a client that stops reading for 0.5 s: lines/s",
+    of: "max-stalled",
+    value: (r) => r.receiveRate,
+    format: (v) => Math.round(v).toLocaleString("en-US"),
+    goal: "",
+    bound: null,
+  },
+  {
+    label: "max rate to a client that stops reading for 0.5 s: peak RSS",
+    of: "max-stalled",
+    value: (r) => r.peakRssKb / 1024,
+    format: (v) => `${v.toFixed(0)} MB`,
+    goal: "< 100 MB",
+    bound: null,
+  },
   fanoutRow("fanout", "a fresh server's first 4 s"),
   fanoutRow("fanout-warm", "4 s after 15 s of it"),
 ];

@@ -5,7 +5,9 @@
  * - 50 lines/s to 1 client: append-to-receive latency (websocketd + `tail -F` beside them when installed), in
  *   a fresh server's first seconds and again after LATENCY_WARM_SECONDS of the same trickle;
  * - 50,000 lines/s to 1 client: server CPU per line;
- * - max rate to 1 client (a burst in 1,000-line writes): lines/s, server CPU, latency, peak RSS;
+ * - max rate to 1 client (a burst in 1,000-line writes): lines/s, server CPU, latency, peak RSS; and the same
+ *   burst to a client that stops reading for STALL_MS after its first STALL_AFTER_LINES lines, so that it falls
+ *   behind in every run (hookstream then catches it up from its journal; the floors buffer for it);
  * - 500 clients × 100 lines/s: server CPU per delivery, over the first seconds of lines a fresh server sees
  *   and again after FANOUT_WARM_SECONDS of the same trickle (the per-line code then runs compiled; a server
  *   that has been up a while is in that state).
@@ -21,7 +23,15 @@ import { type Summary, summarise } from "./lib/stats.ts";
 import { spawnWriter, type WriterRequest } from "./lib/writer.ts";
 import { type BenchContext, type ServerRun, withServer } from "./scenarios/context.ts";
 
-export const FLOOR_SCENARIOS = ["latency", "latency-warm", "cpu", "max", "fanout", "fanout-warm"] as const;
+export const FLOOR_SCENARIOS = [
+  "latency",
+  "latency-warm",
+  "cpu",
+  "max",
+  "max-stalled",
+  "fanout",
+  "fanout-warm",
+] as const;
 export type FloorScenario = (typeof FLOOR_SCENARIOS)[number];
 
 /** The scenarios measured by their latency, with websocketd beside the floor. */
@@ -81,6 +91,12 @@ const FANOUT_WARM_SECONDS = 15;
  * server that has been up a while answers like the warm window; a restarted one like the first.
  */
 const LATENCY_WARM_SECONDS = 30;
+/**
+ * The stalled client of "max-stalled": it stops reading for this long once it has this many lines. Half a
+ * second of a max-rate burst is far past hookstream's 1 MiB lag bound, and short beside the burst.
+ */
+const STALL_AFTER_LINES = 1000;
+const STALL_MS = 500;
 /** After the warm-up's last append, for its deliveries to finish before the measured window (100 lines/s). */
 const WARMUP_SETTLE_MS = 1000;
 
@@ -98,6 +114,7 @@ function since(
 interface Spec {
   connections: number;
   processes: number;
+  pause?: { afterLines: number; ms: number };
   /** Lines of the measured window, after the warm-up's. */
   lines: number;
   latencyFromSeq: number | null;
@@ -132,7 +149,8 @@ function specOf(scenario: FloorScenario, quick: boolean): Spec {
     }
     case "cpu":
       return { connections: 1, processes: 1, latencyFromSeq: null, ...rate(50_000) };
-    case "max": {
+    case "max":
+    case "max-stalled": {
       const lines = quick ? 100_000 : 300_000;
       return {
         connections: 1,
@@ -140,6 +158,7 @@ function specOf(scenario: FloorScenario, quick: boolean): Spec {
         lines,
         latencyFromSeq: 0,
         load: (file) => ({ cmd: "burst", file, firstSeq: 0, count: lines, batchLines: 1000 }),
+        ...(scenario === "max-stalled" ? { pause: { afterLines: STALL_AFTER_LINES, ms: STALL_MS } } : {}),
       };
     }
     case "fanout":
@@ -177,6 +196,7 @@ export async function measureFloorRun(
       count: warmLines + spec.lines,
       latencyFromSeq: spec.latencyFromSeq,
       scratch: ctx.scratch,
+      ...(spec.pause === undefined ? {} : { pause: spec.pause }),
     });
     const writer = spawnWriter();
     try {
@@ -230,7 +250,8 @@ export async function measureFloorRun(
 export function figureOf(run: FloorRun): { value: number; unit: string; lowerIsBetter: boolean } {
   if (isLatency(run.scenario))
     return { value: run.latency?.p99 ?? Number.POSITIVE_INFINITY, unit: "ms p99", lowerIsBetter: true };
-  if (run.scenario === "max") return { value: run.receiveRate, unit: "lines/s", lowerIsBetter: false };
+  if (run.scenario === "max" || run.scenario === "max-stalled")
+    return { value: run.receiveRate, unit: "lines/s", lowerIsBetter: false };
   return { value: (run.cpuSeconds * 1e6) / run.deliveries, unit: "µs per delivery", lowerIsBetter: true };
 }
 

@@ -3,11 +3,14 @@
  * than a Bun server can produce, so a server's handling of a slow reader shows. Plain JavaScript because
  * Node 20 runs no TypeScript. Driven over stdin/stdout, one JSON object a line (see node-clients.ts):
  *
- *   node bench/lib/node-client.mjs '<{"url","connections","firstSeq","count","latencyFromSeq","latencyFile"}>'
+ *   node bench/lib/node-client.mjs '<{"url","connections","firstSeq","count","latencyFromSeq","latencyFile","pause"}>'
  *
  * Prints `connected` once every connection is open (or failed), `complete` once each received every
  * sequence number of the range, and `result` when stdin says `collect`. Every connection checks that each
  * sequence number arrives once and in order; latency is arrival time minus the append time in the line.
+ * With `pause: {afterLines, ms}` each connection stops reading its socket for `ms` once it received
+ * `afterLines` lines: a reader stalled for a moment, so the server's handling of one that fell behind shows
+ * every time rather than when the machine happens to slow the client down.
  */
 import { writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -54,6 +57,10 @@ function onText(socket, text) {
     socket.next = seq + 1;
     socket.received++;
   } else socket.duplicateOrReordered++;
+  if (config.pause && socket.received === config.pause.afterLines) {
+    socket.ws.pause();
+    setTimeout(() => socket.ws.resume(), config.pause.ms);
+  }
   if (seq >= latencyFrom) {
     if (latencyCount === latencies.length) {
       const grown = new Float64Array(latencies.length * 2);

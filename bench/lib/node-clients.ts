@@ -83,6 +83,8 @@ export interface NodeClientOptions {
   /** Latency is recorded from this sequence number on; null: not at all. */
   latencyFromSeq: number | null;
   scratch: string;
+  /** Each connection stops reading for `ms` once it received `afterLines` lines (node-client.mjs). */
+  pause?: { afterLines: number; ms: number };
 }
 
 let groupCounter = 0;
@@ -102,6 +104,7 @@ export async function connectNodeClients(options: NodeClientOptions): Promise<No
       count: options.count,
       latencyFromSeq: options.latencyFromSeq,
       latencyFile,
+      pause: options.pause ?? null,
     }),
   );
   const stop = async () => {
