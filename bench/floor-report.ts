@@ -190,7 +190,9 @@ export function renderFloorBlock(runs: readonly FloorRun[], measured: string): s
     "The work floor is the same server adding the least of hookstream's job: each line parsed, serialised",
     "again and appended to a journal file (one write per read). At 50 lines/s both floors wake on the file's",
     "inotify events instead of the poll, as hookstream does: 500 polls a second would cost more than the",
-    "lines. CPU is the server's, with websocketd's `tail` counted in.",
+    "lines. CPU is the server's, with websocketd's `tail` counted in. The stalled client of the max-rate",
+    "burst stops reading its socket for 0.5 s after its first 1,000 lines: hookstream then catches it up",
+    "from its journal, every run.",
     "",
     renderFloorTable(runs),
   ].join("\n");
