@@ -5,7 +5,8 @@
  */
 import type { PositionedSource, StreamPage, StreamReader } from "../stream/subscriber.ts";
 import type { Journal } from "./journal.ts";
-import { type JournalLine, RetentionGap, readJournal } from "./journal-read.ts";
+import type { JournalLine } from "./journal-lines.ts";
+import { RetentionGap, readJournal } from "./journal-read.ts";
 
 /** The journal was replaced (the shared Redis lost its data): positions in the old one mean nothing now. */
 export class HistoryReset extends Error {}

@@ -8,12 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LogEntry } from "../../src/logs/entry.ts";
 import { type Journal, openJournal } from "../../src/logs/journal.ts";
-import {
-  JOURNAL_READ_CHUNK_BYTES,
-  type JournalLine,
-  readJournal,
-  UNREADABLE_LINE,
-} from "../../src/logs/journal-read.ts";
+import { type JournalLine, UNREADABLE_LINE } from "../../src/logs/journal-lines.ts";
+import { JOURNAL_READ_CHUNK_BYTES, readJournal } from "../../src/logs/journal-read.ts";
 import { rawEntry } from "../../src/logs/parse.ts";
 import { MAX_JOURNAL_LINE_BYTES, serializeEntry } from "../../src/logs/serialize.ts";
 
