@@ -7,8 +7,6 @@ import { type LineAssembler, pushObjectLines } from "./assemble.ts";
 import type { FollowedFile } from "./file-tail.ts";
 import { parseObjectLines } from "./json-chunk.ts";
 
-const NEWLINE = 0x0a;
-
 /** Stateless (no `stream` option), so one decoder serves every file. */
 const decoder = new TextDecoder();
 
@@ -48,7 +46,7 @@ export function consumeLines(
   } else if (
     file.format === "json" &&
     assembler.heldFrom() === null &&
-    chunk.indexOf(NEWLINE, start) < chunk.length - 1 &&
+    chunk.indexOf(10, start) < chunk.length - 1 &&
     pushParsedStep(file, chunk, start, now)
   ) {
     // Parsed natively from the bytes, every line one object (json-chunk.ts). Only a step of two lines or
