@@ -271,8 +271,10 @@ function offerEntry(state: WindowState, entry: LogEntry, source: TwinSource): vo
   if (canPair && pairOrDrop(state, entry, source)) return;
   const waits = canPair && shouldWait(state, entry, format);
   if (!waits) {
-    // A twin that still comes must find it; none can come from a format never seen.
-    if (canPair && state.seenFormats.has(other)) state.released.remember(entry, format, state.now());
+    // A twin that still comes must find it. One can come from a format not seen yet while files of it are
+    // there: a logger taken as writing one copy before the first copy of the other format was read.
+    if (canPair && (state.seenFormats.has(other) || options.formatPresent?.(other) !== false))
+      state.released.remember(entry, format, state.now());
     if (state.head === state.queue.length) {
       options.emit(entry); // nothing held before it: no order to keep
       return;

@@ -271,6 +271,22 @@ describe("pairing the processor's two copies of a record", () => {
     expect(h.window.held()).toBe(0);
   });
 
+  test("twins late from the start: copies let through before the other format was ever seen are not streamed twice", () => {
+    // A fresh follower whose JSON copies come long after their text copies: the logger is taken as writing
+    // one copy after a few waits, and its next text copies pass at once, before any JSON copy was seen.
+    const h = harness();
+    const messages = Array.from({ length: 6 }, (_, n) => `late ${n}`);
+    for (const message of messages) {
+      h.write("webhook-server.log", textCopy(TS, "INFO", message));
+      h.advance(TWIN_WAIT_MS);
+    }
+    h.advance(3_000);
+    for (const message of messages) h.write("webhooks_2026-12-02.json", jsonCopy(TS, "INFO", message));
+    h.advance(TWIN_WAIT_MS);
+    expect(h.out.map((e) => e.message)).toEqual(messages);
+    expect(h.window.stats()).toMatchObject({ pairsMerged: 0, lateTwinsDropped: 6 });
+  });
+
   test("beside an idle file of the other format, a logger stops waiting after a few records", () => {
     const h = harness();
     for (let n = 0; n < 3; n++) {
