@@ -2,6 +2,7 @@
  * Pure parsing of github-webhook-server log lines. No I/O: the follower hands in lines, this returns entries.
  * Anything that cannot be parsed still becomes an entry (level `UNKNOWN`, the line as message), never dropped.
  */
+import { webhookContext } from "./context-prefix.ts";
 import type { LogEntry, WebhookSummaryDetails } from "./entry.ts";
 
 export type LogFormat = "text" | "json";
@@ -38,10 +39,6 @@ const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 /** `<timestamp> <logger_name> <LEVEL> <message>`; control sequences are stripped before this runs. */
 const TEXT_RECORD =
   /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:\d\d)?[ \t]+([\w.-]+)[ \t]+([\w.-]+)(?:[ \t]+(.*))?$/s;
-
-/** `<repo> [<event>][<hook_id>][<user>][PR <n>]: <text>`; values may hold `\[` and `\]`. */
-const WEBHOOK_CONTEXT =
-  /^(\S+) \[((?:\\.|[^\]\\])+)\]\[((?:\\.|[^\]\\])+)\]\[((?:\\.|[^\]\\])+)\](?:\[PR (\d+)\])?: (.*)$/s;
 
 /**
  * The processor's request lines: `[<event>][<delivery>]: <text>` after an empty or uncoloured repository
@@ -125,15 +122,14 @@ function extractTaskFields(entry: LogEntry): void {
 function applyMessagePrefix(entry: LogEntry): void {
   const message = entry.message;
   if (!message.includes("]: ")) return;
-  const full = WEBHOOK_CONTEXT.exec(message);
+  const full = webhookContext(message);
   if (full !== null) {
-    const [, repository = "", eventType = "", hookId = "", user = "", pr, text = ""] = full;
-    entry.repository = orPrefix(entry.repository, repository);
-    entry.event_type = orPrefix(entry.event_type, eventType);
-    entry.hook_id = orPrefix(entry.hook_id, hookId);
-    entry.github_user = orPrefix(entry.github_user, user);
-    if (entry.pr_number === null && pr !== undefined) entry.pr_number = Number(pr);
-    entry.message = text;
+    entry.repository = orPrefix(entry.repository, full.repository);
+    entry.event_type = orPrefix(entry.event_type, full.eventType);
+    entry.hook_id = orPrefix(entry.hook_id, full.hookId);
+    entry.github_user = orPrefix(entry.github_user, full.user);
+    if (entry.pr_number === null && full.pr !== undefined) entry.pr_number = Number(full.pr);
+    entry.message = full.text;
     return;
   }
   const request = REQUEST_CONTEXT.exec(message);
