@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLineAssembler, type LineAssembler } from "../../src/logs/assemble.ts";
 import type { LogEntry } from "../../src/logs/entry.ts";
-import { formatOfFile, type LogFormat } from "../../src/logs/parse.ts";
+import { formatOfFile, type LogFormat, parseJsonLine, parseTextLine } from "../../src/logs/parse.ts";
 import {
   createTwinWindow,
   mergeTwins,
@@ -340,6 +340,69 @@ describe("pairing the processor's two copies of a record", () => {
       window.offer(parsedJson(jsonCopy(TS, "INFO", `m${n}`)), { format: "json", file: "j", position: n + 1 });
     expect(window.mustPause("text")).toBe(false);
     expect(out.map((e) => e.message)).toEqual(["warm-up", "m0", "m1", "m2", "m3"]);
+  });
+});
+
+describe("generated interleavings of the two files", () => {
+  test("every record comes out exactly once, however its copies, waits and busy files interleave", () => {
+    let seed = 1;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const options = { naiveZone: "Z" };
+    let failures = 0;
+    for (let trial = 0; trial < 3_000; trial++) {
+      // Up to 12 records; some share a timestamp or a message, some are exactly alike (counted as a multiset).
+      const records = Array.from({ length: 1 + random(12) }, (_, i) => {
+        const timestamp = `2026-12-02T04:45:23.${String(random(3) === 0 ? 0 : i).padStart(6, "0")}+00:00`;
+        const message = `m${random(3) === 0 ? 0 : i}`;
+        return { timestamp, message };
+      });
+      let clock = 1_000;
+      const busy: Record<LogFormat, boolean> = { text: false, json: false };
+      const out: string[] = [];
+      const window = createTwinWindow({
+        emit: (entry) => out.push(`${entry.timestamp} ${entry.message}`),
+        formatBusy: (format) => busy[format],
+        formatPresent: () => true,
+        now: () => clock,
+      });
+      let text = 0;
+      let json = 0;
+      while (text < records.length || json < records.length) {
+        const step = random(10);
+        if (step < 2) {
+          // Time passes: within a wait, past it, or seconds (a twin that comes late).
+          clock += [1, 5, TWIN_WAIT_MS + 1, 50, 3_000][random(5)] as number;
+          window.release();
+        } else if (step === 2) {
+          busy.text = random(2) === 0;
+          busy.json = random(2) === 0;
+        } else if (json >= records.length || (text < records.length && random(2) === 0)) {
+          const { timestamp, message } = records[text] as { timestamp: string; message: string };
+          const entry = parseTextLine(`${timestamp} webhook-server.log INFO ${message}`, options) as LogEntry;
+          window.offer(entry, { format: "text", file: "t", position: text++ });
+        } else {
+          const { timestamp, message } = records[json] as { timestamp: string; message: string };
+          const line = JSON.stringify({
+            type: "log_entry",
+            timestamp,
+            level: "INFO",
+            logger_name: "webhook-server.log",
+            message,
+          });
+          window.offer(parseJsonLine(line, options, "now"), { format: "json", file: "j", position: json++ });
+        }
+      }
+      busy.text = false;
+      busy.json = false;
+      clock += 10 * TWIN_WAIT_MS;
+      window.release();
+      const expected = records.map((r) => `${r.timestamp} ${r.message}`).sort();
+      if (JSON.stringify([...out].sort()) !== JSON.stringify(expected)) failures++;
+    }
+    expect(failures).toBe(0);
   });
 });
 
