@@ -40,6 +40,13 @@ export const TWIN_PAUSE_HELD = 2_000;
 export const TWIN_REMEMBER_MAX = 20_000;
 /** ...and for this long: a twin later than this is no longer expected. */
 export const TWIN_REMEMBER_MS = 60_000;
+/**
+ * Copies let through at once before any copy of the other format was read, while files of it are there,
+ * remembered at most: a logger taken as writing one copy that early may still get twins, and they must be
+ * dropped. A minute of a busy processor's records; past it a directory whose other format stays silent stops
+ * paying for it (remembering every copy doubled the CPU per line of a JSON log beside an empty text file).
+ */
+export const TWIN_REMEMBER_UNSEEN_MAX = 2_000;
 
 export interface TwinSource {
   format: LogFormat;
@@ -90,6 +97,7 @@ export interface TwinWindowOptions {
   pauseHeld?: number;
   rememberMax?: number;
   rememberMs?: number;
+  rememberUnseenMax?: number;
 }
 
 interface Held {
@@ -157,6 +165,7 @@ interface WindowState {
   waitMs: number;
   maxHeld: number;
   pauseHeld: number;
+  rememberUnseenMax: number;
   /** Held entries in arrival order; `head` indexes the first still held. */
   queue: Held[];
   head: number;
@@ -165,6 +174,8 @@ interface WindowState {
   released: ReleasedCopies;
   lessons: LoggerLessons;
   seenFormats: Set<LogFormat>;
+  /** Copies remembered while the other format was not seen yet (see TWIN_REMEMBER_UNSEEN_MAX). */
+  rememberedUnseen: number;
   stats: Omit<TwinStats, "held">;
 }
 
@@ -252,6 +263,19 @@ function pairOrDrop(state: WindowState, entry: LogEntry, source: TwinSource): bo
   return true;
 }
 
+/**
+ * Whether a copy let through at once may still get a twin of format `other`: once that format was seen; before,
+ * while files of it are there (a logger taken as writing one copy before the first copy of the other format was
+ * read), for the first TWIN_REMEMBER_UNSEEN_MAX copies.
+ */
+function twinMayCome(state: WindowState, other: LogFormat): boolean {
+  if (state.seenFormats.has(other)) return true;
+  if (state.options.formatPresent?.(other) === false) return false;
+  if (state.rememberedUnseen >= state.rememberUnseenMax) return false;
+  state.rememberedUnseen++;
+  return true;
+}
+
 function offerEntry(state: WindowState, entry: LogEntry, source: TwinSource): void {
   const { options } = state;
   const format = source.format;
@@ -271,10 +295,8 @@ function offerEntry(state: WindowState, entry: LogEntry, source: TwinSource): vo
   if (canPair && pairOrDrop(state, entry, source)) return;
   const waits = canPair && shouldWait(state, entry, format);
   if (!waits) {
-    // A twin that still comes must find it. One can come from a format not seen yet while files of it are
-    // there: a logger taken as writing one copy before the first copy of the other format was read.
-    if (canPair && (state.seenFormats.has(other) || options.formatPresent?.(other) !== false))
-      state.released.remember(entry, format, state.now());
+    // A twin that still comes must find it.
+    if (canPair && twinMayCome(state, other)) state.released.remember(entry, format, state.now());
     if (state.head === state.queue.length) {
       options.emit(entry); // nothing held before it: no order to keep
       return;
@@ -314,6 +336,7 @@ export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
     waitMs: options.waitMs ?? TWIN_WAIT_MS,
     maxHeld: options.maxHeld ?? TWIN_MAX_HELD,
     pauseHeld: options.pauseHeld ?? TWIN_PAUSE_HELD,
+    rememberUnseenMax: options.rememberUnseenMax ?? TWIN_REMEMBER_UNSEEN_MAX,
     queue: [],
     head: 0,
     waiting: new Map(),
@@ -323,6 +346,7 @@ export function createTwinWindow(options: TwinWindowOptions): TwinWindow {
     ),
     lessons: createLoggerLessons(),
     seenFormats: new Set(),
+    rememberedUnseen: 0,
     stats: { pairsMerged: 0, twinNeverCame: 0, lateTwinsDropped: 0, releasedAtLimit: 0 },
   };
   return {

@@ -9,6 +9,7 @@ import {
   mergeTwins,
   TWIN_WAIT_MS,
   type TwinWindow,
+  type TwinWindowOptions,
   twinKey,
 } from "../../src/logs/twins.ts";
 import { type ProcessorWrite, processorWrites } from "../helpers/gws-replay.ts";
@@ -29,6 +30,7 @@ function harness(
   naiveZone = "Z",
   busy: LogFormat | null = null,
   present: LogFormat[] = ["text", "json"],
+  windowOptions: Partial<TwinWindowOptions> = {},
 ): Harness {
   let clock = 1_000;
   const out: LogEntry[] = [];
@@ -37,6 +39,7 @@ function harness(
     formatBusy: (format) => format === busy,
     formatPresent: (format) => present.includes(format),
     now: () => clock,
+    ...windowOptions,
   });
   const assemblers = new Map<string, LineAssembler>();
   let position = 0;
@@ -285,6 +288,24 @@ describe("pairing the processor's two copies of a record", () => {
     h.advance(TWIN_WAIT_MS);
     expect(h.out.map((e) => e.message)).toEqual(messages);
     expect(h.window.stats()).toMatchObject({ pairsMerged: 0, lateTwinsDropped: 6 });
+  });
+
+  test("before the other format is seen, copies let through at once are remembered up to a bound", () => {
+    // Past the bound a directory whose other format stays silent stops paying for remembering; a twin of a
+    // copy let through past it, if one still comes, is streamed.
+    const h = harness("Z", null, ["text", "json"], { rememberUnseenMax: 2 });
+    const messages = Array.from({ length: 7 }, (_, n) => `late ${n}`);
+    for (const message of messages) {
+      h.write("webhook-server.log", textCopy(TS, "INFO", message));
+      h.advance(TWIN_WAIT_MS);
+    }
+    h.advance(3_000);
+    for (const message of messages) h.write("webhooks_2026-12-02.json", jsonCopy(TS, "INFO", message));
+    h.advance(TWIN_WAIT_MS);
+    // Three text copies waited out (remembered as released unpaired), two were let through at once and
+    // remembered, two were not: their JSON twins wait out in turn and are streamed.
+    expect(h.window.stats()).toMatchObject({ twinNeverCame: 5, lateTwinsDropped: 5 });
+    expect(h.out.map((e) => e.message)).toEqual([...messages, "late 5", "late 6"]);
   });
 
   test("beside an idle file of the other format, a logger stops waiting after a few records", () => {
