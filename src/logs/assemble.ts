@@ -109,20 +109,30 @@ function createTextAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
 
 /**
  * JSON lines, one record a line. A lone `{` opens a pretty-printed record (the processor's tests write those)
- * that is gathered until its lone `}`; if it never parses, its lines are streamed raw.
+ * that is gathered until its lone `}`. If it never parses (or passes the bounds), the `{` was no record's
+ * start: it is streamed raw and the lines after it are read again as lines, so a stray `{` does not turn the
+ * records that follow it into raw text.
  */
 function createJsonAssembler(options: ParseOptions, emit: EmitEntry): LineAssembler {
   let pretty: string[] | null = null;
   let prettyPositions: number[] = [];
   let prettyChars = 0;
+  /** Lines read again after a failed block: a `{` among them opens nothing, so each line is read again once. */
+  let rereading = false;
 
-  const releasePrettyAsRaw = (now: string) => {
-    for (const [i, held] of (pretty ?? []).entries()) {
-      if (held.trim().length > 0) emit(rawEntry(held, now), prettyPositions[i] ?? 0);
-    }
+  const releasePretty = (now: string) => {
+    const lines = pretty ?? [];
+    const positions = prettyPositions;
     pretty = null;
     prettyPositions = [];
     prettyChars = 0;
+    emit(rawEntry(lines[0] ?? "{", now), positions[0] ?? 0);
+    rereading = true;
+    try {
+      for (let i = 1; i < lines.length; i++) assembler.push(lines[i] as string, now, positions[i] ?? 0);
+    } finally {
+      rereading = false;
+    }
   };
 
   const assembler: LineAssembler = {
@@ -134,7 +144,7 @@ function createJsonAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
         if (line === "}") {
           const joined = pretty.join("\n");
           const entry = parseJsonLine(joined, options, now);
-          if (entry.level === "UNKNOWN") releasePrettyAsRaw(now);
+          if (entry.level === "UNKNOWN") releasePretty(now);
           else {
             const start = prettyPositions[0] ?? position;
             pretty = null;
@@ -143,11 +153,11 @@ function createJsonAssembler(options: ParseOptions, emit: EmitEntry): LineAssemb
             emit(entry, start);
           }
         } else if (pretty.length > MAX_PRETTY_JSON_LINES || prettyChars > MAX_ENTRY_CHARS) {
-          releasePrettyAsRaw(now);
+          releasePretty(now);
         }
         return;
       }
-      if (line === "{") {
+      if (line === "{" && !rereading) {
         pretty = [line];
         prettyPositions = [position];
         prettyChars = 1;

@@ -384,6 +384,42 @@ describe("assembling lines into entries", () => {
     ]);
   });
 
+  test("a stray `{` is streamed raw and the records after it are still parsed", () => {
+    const record = (n: number) =>
+      `{"type": "log_entry", "timestamp": "2026-01-01T00:00:0${n}Z", "level": "INFO", "message": "r${n}"}`;
+    const entries = assemble("json", ["{", record(1), record(2), "}", record(3)]);
+    expect(entries.map((e) => [e.level, e.message])).toEqual([
+      ["UNKNOWN", "{"],
+      ["INFO", "r1"],
+      ["INFO", "r2"],
+      ["UNKNOWN", "}"],
+      ["INFO", "r3"],
+    ]);
+  });
+
+  test("a `{` never closed: past the block's bound the lines after it are parsed as records", () => {
+    const record = (n: number) =>
+      `{"type": "log_entry", "timestamp": "2026-01-01T00:00:00Z", "message": "r${n}"}`;
+    const lines = ["{", ...Array.from({ length: 10_001 }, (_, n) => record(n))];
+    const entries = assemble("json", lines);
+    expect(entries).toHaveLength(10_002);
+    expect(entries[0]).toMatchObject({ level: "UNKNOWN", message: "{" });
+    expect(entries.filter((e) => e.level === "UNKNOWN")).toHaveLength(1);
+    expect(entries.at(-1)?.message).toBe("r10000");
+  });
+
+  test("lines of lone `{` are each streamed raw once: reading a failed block again opens no block in it", () => {
+    // Two blocks pass the bound and leave as 20,002 raw lines; the rest are held in a third. Opening blocks
+    // while reading a failed one again would read each line once per block before it: seconds here, past
+    // the test's timeout.
+    const entries = assemble(
+      "json",
+      Array.from({ length: 30_000 }, () => "{"),
+    );
+    expect(entries).toHaveLength(20_002);
+    expect(entries.every((e) => e.level === "UNKNOWN" && e.message === "{")).toBe(true);
+  });
+
   test("a truncated line is marked", () => {
     const out: LogEntry[] = [];
     createLineAssembler("text", options, (entry) => out.push(entry)).pushTruncated("x".repeat(10), NOW);
