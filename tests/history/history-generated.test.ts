@@ -1,4 +1,6 @@
 import { expect, test } from "bun:test";
+import { CHUNK_BYTES } from "../../src/history/chunk-parse.ts";
+import { seededRandom } from "../helpers/random.ts";
 import { startTestServer } from "../helpers/server.ts";
 
 interface GeneratedRecord {
@@ -15,15 +17,13 @@ const LEVELS = ["INFO", "ERROR", "DEBUG", "WARNING"];
 const BASE = Date.UTC(2026, 10, 23, 10, 0, 0);
 
 test("history search, paged with its cursor, returns exactly what a brute-force filter finds, newest first", async () => {
-  let seed = 1;
-  const random = (n: number) => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    return seed % n;
-  };
+  const random = seededRandom(1);
   // Three time-ordered files of several chunks each; many records share a timestamp or sit on a whole
   // second, where a time range's bounds fall.
   const records: GeneratedRecord[] = [];
   const files: Record<string, string> = {};
+  /** The first and last record of every chunk: a chunk is pruned by its oldest and newest timestamps. */
+  const chunkEdges: GeneratedRecord[] = [];
   for (const name of ["webhooks_2026-11-23.json", "webhooks_2026-11-22.json", "other.json"]) {
     let ts = BASE + random(60_000);
     const lines: string[] = [];
@@ -54,16 +54,31 @@ test("history search, paged with its cursor, returns exactly what a brute-force 
       );
     }
     files[name] = `${lines.join("\n")}\n`;
+    // A chunk ends after the first newline at or past CHUNK_BYTES from its start (chunkEnd).
+    const fileRecords = records.slice(records.length - lines.length);
+    let chunkStart = 0;
+    let offset = 0;
+    for (const [i, line] of lines.entries()) {
+      if (offset === chunkStart) chunkEdges.push(fileRecords[i] as GeneratedRecord);
+      offset += Buffer.byteLength(line) + 1;
+      if (offset - 1 >= chunkStart + CHUNK_BYTES) {
+        chunkEdges.push(fileRecords[i] as GeneratedRecord);
+        chunkStart = offset;
+      }
+    }
   }
   await using server = await startTestServer({ files });
   const tsOf = new Map(records.map((r) => [r.id, r.ts]));
 
   const mismatches: string[] = [];
-  for (let q = 0; q < 60; q++) {
+  // The last 40 queries are ranges alone, with one bound on a chunk's first or last record: whether a chunk
+  // is skipped by its timestamps decides those.
+  for (let q = 0; q < 120; q++) {
+    const rangeOnly = q >= 80;
     const params = new URLSearchParams();
     const filters: ((r: GeneratedRecord) => boolean)[] = [];
     const maybe = (odds: number, name: string, value: string, keep: (r: GeneratedRecord) => boolean) => {
-      if (random(odds) !== 0) return;
+      if (rangeOnly || random(odds) !== 0) return;
       params.set(name, value);
       filters.push(keep);
     };
@@ -76,13 +91,24 @@ test("history search, paged with its cursor, returns exactly what a brute-force 
     const pr = random(10);
     maybe(4, "pr_number", String(pr), (r) => r.pr === pr);
     maybe(5, "search", "needle", (r) => r.message.toLowerCase().includes("needle"));
-    if (random(3) === 0) {
-      // Half the ranges start and end on a record's own timestamp: inclusive bounds are where it goes wrong.
-      const onRecord = random(2) === 0;
-      const a = (records[random(records.length)] as GeneratedRecord).ts;
-      const b = (records[random(records.length)] as GeneratedRecord).ts;
-      const start = onRecord ? Math.min(a, b) : BASE + random(1500) * 1000;
-      const end = onRecord ? Math.max(a, b) : start + random(600) * 1000;
+    if (rangeOnly || random(3) === 0) {
+      // Most ranges start and end on a record's own timestamp, often a chunk's first or last one: inclusive
+      // bounds, at the entry and at the chunk, are where it goes wrong.
+      const edge = (chunkEdges[random(chunkEdges.length)] as GeneratedRecord).ts;
+      const anyRecord = () => (records[random(records.length)] as GeneratedRecord).ts;
+      let start: number;
+      let end: number;
+      if (!rangeOnly && random(4) === 0) {
+        start = BASE + random(1500) * 1000;
+        end = start + random(600) * 1000;
+      } else if (rangeOnly || random(3) === 0) {
+        const width = random(300_000);
+        [start, end] = random(2) === 0 ? [edge, edge + width] : [edge - width, edge];
+      } else {
+        const a = anyRecord();
+        const b = random(2) === 0 ? edge : anyRecord();
+        [start, end] = [Math.min(a, b), Math.max(a, b)];
+      }
       params.set("start_time", new Date(start).toISOString());
       params.set("end_time", new Date(end).toISOString());
       filters.push((r) => r.ts >= start && r.ts <= end);

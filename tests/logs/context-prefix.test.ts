@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type WebhookContext, webhookContext } from "../../src/logs/context-prefix.ts";
+import { seededRandom } from "../helpers/random.ts";
 
 /** The prefix as the processor's log viewer reads it: the scanner must accept exactly this, with these parts. */
 const WEBHOOK_CONTEXT =
@@ -102,11 +103,7 @@ describe("the webhook context prefix", () => {
       "\u3000",
     );
     pieces.push("\\", "\\]", "\\[", "\\\\", ":", ": ", "[PR ", "[PR 7]", "][", "]: ", "PR", "é", "\ud83d");
-    let seed = 7;
-    const random = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
-    };
+    const random = seededRandom(7);
     const template = ["r", " [", "e", "][", "h", "][", "u", "]", "[PR 3]", ": ", "text"];
     let accepted = 0;
     for (let i = 0; i < 50_000; i++) {

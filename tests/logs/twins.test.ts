@@ -13,6 +13,7 @@ import {
   twinKey,
 } from "../../src/logs/twins.ts";
 import { type ProcessorWrite, processorWrites } from "../helpers/gws-replay.ts";
+import { seededRandom } from "../helpers/random.ts";
 
 const OWN_FIXTURE = join(import.meta.dir, "../fixtures/gws-twins");
 const SHARED_FIXTURE = join(import.meta.dir, "../../../shared/fixtures/gws-live/logs");
@@ -366,11 +367,7 @@ describe("pairing the processor's two copies of a record", () => {
 
 describe("generated interleavings of the two files", () => {
   test("every record comes out exactly once, however its copies, waits and busy files interleave", () => {
-    let seed = 1;
-    const random = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
-    };
+    const random = seededRandom(1);
     const options = { naiveZone: "Z" };
     let failures = 0;
     for (let trial = 0; trial < 3_000; trial++) {
