@@ -22,6 +22,7 @@ import {
 } from "../../src/relay/store.ts";
 import { generateToken } from "../../src/relay/tokens.ts";
 import { newDelivery as delivery } from "../helpers/deliveries.ts";
+import { seededRandom } from "../helpers/random.ts";
 import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
 import { waitFor } from "../helpers/ws.ts";
 
@@ -788,6 +789,126 @@ function contract(name: string, open: () => Promise<Backend>) {
         expect(next).toBeGreaterThan(positions[1] as number);
       });
     });
+  });
+
+  describe(`${name} store: generated operations against a model`, () => {
+    test("appends with repeated delivery ids, pruning by age and count, and reads in every shape agree with a model", async () => {
+      await withStore(async (store) => {
+        const random = seededRandom(3);
+        const buckets = [
+          await store.createBucket("a"),
+          await store.createBucket("b"),
+          await store.createBucket("c"),
+        ];
+        interface Kept {
+          position: number;
+          bucket: string;
+          body: string;
+          githubDelivery: string | null;
+          receivedAt: number;
+        }
+        let live: Kept[] = [];
+        const floor = new Map<string, number>();
+        const known: number[] = [0];
+        let clock = 1_000;
+        const problems: string[] = [];
+        for (let op = 0; op < 150 && problems.length === 0; op++) {
+          const kind = random(20);
+          if (kind < 9) {
+            const batch = Array.from({ length: 1 + random(4) }, () => {
+              const bucket = buckets[random(3)]?.id as string;
+              const githubDelivery = random(2) === 0 ? null : `g${random(12)}`;
+              return {
+                ...delivery(bucket, `${op}-${"x".repeat(random(120))}`, githubDelivery),
+                receivedAt: clock++,
+              };
+            });
+            const results = await store.appendDeliveries(batch);
+            const { cursors } = await store.deliveryPosition();
+            for (const [i, result] of results.entries()) {
+              const sent = batch[i] as NewDelivery;
+              const body = new TextDecoder().decode(sent.body);
+              const taken =
+                sent.githubDelivery !== null &&
+                live.some((k) => k.bucket === sent.bucketId && k.githubDelivery === sent.githubDelivery);
+              if (result.duplicate !== taken)
+                problems.push(`op ${op}: duplicate ${result.duplicate}, model ${taken}`);
+              if (result.id === null) continue;
+              const position = cursors.positionOf(result.id);
+              if (position <= (known.at(-1) ?? 0))
+                problems.push(`op ${op}: position ${position} not increasing`);
+              known.push(position);
+              live.push({
+                position,
+                bucket: sent.bucketId,
+                body,
+                githubDelivery: sent.githubDelivery,
+                receivedAt: sent.receivedAt,
+              });
+            }
+          } else if (kind < 12) {
+            const byAge = random(2) === 0;
+            const keepNewest = random(25);
+            const cut = clock - random(40);
+            const limit = 1 + random(10);
+            const doomed = (
+              byAge
+                ? live.filter((k) => k.receivedAt < cut)
+                : live.slice(0, Math.max(0, live.length - keepNewest))
+            ).slice(0, limit);
+            const count = await store.pruneDeliveries(
+              byAge ? { receivedBefore: cut, keepNewest: null } : { receivedBefore: null, keepNewest },
+              limit,
+            );
+            if (count !== doomed.length) problems.push(`op ${op}: pruned ${count}, model ${doomed.length}`);
+            for (const k of doomed) floor.set(k.bucket, Math.max(floor.get(k.bucket) ?? 0, k.position));
+            live = live.filter((k) => !doomed.includes(k));
+          } else {
+            const choice = random(4);
+            const bucketIds =
+              choice === 0
+                ? null
+                : choice === 1
+                  ? []
+                  : buckets.filter(() => random(2) === 0).map((b) => b.id);
+            const { lastPosition } = await store.deliveryPosition();
+            const afterPosition = known[random(known.length)] as number;
+            const throughPosition = random(3) === 0 ? (known[random(known.length)] as number) : lastPosition;
+            const maxRows = 1 + random(6);
+            const chosen = (k: Kept) => bucketIds === null || bucketIds.includes(k.bucket);
+            const inRange = live.filter(
+              (k) => chosen(k) && k.position > afterPosition && k.position <= throughPosition,
+            );
+            // Sometimes exactly the bytes of the first few bodies: the read must stop right there.
+            const exact = inRange.slice(0, 1 + random(3)).reduce((sum, k) => sum + k.body.length, 0);
+            const maxBytes = [1, 60, 250, 1 << 20, Math.max(1, exact)][random(5)] as number;
+            const page = await store.readDeliveries({
+              bucketIds,
+              afterPosition,
+              throughPosition,
+              maxRows,
+              maxBytes,
+            });
+            const wanted: string[] = [];
+            let bytes = 0;
+            for (const k of inRange) {
+              if (wanted.length >= maxRows || (wanted.length > 0 && bytes >= maxBytes)) break;
+              wanted.push(k.body);
+              bytes += k.body.length;
+            }
+            const floors = [...floor].filter(([bucket]) => bucketIds === null || bucketIds.includes(bucket));
+            const prunedThrough = Math.max(0, ...floors.map(([, position]) => position));
+            const got = bodies(page);
+            const shape = `read ${JSON.stringify({ choice, afterPosition, throughPosition, maxRows, maxBytes })}`;
+            if (JSON.stringify(got) !== JSON.stringify(wanted))
+              problems.push(`op ${op}: ${shape} gave ${got.length} deliveries, model ${wanted.length}`);
+            if (page.prunedThrough !== prunedThrough)
+              problems.push(`op ${op}: ${shape} prunedThrough ${page.prunedThrough}, model ${prunedThrough}`);
+          }
+        }
+        expect(problems).toEqual([]);
+      });
+    }, 30_000);
   });
 }
 
