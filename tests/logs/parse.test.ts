@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createLineAssembler } from "../../src/logs/assemble.ts";
 import type { LogEntry } from "../../src/logs/entry.ts";
 import { formatOfFile, isLogFileName, parseJsonLine, parseTextLine } from "../../src/logs/parse.ts";
+import { seededRandom } from "../helpers/random.ts";
 
 const options = { naiveZone: "Z" };
 const NOW = "2026-11-23T00:00:00.000Z";
@@ -418,6 +419,34 @@ describe("assembling lines into entries", () => {
     );
     expect(entries).toHaveLength(20_002);
     expect(entries.every((e) => e.level === "UNKNOWN" && e.message === "{")).toBe(true);
+  });
+
+  test("generated text logs: every line that carries text reaches an entry once, in order, however reads end", () => {
+    const random = seededRandom(5);
+    const problems: string[] = [];
+    for (let trial = 0; trial < 2_000; trial++) {
+      // Records, traceback lines, blank lines; a read may end after any line (the follower then flushes).
+      const lines = Array.from({ length: 1 + random(12) }, (_, i) => {
+        const kind = random(6);
+        if (kind < 3)
+          return `2026-12-02T04:45:23.${String(i).padStart(6, "0")} webhook-server.log INFO r [e][h${i}][u]: msg ${i}`;
+        if (kind === 3) return `Traceback line ${i}`;
+        if (kind === 4) return random(2) === 0 ? "" : "   ";
+        return `  File "x.py", line ${i}`;
+      });
+      const out: LogEntry[] = [];
+      const assembler = createLineAssembler("text", options, (entry) => out.push(entry));
+      for (const line of lines) {
+        assembler.push(line, NOW);
+        if (random(3) === 0) assembler.flush();
+      }
+      assembler.flush();
+      const texts = (parts: string[]) => parts.map((t) => t.trimEnd()).filter((t) => t.trim().length > 0);
+      const expected = texts(lines.map((l) => (l.startsWith("2026-") ? l.slice(l.indexOf("]: ") + 3) : l)));
+      const got = texts(out.flatMap((e) => e.message.split("\n")));
+      if (JSON.stringify(got) !== JSON.stringify(expected)) problems.push(JSON.stringify(lines));
+    }
+    expect(problems).toEqual([]);
   });
 
   test("a truncated line is marked", () => {
