@@ -77,6 +77,17 @@ const jsonCopy = (ts: string, level: string, message: string, extra: Record<stri
   `${JSON.stringify({ type: "log_entry", timestamp: ts, level, logger_name: "webhook-server.log", message, ...extra })}\n`;
 
 const TS = "2026-12-02T04:45:23.525034+00:00";
+
+/** Each text copy waits out its twin, and the JSON copies come seconds later: no JSON copy is seen before. */
+function writeJsonCopiesLate(h: Harness, messages: readonly string[]): void {
+  for (const message of messages) {
+    h.write("webhook-server.log", textCopy(TS, "INFO", message));
+    h.advance(TWIN_WAIT_MS);
+  }
+  h.advance(3_000);
+  for (const message of messages) h.write("webhooks_2026-12-02.json", jsonCopy(TS, "INFO", message));
+  h.advance(TWIN_WAIT_MS);
+}
 const PREFIXED = "mtv-api-tests [pull_request][308eb698][myakove-bot][PR 412]: Failed to fetch";
 const CONTEXT = {
   hook_id: "308eb698",
@@ -280,13 +291,7 @@ describe("pairing the processor's two copies of a record", () => {
     // one copy after a few waits, and its next text copies pass at once, before any JSON copy was seen.
     const h = harness();
     const messages = Array.from({ length: 6 }, (_, n) => `late ${n}`);
-    for (const message of messages) {
-      h.write("webhook-server.log", textCopy(TS, "INFO", message));
-      h.advance(TWIN_WAIT_MS);
-    }
-    h.advance(3_000);
-    for (const message of messages) h.write("webhooks_2026-12-02.json", jsonCopy(TS, "INFO", message));
-    h.advance(TWIN_WAIT_MS);
+    writeJsonCopiesLate(h, messages);
     expect(h.out.map((e) => e.message)).toEqual(messages);
     expect(h.window.stats()).toMatchObject({ pairsMerged: 0, lateTwinsDropped: 6 });
   });
@@ -296,13 +301,7 @@ describe("pairing the processor's two copies of a record", () => {
     // copy let through past it, if one still comes, is streamed.
     const h = harness("Z", null, ["text", "json"], { rememberUnseenMax: 2 });
     const messages = Array.from({ length: 7 }, (_, n) => `late ${n}`);
-    for (const message of messages) {
-      h.write("webhook-server.log", textCopy(TS, "INFO", message));
-      h.advance(TWIN_WAIT_MS);
-    }
-    h.advance(3_000);
-    for (const message of messages) h.write("webhooks_2026-12-02.json", jsonCopy(TS, "INFO", message));
-    h.advance(TWIN_WAIT_MS);
+    writeJsonCopiesLate(h, messages);
     // Three text copies waited out (remembered as released unpaired), two were let through at once and
     // remembered, two were not: their JSON twins wait out in turn and are streamed.
     expect(h.window.stats()).toMatchObject({ twinNeverCame: 5, lateTwinsDropped: 5 });
