@@ -93,7 +93,7 @@ const FANOUT_WARM_SECONDS = 15;
 const LATENCY_WARM_SECONDS = 30;
 /**
  * The stalled client of "max-stalled": it stops reading for this long once it has this many lines. Half a
- * second of a max-rate burst is far past hookstream's 1 MiB lag bound, and short beside the burst.
+ * second of a max-rate burst (tens of MB) is far past hookstream's 4 MiB lag bound, and short beside the burst.
  */
 const STALL_AFTER_LINES = 1000;
 const STALL_MS = 500;

@@ -3,10 +3,11 @@
  * `lagBytes` is taken off the live fan-out (its owner's `onLag`) and catches up from storage at its own pace,
  * long before Bun's backpressure limit would close it.
  *
- * Sockets are checked each time another `lagBytes` have been published (over all topics: no socket received
- * more than that since the last check), and once more `trailingCheckMs` after the last publish, so a trickle
- * to a stalled socket is caught too. So a live socket never holds much more than twice `lagBytes` plus one
- * message — the same bound on both endpoints.
+ * Sockets are checked each time another quarter of `lagBytes` has been published (over all topics: no socket
+ * received more than that since the last check), and once more `trailingCheckMs` after the last publish, so a
+ * trickle to a stalled socket is caught too. So a live socket never holds more than 1.25 times `lagBytes` plus
+ * one message — the same bound on both endpoints. The quarter keeps a stalled socket's excess small beside
+ * the room `lagBytes` leaves a fast client's pauses, for one walk over the sockets per quarter published.
  *
  * The trailing check runs only when a socket could be over the limit: when the largest buffer seen at the
  * last check (or at a join) plus what was published since passes `lagBytes`. Healthy sockets on a trickle
@@ -41,8 +42,12 @@ export interface LagWatchOptions {
   onLag?: (member: LiveMember) => void;
 }
 
+/** Checks per `lagBytes` published: a socket is found at most `lagBytes / CHECKS_PER_LAG` past the limit. */
+const CHECKS_PER_LAG = 4;
+
 export function createLagWatch(options: LagWatchOptions): LagWatch {
   const { lagBytes } = options;
+  const checkEveryBytes = lagBytes / CHECKS_PER_LAG;
   const trailingCheckMs = options.trailingCheckMs ?? 100;
   const members = new Set<LiveMember>();
   let bytesSinceCheck = 0;
@@ -77,7 +82,7 @@ export function createLagWatch(options: LagWatchOptions): LagWatch {
     published(bytes) {
       if (members.size === 0 || lagBytes === Number.POSITIVE_INFINITY) return;
       bytesSinceCheck += bytes;
-      if (bytesSinceCheck >= lagBytes) check();
+      if (bytesSinceCheck >= checkEveryBytes) check();
       if (trailing !== null || largestBuffered + bytesSinceCheck <= lagBytes) return;
       trailing = setTimeout(() => {
         trailing = null;

@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { formatCursor, parseCursor } from "../../src/stream/cursor.ts";
 import { createLagWatch, type LiveMember } from "../../src/stream/lag.ts";
 import { createPositionWaiter } from "../../src/stream/position-waiter.ts";
+import { seededRandom } from "../helpers/random.ts";
 import { waitFor } from "../helpers/ws.ts";
 
 describe("cursors", () => {
@@ -58,7 +59,7 @@ describe("the one lag rule", () => {
     return self;
   };
 
-  test("a member over the limit is taken off once another lagBytes were published; the others stay", () => {
+  test("a member over the limit is taken off once another quarter of lagBytes was published; the others stay", () => {
     const lagged: LiveMember[] = [];
     const owner: LiveMember[] = [];
     const watch = createLagWatch({ lagBytes: 1000, onLag: (m) => owner.push(m) });
@@ -68,7 +69,7 @@ describe("the one lag rule", () => {
     watch.join(slow);
     watch.join(fast);
     slowBuffered = 5000;
-    watch.published(999);
+    watch.published(249);
     expect(lagged).toEqual([]);
     watch.published(1);
     expect(lagged).toEqual([slow]);
@@ -104,6 +105,35 @@ describe("the one lag rule", () => {
     expect(reads).toBe(readsAtJoin);
     expect(lagged).toEqual([]);
     watch.close();
+  });
+
+  test("a stalled member is taken off before it holds more than a quarter over the limit plus one message", () => {
+    // Generated: message sizes from a few bytes to past the limit, members that stall after a while; each
+    // stalled member's buffer is everything published since it stalled. Healthy members never leave.
+    const random = seededRandom(7);
+    for (let run = 0; run < 300; run++) {
+      const lagBytes = 1000 + random(100_000);
+      const largestMessage = 1 + random(lagBytes * 2);
+      const watch = createLagWatch({ lagBytes, trailingCheckMs: 60_000 });
+      const lagged: LiveMember[] = [];
+      const stalledAfter = random(50);
+      let buffered = 0;
+      const stalled = member(() => buffered, lagged);
+      const healthy = member(() => random(lagBytes + 1), lagged);
+      watch.join(stalled);
+      watch.join(healthy);
+      for (let message = 0; lagged.length === 0 && message < 100_000; message++) {
+        const bytes = 1 + random(largestMessage);
+        if (message >= stalledAfter) buffered += bytes;
+        watch.published(bytes);
+        if (lagged.length === 0) continue;
+        expect(lagged).toEqual([stalled]);
+        expect(buffered).toBeGreaterThan(lagBytes);
+        expect(buffered).toBeLessThanOrEqual(lagBytes + lagBytes / 4 + bytes);
+      }
+      expect(lagged).toEqual([stalled]);
+      watch.close();
+    }
   });
 
   test("a member near the limit at the last check is checked after a publish that can take it over", async () => {
