@@ -43,14 +43,20 @@ const zoneOffset = z
   .default("Z");
 
 /**
- * How far a live socket may fall behind before it is fed from storage instead (LOG_LAG_BYTES,
- * RELAY_LAG_BYTES), and Bun's per-socket send buffer, which stays four times that. A fast client pauses now
- * and then (a collection, a busy core): at 150,000 lines/s 1 MiB is 15 ms of stream. In max-rate runs a Node
- * client that kept up on average fell behind in 13 of 32 runs with 1 MiB, 3 of 11 with 2 MiB and 1 of 29 with
- * 4 MiB, and a run that fell behind delivered a fifth to a third less. A stalled socket still leaves the live
- * topics within 1.25 times this (src/stream/lag.ts).
+ * How far a live log client may fall behind before it is fed from the journal instead (LOG_LAG_BYTES), and
+ * Bun's per-socket send buffer, which stays four times that. A fast client pauses now and then (a collection,
+ * a busy core): at 150,000 lines/s 1 MiB is 15 ms of stream. In max-rate runs a Node client that kept up on
+ * average fell behind in 13 of 32 runs with 1 MiB, 3 of 11 with 2 MiB and 1 of 29 with 4 MiB, and a run that
+ * fell behind delivered a fifth to a third less. A stalled socket still leaves the live topics within 1.25
+ * times this (src/stream/lag.ts).
  */
 const DEFAULT_LAG_BYTES = 4 * 1024 * 1024;
+/**
+ * The relay's room stays 1 MiB: a relay has many subscribers, and when all of them read slower than webhooks
+ * arrive each holds its room. With 4 MiB, one instance with 150 saturated subscribers in the cluster bench
+ * peaked at 373 MB (126 MB in another run), and lag events did not go away (18 in one run).
+ */
+const RELAY_LAG_BYTES_DEFAULT = 1024 * 1024;
 
 export const configSchema = z
   .object({
@@ -95,7 +101,7 @@ export const configSchema = z
     RELAY_RETENTION_COUNT: integer(1_000_000, 0, 1_000_000_000),
     RELAY_PRUNE_INTERVAL_MS: integer(60_000, 100, 3_600_000),
     RELAY_MAX_DATABASE_BYTES: integer(0, 0, 1024 ** 5),
-    RELAY_LAG_BYTES: integer(DEFAULT_LAG_BYTES, 16 * 1024, 1024 * 1024 * 1024),
+    RELAY_LAG_BYTES: integer(RELAY_LAG_BYTES_DEFAULT, 16 * 1024, 1024 * 1024 * 1024),
     RELAY_STALL_TIMEOUT_MS: integer(60_000, 100, 3_600_000),
     RELAY_DURABILITY: z.enum(["full", "normal"]).default("full"),
     REDIS_URL: z.url({ protocol: /^rediss?$/, error: "expected redis://host:port or rediss://…" }).optional(),
