@@ -163,6 +163,13 @@ export function renderFloorTable(runs: readonly FloorRun[]): string {
         `${ratio(h, f)} | ${row.goal} | ${verdict(row, h, f, p)} | ${ratio(w, f)} | ${ratio(h, w)} |`,
     );
   }
+  const behind = find("max", "hookstream")?.rounds;
+  if (behind !== undefined && behind.fellBehind !== null)
+    lines.push(
+      "",
+      `hookstream's max-rate client fell behind and was fed from the journal in ${behind.fellBehind} of ` +
+        `${behind.of} rounds (the stalled client in every round, as it must).`,
+    );
   const loss = runs.filter((r) => r.loss > 0 || r.firstClose !== null);
   lines.push(
     "",

@@ -59,6 +59,8 @@ export interface FloorRun {
   lagEvents: number | null;
   /** hookstream: deliveries its live topics made; the others were caught up from the journal. */
   sentLive: number | null;
+  /** Rounds this run stands for, and how many of them hookstream's client fell behind in (null: another server). */
+  rounds: { of: number; fellBehind: number | null };
 }
 
 /**
@@ -219,6 +221,7 @@ export async function measureFloorRun(
       const cpuSeconds = run.server.stats().cpuSeconds - cpuBefore;
       const queued = runQueueSeconds(run.server.pid) - queuedBefore;
       const load = await clients.collect();
+      const catchUp = since(await catchUpOf(run), warmCatchUp);
       return {
         scenario,
         server,
@@ -233,7 +236,8 @@ export async function measureFloorRun(
         peakRssKb,
         loss: load.missing + load.duplicateOrReordered,
         firstClose: load.firstClose,
-        ...since(await catchUpOf(run), warmCatchUp),
+        ...catchUp,
+        rounds: { of: 1, fellBehind: catchUp.lagEvents === null ? null : Math.min(1, catchUp.lagEvents) },
       };
     } finally {
       await writer.stop();
@@ -266,11 +270,20 @@ function keptOf(a: FloorRun, b: FloorRun): FloorRun {
   return asGoodAs(a, b) ? a : b;
 }
 
-/** Which of two runs of one scenario and server is kept. */
-function better(a: FloorRun, b: FloorRun): FloorRun {
+/** Two rounds of one scenario and server as one: the better run's figures, loss and memory from both. */
+export function combineRounds(a: FloorRun, b: FloorRun): FloorRun {
   const kept = keptOf(a, b);
-  // Loss and memory count from every run, not only the kept one.
-  return { ...kept, loss: a.loss + b.loss, peakRssKb: Math.max(a.peakRssKb, b.peakRssKb) };
+  // Loss, memory and falling behind count from every run, not only the kept one.
+  const fellBehind =
+    a.rounds.fellBehind === null || b.rounds.fellBehind === null
+      ? null
+      : a.rounds.fellBehind + b.rounds.fellBehind;
+  return {
+    ...kept,
+    loss: a.loss + b.loss,
+    peakRssKb: Math.max(a.peakRssKb, b.peakRssKb),
+    rounds: { of: a.rounds.of + b.rounds.of, fellBehind },
+  };
 }
 
 export function describeFloorRun(run: FloorRun): string {
@@ -307,7 +320,7 @@ export async function runFloorBench(ctx: BenchContext, options: FloorOptions): P
         ctx.log(describeFloorRun(run));
         const key = `${scenario} ${server}`;
         const previous = kept.get(key);
-        kept.set(key, previous === undefined ? run : better(previous, run));
+        kept.set(key, previous === undefined ? run : combineRounds(previous, run));
       }
     }
   }
