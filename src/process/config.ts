@@ -50,7 +50,7 @@ const zoneOffset = z
  * fell behind delivered a fifth to a third less. A stalled socket still leaves the live topics within 1.25
  * times this (src/stream/lag.ts).
  */
-const DEFAULT_LAG_BYTES = 4 * 1024 * 1024;
+const LOG_LAG_BYTES_DEFAULT = 4 * 1024 * 1024;
 /**
  * The relay's room stays 1 MiB: a relay has many subscribers, and when all of them read slower than webhooks
  * arrive each holds its room. With 4 MiB, one instance with 150 saturated subscribers in the cluster bench
@@ -74,12 +74,12 @@ export const configSchema = z
     MAX_CONNECTIONS: integer(10_000, 1, 1_000_000),
     MAX_CONNECTIONS_PER_IP: integer(1_000, 1, 1_000_000),
     WS_MAX_PAYLOAD_BYTES: integer(64 * 1024, 1024, 16 * 1024 * 1024),
-    WS_BACKPRESSURE_LIMIT_BYTES: integer(4 * DEFAULT_LAG_BYTES, 64 * 1024, 1024 * 1024 * 1024),
+    WS_BACKPRESSURE_LIMIT_BYTES: integer(4 * LOG_LAG_BYTES_DEFAULT, 64 * 1024, 1024 * 1024 * 1024),
     WS_IDLE_TIMEOUT_S: integer(120, 0, 960),
     SHUTDOWN_GRACE_MS: integer(5_000, 0, 120_000),
     JOURNAL_MAX_BYTES: integer(1024 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024 * 1024),
     JOURNAL_SEGMENT_BYTES: integer(32 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
-    LOG_LAG_BYTES: integer(DEFAULT_LAG_BYTES, 16 * 1024, 1024 * 1024 * 1024),
+    LOG_LAG_BYTES: integer(LOG_LAG_BYTES_DEFAULT, 16 * 1024, 1024 * 1024 * 1024),
     LOG_STALL_TIMEOUT_MS: integer(60_000, 100, 3_600_000),
     HISTORY_BUDGET_MS: integer(2_000, 10, 600_000),
     HISTORY_CACHE_CHUNKS: integer(32, 1, 100_000),
