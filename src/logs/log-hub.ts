@@ -28,6 +28,8 @@ export interface LogHubOptions {
   journal?: Journal;
   /** A live member with more than this many bytes queued is taken off the live topic. */
   lagBytes?: number;
+  /** What the live members hold queued together at most: with many, each one's room is its share. */
+  lagTotalBytes?: number;
   /** After entries were published, lag is checked again this much later (no timer while nothing flows). */
   lagCheckDelayMs?: number;
 }
@@ -84,6 +86,7 @@ export function createLogHub({
   redact,
   journal,
   lagBytes = Number.POSITIVE_INFINITY,
+  lagTotalBytes,
   lagCheckDelayMs = 100,
 }: LogHubOptions): LogHub {
   const topics = new Map<string, TopicState>();
@@ -106,6 +109,7 @@ export function createLogHub({
 
   const lag = createLagWatch({
     lagBytes,
+    ...(lagTotalBytes === undefined ? {} : { totalBytes: lagTotalBytes }),
     trailingCheckMs: lagCheckDelayMs,
     onLag(member) {
       const topic = topicOf.get(member);

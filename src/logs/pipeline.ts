@@ -46,6 +46,7 @@ export function openLogHub(
     journal,
     // Kept well under the backpressure limit, so a lagging socket leaves the topic before Bun would drop it.
     lagBytes: Math.min(config.logLagBytes, config.wsBackpressureLimitBytes / 4),
+    lagTotalBytes: config.lagTotalBytes,
   });
   return { hub, journal };
 }

@@ -57,6 +57,12 @@ const LOG_LAG_BYTES_DEFAULT = 4 * 1024 * 1024;
  * peaked at 373 MB (126 MB in another run), and lag events did not go away (18 in one run).
  */
 const RELAY_LAG_BYTES_DEFAULT = 1024 * 1024;
+/**
+ * What the live sockets of one stream hold queued together at most (a quarter over it while checks catch
+ * up). The rooms above are per socket; without this, 500 slow log clients could hold 5 MiB each. 256 MiB
+ * keeps the full room for up to 64 log clients and 256 relay subscribers.
+ */
+const LAG_TOTAL_BYTES_DEFAULT = 256 * 1024 * 1024;
 
 export const configSchema = z
   .object({
@@ -80,6 +86,7 @@ export const configSchema = z
     JOURNAL_MAX_BYTES: integer(1024 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024 * 1024),
     JOURNAL_SEGMENT_BYTES: integer(32 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     LOG_LAG_BYTES: integer(LOG_LAG_BYTES_DEFAULT, 16 * 1024, 1024 * 1024 * 1024),
+    WS_QUEUED_TOTAL_BYTES: integer(LAG_TOTAL_BYTES_DEFAULT, 1024 * 1024, 64 * 1024 * 1024 * 1024),
     LOG_STALL_TIMEOUT_MS: integer(60_000, 100, 3_600_000),
     HISTORY_BUDGET_MS: integer(2_000, 10, 600_000),
     HISTORY_CACHE_CHUNKS: integer(32, 1, 100_000),
@@ -162,6 +169,8 @@ export const configSchema = z
         segmentBytes: Math.min(env.JOURNAL_SEGMENT_BYTES, env.JOURNAL_MAX_BYTES),
       },
       logLagBytes: env.LOG_LAG_BYTES,
+      /** What the live sockets of one stream may hold queued together (log stream and relay alike). */
+      lagTotalBytes: env.WS_QUEUED_TOTAL_BYTES,
       logStallTimeoutMs: env.LOG_STALL_TIMEOUT_MS,
       logsToken: env.LOGS_TOKEN ?? null,
       /**
@@ -199,6 +208,7 @@ export const configSchema = z
         // Kept well under the backpressure limit, so a lagging socket leaves the live topics before Bun
         // would close it.
         lagBytes: Math.min(env.RELAY_LAG_BYTES, env.WS_BACKPRESSURE_LIMIT_BYTES / 4),
+        lagTotalBytes: env.WS_QUEUED_TOTAL_BYTES,
         stallTimeoutMs: env.RELAY_STALL_TIMEOUT_MS,
         durability: env.RELAY_DURABILITY,
       },

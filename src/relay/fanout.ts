@@ -15,6 +15,8 @@ export interface FanoutOptions {
   publish: (topic: string, payload: string) => void;
   subscriberCount: (topic: string) => number;
   lagBytes: number;
+  /** What the live sockets hold queued together at most (see src/stream/lag.ts); default: no shared bound. */
+  lagTotalBytes?: number;
   /** The highest id stored before this process started: everything up to it counts as published. */
   startId: number;
 }
@@ -45,7 +47,10 @@ export interface Fanout {
 
 export function createFanout(options: FanoutOptions): Fanout {
   let published = options.startId;
-  const lag = createLagWatch({ lagBytes: options.lagBytes });
+  const lag = createLagWatch({
+    lagBytes: options.lagBytes,
+    ...(options.lagTotalBytes === undefined ? {} : { totalBytes: options.lagTotalBytes }),
+  });
   const waiter = createPositionWaiter(() => published);
   let messagesSent = 0;
   let bytesSent = 0;

@@ -32,6 +32,7 @@ export interface LiveOptions {
   publish: (topic: string, payload: string) => void;
   subscriberCount: (topic: string) => number;
   lagBytes: number;
+  lagTotalBytes: number;
   logs: { publish(entry: LogEntry): void };
   /** The buckets' outputs and inputs' passthrough, as messages carry them. */
   outputs: OutputDirectory;
@@ -58,6 +59,7 @@ export function startLiveDeliveries(options: LiveOptions): LiveDeliveries {
     },
     subscriberCount: (topic) => options.subscriberCount(topic) + localTopics.count(topic),
     lagBytes: options.lagBytes,
+    lagTotalBytes: options.lagTotalBytes,
     startId: options.lastPosition,
   });
 

@@ -68,6 +68,8 @@ export interface RelayOptions {
   pruneIntervalMs: number;
   /** Queued bytes after which a live socket is served from the store instead (kept well under Bun's limit). */
   lagBytes: number;
+  /** What the live sockets hold queued together at most: with many, each one's room is its share. */
+  lagTotalBytes: number;
   /** A socket behind the live stream that drains nothing for this long is closed (4100). */
   stallTimeoutMs: number;
   /** What the live fan-out follows: this process's commits, or the stream every instance appends to. */

@@ -9,8 +9,12 @@
  * one message — the same bound on both endpoints. The quarter keeps a stalled socket's excess small beside
  * the room `lagBytes` leaves a fast client's pauses, for one walk over the sockets per quarter published.
  *
- * The trailing check runs only when a socket could be over the limit: when the largest buffer seen at the
- * last check (or at a join) plus what was published since passes `lagBytes`. Healthy sockets on a trickle
+ * With `totalBytes`, the room of each socket is at most an equal share of it, recomputed as sockets join and
+ * leave, so the live sockets together hold at most 1.25 times `totalBytes` plus a message each, however many
+ * there are. A socket that joins shrinks the others' rooms; those over theirs leave at the next check.
+ *
+ * The trailing check runs only when a socket could be over its room: when the largest buffer seen at the
+ * last check (or at a join) plus what was published since passes it. Healthy sockets on a trickle
  * then cost no timer and no walk over every socket ten times a second (500 sockets at 100 lines/s: 5,000
  * buffer reads a second). What a socket is sent outside the watch (a notice, an answer) is not counted there;
  * the checks every `lagBytes` still see it.
@@ -36,20 +40,30 @@ export interface LagWatch {
 
 export interface LagWatchOptions {
   lagBytes: number;
+  /**
+   * What the live sockets of this watch may hold queued together: with many of them, each one's room
+   * shrinks to an equal share of it (never above `lagBytes`). Default: no shared bound.
+   */
+  totalBytes?: number;
   /** The check after the last publish; default 100 ms. */
   trailingCheckMs?: number;
   /** Called for a lagging member before its own `onLag` (the owner's bookkeeping, e.g. its topic). */
   onLag?: (member: LiveMember) => void;
 }
 
-/** Checks per `lagBytes` published: a socket is found at most `lagBytes / CHECKS_PER_LAG` past the limit. */
+/** Checks per room published: a socket is found at most a quarter of its room past it. */
 const CHECKS_PER_LAG = 4;
 
 export function createLagWatch(options: LagWatchOptions): LagWatch {
   const { lagBytes } = options;
-  const checkEveryBytes = lagBytes / CHECKS_PER_LAG;
+  const totalBytes = options.totalBytes ?? Number.POSITIVE_INFINITY;
   const trailingCheckMs = options.trailingCheckMs ?? 100;
   const members = new Set<LiveMember>();
+  /** Each live socket's room now: `lagBytes`, or its share of `totalBytes` when that is less. */
+  let room = lagBytes;
+  const resize = () => {
+    room = Math.min(lagBytes, totalBytes / Math.max(1, members.size));
+  };
   let bytesSinceCheck = 0;
   /** The largest buffer of a member that stayed, at the last check or at a join since. */
   let largestBuffered = 0;
@@ -62,11 +76,12 @@ export function createLagWatch(options: LagWatchOptions): LagWatch {
     const lagging: LiveMember[] = [];
     for (const member of members) {
       const buffered = member.bufferedAmount();
-      if (buffered > lagBytes) lagging.push(member);
+      if (buffered > room) lagging.push(member);
       else if (buffered > largestBuffered) largestBuffered = buffered;
     }
+    for (const member of lagging) members.delete(member);
+    resize();
     for (const member of lagging) {
-      members.delete(member);
       lagEvents++;
       options.onLag?.(member);
       member.onLag();
@@ -76,14 +91,18 @@ export function createLagWatch(options: LagWatchOptions): LagWatch {
   return {
     join(member) {
       members.add(member);
+      resize();
       largestBuffered = Math.max(largestBuffered, member.bufferedAmount());
     },
-    leave: (member) => void members.delete(member),
+    leave(member) {
+      members.delete(member);
+      resize();
+    },
     published(bytes) {
-      if (members.size === 0 || lagBytes === Number.POSITIVE_INFINITY) return;
+      if (members.size === 0 || room === Number.POSITIVE_INFINITY) return;
       bytesSinceCheck += bytes;
-      if (bytesSinceCheck >= checkEveryBytes) check();
-      if (trailing !== null || largestBuffered + bytesSinceCheck <= lagBytes) return;
+      if (bytesSinceCheck >= room / CHECKS_PER_LAG) check();
+      if (trailing !== null || largestBuffered + bytesSinceCheck <= room) return;
       trailing = setTimeout(() => {
         trailing = null;
         check();

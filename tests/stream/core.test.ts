@@ -136,6 +136,57 @@ describe("the one lag rule", () => {
     }
   });
 
+  test("with a shared total, each member's room is its share of it, and grows back as members leave", () => {
+    const lagged: LiveMember[] = [];
+    const watch = createLagWatch({ lagBytes: 1000, totalBytes: 4000 });
+    let idleQueued = 0;
+    const busy = member(() => 600, lagged);
+    const idle = member(() => idleQueued, lagged);
+    watch.join(busy);
+    watch.join(idle);
+    watch.published(250); // rooms of 1000: 600 is within
+    expect(lagged).toEqual([]);
+    const others = Array.from({ length: 6 }, () => member(() => 0, lagged));
+    for (const other of others) watch.join(other);
+    watch.published(125); // eight members, rooms of 500: a check every 125 bytes
+    expect(lagged).toEqual([busy]);
+    for (const other of others) watch.leave(other);
+    idleQueued = 900; // one member left: its room is 1000 again
+    watch.published(250);
+    expect(lagged).toEqual([busy]);
+    expect(watch.stats()).toEqual({ live: 1, lagEvents: 1 });
+    watch.close();
+  });
+
+  test("with a shared total, the live members together hold at most a quarter over it plus a message each", () => {
+    const random = seededRandom(11);
+    for (let run = 0; run < 200; run++) {
+      const lagBytes = 1000 + random(50_000);
+      const count = 1 + random(40);
+      const totalBytes = 1000 + random(lagBytes * count);
+      const largestMessage = 1 + random(lagBytes);
+      const watch = createLagWatch({ lagBytes, totalBytes, trailingCheckMs: 60_000 });
+      const lagged: LiveMember[] = [];
+      const queued = Array.from({ length: count }, () => 0);
+      const stallsAfter = queued.map(() => random(200));
+      const members = queued.map((_, i) => member(() => queued[i] ?? 0, lagged));
+      for (const one of members) watch.join(one);
+      for (let message = 0; lagged.length < count && message < 20_000; message++) {
+        const bytes = 1 + random(largestMessage);
+        members.forEach((one, i) => {
+          if (message >= (stallsAfter[i] ?? 0) && !lagged.includes(one)) queued[i] = (queued[i] ?? 0) + bytes;
+        });
+        watch.published(bytes);
+        const live = members.filter((one) => !lagged.includes(one));
+        const held = live.reduce((sum, one) => sum + one.bufferedAmount(), 0);
+        expect(held).toBeLessThanOrEqual(1.25 * totalBytes + live.length * bytes);
+        for (const one of live) expect(one.bufferedAmount()).toBeLessThanOrEqual(1.25 * lagBytes + bytes);
+      }
+      expect(lagged.length).toBe(count);
+      watch.close();
+    }
+  });
+
   test("a member near the limit at the last check is checked after a publish that can take it over", async () => {
     const lagged: LiveMember[] = [];
     const watch = createLagWatch({ lagBytes: 1000, trailingCheckMs: 5 });
