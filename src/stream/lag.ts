@@ -3,8 +3,8 @@
  * `lagBytes` is taken off the live fan-out (its owner's `onLag`) and catches up from storage at its own pace,
  * long before Bun's backpressure limit would close it.
  *
- * Sockets are checked each time another quarter of `lagBytes` has been published (over all topics: no socket
- * received more than that since the last check), and once more `trailingCheckMs` after the last publish, so a
+ * Sockets are checked each time another quarter of their room (`lagBytes`, or less, below) has been published
+ * (over all topics: no socket received more than that since the last check), and once more `trailingCheckMs` after the last publish, so a
  * trickle to a stalled socket is caught too. So a live socket never holds more than 1.25 times `lagBytes` plus
  * one message — the same bound on both endpoints. The quarter keeps a stalled socket's excess small beside
  * the room `lagBytes` leaves a fast client's pauses, for one walk over the sockets per quarter published.
@@ -17,7 +17,7 @@
  * last check (or at a join) plus what was published since passes it. Healthy sockets on a trickle
  * then cost no timer and no walk over every socket ten times a second (500 sockets at 100 lines/s: 5,000
  * buffer reads a second). What a socket is sent outside the watch (a notice, an answer) is not counted there;
- * the checks every `lagBytes` still see it.
+ * the regular checks still see it.
  */
 
 /** A socket on the live fan-out, as the lag rule sees it. */
