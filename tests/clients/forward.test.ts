@@ -166,7 +166,9 @@ describe("hookstream forward", () => {
     const held: Array<() => void> = [];
     using target = startTarget((request) => {
       const id = request.headers.get("x-github-delivery") as string;
-      if (holding && answered.size >= 10)
+      // Held by their place in the store, not by arrival: with four requests in flight the eleventh can
+      // arrive before the tenth, and an answered delivery after an unfinished one is sent again.
+      if (holding && Number(id.split("-")[1]) >= 10)
         return new Promise<Response>((resolve) =>
           held.push(() => resolve(new Response("late", { status: 503 }))),
         );
