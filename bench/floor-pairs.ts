@@ -86,8 +86,9 @@ console.log(
     `after better in ${betterAfter} of ${runs.length} pairs`,
 );
 // At max rate a run in which the client fell behind is a different run: say how many there were.
-const fellBehind = (side: "before" | "after") => runs.filter((r) => (r[side].lagEvents ?? 0) > 0).length;
-if (runs.some((r) => r.before.lagEvents !== null))
+const fellBehind = (side: "before" | "after") =>
+  runs.filter((r) => (r[side].rounds.fellBehind ?? 0) > 0).length;
+if (runs.some((r) => r.before.rounds.fellBehind !== null))
   console.log(
     `client fell behind (fed from the journal): before in ${fellBehind("before")}, after in ` +
       `${fellBehind("after")} of ${runs.length} runs`,

@@ -109,7 +109,7 @@ export function createLogHub({
 
   const lag = createLagWatch({
     lagBytes,
-    ...(lagTotalBytes === undefined ? {} : { totalBytes: lagTotalBytes }),
+    totalBytes: lagTotalBytes,
     trailingCheckMs: lagCheckDelayMs,
     onLag(member) {
       const topic = topicOf.get(member);

@@ -47,10 +47,7 @@ export interface Fanout {
 
 export function createFanout(options: FanoutOptions): Fanout {
   let published = options.startId;
-  const lag = createLagWatch({
-    lagBytes: options.lagBytes,
-    ...(options.lagTotalBytes === undefined ? {} : { totalBytes: options.lagTotalBytes }),
-  });
+  const lag = createLagWatch({ lagBytes: options.lagBytes, totalBytes: options.lagTotalBytes });
   const waiter = createPositionWaiter(() => published);
   let messagesSent = 0;
   let bytesSent = 0;

@@ -4,10 +4,11 @@
  * long before Bun's backpressure limit would close it.
  *
  * Sockets are checked each time another quarter of their room (`lagBytes`, or less, below) has been published
- * (over all topics: no socket received more than that since the last check), and once more `trailingCheckMs` after the last publish, so a
- * trickle to a stalled socket is caught too. So a live socket never holds more than 1.25 times `lagBytes` plus
- * one message — the same bound on both endpoints. The quarter keeps a stalled socket's excess small beside
- * the room `lagBytes` leaves a fast client's pauses, for one walk over the sockets per quarter published.
+ * (over all topics: no socket received more than that since the last check), and once more `trailingCheckMs`
+ * after the last publish, so a trickle to a stalled socket is caught too. So a live socket never holds more
+ * than 1.25 times `lagBytes` plus one message — the same bound on both endpoints. The quarter keeps a stalled
+ * socket's excess small beside the room `lagBytes` leaves a fast client's pauses, for one walk over the
+ * sockets per quarter published.
  *
  * With `totalBytes`, the room of each socket is at most an equal share of it, recomputed as sockets join and
  * leave, so the live sockets together hold at most 1.25 times `totalBytes` plus a message each, however many
@@ -42,9 +43,9 @@ export interface LagWatchOptions {
   lagBytes: number;
   /**
    * What the live sockets of this watch may hold queued together: with many of them, each one's room
-   * shrinks to an equal share of it (never above `lagBytes`). Default: no shared bound.
+   * shrinks to an equal share of it (never above `lagBytes`). Default (or undefined): no shared bound.
    */
-  totalBytes?: number;
+  totalBytes?: number | undefined;
   /** The check after the last publish; default 100 ms. */
   trailingCheckMs?: number;
   /** Called for a lagging member before its own `onLag` (the owner's bookkeeping, e.g. its topic). */
