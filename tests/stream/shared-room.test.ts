@@ -29,7 +29,10 @@ function configOf(env: Record<string, string>) {
   return loaded.config;
 }
 
-/** Publishes until more than the largest room allowed went out: every member over its room was checked. */
+/**
+ * One stream's live side. `publishMiB` sends 1.25 MiB, more than the largest room here, so every member over
+ * its room has been checked by the time it returns.
+ */
 type Stream = { join(member: LiveMember): void; publishMiB(): void; close(): void };
 
 function logStream(env: Record<string, string>, dir: string): Stream {
