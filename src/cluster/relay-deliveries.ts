@@ -218,6 +218,20 @@ async function readDeliveries(redis: Redis, keys: RedisKeys, read: DeliveryRead)
   }
 }
 
+/** The highest floor of these buckets (null: all), as the read script reports it, without reading a page. */
+async function retentionFloor(redis: Redis, keys: RedisKeys, bucketIds: readonly string[] | null) {
+  if (bucketIds?.length === 0) return 0;
+  const floors =
+    bucketIds === null
+      ? await redis.send("HVALS", [keys.prunedThrough])
+      : await redis.send("HMGET", [keys.prunedThrough, ...new Set(bucketIds)]);
+  let highest = 0;
+  for (const floor of replyArray(floors, "retention floors"))
+    if (floor !== null)
+      highest = Math.max(highest, streamCursors.positionOf(replyString(floor, "retention floor")));
+  return highest;
+}
+
 /** The position of the stream's newest entry, or null when the stream is empty. */
 async function newestPosition(redis: Redis, keys: RedisKeys): Promise<number | null> {
   const top = await redis.send("XREVRANGE", [keys.deliveries, "+", "-", "COUNT", 1]);
@@ -280,6 +294,7 @@ export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliv
     deliveryByGithubId: (bucketId, githubDelivery) =>
       deliveryByGithubId(redis, keys, bucketId, githubDelivery),
     readDeliveries: (read) => readDeliveries(redis, keys, read),
+    retentionFloor: (bucketIds) => retentionFloor(redis, keys, bucketIds),
     async deliveryPosition() {
       const last = await redis.send("GET", [keys.lastId]);
       return {

@@ -74,6 +74,7 @@ export async function openRedisStore(redis: Redis, options: RedisStoreOptions): 
     recentDeliveries: deliveries.recentDeliveries,
     deliveryByGithubId: deliveries.deliveryByGithubId,
     readDeliveries: deliveries.readDeliveries,
+    retentionFloor: deliveries.retentionFloor,
     deliveryPosition: deliveries.deliveryPosition,
     pruneDeliveries: deliveries.pruneDeliveries,
     waitForDeliveries: deliveries.waitForDeliveries,

@@ -239,6 +239,9 @@ export function openSqliteDeliveries(
     async readDeliveries(read) {
       return readDeliveries.deferred(read);
     },
+    async retentionFloor(bucketIds) {
+      return floorOf(r, bucketIds);
+    },
     async deliveryPosition() {
       const epoch = q.epoch.get()?.value;
       if (epoch === undefined) throw new Error("the database has no cursor epoch");

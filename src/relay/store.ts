@@ -224,6 +224,11 @@ export interface DeliveryStore {
   deliveryByGithubId(bucketId: string, githubDelivery: string): Promise<StoredDelivery | null>;
   /** A page of deliveries for a reader that resumes or catches up, with what retention took from them. */
   readDeliveries(read: DeliveryRead): Promise<DeliveryPage>;
+  /**
+   * The `prunedThrough` a page of these buckets (null: every bucket) would report now, read alone: for a
+   * reader that holds the deliveries themselves in memory (recent-deliveries.ts).
+   */
+  retentionFloor(bucketIds: readonly string[] | null): Promise<number>;
   /** How this store's cursors read, and the position of the newest delivery it ever assigned (0: none). */
   deliveryPosition(): Promise<{ cursors: CursorCodec; lastPosition: number }>;
   /** Deletes at most `limit` deliveries by the policy, oldest first; returns how many. */
