@@ -14,6 +14,7 @@ import { webhookMessageWriter } from "./message.ts";
 import { annotateDelivery } from "./outputs/annotate.ts";
 import type { OutputDirectory } from "./outputs/directory.ts";
 import { ALL_BUCKETS_TOPIC, bucketTopic } from "./protocol.ts";
+import { createRecentDeliveries, type RecentDeliveries } from "./recent-deliveries.ts";
 import type { DeliveryStore, ReplayedDelivery } from "./store.ts";
 import { createDeliveryWriter, type DeliveryWriter } from "./writer.ts";
 
@@ -44,6 +45,8 @@ export interface LiveOptions {
 export interface LiveDeliveries {
   writer: DeliveryWriter<DeliveryContext>;
   fanout: Fanout;
+  /** What the fan-out published last, for sockets catching up from a recent position. */
+  recent: RecentDeliveries;
   localTopics: LocalTopics;
   /** Stops publishing; a read of the shared stream under way ends when the backend closes. */
   stop(): void;
@@ -62,6 +65,10 @@ export function startLiveDeliveries(options: LiveOptions): LiveDeliveries {
     lagTotalBytes: options.lagTotalBytes,
     startId: options.lastPosition,
   });
+  const recent = createRecentDeliveries({
+    startPosition: options.lastPosition,
+    namesOf: (bucketId, inputId) => options.outputs.namesOf(bucketId, inputId),
+  });
 
   /**
    * One message per output of the bucket (one with empty output fields when it has none), all at the
@@ -69,6 +76,8 @@ export function startLiveDeliveries(options: LiveOptions): LiveDeliveries {
    * and only when someone listens; the body is escaped once for all of them.
    */
   const following = deliveries.follow(options.lastPosition, cursors, (delivery, position) => {
+    // Held before it is published, so the window always reaches `fanout.published()`.
+    recent.add(delivery, position);
     const annotated = annotateDelivery(options.outputs, delivery, Date.now());
     const topics = [bucketTopic(delivery.bucketId), ALL_BUCKETS_TOPIC];
     const cursor = cursors.format(position);
@@ -97,5 +106,5 @@ export function startLiveDeliveries(options: LiveOptions): LiveDeliveries {
     },
   });
 
-  return { writer, fanout, localTopics, stop: () => void following.stop() };
+  return { writer, fanout, recent, localTopics, stop: () => void following.stop() };
 }

@@ -24,6 +24,7 @@ import { createOutputDirectory, type OutputDirectory } from "./outputs/directory
 import { type DispatcherStats, startDispatcher } from "./outputs/dispatcher.ts";
 import { type AnswerBus, createPassthrough, type Passthrough } from "./passthrough.ts";
 import type { Grant } from "./protocol.ts";
+import { type RecentDeliveries, recentFirst } from "./recent-deliveries.ts";
 import { startRecheck } from "./recheck.ts";
 import { startRetention } from "./retention.ts";
 import { createRelaySession, type SessionHandle } from "./session.ts";
@@ -96,6 +97,11 @@ export interface RelayStats {
   closed_too_slow: number;
   closed_behind_retention: number;
   gaps_reported: number;
+  /** Pages read by catching-up sockets from the recent deliveries in memory, and from the store. */
+  catch_up_pages_from_memory: number;
+  catch_up_pages_from_store: number;
+  /** What the recent deliveries in memory count towards their limit (RECENT_DELIVERIES_BYTES). */
+  recent_deliveries_bytes: number;
   deliveries_stored: number;
   duplicates: number;
   /** Deliveries whose transaction failed (the sender got 503 or 500; nothing of it was stored). */
@@ -148,6 +154,17 @@ export interface Relay {
 }
 
 /** The sockets' part of the relay's stats: sessions, the live fan-out and the subscriptions fed from the store. */
+function recentStats(
+  recent: RecentDeliveries,
+): Pick<RelayStats, "catch_up_pages_from_memory" | "catch_up_pages_from_store" | "recent_deliveries_bytes"> {
+  const { pagesFromMemory, pagesFromStore, heldBytes } = recent.stats();
+  return {
+    catch_up_pages_from_memory: pagesFromMemory,
+    catch_up_pages_from_store: pagesFromStore,
+    recent_deliveries_bytes: heldBytes,
+  };
+}
+
 function sessionAndFeedStats(
   sessions: SessionRegistry,
   fanout: LiveDeliveries["fanout"],
@@ -241,10 +258,10 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
         dispatcher.wake();
     },
   });
-  const { writer, fanout, localTopics } = live;
+  const { writer, fanout, recent, localTopics } = live;
   const feedStats: FeedStats = { catchingUp: 0, closedTooSlow: 0, closedBehindRetention: 0, gapsReported: 0 };
   const feedDeps = {
-    store: annotatingStore(store, outputs),
+    store: annotatingStore(recentFirst(store, recent), outputs),
     fanout,
     cursors,
     limits: {
@@ -293,6 +310,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     },
     stats: () => ({
       ...sessionAndFeedStats(sessions, fanout, feedStats),
+      ...recentStats(recent),
       ...writtenStats(writer.stats()),
       retention_deleted: upkeep.deleted(),
       newest_cursor: cursors.format(fanout.published()),

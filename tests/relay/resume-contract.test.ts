@@ -9,6 +9,7 @@ import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts"
 import {
   type Credentials,
   type RelayFixture,
+  rawRelayClient,
   relayFixture,
   relayHealth,
   type WebhookMessage,
@@ -28,7 +29,7 @@ interface Setup {
 interface Mode {
   name: string;
   available: boolean;
-  setup(): Promise<Setup>;
+  setup(env?: Record<string, string>): Promise<Setup>;
 }
 
 let redis: TestRedis | null = null;
@@ -36,8 +37,8 @@ const modes: Mode[] = [
   {
     name: "embedded",
     available: true,
-    async setup() {
-      const server = await startTestServer();
+    async setup(env = {}) {
+      const server = await startTestServer({ env });
       const relay = await relayFixture(server);
       return {
         server,
@@ -53,9 +54,9 @@ const modes: Mode[] = [
   {
     name: "cluster (Redis)",
     available: redisAvailable,
-    async setup() {
+    async setup(env = {}) {
       if (redis === null) throw new Error("Redis is not running");
-      const cluster = await startRelayCluster(redis, 1);
+      const cluster = await startRelayCluster(redis, 1, env);
       const [server] = cluster.instances as [TestServer];
       const [relay] = cluster.fixtures as [RelayFixture];
       return {
@@ -168,6 +169,45 @@ for (const mode of modes) {
         expect(client.received.map((m) => m.meta.id)).toEqual(stored.map((d) => d.id));
         client.socket.close();
       }
+    }, 30_000);
+
+    test("a socket that lags is caught up from the deliveries in memory: each once, in order, then live", async () => {
+      // A small lag room, so a client that stops reading leaves the live topics after a few deliveries.
+      await using t = await mode.setup({ WS_BACKPRESSURE_LIMIT_BYTES: "8388608", RELAY_LAG_BYTES: "65536" });
+      const hooks = await t.relay.createBucket("hooks");
+      const other = await t.relay.createBucket("other");
+      const lagging = await rawRelayClient(t.server, t.token, ["hooks"]);
+      lagging.pause();
+      // Posted until the socket lags, and 20 more: the paused socket's kernel buffers take a few MB first,
+      // all well inside the 8 MiB of recent deliveries. Every fourth goes to a bucket it did not subscribe to.
+      const sent: string[] = [];
+      let lagged = -1;
+      for (let i = 0; lagged === -1 || i < lagged + 20; i++) {
+        const body = `${String(i).padStart(4, "0")}:${"x".repeat(10_000)}`;
+        await post(t.relay, i % 4 === 3 ? other : hooks, body);
+        if (i % 4 !== 3) sent.push(body);
+        if (lagged === -1 && i % 10 === 9 && (await relayHealth(t.server)).lag_events > 0) lagged = i;
+        if (i > 600) throw new Error("the paused socket never lagged");
+      }
+      console.log(`lagging socket: lagged after ${lagged + 1} deliveries`);
+      lagging.resume();
+      const webhooks = () =>
+        lagging.messages
+          .map((raw) => JSON.parse(raw) as Message)
+          .filter((message): message is WebhookMessage => message.type === "webhook");
+      await waitFor(() => webhooks().length >= sent.length, 20_000, "the lagging socket caught up");
+      expect(webhooks().map((m) => m.body.slice(0, 4))).toEqual(sent.map((body) => body.slice(0, 4)));
+      await waitFor(async () => (await relayHealth(t.server)).catching_up === 0, 5000, "live again");
+      const health = await relayHealth(t.server);
+      expect(health.catch_up_pages_from_memory).toBeGreaterThanOrEqual(1);
+      expect(health.catch_up_pages_from_store).toBe(0);
+      expect(health.recent_deliveries_bytes).toBeGreaterThan(300 * 10_000);
+      // Live once more: the next delivery arrives once, after the others.
+      await post(t.relay, hooks, "after");
+      await waitFor(() => webhooks().at(-1)?.body === "after", 5000, "a live delivery");
+      expect(webhooks()).toHaveLength(sent.length + 1);
+      expect(lagging.close).toBeNull();
+      lagging.end();
     }, 30_000);
 
     test("subscribing again with a cursor replaces the subscription and replays the new buckets", async () => {

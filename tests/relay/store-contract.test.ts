@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectRedis } from "../../src/cluster/redis.ts";
 import { openRedisStore } from "../../src/cluster/relay-store.ts";
+import { createRecentDeliveries, recentFirst } from "../../src/relay/recent-deliveries.ts";
 import { openSqliteStore } from "../../src/relay/sqlite-store.ts";
 import {
   type AppendResult,
@@ -792,6 +793,79 @@ function contract(name: string, open: () => Promise<Backend>) {
   });
 
   describe(`${name} store: generated operations against a model`, () => {
+    test("pages read through the recent deliveries in memory are the store's own, while retention deletes among them", async () => {
+      await withStore(async (store) => {
+        const random = seededRandom(11);
+        const buckets = [await store.createBucket("a"), await store.createBucket("b")];
+        // The names as the relay's directory knows them, to hold the pages' names to the store's too.
+        const names = new Map<string, string>();
+        for (const bucket of await store.listBuckets()) {
+          names.set(bucket.id, bucket.name);
+          for (const input of bucket.inputs) names.set(input.id, input.name);
+        }
+        // About 20 deliveries in memory; retention keeps fewer than that, so it deletes among them.
+        const recent = createRecentDeliveries({
+          startPosition: 0,
+          namesOf: (bucketId, inputId) => ({
+            bucketName: names.get(bucketId) ?? "?",
+            inputName: names.get(inputId) ?? "?",
+          }),
+          maxBytes: 44_000,
+        });
+        const throughRecent = recentFirst(store, recent);
+        const positions: number[] = [0];
+        const problems: string[] = [];
+        for (let op = 0; op < 300 && problems.length === 0; op++) {
+          const kind = random(10);
+          if (kind < 5) {
+            const batch = Array.from({ length: 1 + random(3) }, () =>
+              delivery(buckets[random(2)]?.id as string, `${op}-${"x".repeat(random(50))}`),
+            );
+            const results = await store.appendDeliveries(batch);
+            const { cursors } = await store.deliveryPosition();
+            for (const [i, result] of results.entries()) {
+              if (result.id === null) continue;
+              const position = cursors.positionOf(result.id);
+              positions.push(position);
+              const sent = batch[i] as NewDelivery;
+              // Published under older names: the page carries the names as they are now.
+              recent.add({ ...sent, id: result.id, bucketName: "old", inputName: "old" }, position);
+            }
+          } else if (kind < 6) {
+            await store.pruneDeliveries({ receivedBefore: null, keepNewest: random(25) }, 1000);
+          } else {
+            const choice = random(3);
+            const bucketIds = choice === 0 ? null : choice === 1 ? [buckets[0]?.id as string] : [];
+            const from = Math.max(0, positions.length - 30);
+            const read = {
+              bucketIds,
+              afterPosition: positions[from + random(positions.length - from)] as number,
+              throughPosition: positions.at(-1) as number,
+              maxRows: 1 + random(8),
+              maxBytes: [1, 100, 1 << 20][random(3)] as number,
+            };
+            const [own, fromRecent] = [
+              await store.readDeliveries(read),
+              await throughRecent.readDeliveries(read),
+            ];
+            if (JSON.stringify(bodies(fromRecent)) !== JSON.stringify(bodies(own)))
+              problems.push(
+                `op ${op}: ${JSON.stringify(read)}: ${bodies(fromRecent)} against ${bodies(own)}`,
+              );
+            if (fromRecent.prunedThrough !== own.prunedThrough)
+              problems.push(
+                `op ${op}: prunedThrough ${fromRecent.prunedThrough} against ${own.prunedThrough}`,
+              );
+          }
+        }
+        expect(problems).toEqual([]);
+        const { pagesFromMemory, pagesFromStore } = recent.stats();
+        console.log(`${name}: ${pagesFromMemory} pages from memory, ${pagesFromStore} from the store`);
+        expect(pagesFromMemory).toBeGreaterThanOrEqual(50);
+        expect(pagesFromStore).toBeGreaterThanOrEqual(10);
+      });
+    });
+
     test("appends with repeated delivery ids, pruning by age and count, and reads in every shape agree with a model", async () => {
       await withStore(async (store) => {
         const random = seededRandom(3);
@@ -800,6 +874,14 @@ function contract(name: string, open: () => Promise<Backend>) {
           await store.createBucket("b"),
           await store.createBucket("c"),
         ];
+        // The same reads through the recent deliveries in memory, fed every stored delivery as the live
+        // source would be: a window of about 25, so that some reads are answered there and some are not.
+        const recent = createRecentDeliveries({
+          startPosition: 0,
+          namesOf: () => ({ bucketName: "", inputName: "" }),
+          maxBytes: 60_000,
+        });
+        const throughRecent = recentFirst(store, recent);
         interface Kept {
           position: number;
           bucket: string;
@@ -838,6 +920,7 @@ function contract(name: string, open: () => Promise<Backend>) {
               if (position <= (known.at(-1) ?? 0))
                 problems.push(`op ${op}: position ${position} not increasing`);
               known.push(position);
+              recent.add({ ...sent, id: result.id, bucketName: "", inputName: "" }, position);
               live.push({
                 position,
                 bucket: sent.bucketId,
@@ -872,7 +955,9 @@ function contract(name: string, open: () => Promise<Backend>) {
                   ? []
                   : buckets.filter(() => random(2) === 0).map((b) => b.id);
             const { lastPosition } = await store.deliveryPosition();
-            const afterPosition = known[random(known.length)] as number;
+            // Half the reads start among the newest positions, where the recent deliveries answer.
+            const from = random(2) === 0 ? 0 : Math.max(0, known.length - 30);
+            const afterPosition = known[from + random(known.length - from)] as number;
             const throughPosition = random(3) === 0 ? (known[random(known.length)] as number) : lastPosition;
             const maxRows = 1 + random(6);
             const chosen = (k: Kept) => bucketIds === null || bucketIds.includes(k.bucket);
@@ -882,13 +967,9 @@ function contract(name: string, open: () => Promise<Backend>) {
             // Sometimes exactly the bytes of the first few bodies: the read must stop right there.
             const exact = inRange.slice(0, 1 + random(3)).reduce((sum, k) => sum + k.body.length, 0);
             const maxBytes = [1, 60, 250, 1 << 20, Math.max(1, exact)][random(5)] as number;
-            const page = await store.readDeliveries({
-              bucketIds,
-              afterPosition,
-              throughPosition,
-              maxRows,
-              maxBytes,
-            });
+            const read = { bucketIds, afterPosition, throughPosition, maxRows, maxBytes };
+            const page = await store.readDeliveries(read);
+            const fromRecent = await throughRecent.readDeliveries(read);
             const wanted: string[] = [];
             let bytes = 0;
             for (const k of inRange) {
@@ -904,9 +985,24 @@ function contract(name: string, open: () => Promise<Backend>) {
               problems.push(`op ${op}: ${shape} gave ${got.length} deliveries, model ${wanted.length}`);
             if (page.prunedThrough !== prunedThrough)
               problems.push(`op ${op}: ${shape} prunedThrough ${page.prunedThrough}, model ${prunedThrough}`);
+            if (JSON.stringify(bodies(fromRecent)) !== JSON.stringify(wanted))
+              problems.push(
+                `op ${op}: ${shape} through memory gave ${bodies(fromRecent).length}, model ${wanted.length}`,
+              );
+            if (fromRecent.prunedThrough !== prunedThrough)
+              problems.push(`op ${op}: ${shape} through memory prunedThrough ${fromRecent.prunedThrough}`);
+            if ((await store.retentionFloor(bucketIds)) !== prunedThrough)
+              problems.push(`op ${op}: ${shape} retentionFloor differs from the model's ${prunedThrough}`);
           }
         }
         expect(problems).toEqual([]);
+        // Both ways were taken, many times.
+        const { pagesFromMemory, pagesFromStore } = recent.stats();
+        console.log(
+          `${name}: ${pagesFromMemory} reads answered from memory, ${pagesFromStore} from the store`,
+        );
+        expect(pagesFromMemory).toBeGreaterThanOrEqual(10);
+        expect(pagesFromStore).toBeGreaterThanOrEqual(10);
       });
     }, 30_000);
   });

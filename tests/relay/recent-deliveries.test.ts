@@ -1,0 +1,118 @@
+/**
+ * The recent deliveries' pages, by table: when memory answers and when the store must, what a page holds,
+ * and what it counts. That they equal the store's own pages is the store contract's generated test.
+ */
+import { describe, expect, test } from "bun:test";
+import { createRecentDeliveries } from "../../src/relay/recent-deliveries.ts";
+import type { DeliveryRead, ReplayedDelivery } from "../../src/relay/store.ts";
+import { newDelivery } from "../helpers/deliveries.ts";
+
+const delivery = (bucketId: string, body: string): ReplayedDelivery => ({
+  ...newDelivery(bucketId, body, null, "in"),
+  id: body,
+  bucketName: bucketId,
+  inputName: "in",
+});
+
+/** Positions 11..16: a1 b2 a3 gone4 a5 b6 (bucket "gone" is no longer known). */
+function filled() {
+  // The names now: bucket "b" was renamed "B" after its deliveries were published; "gone" was deleted.
+  const recent = createRecentDeliveries({
+    startPosition: 10,
+    namesOf: (bucketId, inputId) =>
+      bucketId === "gone" ? null : { bucketName: bucketId === "b" ? "B" : bucketId, inputName: inputId },
+  });
+  const items: Array<[string, string]> = [
+    ["a", "a1"],
+    ["b", "b2"],
+    ["a", "a3"],
+    ["gone", "g4"],
+    ["a", "a5"],
+    ["b", "b6"],
+  ];
+  items.forEach(([bucket, body], i) => recent.add(delivery(bucket, body), 11 + i));
+  return recent;
+}
+
+const read = (over: Partial<DeliveryRead>): DeliveryRead => ({
+  bucketIds: ["a"],
+  afterPosition: 10,
+  throughPosition: 16,
+  maxRows: 100,
+  maxBytes: 1 << 20,
+  ...over,
+});
+
+describe("recent deliveries", () => {
+  const cases: Array<{ name: string; read: Partial<DeliveryRead>; floor?: number; bodies: string[] | null }> =
+    [
+      { name: "a bucket's deliveries in the range, in order", read: {}, bodies: ["a1", "a3", "a5"] },
+      { name: "only those after the position", read: { afterPosition: 11 }, bodies: ["a3", "a5"] },
+      { name: "only those up to the end of the range", read: { throughPosition: 13 }, bodies: ["a1", "a3"] },
+      { name: "no more than the rows asked for", read: { maxRows: 2 }, bodies: ["a1", "a3"] },
+      {
+        name: "stops once the bodies reach the bytes asked for",
+        read: { maxBytes: 3 },
+        bodies: ["a1", "a3"],
+      },
+      { name: "always at least one delivery", read: { maxBytes: 1 }, bodies: ["a1"] },
+      { name: "nothing for no bucket", read: { bucketIds: [] }, bodies: [] },
+      { name: "above the store's retention floor only", read: {}, floor: 12, bodies: ["a3", "a5"] },
+      {
+        name: "a bucket no longer known sends the read to the store",
+        read: { bucketIds: null },
+        bodies: null,
+      },
+      {
+        name: "every bucket up to the one no longer known",
+        read: { bucketIds: null, maxRows: 3 },
+        bodies: ["a1", "b2", "a3"],
+      },
+      { name: "a read from before the window goes to the store", read: { afterPosition: 9 }, bodies: null },
+      {
+        name: "a read past the newest delivery goes to the store",
+        read: { throughPosition: 17 },
+        bodies: null,
+      },
+    ];
+  for (const c of cases)
+    test(c.name, () => {
+      const recent = filled();
+      const page = recent.read(read(c.read), c.floor ?? 0);
+      expect(page === null ? null : page.deliveries.map((d) => new TextDecoder().decode(d.body))).toEqual(
+        c.bodies,
+      );
+      if (page !== null) expect(page.prunedThrough).toBe(c.floor ?? 0);
+      expect(recent.stats()).toMatchObject(
+        c.bodies === null
+          ? { pagesFromMemory: 0, pagesFromStore: 1 }
+          : { pagesFromMemory: 1, pagesFromStore: 0 },
+      );
+    });
+
+  test("a page carries the names as they are now", () => {
+    const page = filled().read(read({ bucketIds: ["a", "b"], throughPosition: 13 }), 0);
+    expect(page?.deliveries.map((d) => `${d.id} ${d.bucketName}/${d.inputName}`)).toEqual([
+      "a1 a/in",
+      "b2 B/in",
+      "a3 a/in",
+    ]);
+  });
+
+  test("what it holds is bounded: the oldest go first, and reads before them go to the store", () => {
+    const recent = createRecentDeliveries({
+      startPosition: 0,
+      namesOf: () => ({ bucketName: "a", inputName: "in" }),
+      maxBytes: 3 * 2049,
+    });
+    for (let i = 1; i <= 5; i++) recent.add(delivery("a", `${i}`), i);
+    expect(recent.stats()).toMatchObject({ held: 3, heldBytes: 3 * 2049 });
+    // 1 and 2 went: the window starts after 2.
+    expect(recent.covers(read({ afterPosition: 2, throughPosition: 5 }))).toBe(true);
+    expect(recent.covers(read({ afterPosition: 4, throughPosition: 5 }))).toBe(true);
+    expect(recent.covers(read({ afterPosition: 1, throughPosition: 5 }))).toBe(false);
+    expect(recent.covers(read({ afterPosition: 2, throughPosition: 6 }))).toBe(false);
+    const page = recent.read(read({ afterPosition: 2, throughPosition: 5 }), 0);
+    expect(page?.deliveries.map((d) => d.id)).toEqual(["3", "4", "5"]);
+  });
+});
