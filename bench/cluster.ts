@@ -135,7 +135,15 @@ export interface ClusterRow {
   cpu: CpuShare;
   peakRssMb: number[];
   /** Relay counters from each instance's /health summed (null: REUSE_PORT, /health reaches any one). */
-  health: { lagEvents: number; catchingUp: number; closedTooSlow: number; deliveriesFailed: number } | null;
+  health: {
+    lagEvents: number;
+    catchingUp: number;
+    closedTooSlow: number;
+    deliveriesFailed: number;
+    /** Catch-up pages read from the recent deliveries in memory, and from the store. */
+    pagesFromMemory: number;
+    pagesFromStore: number;
+  } | null;
   /** Lines at level warn or error in the instances' own logs, and the first of them. */
   serverWarnings: number;
   firstServerWarning: string | null;
@@ -496,7 +504,14 @@ async function runRow(
 
     let health: ClusterRow["health"] = null;
     if (onePort === null) {
-      health = { lagEvents: 0, catchingUp: 0, closedTooSlow: 0, deliveriesFailed: 0 };
+      health = {
+        lagEvents: 0,
+        catchingUp: 0,
+        closedTooSlow: 0,
+        deliveriesFailed: 0,
+        pagesFromMemory: 0,
+        pagesFromStore: 0,
+      };
       for (const instance of instances) {
         const body = (await (await fetch(`http://127.0.0.1:${instance.port}/health`)).json()) as {
           relay?: {
@@ -504,12 +519,16 @@ async function runRow(
             catching_up: number;
             closed_too_slow: number;
             deliveries_failed: number;
+            catch_up_pages_from_memory?: number;
+            catch_up_pages_from_store?: number;
           };
         };
         health.lagEvents += body.relay?.lag_events ?? 0;
         health.catchingUp += body.relay?.catching_up ?? 0;
         health.closedTooSlow += body.relay?.closed_too_slow ?? 0;
         health.deliveriesFailed += body.relay?.deliveries_failed ?? 0;
+        health.pagesFromMemory += body.relay?.catch_up_pages_from_memory ?? 0;
+        health.pagesFromStore += body.relay?.catch_up_pages_from_store ?? 0;
       }
     }
     let redisUsedMb: number | null = null;
@@ -760,6 +779,8 @@ export function combineRounds(rounds: ClusterRow[]): ClusterRow {
             catchingUp: healths.reduce((t, h) => t + h.catchingUp, 0),
             closedTooSlow: healths.reduce((t, h) => t + h.closedTooSlow, 0),
             deliveriesFailed: healths.reduce((t, h) => t + h.deliveriesFailed, 0),
+            pagesFromMemory: healths.reduce((t, h) => t + h.pagesFromMemory, 0),
+            pagesFromStore: healths.reduce((t, h) => t + h.pagesFromStore, 0),
           },
     serverWarnings: sum((row) => row.serverWarnings),
     firstServerWarning: rounds.find((row) => row.firstServerWarning !== null)?.firstServerWarning ?? null,

@@ -79,7 +79,7 @@ function notesOf(row: ClusterRow): string[] {
     notes.push(`${row.otherStatuses} unexpected status messages (first: \`${row.firstOtherStatus}\`)`);
   if (row.health !== null && (row.health.lagEvents > 0 || row.health.closedTooSlow > 0))
     notes.push(
-      `/health: ${row.health.lagEvents} lag events (subscribers served from the store), ${row.health.closedTooSlow} closed too slow`,
+      `/health: ${row.health.lagEvents} lag events (subscribers caught up: ${row.health.pagesFromMemory} pages from memory, ${row.health.pagesFromStore} from the store), ${row.health.closedTooSlow} closed too slow`,
     );
   if (row.health !== null && row.health.deliveriesFailed > 0)
     notes.push(`/health: ${row.health.deliveriesFailed} deliveries failed to store`);
