@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { createRecentDeliveries } from "../../src/relay/recent-deliveries.ts";
 import type { DeliveryRead, ReplayedDelivery } from "../../src/relay/store.ts";
 import { newDelivery } from "../helpers/deliveries.ts";
+import { seededRandom } from "../helpers/random.ts";
 
 const delivery = (bucketId: string, body: string): ReplayedDelivery => ({
   ...newDelivery(bucketId, body, null, "in"),
@@ -114,5 +115,32 @@ describe("recent deliveries", () => {
     expect(recent.covers(read({ afterPosition: 2, throughPosition: 6 }))).toBe(false);
     const page = recent.read(read({ afterPosition: 2, throughPosition: 5 }), 0);
     expect(page?.deliveries.map((d) => d.id)).toEqual(["3", "4", "5"]);
+  });
+
+  test("generated: every body held comes back whole, however the buffer wraps round", () => {
+    const random = seededRandom(5);
+    for (let run = 0; run < 40; run++) {
+      // Bodies from none to the whole buffer: it wraps every few adds, often skipping a long end.
+      const maxBytes = 2100 + random(20_000);
+      const recent = createRecentDeliveries({
+        startPosition: 0,
+        namesOf: () => ({ bucketName: "a", inputName: "in" }),
+        maxBytes,
+      });
+      const added: string[] = [];
+      for (let position = 1; position <= 300; position++) {
+        const body = String.fromCharCode(97 + random(26)).repeat(random(maxBytes)) + position;
+        recent.add(delivery("a", body), position);
+        added.push(body);
+        const { held } = recent.stats();
+        const all = read({ afterPosition: position - held, throughPosition: position, maxRows: 1000 });
+        const page = recent.read(all, 0);
+        const got = page?.deliveries.map((d) => new TextDecoder().decode(d.body));
+        expect(got).toEqual(added.slice(added.length - held));
+        if (held === 0) continue;
+        // Nothing older is claimed.
+        expect(recent.covers({ ...all, afterPosition: position - held - 1 })).toBe(false);
+      }
+    }
   });
 });
