@@ -31,7 +31,7 @@ function filled() {
     ["a", "a5"],
     ["b", "b6"],
   ];
-  items.forEach(([bucket, body], i) => recent.add(delivery(bucket, body), 11 + i));
+  for (const [i, [bucket, body]] of items.entries()) recent.add(delivery(bucket, body), 11 + i);
   return recent;
 }
 
