@@ -94,6 +94,25 @@ export function defineCatchUpMetrics(define: DefineMetric, sources: SocketMetric
     "Gap notices sent: a requested position was no longer retained.",
     () => perEndpoint(logStream.gapsReported, relayStats()?.gaps_reported),
   );
+  if (sources.relay === undefined) return;
+  define(
+    "counter",
+    "relay_catch_up_pages_total",
+    "Pages relay sockets catching up read, by where from: the recent deliveries in memory, or the store.",
+    () => {
+      const relay = relayStats();
+      return [
+        { labels: { from: "memory" }, value: relay?.catch_up_pages_from_memory ?? 0 },
+        { labels: { from: "store" }, value: relay?.catch_up_pages_from_store ?? 0 },
+      ];
+    },
+  );
+  define(
+    "gauge",
+    "relay_recent_deliveries_bytes",
+    "What the recent deliveries kept in memory count towards their 8 MiB limit.",
+    () => relayStats()?.recent_deliveries_bytes ?? 0,
+  );
 }
 
 function slowClientCloses(logStream: LogStreamStats, relay: RelayStats | undefined): Sample[] {

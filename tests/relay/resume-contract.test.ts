@@ -5,6 +5,7 @@
  * a malformed one is refused and changes nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sample, scrape } from "../helpers/metrics.ts";
 import { redisAvailable, startRedis, type TestRedis } from "../helpers/redis.ts";
 import {
   type Credentials,
@@ -202,6 +203,14 @@ for (const mode of modes) {
       expect(health.catch_up_pages_from_memory).toBeGreaterThanOrEqual(1);
       expect(health.catch_up_pages_from_store).toBe(0);
       expect(health.recent_deliveries_bytes).toBeGreaterThan(300 * 10_000);
+      const scraped = await scrape(t.server);
+      expect(sample(scraped, 'hookstream_relay_catch_up_pages_total{from="memory"}')).toBe(
+        health.catch_up_pages_from_memory,
+      );
+      expect(sample(scraped, 'hookstream_relay_catch_up_pages_total{from="store"}')).toBe(0);
+      expect(sample(scraped, "hookstream_relay_recent_deliveries_bytes")).toBe(
+        health.recent_deliveries_bytes,
+      );
       // Live once more: the next delivery arrives once, after the others.
       await post(t.relay, hooks, "after");
       await waitFor(() => webhooks().at(-1)?.body === "after", 5000, "a live delivery");
