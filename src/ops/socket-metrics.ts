@@ -110,7 +110,7 @@ export function defineCatchUpMetrics(define: DefineMetric, sources: SocketMetric
   define(
     "gauge",
     "relay_recent_deliveries_bytes",
-    "What the recent deliveries kept in memory count towards their 8 MiB limit.",
+    "What the recent deliveries kept in memory count towards their limit (RELAY_RECENT_BYTES).",
     () => relayStats()?.recent_deliveries_bytes ?? 0,
   );
 }

@@ -63,6 +63,13 @@ const RELAY_LAG_BYTES_DEFAULT = 1024 * 1024;
  * keeps the full room for up to 64 log clients and 256 relay subscribers.
  */
 const LAG_TOTAL_BYTES_DEFAULT = 256 * 1024 * 1024;
+/**
+ * The relay's recent deliveries in memory, for sockets catching up (src/relay/recent-deliveries.ts): bodies
+ * plus 2 KiB each, the bodies in one buffer of this size. About a second of the relay bench's 7 KB deliveries
+ * at 1,000 a second, and eight times the 1 MiB a socket may have queued when it is taken off the live topics,
+ * so a socket that lags is read from here unless it stays behind for a while.
+ */
+const RELAY_RECENT_BYTES_DEFAULT = 8 * 1024 * 1024;
 
 export const configSchema = z
   .object({
@@ -109,6 +116,7 @@ export const configSchema = z
     RELAY_PRUNE_INTERVAL_MS: integer(60_000, 100, 3_600_000),
     RELAY_MAX_DATABASE_BYTES: integer(0, 0, 1024 ** 5),
     RELAY_LAG_BYTES: integer(RELAY_LAG_BYTES_DEFAULT, 16 * 1024, 1024 * 1024 * 1024),
+    RELAY_RECENT_BYTES: integer(RELAY_RECENT_BYTES_DEFAULT, 0, 1024 * 1024 * 1024),
     RELAY_STALL_TIMEOUT_MS: integer(60_000, 100, 3_600_000),
     RELAY_DURABILITY: z.enum(["full", "normal"]).default("full"),
     REDIS_URL: z.url({ protocol: /^rediss?$/, error: "expected redis://host:port or rediss://…" }).optional(),
@@ -209,6 +217,7 @@ export const configSchema = z
         // would close it.
         lagBytes: Math.min(env.RELAY_LAG_BYTES, env.WS_BACKPRESSURE_LIMIT_BYTES / 4),
         lagTotalBytes: env.WS_QUEUED_TOTAL_BYTES,
+        recentBytes: env.RELAY_RECENT_BYTES,
         stallTimeoutMs: env.RELAY_STALL_TIMEOUT_MS,
         durability: env.RELAY_DURABILITY,
       },

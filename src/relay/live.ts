@@ -34,6 +34,8 @@ export interface LiveOptions {
   subscriberCount: (topic: string) => number;
   lagBytes: number;
   lagTotalBytes: number;
+  /** What the recent deliveries kept for catching-up sockets may hold (recent-deliveries.ts). */
+  recentBytes: number;
   logs: { publish(entry: LogEntry): void };
   /** The buckets' outputs and inputs' passthrough, as messages carry them. */
   outputs: OutputDirectory;
@@ -68,6 +70,7 @@ export function startLiveDeliveries(options: LiveOptions): LiveDeliveries {
   const recent = createRecentDeliveries({
     startPosition: options.lastPosition,
     namesOf: (bucketId, inputId) => options.outputs.namesOf(bucketId, inputId),
+    maxBytes: options.recentBytes,
   });
 
   /**

@@ -16,21 +16,14 @@
  * from to the newest it took, so no delivery of these buckets lies between their highest floor and the
  * deletions' end: what the store still holds of them in the range is exactly what is above that floor.
  *
- * The bodies are copied into one buffer of RECENT_DELIVERIES_BYTES, written round, and copied out for a
- * page. Held as the deliveries' own buffers, each body outlived the young generation and waited for a full
+ * The bodies are copied into one buffer of `maxBytes` (`RELAY_RECENT_BYTES`), written round, and copied out
+ * for a page. Held as the deliveries' own buffers, each body outlived the young generation and waited for a full
  * collection: the relay bench's instances peaked at 150–170 MB instead of 102–128 MB with 8 MiB held, and
  * at 129–140 MB with 2 MiB (with the bodies not held at all, 111–131 MB).
  */
 import { createRecentWindow, type RecentWindow } from "../stream/recent-window.ts";
 import type { DeliveryPage, DeliveryRead, DeliveryStore, ReplayedDelivery } from "./store.ts";
 
-/**
- * The bodies' buffer, allocated once, and what the window holds at most: bodies plus ENTRY_BYTES each. About
- * a second of the relay bench's 7 KB deliveries at 1,000 a second, and eight times the 1 MiB a socket may
- * have queued when it is taken off the live topics, so a socket that lags is read from here unless it stays
- * behind for a while.
- */
-export const RECENT_DELIVERIES_BYTES = 8 * 1024 * 1024;
 /**
  * What a delivery is counted besides its body: headers (about 1 KB from GitHub), names, the object. It also
  * bounds how many deliveries are held when bodies are small.
@@ -64,7 +57,7 @@ export interface RecentDeliveries {
 }
 
 export interface RecentStats {
-  /** Deliveries held now, and what they count towards RECENT_DELIVERIES_BYTES. */
+  /** Deliveries held now, and what they count towards `maxBytes`. */
   held: number;
   heldBytes: number;
   /** Catch-up pages answered from memory, and pages that went to the store. */
@@ -77,11 +70,12 @@ export interface RecentDeliveriesOptions {
   startPosition: number;
   /** The bucket's and input's names now, or null when the relay does not know them (outputs/directory.ts). */
   namesOf: (bucketId: string, inputId: string) => { bucketName: string; inputName: string } | null;
-  maxBytes?: number;
+  /** The bodies' buffer, allocated once, and what the deliveries held count at most: bodies plus 2 KiB each. */
+  maxBytes: number;
 }
 
 export function createRecentDeliveries(options: RecentDeliveriesOptions): RecentDeliveries {
-  const maxBytes = options.maxBytes ?? RECENT_DELIVERIES_BYTES;
+  const { maxBytes } = options;
   // The held bodies lie one after the other, round the buffer, ending at `writeAt`. Each counts at least the
   // bytes it took, and the window holds at most `maxBytes` of counts, so no held body is ever overwritten:
   // an add writes over the oldest ones only as the window drops them, in the same step.
@@ -113,7 +107,7 @@ export function createRecentDeliveries(options: RecentDeliveriesOptions): Recent
   let pagesFromStore = 0;
 
   const page = (read: DeliveryRead, floor: number): DeliveryPage | null => {
-    if (!window.covers(read.afterPosition, read.throughPosition)) return null;
+    if (maxBytes === 0 || !window.covers(read.afterPosition, read.throughPosition)) return null;
     const after = Math.max(read.afterPosition, floor);
     const wanted = read.bucketIds === null ? null : new Set(read.bucketIds);
     const deliveries: ReplayedDelivery[] = [];
@@ -136,7 +130,8 @@ export function createRecentDeliveries(options: RecentDeliveriesOptions): Recent
 
   return {
     add: (delivery, position) => window.add(position, hold(delivery)),
-    covers: (read) => window.covers(read.afterPosition, read.throughPosition),
+    // Turned off (0), every read goes to the store, even one with nothing to read.
+    covers: (read) => maxBytes > 0 && window.covers(read.afterPosition, read.throughPosition),
     missed: () => void pagesFromStore++,
     read(read, floor) {
       const answer = page(read, floor);

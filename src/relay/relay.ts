@@ -71,6 +71,8 @@ export interface RelayOptions {
   lagBytes: number;
   /** What the live sockets hold queued together at most: with many, each one's room is its share. */
   lagTotalBytes: number;
+  /** The recent deliveries kept in memory for sockets catching up (recent-deliveries.ts); 0: none. */
+  recentBytes: number;
   /** A socket behind the live stream that drains nothing for this long is closed (4100). */
   stallTimeoutMs: number;
   /** What the live fan-out follows: this process's commits, or the stream every instance appends to. */
@@ -100,7 +102,7 @@ export interface RelayStats {
   /** Pages read by catching-up sockets from the recent deliveries in memory, and from the store. */
   catch_up_pages_from_memory: number;
   catch_up_pages_from_store: number;
-  /** What the recent deliveries in memory count towards their limit (RECENT_DELIVERIES_BYTES). */
+  /** What the recent deliveries in memory count towards their limit (`RELAY_RECENT_BYTES`). */
   recent_deliveries_bytes: number;
   deliveries_stored: number;
   duplicates: number;

@@ -22,6 +22,7 @@ function filled() {
     startPosition: 10,
     namesOf: (bucketId, inputId) =>
       bucketId === "gone" ? null : { bucketName: bucketId === "b" ? "B" : bucketId, inputName: inputId },
+    maxBytes: 1024 * 1024,
   });
   const items: Array<[string, string]> = [
     ["a", "a1"],

@@ -172,52 +172,64 @@ for (const mode of modes) {
       }
     }, 30_000);
 
-    test("a socket that lags is caught up from the deliveries in memory: each once, in order, then live", async () => {
-      // A small lag room, so a client that stops reading leaves the live topics after a few deliveries.
-      await using t = await mode.setup({ WS_BACKPRESSURE_LIMIT_BYTES: "8388608", RELAY_LAG_BYTES: "65536" });
-      const hooks = await t.relay.createBucket("hooks");
-      const other = await t.relay.createBucket("other");
-      const lagging = await rawRelayClient(t.server, t.token, ["hooks"]);
-      lagging.pause();
-      // Posted until the socket lags, and 20 more: the paused socket's kernel buffers take a few MB first,
-      // all well inside the 8 MiB of recent deliveries. Every fourth goes to a bucket it did not subscribe to.
-      const sent: string[] = [];
-      let lagged = -1;
-      for (let i = 0; lagged === -1 || i < lagged + 20; i++) {
-        const body = `${String(i).padStart(4, "0")}:${"x".repeat(10_000)}`;
-        await post(t.relay, i % 4 === 3 ? other : hooks, body);
-        if (i % 4 !== 3) sent.push(body);
-        if (lagged === -1 && i % 10 === 9 && (await relayHealth(t.server)).lag_events > 0) lagged = i;
-        if (i > 600) throw new Error("the paused socket never lagged");
-      }
-      console.log(`lagging socket: lagged after ${lagged + 1} deliveries`);
-      lagging.resume();
-      const webhooks = () =>
-        lagging.messages
-          .map((raw) => JSON.parse(raw) as Message)
-          .filter((message): message is WebhookMessage => message.type === "webhook");
-      await waitFor(() => webhooks().length >= sent.length, 20_000, "the lagging socket caught up");
-      expect(webhooks().map((m) => m.body.slice(0, 4))).toEqual(sent.map((body) => body.slice(0, 4)));
-      await waitFor(async () => (await relayHealth(t.server)).catching_up === 0, 5000, "live again");
-      const health = await relayHealth(t.server);
-      expect(health.catch_up_pages_from_memory).toBeGreaterThanOrEqual(1);
-      expect(health.catch_up_pages_from_store).toBe(0);
-      expect(health.recent_deliveries_bytes).toBeGreaterThan(300 * 10_000);
-      const scraped = await scrape(t.server);
-      expect(sample(scraped, 'hookstream_relay_catch_up_pages_total{from="memory"}')).toBe(
-        health.catch_up_pages_from_memory,
-      );
-      expect(sample(scraped, 'hookstream_relay_catch_up_pages_total{from="store"}')).toBe(0);
-      expect(sample(scraped, "hookstream_relay_recent_deliveries_bytes")).toBe(
-        health.recent_deliveries_bytes,
-      );
-      // Live once more: the next delivery arrives once, after the others.
-      await post(t.relay, hooks, "after");
-      await waitFor(() => webhooks().at(-1)?.body === "after", 5000, "a live delivery");
-      expect(webhooks()).toHaveLength(sent.length + 1);
-      expect(lagging.close).toBeNull();
-      lagging.end();
-    }, 30_000);
+    // 32 MiB of recent deliveries hold everything the test sends, whatever the paused socket's kernel buffers
+    // take first; with none, every page comes from the store.
+    for (const [from, recentBytes] of [
+      ["memory", 32 * 1024 * 1024],
+      ["store", 0],
+    ] as const)
+      test(`a socket that lags is caught up from ${from === "memory" ? "the deliveries in memory" : "the store"}: each once, in order, then live`, async () => {
+        // A small lag room, so a client that stops reading leaves the live topics after a few deliveries.
+        await using t = await mode.setup({
+          WS_BACKPRESSURE_LIMIT_BYTES: "8388608",
+          RELAY_LAG_BYTES: "65536",
+          RELAY_RECENT_BYTES: String(recentBytes),
+        });
+        const hooks = await t.relay.createBucket("hooks");
+        const other = await t.relay.createBucket("other");
+        const lagging = await rawRelayClient(t.server, t.token, ["hooks"]);
+        lagging.pause();
+        // Posted until the socket lags, and 20 more: the paused socket's kernel buffers take a few MB first.
+        // Every fourth goes to a bucket it did not subscribe to.
+        const sent: string[] = [];
+        let lagged = -1;
+        for (let i = 0; lagged === -1 || i < lagged + 20; i++) {
+          const body = `${String(i).padStart(4, "0")}:${"x".repeat(10_000)}`;
+          await post(t.relay, i % 4 === 3 ? other : hooks, body);
+          if (i % 4 !== 3) sent.push(body);
+          if (lagged === -1 && i % 10 === 9 && (await relayHealth(t.server)).lag_events > 0) lagged = i;
+          if (i > 2400) throw new Error("the paused socket never lagged");
+        }
+        console.log(`lagging socket: lagged after ${lagged + 1} deliveries`);
+        lagging.resume();
+        const webhooks = () =>
+          lagging.messages
+            .map((raw) => JSON.parse(raw) as Message)
+            .filter((message): message is WebhookMessage => message.type === "webhook");
+        await waitFor(() => webhooks().length >= sent.length, 20_000, "the lagging socket caught up");
+        expect(webhooks().map((m) => m.body.slice(0, 4))).toEqual(sent.map((body) => body.slice(0, 4)));
+        await waitFor(async () => (await relayHealth(t.server)).catching_up === 0, 5000, "live again");
+        const health = await relayHealth(t.server);
+        const pages = { memory: health.catch_up_pages_from_memory, store: health.catch_up_pages_from_store };
+        expect(pages[from]).toBeGreaterThanOrEqual(1);
+        expect(pages[from === "memory" ? "store" : "memory"]).toBe(0);
+        if (from === "memory") expect(health.recent_deliveries_bytes).toBeGreaterThan(300 * 10_000);
+        else expect(health.recent_deliveries_bytes).toBe(0);
+        const scraped = await scrape(t.server);
+        for (const where of ["memory", "store"] as const)
+          expect(sample(scraped, `hookstream_relay_catch_up_pages_total{from="${where}"}`)).toBe(
+            pages[where],
+          );
+        expect(sample(scraped, "hookstream_relay_recent_deliveries_bytes")).toBe(
+          health.recent_deliveries_bytes,
+        );
+        // Live once more: the next delivery arrives once, after the others.
+        await post(t.relay, hooks, "after");
+        await waitFor(() => webhooks().at(-1)?.body === "after", 5000, "a live delivery");
+        expect(webhooks()).toHaveLength(sent.length + 1);
+        expect(lagging.close).toBeNull();
+        lagging.end();
+      }, 30_000);
 
     test("subscribing again with a cursor replaces the subscription and replays the new buckets", async () => {
       await using t = await mode.setup();
