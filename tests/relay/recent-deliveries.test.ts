@@ -3,8 +3,8 @@
  * and what it counts. That they equal the store's own pages is the store contract's generated test.
  */
 import { describe, expect, test } from "bun:test";
-import { createRecentDeliveries } from "../../src/relay/recent-deliveries.ts";
-import type { DeliveryRead, ReplayedDelivery } from "../../src/relay/store.ts";
+import { createRecentDeliveries, recentFirst } from "../../src/relay/recent-deliveries.ts";
+import type { DeliveryRead, DeliveryStore, ReplayedDelivery } from "../../src/relay/store.ts";
 import { newDelivery } from "../helpers/deliveries.ts";
 import { seededRandom } from "../helpers/random.ts";
 
@@ -143,5 +143,28 @@ describe("recent deliveries", () => {
         expect(recent.covers({ ...all, afterPosition: position - held - 1 })).toBe(false);
       }
     }
+  });
+
+  test("through the store: a page from memory holds at most 256 KiB of bodies, and only the floor is read", async () => {
+    const recent = createRecentDeliveries({
+      startPosition: 0,
+      namesOf: () => ({ bucketName: "a", inputName: "in" }),
+      maxBytes: 1024 * 1024,
+    });
+    for (let i = 1; i <= 5; i++) recent.add(delivery("a", `${i}`.padEnd(100_000, "x")), i);
+    const floors: Array<readonly string[] | null> = [];
+    const store = {
+      retentionFloor: async (bucketIds: readonly string[] | null) => {
+        floors.push(bucketIds);
+        return 0;
+      },
+      readDeliveries: () => Promise.reject(new Error("the store's pages were read")),
+    } as unknown as DeliveryStore;
+    const page = await recentFirst(store, recent).readDeliveries(
+      read({ afterPosition: 0, throughPosition: 5 }),
+    );
+    // 100,000 bytes each: the third reaches 256 KiB.
+    expect(page.deliveries.map((d) => d.body.byteLength)).toEqual([100_000, 100_000, 100_000]);
+    expect(floors).toEqual([["a"]]);
   });
 });
