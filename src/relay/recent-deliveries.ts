@@ -12,7 +12,7 @@
  * to this process) is decided by the store as before.
  *
  * Retention is the store's, read alone (`retentionFloor`, one small query) for each page: the page is the
- * store's own (cut at MEMORY_PAGE_BYTES of bodies, where the next page continues). Retention deletes a prefix of the store order and raises the floor of each bucket it took
+ * store's own. Retention deletes a prefix of the store order and raises the floor of each bucket it took
  * from to the newest it took, so no delivery of these buckets lies between their highest floor and the
  * deletions' end: what the store still holds of them in the range is exactly what is above that floor.
  *
@@ -22,7 +22,6 @@
  * at 129–140 MB with 2 MiB (with the bodies not held at all, 111–131 MB).
  */
 import { createRecentWindow, type RecentWindow } from "../stream/recent-window.ts";
-import { CATCH_UP_HIGH_WATER_BYTES } from "../stream/subscriber.ts";
 import type { DeliveryPage, DeliveryRead, DeliveryStore, ReplayedDelivery } from "./store.ts";
 
 /**
@@ -41,15 +40,6 @@ interface Held {
 }
 
 const NO_BODY = new Uint8Array(0);
-
-/**
- * Body bytes of a page read from memory: what a catching-up socket may have queued. A socket holds its page,
- * serialised, while it drains, and pages from memory come fast: in a lag wave of 100 sockets, pages of the
- * store's 1 MiB held 440–500 MB at the peak in embedded mode (307–368 MB reading the store, which serves them
- * slower), and 256 KiB pages 258–259 MB. Reading memory again costs little, so a smaller page costs nothing
- * else.
- */
-const MEMORY_PAGE_BYTES = CATCH_UP_HIGH_WATER_BYTES;
 
 export interface RecentDeliveries {
   /** The live source's next delivery, in store order (delivery-source.ts), before it is published. */
@@ -168,7 +158,7 @@ export function recentFirst(store: DeliveryStore, recent: RecentDeliveries): Del
       }
       // The window may have moved on while the floor was read: `read` checks again.
       const floor = await store.retentionFloor(read.bucketIds);
-      const page = recent.read({ ...read, maxBytes: Math.min(read.maxBytes, MEMORY_PAGE_BYTES) }, floor);
+      const page = recent.read(read, floor);
       return page ?? store.readDeliveries(read);
     },
   };

@@ -145,26 +145,19 @@ describe("recent deliveries", () => {
     }
   });
 
-  test("through the store: a page from memory holds at most 256 KiB of bodies, and only the floor is read", async () => {
-    const recent = createRecentDeliveries({
-      startPosition: 0,
-      namesOf: () => ({ bucketName: "a", inputName: "in" }),
-      maxBytes: 1024 * 1024,
-    });
-    for (let i = 1; i <= 5; i++) recent.add(delivery("a", `${i}`.padEnd(100_000, "x")), i);
+  test("through the store: a covered page reads only the retention floor from the store", async () => {
+    const recent = filled();
     const floors: Array<readonly string[] | null> = [];
     const store = {
       retentionFloor: async (bucketIds: readonly string[] | null) => {
         floors.push(bucketIds);
-        return 0;
+        return 12;
       },
       readDeliveries: () => Promise.reject(new Error("the store's pages were read")),
     } as unknown as DeliveryStore;
-    const page = await recentFirst(store, recent).readDeliveries(
-      read({ afterPosition: 0, throughPosition: 5 }),
-    );
-    // 100,000 bytes each: the third reaches 256 KiB.
-    expect(page.deliveries.map((d) => d.body.byteLength)).toEqual([100_000, 100_000, 100_000]);
+    const page = await recentFirst(store, recent).readDeliveries(read({}));
+    expect(page.deliveries.map((d) => d.id)).toEqual(["a3", "a5"]);
+    expect(page.prunedThrough).toBe(12);
     expect(floors).toEqual([["a"]]);
   });
 });
