@@ -155,7 +155,7 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-/** The sockets' part of the relay's stats: sessions, the live fan-out and the subscriptions fed from the store. */
+/** Where catching-up sockets read their pages, and what the recent deliveries in memory hold. */
 function recentStats(
   recent: RecentDeliveries,
 ): Pick<RelayStats, "catch_up_pages_from_memory" | "catch_up_pages_from_store" | "recent_deliveries_bytes"> {
@@ -167,6 +167,7 @@ function recentStats(
   };
 }
 
+/** The sockets' part of the relay's stats: sessions, the live fan-out and the subscriptions fed from the store. */
 function sessionAndFeedStats(
   sessions: SessionRegistry,
   fanout: LiveDeliveries["fanout"],
