@@ -106,8 +106,12 @@ export function createRecentDeliveries(options: RecentDeliveriesOptions): Recent
   let pagesFromMemory = 0;
   let pagesFromStore = 0;
 
+  // Turned off (0), every read goes to the store, even one with nothing to read.
+  const covers = (read: DeliveryRead) =>
+    maxBytes > 0 && window.covers(read.afterPosition, read.throughPosition);
+
   const page = (read: DeliveryRead, floor: number): DeliveryPage | null => {
-    if (maxBytes === 0 || !window.covers(read.afterPosition, read.throughPosition)) return null;
+    if (!covers(read)) return null;
     const after = Math.max(read.afterPosition, floor);
     const wanted = read.bucketIds === null ? null : new Set(read.bucketIds);
     const deliveries: ReplayedDelivery[] = [];
@@ -130,8 +134,7 @@ export function createRecentDeliveries(options: RecentDeliveriesOptions): Recent
 
   return {
     add: (delivery, position) => window.add(position, hold(delivery)),
-    // Turned off (0), every read goes to the store, even one with nothing to read.
-    covers: (read) => maxBytes > 0 && window.covers(read.afterPosition, read.throughPosition),
+    covers,
     missed: () => void pagesFromStore++,
     read(read, floor) {
       const answer = page(read, floor);
