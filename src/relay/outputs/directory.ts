@@ -1,8 +1,8 @@
 /**
  * What the relay needs to know, synchronously, while it builds a message: each bucket's outputs, each
- * input's passthrough timeout, and their names, as they are now. Held in memory (one entry per bucket and input the store
- * has, so bounded by the store's own size) and reloaded whenever the store changed: after this process's own
- * changes (`refresh`), and when another process's changes are noticed (recheck.ts).
+ * input's passthrough timeout, and their names, as they are now. Held in memory (one entry per bucket and
+ * input the store has, so bounded by the store's own size) and reloaded whenever the store changed: after
+ * this process's own changes (`refresh`), and when another process's changes are noticed (recheck.ts).
  */
 import type { OutputRef } from "../message.ts";
 import type { BucketStore, Output } from "../store.ts";
@@ -34,10 +34,11 @@ export function createOutputDirectory(store: Pick<BucketStore, "listBuckets">): 
     const nextInputNames = new Map<string, string>();
     for (const bucket of buckets) {
       nextBucketNames.set(bucket.id, bucket.name);
-      for (const input of bucket.inputs) nextInputNames.set(input.id, input.name);
       if (bucket.outputs.length > 0) nextOutputs.set(bucket.id, bucket.outputs);
-      for (const input of bucket.inputs)
+      for (const input of bucket.inputs) {
+        nextInputNames.set(input.id, input.name);
         if (input.passthrough) nextPassthrough.set(input.id, input.passthroughTimeoutMs);
+      }
     }
     outputs = nextOutputs;
     passthrough = nextPassthrough;
