@@ -199,6 +199,12 @@ export interface WebhookMessage {
   method: string;
 }
 
+/** The webhooks a raw client received so far, in order, skipping status messages. */
+export const rawWebhooks = (client: RawWebSocket): WebhookMessage[] =>
+  client.messages
+    .map((raw) => JSON.parse(raw) as WebhookMessage | { type: "status"; status: string })
+    .filter((message): message is WebhookMessage => message.type === "webhook");
+
 /** The bytes a webhook message carries, decoding base64 bodies. */
 export function bodyBytes(message: WebhookMessage): Uint8Array {
   return message.body_encoding === "base64"

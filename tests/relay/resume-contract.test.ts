@@ -11,6 +11,7 @@ import {
   type Credentials,
   type RelayFixture,
   rawRelayClient,
+  rawWebhooks,
   relayFixture,
   relayHealth,
   type WebhookMessage,
@@ -202,10 +203,7 @@ for (const mode of modes) {
         }
         console.log(`lagging socket: lagged after ${lagged + 1} deliveries`);
         lagging.resume();
-        const webhooks = () =>
-          lagging.messages
-            .map((raw) => JSON.parse(raw) as Message)
-            .filter((message): message is WebhookMessage => message.type === "webhook");
+        const webhooks = () => rawWebhooks(lagging);
         await waitFor(() => webhooks().length >= sent.length, 20_000, "the lagging socket caught up");
         expect(webhooks().map((m) => m.body.slice(0, 4))).toEqual(sent.map((body) => body.slice(0, 4)));
         await waitFor(async () => (await relayHealth(t.server)).catching_up === 0, 5000, "live again");

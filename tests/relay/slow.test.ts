@@ -4,11 +4,11 @@
  * lagging, is closed, and it resumes with its last cursor.
  */
 import { describe, expect, test } from "bun:test";
-import type { RawWebSocket } from "../helpers/raw-ws.ts";
 import {
   type CreatedBucket,
   type RelayFixture,
   rawRelayClient,
+  rawWebhooks,
   relayFixture,
   relayHealth,
   type WebhookMessage,
@@ -50,12 +50,6 @@ async function send(relay: RelayFixture, bucket: CreatedBucket, from: number, to
   }
 }
 
-/** The webhooks a raw client received, skipping statuses. */
-const webhooks = (client: RawWebSocket) =>
-  client.messages
-    .map((raw) => JSON.parse(raw) as WebhookMessage | { type: "status"; status: string })
-    .filter((message): message is WebhookMessage => message.type === "webhook");
-
 describe("slow consumers", () => {
   test("a slow client leaves the live topics, catches up from the store, loses nothing and delays no one", async () => {
     await using t = await setup();
@@ -74,11 +68,11 @@ describe("slow consumers", () => {
     const during = await relayHealth(t.server);
     expect(during.lag_events).toBeGreaterThanOrEqual(1);
     expect(during.catching_up).toBe(1);
-    expect(webhooks(slow).length).toBeLessThan(COUNT);
+    expect(rawWebhooks(slow).length).toBeLessThan(COUNT);
 
     slow.resume();
-    await waitFor(() => webhooks(slow).length >= COUNT, 20_000, "slow client caught up");
-    expect(webhooks(slow).map(numberOf)).toEqual(range(0, COUNT));
+    await waitFor(() => rawWebhooks(slow).length >= COUNT, 20_000, "slow client caught up");
+    expect(rawWebhooks(slow).map(numberOf)).toEqual(range(0, COUNT));
     // Back on the live topics: a new delivery arrives once, at both.
     await waitFor(
       async () => (await relayHealth(t.server)).catching_up === 0,
@@ -88,8 +82,8 @@ describe("slow consumers", () => {
     expect((await relayHealth(t.server)).live).toBe(2);
     await send(t.relay, t.bucket, COUNT, COUNT + 1);
     expect(numberOf(JSON.parse(await fast.next()) as WebhookMessage)).toBe(COUNT);
-    await waitFor(() => webhooks(slow).length === COUNT + 1, 5000, "live delivery at the slow client");
-    expect(numberOf(webhooks(slow).at(-1) as WebhookMessage)).toBe(COUNT);
+    await waitFor(() => rawWebhooks(slow).length === COUNT + 1, 5000, "live delivery at the slow client");
+    expect(numberOf(rawWebhooks(slow).at(-1) as WebhookMessage)).toBe(COUNT);
     // Lagging never became a status the client sees: only webhooks after `subscribed`.
     expect(slow.messages.length).toBe(COUNT + 3);
     expect(slow.close).toBeNull();
@@ -109,8 +103,8 @@ describe("slow consumers", () => {
     // Several ping intervals pass while far more than the backpressure limit is queued for it.
     await Bun.sleep(500);
     paused.resume();
-    await waitFor(() => webhooks(paused).length === 21, 20_000, "everything read");
-    expect(webhooks(paused).map(numberOf)).toEqual(range(0, 21));
+    await waitFor(() => rawWebhooks(paused).length === 21, 20_000, "everything read");
+    expect(rawWebhooks(paused).map(numberOf)).toEqual(range(0, 21));
     expect(paused.close).toBeNull();
     expect(paused.socket.destroyed).toBe(false);
     paused.end();
@@ -129,7 +123,7 @@ describe("slow consumers", () => {
     stuck.resume();
     await waitFor(() => stuck.close !== null, 20_000, "close frame read");
     expect(stuck.close).toEqual({ code: 4100, reason: "Client too slow: resume with the last cursor" });
-    const received = webhooks(stuck);
+    const received = rawWebhooks(stuck);
     expect(received.map(numberOf)).toEqual(range(0, received.length));
 
     const resumed = await t.relay.subscribed(t.token, ["hooks"], received.at(-1)?.cursor);
@@ -159,7 +153,7 @@ describe("slow consumers", () => {
       reason: "Fell behind the relay's retention: resume with the last cursor",
     });
     expect((await relayHealth(t.server)).closed_behind_retention).toBe(1);
-    const received = webhooks(behind);
+    const received = rawWebhooks(behind);
     expect(received.map(numberOf)).toEqual(range(0, received.length));
 
     const last = received.at(-1) as WebhookMessage;
