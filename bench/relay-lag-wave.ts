@@ -16,9 +16,13 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import type { Subprocess } from "bun";
 import { stopChild, track } from "./lib/children.ts";
+import { lineMessages } from "./lib/node-clients.ts";
+import { freePort } from "./lib/peers.ts";
 import { cpuSeconds } from "./lib/proc.ts";
 import { redisAvailable, startRedis } from "./lib/redis-server.ts";
+import { waitAnswering } from "./lib/relay-servers.ts";
 import { cli, payload } from "./relay.ts";
 
 const SOCKETS = 100;
@@ -44,25 +48,6 @@ interface WaveRun {
   outOfOrder: number;
 }
 
-/** The lines a child writes to stdout, one at a time. */
-async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let buffered = "";
-  for await (const chunk of stream) {
-    buffered += decoder.decode(chunk, { stream: true });
-    for (let end = buffered.indexOf("\n"); end >= 0; end = buffered.indexOf("\n")) {
-      yield buffered.slice(0, end);
-      buffered = buffered.slice(end + 1);
-    }
-  }
-}
-
-async function nextLine(lines: AsyncGenerator<string>, what: string): Promise<string> {
-  const next = await lines.next();
-  if (next.done) throw new Error(`${what}: the process ended first`);
-  return next.value;
-}
-
 async function runWave(
   mode: WaveRun["mode"],
   recentBytes: WaveRun["recentBytes"],
@@ -75,30 +60,26 @@ async function runWave(
       : { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `wave-${process.pid}-${Date.now()}:` };
   const bucket = (await cli(dir, ["bucket", "create", "wave"], env)) as { inputs: Array<{ id: string }> };
   const token = (await cli(dir, ["token", "create"], env)) as { key: string; secret: string };
+  const port = await freePort();
   const server = Bun.spawn([process.execPath, "src/main.ts"], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
       ...env,
       HOST: "127.0.0.1",
-      PORT: "0",
+      PORT: String(port),
       DATA_DIR: dir,
       LOG_DIR: join(dir, "logs"),
       MAX_CONNECTIONS_PER_IP: "20000",
       ...(recentBytes === "0" ? { RELAY_RECENT_BYTES: "0" } : {}),
     },
-    stdout: "pipe",
+    stdout: "ignore",
     stderr: "inherit",
   });
   track("hookstream", server, false);
-  let subscribers: ReturnType<typeof Bun.spawn> | null = null;
+  let subscribers: Subprocess<"ignore", "pipe", "inherit"> | null = null;
   try {
-    const serverLines = linesOf(server.stdout);
-    let port = 0;
-    while (port === 0) {
-      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(await nextLine(serverLines, "hookstream's start"));
-      if (match !== null) port = Number(match[1]);
-    }
+    await waitAnswering(`http://127.0.0.1:${port}/livez`, server, 20_000);
     const node = Bun.which("node");
     if (node === null) throw new Error("node is not installed");
     subscribers = Bun.spawn(
@@ -108,8 +89,8 @@ async function runWave(
       { cwd: REPO_ROOT, stdout: "pipe", stderr: "inherit" },
     );
     track("subscribers", subscribers, false);
-    const subscriberLines = linesOf(subscribers.stdout as ReadableStream<Uint8Array>);
-    await nextLine(subscriberLines, "subscribing");
+    const messages = lineMessages(subscribers.stdout, "pausing subscribers");
+    await messages.next("ready", 30_000);
 
     const cpuBefore = cpuSeconds(server.pid);
     const redisBefore = redis === null ? 0 : cpuSeconds(redis.pid);
@@ -125,7 +106,7 @@ async function runWave(
       }),
     );
     const posted = performance.now();
-    const done = JSON.parse(await nextLine(subscriberLines, "catching up")) as {
+    const done = (await messages.next("done", 120_000)) as unknown as {
       outOfOrder: number;
       duplicates: number;
     };

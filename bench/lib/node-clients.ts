@@ -10,49 +10,41 @@ import { type LoadResult, readSamples } from "./load.ts";
 
 const CLIENT_SCRIPT = join(import.meta.dir, "node-client.mjs");
 
-interface Message {
+export interface LineMessage {
   type: string;
   [key: string]: unknown;
 }
 
-interface NodeClient {
-  proc: Subprocess<"pipe", "pipe", "inherit">;
-  next(type: string, timeoutMs: number): Promise<Message>;
+/** A child's stdout read as one JSON message per line, each waited for by its `type` with a bound. */
+export interface LineMessages {
+  next(type: string, timeoutMs: number): Promise<LineMessage>;
 }
 
-function startClient(node: string, config: Record<string, unknown>): NodeClient {
-  const proc = Bun.spawn({
-    cmd: withOpenFilesLimit([node, CLIENT_SCRIPT, JSON.stringify(config)]),
-    stdin: "pipe",
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  track("node-client", proc, false);
-  const queue: Message[] = [];
+export function lineMessages(stdout: ReadableStream<Uint8Array>, name: string): LineMessages {
+  const queue: LineMessage[] = [];
   const waiting: { wake: (() => void) | null } = { wake: null };
   let ended = false;
   void (async () => {
     const decoder = new TextDecoder();
     let partial = "";
-    for await (const chunk of proc.stdout) {
+    for await (const chunk of stdout) {
       const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
       partial = lines.pop() ?? "";
-      for (const line of lines) if (line.trim() !== "") queue.push(JSON.parse(line) as Message);
+      for (const line of lines) if (line.trim() !== "") queue.push(JSON.parse(line) as LineMessage);
       waiting.wake?.();
     }
     ended = true;
     waiting.wake?.();
   })();
   return {
-    proc,
     async next(type, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       while (true) {
         const index = queue.findIndex((m) => m.type === type);
-        if (index !== -1) return queue.splice(index, 1)[0] as Message;
-        if (ended) throw new Error(`node client exited before "${type}"`);
+        if (index !== -1) return queue.splice(index, 1)[0] as LineMessage;
+        if (ended) throw new Error(`${name} exited before "${type}"`);
         const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`node client: no "${type}" within ${timeoutMs} ms`);
+        if (left <= 0) throw new Error(`${name}: no "${type}" within ${timeoutMs} ms`);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, left);
           waiting.wake = () => {
@@ -64,6 +56,21 @@ function startClient(node: string, config: Record<string, unknown>): NodeClient 
       }
     },
   };
+}
+
+interface NodeClient extends LineMessages {
+  proc: Subprocess<"pipe", "pipe", "inherit">;
+}
+
+function startClient(node: string, config: Record<string, unknown>): NodeClient {
+  const proc = Bun.spawn({
+    cmd: withOpenFilesLimit([node, CLIENT_SCRIPT, JSON.stringify(config)]),
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  track("node-client", proc, false);
+  return { proc, ...lineMessages(proc.stdout, "node client") };
 }
 
 export interface NodeClientGroup {

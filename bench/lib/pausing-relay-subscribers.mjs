@@ -1,8 +1,8 @@
 // Relay subscribers that lag on purpose, for bench/relay-lag-wave.ts (Node, with the `ws` client users have).
 // argv: url key secret sockets total pauseAfter pauseMs. Each socket subscribes to every bucket, stops
 // reading its TCP socket after its first `pauseAfter` webhooks for `pauseMs`, then reads on. Prints one JSON
-// line when all are subscribed, and one when every socket has `total` webhooks, with the webhooks that came
-// twice or out of store order (both must be 0).
+// line (`ready`) when all are subscribed, and one (`done`) when every socket has `total` webhooks, with the
+// webhooks that came twice or out of store order (both must be 0).
 import WebSocket from "ws";
 
 const [url, key, secret, sockets, total, pauseAfter, pauseMs] = process.argv.slice(2);
@@ -29,7 +29,7 @@ for (let i = 0; i < count; i++) {
     const message = JSON.parse(data.toString());
     if (message.type !== "webhook") {
       if (message.status === "subscribed" && ++subscribed === count)
-        console.log(JSON.stringify({ ready: true }));
+        console.log(JSON.stringify({ type: "ready" }));
       return;
     }
     const at = partsOf(message.cursor);
@@ -44,7 +44,7 @@ for (let i = 0; i < count; i++) {
       setTimeout(() => ws._socket.resume(), Number(pauseMs));
     }
     if (received === Number(total) && ++finished === count) {
-      console.log(JSON.stringify({ done: true, outOfOrder, duplicates }));
+      console.log(JSON.stringify({ type: "done", outOfOrder, duplicates }));
       process.exit(0);
     }
   });

@@ -100,7 +100,8 @@ export function ensureSmee(notes: string[]): { dir: string; commit: string } | n
   return { dir: SMEE_DIR, commit };
 }
 
-async function waitAnswering(url: string, proc: Subprocess, timeoutMs: number): Promise<void> {
+/** Resolves once `url` answers at all; throws when the server exits first or after `timeoutMs`. */
+export async function waitAnswering(url: string, proc: Subprocess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`${url}: the server exited with ${proc.exitCode}`);
