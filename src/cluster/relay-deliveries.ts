@@ -10,7 +10,7 @@
  * every read skips entries whose bucket no longer exists (bucket ids are random and never reused). Until
  * then they count towards RELAY_RETENTION_COUNT, which is over the whole stream.
  *
- * Bodies are stored base64, so any bytes survive Redis's string replies.
+ * Bodies are kept in keys of their own beside the stream (relay-bodies.ts).
  */
 
 import { STREAM_SEQ_LIMIT, streamCursors } from "../relay/cursor.ts";
@@ -23,13 +23,13 @@ import type {
   StoredDelivery,
 } from "../relay/store.ts";
 import { createBlockingConnection } from "./blocking-connection.ts";
-import type { Redis, RedisValue } from "./redis.ts";
+import { type Redis, RedisUnavailableError, type RedisValue } from "./redis.ts";
+import { deliveriesOf, stageBodies } from "./relay-bodies.ts";
 import {
   type RedisKeys,
   replyArray,
   replyNumber,
   replyString,
-  replyStrings,
   UnexpectedReplyError,
   writing,
 } from "./relay-keys.ts";
@@ -57,35 +57,6 @@ export interface RedisDeliveries extends DeliveryStore {
   close(): Promise<void>;
 }
 
-const toBase64 = (bytes: Uint8Array) =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
-
-/** A stream entry (`[id, [field, value, ...]]`) as a stored delivery. */
-export function toDelivery(entry: RedisValue): StoredDelivery {
-  const [id, list] = replyArray(entry, "stream entry");
-  const flat = replyStrings(list ?? null, "stream entry fields");
-  const fields = new Map<string, string>();
-  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] as string, flat[i + 1] as string);
-  const field = (name: string) => {
-    const value = fields.get(name);
-    if (value === undefined) throw new UnexpectedReplyError(`stream entry field ${name}`, flat);
-    return value;
-  };
-  return {
-    id: replyString(id ?? null, "stream entry id"),
-    bucketId: field("b"),
-    inputId: field("i"),
-    githubDelivery: fields.get("g") ?? null,
-    method: field("m"),
-    headers: JSON.parse(field("h")) as Record<string, string[]>,
-    query: field("q"),
-    body: new Uint8Array(Buffer.from(field("d"), "base64")),
-    sourceAddress: field("s"),
-    receivedAt: Number(field("t")),
-    ...(fields.has("r") ? { replayOf: fields.get("r") as string } : {}),
-  };
-}
-
 /** XREAD's answer for one stream: a map keyed by stream name (RESP3) or `[[name, entries]]` (RESP2). */
 function xreadEntries(reply: RedisValue, stream: string): RedisValue[] {
   if (reply === null) return [];
@@ -97,16 +68,18 @@ function xreadEntries(reply: RedisValue, stream: string): RedisValue[] {
   throw new UnexpectedReplyError("XREAD", reply);
 }
 
-/** The append script's arguments after its keys: the limits and prefixes, then ten fields per delivery. */
-function appendArgs(keys: RedisKeys, batch: readonly NewDelivery[]): (string | number)[] {
+/** The append script's arguments after its keys: the limits and prefixes, then 11 fields per delivery. */
+function appendArgs(keys: RedisKeys, batch: readonly NewDelivery[], bodyTokens: readonly string[]) {
   const args: (string | number)[] = [
     STREAM_SEQ_LIMIT,
     keys.dedupPrefix,
     keys.outputsPrefix,
     keys.attemptsPrefix,
     ATTEMPT_RECORD_TTL_MS,
+    keys.stagedPrefix,
+    keys.bodyPrefix,
   ];
-  for (const d of batch)
+  batch.forEach((d, i) => {
     args.push(
       d.bucketId,
       d.githubDelivery === null ? "" : `=${d.githubDelivery}`,
@@ -114,11 +87,13 @@ function appendArgs(keys: RedisKeys, batch: readonly NewDelivery[]): (string | n
       d.method,
       JSON.stringify(d.headers),
       d.query,
-      toBase64(d.body),
+      bodyTokens[i] as string,
+      d.body.byteLength,
       d.sourceAddress,
       d.receivedAt,
       d.replayOf ?? "",
     );
+  });
   return args;
 }
 
@@ -126,17 +101,27 @@ async function appendDeliveries(redis: Redis, keys: RedisKeys, batch: readonly N
   if (batch.length === 0) return [];
   // EVAL with the source rather than `redis.eval` (EVALSHA, then EVAL on NOSCRIPT): after a Redis restart
   // a NOSCRIPT retry would be sent after appends called later, which would then get earlier ids. One
-  // command per call, sent in call order on one connection, keeps ids in call order.
-  const reply = await writing(
+  // script per call, sent in call order on one connection right after its bodies, keeps ids in call order.
+  const staged = stageBodies(
+    redis,
+    keys,
+    batch.map((d) => d.body),
+  );
+  const appended = writing(
     redis.send("EVAL", [
       APPEND_SCRIPT.source,
       3,
       keys.deliveries,
       keys.lastId,
       keys.outputDue,
-      ...appendArgs(keys, batch),
+      ...appendArgs(keys, batch, staged.tokens),
     ]),
   );
+  const [, reply] = await Promise.all([staged.stored, appended]).catch((error: unknown) => {
+    // Staged but gone before the script ran: Redis restarted in between. Nothing was appended.
+    if (String(error).includes("BODYLOST")) throw new RedisUnavailableError(error);
+    throw error;
+  });
   return replyArray(reply, "append").map(
     (id): AppendResult =>
       id === null ? { id: null, duplicate: true } : { id: replyString(id, "appended id"), duplicate: false },
@@ -164,7 +149,10 @@ async function scanBucket(
       ),
       "bucket scan",
     );
-    for (const entry of replyArray(entries ?? null, "bucket scan rows")) found.push(toDelivery(entry));
+    // A body gone since the scan is a delivery retention deleted since: it is left out, as a scan started
+    // after retention would have.
+    for (const delivery of await deliveriesOf(redis, keys, replyArray(entries ?? null, "bucket scan rows")))
+      if (delivery !== null) found.push(delivery);
     start = replyString(resume ?? null, "bucket scan resume");
     if (start === "") break;
   }
@@ -176,18 +164,43 @@ async function deliveryByGithubId(redis: Redis, keys: RedisKeys, bucketId: strin
   const id = await redis.send("HGET", [`${keys.dedupPrefix}${bucketId}`, githubDelivery]);
   if (id === null) return null;
   const streamId = replyString(id, "dedup id");
-  const [entry] = replyArray(await redis.send("XRANGE", [keys.deliveries, streamId, streamId]), "xrange");
-  return entry === undefined ? null : toDelivery(entry);
+  const [delivery = null] = await deliveriesOf(
+    redis,
+    keys,
+    replyArray(await redis.send("XRANGE", [keys.deliveries, streamId, streamId]), "xrange"),
+  );
+  return delivery;
 }
 
-/** A read script row (`[id, fields, bucket name, input name]`) as a replayed delivery. */
-function toReplayed(row: RedisValue): ReplayedDelivery {
-  const [id, fields, bucketName, inputName] = replyArray(row, "read row");
-  return {
-    ...toDelivery([id ?? null, fields ?? null]),
-    bucketName: replyString(bucketName ?? null, "bucket name"),
-    inputName: replyString(inputName ?? null, "input name"),
-  };
+/**
+ * Read script rows (`[id, fields, bucket name, input name]`) as replayed deliveries, and the position of the
+ * last row whose body is gone (0: none). A body is gone when retention deleted its delivery after the script
+ * read it; retention deletes the oldest entries first, so those rows are the first of the page, and leaving
+ * out every row up to there makes the page what a read after that retention returns.
+ */
+async function replayedRows(redis: Redis, keys: RedisKeys, rows: RedisValue[]) {
+  const parts = rows.map((row) => replyArray(row, "read row"));
+  const deliveries = await deliveriesOf(
+    redis,
+    keys,
+    parts.map(([id, fields]) => [id ?? null, fields ?? null]),
+  );
+  let lostThrough = 0;
+  deliveries.forEach((delivery, i) => {
+    if (delivery === null)
+      lostThrough = streamCursors.positionOf(replyString(parts[i]?.[0] ?? null, "read row id"));
+  });
+  const replayed: ReplayedDelivery[] = [];
+  deliveries.forEach((delivery, i) => {
+    if (delivery === null || streamCursors.positionOf(delivery.id) <= lostThrough) return;
+    const [, , bucketName, inputName] = parts[i] as RedisValue[];
+    replayed.push({
+      ...delivery,
+      bucketName: replyString(bucketName ?? null, "bucket name"),
+      inputName: replyString(inputName ?? null, "input name"),
+    });
+  });
+  return { replayed, lostThrough };
 }
 
 async function readDeliveries(redis: Redis, keys: RedisKeys, read: DeliveryRead) {
@@ -198,7 +211,9 @@ async function readDeliveries(redis: Redis, keys: RedisKeys, read: DeliveryRead)
   // The floor comes from the same script call as the page. When a call scanned its budget without
   // finding anything, the next one continues; its floor is the one returned. That is exact: whatever
   // retention deleted between the calls of these buckets lies before the range scanned so far, where
-  // nothing of these buckets was found, so it was never part of this read.
+  // nothing of these buckets was found, so it was never part of this read. Rows retention deleted between
+  // the script and their bodies raise the floor past them the same way.
+  let prunedThrough = 0;
   for (;;) {
     const [floor, resume, rows] = replyArray(
       await redis.eval(
@@ -208,13 +223,16 @@ async function readDeliveries(redis: Redis, keys: RedisKeys, read: DeliveryRead)
       ),
       "read",
     );
-    const deliveries = replyArray(rows ?? null, "read rows").map(toReplayed);
+    const floorId = replyString(floor ?? null, "read floor");
+    if (floorId !== "") prunedThrough = Math.max(prunedThrough, streamCursors.positionOf(floorId));
+    const scanned = replyArray(rows ?? null, "read rows");
+    const { replayed, lostThrough } = await replayedRows(redis, keys, scanned);
+    prunedThrough = Math.max(prunedThrough, lostThrough);
     const next = replyString(resume ?? null, "read resume");
-    if (deliveries.length > 0 || next === "") {
-      const floorId = replyString(floor ?? null, "read floor");
-      return { deliveries, prunedThrough: floorId === "" ? 0 : streamCursors.positionOf(floorId) };
-    }
-    after = next;
+    if (replayed.length > 0 || (scanned.length === 0 && next === ""))
+      return { deliveries: replayed, prunedThrough };
+    // Nothing found in the budget, or every row found was deleted since: read on from there.
+    after = scanned.length > 0 ? streamCursors.format(lostThrough) : next;
   }
 }
 
@@ -307,7 +325,7 @@ export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliv
       const deleted = await redis.eval(
         PRUNE_SCRIPT,
         [keys.deliveries, keys.prunedThrough, keys.buckets],
-        [policy.receivedBefore ?? "", policy.keepNewest ?? "", limit, keys.dedupPrefix],
+        [policy.receivedBefore ?? "", policy.keepNewest ?? "", limit, keys.dedupPrefix, keys.bodyPrefix],
       );
       return replyNumber(deleted, "prune");
     },

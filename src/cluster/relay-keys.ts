@@ -12,7 +12,10 @@
  *   inputs                      hash    input id → input JSON (with its GitHub secret)
  *   tokens                      hash    token key → token JSON (SHA-256 of the secret, hex)
  *   token-seq                   counter numeric token ids
- *   deliveries                  stream  every delivery of every bucket, ids `<ms>-<seq>` chosen by the store
+ *   deliveries                  stream  every delivery of every bucket without its body, ids `<ms>-<seq>`
+ *                                       chosen by the store
+ *   deliveries:body:<stream id> string  that delivery's body, base64 (relay-bodies.ts)
+ *   deliveries:staged:<token>   string  a body sent ahead of its append script, expiring unless appended
  *   deliveries:last-id          string  the last stream id ever assigned (survives an emptied stream)
  *   deliveries:pruned-through   hash    bucket id → highest stream id retention deleted of that bucket
  *   deliveries:dedup:<bucket>   hash    X-GitHub-Delivery → stream id, while that delivery is kept
@@ -25,7 +28,13 @@ import { StorageFullError } from "../relay/store.ts";
 import { RedisUnavailableError, type RedisValue } from "./redis.ts";
 
 /** Bumped when the layout changes incompatibly. */
-export const REDIS_LAYOUT = "1";
+export const REDIS_LAYOUT = "2";
+
+/**
+ * Layouts this store opens and moves to REDIS_LAYOUT. Layout 1 kept bodies inside the stream entries; those
+ * entries are still read as they are, so a layout 1 store only needs its marker raised.
+ */
+export const UPGRADABLE_LAYOUTS: readonly string[] = ["1"];
 
 export interface RedisKeys {
   layout: string;
@@ -39,6 +48,10 @@ export interface RedisKeys {
   deliveries: string;
   lastId: string;
   prunedThrough: string;
+  /** Prefix of the body keys (the stream id follows). */
+  bodyPrefix: string;
+  /** Prefix of the staged body keys (a token follows). */
+  stagedPrefix: string;
   /** Prefix of the per-bucket dedup hashes (the scripts append the bucket id). */
   dedupPrefix: string;
   /** Prefix of the per-bucket output hashes (the append script appends the bucket id). */
@@ -61,6 +74,8 @@ export function redisKeys(prefix: string): RedisKeys {
     deliveries: `${prefix}deliveries`,
     lastId: `${prefix}deliveries:last-id`,
     prunedThrough: `${prefix}deliveries:pruned-through`,
+    bodyPrefix: `${prefix}deliveries:body:`,
+    stagedPrefix: `${prefix}deliveries:staged:`,
     dedupPrefix: `${prefix}deliveries:dedup:`,
     outputsPrefix: `${prefix}outputs:`,
     outputDue: `${prefix}output-due`,

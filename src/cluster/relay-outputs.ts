@@ -15,7 +15,8 @@ import {
   type OutputStore,
 } from "../relay/store.ts";
 import type { Redis } from "./redis.ts";
-import { ATTEMPT_RECORD_TTL_MS, toDelivery } from "./relay-deliveries.ts";
+import { deliveriesOf } from "./relay-bodies.ts";
+import { ATTEMPT_RECORD_TTL_MS } from "./relay-deliveries.ts";
 import { type RedisKeys, replyArray, replyNumber, replyStrings, writing } from "./relay-keys.ts";
 import {
   CLAIM_ATTEMPTS_SCRIPT,
@@ -118,16 +119,16 @@ export function createRedisOutputs(redis: Redis, keys: RedisKeys): RedisOutputs 
       for (const member of members) {
         const [deliveryId = "", outputId = ""] = member.split("/");
         const json = await redis.send("HGET", [attemptsKey(deliveryId), outputId]);
-        const entries = replyArray(
-          await redis.send("XRANGE", [keys.deliveries, deliveryId, deliveryId]),
-          "XRANGE",
+        const [delivery = null] = await deliveriesOf(
+          redis,
+          keys,
+          replyArray(await redis.send("XRANGE", [keys.deliveries, deliveryId, deliveryId]), "XRANGE"),
         );
-        if (typeof json !== "string" || entries[0] === undefined) {
+        if (typeof json !== "string" || delivery === null) {
           // The delivery or its record is gone (retention, an expired record): nothing left to deliver.
           await redis.send("ZREM", [keys.outputDue, member]);
           continue;
         }
-        const delivery = toDelivery(entries[0]);
         const attempt = { ...parse(attemptRecord, json, "output attempt"), nextAt: now + leaseMs };
         if ((await redis.send("HEXISTS", [outputsKey(delivery.bucketId), outputId])) !== 1) {
           await record(cancelledAttempt(attempt, now));

@@ -34,9 +34,14 @@ end
 
 /**
  * Appends a batch. KEYS: stream, last id, output-due. ARGV: seq limit, dedup key prefix, outputs key prefix,
- * attempts key prefix, attempt record lifetime (ms), then 10 values per delivery:
- * bucket, `=` + X-GitHub-Delivery (or empty), input, method, headers JSON, query, body base64, source address,
- * received at, the id of the delivery it replays (or empty). Returns one id per delivery, nil for a duplicate.
+ * attempts key prefix, attempt record lifetime (ms), staged body key prefix, body key prefix, then 11 values
+ * per delivery: bucket, `=` + X-GitHub-Delivery (or empty), input, method, headers JSON, query, staged body
+ * token, body length in bytes, source address, received at, the id of the delivery it replays (or empty).
+ * Returns one id per delivery, nil for a duplicate; an error starting BODYLOST, with nothing written, when a
+ * staged body is gone.
+ *
+ * Bodies never pass through this script (see relay-bodies.ts): each was staged under its own key just
+ * before; an appended one is renamed to its body key and made permanent, a duplicate's is deleted.
  *
  * Ids are chosen here, not by XADD `*`: ms = max(Redis time, last ms used), seq = last seq + 1 within the same
  * ms, and a seq that would reach the limit moves on to the next ms. The last id is kept in its own key, so it
@@ -51,6 +56,13 @@ local stream, lastKey, due = KEYS[1], KEYS[2], KEYS[3]
 local seqLimit = tonumber(ARGV[1])
 local dedupPrefix = ARGV[2]
 local outputsPrefix, attemptsPrefix, attemptTtl = ARGV[3], ARGV[4], ARGV[5]
+local stagedPrefix, bodyPrefix = ARGV[6], ARGV[7]
+local perDelivery = 11
+for first = 8, #ARGV, perDelivery do
+  if redis.call('EXISTS', stagedPrefix .. ARGV[first + 6]) == 0 then
+    return redis.error_reply('BODYLOST a body staged for this append is gone')
+  end
+end
 local last = redis.call('GET', lastKey)
 if not last then
   local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
@@ -62,12 +74,14 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local results = {}
 local added = false
-for first = 6, #ARGV, 10 do
+for first = 8, #ARGV, perDelivery do
   local bucket, guid = ARGV[first], ARGV[first + 1]
+  local staged = stagedPrefix .. ARGV[first + 6]
   local dedup = dedupPrefix .. bucket
   local hasGuid = guid ~= ''
   if hasGuid then guid = string.sub(guid, 2) end
   if hasGuid and redis.call('HEXISTS', dedup, guid) == 1 then
+    redis.call('DEL', staged)
     results[#results + 1] = false
   else
     if now > ms then
@@ -79,17 +93,19 @@ for first = 6, #ARGV, 10 do
     local id = string.format('%d-%d', ms, seq)
     local fields = {
       'b', bucket, 'i', ARGV[first + 2], 'm', ARGV[first + 3], 'h', ARGV[first + 4], 'q', ARGV[first + 5],
-      'd', ARGV[first + 6], 's', ARGV[first + 7], 't', ARGV[first + 8],
+      'n', ARGV[first + 7], 's', ARGV[first + 8], 't', ARGV[first + 9],
     }
     if hasGuid then
       fields[#fields + 1] = 'g'
       fields[#fields + 1] = guid
     end
-    if ARGV[first + 9] ~= '' then
+    if ARGV[first + 10] ~= '' then
       fields[#fields + 1] = 'r'
-      fields[#fields + 1] = ARGV[first + 9]
+      fields[#fields + 1] = ARGV[first + 10]
     end
     redis.call('XADD', stream, id, unpack(fields))
+    redis.call('RENAME', staged, bodyPrefix .. id)
+    redis.call('PERSIST', bodyPrefix .. id)
     if hasGuid then redis.call('HSET', dedup, guid, id) end
     for _, json in ipairs(redis.call('HVALS', outputsPrefix .. bucket)) do
       local output = cjson.decode(json)
@@ -114,9 +130,10 @@ return results
 
 /**
  * Retention. KEYS: stream, pruned-through hash, buckets hash. ARGV: received-before ms (empty: off), keep
- * newest (empty: off), limit, dedup key prefix. Deletes the oldest entries while they are older than the cut-off
- * or beyond the newest kept (a prefix of the stream, so store order), at most `limit`; removes their dedup
- * keys and raises, per still existing bucket, the highest deleted id. Returns how many it deleted.
+ * newest (empty: off), limit, dedup key prefix, body key prefix. Deletes the oldest entries while they are
+ * older than the cut-off or beyond the newest kept (a prefix of the stream, so store order), at most `limit`;
+ * removes their bodies (UNLINK: a large body is freed off the main thread) and dedup keys, and raises, per
+ * still existing bucket, the highest deleted id. Returns how many it deleted.
  */
 export const PRUNE_SCRIPT = luaScript(`#!lua flags=allow-oom
 ${HELPERS}
@@ -124,7 +141,7 @@ local stream, floors, buckets = KEYS[1], KEYS[2], KEYS[3]
 local before = tonumber(ARGV[1])
 local keep = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-local dedupPrefix = ARGV[4]
+local dedupPrefix, bodyPrefix = ARGV[4], ARGV[5]
 local page = 64
 local excess = 0
 if keep then excess = redis.call('XLEN', stream) - keep end
@@ -145,6 +162,7 @@ while more and deleted < limit do
     deleted = deleted + 1
     last = id
     floorOf[fields.b] = id
+    if not fields.d then redis.call('UNLINK', bodyPrefix .. id) end
     if fields.g then
       local dedup = dedupPrefix .. fields.b
       if redis.call('HGET', dedup, fields.g) == id then redis.call('HDEL', dedup, fields.g) end
@@ -203,7 +221,8 @@ return { out, start }
  * hash, buckets hash, inputs hash. ARGV: start (`(` + id after which to read), last id to read, max rows, max
  * body bytes, entries to scan at most, `all` or `some` followed by bucket ids.
  *
- * Returns { floor id or '', id to continue scanning after or '', { { id, fields, bucket name, input name } } }.
+ * Returns { floor id or '', id to continue scanning after or '', { { id, fields, bucket name, input name } } };
+ * the bodies are read after it (relay-bodies.ts).
  * Entries of deleted buckets are skipped. The scan stops after the max rows, once the bodies reach max bytes
  * (after at least one row), or after scanning the allowed number of entries: then the second value says where
  * to continue, so one call never blocks Redis for long whatever the range.
@@ -247,7 +266,8 @@ local function inputName(id)
   end
   return name
 end
-local function bodyBytes(base64)
+-- Entries written in layout 1 carry their body inline, base64, and no length.
+local function inlineBodyBytes(base64)
   local padding = 0
   if string.sub(base64, -2) == '==' then padding = 2 elseif string.sub(base64, -1) == '=' then padding = 1 end
   return #base64 / 4 * 3 - padding
@@ -269,7 +289,7 @@ while not full do
       local name = bucketName(fields.b)
       if name then
         out[#out + 1] = { entry[1], entry[2], name, inputName(fields.i) }
-        bytes = bytes + bodyBytes(fields.d)
+        bytes = bytes + (fields.n and tonumber(fields.n) or inlineBodyBytes(fields.d))
         if #out >= maxRows or bytes >= maxBytes then
           full = true
           break

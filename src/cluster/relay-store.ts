@@ -15,11 +15,11 @@
  */
 import type { LogFn } from "../relay/relay.ts";
 import type { RelayStore, ReplayedDelivery } from "../relay/store.ts";
-import type { Redis } from "./redis.ts";
+import { luaScript, type Redis } from "./redis.ts";
 import { createRedisBuckets } from "./relay-buckets.ts";
 import { createRedisChanges } from "./relay-changes.ts";
 import { createRedisDeliveries } from "./relay-deliveries.ts";
-import { REDIS_LAYOUT, redisKeys, replyNumber } from "./relay-keys.ts";
+import { REDIS_LAYOUT, redisKeys, replyNumber, UPGRADABLE_LAYOUTS } from "./relay-keys.ts";
 import { createRedisOutputs } from "./relay-outputs.ts";
 import { redisRecords } from "./relay-records.ts";
 import { createRedisTokens } from "./relay-tokens.ts";
@@ -40,15 +40,30 @@ export interface RedisStoreOptions {
   log: LogFn;
 }
 
+/** Sets the layout key (KEYS[1]) to ARGV[2] if it still holds ARGV[1]. */
+const UPGRADE_LAYOUT_SCRIPT = luaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end
+`);
+
 /**
  * Opens the store on a connection the caller keeps owning (`close()` closes only the store's own blocking
- * connection). Refuses keys written in another layout under the same prefix.
+ * connection). Moves an older layout it reads to its own; refuses keys written in any other layout under the
+ * same prefix.
  */
 export async function openRedisStore(redis: Redis, options: RedisStoreOptions): Promise<RedisRelayStore> {
   const keys = redisKeys(options.keyPrefix);
   if ((await redis.send("SET", [keys.layout, REDIS_LAYOUT, "NX"])) !== null)
     options.log("info", `new relay store in Redis under "${options.keyPrefix}"`);
-  const layout = await redis.send("GET", [keys.layout]);
+  let layout = await redis.send("GET", [keys.layout]);
+  if (typeof layout === "string" && UPGRADABLE_LAYOUTS.includes(layout)) {
+    // Compare-and-set, so two instances starting at once cannot undo a later change.
+    await redis.eval(UPGRADE_LAYOUT_SCRIPT, [keys.layout], [layout, REDIS_LAYOUT]);
+    options.log(
+      "info",
+      `relay store in Redis under "${options.keyPrefix}" moved from layout ${layout} to ${REDIS_LAYOUT}`,
+    );
+    layout = await redis.send("GET", [keys.layout]);
+  }
   if (layout !== REDIS_LAYOUT)
     throw new Error(
       `the Redis keys under "${options.keyPrefix}" have layout ${String(layout)}, this hookstream reads ${REDIS_LAYOUT}`,
