@@ -11,8 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSqliteStore } from "../src/relay/sqlite-store.ts";
-import type { NewDelivery } from "../src/relay/store.ts";
-import { payload } from "./relay.ts";
+import { benchDelivery } from "./lib/bench-delivery.ts";
 
 /** Batches before the measured ones: the page cache, the JIT and the first checkpoint settle. */
 const WARM_BATCHES = 300;
@@ -26,29 +25,7 @@ try {
   const bucket = await store.createBucket("bench");
   const inputId = bucket.inputs[0]?.id ?? "";
   let seq = 0;
-  const delivery = (): NewDelivery => {
-    const body = new TextEncoder().encode(payload(seq++));
-    return {
-      bucketId: bucket.id,
-      inputId,
-      githubDelivery: crypto.randomUUID(),
-      method: "POST",
-      // What the bench's senders send, as collectHeaders keeps it.
-      headers: {
-        "Content-Type": ["application/json"],
-        "X-Github-Event": ["pull_request"],
-        "X-Github-Delivery": [crypto.randomUUID()],
-        "X-Hub-Signature-256": [`sha256=${"0".repeat(64)}`],
-        "Content-Length": [String(body.byteLength)],
-        "User-Agent": ["Bun/1.4.5"],
-        Accept: ["*/*"],
-      },
-      query: "",
-      body,
-      sourceAddress: "127.0.0.1",
-      receivedAt: Date.now(),
-    };
-  };
+  const delivery = () => benchDelivery(bucket.id, inputId, seq++);
   const append = async (batches: number) => {
     for (let i = 0; i < batches; i++)
       await store.appendDeliveries(Array.from({ length: batchSize }, delivery));
