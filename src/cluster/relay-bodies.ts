@@ -59,13 +59,14 @@ export function stageBodies(redis: Redis, keys: RedisKeys, bodies: readonly Uint
   return { tokens, stored: Promise.all(sets) };
 }
 
-interface Entry {
+/** A stream entry with its fields by name. */
+export interface Entry {
   id: string;
   fields: Map<string, string>;
   flat: string[];
 }
 
-function entryOf(value: RedisValue): Entry {
+export function entryOf(value: RedisValue): Entry {
   const [id, list] = replyArray(value, "stream entry");
   const flat = replyStrings(list ?? null, "stream entry fields");
   const fields = new Map<string, string>();
@@ -94,6 +95,13 @@ function deliveryOf({ id, fields, flat }: Entry, base64Body: string): StoredDeli
   };
 }
 
+/** The body's size in bytes, from its entry (inline bodies are base64). */
+export function bodyBytes(entry: Entry): number {
+  const inline = entry.fields.get("d");
+  if (inline === undefined) return Number(entry.fields.get("n") ?? 0);
+  return Buffer.byteLength(inline, "base64");
+}
+
 /**
  * Stream entries (`[id, [field, value, ...]]`) as stored deliveries, with their bodies read in one MGET.
  * null where the body is gone: retention deleted that delivery after its entry was read.
@@ -103,7 +111,15 @@ export async function deliveriesOf(
   keys: RedisKeys,
   values: readonly RedisValue[],
 ): Promise<(StoredDelivery | null)[]> {
-  const entries = values.map(entryOf);
+  return withBodies(redis, keys, values.map(entryOf));
+}
+
+/** `deliveriesOf` for entries already parsed. */
+export async function withBodies(
+  redis: Redis,
+  keys: RedisKeys,
+  entries: readonly Entry[],
+): Promise<(StoredDelivery | null)[]> {
   const external = entries.filter((entry) => !entry.fields.has("d"));
   const bodies =
     external.length === 0

@@ -25,14 +25,8 @@ import type {
 import { createBlockingConnection } from "./blocking-connection.ts";
 import { type Redis, RedisUnavailableError, type RedisValue } from "./redis.ts";
 import { deliveriesOf, stageBodies } from "./relay-bodies.ts";
-import {
-  type RedisKeys,
-  replyArray,
-  replyNumber,
-  replyString,
-  UnexpectedReplyError,
-  writing,
-} from "./relay-keys.ts";
+import { waitForDeliveries } from "./relay-follow.ts";
+import { type RedisKeys, replyArray, replyNumber, replyString, writing } from "./relay-keys.ts";
 import { APPEND_SCRIPT, BUCKET_SCAN_SCRIPT, PRUNE_SCRIPT, READ_SCRIPT } from "./relay-scripts.ts";
 
 /**
@@ -47,25 +41,11 @@ export const ATTEMPT_RECORD_TTL_MS = 30 * 24 * 60 * 60 * 1000;
  */
 const READ_SCAN_BUDGET = 2048;
 
-/** Body bytes one wait for deliveries returns at most (but always at least one delivery). */
-const WAIT_PAGE_BYTES = 1024 * 1024;
-
 const STREAM_ID = /^\d+-\d+$/;
 
 export interface RedisDeliveries extends DeliveryStore {
   waitForDeliveries(afterPosition: number, blockMs: number, maxRows: number): Promise<ReplayedDelivery[]>;
   close(): Promise<void>;
-}
-
-/** XREAD's answer for one stream: a map keyed by stream name (RESP3) or `[[name, entries]]` (RESP2). */
-function xreadEntries(reply: RedisValue, stream: string): RedisValue[] {
-  if (reply === null) return [];
-  if (Array.isArray(reply)) {
-    const [pair] = reply;
-    return replyArray(replyArray(pair ?? null, "XREAD")[1] ?? null, "XREAD");
-  }
-  if (typeof reply === "object") return replyArray(reply[stream] ?? [], "XREAD");
-  throw new UnexpectedReplyError("XREAD", reply);
 }
 
 /** The append script's arguments after its keys: the limits and prefixes, then 11 fields per delivery. */
@@ -248,55 +228,6 @@ async function retentionFloor(redis: Redis, keys: RedisKeys, bucketIds: readonly
     if (floor !== null)
       highest = Math.max(highest, streamCursors.positionOf(replyString(floor, "retention floor")));
   return highest;
-}
-
-/** The position of the stream's newest entry, or null when the stream is empty. */
-async function newestPosition(redis: Redis, keys: RedisKeys): Promise<number | null> {
-  const top = await redis.send("XREVRANGE", [keys.deliveries, "+", "-", "COUNT", 1]);
-  const newest = replyArray(top, "newest entry")[0];
-  if (newest === undefined) return null;
-  return streamCursors.positionOf(replyString(replyArray(newest, "newest entry")[0] ?? null, "newest id"));
-}
-
-async function waitForDeliveries(
-  redis: Redis,
-  keys: RedisKeys,
-  connection: Redis,
-  afterPosition: number,
-  blockMs: number,
-  maxRows: number,
-): Promise<ReplayedDelivery[]> {
-  const deadline = Date.now() + blockMs;
-  let after = afterPosition;
-  for (;;) {
-    const remaining = deadline - Date.now();
-    // XREAD BLOCK 0 would wait forever: once the time is up, one more read that does not block.
-    const block = remaining >= 1 ? ["BLOCK", Math.ceil(remaining)] : [];
-    // One entry tells that something is new; the page itself is read by the byte-bounded read script,
-    // so a follower behind many large bodies never holds more than WAIT_PAGE_BYTES of them at once.
-    const reply = await connection.send("XREAD", [
-      "COUNT",
-      1,
-      ...block,
-      "STREAMS",
-      keys.deliveries,
-      streamCursors.format(after),
-    ]);
-    if (xreadEntries(reply, keys.deliveries).length === 0) return [];
-    const through = await newestPosition(redis, keys);
-    if (through === null) return [];
-    const page = await readDeliveries(redis, keys, {
-      bucketIds: null,
-      afterPosition: after,
-      throughPosition: through,
-      maxRows,
-      maxBytes: WAIT_PAGE_BYTES,
-    });
-    // Everything new belonged to deleted buckets: wait on from there rather than answer with nothing,
-    // which would bring the caller back to the same entries.
-    if (page.deliveries.length > 0 || block.length === 0) return page.deliveries;
-    after = through;
-  }
 }
 
 export function createRedisDeliveries(redis: Redis, keys: RedisKeys): RedisDeliveries {
