@@ -1,7 +1,8 @@
 /**
  * Delivery bodies in the Redis store live in keys of their own beside the stream: what is stored where, what
  * retention and duplicates leave behind, a staged body lost before its append, a store written when bodies
- * were inside the entries, and pages read while retention deletes under them. On a real redis-server.
+ * were inside the entries, and pages and the follow read while retention deletes under them. On a real
+ * redis-server.
  */
 import { describe, expect, test } from "bun:test";
 import { connectRedis, type Redis } from "../../src/cluster/redis.ts";
@@ -190,6 +191,41 @@ if (redisAvailable) {
         }
         await pruned;
         expect(pages).toBeGreaterThan(10);
+      });
+    });
+
+    test("a follower reading while another instance's retention deletes under it gets right bodies, in order", async () => {
+      await withStores(2, async (_, __, follower, pruner) => {
+        const a = await follower.createBucket("a");
+        const total = 600;
+        const appended = await follower.appendDeliveries(
+          Array.from({ length: total }, (_, i) => delivery(a.id, `body-${i}`)),
+        );
+        const bodyOf = new Map(appended.map((r, i) => [r.id as string, `body-${i}`]));
+        let pruning = true;
+        const pruned = (async () => {
+          for (let keep = total; keep > 0; keep -= 5) {
+            await pruner.pruneDeliveries({ receivedBefore: null, keepNewest: keep }, 5);
+            await Bun.sleep(0);
+          }
+          pruning = false;
+        })();
+        let waits = 0;
+        while (pruning) {
+          let position = 0;
+          for (;;) {
+            const deliveries = await follower.waitForDeliveries(position, 0, 7);
+            waits++;
+            if (deliveries.length === 0) break;
+            for (const d of deliveries) {
+              expect(text([d])).toEqual([bodyOf.get(d.id) as string]);
+              expect(streamCursors.positionOf(d.id)).toBeGreaterThan(position);
+              position = streamCursors.positionOf(d.id);
+            }
+          }
+        }
+        await pruned;
+        expect(waits).toBeGreaterThan(10);
       });
     });
   });
