@@ -265,7 +265,7 @@ export function renderClusterBlock(input: ClusterBlockInput): string {
       "across machines.",
     `- Redis: \`redis-server\` ${result.redisVersion} on loopback, ${result.redisPersistence}; ` +
       `${result.aofRewrites} AOF rewrite(s) and ${result.aofDelayedFsync} delayed fsync(s) during the section; ` +
-      `used memory after each cluster row ${redisMb} MB (bodies are stored base64). Embedded: SQLite with ` +
+      `used memory after each cluster row ${redisMb} MB. Embedded: SQLite with ` +
       "`RELAY_DURABILITY=full` (every 2xx after an fsynced group commit), so its row pays an fsync that the " +
       "cluster rows (Redis fsyncs once a second) do not.",
     `- hookstream: ${input.hookstream}; each instance its own DATA_DIR, every cluster row a fresh ` +

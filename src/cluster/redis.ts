@@ -21,9 +21,17 @@ export class RedisUnavailableError extends StoreUnavailableError {
 
 export type RedisValue = string | number | null | RedisValue[] | { [key: string]: RedisValue };
 
+/** A command argument; bytes are sent as they are. */
+export type RedisArgument = string | number | Uint8Array;
+
 export interface Redis {
   /** One command; rejects with `RedisUnavailableError` when Redis cannot be reached, else Redis's error. */
-  send(command: string, args: readonly (string | number)[]): Promise<RedisValue>;
+  send(command: string, args: readonly RedisArgument[]): Promise<RedisValue>;
+  /**
+   * A string value's bytes as they are (`send` answers strings decoded as UTF-8), or null when the key does
+   * not exist. Fails as `send` does.
+   */
+  getBytes(key: string): Promise<Uint8Array | null>;
   /** Runs a Lua script by its SHA, loading it first when Redis does not know it (after a restart). */
   eval(script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<RedisValue>;
   /** A second connection, for blocking commands (XREAD BLOCK) that would stall everything else. */
@@ -241,9 +249,9 @@ async function openConnection(options: RedisOptions, listeners: Set<(up: boolean
   await connectWithin(client);
   const state = createUpState(client, options, listeners);
 
-  const send = async (command: string, args: readonly (string | number)[]): Promise<RedisValue> => {
+  const answered = async <T>(call: () => Promise<T>): Promise<T> => {
     try {
-      const result = (await client.send(command, args.map(String))) as RedisValue;
+      const result = await call();
       state.set(true);
       return result;
     } catch (error) {
@@ -254,9 +262,19 @@ async function openConnection(options: RedisOptions, listeners: Set<(up: boolean
       throw error;
     }
   };
+  // Bun's client takes bytes among the arguments at run time, though its types say strings.
+  const argument = (value: RedisArgument) => (typeof value === "number" ? String(value) : value) as string;
+  const send = (command: string, args: readonly RedisArgument[]) =>
+    answered(() => client.send(command, args.map(argument)) as Promise<RedisValue>);
 
   return {
     send,
+    // A plain view, not Bun's Buffer: a Buffer's `slice` shares memory where a Uint8Array's copies.
+    getBytes: (key) =>
+      answered(async () => {
+        const bytes = await client.getBuffer(key);
+        return bytes === null ? null : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      }),
     async eval(script, keys, args) {
       const rest = [keys.length, ...keys, ...args];
       try {

@@ -3,7 +3,7 @@
  * change that touches several keys is a Lua script (relay-scripts.ts), and a script copies whatever it is
  * given or reads into Lua and out again: for a 7 KB webhook that copying cost Redis about 100 µs of the 160
  * it spent, several times the XADD and XRANGE themselves. So scripts handle entries of a few hundred bytes,
- * and bodies travel by plain SET and MGET, which Redis serves without copying them through Lua.
+ * and bodies travel by plain SET and GET, which Redis serves without copying them through Lua.
  *
  * Appending: each body is first staged under a key of its own with a short lifetime, sent on the same
  * connection just before the append script, which checks that every staged body exists, renames each
@@ -12,9 +12,10 @@
  *
  * Reading: entries name no body key; it follows from the stream id. Retention deletes the body with its
  * entry, so a body missing after its entry was read means retention deleted that delivery in between.
- * Entries written before bodies had keys of their own still carry theirs inline (field `d`).
+ * Entries written before bodies had keys of their own still carry theirs inline (field `d`), base64.
  *
- * Bodies are stored base64, so any bytes survive Redis's string replies.
+ * Body keys hold the bytes as they are: no base64 to encode on the way in and decode on the way out, and a
+ * quarter less to send, store and write to the AOF.
  */
 
 import type { StoredDelivery } from "../relay/store.ts";
@@ -35,9 +36,6 @@ export const STAGED_BODY_TTL_MS = 60_000;
 const stagingPrefix = crypto.randomUUID().slice(0, 13);
 let stagedCount = 0;
 
-const toBase64 = (bytes: Uint8Array) =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
-
 export interface StagedBodies {
   /** One token per body, in order, for the append script (which prefixes it with `keys.stagedPrefix`). */
   tokens: string[];
@@ -52,9 +50,7 @@ export interface StagedBodies {
 export function stageBodies(redis: Redis, keys: RedisKeys, bodies: readonly Uint8Array[]): StagedBodies {
   const tokens = bodies.map(() => `${stagingPrefix}.${(stagedCount++).toString(36)}`);
   const sets = bodies.map((body, i) =>
-    writing(
-      redis.send("SET", [`${keys.stagedPrefix}${tokens[i]}`, toBase64(body), "PX", STAGED_BODY_TTL_MS]),
-    ),
+    writing(redis.send("SET", [`${keys.stagedPrefix}${tokens[i]}`, body, "PX", STAGED_BODY_TTL_MS])),
   );
   return { tokens, stored: Promise.all(sets) };
 }
@@ -74,7 +70,7 @@ export function entryOf(value: RedisValue): Entry {
   return { id: replyString(id ?? null, "stream entry id"), fields, flat };
 }
 
-function deliveryOf({ id, fields, flat }: Entry, base64Body: string): StoredDelivery {
+function deliveryOf({ id, fields, flat }: Entry, body: Uint8Array): StoredDelivery {
   const field = (name: string) => {
     const value = fields.get(name);
     if (value === undefined) throw new UnexpectedReplyError(`stream entry field ${name}`, flat);
@@ -88,7 +84,7 @@ function deliveryOf({ id, fields, flat }: Entry, base64Body: string): StoredDeli
     method: field("m"),
     headers: JSON.parse(field("h")) as Record<string, string[]>,
     query: field("q"),
-    body: new Uint8Array(Buffer.from(base64Body, "base64")),
+    body,
     sourceAddress: field("s"),
     receivedAt: Number(field("t")),
     ...(fields.has("r") ? { replayOf: fields.get("r") as string } : {}),
@@ -103,7 +99,7 @@ export function bodyBytes(entry: Entry): number {
 }
 
 /**
- * Stream entries (`[id, [field, value, ...]]`) as stored deliveries, with their bodies read in one MGET.
+ * Stream entries (`[id, [field, value, ...]]`) as stored deliveries, with their bodies read in one round trip.
  * null where the body is gone: retention deleted that delivery after its entry was read.
  */
 export async function deliveriesOf(
@@ -120,22 +116,16 @@ export async function withBodies(
   keys: RedisKeys,
   entries: readonly Entry[],
 ): Promise<(StoredDelivery | null)[]> {
-  const external = entries.filter((entry) => !entry.fields.has("d"));
-  const bodies =
-    external.length === 0
-      ? []
-      : replyArray(
-          await redis.send(
-            "MGET",
-            external.map((entry) => `${keys.bodyPrefix}${entry.id}`),
-          ),
-          "delivery bodies",
-        );
-  let next = 0;
-  return entries.map((entry) => {
-    const inline = entry.fields.get("d");
-    if (inline !== undefined) return deliveryOf(entry, inline);
-    const body = bodies[next++] ?? null;
-    return body === null ? null : deliveryOf(entry, replyString(body, "delivery body"));
+  // One GET per body, all sent in this tick, so they travel together.
+  const bodies = await Promise.all(
+    entries.map((entry) => {
+      const inline = entry.fields.get("d");
+      if (inline !== undefined) return new Uint8Array(Buffer.from(inline, "base64"));
+      return redis.getBytes(`${keys.bodyPrefix}${entry.id}`);
+    }),
+  );
+  return entries.map((entry, i) => {
+    const body = bodies[i] ?? null;
+    return body === null ? null : deliveryOf(entry, body);
   });
 }
