@@ -14,7 +14,7 @@
  *   token-seq                   counter numeric token ids
  *   deliveries                  stream  every delivery of every bucket without its body, ids `<ms>-<seq>`
  *                                       chosen by the store
- *   deliveries:body:<stream id> string  that delivery's body, base64 (relay-bodies.ts)
+ *   deliveries:body:<stream id> string  that delivery's body, its bytes as they are (relay-bodies.ts)
  *   deliveries:staged:<token>   string  a body sent ahead of its append script, expiring unless appended
  *   deliveries:last-id          string  the last stream id ever assigned (survives an emptied stream)
  *   deliveries:pruned-through   hash    bucket id → highest stream id retention deleted of that bucket
