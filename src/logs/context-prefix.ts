@@ -28,7 +28,8 @@ const CLOSE = 0x5d; // ]
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
 
-const isDigit = (code: number) => code >= 0x30 && code <= 0x39;
+/** An ASCII digit, `0` to `9`, by UTF-16 code unit. */
+export const isDigit = (code: number) => code >= 0x30 && code <= 0x39;
 
 /** What `\s` matches in a JavaScript regex: ASCII and Unicode spaces, line ends, the BOM. */
 function isRegexSpace(code: number): boolean {

@@ -2,7 +2,7 @@
  * Pure parsing of github-webhook-server log lines. No I/O: the follower hands in lines, this returns entries.
  * Anything that cannot be parsed still becomes an entry (level `UNKNOWN`, the line as message), never dropped.
  */
-import { webhookContext } from "./context-prefix.ts";
+import { isDigit, webhookContext } from "./context-prefix.ts";
 import type { LogEntry, WebhookSummaryDetails } from "./entry.ts";
 
 export type LogFormat = "text" | "json";
@@ -212,10 +212,6 @@ function record(value: unknown): JsonRecord | null {
 const DATE_TIME_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
 const [DASH, COLON, LETTER_T, SPACE, DOT] = ["-", ":", "T", " ", "."].map((c) => c.charCodeAt(0));
 const ZONE_SUFFIX = /^(?:Z|[+-]\d\d:?\d\d)$/;
-
-function isDigit(code: number): boolean {
-  return code >= 48 && code <= 57;
-}
 
 /**
  * Index just past `YYYY-MM-DD[T ]HH:MM:SS[.fraction]` at the start of `text`, or -1. Hand-written because it
