@@ -264,16 +264,17 @@ function pairOrDrop(state: WindowState, entry: LogEntry, source: TwinSource): bo
 }
 
 /**
- * Whether a copy let through at once may still get a twin of format `other`: once that format was seen; before,
- * while files of it are there (a logger taken as writing one copy before the first copy of the other format was
- * read), for the first TWIN_REMEMBER_UNSEEN_MAX copies.
+ * Remembers a copy let through at once while a twin of format `other` may still come, so that twin finds it:
+ * once that format was seen; before, while files of it are there (a logger taken as writing one copy before
+ * the first copy of the other format was read), for the first TWIN_REMEMBER_UNSEEN_MAX copies.
  */
-function twinMayCome(state: WindowState, other: LogFormat): boolean {
-  if (state.seenFormats.has(other)) return true;
-  if (state.options.formatPresent?.(other) === false) return false;
-  if (state.rememberedUnseen >= state.rememberUnseenMax) return false;
-  state.rememberedUnseen++;
-  return true;
+function rememberForLateTwin(state: WindowState, entry: LogEntry, format: LogFormat, other: LogFormat): void {
+  if (!state.seenFormats.has(other)) {
+    if (state.options.formatPresent?.(other) === false) return;
+    if (state.rememberedUnseen >= state.rememberUnseenMax) return;
+    state.rememberedUnseen++;
+  }
+  state.released.remember(entry, format, state.now());
 }
 
 function offerEntry(state: WindowState, entry: LogEntry, source: TwinSource): void {
@@ -295,8 +296,7 @@ function offerEntry(state: WindowState, entry: LogEntry, source: TwinSource): vo
   if (canPair && pairOrDrop(state, entry, source)) return;
   const waits = canPair && shouldWait(state, entry, format);
   if (!waits) {
-    // A twin that still comes must find it.
-    if (canPair && twinMayCome(state, other)) state.released.remember(entry, format, state.now());
+    if (canPair) rememberForLateTwin(state, entry, format, other);
     if (state.head === state.queue.length) {
       options.emit(entry); // nothing held before it: no order to keep
       return;
