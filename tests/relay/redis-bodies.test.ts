@@ -5,7 +5,8 @@
  * redis-server.
  */
 import { describe, expect, test } from "bun:test";
-import { connectRedis, type Redis } from "../../src/cluster/redis.ts";
+import { connectRedis, type Redis, RedisUnavailableError } from "../../src/cluster/redis.ts";
+import { createRedisDeliveries } from "../../src/cluster/relay-deliveries.ts";
 import { redisKeys } from "../../src/cluster/relay-keys.ts";
 import { APPEND_SCRIPT } from "../../src/cluster/relay-scripts.ts";
 import { openRedisStore, type RedisRelayStore } from "../../src/cluster/relay-store.ts";
@@ -103,6 +104,35 @@ if (redisAvailable) {
         expect(await redis.cli("XLEN", keys.deliveries)).toBe("0");
         expect(await redis.cli("EXISTS", keys.lastId)).toBe("0");
         expect(await redis.cli("EXISTS", `${keys.stagedPrefix}present`)).toBe("1");
+      });
+    });
+
+    test("bodies lost between their SET and the append (Redis restarted) fail the append as Redis unavailable", async () => {
+      await withStores(1, async (prefix, connection, store) => {
+        const a = await store.createBucket("a");
+        const keys = redisKeys(prefix);
+        // A connection on which Redis loses every staged body just before the append script runs.
+        const forgetful: Redis = {
+          ...connection,
+          async send(command, args) {
+            if (command === "EVAL") {
+              const staged = (await connection.send("KEYS", [`${keys.stagedPrefix}*`])) as string[];
+              if (staged.length > 0) await connection.send("DEL", staged);
+            }
+            return await connection.send(command, args);
+          },
+        };
+        const deliveries = createRedisDeliveries(forgetful, keys);
+        try {
+          await expect(deliveries.appendDeliveries([delivery(a.id, "lost")])).rejects.toBeInstanceOf(
+            RedisUnavailableError,
+          );
+          expect(await redis.cli("XLEN", keys.deliveries)).toBe("0");
+          await store.appendDeliveries([delivery(a.id, "after")]);
+          expect(text(await store.listDeliveries(a.id, null, 10))).toEqual(["after"]);
+        } finally {
+          await deliveries.close();
+        }
       });
     });
 
