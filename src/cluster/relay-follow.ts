@@ -14,8 +14,9 @@ import { bodyBytes, type Entry, entryOf, withBodies } from "./relay-bodies.ts";
 import { type RedisKeys, replyArray, UnexpectedReplyError } from "./relay-keys.ts";
 
 /**
- * Entries one wait reads at most. Entries of this layout are a few hundred bytes; one written by an older
- * instance still running carries its body inline, so this also bounds what such entries hold at once.
+ * Entries one wait reads at most. Entries of this layout are a few hundred bytes. One written by an older
+ * instance still running (an upgrade with both versions up, which the README advises against) carries its
+ * body inline, so a wait then holds at most this many bodies of up to MAX_BODY_BYTES at once.
  */
 export const FOLLOW_READ_ENTRIES = 32;
 
