@@ -14,9 +14,11 @@ import { bodyBytes, type Entry, entryOf, withBodies } from "./relay-bodies.ts";
 import { type RedisKeys, replyArray, UnexpectedReplyError } from "./relay-keys.ts";
 
 /**
- * Entries one wait reads at most. Entries of this layout are a few hundred bytes. One written by an older
- * instance still running (an upgrade with both versions up, which the README advises against) carries its
- * body inline, so a wait then holds at most this many bodies of up to MAX_BODY_BYTES at once.
+ * Entries one wait reads at most. Fewer (8) left the follow behind under load; more (256) published bursts
+ * that tipped slow sockets into lag (docs/benchmarks.md). Entries of this layout are a few hundred bytes.
+ * One written by an older instance still running (an upgrade with both versions up, which the README
+ * advises against) carries its body inline, so a wait then holds at most this many bodies of up to
+ * MAX_BODY_BYTES at once.
  */
 export const FOLLOW_READ_ENTRIES = 32;
 
