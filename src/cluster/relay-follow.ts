@@ -6,21 +6,16 @@
  *
  * What a wait returns is what the read script would: deliveries after the position, in stream order, with
  * their names as they are now, skipping deliveries of deleted buckets and those retention deleted meanwhile.
+ *
+ * Entries of this layout are a few hundred bytes. One written by an older instance still running (an upgrade
+ * with both versions up, which the README advises against) carries its body inline, so a wait then holds up
+ * to `maxRows` bodies of up to MAX_BODY_BYTES at once.
  */
 import { streamCursors } from "../relay/cursor.ts";
 import type { ReplayedDelivery } from "../relay/store.ts";
 import type { Redis, RedisValue } from "./redis.ts";
 import { bodyBytes, type Entry, entryOf, withBodies } from "./relay-bodies.ts";
 import { type RedisKeys, replyArray, UnexpectedReplyError } from "./relay-keys.ts";
-
-/**
- * Entries one wait reads at most. Fewer (8) left the follow behind under load; more (256) published bursts
- * that tipped slow sockets into lag (docs/benchmarks.md). Entries of this layout are a few hundred bytes.
- * One written by an older instance still running (an upgrade with both versions up, which the README
- * advises against) carries its body inline, so a wait then holds at most this many bodies of up to
- * MAX_BODY_BYTES at once.
- */
-export const FOLLOW_READ_ENTRIES = 32;
 
 /** A wait stops at the delivery whose body brings its page to this many bytes (so it returns at least one). */
 export const FOLLOW_PAGE_BYTES = 1024 * 1024;
@@ -96,7 +91,7 @@ export async function waitForDeliveries(
     const block = remaining >= 1 ? ["BLOCK", Math.ceil(remaining)] : [];
     const reply = await connection.send("XREAD", [
       "COUNT",
-      Math.min(maxRows, FOLLOW_READ_ENTRIES),
+      maxRows,
       ...block,
       "STREAMS",
       keys.deliveries,
