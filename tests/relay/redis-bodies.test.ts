@@ -43,6 +43,36 @@ if (redisAvailable) {
     }
   };
 
+  /**
+   * Appends 600 deliveries to a new bucket of `store`, then runs `read` again and again while `pruner` (another
+   * instance) deletes them, 5 at a time, until none is left. `read` gets the body each id was appended with
+   * and answers how many reads it made; resolves with their sum.
+   */
+  const readWhilePruning = async (
+    store: RedisRelayStore,
+    pruner: RedisRelayStore,
+    read: (bucketId: string, bodyOf: ReadonlyMap<string, string>) => Promise<number>,
+  ) => {
+    const bucket = await store.createBucket("a");
+    const total = 600;
+    const appended = await store.appendDeliveries(
+      Array.from({ length: total }, (_, i) => delivery(bucket.id, `body-${i}`)),
+    );
+    const bodyOf = new Map(appended.map((r, i) => [r.id as string, `body-${i}`]));
+    let pruning = true;
+    const pruned = (async () => {
+      for (let keep = total; keep > 0; keep -= 5) {
+        await pruner.pruneDeliveries({ receivedBefore: null, keepNewest: keep }, 5);
+        await Bun.sleep(0);
+      }
+      pruning = false;
+    })();
+    let reads = 0;
+    while (pruning) reads += await read(bucket.id, bodyOf);
+    await pruned;
+    return reads;
+  };
+
   describe("Redis store: bodies beside the stream", () => {
     test("no entry carries a body; each has a key retention deletes with its entry; nothing staged is left", async () => {
       await withStores(1, async (prefix, _, store) => {
@@ -186,73 +216,40 @@ if (redisAvailable) {
 
     test("pages read while another instance's retention deletes under them hold the bodies they were appended with", async () => {
       await withStores(2, async (_, __, reader, pruner) => {
-        const a = await reader.createBucket("a");
-        const total = 600;
-        const appended = await reader.appendDeliveries(
-          Array.from({ length: total }, (_, i) => delivery(a.id, `body-${i}`)),
-        );
-        const bodyOf = new Map(appended.map((r, i) => [r.id as string, `body-${i}`]));
-        let pruning = true;
-        const pruned = (async () => {
-          for (let keep = total; keep > 0; keep -= 5) {
-            await pruner.pruneDeliveries({ receivedBefore: null, keepNewest: keep }, 5);
-            await Bun.sleep(0);
-          }
-          pruning = false;
-        })();
-        let pages = 0;
-        while (pruning) {
+        const pages = await readWhilePruning(reader, pruner, async (bucketId, bodyOf) => {
           const page = await reader.readDeliveries({
-            bucketIds: [a.id],
+            bucketIds: [bucketId],
             afterPosition: 0,
             throughPosition: Number.MAX_SAFE_INTEGER,
             maxRows: 40,
             maxBytes: 1 << 20,
           });
-          pages++;
           let last = page.prunedThrough;
           for (const d of page.deliveries) {
             expect(text([d])).toEqual([bodyOf.get(d.id) as string]);
             expect(streamCursors.positionOf(d.id)).toBeGreaterThan(last);
             last = streamCursors.positionOf(d.id);
           }
-        }
-        await pruned;
+          return 1;
+        });
         expect(pages).toBeGreaterThan(10);
       });
     });
 
     test("a follower reading while another instance's retention deletes under it gets right bodies, in order", async () => {
       await withStores(2, async (_, __, follower, pruner) => {
-        const a = await follower.createBucket("a");
-        const total = 600;
-        const appended = await follower.appendDeliveries(
-          Array.from({ length: total }, (_, i) => delivery(a.id, `body-${i}`)),
-        );
-        const bodyOf = new Map(appended.map((r, i) => [r.id as string, `body-${i}`]));
-        let pruning = true;
-        const pruned = (async () => {
-          for (let keep = total; keep > 0; keep -= 5) {
-            await pruner.pruneDeliveries({ receivedBefore: null, keepNewest: keep }, 5);
-            await Bun.sleep(0);
-          }
-          pruning = false;
-        })();
-        let waits = 0;
-        while (pruning) {
+        const waits = await readWhilePruning(follower, pruner, async (_, bodyOf) => {
           let position = 0;
-          for (;;) {
+          for (let made = 1; ; made++) {
             const deliveries = await follower.waitForDeliveries(position, 0, 7);
-            waits++;
-            if (deliveries.length === 0) break;
+            if (deliveries.length === 0) return made;
             for (const d of deliveries) {
               expect(text([d])).toEqual([bodyOf.get(d.id) as string]);
               expect(streamCursors.positionOf(d.id)).toBeGreaterThan(position);
               position = streamCursors.positionOf(d.id);
             }
           }
-        }
-        await pruned;
+        });
         expect(waits).toBeGreaterThan(10);
       });
     });
