@@ -11,11 +11,13 @@
  * with both versions up, which the README advises against) carries its body inline, so a wait then holds up
  * to `maxRows` bodies of up to MAX_BODY_BYTES at once.
  */
+import { z } from "zod";
 import { streamCursors } from "../relay/cursor.ts";
 import type { ReplayedDelivery } from "../relay/store.ts";
 import type { Redis, RedisValue } from "./redis.ts";
 import { bodyBytes, type Entry, entryOf, withBodies } from "./relay-bodies.ts";
-import { type RedisKeys, replyArray, UnexpectedReplyError } from "./relay-keys.ts";
+import { type RedisKeys, replyArray, replyString, UnexpectedReplyError } from "./relay-keys.ts";
+import { parseRecord } from "./relay-records.ts";
 
 /** A wait stops at the delivery whose body brings its page to this many bytes (so it returns at least one). */
 export const FOLLOW_PAGE_BYTES = 1024 * 1024;
@@ -43,14 +45,22 @@ function pageOf(entries: readonly Entry[]): Entry[] {
   return page;
 }
 
-/** Names by id from one HMGET of a hash of JSON records; a missing record maps to null. */
+/** What the follow reads of a bucket or input record. */
+const namedRecord = z.object({ name: z.string() });
+
+/**
+ * Names by id from one HMGET of a hash of JSON records; a missing record (deleted) maps to null, a malformed
+ * one is an error, as every read of these records.
+ */
 async function namesById(redis: Redis, hash: string, ids: readonly string[]) {
   const records = replyArray(await redis.send("HMGET", [hash, ...ids]), `HMGET ${hash}`);
   const names = new Map<string, string | null>();
   ids.forEach((id, i) => {
-    const record = records[i];
-    const name = typeof record === "string" ? (JSON.parse(record) as { name?: unknown }).name : null;
-    names.set(id, typeof name === "string" ? name : null);
+    const record = records[i] ?? null;
+    names.set(
+      id,
+      record === null ? null : parseRecord(namedRecord, replyString(record, `HMGET ${hash}`), hash).name,
+    );
   });
   return names;
 }
