@@ -204,6 +204,7 @@ function createServedApp(parts: AppParts): Hono<AppEnv> {
       stats: logStreamStats,
       limits: {
         catchUpHighWaterBytes: CATCH_UP_HIGH_WATER_BYTES,
+        catchUpTotalBytes: config.catchUpTotalBytes,
         stallTimeoutMs: config.logStallTimeoutMs,
         cursorAheadWaitMs: backend.cursorAheadWaitMs,
       },

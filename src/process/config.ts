@@ -64,6 +64,11 @@ const RELAY_LAG_BYTES_DEFAULT = 1024 * 1024;
  */
 const LAG_TOTAL_BYTES_DEFAULT = 256 * 1024 * 1024;
 /**
+ * What the sockets of one stream catching up at once hold together, queued and in pages: up to 256 sockets
+ * each keep the full 256 KiB of both, past that each one's is its share (src/stream/subscriber.ts).
+ */
+const CATCH_UP_TOTAL_BYTES_DEFAULT = 128 * 1024 * 1024;
+/**
  * The relay's recent deliveries in memory, for sockets catching up (src/relay/recent-deliveries.ts): bodies
  * plus 2 KiB each, the bodies in one buffer of this size. About a second of the relay bench's 7 KB deliveries
  * at 1,000 a second, and eight times the 1 MiB a socket may have queued when it is taken off the live topics,
@@ -94,6 +99,7 @@ export const configSchema = z
     JOURNAL_SEGMENT_BYTES: integer(32 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     LOG_LAG_BYTES: integer(LOG_LAG_BYTES_DEFAULT, 16 * 1024, 1024 * 1024 * 1024),
     WS_QUEUED_TOTAL_BYTES: integer(LAG_TOTAL_BYTES_DEFAULT, 1024 * 1024, 64 * 1024 * 1024 * 1024),
+    CATCH_UP_TOTAL_BYTES: integer(CATCH_UP_TOTAL_BYTES_DEFAULT, 64 * 1024, 64 * 1024 * 1024 * 1024),
     LOG_STALL_TIMEOUT_MS: integer(60_000, 100, 3_600_000),
     HISTORY_BUDGET_MS: integer(2_000, 10, 600_000),
     HISTORY_CACHE_CHUNKS: integer(32, 1, 100_000),
@@ -179,6 +185,8 @@ export const configSchema = z
       logLagBytes: env.LOG_LAG_BYTES,
       /** What the live sockets of one stream may hold queued together (log stream and relay alike). */
       lagTotalBytes: env.WS_QUEUED_TOTAL_BYTES,
+      /** What the sockets of one stream catching up at once may hold together (log stream and relay alike). */
+      catchUpTotalBytes: env.CATCH_UP_TOTAL_BYTES,
       logStallTimeoutMs: env.LOG_STALL_TIMEOUT_MS,
       logsToken: env.LOGS_TOKEN ?? null,
       /**
@@ -217,6 +225,7 @@ export const configSchema = z
         // would close it.
         lagBytes: Math.min(env.RELAY_LAG_BYTES, env.WS_BACKPRESSURE_LIMIT_BYTES / 4),
         lagTotalBytes: env.WS_QUEUED_TOTAL_BYTES,
+        catchUpTotalBytes: env.CATCH_UP_TOTAL_BYTES,
         recentBytes: env.RELAY_RECENT_BYTES,
         stallTimeoutMs: env.RELAY_STALL_TIMEOUT_MS,
         durability: env.RELAY_DURABILITY,

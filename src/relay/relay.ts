@@ -71,6 +71,8 @@ export interface RelayOptions {
   lagBytes: number;
   /** What the live sockets hold queued together at most: with many, each one's room is its share. */
   lagTotalBytes: number;
+  /** What the sockets catching up at once hold together at most: with many, each one's is its share. */
+  catchUpTotalBytes: number;
   /** The recent deliveries kept in memory for sockets catching up (recent-deliveries.ts); 0: none. */
   recentBytes: number;
   /** A socket behind the live stream that drains nothing for this long is closed (4100). */
@@ -269,6 +271,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     cursors,
     limits: {
       catchUpHighWaterBytes: CATCH_UP_HIGH_WATER_BYTES,
+      catchUpTotalBytes: options.catchUpTotalBytes,
       stallTimeoutMs: options.stallTimeoutMs,
       cursorAheadWaitMs: options.cursorAheadWaitMs,
     },

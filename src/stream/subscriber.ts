@@ -8,8 +8,8 @@
  * topics had reached (`published()`), and nothing was published since that read, joining the topics now means
  * the next item arrives live — no gap and no duplicate at the seam.
  *
- * The socket's pace rules: nothing is read ahead, sent, or joined while the socket holds more than the
- * high-water mark; a socket that drains nothing for the stall timeout is closed (TOO_SLOW); a lagging one that
+ * The socket's pace rules: nothing is read ahead, sent, or joined while the socket holds more than its
+ * high-water mark (its share of the stream's catch-up total when many catch up at once); a socket that drains nothing for the stall timeout is closed (TOO_SLOW); a lagging one that
  * fell behind what storage keeps is closed (BEHIND_RETENTION) and told the gap when it resumes, while one that
  * asked for a start is told at once and goes on.
  */
@@ -28,8 +28,12 @@ export interface StreamPage {
 
 /** A reader of one subscriber's view of the stream (its filters applied); it may keep state between steps. */
 export interface StreamReader {
-  /** Items after `after`, bounded in count and bytes, up to about `through`. */
-  next(after: number, through: number): Promise<StreamPage>;
+  /**
+   * Items after `after`, bounded in count and bytes, up to about `through`. `maxBytes`: the page's payloads
+   * should not pass it (a page still holds at least one item, however large), so that what the sockets
+   * catching up at once hold in pages stays within their shared total.
+   */
+  next(after: number, through: number, maxBytes: number): Promise<StreamPage>;
   close(): void;
 }
 
@@ -51,6 +55,12 @@ export const CATCH_UP_HIGH_WATER_BYTES = 256 * 1024;
 export interface CatchUpLimits {
   /** Queued bytes under which a catch-up keeps sending; above it, it waits for the socket to drain. */
   catchUpHighWaterBytes: number;
+  /**
+   * What the sockets of one stream that catch up at once hold together at most, queued and in the page each
+   * is sending: each one's high-water mark and page are at most a share of it (catchUpShareBytes), plus one
+   * item each. Without it the sum grows with the sockets catching up (a lag wave, many clients resuming).
+   */
+  catchUpTotalBytes?: number;
   /** A socket that drains nothing for this long while catching up is closed with TOO_SLOW. */
   stallTimeoutMs: number;
   /**
@@ -66,6 +76,16 @@ export interface CatchUpStats {
   closedTooSlow: number;
   closedBehindRetention: number;
   gapsReported: number;
+}
+
+/**
+ * The most one catching-up socket may queue, and the most its next page may hold, with `catchingUp` sockets
+ * of its stream catching up: `catchUpHighWaterBytes`, or an equal share of the total when that is less (half
+ * of it for the queues, half for the pages). Pure.
+ */
+export function catchUpShareBytes(limits: CatchUpLimits, catchingUp: number): number {
+  const total = limits.catchUpTotalBytes ?? Number.POSITIVE_INFINITY;
+  return Math.min(limits.catchUpHighWaterBytes, Math.floor(total / (2 * Math.max(1, catchingUp))));
 }
 
 /** What differs between the endpoints: their frames and the words of their notices. */
@@ -131,11 +151,16 @@ interface SubscriberState {
   drain: DrainWaiter;
 }
 
+/** This socket's high-water mark now: its share while it catches up, else its own. */
+function highWater(state: SubscriberState): number {
+  const { limits, stats } = state.deps;
+  return state.running ? catchUpShareBytes(limits, stats.catchingUp) : limits.catchUpHighWaterBytes;
+}
+
 /** True once the socket's queue is under the high-water mark; false, after closing it, when it stalled. */
 async function room(state: SubscriberState): Promise<boolean> {
-  const { peer, limits, stats } = state.deps;
-  if (peer.getBufferedAmount() <= limits.catchUpHighWaterBytes || (await state.drain.wait()))
-    return !state.stopped;
+  const { peer, stats } = state.deps;
+  if (peer.getBufferedAmount() <= highWater(state) || (await state.drain.wait())) return !state.stopped;
   if (state.stopped) return false;
   stats.closedTooSlow++;
   peer.close(CloseCode.TOO_SLOW, "Client too slow: resume with the last cursor");
@@ -154,13 +179,14 @@ async function sendPage(
   mode: GapMode,
   at: { position: number },
 ): Promise<boolean> {
-  const { peer, limits, stats, protocol, source } = state.deps;
+  const { peer, stats, protocol, source } = state.deps;
   let index = 0;
   while (index < page.items.length) {
     if (!(await room(state))) return false;
     let missing = false;
+    const mark = highWater(state);
     peer.cork(() => {
-      while (index < page.items.length && peer.getBufferedAmount() <= limits.catchUpHighWaterBytes) {
+      while (index < page.items.length && peer.getBufferedAmount() <= mark) {
         const item = page.items[index++] as StreamPage["items"][number];
         if ("payload" in item) {
           peer.send(item.payload);
@@ -211,7 +237,7 @@ async function catchUp(
   requested: string | null,
   notice: string | null,
 ): Promise<void> {
-  const { peer, source, stats, protocol } = state.deps;
+  const { peer, source, stats, protocol, limits } = state.deps;
   if (state.running) return;
   state.running = true;
   stats.catchingUp++;
@@ -222,7 +248,7 @@ async function catchUp(
     while (!state.stopped) {
       if (!(await room(state))) return;
       const target = source.published();
-      const page = await reader.next(at.position, target);
+      const page = await reader.next(at.position, target, catchUpShareBytes(limits, stats.catchingUp));
       if (state.stopped) return;
       if (pendingNotice === null && page.prunedThrough > at.position) {
         if (mode === "close") return closeBehind(state, protocol.behindRetention);
@@ -268,7 +294,7 @@ export function createSubscriber(deps: SubscriberDeps): Subscriber {
     stopped: false,
     running: false,
     drain: createDrainWaiter(
-      () => state.stopped || deps.peer.getBufferedAmount() <= deps.limits.catchUpHighWaterBytes,
+      () => state.stopped || deps.peer.getBufferedAmount() <= highWater(state),
       deps.limits.stallTimeoutMs,
     ),
   };

@@ -86,17 +86,21 @@ const implementations: Array<[string, () => Promise<Harness>]> = [
   ],
 ];
 
+/** Every item after `after`, read in pages of at most `maxBytes`; `largestPage`: the most items one page held. */
 async function readAll(
   source: PositionedSource,
   after: number,
-): Promise<{ positions: number[]; payloads: string[] }> {
+  maxBytes = 256 * 1024,
+): Promise<{ positions: number[]; payloads: string[]; largestPage: number }> {
   const reader = source.reader();
   const positions: number[] = [];
   const payloads: string[] = [];
+  let largestPage = 0;
   let at = after;
   try {
-    for (let step = 0; step < 1000; step++) {
-      const page = await reader.next(at, source.published());
+    for (let step = 0; step < 2000; step++) {
+      const page = await reader.next(at, source.published(), maxBytes);
+      largestPage = Math.max(largestPage, page.items.length);
       for (const item of page.items)
         if ("payload" in item) {
           positions.push(item.position);
@@ -108,7 +112,7 @@ async function readAll(
   } finally {
     reader.close();
   }
-  return { positions, payloads };
+  return { positions, payloads, largestPage };
 }
 
 for (const [name, open] of implementations) {
@@ -121,6 +125,17 @@ for (const [name, open] of implementations) {
       expect(payloads.map(h.numberOf)).toEqual(Array.from({ length: 600 }, (_, i) => i));
       expect([...positions].sort((a, b) => a - b)).toEqual(positions);
       expect(positions.at(-1)).toBe(h.source.published());
+    });
+
+    test("a page stops at the bytes asked for, with at least one item, and the next continues after it", async () => {
+      const h = await open();
+      const start = h.source.published();
+      await h.append(600);
+      const whole = await readAll(h.source, start);
+      const small = await readAll(h.source, start, 1);
+      expect(whole.largestPage).toBeGreaterThan(1);
+      expect(small.largestPage).toBe(1);
+      expect(small.payloads.map(h.numberOf)).toEqual(Array.from({ length: 600 }, (_, i) => i));
     });
 
     test("a reader from the middle continues right after that item", async () => {
@@ -136,7 +151,7 @@ for (const [name, open] of implementations) {
       const h = await open();
       await h.append(3);
       const reader = h.source.reader();
-      const page = await reader.next(h.source.published(), h.source.published());
+      const page = await reader.next(h.source.published(), h.source.published(), 256 * 1024);
       reader.close();
       expect(page.items).toEqual([]);
       expect(page.readThrough).toBeGreaterThanOrEqual(h.source.published());
