@@ -6,8 +6,15 @@
  * 7 µs for `TextEncoder.encodeInto` of each line (which needs a view of the buffer per line).
  */
 
-/** What the reused buffer holds: a batch of about 600 typical entries; a larger batch gets its own buffer. */
+/** What the reused buffer holds at first: a batch of about 600 typical entries. */
 export const LINE_ENCODER_BYTES = 256 * 1024;
+
+/**
+ * The reused buffer grows, doubling, to hold a larger batch, up to this; a batch past it gets bytes of its
+ * own. A cluster instance's mirror journals each read of the shared stream as one batch, 1,000 entries and
+ * more at full rate: re-encoding such a batch from a joined copy cost 0.3 µs per line against 0.1.
+ */
+export const LINE_ENCODER_MAX_BYTES = 2 * 1024 * 1024;
 
 export interface LineEncoder {
   /**
@@ -17,23 +24,36 @@ export interface LineEncoder {
   encode(lines: readonly string[]): Uint8Array;
 }
 
-export function createLineEncoder(bufferBytes = LINE_ENCODER_BYTES): LineEncoder {
+export function createLineEncoder(
+  bufferBytes = LINE_ENCODER_BYTES,
+  maxBufferBytes = LINE_ENCODER_MAX_BYTES,
+): LineEncoder {
   // Allocated at the first batch: a journal that never writes holds none.
   let buffer: Buffer | null = null;
+  /** Bytes with room for `needed` more after the first `used` of `bytes`, which they start with. */
+  const grown = (bytes: Buffer, used: number, needed: number): Buffer => {
+    const larger = Buffer.allocUnsafe(Math.max(bytes.length * 2, used + needed));
+    bytes.copy(larger, 0, 0, used);
+    if (larger.length <= maxBufferBytes) buffer = larger;
+    return larger;
+  };
   return {
     encode(lines) {
       buffer ??= Buffer.alloc(bufferBytes);
+      let target = buffer;
       let at = 0;
       for (const line of lines) {
         // One byte stays free for the newline. A UTF-16 unit takes at most 3 bytes, so a line this short
-        // surely fits unmeasured; `write` would cut one that does not, so such a batch is encoded on its own.
-        const room = buffer.length - 1 - at;
-        if (line.length * 3 > room && Buffer.byteLength(line) > room)
-          return Buffer.from(lines.map((each) => `${each}\n`).join(""));
-        at += buffer.write(line, at);
-        buffer[at++] = 10;
+        // surely fits unmeasured; `write` would cut one that does not, so the bytes grow first.
+        const room = target.length - 1 - at;
+        if (line.length * 3 > room) {
+          const needed = Buffer.byteLength(line) + 1;
+          if (needed > room + 1) target = grown(target, at, needed);
+        }
+        at += target.write(line, at);
+        target[at++] = 10;
       }
-      return buffer.subarray(0, at);
+      return target.subarray(0, at);
     },
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The journal's batch encoder: the same bytes `Buffer.from` gives for the joined lines, whether they fit the
- * reused buffer or not, and bytes handed out earlier are the caller's to use before the next batch only.
+ * reused buffer, grow it, or pass the most it may grow to; bytes handed out earlier are the caller's to use
+ * before the next batch only.
  */
 import { describe, expect, test } from "bun:test";
 import { createLineEncoder } from "../../src/logs/line-encoder.ts";
@@ -22,23 +23,35 @@ describe("line encoder", () => {
     { name: "a multi-byte character cut at the buffer's end", lines: ["abcdé"], bufferBytes: 7 },
     { name: "no lines", lines: [], bufferBytes: 8 },
   ];
-  for (const { name, lines, bufferBytes } of cases)
-    test(name, () => {
+  for (const { name, lines, bufferBytes } of cases) {
+    test(`${name}: the buffer grown`, () => {
       const bytes = createLineEncoder(bufferBytes).encode(lines);
       expect(Buffer.from(bytes).equals(joined(lines))).toBe(true);
     });
+    test(`${name}: bytes of its own past the bound`, () => {
+      const bytes = createLineEncoder(bufferBytes, bufferBytes).encode(lines);
+      expect(Buffer.from(bytes).equals(joined(lines))).toBe(true);
+    });
+  }
 
-  test("batches in a row each come out whole, the small ones through the reused buffer", () => {
-    const encoder = createLineEncoder(32);
-    const batches = [["first", "batch"], ["a much longer batch than the buffer holds"], ["third"]];
-    const first = encoder.encode(batches[0] as string[]);
-    const firstBuffer = first.buffer;
-    expect(Buffer.from(first).equals(joined(batches[0] as string[]))).toBe(true);
-    const second = encoder.encode(batches[1] as string[]);
-    expect(second.buffer).not.toBe(firstBuffer);
-    expect(Buffer.from(second).equals(joined(batches[1] as string[]))).toBe(true);
-    const third = encoder.encode(batches[2] as string[]);
-    expect(third.buffer).toBe(firstBuffer);
-    expect(Buffer.from(third).equals(joined(batches[2] as string[]))).toBe(true);
+  const batches = [["first", "batch"], ["a much longer batch than the buffer holds"], ["third"]];
+  /** Encodes the batches in a row, checking each one's bytes; the ArrayBuffers they came in. */
+  const encodeInRow = (encoder: ReturnType<typeof createLineEncoder>) =>
+    batches.map((batch) => {
+      const bytes = encoder.encode(batch);
+      expect(Buffer.from(bytes).equals(joined(batch))).toBe(true);
+      return bytes.buffer;
+    });
+
+  test("a batch larger than the buffer grows it, and the batches after it reuse the grown one", () => {
+    const [first, second, third] = encodeInRow(createLineEncoder(32, 1024));
+    expect(second).not.toBe(first);
+    expect(third).toBe(second);
+  });
+
+  test("a batch past the bound gets bytes of its own, and the buffer stays as it was", () => {
+    const [first, second, third] = encodeInRow(createLineEncoder(32, 40));
+    expect(second).not.toBe(first);
+    expect(third).toBe(first);
   });
 });
