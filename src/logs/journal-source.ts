@@ -35,7 +35,10 @@ export function createJournalSource(journal: Journal, filter: (line: string) => 
       /** Lines of the last step read but not returned yet (a page stops at its bytes): they come next. */
       let held: JournalLine[] = [];
       const pruned = () => journal.startSeq() - 1;
-      /** The next step's lines after `after`, from what is held or from the iterator; null: none now. */
+      /**
+       * The next step's lines after `after`, from what is held or from the iterator; where there are none now
+       * (at the newest entry, or retention passed `after`), the page that says so.
+       */
       const nextLines = async (after: number): Promise<JournalLine[] | StreamPage> => {
         if (held[0]?.seq === after + 1) return held;
         held = [];

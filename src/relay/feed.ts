@@ -29,9 +29,10 @@ export const CATCH_UP_PAGE_ROWS = 256;
 /**
  * Body bytes read per step (at least one delivery, however large): what a catching-up socket may have queued.
  * A socket holds its page, serialised, while it drains, so the sum grows with the sockets catching up at
- * once; past 256 of them each one's page shrinks to its share of `CATCH_UP_TOTAL_BYTES`. In a lag wave of 100 sockets (bench/relay-lag-wave.ts) pages of 1 MiB peaked at 275–485 MB in
- * embedded mode and 618–651 MB in cluster mode, read from the store, and at 440–506 MB from memory; pages of
- * 256 KiB at 241–244, 297–326 and 258–341 MB. Smaller pages cost Redis more script calls for the same bytes
+ * once; past 256 of them each one's page shrinks to its share of `CATCH_UP_TOTAL_BYTES`. In a lag wave of
+ * 100 sockets (bench/relay-lag-wave.ts) pages of 1 MiB peaked at 275–485 MB in embedded mode and 618–651 MB
+ * in cluster mode, read from the store, and at 440–506 MB from memory; pages of 256 KiB at 241–244, 297–326
+ * and 258–341 MB. Smaller pages cost Redis more script calls for the same bytes
  * (7.0–7.3 s against 4.8–5.1 s in that wave), where the recent deliveries in memory do not answer.
  */
 export const CATCH_UP_PAGE_BYTES = CATCH_UP_HIGH_WATER_BYTES;

@@ -9,9 +9,10 @@
  * the next item arrives live — no gap and no duplicate at the seam.
  *
  * The socket's pace rules: nothing is read ahead, sent, or joined while the socket holds more than its
- * high-water mark (its share of the stream's catch-up total when many catch up at once); a socket that drains nothing for the stall timeout is closed (TOO_SLOW); a lagging one that
- * fell behind what storage keeps is closed (BEHIND_RETENTION) and told the gap when it resumes, while one that
- * asked for a start is told at once and goes on.
+ * high-water mark (its share of the stream's catch-up total when many catch up at once); a socket that drains
+ * nothing for the stall timeout is closed (TOO_SLOW); a lagging one that fell behind what storage keeps is
+ * closed (BEHIND_RETENTION) and told the gap when it resumes, while one that asked for a start is told at once
+ * and goes on.
  */
 import { createDrainWaiter, type DrainWaiter } from "../transport/drain.ts";
 import { CloseCode, type Peer } from "../transport/peer.ts";
@@ -237,7 +238,7 @@ async function catchUp(
   requested: string | null,
   notice: string | null,
 ): Promise<void> {
-  const { peer, source, stats, protocol, limits } = state.deps;
+  const { peer, source, stats, protocol } = state.deps;
   if (state.running) return;
   state.running = true;
   stats.catchingUp++;
@@ -248,7 +249,8 @@ async function catchUp(
     while (!state.stopped) {
       if (!(await room(state))) return;
       const target = source.published();
-      const page = await reader.next(at.position, target, catchUpShareBytes(limits, stats.catchingUp));
+      // The page is held to the same share as the queue: highWater is this socket's share while it runs.
+      const page = await reader.next(at.position, target, highWater(state));
       if (state.stopped) return;
       if (pendingNotice === null && page.prunedThrough > at.position) {
         if (mode === "close") return closeBehind(state, protocol.behindRetention);
